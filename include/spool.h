@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spool: a work-stealing thread pool and a single-threaded event loop that
+ * produce the same kind of future, and asyncio's combinators on any future.
+ * This umbrella header is the only one users need.
+ */
+#ifndef SPOOL_H
+#define SPOOL_H
+
+#include "spool/common.h"
+#include "spool/error.h"
+#include "spool/executor.h"
+#include "spool/future.h"
+#include "spool/version.h"
+
+#endif /* SPOOL_H */

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Futures and promises.
+ *
+ * A future is the eventual outcome of one piece of work. It moves through
+ *
+ *     PENDING -> RUNNING -> DONE | FAILED | CANCELLED
+ *
+ * (PENDING may also go straight to a final state) and completes exactly once.
+ * A DONE future holds a value (void *, owned by whoever produced it); a
+ * FAILED one holds an error: a positive code chosen by the task, or one of
+ * spool's negative codes; a CANCELLED one holds SPOOL_ECANCELLED.
+ *
+ * Reference counting: every function that returns a future returns a new
+ * reference, which the caller gives back with spool_future_release().
+ * Releasing NULL does nothing. Releasing more often than retaining is a
+ * caller bug and aborts with a message (checked always for counts that reach
+ * below zero; use-after-free in general is found by the sanitizer builds).
+ *
+ * Thread safety: every function in this header may be called from any thread
+ * on the same future at the same time, unless its comment says otherwise.
+ *
+ * Waiting is context-aware and is the same call everywhere:
+ *   - in a loop coroutine it suspends the coroutine (the loop keeps running);
+ *   - in a pool worker it runs other pool tasks until the future is done
+ *     (help-while-waiting), so nested fork-join never deadlocks the pool;
+ *     never hold a lock across such a wait: the tasks it runs may want it;
+ *   - in any other thread it blocks (futex), after a short bounded spin;
+ *   - on the loop thread outside a coroutine it returns SPOOL_EDEADLK.
+ */
+#ifndef SPOOL_FUTURE_H
+#define SPOOL_FUTURE_H
+
+#include "spool/common.h"
+#include "spool/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum spool_state {
+	SPOOL_PENDING = 0, /* not started; cancel stops it for good */
+	SPOOL_RUNNING = 1, /* started; cancel only raises a request flag */
+	SPOOL_DONE = 2,    /* final: has a value */
+	SPOOL_FAILED = 3,  /* final: has an error code */
+	SPOOL_CANCELLED = 4 /* final: error is SPOOL_ECANCELLED */
+} spool_state;
+
+/* Called once when a future completes, with the future (borrowed: retain it
+ * to keep it) and the argument given at registration. */
+typedef void (*spool_callback_fn)(spool_future *f, void *arg);
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* The current state. A snapshot: unless it is final it may change at once.
+ * f must not be NULL (SPOOL_PENDING is not a safe default for a bug, so a
+ * NULL f aborts with a message). Never blocks. */
+SPOOL_API spool_state spool_future_state(const spool_future *f);
+
+/* True when f is DONE, FAILED or CANCELLED; false for NULL. Never blocks.
+ * When it returns true, the value and error are visible to the caller. */
+SPOOL_API bool spool_future_done(const spool_future *f);
+
+/* The outcome of a final future without waiting: 0 for DONE, the error for
+ * FAILED, SPOOL_ECANCELLED for CANCELLED, SPOOL_EAGAIN while not final,
+ * SPOOL_EINVAL for NULL. Never blocks. */
+SPOOL_API int spool_future_error(const spool_future *f);
+
+/* The value of a DONE future; NULL in any other state or for NULL.
+ * The value is borrowed: the future does not own it. Never blocks. */
+SPOOL_API void *spool_future_value(const spool_future *f);
+
+/* A process-unique id (starts at 1), for traces and messages; 0 for NULL. */
+SPOOL_API uint64_t spool_future_id(const spool_future *f);
+
+/* ---- references ------------------------------------------------------- */
+
+/* Adds a reference and returns f (NULL stays NULL). Never blocks. */
+SPOOL_API spool_future *spool_future_retain(spool_future *f);
+
+/* Drops a reference; the last one frees the future. NULL is a no-op.
+ * A pending future whose last reference is dropped still completes (the
+ * executor holds its own reference while the work is queued or running). */
+SPOOL_API void spool_future_release(spool_future *f);
+
+/* ---- callbacks -------------------------------------------------------- */
+
+/* Registers fn(f, arg) to run exactly once when f completes. Callbacks run
+ * in the order they were added. If f is already final, fn runs at once in
+ * the caller's thread before this returns. Otherwise it runs in the thread
+ * that completes f, except that a callback registered from a loop's thread
+ * runs on that loop. A callback must not block for long; it may retain f,
+ * add callbacks, complete other futures or submit work.
+ * Returns 0, SPOOL_EINVAL (NULL f or fn) or SPOOL_ENOMEM (nothing added). */
+SPOOL_API int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
+					void *arg);
+
+/* ---- cancellation ----------------------------------------------------- */
+
+/* Asks f to stop.
+ *   PENDING   -> CANCELLED at once; the work will never run. Returns 0.
+ *   CANCELLED -> no change. Returns 0.
+ *   RUNNING   -> raises the request flag the task can poll
+ *                (spool_cancel_requested()); returns SPOOL_EBUSY, as
+ *                concurrent.futures.Future.cancel returns False. A loop
+ *                coroutine suspended at an await is the exception: its await
+ *                returns SPOOL_ECANCELLED and this returns 0
+ *                (asyncio.Task.cancel).
+ *   DONE, FAILED -> no change; returns SPOOL_ESTATE.
+ * SPOOL_EINVAL for NULL. Never blocks. */
+SPOOL_API int spool_future_cancel(spool_future *f);
+
+/* True if cancellation was requested on f (whatever its state now). */
+SPOOL_API bool spool_future_cancel_requested(const spool_future *f);
+
+/* True if the task running on this thread (pool worker or loop coroutine)
+ * has been asked to cancel; false outside a task. Tasks poll it between
+ * units of work and return SPOOL_ECANCELLED to acknowledge. Never blocks. */
+SPOOL_API bool spool_cancel_requested(void);
+
+/* The future of the task running on this thread, borrowed; NULL outside a
+ * task. */
+SPOOL_API spool_future *spool_current_future(void);
+
+/* ---- waiting ---------------------------------------------------------- */
+
+/* Waits until f is final or timeout_ns passes (see "Waiting" above for what
+ * waiting means on this thread). Returns 0 when f is final, whatever its
+ * outcome; SPOOL_ETIMEDOUT when the time passed first (f is untouched);
+ * SPOOL_EDEADLK on the loop thread outside a coroutine while f is not final;
+ * SPOOL_ECANCELLED when the waiting coroutine itself was cancelled;
+ * SPOOL_EINVAL for NULL f or a negative timeout. May block. */
+SPOOL_API int spool_future_wait(spool_future *f, int64_t timeout_ns);
+
+/* Waits as spool_future_wait(), then gives the outcome: 0 with *value set
+ * for DONE; the task's error for FAILED; SPOOL_ECANCELLED for CANCELLED;
+ * any error of the wait itself. value may be NULL; *value is set to NULL
+ * unless the result is 0. May block. */
+SPOOL_API int spool_future_result(spool_future *f, int64_t timeout_ns,
+				  void **value);
+
+/* ---- promises --------------------------------------------------------- */
+
+/* A new PENDING future completed by hand: adapt any asynchronous API (a
+ * socket, a libuv request, an MPI request) into a future. Returns a new
+ * reference, or NULL when out of memory. */
+SPOOL_API spool_future *spool_promise_new(void);
+
+/* Marks a PENDING promise RUNNING, so that cancel only requests. Returns 0,
+ * SPOOL_ECANCELLED if it was cancelled meanwhile, SPOOL_ESTATE if it already
+ * runs or is final, SPOOL_EINVAL for NULL. Optional. */
+SPOOL_API int spool_promise_start(spool_future *f);
+
+/* Completes f with a value (DONE). Returns 0, or SPOOL_ESTATE if f was
+ * already final (nothing changes), or SPOOL_EINVAL for NULL. Runs the
+ * callbacks and wakes the waiters before returning. */
+SPOOL_API int spool_promise_set_result(spool_future *f, void *value);
+
+/* Completes f with an error: a positive task code or a negative spool code
+ * makes it FAILED; SPOOL_ECANCELLED makes it CANCELLED. err == 0 is
+ * SPOOL_EINVAL (f is left as it was). Otherwise as set_result. */
+SPOOL_API int spool_promise_set_error(spool_future *f, int err);
+
+/* ---- debugging -------------------------------------------------------- */
+
+/* The number of futures alive in the process (created and not yet freed),
+ * counted in builds with SPOOL_DEBUG_COUNTERS (Debug and test builds); -1 in
+ * other builds. Tests use it to prove that nothing leaks. */
+SPOOL_API long spool_debug_live_futures(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPOOL_FUTURE_H */

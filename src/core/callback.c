@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Done-callbacks: a lock-free list closed by the completing thread.
+ *
+ * The list is a Treiber stack (newest first) whose head the completer swaps
+ * for the sentinel SPOOL__CB_CLOSED in one exchange. Every adder whose CAS
+ * succeeded before that exchange is in the list the completer took, and the
+ * completer runs that list oldest first, so each callback runs exactly once
+ * and in the order its CAS succeeded. An adder that finds CLOSED runs its
+ * callback at once: the exchange happens after the final phase is published
+ * (see finish() in future.c), so such a callback sees a final future. Such
+ * late callbacks may run concurrently with the completer's own batch, as
+ * they would for any two threads adding callbacks to a done future.
+ */
+#include <stdlib.h>
+
+#include "future_impl.h"
+#include "wait.h"
+
+static struct spool__cb *cb_alloc(spool_future *f)
+{
+	/* The first adder takes the node inside the future. The flag is
+	 * never cleared while f lives, so the node is used at most once. */
+	if (!atomic_flag_test_and_set_explicit(&f->inline_cb_used,
+					       memory_order_relaxed))
+		return &f->inline_cb;
+	return malloc(sizeof(struct spool__cb));
+}
+
+static void cb_free(spool_future *f, struct spool__cb *c)
+{
+	if (c != &f->inline_cb)
+		free(c);
+}
+
+static void cb_call(spool_future *f, struct spool__cb *c)
+{
+	if (c->post_ops) {
+		struct spool__wait_context here = spool__wait_context_get();
+		if (here.ctx != c->post_ctx &&
+		    c->post_ops->post(c->post_ctx, c->fn, f, c->arg) == 0)
+			return;
+	}
+	c->fn(f, c->arg);
+}
+
+int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
+			      void *arg)
+{
+	if (!f || !fn)
+		return SPOOL_EINVAL;
+	struct spool__cb *head =
+		atomic_load_explicit(&f->callbacks, memory_order_acquire);
+	if (head == SPOOL__CB_CLOSED) {
+		fn(f, arg);
+		return 0;
+	}
+	struct spool__cb *c = cb_alloc(f);
+	if (!c)
+		return SPOOL_ENOMEM;
+	c->fn = fn;
+	c->arg = arg;
+	struct spool__wait_context here = spool__wait_context_get();
+	c->post_ops = here.ops && here.ops->post ? here.ops : NULL;
+	c->post_ctx = here.ctx;
+	do {
+		if (head == SPOOL__CB_CLOSED) {
+			/* Closed while we prepared: f is final. Acquire on
+			 * the load pairs with the completer's exchange. */
+			cb_free(f, c);
+			fn(f, arg);
+			return 0;
+		}
+		c->next = head;
+		/* Release: the node's fields are visible to the completer
+		 * that takes the list with its acq_rel exchange. */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&f->callbacks, &head, c, memory_order_release,
+		memory_order_acquire));
+	return 0;
+}
+
+void spool__callbacks_run(spool_future *f)
+{
+	struct spool__cb *list = atomic_exchange_explicit(
+		&f->callbacks, SPOOL__CB_CLOSED, memory_order_acq_rel);
+	/* Reverse to oldest first. */
+	struct spool__cb *ordered = NULL;
+	while (list) {
+		struct spool__cb *next = list->next;
+		list->next = ordered;
+		ordered = list;
+		list = next;
+	}
+	while (ordered) {
+		struct spool__cb *next = ordered->next;
+		cb_call(f, ordered);
+		cb_free(f, ordered);
+		ordered = next;
+	}
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The inside of an executor handle (never installed): a table of functions
+ * that a pool, a loop or the inline executor fills in.
+ */
+#ifndef SPOOL_CORE_EXECUTOR_IMPL_H
+#define SPOOL_CORE_EXECUTOR_IMPL_H
+
+#include "spool/executor.h"
+
+struct spool__executor_ops {
+	const char *name;
+	/* Starts fn(arg) and returns its future (new reference); NULL only on
+	 * ENOMEM. fn is not NULL. A shut-down executor returns a future
+	 * failed with SPOOL_ESHUTDOWN (see spool__future_failed). */
+	spool_future *(*submit)(spool_executor *ex, spool_task_fn fn,
+				void *arg, const char *label);
+};
+
+struct spool_executor {
+	const struct spool__executor_ops *ops;
+};
+
+/* A new future already FAILED with err: what submit returns on bad input. */
+spool_future *spool__future_failed(int err);
+
+#endif /* SPOOL_CORE_EXECUTOR_IMPL_H */

@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The future state machine: creation, references, completion and cancel on
+ * the one atomic state word described in future_impl.h. Callbacks live in
+ * callback.c, waiting in wait.c.
+ */
+#include <stdlib.h>
+
+#include "future_impl.h"
+#include "misuse.h"
+
+/* ---- debug counter and ids -------------------------------------------- */
+
+#ifdef SPOOL_DEBUG_COUNTERS
+#include <pthread.h>
+
+static _Atomic long live_futures;
+
+/* Debug builds keep the last QUARANTINE freed futures unfreed with their
+ * count at zero, so that a double release soon after the last one is caught
+ * with a message instead of corrupting the heap. */
+enum { QUARANTINE = 64 };
+static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
+static spool_future *quarantine[QUARANTINE];
+static unsigned quarantine_next;
+
+static void free_later(spool_future *f)
+{
+	pthread_mutex_lock(&quarantine_lock);
+	spool_future *old = quarantine[quarantine_next];
+	quarantine[quarantine_next] = f;
+	quarantine_next = (quarantine_next + 1) % QUARANTINE;
+	pthread_mutex_unlock(&quarantine_lock);
+	free(old);
+}
+#else
+#define free_later free
+#endif
+
+long spool_debug_live_futures(void)
+{
+#ifdef SPOOL_DEBUG_COUNTERS
+	return atomic_load(&live_futures);
+#else
+	return -1;
+#endif
+}
+
+/* Ids come from a global counter in blocks of 1024, so that spawning on many
+ * threads does not bounce one cache line. Relaxed: only uniqueness matters. */
+static _Atomic uint64_t id_blocks;
+static _Thread_local uint64_t id_next, id_end;
+
+static uint64_t next_id(void)
+{
+	if (id_next == id_end) {
+		uint64_t b = atomic_fetch_add_explicit(&id_blocks, 1,
+						       memory_order_relaxed);
+		id_next = b * 1024 + 1;
+		id_end = id_next + 1024;
+	}
+	return id_next++;
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+void spool__future_init(spool_future *f, const struct spool__future_ops *ops)
+{
+	/* Relaxed stores: f is not yet shared; whoever publishes it (a queue
+	 * push, a return value) supplies the release. */
+	atomic_init(&f->state, SPOOL__PH_PENDING);
+	atomic_init(&f->refs, 1);
+	atomic_init(&f->callbacks, NULL);
+	atomic_flag_clear_explicit(&f->inline_cb_used, memory_order_relaxed);
+	f->error = 0;
+	f->value = NULL;
+	f->value_free = NULL;
+	f->ops = ops;
+	f->id = next_id();
+	f->label = NULL;
+#ifdef SPOOL_DEBUG_COUNTERS
+	atomic_fetch_add_explicit(&live_futures, 1, memory_order_relaxed);
+#endif
+}
+
+spool_future *spool_promise_new(void)
+{
+	spool_future *f = malloc(sizeof *f);
+	if (f)
+		spool__future_init(f, NULL);
+	return f;
+}
+
+spool_future *spool_future_retain(spool_future *f)
+{
+	if (f) {
+		/* Relaxed: a new reference is made from an existing one, which
+		 * already orders everything the retainer can see. */
+		uint32_t old = atomic_fetch_add_explicit(&f->refs, 1,
+							 memory_order_relaxed);
+		if (old == 0)
+			spool__misuse("spool_future_retain",
+				      "future has already been freed");
+	}
+	return f;
+}
+
+static void free_callbacks(spool_future *f)
+{
+	struct spool__cb *c = atomic_load_explicit(&f->callbacks,
+						   memory_order_relaxed);
+	while (c && c != SPOOL__CB_CLOSED) {
+		struct spool__cb *next = c->next;
+		if (c != &f->inline_cb)
+			free(c);
+		c = next;
+	}
+}
+
+void spool_future_release(spool_future *f)
+{
+	if (!f)
+		return;
+	/* Release on the decrement, acquire on the last one: all uses of f by
+	 * other holders happen before it is freed (the usual refcount
+	 * argument, as in Boost's and the kernel's). */
+	uint32_t old = atomic_fetch_sub_explicit(&f->refs, 1,
+						 memory_order_release);
+	if (old == 1) {
+		atomic_thread_fence(memory_order_acquire);
+		/* A future dropped before completing is abandoned: nobody
+		 * can observe it, so its callbacks are freed unrun. */
+		free_callbacks(f);
+		uint32_t w = atomic_load_explicit(&f->state,
+						  memory_order_relaxed);
+		if ((w & SPOOL__PH_MASK) == SPOOL__PH_DONE && f->value_free)
+			f->value_free(f->value);
+#ifdef SPOOL_DEBUG_COUNTERS
+		atomic_fetch_sub_explicit(&live_futures, 1,
+					  memory_order_relaxed);
+#endif
+		if (f->ops && f->ops->free)
+			f->ops->free(f);
+		else
+			free_later(f);
+	} else if (old == 0) {
+		spool__misuse("spool_future_release",
+			      "future released more times than it was "
+			      "retained (double release)");
+	}
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+static spool_state public_state(uint32_t w)
+{
+	switch (w & SPOOL__PH_MASK) {
+	case SPOOL__PH_PENDING:
+		return SPOOL_PENDING;
+	case SPOOL__PH_DONE:
+		return SPOOL_DONE;
+	case SPOOL__PH_FAILED:
+		return SPOOL_FAILED;
+	case SPOOL__PH_CANCELLED:
+		return SPOOL_CANCELLED;
+	default: /* RUNNING, COMPLETING: not final yet */
+		return SPOOL_RUNNING;
+	}
+}
+
+spool_state spool_future_state(const spool_future *f)
+{
+	if (!f)
+		spool__misuse("spool_future_state", "NULL future");
+	return public_state(atomic_load_explicit(&f->state,
+						 memory_order_acquire));
+}
+
+bool spool_future_done(const spool_future *f)
+{
+	return f && spool__phase_final(atomic_load_explicit(
+			    &f->state, memory_order_acquire));
+}
+
+int spool_future_error(const spool_future *f)
+{
+	if (!f)
+		return SPOOL_EINVAL;
+	/* Acquire pairs with the completer's release of the final phase, so
+	 * f->error is the completer's write. */
+	uint32_t w = atomic_load_explicit(&f->state, memory_order_acquire);
+	if (!spool__phase_final(w))
+		return SPOOL_EAGAIN;
+	return f->error;
+}
+
+void *spool_future_value(const spool_future *f)
+{
+	if (!f)
+		return NULL;
+	uint32_t w = atomic_load_explicit(&f->state, memory_order_acquire);
+	return (w & SPOOL__PH_MASK) == SPOOL__PH_DONE ? f->value : NULL;
+}
+
+uint64_t spool_future_id(const spool_future *f)
+{
+	return f ? f->id : 0;
+}
+
+bool spool_future_cancel_requested(const spool_future *f)
+{
+	return f && (atomic_load_explicit(&f->state, memory_order_relaxed) &
+		     SPOOL__CANCEL_REQ);
+}
+
+/* ---- transitions ------------------------------------------------------ */
+
+int spool__future_start(spool_future *f)
+{
+	uint32_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
+	for (;;) {
+		uint32_t ph = w & SPOOL__PH_MASK;
+		if (ph == SPOOL__PH_CANCELLED)
+			return SPOOL_ECANCELLED;
+		if (ph != SPOOL__PH_PENDING)
+			return SPOOL_ESTATE;
+		/* Acquire on success: the task's inputs were published by the
+		 * submitter before the queue handed f over; nothing new to
+		 * release yet. */
+		if (atomic_compare_exchange_weak_explicit(
+			    &f->state, &w,
+			    (w & ~SPOOL__PH_MASK) | SPOOL__PH_RUNNING,
+			    memory_order_acquire, memory_order_relaxed))
+			return 0;
+	}
+}
+
+/* Second half of every completion, run by the thread that moved f into
+ * COMPLETING: write the outcome, publish the final phase, wake, call back. */
+static void finish(spool_future *f, int err, void *value)
+{
+	uint32_t ph = err == 0			? SPOOL__PH_DONE
+		      : err == SPOOL_ECANCELLED ? SPOOL__PH_CANCELLED
+						: SPOOL__PH_FAILED;
+	f->error = err;
+	f->value = err == 0 ? value : NULL;
+	/* Release: value and error above become visible to every acquire
+	 * load that sees the final phase. Other threads may still set
+	 * CANCEL_REQ or WAITERS meanwhile, hence a CAS loop rather than a
+	 * store; WAITERS is cleared because we wake everybody now. */
+	uint32_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(
+		&f->state, &w, (w & SPOOL__CANCEL_REQ) | ph,
+		memory_order_release, memory_order_relaxed))
+		;
+	if (w & SPOOL__WAITERS)
+		spool__futex_wake_all(&f->state);
+	spool__callbacks_run(f);
+}
+
+/* Claims the right to complete f: PENDING or RUNNING -> COMPLETING.
+ * extra is OR-ed in (CANCEL_REQ for a cancel). Returns false when f is final
+ * or another thread is completing it. */
+static bool claim(spool_future *f, uint32_t extra)
+{
+	uint32_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
+	for (;;) {
+		uint32_t ph = w & SPOOL__PH_MASK;
+		if (ph != SPOOL__PH_PENDING && ph != SPOOL__PH_RUNNING)
+			return false;
+		/* Acquire: a completer that reads task state written by the
+		 * starter (e.g. a cancel racing with start) sees it. */
+		if (atomic_compare_exchange_weak_explicit(
+			    &f->state, &w,
+			    (w & ~SPOOL__PH_MASK) | extra | SPOOL__PH_COMPLETING,
+			    memory_order_acquire, memory_order_relaxed))
+			return true;
+	}
+}
+
+int spool__future_complete(spool_future *f, int err, void *value)
+{
+	if (!claim(f, err == SPOOL_ECANCELLED ? SPOOL__CANCEL_REQ : 0))
+		return SPOOL_ESTATE;
+	finish(f, err, value);
+	return 0;
+}
+
+int spool_promise_set_result(spool_future *f, void *value)
+{
+	if (!f)
+		return SPOOL_EINVAL;
+	return spool__future_complete(f, 0, value);
+}
+
+int spool_promise_set_error(spool_future *f, int err)
+{
+	if (!f || err == 0)
+		return SPOOL_EINVAL;
+	return spool__future_complete(f, err, NULL);
+}
+
+int spool_promise_start(spool_future *f)
+{
+	if (!f)
+		return SPOOL_EINVAL;
+	return spool__future_start(f);
+}
+
+int spool_future_cancel(spool_future *f)
+{
+	if (!f)
+		return SPOOL_EINVAL;
+	for (;;) {
+		uint32_t w = atomic_load_explicit(&f->state,
+						  memory_order_relaxed);
+		switch (w & SPOOL__PH_MASK) {
+		case SPOOL__PH_PENDING:
+			if (claim(f, SPOOL__CANCEL_REQ)) {
+				finish(f, SPOOL_ECANCELLED, NULL);
+				return 0;
+			}
+			continue; /* it started or completed meanwhile */
+		case SPOOL__PH_RUNNING:
+			/* Relaxed: the flag is a hint the task polls; it
+			 * carries no data. */
+			atomic_fetch_or_explicit(&f->state, SPOOL__CANCEL_REQ,
+						 memory_order_relaxed);
+			if (f->ops && f->ops->cancel_running)
+				return f->ops->cancel_running(f);
+			return SPOOL_EBUSY;
+		case SPOOL__PH_COMPLETING:
+			/* Somebody is writing the outcome; it will be final
+			 * in a few instructions. */
+			spool__future_block(f, INT64_MAX);
+			continue;
+		case SPOOL__PH_CANCELLED:
+			return 0;
+		default:
+			return SPOOL_ESTATE;
+		}
+	}
+}
+
+/* ---- the current task ------------------------------------------------- */
+
+static _Thread_local spool_future *current;
+
+spool_future *spool__current_swap(spool_future *f)
+{
+	spool_future *old = current;
+	current = f;
+	return old;
+}
+
+spool_future *spool_current_future(void)
+{
+	return current;
+}
+
+bool spool_cancel_requested(void)
+{
+	return spool_future_cancel_requested(current);
+}

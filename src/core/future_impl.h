@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The inside of a future, shared by core and the executors (never installed).
+ *
+ * One 32-bit atomic word holds the whole state machine, so that every
+ * transition is a single compare-and-swap and the word doubles as the futex
+ * blocking waiters sleep on:
+ *
+ *   bits 0-2  phase: PENDING, RUNNING, COMPLETING, DONE, FAILED, CANCELLED
+ *   bit  3    CANCEL_REQ: somebody called cancel (sticky)
+ *   bit  4    WAITERS: a thread may be asleep in futex_wait on this word
+ *
+ * COMPLETING is the private phase between "this thread won the right to
+ * complete" and "value and error are written": the winner of the CAS into
+ * COMPLETING writes value/error with plain stores and then publishes the
+ * final phase with a release store, so any thread that reads a final phase
+ * with acquire also sees value and error. Only the winner writes, so a
+ * second completion can never tear the first one's outcome.
+ *
+ * An executor embeds struct spool_future at the start of its task record
+ * (one allocation for both) and gives ops->free to recycle it.
+ */
+#ifndef SPOOL_CORE_FUTURE_IMPL_H
+#define SPOOL_CORE_FUTURE_IMPL_H
+
+#include <stdatomic.h>
+
+#include "spool/future.h"
+
+enum {
+	SPOOL__PH_PENDING = 0,
+	SPOOL__PH_RUNNING = 1,
+	SPOOL__PH_COMPLETING = 2,
+	SPOOL__PH_DONE = 3,
+	SPOOL__PH_FAILED = 4,
+	SPOOL__PH_CANCELLED = 5,
+	SPOOL__PH_MASK = 7u,
+	SPOOL__CANCEL_REQ = 1u << 3,
+	SPOOL__WAITERS = 1u << 4,
+};
+
+static inline bool spool__phase_final(uint32_t word)
+{
+	return (word & SPOOL__PH_MASK) >= SPOOL__PH_DONE;
+}
+
+struct spool__future_ops {
+	/* Gives the memory back once the last reference is gone (after
+	 * spool__future_fini). NULL means free(). */
+	void (*free)(spool_future *f);
+	/* Called by spool_future_cancel on a RUNNING future after the request
+	 * flag is raised. Returns 0 if the work will now end CANCELLED (a
+	 * coroutine suspended at an await), SPOOL_EBUSY otherwise. NULL means
+	 * SPOOL_EBUSY. */
+	int (*cancel_running)(spool_future *f);
+};
+
+/* One registered done-callback. post_ctx records the waiting context of the
+ * registering thread when that context can take posted callbacks (a loop),
+ * so the completion can send the callback home. */
+struct spool__cb {
+	struct spool__cb *next;
+	spool_callback_fn fn;
+	void *arg;
+	const struct spool__wait_ops *post_ops;
+	void *post_ctx;
+};
+
+struct spool_future {
+	_Atomic uint32_t state;
+	_Atomic uint32_t refs;
+	/* Treiber stack of callbacks, newest first; SPOOL__CB_CLOSED once the
+	 * completing thread has taken them (after which adders run at once). */
+	_Atomic(struct spool__cb *) callbacks;
+	/* Written only by the thread that moved the phase to COMPLETING. */
+	int error;
+	void *value;
+	/* Frees value when the future is freed (combinator results); NULL for
+	 * values the future does not own. */
+	void (*value_free)(void *value);
+	const struct spool__future_ops *ops;
+	uint64_t id;
+	const char *label;
+	/* The first callback needs no allocation: most futures get one. */
+	struct spool__cb inline_cb;
+	atomic_flag inline_cb_used;
+};
+
+#define SPOOL__CB_CLOSED ((struct spool__cb *)(uintptr_t)1)
+
+/* Initialises f as a PENDING future with one reference. ops may be NULL. */
+void spool__future_init(spool_future *f, const struct spool__future_ops *ops);
+
+/* PENDING -> RUNNING. Returns 0, or SPOOL_ECANCELLED if f was cancelled (the
+ * executor must then not run the task), SPOOL_ESTATE if not PENDING. */
+int spool__future_start(spool_future *f);
+
+/* Completes f: err == 0 -> DONE with value; SPOOL_ECANCELLED -> CANCELLED;
+ * other -> FAILED with err. Returns 0 or SPOOL_ESTATE if already final (or
+ * being completed). Wakes waiters, then runs the callbacks in order. */
+int spool__future_complete(spool_future *f, int err, void *value);
+
+/* Blocks the calling thread until f is final or the absolute monotonic
+ * deadline (ns; INT64_MAX = never) passes: a short spin, then futex.
+ * Returns 0 or SPOOL_ETIMEDOUT. */
+int spool__future_block(spool_future *f, int64_t deadline);
+
+/* Runs f's callbacks in order and closes the list (callback.c). */
+void spool__callbacks_run(spool_future *f);
+
+/* Wakes every thread blocked in spool__future_block on word (wait.c). */
+void spool__futex_wake_all(_Atomic uint32_t *word);
+
+/* Makes f the calling thread's current task (for spool_cancel_requested);
+ * returns the previous one so that nesting restores it. */
+spool_future *spool__current_swap(spool_future *f);
+
+#endif /* SPOOL_CORE_FUTURE_IMPL_H */

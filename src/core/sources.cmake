@@ -1,0 +1,8 @@
+list(APPEND SPOOL_SOURCES
+  src/core/callback.c
+  src/core/error.c
+  src/core/executor.c
+  src/core/future.c
+  src/core/misuse.c
+  src/core/version.c
+  src/core/wait.c)

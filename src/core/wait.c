@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting: the per-thread wait context (the seam, see wait.h), the default
+ * blocking wait on the state word's futex, and the public wait calls.
+ *
+ * Blocking protocol. A waiter sets WAITERS in the state word with a CAS and
+ * then sleeps in futex_wait(word, expected) where expected includes
+ * WAITERS. The completer publishes the final phase with a CAS that clears
+ * WAITERS and, if the old word had it, wakes all sleepers. No wake-up is
+ * lost: the kernel compares the word with expected atomically with queueing
+ * the waiter, so either the waiter queued before the completer's CAS (and
+ * the completer, which sees WAITERS, wakes it) or the word already changed
+ * and futex_wait returns EAGAIN at once. Other bits changing (CANCEL_REQ)
+ * also cause EAGAIN; the loop re-reads and sleeps again.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "future_impl.h"
+#include "wait.h"
+
+static _Thread_local struct spool__wait_context wait_ctx;
+
+struct spool__wait_context spool__wait_context_set(struct spool__wait_context c)
+{
+	struct spool__wait_context old = wait_ctx;
+	wait_ctx = c;
+	return old;
+}
+
+struct spool__wait_context spool__wait_context_get(void)
+{
+	return wait_ctx;
+}
+
+int64_t spool__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * SPOOL_NS_PER_S + ts.tv_nsec;
+}
+
+int64_t spool__deadline(int64_t timeout_ns)
+{
+	int64_t now = spool__now_ns();
+	if (timeout_ns >= INT64_MAX - now)
+		return INT64_MAX;
+	return now + timeout_ns;
+}
+
+void spool__futex_wake_all(_Atomic uint32_t *word)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT32_MAX,
+		NULL, NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* A few hundred nanoseconds of polling catch completions that are about to
+ * happen (a tiny task on another core) without a system call. */
+enum { SPIN_ROUNDS = 128 };
+
+int spool__future_block(spool_future *f, int64_t deadline)
+{
+	for (int i = 0; i < SPIN_ROUNDS; i++) {
+		if (spool__phase_final(atomic_load_explicit(
+			    &f->state, memory_order_acquire)))
+			return 0;
+		cpu_relax();
+	}
+	uint32_t w = atomic_load_explicit(&f->state, memory_order_acquire);
+	for (;;) {
+		if (spool__phase_final(w))
+			return 0;
+		if (!(w & SPOOL__WAITERS)) {
+			/* Acquire so that a failed CAS that reads the final
+			 * phase also sees the outcome it publishes. */
+			if (!atomic_compare_exchange_weak_explicit(
+				    &f->state, &w, w | SPOOL__WAITERS,
+				    memory_order_acquire,
+				    memory_order_acquire))
+				continue;
+			w |= SPOOL__WAITERS;
+		}
+		struct timespec ts, *tsp = NULL;
+		if (deadline != INT64_MAX) {
+			if (spool__now_ns() >= deadline)
+				return SPOOL_ETIMEDOUT;
+			ts.tv_sec = deadline / SPOOL_NS_PER_S;
+			ts.tv_nsec = deadline % SPOOL_NS_PER_S;
+			tsp = &ts;
+		}
+		/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time,
+		 * so spurious wake-ups do not stretch the deadline. */
+		long r = syscall(SYS_futex, (uint32_t *)&f->state,
+				 FUTEX_WAIT_BITSET_PRIVATE, w, tsp, NULL,
+				 FUTEX_BITSET_MATCH_ANY);
+		if (r == -1 && errno == ETIMEDOUT)
+			return spool__phase_final(atomic_load_explicit(
+				       &f->state, memory_order_acquire))
+				       ? 0
+				       : SPOOL_ETIMEDOUT;
+		w = atomic_load_explicit(&f->state, memory_order_acquire);
+	}
+}
+
+int spool_future_wait(spool_future *f, int64_t timeout_ns)
+{
+	if (!f || timeout_ns < 0)
+		return SPOOL_EINVAL;
+	if (spool__phase_final(
+		    atomic_load_explicit(&f->state, memory_order_acquire)))
+		return 0;
+	if (timeout_ns == 0)
+		return SPOOL_ETIMEDOUT;
+	int64_t deadline = spool__deadline(timeout_ns);
+	if (wait_ctx.ops)
+		return wait_ctx.ops->wait(wait_ctx.ctx, f, deadline);
+	return spool__future_block(f, deadline);
+}
+
+int spool_future_result(spool_future *f, int64_t timeout_ns, void **value)
+{
+	if (value)
+		*value = NULL;
+	int rc = spool_future_wait(f, timeout_ns);
+	if (rc != 0)
+		return rc;
+	rc = spool_future_error(f);
+	if (rc == 0 && value)
+		*value = spool_future_value(f);
+	return rc;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The waiting seam: how a wait behaves on the current thread.
+ *
+ * spool_future_wait() is one call for every context, but what "waiting"
+ * means depends on who is waiting:
+ *
+ *   - a plain thread blocks (spool__future_block: spin briefly, then futex);
+ *   - a pool worker helps: it runs other pool tasks until the future is done,
+ *     so a task that waits for its own children cannot deadlock the pool;
+ *   - a loop coroutine suspends and the loop runs on; the loop thread
+ *     outside any coroutine must refuse (SPOOL_EDEADLK), since nothing would
+ *     ever run the loop while it sleeps.
+ *
+ * The core knows none of these executors. Instead each thread has a wait
+ * context, a (ops, ctx) pair in a thread-local, which an executor installs
+ * while its thread runs (a worker at start, the loop on every coroutine
+ * switch) and restores afterwards. spool_future_wait() checks the fast
+ * paths (already final; timeout 0), turns the timeout into a deadline and
+ * calls ops->wait; with no context installed it blocks.
+ *
+ * Every combinator waits by building one internal future that completes
+ * when its condition holds and waiting on that, so this single entry point
+ * makes all of them context-aware.
+ *
+ * The second half of the seam routes done-callbacks: a callback registered
+ * on a thread whose context has ops->post is sent back there (the loop runs
+ * it on its own thread) unless the completing thread already has the same
+ * ctx.
+ */
+#ifndef SPOOL_CORE_WAIT_H
+#define SPOOL_CORE_WAIT_H
+
+#include "future_impl.h"
+
+struct spool__wait_ops {
+	/* Waits until f is final or the absolute CLOCK_MONOTONIC deadline in
+	 * ns passes (INT64_MAX: never). Called only after f was seen not
+	 * final. Returns 0 (f final), SPOOL_ETIMEDOUT, SPOOL_EDEADLK or
+	 * SPOOL_ECANCELLED (the waiter itself was cancelled). */
+	int (*wait)(void *ctx, spool_future *f, int64_t deadline);
+	/* Optional. Arranges for fn(f, arg) to run on ctx's thread soon;
+	 * called from another thread. The callee retains f for as long as it
+	 * needs it. Returns 0, or nonzero when it cannot (the loop is gone):
+	 * the callback then runs in the completing thread. */
+	int (*post)(void *ctx, spool_callback_fn fn, spool_future *f,
+		    void *arg);
+};
+
+struct spool__wait_context {
+	const struct spool__wait_ops *ops; /* NULL: block */
+	void *ctx; /* identifies the owner (one pool worker, one loop) */
+};
+
+/* Installs c on the calling thread and returns the previous context, which
+ * the caller restores when it leaves (contexts nest). */
+struct spool__wait_context spool__wait_context_set(struct spool__wait_context c);
+
+/* The calling thread's context ({NULL, NULL} by default). */
+struct spool__wait_context spool__wait_context_get(void);
+
+/* CLOCK_MONOTONIC now, in ns. */
+int64_t spool__now_ns(void);
+
+/* now + timeout, saturating at INT64_MAX (SPOOL_FOREVER stays forever). */
+int64_t spool__deadline(int64_t timeout_ns);
+
+#endif /* SPOOL_CORE_WAIT_H */

@@ -12,5 +12,10 @@
 #include "spool/executor.h"
 #include "spool/future.h"
 #include "spool/version.h"
+#include "spool/pool.h"
+#include "spool/loop.h"
+#include "spool/combinators.h"
+#include "spool/group.h"
+#include "spool/trace.h"
 
 #endif /* SPOOL_H */

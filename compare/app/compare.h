@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spool-compare's shared definitions: the workloads, the backends they run
+ * on, the run configuration and the measured results. The program has three
+ * parts: the article's patterns on the event loop (article.c), the same
+ * workloads through threads, a GIL model and the loop (backends.c), and
+ * CPython beside the model (python.c). cli.c fills a cmp_config, output.c
+ * and svg.c print what the parts measured.
+ */
+#ifndef CMP_COMPARE_H
+#define CMP_COMPARE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum cmp_workload {
+	CMP_W_SLEEP,   /* IO-bound: each task sleeps its delay */
+	CMP_W_REQUEST, /* IO-bound: one request to the local delay server */
+	CMP_W_FIB,     /* CPU-bound: recursive fib(n) */
+	CMP_W_HASH,    /* CPU-bound: FNV-1a rounds over a buffer */
+	CMP_W_MIXED,   /* request latency while CPU jobs run */
+	CMP_W_COUNT
+};
+
+enum cmp_backend {
+	CMP_B_SEQ,         /* one after another on the calling thread */
+	CMP_B_POOL,        /* the pool with --threads workers */
+	CMP_B_THREADS,     /* one thread per task (workers = tasks) */
+	CMP_B_GIL,         /* the pool with --threads workers + GIL model */
+	CMP_B_GIL_THREADS, /* one thread per task + GIL model */
+	CMP_B_LOOP,        /* coroutines on the event loop */
+	CMP_B_LOOP_POOL,   /* the loop, CPU parts via run_in_executor */
+	CMP_B_COUNT
+};
+
+enum cmp_format { CMP_FMT_TABLE, CMP_FMT_JSON, CMP_FMT_CSV };
+
+struct cmp_config {
+	int tasks;                  /* tasks per workload run */
+	int threads;                /* pool workers (T) */
+	uint64_t seed;              /* delays' jitter, hash buffer, payloads */
+	int runs;                   /* repetitions; the median is reported */
+	int64_t delay_ns;           /* mean IO delay (sleep, request) */
+	int fib_n;                  /* fib(n) per task */
+	int hash_kib;               /* hash buffer size */
+	int hash_rounds;            /* FNV-1a passes over the buffer per task */
+	int mixed_requests;         /* requests made by the mixed client */
+	int64_t mixed_delay_ns;     /* server delay in the mixed workload */
+	int mixed_rounds;           /* hash rounds per mixed CPU job */
+	int64_t switch_interval_ns; /* GIL model's switch interval */
+	unsigned parts;             /* bit p: run part p (1..3) */
+	unsigned workloads;         /* bit per cmp_workload */
+	unsigned backends;          /* bit per cmp_backend */
+	enum cmp_format format;
+	const char *svg_dir;    /* NULL: no charts */
+	const char *python;     /* interpreter; NULL: search; "" disabled */
+	const char *python_dir; /* where compare.py lives */
+	int timeline_workload;  /* scenario drawn as a timeline */
+	int timeline_backend;
+	double time_limit_s; /* the whole run is aborted after this */
+	bool quiet;
+};
+
+/* The defaults: the run `./run demo` makes. */
+void cmp_config_defaults(struct cmp_config *cfg);
+
+const char *cmp_workload_name(int w);
+const char *cmp_backend_name(int b);
+const char *cmp_workload_doc(int w);
+const char *cmp_backend_doc(int b);
+int cmp_workload_parse(const char *s); /* -1 if unknown */
+int cmp_backend_parse(const char *s);
+
+/* ---- command line (cli.c) ---------------------------------------------- */
+
+/* Parses argv into cfg (which starts from the defaults). Returns 0 to run,
+ * 1 when --help or --list was handled (exit 0), 2 on a bad command line
+ * after writing a one-line message and a hint to err. */
+int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
+		  FILE *err);
+void cmp_cli_usage(FILE *out);
+
+/* ---- measured results ---------------------------------------------------- */
+
+struct cmp_result {
+	int workload, backend;
+	bool ok;
+	char error[96]; /* why not ok */
+	int runs;
+	double wall_s;     /* median over runs */
+	double cpu_s;      /* user+system, median */
+	long peak_rss_kib; /* high-water mark of resident memory */
+	double ideal_s;    /* what perfect scheduling would take */
+	double speedup;    /* sequential's wall_s / this wall_s; 0: n/a */
+	uint64_t checksum; /* the workload's answer: equal on every backend */
+	double p50_ms, p99_ms; /* mixed: request latency */
+	uint64_t gil_switches, gil_drop_requests;
+};
+
+/* Part 2: runs one workload on one backend cfg->runs times. The server is
+ * started on demand (request, mixed). Returns 0, or -1 with r->error set. */
+int cmp_run_workload(const struct cmp_config *cfg, int workload, int backend,
+		     struct cmp_result *r);
+
+/* Releases what cmp_run_workload keeps between calls (the server, the hash
+ * buffer). */
+void cmp_workloads_cleanup(void);
+
+/* ---- Part 1: the article (article.c) ------------------------------------ */
+
+#define CMP_ARTICLE_TASKS 8
+struct cmp_article_result {
+	const char *name;   /* e.g. "gather" */
+	const char *title;  /* one line for the table */
+	const char *lesson; /* what it shows */
+	bool ok;
+	char error[96];
+	double wall_s, ideal_s;
+	int n_order;
+	int order[3 * CMP_ARTICLE_TASKS]; /* task ids as handled */
+	char outcome[160]; /* e.g. "errors: task 3 failed (code 3)" */
+};
+
+/* Runs every scenario; returns how many were filled into res (at most max). */
+int cmp_article_run(const struct cmp_config *cfg,
+		    struct cmp_article_result *res, int max);
+
+/* ---- Part 3: CPython (python.c) ----------------------------------------- */
+
+struct cmp_py_result {
+	char workload[16], backend[24];
+	int tasks, threads, runs;
+	double wall_s, speedup, cpu_s;
+	double p50_ms, p99_ms;
+	char skipped[96]; /* nonempty: not measured, and why */
+};
+
+/* Runs compare/python/compare.py; fills up to max results. Returns the
+ * count, or -1 with why set (no python3, script failed, timeout). */
+int cmp_python_run(const struct cmp_config *cfg, struct cmp_py_result *res,
+		   int max, char *why, size_t why_len);
+
+/* ---- output (output.c, svg.c) ------------------------------------------- */
+
+struct cmp_report {
+	const struct cmp_config *cfg;
+	struct cmp_article_result article[16];
+	int n_article;
+	struct cmp_result part2[CMP_W_COUNT * CMP_B_COUNT];
+	int n_part2;
+	struct cmp_py_result py[64];
+	int n_py;
+	char py_skipped[128]; /* nonempty: part 3 not run, and why */
+};
+
+void cmp_print_table(const struct cmp_report *rep, FILE *out);
+void cmp_print_json(const struct cmp_report *rep, FILE *out);
+void cmp_print_csv(const struct cmp_report *rep, FILE *out);
+
+/* Writes DIR/speedup.svg and DIR/timeline.svg. Returns 0 or -1 (message to
+ * err). */
+int cmp_svg_write(const struct cmp_report *rep, const char *dir, FILE *err);
+
+/* ---- timeline recording (timeline.c) ------------------------------------ */
+
+enum cmp_span_kind { CMP_SPAN_TASK, CMP_SPAN_GIL };
+struct cmp_span {
+	int thread; /* small id, in order of first appearance */
+	int kind;
+	int task; /* task index; -1 for GIL spans */
+	int64_t begin_ns, end_ns;
+};
+
+/* Recording is off unless cmp_timeline_start() was called; the record calls
+ * are then thread-safe and lock-free. */
+void cmp_timeline_start(void);
+void cmp_timeline_stop(void);
+bool cmp_timeline_on(void);
+void cmp_timeline_record(int kind, int task, int64_t begin_ns, int64_t end_ns);
+/* The recorded spans (valid until the next start) and thread names. */
+const struct cmp_span *cmp_timeline_spans(int *n, int64_t *origin_ns);
+const char *cmp_timeline_thread_name(int thread);
+int cmp_timeline_threads(void);
+
+/* CLOCK_MONOTONIC in ns; process CPU time in ns; peak RSS in KiB. */
+int64_t cmp_now_ns(void);
+int64_t cmp_cpu_ns(void);
+long cmp_peak_rss_kib(void);
+/* Resets the peak-RSS high-water mark if the kernel allows it; returns
+ * whether it did. */
+bool cmp_peak_rss_reset(void);
+
+double cmp_median(double *v, int n);
+
+#endif /* CMP_COMPARE_H */

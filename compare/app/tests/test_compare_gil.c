@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/* Suite "compare_gil": the promises of compare/app/gil.h, the GIL model. */
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "gil.h"
+#include "support.h"
+
+#define MS INT64_C(1000000)
+
+/* Spins for about ns, passing a checkpoint every ~10 us, as CPU-bound
+ * workload code does. */
+static void work_with_checkpoints(int64_t ns)
+{
+	int64_t end = spool_test_now_ns() + ns;
+	while (spool_test_now_ns() < end) {
+		int64_t unit = spool_test_now_ns() + 10000;
+		while (spool_test_now_ns() < unit)
+			;
+		cmp_gil_checkpoint();
+	}
+}
+
+START_TEST(create_refuses_a_non_positive_interval)
+{
+	struct cmp_gil *g = (struct cmp_gil *)1;
+	ck_assert_int_eq(cmp_gil_create(&g, 0), -1);
+	ck_assert_ptr_null(g);
+	ck_assert_int_eq(cmp_gil_create(&g, -5), -1);
+	ck_assert_int_eq(cmp_gil_create(&g, 5 * MS), 0);
+	ck_assert_ptr_nonnull(g);
+	ck_assert_int_eq(cmp_gil_interval(g), 5 * MS);
+	cmp_gil_destroy(g);
+	cmp_gil_destroy(NULL);
+}
+END_TEST
+
+START_TEST(hooks_are_no_ops_on_an_unbound_thread)
+{
+	ck_assert(!cmp_gil_held());
+	cmp_gil_checkpoint();
+	cmp_gil_blocking_begin();
+	ck_assert(!cmp_gil_held());
+	cmp_gil_blocking_end();
+	ck_assert(!cmp_gil_held());
+}
+END_TEST
+
+START_TEST(acquire_binds_and_release_unbinds)
+{
+	struct cmp_gil *g;
+	ck_assert_int_eq(cmp_gil_create(&g, 5 * MS), 0);
+	cmp_gil_acquire(g);
+	ck_assert(cmp_gil_held());
+	cmp_gil_blocking_begin();
+	ck_assert(!cmp_gil_held());
+	cmp_gil_blocking_end();
+	ck_assert(cmp_gil_held());
+	cmp_gil_checkpoint(); /* nothing requested: keeps it */
+	ck_assert(cmp_gil_held());
+	cmp_gil_release(g);
+	ck_assert(!cmp_gil_held());
+	struct cmp_gil_stats st;
+	cmp_gil_stats_get(g, &st);
+	ck_assert_uint_eq(st.acquisitions, 2);
+	ck_assert_uint_eq(st.drop_requests, 0);
+	cmp_gil_destroy(g);
+}
+END_TEST
+
+/* ---- mutual exclusion -----------------------------------------------------
+ */
+
+struct excl {
+	struct cmp_gil *g;
+	atomic_int holders;
+	atomic_int violations;
+	atomic_long units;
+	int iterations;
+};
+
+static void check_alone(struct excl *e)
+{
+	if (atomic_fetch_add(&e->holders, 1) != 0)
+		atomic_fetch_add(&e->violations, 1);
+	atomic_fetch_add(&e->units, 1);
+	if (atomic_fetch_sub(&e->holders, 1) != 1)
+		atomic_fetch_add(&e->violations, 1);
+}
+
+static void *excl_thread(void *arg)
+{
+	struct excl *e = arg;
+	for (int i = 0; i < e->iterations; i++) {
+		cmp_gil_acquire(e->g);
+		for (int k = 0; k < 20; k++) {
+			check_alone(e);
+			/* A unit of work between checkpoints. */
+			for (volatile int spin = 0; spin < 200; spin++)
+				;
+			cmp_gil_checkpoint();
+			if (k % 7 == 3) {
+				cmp_gil_blocking_begin();
+				sched_yield();
+				cmp_gil_blocking_end();
+			}
+		}
+		check_alone(e);
+		cmp_gil_release(e->g);
+	}
+	return NULL;
+}
+
+START_TEST(never_two_holders_under_contention)
+{
+	enum { THREADS = 8 };
+	struct excl e = {.iterations = 300};
+	/* A tiny interval makes drop requests and forced switches frequent. */
+	ck_assert_int_eq(cmp_gil_create(&e.g, 50000), 0);
+	atomic_init(&e.holders, 0);
+	atomic_init(&e.violations, 0);
+	atomic_init(&e.units, 0);
+	pthread_t t[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, excl_thread, &e),
+				 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(atomic_load(&e.violations), 0);
+	ck_assert_int_eq(atomic_load(&e.units), THREADS * 300 * 21);
+	struct cmp_gil_stats st;
+	cmp_gil_stats_get(e.g, &st);
+	ck_assert_uint_ge(st.acquisitions, THREADS * 300);
+	ck_assert_uint_ge(st.switches, 1);
+	cmp_gil_destroy(e.g);
+}
+END_TEST
+
+/* ---- the switch interval ------------------------------------------------- */
+
+struct spinner {
+	struct cmp_gil *g;
+	sem_t holding;
+	atomic_bool stop;
+	atomic_long units;
+};
+
+/* Holds the lock and never drops it by itself: only at checkpoints, on
+ * request, as a CPU-bound Python thread. */
+static void *spinner_thread(void *arg)
+{
+	struct spinner *s = arg;
+	cmp_gil_acquire(s->g);
+	sem_post(&s->holding);
+	int64_t give_up = spool_test_now_ns() + 20000 * MS;
+	while (!atomic_load(&s->stop) && spool_test_now_ns() < give_up) {
+		work_with_checkpoints(50000);
+		atomic_fetch_add(&s->units, 1);
+	}
+	cmp_gil_release(s->g);
+	return NULL;
+}
+
+START_TEST(waiter_gets_the_lock_within_a_bound_after_the_interval)
+{
+	const int64_t interval = 5 * MS;
+	struct spinner s;
+	ck_assert_int_eq(cmp_gil_create(&s.g, interval), 0);
+	sem_init(&s.holding, 0, 0);
+	atomic_init(&s.stop, false);
+	atomic_init(&s.units, 0);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, spinner_thread, &s), 0);
+	sem_wait(&s.holding);
+
+	int64_t t0 = spool_test_now_ns();
+	cmp_gil_acquire(s.g);
+	int64_t waited = spool_test_now_ns() - t0;
+	/* The holder never drops on its own, so the waiter must first wait
+	 * out one interval and ask; then the holder's next checkpoint hands
+	 * the lock over. The upper bound is wide (sanitizer builds). */
+	ck_assert_int_ge(waited, interval);
+	ck_assert_int_le(waited, interval + 2000 * MS);
+
+	/* While this thread holds it, the spinner cannot run a unit. */
+	long before = atomic_load(&s.units);
+	spool_test_sleep_ns(20 * MS);
+	ck_assert_int_le(atomic_load(&s.units), before + 1);
+
+	struct cmp_gil_stats st;
+	cmp_gil_stats_get(s.g, &st);
+	ck_assert_uint_ge(st.drop_requests, 1);
+	ck_assert_uint_ge(st.forced_waits, 1);
+	ck_assert_uint_ge(st.switches, 2);
+
+	atomic_store(&s.stop, true);
+	cmp_gil_release(s.g);
+	pthread_join(t, NULL);
+	sem_destroy(&s.holding);
+	cmp_gil_destroy(s.g);
+}
+END_TEST
+
+/* ---- blocking calls -------------------------------------------------------
+ */
+
+struct io_pair {
+	struct cmp_gil *g;
+	sem_t in_io, other_done;
+	atomic_bool holder_in_io;
+};
+
+static void *io_holder(void *arg)
+{
+	struct io_pair *p = arg;
+	cmp_gil_acquire(p->g);
+	cmp_gil_blocking_begin(); /* e.g. a recv() */
+	atomic_store(&p->holder_in_io, true);
+	sem_post(&p->in_io);
+	sem_wait(&p->other_done); /* blocked "in the kernel" */
+	atomic_store(&p->holder_in_io, false);
+	cmp_gil_blocking_end();
+	cmp_gil_release(p->g);
+	return NULL;
+}
+
+START_TEST(blocking_section_lets_another_thread_run_without_a_request)
+{
+	struct io_pair p;
+	/* An interval far longer than the test: if taking the lock needed a
+	 * drop request, the test would hit its timeout. */
+	ck_assert_int_eq(cmp_gil_create(&p.g, 600000 * MS), 0);
+	sem_init(&p.in_io, 0, 0);
+	sem_init(&p.other_done, 0, 0);
+	atomic_init(&p.holder_in_io, false);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, io_holder, &p), 0);
+	sem_wait(&p.in_io);
+	cmp_gil_acquire(p.g);
+	ck_assert(cmp_gil_held());
+	ck_assert(atomic_load(&p.holder_in_io));
+	cmp_gil_release(p.g);
+	sem_post(&p.other_done);
+	pthread_join(t, NULL);
+	struct cmp_gil_stats st;
+	cmp_gil_stats_get(p.g, &st);
+	ck_assert_uint_eq(st.drop_requests, 0);
+	ck_assert_uint_eq(st.acquisitions, 3);
+	sem_destroy(&p.in_io);
+	sem_destroy(&p.other_done);
+	cmp_gil_destroy(p.g);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("compare_gil");
+	TCase *tc = spool_test_case("model", 60);
+	tcase_add_test(tc, create_refuses_a_non_positive_interval);
+	tcase_add_test(tc, hooks_are_no_ops_on_an_unbound_thread);
+	tcase_add_test(tc, acquire_binds_and_release_unbinds);
+	tcase_add_test(tc, never_two_holders_under_contention);
+	tcase_add_test(tc,
+		       waiter_gets_the_lock_within_a_bound_after_the_interval);
+	tcase_add_test(
+		tc, blocking_section_lets_another_thread_run_without_a_request);
+	suite_add_tcase(s, tc);
+	return spool_test_run(s);
+}

@@ -27,8 +27,10 @@ static struct spool__cb *cb_alloc(spool_future *f)
 	return malloc(sizeof(struct spool__cb));
 }
 
-static void cb_free(spool_future *f, struct spool__cb *c)
+void spool__callback_free(spool_future *f, struct spool__cb *c, bool ran)
 {
+	if (c->post_ops && c->post_ops->drop)
+		c->post_ops->drop(c->post_ctx, c->fn, c->arg, ran);
 	if (c != &f->inline_cb)
 		free(c);
 }
@@ -63,12 +65,14 @@ int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
 	struct spool__wait_context here = spool__wait_context_get();
 	c->post_ops = here.ops && here.ops->post ? here.ops : NULL;
 	c->post_ctx = here.ctx;
+	if (c->post_ops && c->post_ops->hold)
+		c->post_ops->hold(c->post_ctx);
 	do {
 		if (head == SPOOL__CB_CLOSED) {
 			/* Closed while we prepared: f is final. Acquire on
 			 * the load pairs with the completer's exchange. */
-			cb_free(f, c);
 			fn(f, arg);
+			spool__callback_free(f, c, true);
 			return 0;
 		}
 		c->next = head;
@@ -95,7 +99,7 @@ void spool__callbacks_run(spool_future *f)
 	while (ordered) {
 		struct spool__cb *next = ordered->next;
 		cb_call(f, ordered);
-		cb_free(f, ordered);
+		spool__callback_free(f, ordered, true);
 		ordered = next;
 	}
 }

@@ -111,8 +111,7 @@ static void free_callbacks(spool_future *f)
 						   memory_order_relaxed);
 	while (c && c != SPOOL__CB_CLOSED) {
 		struct spool__cb *next = c->next;
-		if (c != &f->inline_cb)
-			free(c);
+		spool__callback_free(f, c, false);
 		c = next;
 	}
 }

@@ -108,6 +108,10 @@ int spool__future_block(spool_future *f, int64_t deadline);
 /* Runs f's callbacks in order and closes the list (callback.c). */
 void spool__callbacks_run(spool_future *f);
 
+/* Frees one callback node of f, telling the context it recorded (see
+ * spool__wait_ops.drop) whether fn ran (callback.c). */
+void spool__callback_free(spool_future *f, struct spool__cb *c, bool ran);
+
 /* Wakes every thread blocked in spool__future_block on word (wait.c). */
 void spool__futex_wake_all(_Atomic uint32_t *word);
 

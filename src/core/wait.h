@@ -45,6 +45,15 @@ struct spool__wait_ops {
 	 * the callback then runs in the completing thread. */
 	int (*post)(void *ctx, spool_callback_fn fn, spool_future *f,
 		    void *arg);
+	/* Optional, with post. A callback node that records ctx holds it:
+	 * hold(ctx) when the node is added, drop(ctx, fn, arg, ran) when the
+	 * node is freed, so ctx outlives every callback that may still be
+	 * posted to it (a loop destroyed before a foreign future completes).
+	 * ran is true once fn ran or was handed to post; false when the
+	 * future was freed without completing and fn never runs, so the
+	 * context can reclaim arg if it owns it. Any thread. */
+	void (*hold)(void *ctx);
+	void (*drop)(void *ctx, spool_callback_fn fn, void *arg, bool ran);
 };
 
 struct spool__wait_context {

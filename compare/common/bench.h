@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The benchmark harness shared by every compare/ suite (static library
+ * spool_bench). It does the parts that must be the same everywhere, so that
+ * figures from different suites can be read the same way (the project's
+ * benchmark rules: medians of interleaved runs, one JSON object per line on
+ * stdout, a human table on stderr, missing peers reported, never omitted):
+ *
+ *   - a monotonic clock;
+ *   - one command line for every suite: --runs, --threads, --quick, --only,
+ *     --impl, --timeout, --help (bad flags: a message and exit status 2);
+ *   - running a list of experiments interleaved, A B C A B C ..., so that
+ *     drift (frequency, other load) hits every implementation alike, then
+ *     taking the median and the minimum of each;
+ *   - running one measurement in a forked child that reports its time and
+ *     peak RSS back (isolation: a runtime's idle threads, heap and spinning
+ *     never touch the next implementation's run);
+ *   - the JSON lines, the table with a ratio to a reference implementation,
+ *     and targets ("spool's time at most 0.5x tbb's") marked met or missed.
+ *
+ * A suite's main() is typically:
+ *
+ *     static const char *const benches[] = {"fib", "skynet", NULL};
+ *     static const spool_bench_suite suite = {
+ *             .name = "pool", .summary = "...", .benches = benches,
+ *             .reference = "spool"};
+ *     spool_bench_opts o;
+ *     spool_bench_parse(&o, &suite, argc, argv);      // may exit 0 or 2
+ *     spool_bench_exp exps[] = {
+ *             {.bench = "fib", .impl = "spool", .threads = o.threads,
+ *              .n = 32, .setup = my_setup, .run = my_run,
+ *              .teardown = my_teardown, .arg = &my_ctx, .isolate = true},
+ *             {.bench = "fib", .impl = "tbb", ...,
+ *              .skipped = "oneTBB was not found at configure time"},
+ *     };
+ *     int failed = spool_bench_run(&o, &suite, exps, nexps);
+ *     spool_bench_report(&o, &suite, exps, nexps);   // JSON + table
+ *     int missed = spool_bench_check_targets(&o, exps, nexps, targets, nt);
+ *     return failed ? 1 : 0;
+ *
+ * Everything here runs on the calling thread; none of it is thread-safe
+ * (a benchmark driver is single-threaded; the workloads bring the threads).
+ * Errors in the workloads are reported, never hidden: a wrong answer makes
+ * spool_bench_run() count a failure, print an "error" JSON line and the
+ * program then exits nonzero.
+ */
+#ifndef SPOOL_BENCH_H
+#define SPOOL_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- clock ------------------------------------------------------------ */
+
+/* CLOCK_MONOTONIC now, in nanoseconds. Never blocks. */
+int64_t spool_bench_now_ns(void);
+
+/* ---- command line ------------------------------------------------------ */
+
+/* What the shared command line chose. Filled by spool_bench_parse(). */
+typedef struct spool_bench_opts {
+	int runs;         /* --runs N: rounds, N >= 1; default 5 */
+	int threads;      /* --threads N: workers, N >= 1; default 2 */
+	bool quick;       /* --quick: small sizes, for a smoke test */
+	const char *only; /* --only a,b: benches to run; NULL: all */
+	const char *impl; /* --impl x,y: implementations to run; NULL: all */
+	int timeout_s;    /* --timeout S: limit per isolated run; default 300 */
+} spool_bench_opts;
+
+/* A suite's fixed description. Owned by the caller (usually static). */
+typedef struct spool_bench_suite {
+	const char *name;    /* "pool": the program is spool-bench-<name> */
+	const char *summary; /* one paragraph for --help */
+	/* The suite's benchmark names, NULL-terminated: --help lists them and
+	 * --only accepts only these. */
+	const char *const *benches;
+	/* The implementation the table divides by, e.g. "sequential" or
+	 * "spool"; an experiment of the same bench with this impl and the
+	 * default thread count is the reference of its bench. */
+	const char *reference;
+} spool_bench_suite;
+
+/* Parses argv into *o (defaults first). --help prints the usage, the
+ * suite's summary and its benches to stdout and exits 0. A bad flag, a
+ * missing or malformed value, or an --only naming an unknown bench prints
+ * a message and the usage to stderr and exits 2. Returns 0 otherwise.
+ * The strings in *o point into argv. */
+int spool_bench_parse(spool_bench_opts *o, const spool_bench_suite *suite,
+		      int argc, char **argv);
+
+/* True when bench and impl pass the --only and --impl filters (each a
+ * comma-separated list of exact names). */
+bool spool_bench_selected(const spool_bench_opts *o, const char *bench,
+			  const char *impl);
+
+/* ---- experiments ------------------------------------------------------- */
+
+/* Room for a failure message written by a workload. */
+#define SPOOL_BENCH_ERRLEN 256
+
+typedef struct spool_bench_exp spool_bench_exp;
+
+/* One implementation of one benchmark at one size and thread count.
+ * The suite fills in the first group; the harness owns the second. */
+struct spool_bench_exp {
+	const char *bench; /* "fib" */
+	const char *impl;  /* "spool", "tbb", ... (see BENCH.md) */
+	int threads;       /* workers it uses */
+	int64_t n;         /* the size, as BENCH.md's "n" */
+	/* Non-NULL: this experiment is not run and reports
+	 * {"skipped": skipped} instead (a peer that is not installed, or a
+	 * workload the peer cannot do, with the reason). */
+	const char *skipped;
+	/* Before every run, untimed (create threads, warm up). Returns 0, or
+	 * nonzero after writing a message to err (the experiment fails).
+	 * *state is what run and teardown receive. NULL: nothing to do. */
+	int (*setup)(const spool_bench_exp *e, void **state, char *err);
+	/* The timed part of one run. Returns 0 when the answer was checked
+	 * and is right; nonzero after writing a message to err (a wrong
+	 * answer or a failure: the experiment fails and runs no more). */
+	int (*run)(const spool_bench_exp *e, void *state, char *err);
+	/* After every run, untimed. NULL: nothing to do. */
+	void (*teardown)(const spool_bench_exp *e, void *state);
+	void *arg; /* the suite's own, for the three functions above */
+	/* Each run in a forked child (spool_bench_in_child): isolation, a
+	 * per-run peak RSS, and the --timeout limit. Otherwise in this
+	 * process, with no RSS figure. */
+	bool isolate;
+
+	/* ---- results, written by spool_bench_run() ---- */
+	int runs_done;
+	double median_s, min_s, max_s;
+	long peak_rss_kib; /* the largest of the runs; -1: not measured */
+	bool failed;
+	char error[SPOOL_BENCH_ERRLEN];
+	double *samples_; /* private */
+};
+
+/* Runs every selected, not skipped experiment o->runs times, interleaved:
+ * round 1 runs each once in array order, then round 2, and so on. A failed
+ * experiment drops out of later rounds. Progress goes to stderr. Fills in
+ * the result fields; returns the number of failed experiments. */
+int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
+		    spool_bench_exp *exps, size_t nexps);
+
+/* Prints one JSON object per selected experiment to stdout, in array
+ * order:
+ *   {"suite":"pool","bench":"fib","impl":"spool","threads":2,"n":32,
+ *    "runs":5,"median_s":0.1,"min_s":0.09,"max_s":0.12,
+ *    "peak_rss_kib":5120}
+ * (peak_rss_kib only for isolated experiments), or with "skipped": "why"
+ * in place of the figures, or with "error": "what" for a failure. Then the
+ * human table on stderr: per bench, each impl's median, min and its ratio
+ * to the suite's reference (time / reference time; below 1 is faster). */
+void spool_bench_report(const spool_bench_opts *o,
+			const spool_bench_suite *suite,
+			const spool_bench_exp *exps, size_t nexps);
+
+/* The experiment with this bench, impl and thread count (threads < 1: any)
+ * that has a median; NULL if none (skipped, failed, filtered out). */
+const spool_bench_exp *spool_bench_find(const spool_bench_exp *exps,
+					size_t nexps, const char *bench,
+					const char *impl, int threads);
+
+/* ---- targets ----------------------------------------------------------- */
+
+/* "impl's median time is at most max_ratio times ref_impl's", on one
+ * bench. A throughput target "at least k times ref's throughput" is the
+ * time target max_ratio = 1/k with throughput = true, which only changes how
+ * it is printed. */
+typedef struct spool_bench_target {
+	const char *bench;
+	const char *impl;
+	int threads; /* of impl; < 1: any */
+	const char *ref_impl;
+	int ref_threads; /* of ref_impl; < 1: any */
+	double max_ratio;
+	bool throughput;
+} spool_bench_target;
+
+/* Prints each target to stderr with its ratio and "target met" or
+ * "missed" (or "not measured" when either side has no median). Returns the
+ * number missed; unmeasured targets do not count as missed. */
+int spool_bench_check_targets(const spool_bench_exp *exps, size_t nexps,
+			      const spool_bench_target *targets,
+			      size_t ntargets);
+
+/* ---- isolation ---------------------------------------------------------- */
+
+/* A measurement to run in a child: returns 0 and sets *seconds, or
+ * returns nonzero after writing a message to err. */
+typedef int (*spool_bench_child_fn)(void *ctx, double *seconds, char *err);
+
+/* Forks; the child runs fn(ctx, ...) under an alarm of timeout_s seconds
+ * (0: none) and sends the outcome back through a pipe, then _exit()s. The
+ * parent waits and sets *seconds, *peak_rss_kib (the child's ru_maxrss from
+ * wait4(), which counts every thread the child started) and returns 0; or
+ * returns nonzero with a message in err when fn failed, the child died
+ * (signal, timeout) or the fork failed. stdout and stderr are flushed
+ * first. Call it only while the calling process has a single thread: a
+ * child forked from a threaded process may deadlock in malloc. Blocks. */
+int spool_bench_in_child(spool_bench_child_fn fn, void *ctx, int timeout_s,
+			 double *seconds, long *peak_rss_kib, char *err);
+
+/* ---- small helpers for suites ----------------------------------------- */
+
+/* Writes a message into err (SPOOL_BENCH_ERRLEN bytes), printf-style, and
+ * returns -1, so a run function can `return spool_bench_fail(err, ...)`. */
+int spool_bench_fail(char *err, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPOOL_BENCH_H */

@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: MIT
+"""Smoke test for a spool benchmark program.
+
+Runs the program with the given arguments and checks what every suite
+promises: exit status 0, and every stdout line one JSON object with bench,
+impl, threads and n, plus either "skipped" (a reason) or runs and median_s
+(a positive number); no "error" lines; at least one measured line.
+
+usage: check_bench.py PROGRAM [ARGS...]
+"""
+
+import json
+import subprocess
+import sys
+
+
+def fail(msg):
+    print("check_bench: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def check_line(no, line):
+    try:
+        obj = json.loads(line)
+    except ValueError as e:
+        fail("line %d is not JSON (%s): %r" % (no, e, line))
+    if not isinstance(obj, dict):
+        fail("line %d is not a JSON object: %r" % (no, line))
+    for key, kind in (("bench", str), ("impl", str), ("threads", int),
+                      ("n", int)):
+        if not isinstance(obj.get(key), kind):
+            fail("line %d: %r missing or not %s" % (no, key, kind.__name__))
+    if "error" in obj:
+        fail("line %d reports an error: %s" % (no, obj["error"]))
+    if "skipped" in obj:
+        if not isinstance(obj["skipped"], str) or not obj["skipped"]:
+            fail("line %d: 'skipped' must give a reason" % no)
+        return False
+    if not isinstance(obj.get("runs"), int) or obj["runs"] < 1:
+        fail("line %d: 'runs' missing or < 1" % no)
+    med = obj.get("median_s")
+    if not isinstance(med, (int, float)) or not med > 0:
+        fail("line %d: 'median_s' missing or not positive" % no)
+    return True
+
+
+def main():
+    if len(sys.argv) < 2:
+        fail("usage: check_bench.py PROGRAM [ARGS...]")
+    proc = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        fail("%s exited with status %d" % (sys.argv[1], proc.returncode))
+    lines = proc.stdout.splitlines()
+    if not lines:
+        fail("no output on stdout")
+    measured = sum(check_line(i + 1, l) for i, l in enumerate(lines))
+    if measured == 0:
+        fail("every line was skipped: nothing was measured")
+    print("check_bench: %d lines, %d measured" % (len(lines), measured))
+
+
+if __name__ == "__main__":
+    main()

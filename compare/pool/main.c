@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spool-bench-pool: spool's work-stealing pool against the runtimes C and
+ * C++ programs use for the same jobs, on fork-join workloads (fib, skynet,
+ * nqueens) and on submission from a thread outside the pool (submit).
+ *
+ * Every run of every implementation happens in a forked child of its own
+ * (spool_bench_in_child): the child starts the runtime, warms it up on a
+ * small size, times one run, checks the answer and reports back with its
+ * peak RSS. So no runtime's idle or spinning threads (libomp spins for
+ * 200 ms after a region by default) or heap outlive its run, and the two
+ * OpenMP runtimes, which export the same GOMP_* symbols, each live in a
+ * process of their own. This process stays single-threaded.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "peer.h"
+#include "pool_config.h"
+
+_Static_assert(POOL_ERRLEN == SPOOL_BENCH_ERRLEN,
+	       "peers write into the harness's error buffer");
+
+static const char *const bench_names[POOL_NBENCH + 1] = {
+	"fib", "skynet", "nqueens", "submit", NULL};
+
+static const spool_bench_suite suite = {
+	.name = "pool",
+	.summary =
+		"The pool suite: fib(32) with one task per call and no "
+		"cut-off, skynet\n(1M leaf tasks, 10-ary tree), nqueens(11) "
+		"with one task per row placement,\nand submit (a thread "
+		"outside the pool submits 1M tiny tasks, then joins\nthem), "
+		"through spool, sequential C, oneTBB task_group, libgomp and "
+		"libomp\ntasks, GThreadPool and a plain mutex+condvar pool. "
+		"Every answer is\nchecked; a wrong one fails the program "
+		"(exit 1). Targets are printed\nafter the table, met or "
+		"missed; a missed target is not an error.",
+	.benches = bench_names,
+	.reference = "spool",
+};
+
+/* Sizes: the measurement, --quick, and the warm-up before every run. */
+static const int64_t full_n[POOL_NBENCH] = {32, 1000000, 11, 1000000};
+static const int64_t quick_n[POOL_NBENCH] = {20, 10000, 8, 10000};
+static const int64_t warm_n[POOL_NBENCH] = {15, 1000, 6, 1000};
+
+/* ---- answers ------------------------------------------------------------- */
+
+static int64_t fib_answer(int64_t n)
+{
+	int64_t a = 0, b = 1;
+
+	for (int64_t i = 0; i < n; i++) {
+		int64_t c = a + b;
+
+		a = b;
+		b = c;
+	}
+	return a;
+}
+
+/* Solutions of n-queens for n = 0 .. POOL_NQUEENS_MAX (OEIS A000170). */
+static const int64_t nqueens_answers[POOL_NQUEENS_MAX + 1] = {
+	1,   1,   0,    0,     2,     10,     4,       40,      92,
+	352, 724, 2680, 14200, 73712, 365596, 2279184, 14772512};
+
+static int64_t answer_of(enum pool_bench b, int64_t n)
+{
+	switch (b) {
+	case POOL_FIB:
+		return fib_answer(n);
+	case POOL_SKYNET:
+		return n * (n - 1) / 2;
+	case POOL_NQUEENS:
+		return nqueens_answers[n];
+	default:
+		return n;
+	}
+}
+
+/* ---- peers as the driver knows them ---------------------------------- */
+
+struct peer_ref {
+	const char *impl;
+	const struct pool_peer *linked; /* linked in; NULL otherwise */
+	const char *module;  /* an OpenMP module's path; NULL otherwise */
+	const char *runtime; /* the soname that module must load */
+	const char *missing; /* why the peer is not available, or NULL */
+};
+
+static const struct peer_ref peers[] = {
+	{"sequential", &pool_peer_sequential, NULL, NULL, NULL},
+#if POOL_HAVE_SPOOL
+	{"spool", &pool_peer_spool, NULL, NULL, NULL},
+#else
+	{"spool", NULL, NULL, NULL, POOL_SPOOL_MISSING},
+#endif
+#if POOL_HAVE_TBB
+	{"tbb", &pool_peer_tbb, NULL, NULL, NULL},
+#else
+	{"tbb", NULL, NULL, NULL, POOL_TBB_MISSING},
+#endif
+#if POOL_HAVE_LIBGOMP
+	{"libgomp", NULL, POOL_LIBGOMP_MODULE, "libgomp.so.1", NULL},
+#else
+	{"libgomp", NULL, NULL, NULL, POOL_LIBGOMP_MISSING},
+#endif
+#if POOL_HAVE_LIBOMP
+	{"libomp", NULL, POOL_LIBOMP_MODULE, "libomp.so.5", NULL},
+#else
+	{"libomp", NULL, NULL, NULL, POOL_LIBOMP_MISSING},
+#endif
+#if POOL_HAVE_GTHREADPOOL
+	{"gthreadpool", &pool_peer_gthreadpool, NULL, NULL, NULL},
+#else
+	{"gthreadpool", NULL, NULL, NULL, POOL_GTHREADPOOL_MISSING},
+#endif
+	{"mutexpool", &pool_peer_mutexpool, NULL, NULL, NULL},
+};
+#define NPEERS (sizeof(peers) / sizeof(peers[0]))
+
+/* Why ref cannot run bench b (checked in this process: modules are never
+ * loaded here), or NULL. */
+static const char *cannot_run(const struct peer_ref *ref, enum pool_bench b)
+{
+	if (ref->missing)
+		return ref->missing;
+	if (ref->module)
+		return pool_omp_cannot(b);
+	return ref->linked->cannot(b);
+}
+
+/* In the child: the peer's table, loading its module if it has one. */
+static const struct pool_peer *resolve(const struct peer_ref *ref, char *err)
+{
+	pool_peer_module_fn entry;
+	void *h;
+
+	if (ref->linked)
+		return ref->linked;
+	h = dlopen(ref->module, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return spool_bench_fail(err, "dlopen: %s", dlerror()), NULL;
+	/* The module must have brought its own runtime, not the other one
+	 * (clang's directory has a libgomp.so that is libomp in disguise). */
+	if (!dlopen(ref->runtime, RTLD_NOW | RTLD_NOLOAD))
+		return spool_bench_fail(err, "%s did not load %s", ref->module,
+					ref->runtime),
+		       NULL;
+	entry = (pool_peer_module_fn)dlsym(h, POOL_PEER_MODULE_ENTRY);
+	if (!entry)
+		return spool_bench_fail(err, "dlsym: %s", dlerror()), NULL;
+	return entry();
+}
+
+/* ---- the experiments ---------------------------------------------------- */
+
+struct exp_arg {
+	const struct peer_ref *ref;
+	enum pool_bench bench;
+};
+
+struct run_state {
+	const struct pool_peer *peer;
+	void *state;
+	enum pool_bench bench;
+};
+
+static int checked_run(struct run_state *rs, const spool_bench_exp *e,
+		       int64_t n, char *err)
+{
+	int64_t got = -1, want = answer_of(rs->bench, n);
+
+	if (rs->peer->run(rs->state, rs->bench, n, &got, err) != 0)
+		return -1;
+	if (got != want)
+		return spool_bench_fail(err,
+					"wrong answer: %s %s(%lld) gave %lld, "
+					"expected %lld",
+					e->impl, e->bench, (long long)n,
+					(long long)got, (long long)want);
+	return 0;
+}
+
+static int exp_setup(const spool_bench_exp *e, void **state, char *err)
+{
+	const struct exp_arg *a = e->arg;
+	struct run_state *rs = calloc(1, sizeof(*rs));
+	int64_t warm = warm_n[a->bench] < e->n ? warm_n[a->bench] : e->n;
+
+	if (!rs)
+		return spool_bench_fail(err, "out of memory");
+	rs->bench = a->bench;
+	rs->peer = resolve(a->ref, err);
+	if (!rs->peer ||
+	    rs->peer->start(e->threads, a->bench, e->n, &rs->state, err) != 0) {
+		free(rs);
+		return -1;
+	}
+	*state = rs;
+	if (checked_run(rs, e, warm, err) != 0) {
+		rs->peer->stop(rs->state);
+		free(rs);
+		*state = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int exp_run(const spool_bench_exp *e, void *state, char *err)
+{
+	return checked_run(state, e, e->n, err);
+}
+
+static void exp_teardown(const spool_bench_exp *e, void *state)
+{
+	struct run_state *rs = state;
+
+	(void)e;
+	rs->peer->stop(rs->state);
+	free(rs);
+}
+
+/* At most every peer at the chosen threads, plus spool on 1 worker, for
+ * every bench. */
+#define MAX_EXPS (POOL_NBENCH * (NPEERS + 1))
+
+static spool_bench_exp exps[MAX_EXPS];
+static struct exp_arg args[MAX_EXPS];
+static size_t nexps;
+
+static void add_exp(const spool_bench_opts *o, enum pool_bench b,
+		    const struct peer_ref *ref, int threads)
+{
+	spool_bench_exp *e = &exps[nexps];
+	struct exp_arg *a = &args[nexps];
+
+	a->ref = ref;
+	a->bench = b;
+	e->bench = bench_names[b];
+	e->impl = ref->impl;
+	e->threads = threads;
+	e->n = o->quick ? quick_n[b] : full_n[b];
+	e->skipped = cannot_run(ref, b);
+	if (!e->skipped && ref->module && access(ref->module, R_OK) != 0)
+		e->skipped = "the OpenMP module built at configure time is "
+			     "missing";
+	e->setup = exp_setup;
+	e->run = exp_run;
+	e->teardown = exp_teardown;
+	e->arg = a;
+	e->isolate = true;
+	nexps++;
+}
+
+static void build_experiments(const spool_bench_opts *o)
+{
+	for (int b = 0; b < POOL_NBENCH; b++) {
+		for (size_t p = 0; p < NPEERS; p++) {
+			const struct peer_ref *ref = &peers[p];
+			bool seq = strcmp(ref->impl, "sequential") == 0;
+
+			add_exp(o, (enum pool_bench)b, ref,
+				seq ? 1 : o->threads);
+			/* fib on one worker: spool's cost per spawn against
+			 * a plain call. */
+			if (b == POOL_FIB && strcmp(ref->impl, "spool") == 0 &&
+			    o->threads != 1)
+				add_exp(o, POOL_FIB, ref, 1);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	spool_bench_opts o;
+	int failed;
+
+	spool_bench_parse(&o, &suite, argc, argv);
+	build_experiments(&o);
+	failed = spool_bench_run(&o, &suite, exps, nexps);
+	spool_bench_report(&o, &suite, exps, nexps);
+
+	const spool_bench_target targets[] = {
+		{"fib", "spool", o.threads, "tbb", o.threads, 0.5, false},
+		{"fib", "spool", o.threads, "libgomp", o.threads, 0.25, false},
+		{"fib", "spool", 1, "sequential", 1, 10.0, false},
+		{"submit", "spool", o.threads, "gthreadpool", o.threads, 0.5,
+		 true},
+		{"submit", "spool", o.threads, "mutexpool", o.threads, 0.2,
+		 true},
+	};
+	spool_bench_check_targets(exps, nexps, targets,
+				  sizeof(targets) / sizeof(targets[0]));
+	if (o.quick)
+		fprintf(stderr, "(--quick: sizes too small for the targets "
+				"to mean anything)\n");
+	return failed ? 1 : 0;
+}

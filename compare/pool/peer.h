@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pool suite's workloads and the one interface every implementation of
+ * them ("peer") provides: spool, sequential C, oneTBB, libgomp, libomp,
+ * GThreadPool and a plain mutex+condition-variable pool.
+ *
+ * Workloads (the same shape in every peer, so only the runtime differs):
+ *   fib(n)      one task per call, both children spawned, no cut-off;
+ *               answer fib(n).
+ *   skynet(n)   a 10-ary tree of tasks with n leaves (n a power of 10);
+ *               leaf i answers i, so the answer is n (n - 1) / 2.
+ *   nqueens(n)  one task per queen placed in a row (a partial board that
+ *               is still safe); answer the number of solutions.
+ *   submit(n)   a thread outside the pool submits n tiny tasks (each adds
+ *               one to a counter), then joins them all; answer the count.
+ *
+ * A peer is a table of functions with C linkage, so C, C++ and the OpenMP
+ * modules (built by two compilers and loaded with dlopen, since libgomp and
+ * libomp cannot share a process) all fit it. The driver (main.c) runs
+ * start, then run with a small warm-up size, then the timed run, then
+ * stop, all in one forked child; it checks every answer.
+ *
+ * This header is also compiled as C++ (peer_tbb.cpp) and by clang for the
+ * libomp module, so it uses only what both languages share.
+ */
+#ifndef SPOOL_BENCH_POOL_PEER_H
+#define SPOOL_BENCH_POOL_PEER_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum pool_bench {
+	POOL_FIB,
+	POOL_SKYNET,
+	POOL_NQUEENS,
+	POOL_SUBMIT,
+	POOL_NBENCH
+};
+
+/* Room for an error message; equal to SPOOL_BENCH_ERRLEN (checked in
+ * main.c) so a peer can write straight into the harness's buffer. */
+#define POOL_ERRLEN 256
+
+/* The largest board nqueens accepts (columns are bits of a uint32_t). */
+#define POOL_NQUEENS_MAX 16
+
+struct pool_peer {
+	const char *impl; /* as in the JSON lines: "tbb", "libgomp", ... */
+	/* Why this peer does not run bench b (a static string), or NULL. */
+	const char *(*cannot)(enum pool_bench b);
+	/* Starts `threads` workers for bench b, ready for runs of size up to
+	 * n, and returns its state in *state. Returns 0, or nonzero with a
+	 * message in err. */
+	int (*start)(int threads, enum pool_bench b, int64_t n, void **state,
+		     char *err);
+	/* One run of bench b at size n: sets *answer. Returns 0, or nonzero
+	 * with a message in err (a failure of the runtime; a wrong answer is
+	 * the driver's to find). */
+	int (*run)(void *state, enum pool_bench b, int64_t n, int64_t *answer,
+		   char *err);
+	/* Stops the workers and frees state. */
+	void (*stop)(void *state);
+};
+
+/* The name of the entry point an OpenMP module exports:
+ *     const struct pool_peer *pool_peer_module(void);  */
+#define POOL_PEER_MODULE_ENTRY "pool_peer_module"
+typedef const struct pool_peer *(*pool_peer_module_fn)(void);
+
+/* ---- shared pieces of the workloads ------------------------------------- */
+
+/* A skynet node: the leaves under it are num, num + 1, ..., num + size - 1.
+ * Its children are the ten tenths of that range. */
+struct pool_skynet {
+	int64_t num, size;
+};
+
+static inline struct pool_skynet pool_skynet_child(struct pool_skynet s, int i)
+{
+	struct pool_skynet c;
+
+	c.size = s.size / 10;
+	c.num = s.num + i * c.size;
+	return c;
+}
+
+/* An nqueens node: queens are placed in rows 0 .. row-1; cols has a bit
+ * per column taken, d1 and d2 per diagonal (already shifted to row). */
+struct pool_nqueens {
+	int n, row;
+	uint32_t cols, d1, d2;
+};
+
+/* The columns still safe in s's row. */
+static inline uint32_t pool_nqueens_free(struct pool_nqueens s)
+{
+	return ~(s.cols | s.d1 | s.d2) & ((UINT32_C(1) << s.n) - 1);
+}
+
+/* s with a queen put in its row on column bit (one bit of the free set). */
+static inline struct pool_nqueens pool_nqueens_place(struct pool_nqueens s,
+						     uint32_t bit)
+{
+	struct pool_nqueens c;
+
+	c.n = s.n;
+	c.row = s.row + 1;
+	c.cols = s.cols | bit;
+	c.d1 = (s.d1 | bit) << 1;
+	c.d2 = (s.d2 | bit) >> 1;
+	return c;
+}
+
+static inline struct pool_nqueens pool_nqueens_root(int n)
+{
+	struct pool_nqueens s;
+
+	s.n = n;
+	s.row = 0;
+	s.cols = s.d1 = s.d2 = 0;
+	return s;
+}
+
+/* What OpenMP cannot run, for the modules and for the driver (which never
+ * loads a module into its own process). */
+static inline const char *pool_omp_cannot(enum pool_bench b)
+{
+	if (b == POOL_SUBMIT)
+		return "OpenMP tasks are created by a thread of the team; no "
+		       "thread outside it can submit";
+	return 0;
+}
+
+/* The peers linked into the driver (each exists only if its dependency was
+ * found at configure time; see CMakeLists.txt). */
+extern const struct pool_peer pool_peer_sequential;
+extern const struct pool_peer pool_peer_spool;
+extern const struct pool_peer pool_peer_tbb;
+extern const struct pool_peer pool_peer_gthreadpool;
+extern const struct pool_peer pool_peer_mutexpool;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPOOL_BENCH_POOL_PEER_H */

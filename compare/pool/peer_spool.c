@@ -131,7 +131,7 @@ static int tiny_task(void *arg, void **result)
 	return 0;
 }
 
-struct spool_state {
+struct sp_state {
 	spool_pool *pool;
 	spool_future **futures; /* submit: one slot per task */
 	int64_t cap;
@@ -147,7 +147,7 @@ static int spool_start(int threads, enum pool_bench b, int64_t n, void **state,
 		       char *err)
 {
 	spool_pool_options opts = SPOOL_POOL_OPTIONS_INIT;
-	struct spool_state *st = calloc(1, sizeof(*st));
+	struct sp_state *st = calloc(1, sizeof(*st));
 	int rc;
 
 	if (!st)
@@ -197,7 +197,7 @@ static int run_root(spool_task_fn fn, void *arg, int64_t *answer, char *err)
 	return 0;
 }
 
-static int run_submit(struct spool_state *st, int64_t n, int64_t *answer,
+static int run_submit(struct sp_state *st, int64_t n, int64_t *answer,
 		      char *err)
 {
 	int64_t done = 0;
@@ -236,7 +236,7 @@ static int run_submit(struct spool_state *st, int64_t n, int64_t *answer,
 static int spool_run(void *state, enum pool_bench b, int64_t n, int64_t *answer,
 		     char *err)
 {
-	struct spool_state *st = state;
+	struct sp_state *st = state;
 	struct pool_skynet sk = {0, n};
 	struct pool_nqueens nq = pool_nqueens_root((int)n);
 
@@ -254,7 +254,7 @@ static int spool_run(void *state, enum pool_bench b, int64_t n, int64_t *answer,
 
 static void spool_stop(void *state)
 {
-	struct spool_state *st = state;
+	struct sp_state *st = state;
 
 	spool_pool_destroy(st->pool);
 	free(st->futures);

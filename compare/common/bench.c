@@ -525,16 +525,19 @@ static const spool_bench_exp *reference_of(const spool_bench_opts *o,
 static void table(const spool_bench_opts *o, const spool_bench_suite *s,
 		  const spool_bench_exp *exps, size_t nexps)
 {
+	const char *ref_name = s->reference ? s->reference : "ref";
 	const char *last = NULL;
+	char col[32];
 
+	snprintf(col, sizeof(col), "x %.7s", ref_name);
 	fprintf(stderr,
 		"\n%s: median and min of %d interleaved run%s, seconds; "
-		"\"x %s\" = time / %s's time (lower is faster)\n",
-		s->name, o->runs, o->runs == 1 ? "" : "s",
-		s->reference ? s->reference : "ref",
-		s->reference ? s->reference : "the reference");
+		"\"%s\" = time / the time of %s on %d threads (lower is "
+		"faster)\n",
+		s->name, o->runs, o->runs == 1 ? "" : "s", col, ref_name,
+		o->threads);
 	fprintf(stderr, "%-9s %-12s %4s %10s %11s %11s %9s  %s\n", "bench",
-		"impl", "thr", "n", "median_s", "min_s", "x ref", "peak RSS");
+		"impl", "thr", "n", "median_s", "min_s", col, "peak RSS");
 	for (size_t i = 0; i < nexps; i++) {
 		const spool_bench_exp *e = &exps[i], *ref;
 
@@ -576,7 +579,8 @@ void spool_bench_report(const spool_bench_opts *o,
 	table(o, suite, exps, nexps);
 }
 
-int spool_bench_check_targets(const spool_bench_exp *exps, size_t nexps,
+int spool_bench_check_targets(const spool_bench_opts *o,
+			      const spool_bench_exp *exps, size_t nexps,
 			      const spool_bench_target *targets,
 			      size_t ntargets)
 {
@@ -590,6 +594,8 @@ int spool_bench_check_targets(const spool_bench_exp *exps, size_t nexps,
 		double ratio;
 		bool met;
 
+		if (o->only && !list_has(o->only, t->bench))
+			continue;
 		a = spool_bench_find(exps, nexps, t->bench, t->impl,
 				     t->threads);
 		b = spool_bench_find(exps, nexps, t->bench, t->ref_impl,

@@ -35,7 +35,7 @@
  *     };
  *     int failed = spool_bench_run(&o, &suite, exps, nexps);
  *     spool_bench_report(&o, &suite, exps, nexps);   // JSON + table
- *     int missed = spool_bench_check_targets(&o, exps, nexps, targets, nt);
+ *     spool_bench_check_targets(&o, exps, nexps, targets, ntargets);
  *     return failed ? 1 : 0;
  *
  * Everything here runs on the calling thread; none of it is thread-safe
@@ -183,10 +183,12 @@ typedef struct spool_bench_target {
 	bool throughput;
 } spool_bench_target;
 
-/* Prints each target to stderr with its ratio and "target met" or
- * "missed" (or "not measured" when either side has no median). Returns the
- * number missed; unmeasured targets do not count as missed. */
-int spool_bench_check_targets(const spool_bench_exp *exps, size_t nexps,
+/* Prints each target whose bench passes --only to stderr with its ratio and
+ * "target met" or "missed" (or "not measured" when either side has no
+ * median). Returns the number missed; unmeasured targets do not count as
+ * missed. */
+int spool_bench_check_targets(const spool_bench_opts *o,
+			      const spool_bench_exp *exps, size_t nexps,
 			      const spool_bench_target *targets,
 			      size_t ntargets);
 

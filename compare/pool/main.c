@@ -295,7 +295,7 @@ int main(int argc, char **argv)
 		{"submit", "spool", o.threads, "mutexpool", o.threads, 0.2,
 		 true},
 	};
-	spool_bench_check_targets(exps, nexps, targets,
+	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof(targets) / sizeof(targets[0]));
 	if (o.quick)
 		fprintf(stderr, "(--quick: sizes too small for the targets "

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-thread event buffers: the recording path and the registry.
+ *
+ * Each thread owns at most one buffer (a small header, malloc'ed, and an
+ * anonymous mapping of fixed-size events), reached through a thread-local
+ * pointer. Recording is the owner appending one record and publishing the
+ * new count with a release store: no lock, no atomic read-modify-write, no
+ * fence. On its first event of a session a thread registers its buffer in
+ * the session's registry under the trace lock (a mutex); that is the only
+ * time the recording path takes it.
+ *
+ * Why stop is safe while threads record, with no grace period:
+ *
+ *   1. Stop sets the generation to 0 under the lock, then, for each
+ *      registered buffer, loads its count n with acquire and writes events
+ *      [0, n). The acquire pairs with the owner's release store of n, so
+ *      the stopper sees every event it reads fully written. A thread that
+ *      read the old generation just before the flip may still append:
+ *      it writes slot n or later, which the stopper never reads. Its event
+ *      is simply not part of the file.
+ *   2. Stop frees only the buffers of threads that have exited (their
+ *      pthread-key destructor marked them orphan under the lock); an
+ *      exited thread records nothing. The buffer of a live thread stays
+ *      with its thread; stop only unlinks it and gives its event pages back
+ *      with madvise(MADV_DONTNEED). A late append into such a page is
+ *      still a write to valid private anonymous memory: the kernel maps a
+ *      fresh zero page. So no thread ever writes freed memory.
+ *   3. A buffer is reset (count 0) only by its owner, when it registers
+ *      for a later session, under the lock. Stop reads under the same
+ *      lock, so the reset and any later overwrite of old slots happen
+ *      after the stopper's reads (the mutex orders them).
+ *
+ * Hence a buffer's memory lives from the owner's first event until the
+ * owner exits (then until the next stop, if a session was recording), and
+ * stop never waits for recording threads. The price is that a thread which
+ * recorded keeps its small header, and its event mapping (without committed
+ * pages), until it exits.
+ *
+ * The alternative, flipping the flag and waiting for every thread to leave
+ * the recording path (an epoch per buffer, as in ck_epoch or userspace RCU),
+ * needs a store-load fence on every event or an asymmetric barrier
+ * (membarrier); the scheme above needs neither.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "clock.h"
+#include "session.h"
+
+static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct spool__trace_buf *registry;
+static size_t session_cap = SPOOL_TRACE_DEFAULT_EVENTS;
+static uint64_t session_lost;
+
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t buf_key;
+
+static _Thread_local struct spool__trace_buf *my_buf;
+static _Thread_local char my_name[SPOOL__TRACE_NAME_MAX];
+static _Thread_local int my_sort = -1;
+
+void spool__trace_lock(void)
+{
+	pthread_mutex_lock(&trace_lock);
+}
+
+void spool__trace_unlock(void)
+{
+	pthread_mutex_unlock(&trace_lock);
+}
+
+static void unmap_events(struct spool__trace_buf *b)
+{
+	if (b->ev)
+		munmap(b->ev, b->cap * sizeof *b->ev);
+	b->ev = NULL;
+	b->cap = 0;
+}
+
+/* Thread exit (pthread-key destructor): a registered buffer waits for stop
+ * to write it; any other is freed now. */
+static void thread_exit(void *p)
+{
+	struct spool__trace_buf *b = p;
+	spool__trace_lock();
+	my_buf = NULL;
+	if (b->registered) {
+		b->orphan = true;
+	} else {
+		unmap_events(b);
+		free(b);
+	}
+	spool__trace_unlock();
+}
+
+static void make_key(void)
+{
+	if (pthread_key_create(&buf_key, thread_exit) != 0)
+		abort(); /* only at PTHREAD_KEYS_MAX: nothing sane to do */
+}
+
+/* The track name of the calling thread: set by spool_trace_thread_name()
+ * or the executors' hook; else "main" for the initial thread and
+ * "thread <tid>" for any other. */
+static void default_name(struct spool__trace_buf *b)
+{
+	if (my_name[0]) {
+		memcpy(b->name, my_name, sizeof b->name);
+		b->sort = my_sort;
+	} else if (b->tid == getpid()) {
+		snprintf(b->name, sizeof b->name, "main");
+		b->sort = 2000;
+	} else {
+		snprintf(b->name, sizeof b->name, "thread %d", (int)b->tid);
+		b->sort = 3000;
+	}
+}
+
+/* Slow path of the first event of a session on this thread: register the
+ * buffer (creating or resizing it) if generation gen is still recording.
+ * Returns the buffer, or NULL when the event must be skipped. */
+static struct spool__trace_buf *attach(uint64_t gen)
+{
+	pthread_once(&key_once, make_key);
+	spool__trace_lock();
+	struct spool__trace_buf *b = NULL;
+	if (atomic_load_explicit(&spool__trace_gen, memory_order_relaxed) !=
+	    gen)
+		goto out; /* stopped or restarted meanwhile */
+	b = my_buf;
+	if (!b) {
+		b = calloc(1, sizeof *b);
+		if (!b) {
+			session_lost++;
+			goto out;
+		}
+		b->tid = (pid_t)syscall(SYS_gettid);
+		my_buf = b;
+		pthread_setspecific(buf_key, b);
+	}
+	if (b->cap != session_cap || !b->ev) {
+		unmap_events(b);
+		void *m = mmap(NULL, session_cap * sizeof *b->ev,
+			       PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			       0);
+		if (m != MAP_FAILED) {
+			b->ev = m;
+			b->cap = session_cap;
+		}
+	}
+	/* Relaxed: the stopper reads these under the lock we hold. */
+	atomic_store_explicit(&b->n, 0, memory_order_relaxed);
+	atomic_store_explicit(&b->dropped, 0, memory_order_relaxed);
+	b->gen = gen; /* from now on this thread records without the lock */
+	b->orphan = false;
+	b->registered = true;
+	default_name(b);
+	b->next = registry;
+	registry = b;
+	/* A buffer whose mapping failed stays registered with cap 0: its
+	 * events count as dropped, so the loss is reported. */
+out:
+	spool__trace_unlock();
+	return b;
+}
+
+void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
+			    uint64_t arg, int32_t aux)
+{
+	uint64_t gen = atomic_load_explicit(&spool__trace_gen,
+					    memory_order_relaxed);
+	struct spool__trace_buf *b = my_buf;
+	if (__builtin_expect(!b || b->gen != gen, 0)) {
+		if (gen == 0)
+			return;
+		b = attach(gen);
+		if (!b)
+			return;
+	}
+	/* Relaxed loads: this thread is the only writer of both. */
+	size_t n = atomic_load_explicit(&b->n, memory_order_relaxed);
+	if (__builtin_expect(n >= b->cap, 0)) {
+		atomic_store_explicit(
+			&b->dropped,
+			atomic_load_explicit(&b->dropped,
+					     memory_order_relaxed) +
+				1,
+			memory_order_relaxed);
+		return;
+	}
+	struct spool__trace_ev *e = &b->ev[n];
+	e->ts = ts;
+	e->id = id;
+	e->arg = arg;
+	e->kind = kind;
+	e->aux = aux;
+	/* Release: the record above is complete before the stopper's
+	 * acquire load can count it. */
+	atomic_store_explicit(&b->n, n + 1, memory_order_release);
+}
+
+void spool__trace_record(uint32_t kind, uint64_t id, uint64_t arg, int32_t aux)
+{
+	spool__trace_record_at(spool__trace_ticks(), kind, id, arg, aux);
+}
+
+void spool__trace_set_name(const char *name, int sort)
+{
+	snprintf(my_name, sizeof my_name, "%s", name);
+	my_sort = sort;
+	if (!my_buf)
+		return;
+	spool__trace_lock();
+	if (my_buf->registered) {
+		memcpy(my_buf->name, my_name, sizeof my_name);
+		my_buf->sort = sort;
+	}
+	spool__trace_unlock();
+}
+
+void spool__trace_thread_name(const char *prefix, int index)
+{
+	char name[SPOOL__TRACE_NAME_MAX];
+	int sort = 2000;
+	if (index >= 0)
+		snprintf(name, sizeof name, "%s %d", prefix, index);
+	else
+		snprintf(name, sizeof name, "%s", prefix);
+	if (strcmp(prefix, "worker") == 0)
+		sort = index < 0 ? 0 : index;
+	else if (strcmp(prefix, "loop") == 0)
+		sort = 1000 + (index < 0 ? 0 : index);
+	spool__trace_set_name(name, sort);
+}
+
+void spool__trace_buffers_open(size_t cap)
+{
+	session_cap = cap;
+	session_lost = 0;
+}
+
+struct spool__trace_buf *spool__trace_buffers(void)
+{
+	return registry;
+}
+
+uint64_t spool__trace_buffers_lost(void)
+{
+	return session_lost;
+}
+
+void spool__trace_buffers_release(void)
+{
+	struct spool__trace_buf *b = registry;
+	registry = NULL;
+	while (b) {
+		struct spool__trace_buf *next = b->next;
+		b->registered = false;
+		b->next = NULL;
+		if (b->orphan) {
+			unmap_events(b);
+			free(b);
+		} else if (b->ev) {
+			/* Its thread may still append a late event: see 2.
+			 * above. The pages come back as zeros if it does. */
+			madvise(b->ev, b->cap * sizeof *b->ev, MADV_DONTNEED);
+		}
+		b = next;
+	}
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-thread event buffers and the registry of the session's buffers
+ * (see buffer.c for the protocol that makes stop safe while threads
+ * record).
+ */
+#ifndef SPOOL_TRACE_BUFFER_H
+#define SPOOL_TRACE_BUFFER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "trace.h"
+
+enum { SPOOL__TRACE_NAME_MAX = 32 };
+
+struct spool__trace_buf {
+	/* The events, an anonymous mapping of cap records. Only the owner
+	 * thread writes them; the stopper reads [0, n) after an acquire
+	 * load of n, which pairs with the owner's release store. */
+	struct spool__trace_ev *ev;
+	size_t cap;
+	_Atomic size_t n;
+	/* Events refused because the buffer was full (owner writes). */
+	_Atomic uint64_t dropped;
+	/* The session this buffer records for. Written by the owner under
+	 * the lock; read by the owner without it (it is the only writer)
+	 * and by the stopper under it. */
+	uint64_t gen;
+	/* Below: only under the lock. */
+	struct spool__trace_buf *next; /* registry link */
+	bool registered;               /* in the current session's registry */
+	bool orphan;                   /* its thread exited: stop frees it */
+	uint64_t stop_dropped;         /* dropped, as the stopper read it */
+	pid_t tid;
+	int sort; /* track order: workers, loop, others */
+	char name[SPOOL__TRACE_NAME_MAX];
+};
+
+/* The lock that serialises start, stop, buffer registration, thread exit
+ * and renaming. Never taken on the recording path once a thread's buffer
+ * is registered. */
+void spool__trace_lock(void);
+void spool__trace_unlock(void);
+
+/* Lock held. A new session will record up to cap events per thread. */
+void spool__trace_buffers_open(size_t cap);
+
+/* Lock held. The buffers registered in the current session (a list linked
+ * by next), oldest registration last. */
+struct spool__trace_buf *spool__trace_buffers(void);
+
+/* Lock held, after the generation was set to 0 and the buffers written:
+ * empties the registry, frees the buffers of exited threads and hands the
+ * event memory of the others back to the kernel. */
+void spool__trace_buffers_release(void);
+
+/* Events that could not be recorded because a buffer's memory could not
+ * be reserved, in the current session (lock held). */
+uint64_t spool__trace_buffers_lost(void);
+
+#endif /* SPOOL_TRACE_BUFFER_H */

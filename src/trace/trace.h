@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Trace hooks: the internal API through which core, the pool and the loop
+ * record what they do (never installed; see src/trace/HOOKS.md for where
+ * each hook goes).
+ *
+ * Every hook is a static inline function whose whole cost while no trace is
+ * recording is spool__trace_on(): one relaxed load of a global word and a
+ * branch the compiler lays out as not taken. Only when a session records
+ * does a hook call out of line, into spool__trace_record(), which appends a
+ * fixed-size record with a raw timestamp to the calling thread's buffer
+ * (buffer.c). Nothing is formatted until spool_trace_stop() (writer.c).
+ *
+ * Hooks take the future itself where there is one (its id and label are
+ * read from it) and plain integers otherwise. They never block, never
+ * allocate except once per thread and session (the buffer), and may be
+ * called from any thread, inside or outside tasks and coroutines.
+ */
+#ifndef SPOOL_TRACE_TRACE_H
+#define SPOOL_TRACE_TRACE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "../core/future_impl.h"
+
+/* What a record describes; the meaning of id, arg and aux per kind is
+ * given by the hook that records it below. Each *_END directly follows its
+ * *_BEGIN (the writer relies on it). */
+enum spool__trace_kind {
+	SPOOL__TR_NONE = 0,
+	SPOOL__TR_SUBMIT, /* ts = submit begin, arg = duration ticks */
+	SPOOL__TR_RUN_BEGIN,
+	SPOOL__TR_RUN_END,
+	SPOOL__TR_WAIT_BEGIN,
+	SPOOL__TR_WAIT_END,
+	SPOOL__TR_STEAL,
+	SPOOL__TR_PARK_BEGIN,
+	SPOOL__TR_PARK_END,
+	SPOOL__TR_WAKE,
+	SPOOL__TR_SUSPEND,
+	SPOOL__TR_RESUME,
+	SPOOL__TR_TIMER,
+	SPOOL__TR_ITER_BEGIN,
+	SPOOL__TR_ITER_END,
+	SPOOL__TR_KINDS
+};
+
+/* What a suspended coroutine waits for (spool__trace_suspend's why). */
+enum spool__trace_why {
+	SPOOL__TRACE_ON_FUTURE = 0,   /* target: the awaited future's id */
+	SPOOL__TRACE_ON_SLEEP = 1,    /* target: the sleep's length in ns */
+	SPOOL__TRACE_ON_READABLE = 2, /* target: the file descriptor */
+	SPOOL__TRACE_ON_WRITABLE = 3, /* target: the file descriptor */
+	SPOOL__TRACE_ON_YIELD = 4,    /* target: 0 (back of the ready queue) */
+	SPOOL__TRACE_WHY_COUNT
+};
+
+/* One event: 32 bytes, two per cache line. */
+struct spool__trace_ev {
+	uint64_t ts;   /* raw ticks of the session's clock (clock.c) */
+	uint64_t id;   /* a future id, or 0 */
+	uint64_t arg;  /* label pointer, awaited id, target, count: by kind */
+	uint32_t kind; /* enum spool__trace_kind */
+	int32_t aux;   /* result code, worker index, reason: by kind */
+};
+
+/* Nonzero while a session records: the session's generation number
+ * (1, 2, ...), 0 when off. Written only by start and stop. */
+extern _Atomic uint64_t spool__trace_gen;
+
+static inline bool spool__trace_on(void)
+{
+	/* Relaxed: the flag only selects a path. A thread that sees it late
+	 * records into (or skips) a session whose edges are fuzzy by a few
+	 * events anyway; the buffer protocol (buffer.c) keeps every such
+	 * write safe. */
+	return __builtin_expect(atomic_load_explicit(&spool__trace_gen,
+						     memory_order_relaxed) != 0,
+				0);
+}
+
+/* Appends one event stamped now to the calling thread's buffer (out of
+ * line; call only after spool__trace_on()). */
+void spool__trace_record(uint32_t kind, uint64_t id, uint64_t arg, int32_t aux);
+
+/* Appends one event with an explicit timestamp (a span measured by the
+ * caller, e.g. a submission). */
+void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
+			    uint64_t arg, int32_t aux);
+
+/* The session clock's current raw ticks. */
+uint64_t spool__trace_now(void);
+
+/* Names the calling thread's track: "<prefix> <index>", or just prefix
+ * when index < 0 ("worker 3", "loop"). Call once when the thread starts
+ * serving (a pool worker at its start, the loop when it starts running),
+ * whether or not tracing is on; it stores the name thread-locally (no lock,
+ * no allocation) and, if this thread already records, renames its track. */
+void spool__trace_thread_name(const char *prefix, int index);
+
+/* ---- tasks ------------------------------------------------------------ */
+
+/* A submission: t0 = spool__trace_submit_begin() before handing the task
+ * to the executor, spool__trace_submit_end(t0, f) once f is known. Draws a
+ * "submit" slice with a flow arrow to f's run. core's
+ * spool_submit_labeled() does this for every executor. */
+static inline uint64_t spool__trace_submit_begin(void)
+{
+	return spool__trace_on() ? spool__trace_now() : 0;
+}
+
+static inline void spool__trace_submit_end(uint64_t t0, const spool_future *f)
+{
+	if (t0 && f && spool__trace_on())
+		spool__trace_record_at(t0, SPOOL__TR_SUBMIT, f->id,
+				       spool__trace_now() - t0, 0);
+}
+
+/* The task of f starts running on this thread: right before its function
+ * is called (for a coroutine: when it is first switched to). */
+static inline void spool__trace_run_begin(const spool_future *f)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_RUN_BEGIN, f->id,
+				    (uint64_t)(uintptr_t)f->label, 0);
+}
+
+/* The task of f returned rc (0, its error, SPOOL_ECANCELLED): right after
+ * its function returns, before f is completed. */
+static inline void spool__trace_run_end(const spool_future *f, int rc)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_RUN_END, f->id, 0, rc);
+}
+
+/* This thread starts waiting for f, which was seen not done (blocking,
+ * helping or suspending: core's spool_future_wait() records it for all). */
+static inline void spool__trace_wait_begin(const spool_future *f)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_WAIT_BEGIN, f->id,
+				    (uint64_t)(uintptr_t)f->label, 0);
+}
+
+/* The wait for f ended with rc (0, SPOOL_ETIMEDOUT, ...). */
+static inline void spool__trace_wait_end(const spool_future *f, int rc)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_WAIT_END, f->id, 0, rc);
+}
+
+/* ---- pool ------------------------------------------------------------- */
+
+/* This worker stole the task of f from worker victim's deque. */
+static inline void spool__trace_steal(const spool_future *f, int victim)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_STEAL, f ? f->id : 0, 0, victim);
+}
+
+/* This worker is about to sleep (park), and has woken up. */
+static inline void spool__trace_park_begin(void)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_PARK_BEGIN, 0, 0, 0);
+}
+
+static inline void spool__trace_park_end(void)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_PARK_END, 0, 0, 0);
+}
+
+/* This thread sends a wake-up to a parked worker (worker: its index, or -1
+ * when the event count wakes whoever sleeps). */
+static inline void spool__trace_wake(int worker)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_WAKE, 0, 0, worker);
+}
+
+/* ---- loop ------------------------------------------------------------- */
+
+/* The coroutine running the task of f suspends, waiting for why/target
+ * (enum spool__trace_why): right before switching away from it. */
+static inline void spool__trace_suspend(const spool_future *f, int why,
+					uint64_t target)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_SUSPEND, f->id, target, why);
+}
+
+/* The coroutine of f is switched back to; rc is what its wait returns
+ * (0, SPOOL_ETIMEDOUT, SPOOL_ECANCELLED). Right before the switch. */
+static inline void spool__trace_resume(const spool_future *f, int rc)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_RESUME, f->id, 0, rc);
+}
+
+/* A timer fired, late_ns after its deadline; f is the coroutine or future
+ * it wakes (NULL for a bare callback). */
+static inline void spool__trace_timer(const spool_future *f, int64_t late_ns)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_TIMER, f ? f->id : 0,
+				    (uint64_t)(late_ns < 0 ? 0 : late_ns), 0);
+}
+
+/* One turn of the loop: iteration number n begins; it ends having run
+ * `ran` callbacks and coroutine steps. */
+static inline void spool__trace_iter_begin(uint64_t n)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_ITER_BEGIN, 0, n, 0);
+}
+
+static inline void spool__trace_iter_end(uint64_t n, int ran)
+{
+	if (spool__trace_on())
+		spool__trace_record(SPOOL__TR_ITER_END, 0, n, ran);
+}
+
+#endif /* SPOOL_TRACE_TRACE_H */

@@ -5,6 +5,7 @@
  */
 #include "executor_impl.h"
 #include "future_impl.h"
+#include "../trace/trace.h"
 
 spool_future *spool__future_failed(int err)
 {
@@ -19,7 +20,11 @@ spool_future *spool_submit_labeled(spool_executor *ex, spool_task_fn fn,
 {
 	if (!ex || !fn)
 		return spool__future_failed(SPOOL_EINVAL);
-	return ex->ops->submit(ex, fn, arg, label);
+	/* Traced: a "submit" slice with an arrow to the task's run. */
+	uint64_t t0 = spool__trace_submit_begin();
+	spool_future *f = ex->ops->submit(ex, fn, arg, label);
+	spool__trace_submit_end(t0, f);
+	return f;
 }
 
 spool_future *spool_submit(spool_executor *ex, spool_task_fn fn, void *arg)
@@ -36,7 +41,9 @@ int spool_run_task(spool_future *f, spool_task_fn fn, void *arg)
 		return rc == SPOOL_ECANCELLED ? rc : SPOOL_ESTATE;
 	spool_future *outer = spool__current_swap(f);
 	void *value = NULL;
+	spool__trace_run_begin(f);
 	rc = fn(arg, &value);
+	spool__trace_run_end(f, rc);
 	spool__current_swap(outer);
 	spool__future_complete(f, rc, value);
 	return rc;

@@ -21,6 +21,7 @@
 
 #include "future_impl.h"
 #include "wait.h"
+#include "../trace/trace.h"
 
 static _Thread_local struct spool__wait_context wait_ctx;
 
@@ -124,9 +125,13 @@ int spool_future_wait(spool_future *f, int64_t timeout_ns)
 	if (timeout_ns == 0)
 		return SPOOL_ETIMEDOUT;
 	int64_t deadline = spool__deadline(timeout_ns);
-	if (wait_ctx.ops)
-		return wait_ctx.ops->wait(wait_ctx.ctx, f, deadline);
-	return spool__future_block(f, deadline);
+	/* Traced: a "wait" slice; a pool worker's helping runs nest in it,
+	 * a loop coroutine's suspension splits it (see src/trace/writer.c). */
+	spool__trace_wait_begin(f);
+	int rc = wait_ctx.ops ? wait_ctx.ops->wait(wait_ctx.ctx, f, deadline)
+			      : spool__future_block(f, deadline);
+	spool__trace_wait_end(f, rc);
+	return rc;
 }
 
 int spool_future_result(spool_future *f, int64_t timeout_ns, void **value)

@@ -11,6 +11,7 @@
 #define CMP_COMPARE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -98,14 +99,27 @@ struct cmp_result {
 	uint64_t gil_switches, gil_drop_requests;
 };
 
-/* Part 2: runs one workload on one backend cfg->runs times. The server is
- * started on demand (request, mixed). Returns 0, or -1 with r->error set. */
-int cmp_run_workload(const struct cmp_config *cfg, int workload, int backend,
-		     struct cmp_result *r);
+/* Part 2: runs workload w on every backend selected in cfg->backends,
+ * cfg->runs times each, interleaved (A B C A B C ...), and fills out[b]
+ * for each (out[b].ok false and .error set when backend b failed; the
+ * others are zeroed). The servers start on demand (request, mixed).
+ * Returns the number of backends that failed. */
+int cmp_run_workload(const struct cmp_config *cfg, int w,
+		     struct cmp_result out[CMP_B_COUNT]);
 
-/* Releases what cmp_run_workload keeps between calls (the server, the hash
- * buffer). */
+/* Releases what cmp_run_workload keeps between calls (the servers, the
+ * hash buffer). */
 void cmp_workloads_cleanup(void);
+
+/* The i-th task's delay in the sleep workload: uniform in [0.5, 1.5) x
+ * mean_ns, from seed (compare.py derives the same). */
+int64_t cmp_task_delay_ns(uint64_t seed, int i, int64_t mean_ns);
+
+/* The ports of the two delay servers on 127.0.0.1 (started if needed):
+ * one answering after cfg->delay_ns, one after cfg->mixed_delay_ns.
+ * Returns 0, or -1 with why set. */
+int cmp_servers_ports(const struct cmp_config *cfg, uint16_t *port,
+		      uint16_t *mixed_port, char *why, size_t why_len);
 
 /* ---- Part 1: the article (article.c) ------------------------------------ */
 

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spool-compare: the program most people run first (`./run demo`).
+ *
+ *   Part 1  the article's ways of running IO-bound tasks, on spool's loop
+ *   Part 2  the same workloads through threads, a GIL model and the loop
+ *   Part 3  CPython running them too, its ratios beside the model's
+ *
+ * Exit status: 0 when everything ran, 1 when a run failed, 2 for a bad
+ * command line. A watchdog ends the process if the run overstays
+ * --time-limit, so no run is unbounded.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compare.h"
+
+static double limit_s;
+
+static void *watchdog(void *arg)
+{
+	(void)arg;
+	struct timespec ts = {
+		(time_t)limit_s,
+		(long)((limit_s - (double)(time_t)limit_s) * 1e9)};
+	while (nanosleep(&ts, &ts) != 0)
+		;
+	static const char msg[] = "spool-compare: time limit reached "
+				  "(--time-limit); stopping\n";
+	ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)w;
+	_exit(1);
+}
+
+static void progress(const struct cmp_config *cfg, const char *fmt,
+		     const char *a)
+{
+	if (cfg->quiet)
+		return;
+	fputs("spool-compare: ", stderr);
+	fprintf(stderr, fmt, a);
+	fputc('\n', stderr);
+}
+
+int main(int argc, char **argv)
+{
+	static struct cmp_config cfg;
+	static struct cmp_report rep;
+	cmp_config_defaults(&cfg);
+	int rc = cmp_cli_parse(&cfg, argc, argv, stdout, stderr);
+	if (rc == 1)
+		return 0;
+	if (rc)
+		return 2;
+
+	limit_s = cfg.time_limit_s;
+	pthread_t wd;
+	if (pthread_create(&wd, NULL, watchdog, NULL) == 0)
+		pthread_detach(wd);
+
+	rep.cfg = &cfg;
+	int failures = 0;
+	if (cfg.parts & (1u << 1)) {
+		progress(&cfg, "part 1: %s", "the article's patterns");
+		rep.n_article = cmp_article_run(&cfg, rep.article, 16);
+		for (int i = 0; i < rep.n_article; i++)
+			failures += !rep.article[i].ok;
+	}
+	if (cfg.parts & (1u << 2)) {
+		for (int w = 0; w < CMP_W_COUNT; w++) {
+			if (!(cfg.workloads & (1u << w)))
+				continue;
+			progress(&cfg, "part 2: %s", cmp_workload_name(w));
+			struct cmp_result res[CMP_B_COUNT];
+			failures += cmp_run_workload(&cfg, w, res);
+			for (int b = 0; b < CMP_B_COUNT; b++)
+				if (cfg.backends & (1u << b))
+					rep.part2[rep.n_part2++] = res[b];
+		}
+	}
+	if (cfg.parts & (1u << 3)) {
+		progress(&cfg, "part 3: %s", "CPython");
+		rep.n_py = cmp_python_run(&cfg, rep.py, 64, rep.py_skipped,
+					  sizeof(rep.py_skipped));
+		if (rep.n_py < 0)
+			rep.n_py = 0; /* skipped, and why, is in the report */
+		else
+			rep.py_skipped[0] = 0;
+	}
+
+	switch (cfg.format) {
+	case CMP_FMT_JSON:
+		cmp_print_json(&rep, stdout);
+		cmp_print_table(&rep, stderr);
+		break;
+	case CMP_FMT_CSV:
+		cmp_print_csv(&rep, stdout);
+		cmp_print_table(&rep, stderr);
+		break;
+	default:
+		cmp_print_table(&rep, stdout);
+	}
+	if (cfg.svg_dir) {
+		if (cmp_svg_write(&rep, cfg.svg_dir, stderr) != 0)
+			failures++;
+		else
+			progress(&cfg, "charts written to %s", cfg.svg_dir);
+	}
+	cmp_workloads_cleanup();
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What spool-compare prints: a table for people (stdout by default, stderr
+ * with --json or --csv), JSON lines in the format of BENCH.md, and CSV.
+ * docs/compare.md explains how to read each column.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include <spool.h>
+
+#include "compare.h"
+
+/* The C backend a CPython backend is compared with in Part 3, or -1. */
+static int c_peer(const char *py_backend)
+{
+	static const struct {
+		const char *py;
+		int c;
+	} map[] = {
+		{"sequential", CMP_B_SEQ},
+		{"threadpool", CMP_B_GIL},
+		{"threads", CMP_B_GIL_THREADS},
+		{"processpool", CMP_B_POOL},
+		{"asyncio", CMP_B_LOOP},
+		{"asyncio-threads", -1}, /* the model has no loop + GIL pool */
+		{"asyncio-processes", CMP_B_LOOP_POOL},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++)
+		if (!strcmp(map[i].py, py_backend))
+			return map[i].c;
+	return -1;
+}
+
+static const struct cmp_result *find_c(const struct cmp_report *rep, int w,
+				       int b)
+{
+	for (int i = 0; i < rep->n_part2; i++)
+		if (rep->part2[i].workload == w && rep->part2[i].backend == b)
+			return &rep->part2[i];
+	return NULL;
+}
+
+/* The size a workload's "n" reports. */
+static double workload_size(const struct cmp_config *cfg, int w)
+{
+	switch (w) {
+	case CMP_W_SLEEP:
+	case CMP_W_REQUEST:
+		return (double)cfg->delay_ns / 1e6;
+	case CMP_W_FIB:
+		return cfg->fib_n;
+	case CMP_W_HASH:
+		return (double)cfg->hash_kib * cfg->hash_rounds;
+	default:
+		return cfg->mixed_requests;
+	}
+}
+
+static const char *size_doc(const struct cmp_config *cfg, int w, char *buf,
+			    size_t len)
+{
+	switch (w) {
+	case CMP_W_SLEEP:
+		snprintf(buf, len, "%d tasks, delays %.0f..%.0f ms", cfg->tasks,
+			 (double)cfg->delay_ns / 2e6,
+			 (double)cfg->delay_ns * 1.5 / 1e6);
+		break;
+	case CMP_W_REQUEST:
+		snprintf(buf, len, "%d tasks, server delay %.0f ms", cfg->tasks,
+			 (double)cfg->delay_ns / 1e6);
+		break;
+	case CMP_W_FIB:
+		snprintf(buf, len, "%d tasks of fib(%d)", cfg->tasks,
+			 cfg->fib_n);
+		break;
+	case CMP_W_HASH:
+		snprintf(buf, len, "%d tasks of %d FNV-1a rounds over %d KiB",
+			 cfg->tasks, cfg->hash_rounds, cfg->hash_kib);
+		break;
+	default:
+		snprintf(buf, len,
+			 "%d requests (server delay %.0f ms) while %d CPU "
+			 "jobs run",
+			 cfg->mixed_requests, (double)cfg->mixed_delay_ns / 1e6,
+			 cfg->threads);
+	}
+	return buf;
+}
+
+static void order_text(const struct cmp_article_result *a, char *buf,
+		       size_t len)
+{
+	size_t k = 0;
+	buf[0] = 0;
+	for (int i = 0; i < a->n_order && k + 8 < len; i++)
+		k += (size_t)snprintf(buf + k, len - k, "%s%d", i ? " " : "",
+				      a->order[i]);
+}
+
+/* ---- the table --------------------------------------------------------------
+ */
+
+static void rule(FILE *out)
+{
+	fputs("------------------------------------------------------------"
+	      "--------------------\n",
+	      out);
+}
+
+static void table_part1(const struct cmp_report *rep, FILE *out)
+{
+	fputs("\nPart 1: the article's ways to run IO-bound tasks, on the "
+	      "event loop\n",
+	      out);
+	fprintf(out,
+		"%d sample tasks sleep their delay with spool_sleep (one "
+		"coroutine each);\n"
+		"'order' lists the tasks in the order their results were "
+		"handled.\n",
+		CMP_ARTICLE_TASKS);
+	rule(out);
+	fprintf(out, "%-30s %8s %8s  %s\n", "scenario", "wall ms", "ideal ms",
+		"order handled / outcome");
+	rule(out);
+	for (int i = 0; i < rep->n_article; i++) {
+		const struct cmp_article_result *a = &rep->article[i];
+		char ord[128];
+		if (!a->ok) {
+			fprintf(out, "%-30s  FAILED: %s\n", a->title, a->error);
+			continue;
+		}
+		order_text(a, ord, sizeof(ord));
+		fprintf(out, "%-30s %8.1f %8.1f  %s\n", a->title,
+			a->wall_s * 1e3, a->ideal_s * 1e3, ord);
+		if (a->outcome[0])
+			fprintf(out, "%-30s %17s  %s\n", "", "", a->outcome);
+		fprintf(out, "%-30s %17s  -> %s\n", "", "", a->lesson);
+	}
+}
+
+static void table_part2(const struct cmp_report *rep, FILE *out)
+{
+	const struct cmp_config *cfg = rep->cfg;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	fprintf(out,
+		"\nPart 2: threads against async (T=%d pool workers, %ld "
+		"CPUs, GIL switch interval %.1f ms, median of %d runs)\n",
+		cfg->threads, cpus, (double)cfg->switch_interval_ns / 1e6,
+		cfg->runs);
+	int last_w = -1;
+	for (int i = 0; i < rep->n_part2; i++) {
+		const struct cmp_result *r = &rep->part2[i];
+		char doc[128];
+		if (r->workload != last_w) {
+			last_w = r->workload;
+			fprintf(out, "\n%s: %s\n",
+				cmp_workload_name(r->workload),
+				size_doc(cfg, r->workload, doc, sizeof(doc)));
+			rule(out);
+			if (r->workload == CMP_W_MIXED)
+				fprintf(out, "%-12s %9s %9s %9s %8s %8s %9s\n",
+					"backend", "wall ms", "p50 ms",
+					"p99 ms", "cpu ms", "RSS KiB",
+					"GIL drops");
+			else
+				fprintf(out, "%-12s %9s %9s %8s %9s %8s %9s\n",
+					"backend", "wall ms", "ideal ms",
+					"speedup", "cpu ms", "RSS KiB",
+					"GIL drops");
+			rule(out);
+		}
+		if (!r->ok) {
+			fprintf(out, "%-12s FAILED: %s\n",
+				cmp_backend_name(r->backend), r->error);
+			continue;
+		}
+		char drops[24] = "-";
+		if (r->backend == CMP_B_GIL || r->backend == CMP_B_GIL_THREADS)
+			snprintf(drops, sizeof(drops), "%llu",
+				 (unsigned long long)r->gil_drop_requests);
+		if (r->workload == CMP_W_MIXED) {
+			fprintf(out, "%-12s %9.1f %9.2f %9.2f %8.1f %8ld %9s\n",
+				cmp_backend_name(r->backend), r->wall_s * 1e3,
+				r->p50_ms, r->p99_ms, r->cpu_s * 1e3,
+				r->peak_rss_kib, drops);
+			continue;
+		}
+		char ideal[16] = "-", speed[16] = "-";
+		if (r->ideal_s > 0)
+			snprintf(ideal, sizeof(ideal), "%.1f",
+				 r->ideal_s * 1e3);
+		if (r->speedup > 0)
+			snprintf(speed, sizeof(speed), "%.2fx", r->speedup);
+		fprintf(out, "%-12s %9.1f %9s %8s %9.1f %8ld %9s\n",
+			cmp_backend_name(r->backend), r->wall_s * 1e3, ideal,
+			speed, r->cpu_s * 1e3, r->peak_rss_kib, drops);
+	}
+}
+
+static void table_part3(const struct cmp_report *rep, FILE *out)
+{
+	fputs("\nPart 3: CPython beside the C model (speedup against each "
+	      "side's own sequential run)\n",
+	      out);
+	if (rep->py_skipped[0]) {
+		fprintf(out, "skipped: %s\n", rep->py_skipped);
+		return;
+	}
+	fputs("CPython's CPU sizes are smaller (pure Python is slower), so "
+	      "compare ratios, not times.\n",
+	      out);
+	const char *last = "";
+	for (int i = 0; i < rep->n_py; i++) {
+		const struct cmp_py_result *p = &rep->py[i];
+		if (strcmp(p->workload, last)) {
+			last = p->workload;
+			fprintf(out, "\n%s\n", p->workload);
+			rule(out);
+			if (!strcmp(p->workload, "mixed"))
+				fprintf(out, "%-18s %9s %9s   %-12s %9s %9s\n",
+					"CPython", "p50 ms", "p99 ms",
+					"C model", "p50 ms", "p99 ms");
+			else
+				fprintf(out, "%-18s %9s %9s   %-12s %9s\n",
+					"CPython", "wall ms", "speedup",
+					"C model", "speedup");
+			rule(out);
+		}
+		if (p->skipped[0]) {
+			fprintf(out, "%-18s skipped: %s\n", p->backend,
+				p->skipped);
+			continue;
+		}
+		int w = cmp_workload_parse(p->workload);
+		int cb = c_peer(p->backend);
+		const struct cmp_result *c = (w >= 0 && cb >= 0)
+						     ? find_c(rep, w, cb)
+						     : NULL;
+		if (w == CMP_W_MIXED) {
+			fprintf(out, "%-18s %9.2f %9.2f   ", p->backend,
+				p->p50_ms, p->p99_ms);
+			if (c && c->ok)
+				fprintf(out, "%-12s %9.2f %9.2f\n",
+					cmp_backend_name(cb), c->p50_ms,
+					c->p99_ms);
+			else
+				fprintf(out, "%-12s\n",
+					cb >= 0 ? cmp_backend_name(cb) : "-");
+			continue;
+		}
+		fprintf(out, "%-18s %9.1f %8.2fx   ", p->backend,
+			p->wall_s * 1e3, p->speedup);
+		if (c && c->ok && c->speedup > 0)
+			fprintf(out, "%-12s %8.2fx\n", cmp_backend_name(cb),
+				c->speedup);
+		else
+			fprintf(out, "%-12s %9s\n",
+				cb >= 0 ? cmp_backend_name(cb) : "(none)", "-");
+	}
+}
+
+void cmp_print_table(const struct cmp_report *rep, FILE *out)
+{
+	const struct cmp_config *cfg = rep->cfg;
+	fprintf(out,
+		"spool-compare %s: threads, a GIL model and an event loop "
+		"on the same tasks (seed %llu)\n",
+		spool_version_string(), (unsigned long long)cfg->seed);
+	if (cfg->parts & (1u << 1))
+		table_part1(rep, out);
+	if (cfg->parts & (1u << 2))
+		table_part2(rep, out);
+	if (cfg->parts & (1u << 3))
+		table_part3(rep, out);
+	fflush(out);
+}
+
+/* ---- JSON lines
+ * --------------------------------------------------------------- */
+
+static void json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(out, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(out, "\\u%04x", *s);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+void cmp_print_json(const struct cmp_report *rep, FILE *out)
+{
+	const struct cmp_config *cfg = rep->cfg;
+	for (int i = 0; i < rep->n_article; i++) {
+		const struct cmp_article_result *a = &rep->article[i];
+		fprintf(out,
+			"{\"bench\":\"article_%s\",\"impl\":\"spool\","
+			"\"backend\":\"loop\",\"threads\":1,\"n\":%d,"
+			"\"runs\":1",
+			a->name, CMP_ARTICLE_TASKS);
+		if (!a->ok) {
+			fputs(",\"error\":", out);
+			json_str(out, a->error);
+			fputs("}\n", out);
+			continue;
+		}
+		fprintf(out, ",\"median_s\":%.6f,\"ideal_s\":%.6f,\"order\":[",
+			a->wall_s, a->ideal_s);
+		for (int k = 0; k < a->n_order; k++)
+			fprintf(out, "%s%d", k ? "," : "", a->order[k]);
+		fputs("],\"outcome\":", out);
+		json_str(out, a->outcome);
+		fputs("}\n", out);
+	}
+	for (int i = 0; i < rep->n_part2; i++) {
+		const struct cmp_result *r = &rep->part2[i];
+		int workers = r->backend == CMP_B_SEQ ||
+					      r->backend == CMP_B_LOOP
+				      ? 1
+			      : r->backend == CMP_B_THREADS ||
+					      r->backend == CMP_B_GIL_THREADS
+				      ? (r->workload == CMP_W_MIXED
+						 ? cfg->threads
+						 : cfg->tasks)
+				      : cfg->threads;
+		fprintf(out,
+			"{\"bench\":\"lesson_%s\",\"impl\":\"%s\","
+			"\"backend\":\"%s\",\"threads\":%d,\"tasks\":%d,"
+			"\"n\":%g,\"runs\":%d",
+			cmp_workload_name(r->workload),
+			r->backend == CMP_B_SEQ ? "sequential" : "spool",
+			cmp_backend_name(r->backend), workers, cfg->tasks,
+			workload_size(cfg, r->workload), cfg->runs);
+		if (!r->ok) {
+			fputs(",\"error\":", out);
+			json_str(out, r->error);
+			fputs("}\n", out);
+			continue;
+		}
+		fprintf(out,
+			",\"median_s\":%.6f,\"cpu_s\":%.6f,\"peak_rss_kib\":%"
+			"ld,"
+			"\"checksum\":\"%016llx\"",
+			r->wall_s, r->cpu_s, r->peak_rss_kib,
+			(unsigned long long)r->checksum);
+		if (r->ideal_s > 0)
+			fprintf(out, ",\"ideal_s\":%.6f", r->ideal_s);
+		if (r->speedup > 0)
+			fprintf(out, ",\"speedup\":%.3f", r->speedup);
+		if (r->workload == CMP_W_MIXED)
+			fprintf(out, ",\"p50_ms\":%.3f,\"p99_ms\":%.3f",
+				r->p50_ms, r->p99_ms);
+		if (r->backend == CMP_B_GIL || r->backend == CMP_B_GIL_THREADS)
+			fprintf(out,
+				",\"switch_interval_ms\":%.3f,"
+				"\"gil_switches\":%llu,\"gil_drop_requests\":%"
+				"llu",
+				(double)cfg->switch_interval_ns / 1e6,
+				(unsigned long long)r->gil_switches,
+				(unsigned long long)r->gil_drop_requests);
+		fputs("}\n", out);
+	}
+	if (cfg->parts & (1u << 3) && rep->py_skipped[0]) {
+		fputs("{\"bench\":\"lesson\",\"impl\":\"cpython\","
+		      "\"skipped\":",
+		      out);
+		json_str(out, rep->py_skipped);
+		fputs("}\n", out);
+	}
+	for (int i = 0; i < rep->n_py; i++) {
+		const struct cmp_py_result *p = &rep->py[i];
+		fprintf(out,
+			"{\"bench\":\"lesson_%s\",\"impl\":\"cpython\","
+			"\"backend\":\"%s\",\"threads\":%d,\"tasks\":%d,"
+			"\"runs\":%d",
+			p->workload, p->backend, p->threads, p->tasks, p->runs);
+		if (p->skipped[0]) {
+			fputs(",\"skipped\":", out);
+			json_str(out, p->skipped);
+			fputs("}\n", out);
+			continue;
+		}
+		fprintf(out, ",\"median_s\":%.6f,\"cpu_s\":%.6f", p->wall_s,
+			p->cpu_s);
+		if (p->speedup > 0)
+			fprintf(out, ",\"speedup\":%.3f", p->speedup);
+		if (p->p50_ms > 0)
+			fprintf(out, ",\"p50_ms\":%.3f,\"p99_ms\":%.3f",
+				p->p50_ms, p->p99_ms);
+		int cb = c_peer(p->backend);
+		if (cb >= 0)
+			fprintf(out, ",\"c_model_backend\":\"%s\"",
+				cmp_backend_name(cb));
+		fputs("}\n", out);
+	}
+	fflush(out);
+}
+
+/* ---- CSV
+ * ------------------------------------------------------------------------ */
+
+void cmp_print_csv(const struct cmp_report *rep, FILE *out)
+{
+	const struct cmp_config *cfg = rep->cfg;
+	fputs("part,bench,impl,backend,threads,tasks,runs,median_s,ideal_s,"
+	      "cpu_s,peak_rss_kib,speedup,p50_ms,p99_ms,checksum,order,"
+	      "note\n",
+	      out);
+	for (int i = 0; i < rep->n_article; i++) {
+		const struct cmp_article_result *a = &rep->article[i];
+		char ord[128];
+		order_text(a, ord, sizeof(ord));
+		fprintf(out,
+			"1,article_%s,spool,loop,1,%d,1,%.6f,%.6f,,,,,,,%s,",
+			a->name, CMP_ARTICLE_TASKS, a->ok ? a->wall_s : 0,
+			a->ideal_s, ord);
+		/* Notes never contain commas or quotes of their own. */
+		fprintf(out, "\"%s\"\n", a->ok ? a->outcome : a->error);
+	}
+	for (int i = 0; i < rep->n_part2; i++) {
+		const struct cmp_result *r = &rep->part2[i];
+		fprintf(out, "2,lesson_%s,%s,%s,%d,%d,%d,",
+			cmp_workload_name(r->workload),
+			r->backend == CMP_B_SEQ ? "sequential" : "spool",
+			cmp_backend_name(r->backend), cfg->threads, cfg->tasks,
+			cfg->runs);
+		if (!r->ok) {
+			fprintf(out, ",,,,,,,,,\"%s\"\n", r->error);
+			continue;
+		}
+		fprintf(out, "%.6f,%.6f,%.6f,%ld,%.3f,", r->wall_s, r->ideal_s,
+			r->cpu_s, r->peak_rss_kib, r->speedup);
+		if (r->workload == CMP_W_MIXED)
+			fprintf(out, "%.3f,%.3f,", r->p50_ms, r->p99_ms);
+		else
+			fputs(",,", out);
+		fprintf(out, "%016llx,,\n", (unsigned long long)r->checksum);
+	}
+	if (cfg->parts & (1u << 3) && rep->py_skipped[0])
+		fprintf(out, "3,lesson,cpython,,,,,,,,,,,,,,\"skipped: %s\"\n",
+			rep->py_skipped);
+	for (int i = 0; i < rep->n_py; i++) {
+		const struct cmp_py_result *p = &rep->py[i];
+		fprintf(out, "3,lesson_%s,cpython,%s,%d,%d,%d,", p->workload,
+			p->backend, p->threads, p->tasks, p->runs);
+		if (p->skipped[0]) {
+			fprintf(out, ",,,,,,,,,\"skipped: %s\"\n", p->skipped);
+			continue;
+		}
+		fprintf(out, "%.6f,,%.6f,,%.3f,", p->wall_s, p->cpu_s,
+			p->speedup);
+		if (p->p50_ms > 0)
+			fprintf(out, "%.3f,%.3f,", p->p50_ms, p->p99_ms);
+		else
+			fputs(",,", out);
+		fputs(",,\n", out);
+	}
+	fflush(out);
+}

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The inside of a pool, shared by the pool's source files (never
+ * installed): the task record, the worker, the pool, and the few hot
+ * functions that the spawn path inlines.
+ *
+ *   task.c    task records: one allocation per task and future, recycled
+ *             through per-worker free lists; records that outlive the pool
+ *   park.c    the idle set: searching, parking and waking without lost
+ *             wake-ups
+ *   worker.c  the worker loop, finding work, running tasks, and helping
+ *             while waiting (the pool's side of the waiting seam)
+ *   pool.c    create, submit, shutdown, destroy, stats
+ *
+ * Ownership of a task record: the future inside it is reference counted
+ * like any future. The pool holds one reference from submission until the
+ * task has run (or was dropped because it was cancelled first); the
+ * submitter gets the other. Whoever drops the last one recycles the record
+ * (spool__task_free), possibly long after the pool is gone.
+ */
+#ifndef SPOOL_POOL_IMPL_H
+#define SPOOL_POOL_IMPL_H
+
+#include <ck_ec.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/executor_impl.h"
+#include "core/future_impl.h"
+#include "deque.h"
+#include "inject.h"
+#include "spool/pool.h"
+
+struct spool__worker;
+
+struct spool__task {
+	spool_future fut; /* first: a task record is its future */
+	spool_task_fn fn;
+	void *arg;
+	/* The worker whose free list the record came from and returns to;
+	 * NULL for a record allocated by a thread outside the pool, which
+	 * goes back to malloc. */
+	struct spool__worker *home;
+	struct spool__task *next_free; /* free list and return stack link */
+	struct spool__inject_node link; /* injection queue link */
+};
+
+/* Per-worker statistics: written by the owner only (load + store, no
+ * read-modify-write), read by anyone. */
+struct spool__worker_stats {
+	_Atomic uint64_t tasks_run, steals, failed_steals, parks;
+};
+
+struct spool__worker {
+	struct spool__deque dq; /* cache-line aligned inside */
+	struct spool_pool *pool;
+	int index;
+	pthread_t thread;
+	bool started;
+
+	/* Owner only. */
+	struct spool__task *free_list;
+	long nfree;    /* records on free_list */
+	long nmalloc;  /* records this worker took from malloc, minus the
+			  ones it gave back to free (may go negative) */
+	unsigned tick; /* tasks run, for the injection fairness check */
+	uint32_t rng;  /* victim selection */
+	bool searching; /* counted in the pool's searching count */
+
+	/* Records whose last reference was dropped on another thread: a
+	 * Treiber stack pushed by anyone, emptied at once by the owner. */
+	alignas(64) _Atomic(struct spool__task *) returns;
+
+	/* Parking (park.c). sleeping and next_sleeper are written under the
+	 * pool's sleep_mu; sleeping is also read without it. */
+	alignas(64) struct ck_ec32 ec;
+	_Atomic bool sleeping;
+	struct spool__worker *next_sleeper;
+
+	alignas(64) struct spool__worker_stats st;
+};
+
+/* The idle word: searching workers in the low half, parked ones in the
+ * high half, so that one read-modify-write moves a worker between them. */
+#define SPOOL__IDLE_SEARCHING UINT64_C(1)
+#define SPOOL__IDLE_PARKED (UINT64_C(1) << 32)
+#define SPOOL__IDLE_NSEARCHING(s) ((uint32_t)(s))
+#define SPOOL__IDLE_NPARKED(s) ((uint32_t)((s) >> 32))
+
+/* The external-submission gate: bit 0 is "closed", the rest counts
+ * outside submitters between their check and their push. */
+#define SPOOL__GATE_CLOSED 1u
+#define SPOOL__GATE_ONE 2u
+
+struct spool_pool {
+	spool_executor exec; /* what spool_pool_executor() hands out */
+	int nworkers;
+	char name[16];
+
+	/* Written by outside submitters: the gate and the queue's tail
+	 * (inside inj) share their lines with nothing the workers write. */
+	alignas(64) _Atomic uint32_t gate;
+	struct spool__inject inj;
+
+	alignas(64) _Atomic uint64_t idle; /* see SPOOL__IDLE_* */
+	_Atomic bool draining; /* shut down and no outside push in flight */
+	pthread_mutex_t sleep_mu;
+	struct spool__worker *sleepers; /* LIFO, under sleep_mu */
+	_Atomic uint64_t wakeups;
+
+	pthread_mutex_t join_mu;
+	bool joined; /* under join_mu */
+
+	/* Task records still referenced after destroy (task.c). */
+	_Atomic long orphans;
+
+	struct spool__worker workers[]; /* nworkers */
+};
+
+/* The calling thread's worker, or NULL on any other thread. */
+extern _Thread_local struct spool__worker *spool__self;
+
+/* ---- statistics --------------------------------------------------------- */
+
+static inline void spool__stat_inc(_Atomic uint64_t *c)
+{
+	/* Relaxed load and store: only the owner writes; readers want some
+	 * recent value. Not an atomic increment, so it costs a plain add. */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) +
+					 1,
+			      memory_order_relaxed);
+}
+
+/* ---- task records (task.c) ------------------------------------------- */
+
+extern const struct spool__future_ops spool__task_ops;
+
+/* Refills an empty free list (returned records, else malloc). NULL when out
+ * of memory. */
+struct spool__task *spool__task_refill(struct spool__worker *w);
+
+/* A record for a task submitted from outside the pool. */
+struct spool__task *spool__task_alloc_outside(void);
+
+/* A fresh record from w's free list (owner only). */
+static inline struct spool__task *spool__task_alloc(struct spool__worker *w)
+{
+	struct spool__task *t = w->free_list;
+	if (__builtin_expect(t != NULL, 1)) {
+		w->free_list = t->next_free;
+		w->nfree--;
+		return t;
+	}
+	return spool__task_refill(w);
+}
+
+/* Makes t a PENDING task with two references (the pool's and the
+ * submitter's). */
+static inline void spool__task_init(struct spool__task *t,
+				    struct spool__worker *home,
+				    spool_task_fn fn, void *arg,
+				    const char *label)
+{
+	spool__future_init(&t->fut, &spool__task_ops);
+	/* Relaxed: t is not shared yet; the queue push publishes it. One
+	 * store instead of an atomic increment for the second reference. */
+	atomic_store_explicit(&t->fut.refs, 2, memory_order_relaxed);
+	t->fut.label = label;
+	t->fn = fn;
+	t->arg = arg;
+	t->home = home;
+}
+
+/* Frees the records cached by the pool's workers and settles the ones
+ * still referenced by users; may free p itself (destroy's last step). */
+void spool__task_heap_close(struct spool_pool *p);
+
+/* ---- parking (park.c) --------------------------------------------------- */
+
+void spool__idle_init(struct spool_pool *p);
+void spool__idle_fini(struct spool_pool *p);
+
+/* Wakes one parked worker, if nobody is searching (slow half of notify). */
+void spool__idle_wake_one(struct spool_pool *p);
+
+/* Called after making a task visible (push or inject): wakes a parked
+ * worker when no worker is searching. The fence is the submitter's half of
+ * the protocol proven in park.c. */
+static inline void spool__idle_notify(struct spool_pool *p)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	/* Relaxed: ordered by the fence above (see park.c). */
+	uint64_t s = atomic_load_explicit(&p->idle, memory_order_relaxed);
+	if (__builtin_expect(SPOOL__IDLE_NSEARCHING(s) == 0 &&
+				     SPOOL__IDLE_NPARKED(s) != 0,
+			     0))
+		spool__idle_wake_one(p);
+}
+
+/* w becomes a searcher if fewer than half the workers search already.
+ * Returns whether it did. */
+bool spool__idle_try_search(struct spool__worker *w);
+
+/* w, a searcher, found work: it stops searching, and if it was the last
+ * searcher it wakes another worker for the work that may remain. */
+void spool__idle_found_work(struct spool__worker *w);
+
+/* w, a searcher leaving the pool: stops searching, wakes nobody. */
+void spool__idle_leave(struct spool__worker *w);
+
+/* w found no work: parks it until a submitter or shutdown wakes it, unless
+ * its last check finds work or the pool drains. w is a searcher on
+ * return. */
+void spool__idle_park(struct spool__worker *w);
+
+/* Wakes every parked worker (shutdown). */
+void spool__idle_wake_all(struct spool_pool *p);
+
+/* Whether any deque or the injection queue may hold a task. The caller
+ * provides the fence. */
+bool spool__pool_may_have_work(struct spool_pool *p);
+
+/* ---- workers (worker.c) ------------------------------------------------- */
+
+void *spool__worker_main(void *arg);
+
+/* Runs t on w: start, call, complete, drop the pool's reference. A task
+ * cancelled while queued is only dropped. */
+void spool__worker_run(struct spool__worker *w, struct spool__task *t);
+
+#endif /* SPOOL_POOL_IMPL_H */

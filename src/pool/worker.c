@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Workers: the loop each pool thread runs, where it looks for work, how it
+ * runs a task, and how it helps while a task waits.
+ *
+ * Where work comes from, in order: the worker's own deque (newest first:
+ * its data is hot, and fork-join trees unfold depth-first), the injection
+ * queue (outside submissions, taken in batches that go into the worker's
+ * deque where the others can steal them), then one steal attempt on each
+ * other worker, starting at a random one. Every INJECT_EVERY tasks the
+ * injection queue goes first, so that a worker busy with a long fork-join
+ * computation does not starve outside submissions.
+ *
+ * Helping while waiting (the pool's half of the waiting seam, core/wait.h):
+ * spool_future_wait() on a worker calls pool_wait(), which runs other tasks
+ * (own deque, injection, steals) until the awaited future is final, so a
+ * task that waits for its children never blocks the worker they need, even
+ * in a pool of one. When there is nothing to run it spins briefly, then
+ * blocks on the future itself with a short timeout that grows to HELP_BLOCK
+ * _MAX_NS, and looks for work again each time the timeout passes: the CPU
+ * is not burnt, and work that arrives meanwhile waits at most that long for
+ * this worker (other workers are woken for it as usual). The deadline is
+ * checked between tasks; a task run while helping is not interrupted, so a
+ * wait can return later than its deadline by up to one task's run time.
+ */
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ck_backoff.h>
+
+#include "core/wait.h"
+#include "pool_impl.h"
+
+_Thread_local struct spool__worker *spool__self;
+
+enum {
+	INJECT_EVERY = 61,   /* tasks between injection-first looks */
+	INJECT_BATCH = 16,   /* tasks moved from injection to the deque */
+	SEARCH_ROUNDS = 16,  /* steal rounds before parking */
+	SEARCH_YIELD_AFTER = 8, /* later rounds yield the CPU */
+	BACKOFF_START = 64,  /* ck_backoff_eb iterations in the first round */
+	HELP_SPIN_ROUNDS = 8,
+};
+
+#define HELP_BLOCK_MIN_NS INT64_C(20000)   /* 20 us */
+#define HELP_BLOCK_MAX_NS INT64_C(1000000) /* 1 ms */
+
+static inline struct spool__task *task_of_node(struct spool__inject_node *n)
+{
+	return (struct spool__task *)((char *)n -
+				      offsetof(struct spool__task, link));
+}
+
+static inline uint32_t next_rand(uint32_t *s)
+{
+	/* xorshift32 (Marsaglia 2003): victim selection only. */
+	uint32_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *s = x;
+}
+
+/* Takes the oldest injected task, and moves up to INJECT_BATCH - 1 more
+ * into w's deque. */
+static struct spool__task *take_injected(struct spool__worker *w)
+{
+	struct spool_pool *p = w->pool;
+	if (!spool__inject_maybe_nonempty(&p->inj) ||
+	    !spool__inject_trylock(&p->inj))
+		return NULL;
+	struct spool__inject_node *n;
+	struct spool__task *first = NULL;
+	int moved = 0;
+	while (moved < INJECT_BATCH - 1 &&
+	       spool__inject_pop_locked(&p->inj, &n) == SPOOL__INJECT_ITEM) {
+		struct spool__task *t = task_of_node(n);
+		if (!first) {
+			first = t;
+		} else if (spool__deque_push(&w->dq, t) == 0) {
+			moved++;
+		} else {
+			/* No memory to grow the deque: back to the queue,
+			 * behind newer tasks, rather than lost. */
+			spool__inject_push(&p->inj, n);
+			break;
+		}
+	}
+	spool__inject_unlock(&p->inj);
+	if (moved)
+		spool__idle_notify(p);
+	return first;
+}
+
+/* One steal attempt on each other worker. */
+static struct spool__task *steal_round(struct spool__worker *w)
+{
+	struct spool_pool *p = w->pool;
+	int n = p->nworkers;
+	if (n == 1)
+		return NULL;
+	unsigned start = next_rand(&w->rng) % (unsigned)n;
+	for (int i = 0; i < n; i++) {
+		struct spool__worker *v = &p->workers[(start + (unsigned)i) %
+						      (unsigned)n];
+		if (v == w)
+			continue;
+		void *x;
+		if (spool__deque_steal(&v->dq, &x) == SPOOL__STEAL_ITEM) {
+			spool__stat_inc(&w->st.steals);
+			return x;
+		}
+		spool__stat_inc(&w->st.failed_steals);
+	}
+	return NULL;
+}
+
+/* Work from the injection queue or another worker's deque. */
+static struct spool__task *find_elsewhere(struct spool__worker *w)
+{
+	struct spool__task *t = take_injected(w);
+	return t ? t : steal_round(w);
+}
+
+static struct spool__task *find_task(struct spool__worker *w)
+{
+	struct spool__task *t;
+	if (--w->tick == 0) {
+		w->tick = INJECT_EVERY;
+		if ((t = take_injected(w)))
+			return t;
+	}
+	if ((t = spool__deque_pop(&w->dq)))
+		return t;
+	return find_elsewhere(w);
+}
+
+void spool__worker_run(struct spool__worker *w, struct spool__task *t)
+{
+	if (spool__future_start(&t->fut) == 0) {
+		spool_future *outer = spool__current_swap(&t->fut);
+		void *value = NULL;
+		int rc = t->fn(t->arg, &value);
+		spool__current_swap(outer);
+		/* Counted before completing, so that whoever sees the future
+		 * final also sees the count. */
+		spool__stat_inc(&w->st.tasks_run);
+		spool__future_complete(&t->fut, rc, value);
+	}
+	/* Otherwise it was cancelled while queued: it never runs. */
+	spool_future_release(&t->fut);
+}
+
+/* The searching phase: bounded steal rounds with backoff. */
+static struct spool__task *search(struct spool__worker *w)
+{
+	struct spool_pool *p = w->pool;
+	if (!w->searching && !spool__idle_try_search(w))
+		return NULL;
+	unsigned c = BACKOFF_START;
+	for (int round = 0; round < SEARCH_ROUNDS; round++) {
+		struct spool__task *t = find_elsewhere(w);
+		if (t)
+			return t;
+		if (atomic_load_explicit(&p->draining, memory_order_relaxed))
+			break;
+		if (round < SEARCH_YIELD_AFTER)
+			ck_backoff_eb(&c);
+		else
+			sched_yield();
+	}
+	return NULL;
+}
+
+static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
+{
+	struct spool__worker *w = ctx;
+	int idle = 0;
+	int64_t block_ns = HELP_BLOCK_MIN_NS;
+	unsigned c = BACKOFF_START;
+	for (;;) {
+		/* Acquire: when final, the outcome is visible to the caller. */
+		if (spool__phase_final(atomic_load_explicit(
+			    &f->state, memory_order_acquire)))
+			return 0;
+		struct spool__task *t = spool__deque_pop(&w->dq);
+		if (!t)
+			t = find_elsewhere(w);
+		if (t) {
+			spool__worker_run(w, t);
+			idle = 0;
+			block_ns = HELP_BLOCK_MIN_NS;
+			c = BACKOFF_START;
+		} else if (idle < HELP_SPIN_ROUNDS) {
+			idle++;
+			ck_backoff_eb(&c);
+		} else {
+			int64_t now = spool__now_ns();
+			if (now >= deadline)
+				return SPOOL_ETIMEDOUT;
+			int64_t until = deadline - now > block_ns
+						? now + block_ns
+						: deadline;
+			if (spool__future_block(f, until) == 0)
+				return 0;
+			if (block_ns < HELP_BLOCK_MAX_NS)
+				block_ns *= 2;
+			continue;
+		}
+		if (deadline != INT64_MAX && spool__now_ns() >= deadline)
+			return spool__phase_final(atomic_load_explicit(
+				       &f->state, memory_order_acquire))
+				       ? 0
+				       : SPOOL_ETIMEDOUT;
+	}
+}
+
+static const struct spool__wait_ops pool_wait_ops = {
+	.wait = pool_wait,
+	.post = NULL,
+};
+
+static void set_name(struct spool__worker *w)
+{
+	char name[16], suffix[12];
+	int sl = snprintf(suffix, sizeof suffix, "-%d", w->index);
+	int room = (int)sizeof name - 1 - sl;
+	snprintf(name, sizeof name, "%.*s%s", room > 0 ? room : 0,
+		 w->pool->name, suffix);
+	pthread_setname_np(pthread_self(), name);
+}
+
+void *spool__worker_main(void *arg)
+{
+	struct spool__worker *w = arg;
+	struct spool_pool *p = w->pool;
+	spool__self = w;
+	set_name(w);
+	struct spool__wait_context outer = spool__wait_context_set(
+		(struct spool__wait_context){&pool_wait_ops, w});
+	w->tick = INJECT_EVERY;
+	for (;;) {
+		struct spool__task *t = find_task(w);
+		if (!t)
+			t = search(w);
+		if (t) {
+			if (w->searching)
+				spool__idle_found_work(w);
+			spool__worker_run(w, t);
+			continue;
+		}
+		/* Own deque empty (find_task popped it dry) and nothing
+		 * injected: after a drain nothing can arrive any more, so the
+		 * worker may leave. Tasks in other deques are their owners'
+		 * to run: owners never leave with tasks in their deque. */
+		if (atomic_load_explicit(&p->draining, memory_order_acquire) &&
+		    !spool__inject_maybe_nonempty(&p->inj))
+			break;
+		spool__idle_park(w);
+	}
+	spool__idle_leave(w);
+	spool__wait_context_set(outer);
+	spool__self = NULL;
+	return NULL;
+}

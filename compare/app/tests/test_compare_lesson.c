@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* Suite "compare_lesson": the lesson's claims as properties with wide
+ * margins, measured by the comparison program's own code. Timing
+ * properties: sanitizer builds skip this suite (label "lesson"). */
+/* ctest-labels: lesson */
+#include <stdio.h>
+
+#include "compare.h"
+#include "support.h"
+
+#define MS INT64_C(1000000)
+
+static void config(struct cmp_config *cfg, int w, unsigned backends)
+{
+	cmp_config_defaults(cfg);
+	cfg->workloads = 1u << w;
+	cfg->backends = backends;
+	cfg->runs = 3;
+	cfg->quiet = true;
+	cfg->threads = spool_test_cpus() < 2 ? 2 : spool_test_cpus();
+	if (cfg->threads > 4)
+		cfg->threads = 4;
+}
+
+static double speedup(int w, int b, struct cmp_config *cfg)
+{
+	struct cmp_result res[CMP_B_COUNT];
+	int failures = cmp_run_workload(cfg, w, res);
+	ck_assert_msg(failures == 0, "%s: %s", cmp_workload_name(w),
+		      res[b].ok ? res[CMP_B_SEQ].error : res[b].error);
+	ck_assert_uint_eq(res[b].checksum, res[CMP_B_SEQ].checksum);
+	printf("%s on %s: seq %.1f ms, %.1f ms, speedup %.2fx\n",
+	       cmp_workload_name(w), cmp_backend_name(b),
+	       res[CMP_B_SEQ].wall_s * 1e3, res[b].wall_s * 1e3,
+	       res[b].speedup);
+	cmp_workloads_cleanup();
+	return res[b].speedup;
+}
+
+START_TEST(loop_speeds_up_io_bound_sleeps_at_least_tasks_over_2)
+{
+	struct cmp_config cfg;
+	config(&cfg, CMP_W_SLEEP, (1u << CMP_B_SEQ) | (1u << CMP_B_LOOP));
+	ck_assert(speedup(CMP_W_SLEEP, CMP_B_LOOP, &cfg) >= cfg.tasks / 2.0);
+}
+END_TEST
+
+START_TEST(loop_speeds_up_io_bound_requests_at_least_tasks_over_2)
+{
+	struct cmp_config cfg;
+	config(&cfg, CMP_W_REQUEST, (1u << CMP_B_SEQ) | (1u << CMP_B_LOOP));
+	ck_assert(speedup(CMP_W_REQUEST, CMP_B_LOOP, &cfg) >=
+		  cfg.tasks / 2.0);
+}
+END_TEST
+
+START_TEST(gil_model_keeps_cpu_bound_speedup_under_1_3)
+{
+	struct cmp_config cfg;
+	config(&cfg, CMP_W_FIB, (1u << CMP_B_SEQ) | (1u << CMP_B_GIL));
+	cfg.fib_n = 29;
+	ck_assert(speedup(CMP_W_FIB, CMP_B_GIL, &cfg) < 1.3);
+	config(&cfg, CMP_W_HASH, (1u << CMP_B_SEQ) | (1u << CMP_B_GIL));
+	ck_assert(speedup(CMP_W_HASH, CMP_B_GIL, &cfg) < 1.3);
+}
+END_TEST
+
+START_TEST(threads_without_the_gil_speed_up_cpu_bound_work_at_least_1_5)
+{
+	if (spool_test_cpus() < 2) {
+		printf("skipped: one CPU, so threads cannot run CPU work in "
+		       "parallel here\n");
+		return;
+	}
+	struct cmp_config cfg;
+	config(&cfg, CMP_W_FIB, (1u << CMP_B_SEQ) | (1u << CMP_B_POOL));
+	cfg.fib_n = 29;
+	ck_assert(speedup(CMP_W_FIB, CMP_B_POOL, &cfg) >= 1.5);
+	config(&cfg, CMP_W_HASH, (1u << CMP_B_SEQ) | (1u << CMP_B_POOL));
+	ck_assert(speedup(CMP_W_HASH, CMP_B_POOL, &cfg) >= 1.5);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("compare_lesson");
+	TCase *tc = spool_test_case("lesson", 120);
+	tcase_add_test(tc, loop_speeds_up_io_bound_sleeps_at_least_tasks_over_2);
+	tcase_add_test(tc,
+		       loop_speeds_up_io_bound_requests_at_least_tasks_over_2);
+	tcase_add_test(tc, gil_model_keeps_cpu_bound_speedup_under_1_3);
+	tcase_add_test(
+		tc, threads_without_the_gil_speed_up_cpu_bound_work_at_least_1_5);
+	suite_add_tcase(s, tc);
+	return spool_test_run(s);
+}

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/* Suite "compare_workloads": the workload functions, the local server, and
+ * every workload giving the same answer on every backend. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+#include "gil.h"
+#include "support.h"
+#include "workloads.h"
+
+#define MS INT64_C(1000000)
+
+/* A small configuration: every backend, sizes that keep the suite fast
+ * under the sanitizers. */
+static void small_config(struct cmp_config *cfg)
+{
+	cmp_config_defaults(cfg);
+	cfg->tasks = 6;
+	cfg->threads = 2;
+	cfg->runs = 1;
+	cfg->delay_ns = 2 * MS;
+	cfg->fib_n = 18;
+	cfg->hash_kib = 4;
+	cfg->hash_rounds = 4;
+	cfg->mixed_requests = 4;
+	cfg->mixed_delay_ns = 1 * MS;
+	cfg->mixed_rounds = 20;
+	cfg->switch_interval_ns = 1 * MS;
+	cfg->quiet = true;
+}
+
+START_TEST(fib_computes_fibonacci_numbers)
+{
+	ck_assert_uint_eq(cmp_fib(0), 0);
+	ck_assert_uint_eq(cmp_fib(1), 1);
+	ck_assert_uint_eq(cmp_fib(2), 1);
+	ck_assert_uint_eq(cmp_fib(20), 6765);
+	ck_assert_uint_eq(cmp_fib(25), 75025);
+}
+END_TEST
+
+START_TEST(fnv1a_depends_on_data_rounds_and_seed)
+{
+	uint8_t buf[256];
+	for (int i = 0; i < 256; i++)
+		buf[i] = (uint8_t)i;
+	/* No rounds: the FNV-1a 64-bit offset basis xor the seed. */
+	ck_assert_uint_eq(cmp_fnv1a_rounds(buf, sizeof(buf), 0, 0),
+			  0xcbf29ce484222325u);
+	uint64_t a = cmp_fnv1a_rounds(buf, sizeof(buf), 3, 1);
+	ck_assert_uint_eq(a, cmp_fnv1a_rounds(buf, sizeof(buf), 3, 1));
+	ck_assert_uint_ne(a, cmp_fnv1a_rounds(buf, sizeof(buf), 4, 1));
+	ck_assert_uint_ne(a, cmp_fnv1a_rounds(buf, sizeof(buf), 3, 2));
+	buf[100] ^= 1;
+	ck_assert_uint_ne(a, cmp_fnv1a_rounds(buf, sizeof(buf), 3, 1));
+}
+END_TEST
+
+START_TEST(task_delays_stay_within_half_and_one_and_a_half_the_mean)
+{
+	for (int i = 0; i < 1000; i++) {
+		int64_t d = cmp_task_delay_ns(7, i, 20 * MS);
+		ck_assert_int_ge(d, 10 * MS);
+		ck_assert_int_lt(d, 30 * MS);
+	}
+	ck_assert_int_eq(cmp_task_delay_ns(7, 3, 20 * MS),
+			 cmp_task_delay_ns(7, 3, 20 * MS));
+	ck_assert_int_ne(cmp_task_delay_ns(7, 3, 20 * MS),
+			 cmp_task_delay_ns(8, 3, 20 * MS));
+}
+END_TEST
+
+START_TEST(server_answers_after_its_delay_on_loopback)
+{
+	struct cmp_server *s;
+	char why[96];
+	ck_assert_int_eq(cmp_server_start(&s, 5 * MS, why, sizeof(why)), 0);
+	ck_assert_uint_gt(cmp_server_port(s), 0);
+	for (int k = 0; k < 3; k++) {
+		uint64_t reply = 0;
+		int64_t t0 = spool_test_now_ns();
+		ck_assert_int_eq(cmp_io_request(cmp_server_port(s), 42 + k,
+						5000 * MS, &reply),
+				 0);
+		ck_assert_int_ge(spool_test_now_ns() - t0, 5 * MS);
+		ck_assert_uint_eq(reply, cmp_server_answer(42 + k));
+	}
+	cmp_server_set_delay(s, 1 * MS);
+	uint64_t reply;
+	ck_assert_int_eq(cmp_io_request(cmp_server_port(s), 9, 5000 * MS,
+					&reply),
+			 0);
+	cmp_server_stop(s);
+	cmp_server_stop(NULL);
+}
+END_TEST
+
+struct req_arg {
+	uint16_t port;
+	int index;
+	int rc;
+};
+
+static void *requester(void *arg)
+{
+	struct req_arg *r = arg;
+	uint64_t reply;
+	r->rc = cmp_io_request(r->port, (uint64_t)r->index, 5000 * MS, &reply);
+	if (r->rc == 0 && reply != cmp_server_answer((uint64_t)r->index))
+		r->rc = -1;
+	return NULL;
+}
+
+START_TEST(server_serves_many_clients_at_once)
+{
+	enum { CLIENTS = 32 };
+	struct cmp_server *s;
+	char why[96];
+	ck_assert_int_eq(cmp_server_start(&s, 20 * MS, why, sizeof(why)), 0);
+	pthread_t t[CLIENTS];
+	struct req_arg a[CLIENTS];
+	for (int i = 0; i < CLIENTS; i++) {
+		a[i] = (struct req_arg){cmp_server_port(s), i, -99};
+		ck_assert_int_eq(pthread_create(&t[i], NULL, requester, &a[i]),
+				 0);
+	}
+	for (int i = 0; i < CLIENTS; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(a[i].rc, 0);
+	}
+	cmp_server_stop(s);
+}
+END_TEST
+
+START_TEST(request_to_a_closed_port_fails_cleanly)
+{
+	struct cmp_server *s;
+	char why[96];
+	ck_assert_int_eq(cmp_server_start(&s, 1 * MS, why, sizeof(why)), 0);
+	uint16_t port = cmp_server_port(s);
+	cmp_server_stop(s); /* nothing listens there now */
+	uint64_t reply;
+	ck_assert_int_eq(cmp_io_request(port, 1, 2000 * MS, &reply),
+			 SPOOL_ESYS);
+}
+END_TEST
+
+/* The heart of the comparison's honesty: the same answer everywhere. */
+static void same_answer_on_every_backend(int w)
+{
+	struct cmp_config cfg;
+	small_config(&cfg);
+	struct cmp_result res[CMP_B_COUNT];
+	int failures = cmp_run_workload(&cfg, w, res);
+	for (int b = 0; b < CMP_B_COUNT; b++)
+		ck_assert_msg(res[b].ok, "%s on %s failed: %s",
+			      cmp_workload_name(w), cmp_backend_name(b),
+			      res[b].error);
+	ck_assert_int_eq(failures, 0);
+	for (int b = 1; b < CMP_B_COUNT; b++)
+		ck_assert_msg(res[b].checksum == res[CMP_B_SEQ].checksum,
+			      "%s: %s gave %016llx, seq %016llx",
+			      cmp_workload_name(w), cmp_backend_name(b),
+			      (unsigned long long)res[b].checksum,
+			      (unsigned long long)res[CMP_B_SEQ].checksum);
+	ck_assert_uint_ne(res[CMP_B_SEQ].checksum, 0);
+	for (int b = 0; b < CMP_B_COUNT; b++) {
+		ck_assert(res[b].wall_s > 0);
+		ck_assert_int_gt(res[b].peak_rss_kib, 0);
+		if (w == CMP_W_MIXED) {
+			ck_assert(res[b].p50_ms >= 1.0); /* the server delay */
+			ck_assert(res[b].p99_ms >= res[b].p50_ms);
+		}
+	}
+	cmp_workloads_cleanup();
+}
+
+START_TEST(sleep_gives_the_same_checksum_on_every_backend)
+{
+	same_answer_on_every_backend(CMP_W_SLEEP);
+}
+END_TEST
+
+START_TEST(request_gives_the_same_checksum_on_every_backend)
+{
+	same_answer_on_every_backend(CMP_W_REQUEST);
+}
+END_TEST
+
+START_TEST(fib_gives_the_same_checksum_on_every_backend)
+{
+	same_answer_on_every_backend(CMP_W_FIB);
+}
+END_TEST
+
+START_TEST(hash_gives_the_same_checksum_on_every_backend)
+{
+	same_answer_on_every_backend(CMP_W_HASH);
+}
+END_TEST
+
+START_TEST(mixed_gives_the_same_checksum_on_every_backend)
+{
+	same_answer_on_every_backend(CMP_W_MIXED);
+}
+END_TEST
+
+START_TEST(timeline_records_task_and_gil_spans_of_the_chosen_scenario)
+{
+	struct cmp_config cfg;
+	small_config(&cfg);
+	cfg.backends = (1u << CMP_B_SEQ) | (1u << CMP_B_GIL);
+	cfg.timeline_workload = CMP_W_FIB;
+	cfg.timeline_backend = CMP_B_GIL;
+	struct cmp_result res[CMP_B_COUNT];
+	ck_assert_int_eq(cmp_run_workload(&cfg, CMP_W_FIB, res), 0);
+	int n;
+	int64_t origin;
+	const struct cmp_span *s = cmp_timeline_spans(&n, &origin);
+	int tasks = 0, gil = 0;
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_ge(s[i].end_ns, s[i].begin_ns);
+		ck_assert_int_ge(s[i].begin_ns, origin);
+		ck_assert_int_lt(s[i].thread, cmp_timeline_threads());
+		tasks += s[i].kind == CMP_SPAN_TASK;
+		gil += s[i].kind == CMP_SPAN_GIL;
+	}
+	ck_assert_int_eq(tasks, cfg.tasks); /* the first run only */
+	ck_assert_int_ge(gil, cfg.tasks);
+	ck_assert(!cmp_timeline_on());
+	cmp_workloads_cleanup();
+}
+END_TEST
+
+START_TEST(python_part_is_skipped_with_a_reason)
+{
+	struct cmp_config cfg;
+	small_config(&cfg);
+	struct cmp_py_result r[4];
+	char why[128] = "";
+	cfg.python = "";
+	ck_assert_int_eq(cmp_python_run(&cfg, r, 4, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "disabled by --no-python");
+	cfg.python = NULL;
+	cfg.python_dir = "/nonexistent/dir";
+	ck_assert_int_eq(cmp_python_run(&cfg, r, 4, why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "not found"));
+}
+END_TEST
+
+START_TEST(json_lines_carry_the_bench_fields)
+{
+	static struct cmp_report rep;
+	struct cmp_config cfg;
+	small_config(&cfg);
+	cfg.parts = 1u << 2;
+	rep.cfg = &cfg;
+	rep.n_part2 = 1;
+	rep.part2[0] = (struct cmp_result){.workload = CMP_W_FIB,
+					   .backend = CMP_B_GIL,
+					   .ok = true,
+					   .runs = 1,
+					   .wall_s = 0.5,
+					   .speedup = 0.9,
+					   .checksum = 0xabc};
+	char *text;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+	cmp_print_json(&rep, f);
+	fclose(f);
+	static const char *const need[] = {
+		"{\"bench\":\"lesson_fib\"", "\"impl\":\"spool\"",
+		"\"backend\":\"gil\"",       "\"threads\":2",
+		"\"n\":18",                  "\"runs\":1",
+		"\"median_s\":0.500000",     "\"speedup\":0.900",
+		"\"gil_drop_requests\":"};
+	for (size_t i = 0; i < sizeof(need) / sizeof(*need); i++)
+		ck_assert_msg(strstr(text, need[i]), "%s lacks %s", text,
+			      need[i]);
+	ck_assert_int_eq(text[len - 1], '\n');
+	free(text);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("compare_workloads");
+	TCase *tc = spool_test_case("kernels", 30);
+	tcase_add_test(tc, fib_computes_fibonacci_numbers);
+	tcase_add_test(tc, fnv1a_depends_on_data_rounds_and_seed);
+	tcase_add_test(tc,
+		       task_delays_stay_within_half_and_one_and_a_half_the_mean);
+	tcase_add_test(tc, json_lines_carry_the_bench_fields);
+	tcase_add_test(tc, python_part_is_skipped_with_a_reason);
+	suite_add_tcase(s, tc);
+	tc = spool_test_case("server", 60);
+	tcase_add_test(tc, server_answers_after_its_delay_on_loopback);
+	tcase_add_test(tc, server_serves_many_clients_at_once);
+	tcase_add_test(tc, request_to_a_closed_port_fails_cleanly);
+	suite_add_tcase(s, tc);
+	tc = spool_test_case("backends", 120);
+	tcase_add_test(tc, sleep_gives_the_same_checksum_on_every_backend);
+	tcase_add_test(tc, request_gives_the_same_checksum_on_every_backend);
+	tcase_add_test(tc, fib_gives_the_same_checksum_on_every_backend);
+	tcase_add_test(tc, hash_gives_the_same_checksum_on_every_backend);
+	tcase_add_test(tc, mixed_gives_the_same_checksum_on_every_backend);
+	tcase_add_test(tc,
+		       timeline_records_task_and_gil_spans_of_the_chosen_scenario);
+	suite_add_tcase(s, tc);
+	return spool_test_run(s);
+}

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gather: one future for the outcome of n futures, in input order.
+ *
+ * The gather is a results future (internal.h) with the bookkeeping behind
+ * it in the same allocation: one slot per child it holds a reference to,
+ * the value array it hands out, and the error array for
+ * SPOOL_RETURN_ERRORS. Children already final at the call are read on the
+ * spot (no callback, no reference, unless the child owns its value); each
+ * other child gets one done-callback that records its outcome and counts
+ * down `remaining` (registration bias, internal.h). Whoever brings it to
+ * zero completes the gather.
+ *
+ * Who completes the gather is decided once, by a compare-and-swap on
+ * `outcome` away from OPEN:
+ *   FAILED     the first failing child (default mode), which completes the
+ *              gather with its error at once;
+ *   CANCELLING cancel, which then cancels the children; the count reaching
+ *              zero completes the gather CANCELLED;
+ *   ALL_DONE   the count reaching zero with nothing else decided, which
+ *              completes the gather DONE.
+ * So a failure, a cancel and the last completion racing each other can
+ * never disagree: exactly one of them wins, and cancel reports 0 only when
+ * the gather will end CANCELLED.
+ *
+ * Memory: every slot's value and error are written before that child's
+ * countdown (seq_cst read-modify-write), the zero-reacher reads them after
+ * its own countdown, and the completion publishes them with release, so a
+ * reader that sees DONE sees every slot. The gather's callbacks together
+ * hold one reference to it, dropped after the zero step, so callbacks
+ * still pending after the caller released the gather (it failed fast)
+ * find valid memory.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+enum { OPEN, FAILED, CANCELLING, ALL_DONE };
+
+struct gather;
+
+struct slot {
+	struct gather *g;
+	spool_future *child; /* a reference, dropped when the gather is freed */
+	size_t index;
+};
+
+struct gather {
+	struct spool__results res; /* must be first */
+	unsigned flags;
+	_Atomic size_t remaining;
+	_Atomic int outcome;
+	/* Written only while the gather is being created, before any other
+	 * thread can reach it through a cancel. */
+	size_t nslots;
+	struct slot *slots; /* room for n */
+};
+
+static void gather_free(spool_future *f)
+{
+	struct gather *g = (struct gather *)f;
+	for (size_t j = 0; j < g->nslots; j++)
+		spool_future_release(g->slots[j].child);
+	free(g);
+}
+
+static int gather_cancel_running(spool_future *f);
+
+const struct spool__future_ops spool__gather_ops = {
+	.free = gather_free,
+	.cancel_running = gather_cancel_running,
+};
+
+static struct gather *gather_alloc(size_t n, unsigned flags)
+{
+	size_t per = sizeof(struct slot) + sizeof(void *) +
+		     ((flags & SPOOL_RETURN_ERRORS) ? sizeof(int) : 0);
+	if (n > (SIZE_MAX - sizeof(struct gather)) / per)
+		return NULL;
+	/* One block: the struct, then slots, values and errors, in falling
+	 * order of alignment. For large n malloc maps fresh pages, and only
+	 * the slots actually used are ever touched. */
+	struct gather *g = malloc(sizeof(struct gather) + n * per);
+	if (!g)
+		return NULL;
+	g->slots = (struct slot *)(g + 1);
+	g->res.n = n;
+	g->res.values = n ? (void **)(g->slots + n) : NULL;
+	g->res.errors = (flags & SPOOL_RETURN_ERRORS) && n
+				? (int *)(g->res.values + n)
+				: NULL;
+	g->flags = flags;
+	g->nslots = 0;
+	atomic_init(&g->remaining, SPOOL__BIAS);
+	atomic_init(&g->outcome, OPEN);
+	return g;
+}
+
+static bool decide(struct gather *g, int *expected, int to)
+{
+	*expected = OPEN;
+	return atomic_compare_exchange_strong(&g->outcome, expected, to);
+}
+
+/* Records the outcome of final child c in slot i; in the default mode the
+ * first failure completes the gather. */
+static void record(struct gather *g, size_t i, spool_future *c)
+{
+	int err = spool_future_error(c);
+	g->res.values[i] = err == 0 ? spool_future_value(c) : NULL;
+	if (g->res.errors) {
+		g->res.errors[i] = err;
+		return;
+	}
+	int seen;
+	if (err != 0 && decide(g, &seen, FAILED))
+		spool__future_complete(&g->res.fut, err, NULL);
+}
+
+static void all_done(struct gather *g)
+{
+	int seen;
+	if (decide(g, &seen, ALL_DONE))
+		spool__future_complete(&g->res.fut, 0, g->res.values);
+	else if (seen == CANCELLING)
+		spool__future_complete(&g->res.fut, SPOOL_ECANCELLED, NULL);
+	/* FAILED: the failing child already completed the gather. */
+	spool_future_release(&g->res.fut); /* the callbacks' reference */
+}
+
+static void countdown(struct gather *g, size_t k)
+{
+	if (atomic_fetch_sub(&g->remaining, k) == k)
+		all_done(g);
+}
+
+static void on_child(spool_future *c, void *arg)
+{
+	struct slot *s = arg;
+	record(s->g, s->index, c);
+	countdown(s->g, 1);
+}
+
+static int gather_cancel_running(spool_future *f)
+{
+	struct gather *g = (struct gather *)f;
+	int seen;
+	if (!decide(g, &seen, CANCELLING)) {
+		if (seen == CANCELLING)
+			return 0;
+		/* A failure or the last completion won; the gather is final
+		 * or a few instructions from it. */
+		spool__future_block(f, INT64_MAX);
+		return SPOOL_ESTATE;
+	}
+	/* Cancelling a child runs its callback here when it was pending; the
+	 * last one completes the gather CANCELLED. Children that are final
+	 * answer SPOOL_ESTATE, which changes nothing. */
+	for (size_t j = 0; j < g->nslots; j++)
+		spool_future_cancel(g->slots[j].child);
+	return 0;
+}
+
+spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
+{
+	if (spool__check_inputs(fs, n) != 0 || (flags & ~SPOOL_RETURN_ERRORS))
+		return spool__future_failed(SPOOL_EINVAL);
+	struct gather *g = gather_alloc(n, flags);
+	if (!g)
+		return NULL;
+	spool_future *gf = &g->res.fut;
+	spool__future_init(gf, &spool__gather_ops);
+	spool__future_start(gf);
+	spool_future_retain(gf); /* for the callbacks, see all_done() */
+
+	size_t registered = 0;
+	int seen;
+	for (size_t i = 0; i < n; i++) {
+		spool_future *c = fs[i];
+		if (spool_future_done(c)) {
+			record(g, i, c);
+			if (spool__owns_value(c))
+				g->slots[g->nslots++] = (struct slot){
+					g, spool_future_retain(c), i};
+			continue;
+		}
+		/* Failed fast: nothing more to learn, nothing to cancel.
+		 * Relaxed: a hint; a stale OPEN only costs one needless
+		 * registration. */
+		if (atomic_load_explicit(&g->outcome, memory_order_relaxed) ==
+		    FAILED)
+			continue;
+		struct slot *s = &g->slots[g->nslots++];
+		*s = (struct slot){g, spool_future_retain(c), i};
+		registered++;
+		if (spool_future_add_callback(c, on_child, s) != 0) {
+			/* No memory for the callback node: the child's
+			 * outcome can never reach us, so the slot fails. */
+			g->res.values[i] = NULL;
+			if (g->res.errors)
+				g->res.errors[i] = SPOOL_ENOMEM;
+			else if (decide(g, &seen, FAILED))
+				spool__future_complete(gf, SPOOL_ENOMEM, NULL);
+			countdown(g, 1);
+		}
+	}
+	countdown(g, SPOOL__BIAS - registered);
+	return gf;
+}

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Task groups (see spool/group.h).
+ *
+ * Each spawned task is a future of its own (struct gtask) handed to the
+ * caller at once, even when the task waits in the group's queue. Starting
+ * it submits a small wrapper to the executor that runs the task through
+ * spool_run_task(), so the task's future is the current future while fn
+ * runs (spool_cancel_requested() polls it) and a future cancelled while it
+ * waited makes the wrapper skip fn. A done-callback on the executor's own
+ * future covers a wrapper that never runs (a shut-down executor): it
+ * completes the task's future with the executor's error.
+ *
+ * The group learns of every end through one done-callback per task
+ * (on_finished). Its bookkeeping (counts, the queue, the failures, the
+ * joiners' future) sits under one mutex, because a queue that starts
+ * tasks in spawn order as others end, a cancel that must reach every task,
+ * and a failure list that grows are each one small critical section where
+ * a lock-free design would buy nothing measurable. The mutex is never held
+ * while submitting, cancelling or completing a future: those run callbacks
+ * (even whole tasks, on an inline executor) that take it again.
+ *
+ * Starting queued tasks is done by one thread at a time (`pumping`): the
+ * pumper pops a task under the lock, submits it unlocked, and loops until
+ * the queue is empty or the limit is reached; anyone else who changes the
+ * counts under the lock while a pumper runs is covered by the pumper's next
+ * look. So a chain of tasks that end inside their own submission (inline
+ * executor) never recurses.
+ *
+ * Joining: a joiner makes (or shares) the `idle` future under the lock and
+ * waits on it through the seam; the task end that brings `unfinished` to 0
+ * takes it out under the lock and completes it, so no joiner misses the
+ * moment: it either saw 0 under the lock or registered `idle` before that
+ * end took the lock.
+ *
+ * Cancelling walks the list of all tasks (nodes are only added, and never
+ * after the group is cancelled, so the list read under the lock can be
+ * walked after unlocking). Lifetime: the group holds a reference to every
+ * task; each unfinished task holds one reference to the group, and the owner
+ * one until destroy.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "internal.h"
+#include "spool/group.h"
+
+struct gtask {
+	spool_future fut; /* the task's future; must be first */
+	spool_group *g;
+	spool_task_fn fn;
+	void *arg;
+	size_t index;
+	_Atomic(spool_future *) exec; /* the wrapper's future, a reference */
+	/* Under the group's lock: */
+	bool submitted;
+	struct gtask *next_queued;
+	struct gtask *next_all; /* set before the node is published */
+};
+
+struct failure {
+	int err;
+	size_t index;
+};
+
+struct spool_group {
+	pthread_mutex_t lock;
+	_Atomic unsigned long refs;
+	spool_executor *ex;
+	size_t limit;
+	/* Under lock: */
+	bool cancelled; /* refuses spawns; set by a failure or cancel */
+	bool by_user;   /* cancelled through spool_group_cancel/destroy */
+	bool pumping;
+	size_t nspawned;
+	size_t running;    /* submitted and not finished */
+	size_t unfinished; /* spawned and not final */
+	struct gtask *qhead, *qtail;
+	struct gtask *all; /* newest first */
+	struct failure *fails;
+	size_t nfails, fcap; /* fcap >= nspawned, so recording never fails */
+	spool_future *idle;  /* completed when unfinished reaches 0 */
+};
+
+static void lock(const spool_group *g)
+{
+	pthread_mutex_lock((pthread_mutex_t *)&g->lock);
+}
+
+static void unlock(const spool_group *g)
+{
+	pthread_mutex_unlock((pthread_mutex_t *)&g->lock);
+}
+
+/* ---- tasks ------------------------------------------------------------ */
+
+static void gtask_free(spool_future *f)
+{
+	struct gtask *t = (struct gtask *)f;
+	spool_future_release(atomic_load(&t->exec));
+	free(t);
+}
+
+/* A task suspended at an await on a loop is interrupted by cancelling the
+ * wrapper; on a pool the flag on the task's future is what fn polls. */
+static int gtask_cancel_running(spool_future *f)
+{
+	struct gtask *t = (struct gtask *)f;
+	spool_future *e = atomic_load(&t->exec);
+	return e && spool_future_cancel(e) == 0 ? 0 : SPOOL_EBUSY;
+}
+
+static const struct spool__future_ops gtask_ops = {
+	.free = gtask_free,
+	.cancel_running = gtask_cancel_running,
+};
+
+static int wrapper(void *arg, void **result)
+{
+	struct gtask *t = arg;
+	int rc = spool_run_task(&t->fut, t->fn, t->arg);
+	spool_future_release(&t->fut); /* the wrapper's reference */
+	return rc == SPOOL_ESTATE ? SPOOL_ECANCELLED : rc;
+}
+
+static void on_exec(spool_future *e, void *arg)
+{
+	struct gtask *t = arg;
+	int err = spool_future_error(e);
+	if (err != 0)
+		spool__future_complete(&t->fut, err, NULL);
+	spool_future_release(&t->fut);
+}
+
+static void start(spool_group *g, struct gtask *t)
+{
+	spool_future_retain(&t->fut); /* for the wrapper */
+	spool_future *e = spool_submit(g->ex, wrapper, t);
+	if (!e) {
+		spool__future_complete(&t->fut, SPOOL_ENOMEM, NULL);
+		spool_future_release(&t->fut);
+		return;
+	}
+	atomic_store(&t->exec, e);
+	spool_future_retain(&t->fut); /* for on_exec */
+	if (spool_future_add_callback(e, on_exec, t) != 0)
+		spool_future_release(&t->fut); /* a wrapper that runs still
+						 completes the task */
+}
+
+/* ---- the group -------------------------------------------------------- */
+
+static void group_unref(spool_group *g)
+{
+	if (atomic_fetch_sub(&g->refs, 1) != 1)
+		return;
+	for (struct gtask *t = g->all, *next; t; t = next) {
+		next = t->next_all;
+		spool_future_release(&t->fut);
+	}
+	spool_future_release(g->idle);
+	free(g->fails);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+static void pump(spool_group *g)
+{
+	lock(g);
+	if (g->pumping) {
+		unlock(g);
+		return;
+	}
+	g->pumping = true;
+	for (;;) {
+		struct gtask *t = NULL;
+		while (g->qhead && (g->limit == 0 || g->running < g->limit)) {
+			t = g->qhead;
+			g->qhead = t->next_queued;
+			if (!g->qhead)
+				g->qtail = NULL;
+			if (!spool_future_done(&t->fut))
+				break;
+			t = NULL; /* cancelled while it waited: skip it */
+		}
+		if (!t)
+			break;
+		t->submitted = true;
+		g->running++;
+		unlock(g);
+		start(g, t);
+		lock(g);
+	}
+	g->pumping = false;
+	unlock(g);
+}
+
+static void cancel_all(spool_group *g)
+{
+	lock(g);
+	struct gtask *t = g->all;
+	unlock(g);
+	for (; t; t = t->next_all) {
+		spool_future_cancel(&t->fut);
+		spool_future *e = atomic_load(&t->exec);
+		if (e)
+			spool_future_cancel(e);
+	}
+}
+
+static void on_finished(spool_future *f, void *arg)
+{
+	struct gtask *t = arg;
+	spool_group *g = t->g;
+	int err = spool_future_error(f);
+	bool first = false;
+	spool_future *idle = NULL;
+
+	lock(g);
+	if (t->submitted)
+		g->running--;
+	g->unfinished--;
+	if (err != 0 && err != SPOOL_ECANCELLED) {
+		g->fails[g->nfails++] = (struct failure){err, t->index};
+		first = !g->cancelled;
+		g->cancelled = true;
+	}
+	if (g->unfinished == 0) {
+		idle = g->idle;
+		g->idle = NULL;
+	}
+	unlock(g);
+
+	if (first)
+		cancel_all(g);
+	if (idle) {
+		spool__future_complete(idle, 0, NULL);
+		spool_future_release(idle);
+	}
+	pump(g);
+	group_unref(g); /* the task's reference */
+}
+
+int spool_group_create(spool_group **out, spool_executor *ex,
+		       size_t max_running)
+{
+	if (!out || !ex)
+		return SPOOL_EINVAL;
+	*out = NULL;
+	spool_group *g = calloc(1, sizeof *g);
+	if (!g)
+		return SPOOL_ENOMEM;
+	if (pthread_mutex_init(&g->lock, NULL) != 0) {
+		free(g);
+		return SPOOL_ENOMEM;
+	}
+	atomic_init(&g->refs, 1);
+	g->ex = ex;
+	g->limit = max_running;
+	*out = g;
+	return 0;
+}
+
+/* Makes room for one more failure record. Under lock. */
+static int reserve(spool_group *g)
+{
+	if (g->nspawned < g->fcap)
+		return 0;
+	size_t cap = g->fcap ? 2 * g->fcap : 16;
+	struct failure *f = realloc(g->fails, cap * sizeof *f);
+	if (!f)
+		return SPOOL_ENOMEM;
+	g->fails = f;
+	g->fcap = cap;
+	return 0;
+}
+
+int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
+		      spool_future **task)
+{
+	if (task)
+		*task = NULL;
+	if (!g || !fn)
+		return SPOOL_EINVAL;
+	struct gtask *t = malloc(sizeof *t);
+	if (!t)
+		return SPOOL_ENOMEM;
+	spool__future_init(&t->fut, &gtask_ops);
+	t->g = g;
+	t->fn = fn;
+	t->arg = arg;
+	atomic_init(&t->exec, NULL);
+	t->submitted = false;
+	t->next_queued = NULL;
+	/* The first callback of a future uses the node inside it: this
+	 * cannot fail. It runs only once the task is final. */
+	spool_future_add_callback(&t->fut, on_finished, t);
+
+	lock(g);
+	int rc = g->cancelled ? SPOOL_ECANCELLED : reserve(g);
+	if (rc != 0) {
+		unlock(g);
+		spool_future_release(&t->fut); /* unrun callback freed too */
+		return rc;
+	}
+	t->index = g->nspawned++;
+	g->unfinished++;
+	atomic_fetch_add(&g->refs, 1);
+	t->next_all = g->all;
+	g->all = t;
+	if (g->qtail)
+		g->qtail->next_queued = t;
+	else
+		g->qhead = t;
+	g->qtail = t;
+	if (task)
+		*task = spool_future_retain(&t->fut);
+	unlock(g);
+
+	pump(g);
+	return 0;
+}
+
+int spool_group_cancel(spool_group *g)
+{
+	if (!g)
+		return SPOOL_EINVAL;
+	lock(g);
+	bool was = g->cancelled;
+	g->cancelled = true;
+	if (g->nfails == 0)
+		g->by_user = true;
+	unlock(g);
+	if (!was)
+		cancel_all(g);
+	return 0;
+}
+
+static int outcome(const spool_group *g)
+{
+	if (g->nfails)
+		return g->fails[0].err;
+	return g->by_user ? SPOOL_ECANCELLED : 0;
+}
+
+int spool_group_join(spool_group *g, int64_t timeout_ns)
+{
+	if (!g || timeout_ns < 0)
+		return SPOOL_EINVAL;
+	int64_t deadline = spool__deadline(timeout_ns);
+	for (;;) {
+		lock(g);
+		if (g->unfinished == 0) {
+			int rc = outcome(g);
+			unlock(g);
+			return rc;
+		}
+		if (!g->idle)
+			g->idle = spool_promise_new();
+		spool_future *w = spool_future_retain(g->idle);
+		unlock(g);
+		if (!w)
+			return SPOOL_ENOMEM;
+		int rc = spool__wait_until(w, deadline);
+		spool_future_release(w);
+		if (rc == SPOOL_ECANCELLED) {
+			spool_group_cancel(g);
+			return rc;
+		}
+		if (rc != 0)
+			return rc;
+	}
+}
+
+size_t spool_group_failures(const spool_group *g)
+{
+	if (!g)
+		return 0;
+	lock(g);
+	size_t n = g->nfails;
+	unlock(g);
+	return n;
+}
+
+int spool_group_failure(const spool_group *g, size_t i, size_t *spawn_index)
+{
+	if (!g)
+		return SPOOL_EINVAL;
+	lock(g);
+	int err = SPOOL_EINVAL;
+	if (i < g->nfails) {
+		err = g->fails[i].err;
+		if (spawn_index)
+			*spawn_index = g->fails[i].index;
+	}
+	unlock(g);
+	return err;
+}
+
+void spool_group_destroy(spool_group *g)
+{
+	if (!g)
+		return;
+	lock(g);
+	bool busy = g->unfinished > 0;
+	unlock(g);
+	if (busy)
+		spool_group_cancel(g);
+	group_unref(g);
+}

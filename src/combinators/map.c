@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * map with a window: run fn over an array of arguments on an executor,
+ * at most max_in_flight at a time, results in input order.
+ *
+ * Counting. `remaining` starts at n + 1: one per index and one held by the
+ * creating call until its initial launches are done. An index is counted
+ * down exactly once: by its task's done-callback, or, when the map stops
+ * early, by whoever skips it. The zero-reacher completes the map, decided
+ * as in gather.c by one CAS on `outcome` (OPEN -> FAILED by the first
+ * failing task, CANCELLING by cancel, ALL_DONE by the zero-reacher).
+ *
+ * Launching. `next` hands out indices with fetch_add; each completion
+ * grants one launch credit and the creating call grants the window, so at
+ * most max_in_flight tasks are ever started and unfinished. Credits are
+ * spent by one thread at a time (`credits` counts those not yet spent; the
+ * thread that raises it from zero spends until it falls back to zero), so a
+ * task that completes inside spool_submit() (an inline executor, or a pool
+ * task already done) does not recurse into another launch: its credit is
+ * spent by the loop that is already running.
+ *
+ * Stopping. The thread that decides FAILED or CANCELLING swaps `next` to n
+ * (indices from the old value up are skipped: it counts them down) and
+ * cancels every task already launched. A launcher that took an index just
+ * before that stores its task in the index's link and then reads
+ * `outcome`; the stopper writes `outcome` and then reads the links. All
+ * four are seq_cst, so either the launcher sees the stop and cancels its
+ * own task, or the stopper sees the task and cancels it: no task escapes.
+ *
+ * The value array holds args[i] until task i is launched and its result
+ * after, so the arguments cost no extra copy. Task futures are kept (one
+ * reference each) until the map is freed, so a stopper never cancels freed
+ * memory. The callbacks together hold one reference to the map, dropped at
+ * the zero step.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+enum { OPEN, FAILED, CANCELLING, ALL_DONE };
+
+struct map;
+
+struct link {
+	struct map *m;
+	_Atomic(spool_future *) task; /* a reference, dropped at free */
+};
+
+struct map {
+	struct spool__results res; /* must be first */
+	spool_executor *ex;
+	spool_task_fn fn;
+	_Atomic size_t next;
+	_Atomic size_t credits;
+	_Atomic size_t remaining;
+	_Atomic int outcome;
+	struct link *links; /* n */
+};
+
+static void map_free(spool_future *f)
+{
+	struct map *m = (struct map *)f;
+	for (size_t i = 0; i < m->res.n; i++)
+		spool_future_release(atomic_load_explicit(
+			&m->links[i].task,
+			memory_order_relaxed)); /* last reference: no race */
+	free(m);
+}
+
+static int map_cancel_running(spool_future *f);
+
+const struct spool__future_ops spool__map_ops = {
+	.free = map_free,
+	.cancel_running = map_cancel_running,
+};
+
+static bool decide(struct map *m, int *seen, int to)
+{
+	*seen = OPEN;
+	return atomic_compare_exchange_strong(&m->outcome, seen, to);
+}
+
+static void countdown(struct map *m, size_t k)
+{
+	if (k == 0 || atomic_fetch_sub(&m->remaining, k) != k)
+		return;
+	int seen;
+	if (decide(m, &seen, ALL_DONE))
+		spool__future_complete(&m->res.fut, 0, m->res.values);
+	else if (seen == CANCELLING)
+		spool__future_complete(&m->res.fut, SPOOL_ECANCELLED, NULL);
+	spool_future_release(&m->res.fut); /* the callbacks' reference */
+}
+
+/* After deciding FAILED or CANCELLING: skip what is not launched, cancel
+ * what is. */
+static void stop(struct map *m)
+{
+	size_t n = m->res.n;
+	size_t old = atomic_exchange(&m->next, n);
+	size_t launched = old < n ? old : n;
+	for (size_t i = 0; i < launched; i++) {
+		spool_future *t = atomic_load(&m->links[i].task);
+		if (t)
+			spool_future_cancel(t);
+	}
+	countdown(m, n - launched);
+}
+
+static void fail(struct map *m, int err)
+{
+	int seen;
+	if (decide(m, &seen, FAILED)) {
+		spool__future_complete(&m->res.fut, err, NULL);
+		stop(m);
+	}
+}
+
+static void pump(struct map *m, size_t k);
+
+static void on_task(spool_future *t, void *arg)
+{
+	struct link *l = arg;
+	struct map *m = l->m;
+	int err = spool_future_error(t);
+	if (err == 0)
+		m->res.values[l - m->links] = spool_future_value(t);
+	else
+		fail(m, err);
+	/* The replacement launch comes before this index's countdown, which
+	 * may free the map. */
+	if (atomic_load(&m->outcome) == OPEN)
+		pump(m, 1);
+	countdown(m, 1);
+}
+
+static void launch_one(struct map *m)
+{
+	size_t i = atomic_fetch_add(&m->next, 1);
+	if (i >= m->res.n)
+		return;
+	if (atomic_load(&m->outcome) != OPEN) {
+		countdown(m, 1); /* taken just before a stop: skip it */
+		return;
+	}
+	spool_future *t = spool_submit(m->ex, m->fn, m->res.values[i]);
+	if (!t) {
+		fail(m, SPOOL_ENOMEM);
+		countdown(m, 1);
+		return;
+	}
+	atomic_store(&m->links[i].task, t);
+	if (atomic_load(&m->outcome) != OPEN)
+		spool_future_cancel(t);
+	if (spool_future_add_callback(t, on_task, &m->links[i]) != 0) {
+		/* Its outcome can never reach us. */
+		fail(m, SPOOL_ENOMEM);
+		countdown(m, 1);
+	}
+}
+
+static void pump(struct map *m, size_t k)
+{
+	if (atomic_fetch_add(&m->credits, k) != 0)
+		return; /* the thread spending credits will spend these */
+	for (;;) {
+		for (size_t j = 0; j < k; j++)
+			launch_one(m);
+		size_t left = atomic_fetch_sub(&m->credits, k) - k;
+		if (left == 0)
+			return;
+		k = left;
+	}
+}
+
+static int map_cancel_running(spool_future *f)
+{
+	struct map *m = (struct map *)f;
+	int seen;
+	if (!decide(m, &seen, CANCELLING)) {
+		if (seen == CANCELLING)
+			return 0;
+		spool__future_block(f, INT64_MAX);
+		return SPOOL_ESTATE;
+	}
+	stop(m);
+	return 0;
+}
+
+spool_future *spool_map(spool_executor *ex, spool_task_fn fn, void *const *args,
+			size_t n, size_t max_in_flight)
+{
+	if (!ex || !fn || (n > 0 && !args))
+		return spool__future_failed(SPOOL_EINVAL);
+	size_t per = sizeof(struct link) + sizeof(void *);
+	if (n > (SIZE_MAX - sizeof(struct map)) / per)
+		return NULL;
+	struct map *m = malloc(sizeof(struct map) + n * per);
+	if (!m)
+		return NULL;
+	m->links = (struct link *)(m + 1);
+	m->res.n = n;
+	m->res.values = n ? (void **)(m->links + n) : NULL;
+	m->res.errors = NULL;
+	m->ex = ex;
+	m->fn = fn;
+	atomic_init(&m->next, 0);
+	atomic_init(&m->credits, 0);
+	atomic_init(&m->remaining, n + 1);
+	atomic_init(&m->outcome, OPEN);
+	for (size_t i = 0; i < n; i++) {
+		m->links[i].m = m;
+		atomic_init(&m->links[i].task, NULL);
+		m->res.values[i] = args[i];
+	}
+	spool_future *mf = &m->res.fut;
+	spool__future_init(mf, &spool__map_ops);
+	spool__future_start(mf);
+	spool_future_retain(mf); /* for the callbacks, see countdown() */
+	pump(m, max_in_flight == 0 || max_in_flight > n ? n : max_in_flight);
+	countdown(m, 1); /* the creating call's hold */
+	return mf;
+}

@@ -1,0 +1,10 @@
+list(APPEND SPOOL_SOURCES
+  src/combinators/as_completed.c
+  src/combinators/common.c
+  src/combinators/dedup.c
+  src/combinators/gather.c
+  src/combinators/group.c
+  src/combinators/map.c
+  src/combinators/then.c
+  src/combinators/wait.c
+  src/combinators/wait_for.c)

@@ -79,7 +79,7 @@ void cmp_config_defaults(struct cmp_config *cfg)
 	cfg->seed = 1;
 	cfg->runs = 5;
 	cfg->delay_ns = 20 * 1000000LL;
-	cfg->fib_n = 27;
+	cfg->fib_n = 32;
 	cfg->hash_kib = 64;
 	cfg->hash_rounds = 64;
 	cfg->mixed_requests = 20;
@@ -121,7 +121,7 @@ void cmp_cli_usage(FILE *out)
 	      "  --runs N               repetitions, median reported (default "
 	      "5)\n"
 	      "  --delay MS             mean IO delay in ms (default 20)\n"
-	      "  --fib N                fib(N) per CPU task (default 27)\n"
+	      "  --fib N                fib(N) per CPU task (default 32)\n"
 	      "  --hash-kib N           hash buffer in KiB (default 64)\n"
 	      "  --hash-rounds N        hash passes per task (default 64)\n"
 	      "  --requests N           requests of the mixed client (default "

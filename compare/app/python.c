@@ -83,7 +83,7 @@ static int parse_line(const char *line, struct cmp_py_result *r)
 	if (!json_field(line, "bench", bench, sizeof(bench)) ||
 	    strncmp(bench, "lesson_", 7) != 0)
 		return -1;
-	snprintf(r->workload, sizeof(r->workload), "%s", bench + 7);
+	snprintf(r->workload, sizeof(r->workload), "%.15s", bench + 7);
 	json_field(line, "backend", r->backend, sizeof(r->backend));
 	json_field(line, "skipped", r->skipped, sizeof(r->skipped));
 	json_field(line, "error", r->skipped, sizeof(r->skipped));

@@ -1,5 +1,268 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The event loop and its coroutines: spool's asyncio.
+ *
+ * A loop runs on one thread. Each iteration, like asyncio's _run_once(),
+ * waits in epoll until a descriptor is ready, a timer is due or another
+ * thread wakes it, moves what became ready to the ready queue, and then runs
+ * the callbacks that were in the ready queue when the iteration began;
+ * callbacks they add run in the next iteration, so a callback that keeps
+ * rescheduling itself cannot starve timers or I/O.
+ *
+ * spool_submit() on spool_loop_executor() starts a task as a stackful
+ * coroutine: the same spool_task_fn that a pool runs on a thread. Inside a
+ * coroutine every wait suspends the coroutine instead of the thread:
+ * spool_future_wait() and every combinator, spool_sleep(),
+ * spool_wait_readable() and spool_wait_writable(). Outside a coroutine the
+ * same calls block the thread (spool_sleep() is then time.sleep where in a
+ * coroutine it is asyncio.sleep), except on the loop's own thread, where a
+ * wait that only the loop could end returns SPOOL_EDEADLK instead of hanging.
+ *
+ * Threads: a loop is not thread-safe except where stated. Its functions are
+ * called on the thread that runs it (or, while it is not running, by one
+ * thread at a time). The calls that are safe from any thread are
+ * spool_loop_call_soon_threadsafe() and spool_submit() on the loop's
+ * executor (asyncio.run_coroutine_threadsafe); spool_future_cancel() on a
+ * loop task, like every future call, is also safe anywhere. A coroutine
+ * never migrates between threads: a loop with suspended coroutines may only
+ * run on the thread that started them.
+ *
+ * Coroutine stacks are mmap'd with a guard region below each (a coroutine
+ * that overflows its stack dies with SIGSEGV), commit memory only where they
+ * are touched (a sleeping coroutine typically costs one 4 KiB page), and are
+ * recycled when a coroutine finishes.
+ */
 #ifndef SPOOL_LOOP_H
 #define SPOOL_LOOP_H
+
+#include "spool/common.h"
+#include "spool/error.h"
 #include "spool/executor.h"
+#include "spool/future.h"
+
+#ifdef __cplusplus
+extern "C" {
 #endif
+
+/* An event loop (opaque). */
+typedef struct spool_loop spool_loop;
+
+/* A scheduled callback (asyncio's Handle / TimerHandle): a reference the
+ * caller may keep to cancel the callback. Loop thread only. */
+typedef struct spool_handle spool_handle;
+
+/* A loop callback: runs on the loop's thread with the argument given when it
+ * was scheduled. It may schedule more callbacks, submit tasks, complete
+ * futures or stop the loop. It must not block for long; a wait inside it
+ * (outside any coroutine) returns SPOOL_EDEADLK. */
+typedef void (*spool_loop_callback_fn)(spool_loop *loop, void *arg);
+
+/* ---- creating and running --------------------------------------------- */
+
+enum {
+	/* Time the epoll wait with a timerfd even where epoll_pwait2 (Linux
+	 * 5.11) is available; the loop falls back to it by itself when the
+	 * kernel lacks epoll_pwait2. Both give sub-millisecond timers. */
+	SPOOL_LOOP_TIMERFD = 1u
+};
+
+typedef struct spool_loop_options {
+	/* Usable bytes of each coroutine stack, rounded up to whole pages;
+	 * 0: the default, 64 KiB (256 KiB in sanitizer builds, whose frames
+	 * are larger). Less than 16 KiB or more than 1 GiB is SPOOL_EINVAL.
+	 * Only touched pages cost memory. */
+	size_t stack_size;
+	/* How many finished coroutines' stacks stay committed for reuse
+	 * before the loop gives their memory back; 0: the default, 1024. */
+	size_t stack_cache;
+	/* SPOOL_LOOP_* flags; 0 for the defaults. */
+	unsigned flags;
+} spool_loop_options;
+
+/* clang-format off */
+#define SPOOL_LOOP_OPTIONS_INIT {0, 0, 0}
+/* clang-format on */
+
+/* Creates a loop; *out gets it. opts NULL means the defaults. Returns 0,
+ * SPOOL_EINVAL (NULL out, bad options), SPOOL_ENOMEM, or SPOOL_ESYS (epoll
+ * or eventfd could not be created; *out is then NULL). Any thread; the loop
+ * is not bound to it. Never blocks. */
+SPOOL_API int spool_loop_create(spool_loop **out,
+				const spool_loop_options *opts);
+
+/* Destroys the loop. Every task still alive is cancelled and run to
+ * completion first, as asyncio.run() does on exit: a task that never
+ * started ends CANCELLED without running, a suspended one resumes with
+ * SPOOL_ECANCELLED from its await, and while the loop is being destroyed
+ * every further await returns SPOOL_ECANCELLED at once, so each task
+ * finishes unless it loops without awaiting. Other callbacks and timers
+ * that are still pending are discarded unrun (asyncio's close()), except
+ * done-callbacks of futures, which always run exactly once (here, if
+ * they were already on their way to the loop). Handles the caller still
+ * holds stay valid until released. Futures the caller holds stay valid.
+ * Frees every descriptor and stack the loop owns.
+ * Call it on the loop's thread (the thread that started its suspended
+ * coroutines, if any), not from inside the loop (a callback or coroutine),
+ * and only once no other thread can still call into this loop: these are
+ * caller bugs and abort with a message. NULL is a no-op. */
+SPOOL_API void spool_loop_destroy(spool_loop *loop);
+
+/* Runs the loop until spool_loop_stop() (asyncio's run_forever). If stop
+ * was called before, runs one iteration and returns. The calling thread
+ * becomes the loop's thread while it runs. Returns 0; SPOOL_EINVAL for
+ * NULL; SPOOL_ESTATE when this loop, or another loop on this thread, is
+ * already running (the loop is not re-entrant). Running it on a thread
+ * other than the one that started its suspended coroutines is a caller bug
+ * and aborts. Blocks. */
+SPOOL_API int spool_loop_run(spool_loop *loop);
+
+/* Runs the loop until f is final, then returns f's outcome: 0 when DONE
+ * (read the value with spool_future_value()), the task's error when
+ * FAILED, SPOOL_ECANCELLED when CANCELLED. f may be any future (a loop
+ * task, a pool task, a promise); it is borrowed. Returns at once, without
+ * running the loop, if f is already final. Returns SPOOL_EAGAIN if the loop
+ * was stopped before f completed (f is untouched), SPOOL_EINVAL for NULL,
+ * SPOOL_ESTATE as spool_loop_run(), SPOOL_ENOMEM. Blocks. */
+SPOOL_API int spool_loop_run_until_complete(spool_loop *loop, spool_future *f);
+
+/* Asks the loop to return from spool_loop_run() after the current
+ * iteration (asyncio's stop). Loop thread only; from another thread,
+ * schedule it with spool_loop_call_soon_threadsafe(). NULL is a no-op.
+ * Never blocks. */
+SPOOL_API void spool_loop_stop(spool_loop *loop);
+
+/* True while spool_loop_run() (or run_until_complete) is active. */
+SPOOL_API bool spool_loop_is_running(const spool_loop *loop);
+
+/* The loop running on the calling thread (asyncio.get_running_loop), or
+ * NULL when none is. Any thread; never blocks. */
+SPOOL_API spool_loop *spool_loop_current(void);
+
+/* The loop's clock: CLOCK_MONOTONIC in nanoseconds, the time base of
+ * spool_loop_call_at(). Any thread. */
+SPOOL_API int64_t spool_loop_time(const spool_loop *loop);
+
+/* The executor that runs tasks as coroutines on this loop (borrowed; lives
+ * as long as the loop). spool_submit() on it is safe from any thread: from
+ * the loop's thread while it runs, the task is queued like call_soon (in
+ * order with other callbacks); from any other thread it goes through the
+ * thread-safe inbox and starts in a later iteration. After destroy has
+ * begun, submissions from inside the loop get a future FAILED with
+ * SPOOL_ESHUTDOWN. A task's done-callbacks and waiters are woken by the
+ * loop's thread. */
+SPOOL_API spool_executor *spool_loop_executor(spool_loop *loop);
+
+/* ---- callbacks and timers --------------------------------------------- */
+
+/* Schedules fn(loop, arg) to run in a later iteration (the next one if
+ * called from a callback), after everything scheduled before it (FIFO).
+ * If handle is not NULL, *handle gets a new reference to a handle that can
+ * cancel the call; release it with spool_handle_release(). Returns 0,
+ * SPOOL_EINVAL (NULL loop or fn), SPOOL_ENOMEM, or SPOOL_ESHUTDOWN while
+ * the loop is being destroyed. Loop thread only; never blocks. */
+SPOOL_API int spool_loop_call_soon(spool_loop *loop, spool_loop_callback_fn fn,
+				   void *arg, spool_handle **handle);
+
+/* Schedules fn(loop, arg) to run delay_ns nanoseconds from now (asyncio's
+ * call_later). Timers run in order of their deadline, and timers with the
+ * same deadline in the order they were scheduled. Precision is well under a
+ * millisecond (the epoll wait is timed in nanoseconds). delay_ns < 0 is
+ * SPOOL_EINVAL; SPOOL_FOREVER never fires. Otherwise as call_soon. */
+SPOOL_API int spool_loop_call_later(spool_loop *loop, int64_t delay_ns,
+				    spool_loop_callback_fn fn, void *arg,
+				    spool_handle **handle);
+
+/* As call_later, at an absolute time on spool_loop_time()'s clock (a time
+ * in the past runs in the next iteration). */
+SPOOL_API int spool_loop_call_at(spool_loop *loop, int64_t when_ns,
+				 spool_loop_callback_fn fn, void *arg,
+				 spool_handle **handle);
+
+/* Schedules fn(loop, arg) from ANY thread and wakes the loop (asyncio's
+ * call_soon_threadsafe). Each call runs exactly once, in the order the
+ * calls were made (as ordered by one atomic list); wake-ups are coalesced,
+ * so a burst of calls costs the loop one eventfd read. Returns 0,
+ * SPOOL_EINVAL, SPOOL_ENOMEM, SPOOL_ESHUTDOWN (from a callback while the
+ * loop is being destroyed). The loop must not be destroyed while other
+ * threads may still call this. Thread-safe; never blocks (one write(2) to
+ * an eventfd at most). */
+SPOOL_API int spool_loop_call_soon_threadsafe(spool_loop *loop,
+					      spool_loop_callback_fn fn,
+					      void *arg);
+
+/* Cancels a scheduled callback: it will not run. Returns 0 if it had not
+ * run (cancelling twice is 0 too; a timer is removed from the heap
+ * lazily, as asyncio does), SPOOL_ESTATE if it already ran or is running,
+ * SPOOL_EINVAL for NULL. Loop thread only; never blocks. */
+SPOOL_API int spool_handle_cancel(spool_handle *handle);
+
+/* True if the handle was cancelled (or dropped by a destroyed loop). */
+SPOOL_API bool spool_handle_cancelled(const spool_handle *handle);
+
+/* The deadline of a timer handle (spool_loop_time() clock), 0 for a
+ * call_soon handle. */
+SPOOL_API int64_t spool_handle_when(const spool_handle *handle);
+
+/* Drops the caller's reference. NULL is a no-op. Loop thread only (or any
+ * single thread once the loop is destroyed). */
+SPOOL_API void spool_handle_release(spool_handle *handle);
+
+/* ---- inside a coroutine ----------------------------------------------- */
+
+/* Sleeps ns nanoseconds. In a loop coroutine it suspends the coroutine
+ * (asyncio.sleep); spool_sleep(0) yields to the other ready callbacks and
+ * coroutines once. Anywhere else, including a pool worker and the loop's
+ * thread outside a coroutine, it blocks the thread (nanosleep, as
+ * time.sleep). Returns 0, SPOOL_ECANCELLED if the sleeping coroutine was
+ * cancelled (it wakes at once), SPOOL_EINVAL for ns < 0. */
+SPOOL_API int spool_sleep(int64_t ns);
+
+/* Waits until descriptor fd is readable (data, end of file, or an error
+ * that a read would report), or timeout_ns passes. In a loop coroutine it
+ * suspends the coroutine (the descriptor is watched with epoll); on other
+ * threads it blocks in poll(2); on the loop's thread outside a coroutine it
+ * returns SPOOL_EDEADLK unless timeout_ns is 0. A timeout of 0 only polls.
+ * Returns 0 when ready, SPOOL_ETIMEDOUT, SPOOL_ECANCELLED (the coroutine
+ * was cancelled), SPOOL_EINVAL (bad descriptor, negative timeout),
+ * SPOOL_ENOMEM, SPOOL_ESYS. Regular files are always ready. Any number of
+ * coroutines may wait on the same descriptor; all are woken. Do not close
+ * fd while a coroutine waits on it. May block as described. */
+SPOOL_API int spool_wait_readable(int fd, int64_t timeout_ns);
+
+/* As spool_wait_readable(), until fd is writable. */
+SPOOL_API int spool_wait_writable(int fd, int64_t timeout_ns);
+
+/* Cancellation of a loop task (spool_future_cancel on its future):
+ *   - not started yet: it ends CANCELLED and never runs;
+ *   - suspended at an await, or about to resume from one: that await
+ *     returns SPOOL_ECANCELLED and cancel returns 0 (asyncio.Task.cancel);
+ *   - cancelling itself while running: its next await returns
+ *     SPOOL_ECANCELLED at once; cancel returns 0;
+ *   - from another thread: the request is handed to the loop, which
+ *     delivers it as above; cancel returns 0 (SPOOL_EBUSY if the loop is
+ *     gone).
+ * spool_cancel_requested() becomes true in every case. The coroutine
+ * decides what a cancelled await means: returning SPOOL_ECANCELLED makes
+ * the task CANCELLED, as letting CancelledError propagate does in Python.
+ * Each delivered cancellation ends one await. */
+
+/* ---- bridging to other executors -------------------------------------- */
+
+/* Runs fn(arg) on executor ex (typically a pool: blocking or CPU-bound
+ * work) and returns a future (new reference) that this loop completes with
+ * fn's outcome, on the loop's thread, so its done-callbacks and waiting
+ * coroutines resume on the loop (asyncio's run_in_executor). Cancelling the
+ * returned future cancels the work on ex as far as ex allows (a pool task
+ * not started yet never runs). If the loop is destroyed before fn ends,
+ * the future is completed by the thread that ran fn. A NULL loop, ex or fn
+ * gives a future FAILED with SPOOL_EINVAL; NULL only when out of memory.
+ * Any thread; never blocks. */
+SPOOL_API spool_future *spool_loop_run_in_executor(spool_loop *loop,
+						   spool_executor *ex,
+						   spool_task_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPOOL_LOOP_H */

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The anchor: the loop's inbox for other threads, its eventfd wake-up, and
+ * the wait-context hooks through which core sends done-callbacks home.
+ *
+ * Inbox. A Treiber stack (R. K. Treiber, "Systems Programming: Coping with
+ * Parallelism", IBM RJ 5118, 1986) that any thread pushes to with a CAS and
+ * only the loop empties, with one exchange; since nothing is ever popped
+ * singly there is no ABA problem. The loop reverses what it took, so items
+ * run in the order their CAS succeeded. Closing exchanges in a sentinel,
+ * after which pushes fail: nothing can be added after the last drain.
+ *
+ * Wake-ups are coalesced as uv_async_send does: a producer writes the
+ * eventfd only if it flips wake_pending from 0 to 1, and the loop clears
+ * wake_pending before it empties the inbox. No wake-up is lost: the four
+ * accesses (producer: push, then exchange wake_pending; loop: store 0, then
+ * exchange the inbox) are seq_cst, so in their single total order either
+ * the loop's inbox exchange comes after the push (it takes the item) or the
+ * producer's exchange on wake_pending comes after the loop's store of 0 and
+ * reads 0 or a 1 stored by a later producer; whichever producer read the 0
+ * writes the eventfd after the loop last read it, so epoll reports it.
+ *
+ * Lifetime. The anchor is the ctx of the loop's wait context, so callback
+ * nodes of futures record it (core/wait.h); such a node may outlive the loop,
+ * hence the hold/drop hooks below and the reference count: the loop, every
+ * task and every node that may post here each hold one, and the last
+ * release closes the eventfd and frees the anchor. A push that succeeded
+ * before close was drained at close, so the eventfd write that follows it
+ * reaches a descriptor that is still open (the pusher holds a reference).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "loop_impl.h"
+
+int spool__anchor_new(struct spool__anchor **out, spool_loop *loop)
+{
+	struct spool__anchor *a = malloc(sizeof *a);
+	if (!a)
+		return SPOOL_ENOMEM;
+	a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->efd < 0) {
+		free(a);
+		return SPOOL_ESYS;
+	}
+	atomic_init(&a->refs, 1);
+	atomic_init(&a->inbox, NULL);
+	atomic_init(&a->wake_pending, 0);
+	a->loop = loop;
+	*out = a;
+	return 0;
+}
+
+void spool__anchor_hold(struct spool__anchor *a)
+{
+	/* Relaxed: made from a reference the caller already has. */
+	atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+}
+
+void spool__anchor_release(struct spool__anchor *a)
+{
+	/* Release/acquire as any reference count: every use happens before
+	 * the free. */
+	if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_release) == 1) {
+		atomic_thread_fence(memory_order_acquire);
+		close(a->efd);
+		free(a);
+	}
+}
+
+static void wake(struct spool__anchor *a)
+{
+	if (atomic_exchange(&a->wake_pending, 1) == 0) {
+		uint64_t one = 1;
+		/* EAGAIN only if the counter is near 2^64: still readable. */
+		while (write(a->efd, &one, sizeof one) < 0 && errno == EINTR)
+			;
+	}
+}
+
+int spool__inbox_push(struct spool__anchor *a, struct spool_handle *h)
+{
+	struct spool_handle *head = atomic_load_explicit(&a->inbox,
+							 memory_order_relaxed);
+	do {
+		if (head == SPOOL__INBOX_CLOSED)
+			return -1;
+		h->next = head;
+		/* seq_cst: see the wake-up argument above; it also
+		 * releases h's fields to the loop's exchange. */
+	} while (!atomic_compare_exchange_weak(&a->inbox, &head, h));
+	wake(a);
+	return 0;
+}
+
+/* Oldest first. */
+static struct spool_handle *reverse(struct spool_handle *h)
+{
+	struct spool_handle *out = NULL;
+	while (h) {
+		struct spool_handle *next = h->next;
+		h->next = out;
+		out = h;
+		h = next;
+	}
+	return out;
+}
+
+static void adopt(spool_loop *loop, struct spool_handle *h)
+{
+	while (h) {
+		struct spool_handle *next = h->next;
+		if (h->kind == SPOOL__H_STEP) {
+			/* A task submitted from another thread. */
+			spool__task_adopt(loop, (struct spool__task *)h->arg);
+		} else {
+			spool__ready_push(loop, h);
+		}
+		h = next;
+	}
+}
+
+void spool__inbox_drain(spool_loop *loop)
+{
+	struct spool__anchor *a = loop->anchor;
+	uint64_t n;
+	while (read(a->efd, &n, sizeof n) < 0 && errno == EINTR)
+		;
+	atomic_store(&a->wake_pending, 0);
+	struct spool_handle *h = atomic_exchange(&a->inbox, NULL);
+	adopt(loop, reverse(h));
+}
+
+struct spool_handle *spool__inbox_close(struct spool__anchor *a)
+{
+	struct spool_handle *h = atomic_exchange(&a->inbox,
+						 SPOOL__INBOX_CLOSED);
+	return reverse(h);
+}
+
+/* ---- the wait-context hooks (core/wait.h) ----------------------------- */
+
+int spool__anchor_post(void *ctx, spool_callback_fn fn, spool_future *f,
+		       void *arg)
+{
+	struct spool__anchor *a = ctx;
+	struct spool_handle *h = malloc(sizeof *h);
+	if (!h)
+		return -1; /* core runs fn in place: late, but exactly once */
+	h->kind = SPOOL__H_POSTED;
+	h->loop = NULL;
+	h->cancelled = h->done = h->in_heap = false;
+	h->refs = 1;
+	h->fn.post_fn = fn;
+	h->arg = arg;
+	h->f = spool_future_retain(f);
+	if (spool__inbox_push(a, h) != 0) {
+		spool_future_release(h->f);
+		free(h);
+		return -1;
+	}
+	return 0;
+}
+
+void spool__anchor_hold_ctx(void *ctx)
+{
+	spool__anchor_hold(ctx);
+}
+
+void spool__anchor_drop_ctx(void *ctx, spool_callback_fn fn, void *arg,
+			    bool ran)
+{
+	/* An await's callback owns a reference to its task (task.c); if the
+	 * awaited future was freed without completing, nobody else will
+	 * drop it. */
+	if (!ran && fn == spool__await_fired)
+		spool_future_release(arg);
+	spool__anchor_release(ctx);
+}

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The inside of the event loop (never installed), laid out so that it can
+ * be read beside CPython's asyncio/base_events.py:
+ *
+ *   asyncio                         spool
+ *   _ready (a deque of Handles)     ready_head/ready_tail (intrusive FIFO)
+ *   _scheduled (heapq of Timer-     timers (binary min-heap on (when, seq)),
+ *     Handles), lazy cancellation     lazy cancellation, rebuilt when over
+ *                                     half of it is cancelled
+ *   _selector (epoll)               epfd, the per-descriptor table in io.c
+ *   _csock/_ssock self-pipe         the anchor's eventfd, written at most
+ *                                     once per drain (as uv_async_send)
+ *   _run_once()                     run_once() in loop.c
+ *   Task.__step / __wakeup          task_step() / spool__task_wake() (task.c)
+ *
+ * Threads: everything here belongs to the loop's thread except the anchor's
+ * inbox, which any thread may push to (inbox.c).
+ */
+#ifndef SPOOL_LOOP_IMPL_H
+#define SPOOL_LOOP_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/executor_impl.h"
+#include "core/future_impl.h"
+#include "core/wait.h"
+#include "coro.h"
+#include "spool/loop.h"
+#include "stack.h"
+
+/* ---- handles: every unit of work the loop runs ------------------------ */
+
+enum spool__handle_kind {
+	SPOOL__H_CALLBACK, /* fn(loop, arg): call_soon / call_later / ... */
+	SPOOL__H_STEP,     /* start or resume a task (embedded in it) */
+	SPOOL__H_POSTED,   /* a done-callback sent home: post_fn(f, arg) */
+	SPOOL__H_CANCEL,   /* deliver a cancel from another thread to arg */
+	SPOOL__H_WAKE,     /* a deadline: wake task arg with wake_rc */
+};
+
+struct spool_handle {
+	struct spool_handle *next; /* ready queue or inbox */
+	spool_loop *loop;          /* NULL once the loop is destroyed */
+	uint8_t kind;
+	bool cancelled;
+	bool done;     /* ran, or was dropped by the loop */
+	bool in_heap;  /* a timer not yet due */
+	uint32_t refs; /* the loop's (while queued) and the user's */
+	int wake_rc;   /* SPOOL__H_WAKE: what the woken wait returns */
+	int64_t when;  /* timers: CLOCK_MONOTONIC ns */
+	uint64_t seq;  /* timers: scheduling order, breaks ties */
+	union {
+		spool_loop_callback_fn cb;
+		spool_callback_fn post_fn;
+	} fn;
+	void *arg;
+	spool_future *f; /* SPOOL__H_POSTED: retained */
+};
+
+/* ---- the anchor: what outlives the loop ------------------------------- */
+
+/* The part of a loop that other threads and done-callback nodes may still
+ * reach after spool_loop_destroy(): the inbox and its wake-up descriptor.
+ * It is the loop's wait-context ctx; every callback node that may post to
+ * it holds a reference (core's hold/drop hooks), every task holds one, the
+ * loop holds one, and the last one frees it. */
+struct spool__anchor {
+	_Atomic uint32_t refs;
+	/* Treiber stack of handles pushed by any thread, newest first;
+	 * SPOOL__INBOX_CLOSED once the loop is gone. */
+	_Atomic(struct spool_handle *) inbox;
+	/* 1 while a wake-up is written and not yet consumed (coalescing). */
+	atomic_int wake_pending;
+	int efd;          /* eventfd, closed with the anchor */
+	spool_loop *loop; /* read only on the loop's thread */
+};
+
+#define SPOOL__INBOX_CLOSED ((struct spool_handle *)(uintptr_t)1)
+
+/* ---- tasks: coroutines whose record is their future ------------------- */
+
+enum spool__task_status {
+	SPOOL__T_NEW,       /* queued to start, no stack yet */
+	SPOOL__T_READY,     /* queued to resume */
+	SPOOL__T_RUNNING,   /* on the CPU now */
+	SPOOL__T_SUSPENDED, /* at an await, waiting to be woken */
+	SPOOL__T_FINISHED,  /* its function returned (or it never ran) */
+};
+
+struct spool__task {
+	spool_future fut; /* first: a task pointer is its future */
+	struct spool_handle step;
+	spool_loop *loop;
+	struct spool__anchor *anchor; /* held */
+	spool_task_fn fn;
+	void *arg;
+	struct spool__task *prev, *next; /* the loop's live tasks */
+	struct spool__coro coro;
+	struct spool__stack *stack;
+	uint8_t status;
+	bool cancel_pending;  /* cancelled while running: next await ends */
+	int resume_rc;        /* what the pending await returns */
+	spool_future *wait_f; /* the future an await waits on */
+	struct spool_handle *timer; /* the await's deadline, if any */
+	int rc;                     /* the outcome, once FINISHED */
+	void *value;
+};
+
+/* ---- the loop --------------------------------------------------------- */
+
+struct spool__timer_heap {
+	struct spool_handle **v;
+	size_t n, cap;
+};
+
+struct spool__fd_watch; /* io.c */
+
+enum { SPOOL__MAX_EVENTS = 256 };
+
+struct spool_loop {
+	spool_executor executor; /* first: spool_loop_executor() */
+	struct spool__anchor *anchor;
+	int epfd;
+	int tfd;           /* timerfd in the fallback mode, else -1 */
+	int64_t tfd_armed; /* deadline the timerfd is armed for, or -1 */
+	bool use_pwait2;
+
+	struct spool_handle *ready_head, **ready_tail;
+	struct spool__timer_heap timers;
+	size_t timers_cancelled;
+	uint64_t timer_seq;
+
+	bool running, stopping;
+	bool closing;        /* destroy has begun: tasks are being finished */
+	bool closed;         /* destroy's last phase: nothing new is accepted */
+	pthread_t owner;     /* thread that last ran the loop */
+	spool_future *until; /* run_until_complete's future */
+	struct spool__wait_context saved_ctx;
+
+	struct spool__coro sched;    /* the scheduler's context */
+	struct spool__task *current; /* the coroutine on the CPU, or NULL */
+	struct spool__task *tasks;   /* live tasks (queued, started) */
+	size_t ntasks;               /* tasks alive on this loop */
+	size_t nstarted;             /* of which have a stack */
+	struct spool__stack_pool stacks;
+
+	struct spool__fd_watch *fds; /* indexed by descriptor */
+	int nfds;
+};
+
+/* The wait-context ops the loop installs on its thread (task.c). */
+extern const struct spool__wait_ops spool__loop_wait_ops;
+
+/* The loop running on the calling thread, or NULL. */
+static inline spool_loop *spool__loop_here(void)
+{
+	struct spool__wait_context c = spool__wait_context_get();
+	return c.ops == &spool__loop_wait_ops
+		       ? ((struct spool__anchor *)c.ctx)->loop
+		       : NULL;
+}
+
+/* True on the thread running this loop (inside spool_loop_run). */
+static inline bool spool__on_loop(const struct spool__anchor *a)
+{
+	return spool__wait_context_get().ctx == a;
+}
+
+/* loop.c */
+void spool__ready_push(spool_loop *loop, struct spool_handle *h);
+struct spool_handle *spool__handle_new(spool_loop *loop, int kind);
+void spool__handle_unref(struct spool_handle *h);
+
+/* timer.c */
+int spool__timer_push(spool_loop *loop, struct spool_handle *h);
+void spool__timer_cancelled(spool_loop *loop);
+void spool__timers_cleanup(spool_loop *loop);
+void spool__timers_expire(spool_loop *loop, int64_t now);
+void spool__timers_free(spool_loop *loop);
+/* An internal deadline that wakes t with rc; NULL when out of memory. */
+struct spool_handle *spool__timer_wake(spool_loop *loop, struct spool__task *t,
+				       int64_t when, int rc);
+/* Cancels a wake timer (lazily: it stays in the heap until popped). */
+void spool__timer_disarm(spool_loop *loop, struct spool_handle *h);
+
+/* inbox.c */
+int spool__anchor_new(struct spool__anchor **out, spool_loop *loop);
+void spool__anchor_hold(struct spool__anchor *a);
+void spool__anchor_release(struct spool__anchor *a);
+/* Pushes h from any thread and wakes the loop; nonzero once closed. */
+int spool__inbox_push(struct spool__anchor *a, struct spool_handle *h);
+/* Loop thread: consumes the wake-up and moves the inbox, oldest first, to
+ * the ready queue. */
+void spool__inbox_drain(spool_loop *loop);
+/* Loop thread, at destroy: closes the inbox and returns what was left,
+ * oldest first. */
+struct spool_handle *spool__inbox_close(struct spool__anchor *a);
+int spool__anchor_post(void *ctx, spool_callback_fn fn, spool_future *f,
+		       void *arg);
+void spool__anchor_hold_ctx(void *ctx);
+void spool__anchor_drop_ctx(void *ctx, spool_callback_fn fn, void *arg,
+			    bool ran);
+
+/* task.c */
+void spool__task_step(spool_loop *loop, struct spool__task *t);
+void spool__task_wake(struct spool__task *t, int rc);
+void spool__task_deliver_cancel(struct spool__task *t);
+void spool__task_adopt(spool_loop *loop, struct spool__task *t);
+void spool__task_discard(spool_loop *loop, struct spool__task *t);
+void spool__tasks_cancel_all(spool_loop *loop);
+/* Inside a coroutine: suspends until woken; returns the wake's rc. */
+int spool__task_suspend(spool_loop *loop, struct spool__task *t);
+/* Inside a coroutine: lets every other ready callback run once. */
+int spool__task_yield(spool_loop *loop, struct spool__task *t);
+/* Before suspending: an await that must end at once (a cancel already
+ * delivered, or the loop closing) returns SPOOL_ECANCELLED here. */
+int spool__task_await_begin(spool_loop *loop, struct spool__task *t);
+void spool__await_fired(spool_future *f, void *arg);
+spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
+				 void *arg, const char *label);
+
+/* io.c */
+void spool__io_event(spool_loop *loop, int fd, uint32_t revents);
+void spool__io_free(spool_loop *loop);
+
+#endif /* SPOOL_LOOP_IMPL_H */

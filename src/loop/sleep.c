@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * spool_sleep(): asyncio.sleep in a coroutine, time.sleep anywhere else.
+ *
+ * The same workload function, run as a loop task and as a pool task, shows
+ * the lesson: in a coroutine the sleep is a timer in the loop's heap and the
+ * thread goes on running other coroutines; on a thread it is nanosleep and
+ * the thread is gone for that long.
+ */
+#include <errno.h>
+#include <time.h>
+
+#include "loop_impl.h"
+
+static void block(int64_t ns)
+{
+	struct timespec ts = {(time_t)(ns / SPOOL_NS_PER_S),
+			      (long)(ns % SPOOL_NS_PER_S)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int spool_sleep(int64_t ns)
+{
+	if (ns < 0)
+		return SPOOL_EINVAL;
+	spool_loop *loop = spool__loop_here();
+	struct spool__task *t = loop ? loop->current : NULL;
+	if (!t) {
+		block(ns);
+		return 0;
+	}
+	int rc = spool__task_await_begin(loop, t);
+	if (rc != 0)
+		return rc;
+	if (ns == 0)
+		return spool__task_yield(loop, t);
+	t->timer = spool__timer_wake(loop, t, spool__deadline(ns), 0);
+	if (!t->timer)
+		return SPOOL_ENOMEM;
+	rc = spool__task_suspend(loop, t);
+	if (t->timer) {
+		spool__timer_disarm(loop, t->timer);
+		t->timer = NULL;
+	}
+	return rc;
+}

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loop tasks: a spool_task_fn run as a stackful coroutine whose record is
+ * its future, and the waiting seam that lets every wait inside it suspend.
+ *
+ * Life of a task (status, loop thread only):
+ *
+ *   NEW --step--> RUNNING --await--> SUSPENDED --wake--> READY --step--+
+ *                   ^  |                                               |
+ *                   |  +--fn returns--> FINISHED                       |
+ *                   +--------------------------------------------------+
+ *
+ * Submitting allocates the record (future + embedded ready-queue handle,
+ * "step") and queues the step: directly on the loop's thread, through the
+ * inbox from any other. The first step takes a stack and switches in; an
+ * await registers what can end it (a done-callback on the awaited future, a
+ * deadline in the timer heap, a descriptor in epoll), switches back to the
+ * scheduler and, once woken, removes what is left and returns the wake's
+ * code. The step that sees the function return gives the stack back and
+ * completes the future on the scheduler's stack.
+ *
+ * An await's done-callback holds a reference to the task, so a late
+ * completion never touches freed memory. It wakes the task only if the task
+ * still waits on that same future; otherwise it just lets go. If the
+ * awaited future is freed without ever completing, core's drop hook lets go
+ * instead (inbox.c).
+ *
+ * References: the caller's (returned by submit) and the loop's, which the
+ * loop drops when the task is finished; callbacks and queued cancels hold
+ * their own.
+ */
+#include <stdlib.h>
+
+#include "loop_impl.h"
+
+static void task_free(spool_future *f)
+{
+	struct spool__task *t = (struct spool__task *)f;
+	struct spool__anchor *a = t->anchor;
+	free(t);
+	spool__anchor_release(a);
+}
+
+static int task_cancel_running(spool_future *f);
+
+static const struct spool__future_ops task_ops = {
+	.free = task_free,
+	.cancel_running = task_cancel_running,
+};
+
+/* ---- the live list ---------------------------------------------------- */
+
+void spool__task_adopt(spool_loop *loop, struct spool__task *t)
+{
+	t->prev = NULL;
+	t->next = loop->tasks;
+	if (t->next)
+		t->next->prev = t;
+	loop->tasks = t;
+	loop->ntasks++;
+	spool__ready_push(loop, &t->step);
+}
+
+static void unlink_task(spool_loop *loop, struct spool__task *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		loop->tasks = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	loop->ntasks--;
+}
+
+/* Ends a task whose future is already final (it never started). */
+void spool__task_discard(spool_loop *loop, struct spool__task *t)
+{
+	t->status = SPOOL__T_FINISHED;
+	unlink_task(loop, t);
+	spool_future_release(&t->fut);
+}
+
+static void task_complete(spool_loop *loop, struct spool__task *t, int rc,
+			  void *value)
+{
+	t->status = SPOOL__T_FINISHED;
+	unlink_task(loop, t);
+	/* ESTATE only if somebody completed the task's future by hand. */
+	spool__future_complete(&t->fut, rc, value);
+	spool_future_release(&t->fut);
+}
+
+void spool__tasks_cancel_all(spool_loop *loop)
+{
+	for (struct spool__task *t = loop->tasks; t; t = t->next)
+		spool_future_cancel(&t->fut);
+}
+
+/* ---- submitting ------------------------------------------------------- */
+
+spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
+				 void *arg, const char *label)
+{
+	spool_loop *loop = (spool_loop *)ex; /* the executor is first */
+	struct spool__anchor *a = loop->anchor;
+	bool here = spool__on_loop(a);
+	if (here && loop->closing)
+		return spool__future_failed(SPOOL_ESHUTDOWN);
+	struct spool__task *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	spool__future_init(&t->fut, &task_ops);
+	t->fut.label = label;
+	spool_future_retain(&t->fut); /* one for the caller, one for us */
+	spool__anchor_hold(a);
+	t->anchor = a;
+	t->loop = loop;
+	t->fn = fn;
+	t->arg = arg;
+	t->status = SPOOL__T_NEW;
+	t->step.kind = SPOOL__H_STEP;
+	t->step.loop = loop;
+	t->step.refs = 1;
+	t->step.arg = t;
+	if (here) {
+		spool__task_adopt(loop, t);
+	} else if (spool__inbox_push(a, &t->step) != 0) {
+		/* The loop is gone: only when the caller broke the rule that
+		 * destroy happens after every other thread's last call. */
+		spool__future_complete(&t->fut, SPOOL_ESHUTDOWN, NULL);
+		spool_future_release(&t->fut);
+	}
+	return &t->fut;
+}
+
+/* ---- running ---------------------------------------------------------- */
+
+static void task_entry(void *p)
+{
+	struct spool__task *t = p;
+	spool__coro_started(&t->coro, &t->loop->sched);
+	void *value = NULL;
+	int rc = t->fn(t->arg, &value);
+	t->rc = rc;
+	t->value = value;
+	t->status = SPOOL__T_FINISHED;
+	spool__coro_exit(&t->coro, &t->loop->sched);
+}
+
+static void switch_in(spool_loop *loop, struct spool__task *t)
+{
+	t->status = SPOOL__T_RUNNING;
+	loop->current = t;
+	spool_future *outer = spool__current_swap(&t->fut);
+	spool__coro_switch(&loop->sched, &t->coro);
+	spool__current_swap(outer);
+	loop->current = NULL;
+	if (t->status == SPOOL__T_FINISHED) {
+		spool__coro_release(&t->coro);
+		spool__stack_put(&loop->stacks, t->stack);
+		t->stack = NULL;
+		loop->nstarted--;
+		task_complete(loop, t, t->rc, t->value);
+	}
+}
+
+void spool__task_step(spool_loop *loop, struct spool__task *t)
+{
+	if (t->status == SPOOL__T_READY) {
+		switch_in(loop, t);
+		return;
+	}
+	if (t->status != SPOOL__T_NEW)
+		return;
+	if (loop->closing)
+		spool_future_cancel(&t->fut); /* it never starts */
+	if (spool__future_start(&t->fut) != 0) {
+		spool__task_discard(loop, t); /* cancelled while queued */
+		return;
+	}
+	t->stack = spool__stack_get(&loop->stacks);
+	if (!t->stack) {
+		task_complete(loop, t, SPOOL_ENOMEM, NULL);
+		return;
+	}
+	if (spool__coro_make(&t->coro, t->stack->lo, loop->stacks.size,
+			     task_entry, t) != 0) {
+		spool__stack_put(&loop->stacks, t->stack);
+		t->stack = NULL;
+		task_complete(loop, t, SPOOL_ENOMEM, NULL);
+		return;
+	}
+	loop->nstarted++;
+	switch_in(loop, t);
+}
+
+/* ---- suspending and waking -------------------------------------------- */
+
+int spool__task_suspend(spool_loop *loop, struct spool__task *t)
+{
+	t->status = SPOOL__T_SUSPENDED;
+	spool__coro_switch(&t->coro, &loop->sched);
+	return t->resume_rc;
+}
+
+void spool__task_wake(struct spool__task *t, int rc)
+{
+	if (t->status != SPOOL__T_SUSPENDED)
+		return;
+	t->status = SPOOL__T_READY;
+	t->resume_rc = rc;
+	spool__ready_push(t->loop, &t->step);
+}
+
+int spool__task_await_begin(spool_loop *loop, struct spool__task *t)
+{
+	if (loop->closing)
+		return SPOOL_ECANCELLED;
+	if (t->cancel_pending) {
+		t->cancel_pending = false;
+		return SPOOL_ECANCELLED;
+	}
+	return 0;
+}
+
+int spool__task_yield(spool_loop *loop, struct spool__task *t)
+{
+	t->status = SPOOL__T_READY;
+	t->resume_rc = 0;
+	spool__ready_push(loop, &t->step);
+	spool__coro_switch(&t->coro, &loop->sched);
+	return t->resume_rc;
+}
+
+/* ---- cancellation ----------------------------------------------------- */
+
+void spool__task_deliver_cancel(struct spool__task *t)
+{
+	switch (t->status) {
+	case SPOOL__T_SUSPENDED:
+		spool__task_wake(t, SPOOL_ECANCELLED);
+		break;
+	case SPOOL__T_READY:
+		/* Woken but not yet resumed: the cancel wins over what the
+		 * await was about to return, as asyncio's _must_cancel. */
+		t->resume_rc = SPOOL_ECANCELLED;
+		break;
+	case SPOOL__T_RUNNING:
+		t->cancel_pending = true; /* it cancelled itself */
+		break;
+	default:
+		break; /* finished: too late; NEW: core already cancelled it */
+	}
+}
+
+/* spool__future_ops.cancel_running: core has raised the request flag. */
+static int task_cancel_running(spool_future *f)
+{
+	struct spool__task *t = (struct spool__task *)f;
+	if (spool__on_loop(t->anchor)) {
+		spool__task_deliver_cancel(t);
+		return 0;
+	}
+	/* Another thread (or the loop's own, between runs): the loop
+	 * delivers it. The handle holds a reference to the task. */
+	struct spool_handle *h = calloc(1, sizeof *h);
+	if (!h)
+		return SPOOL_EBUSY;
+	h->kind = SPOOL__H_CANCEL;
+	h->refs = 1;
+	h->arg = spool_future_retain(f);
+	if (spool__inbox_push(t->anchor, h) != 0) {
+		spool_future_release(f);
+		free(h);
+		return SPOOL_EBUSY;
+	}
+	return 0;
+}
+
+/* ---- the waiting seam (core/wait.h) ----------------------------------- */
+
+void spool__await_fired(spool_future *f, void *arg)
+{
+	struct spool__task *t = arg;
+	if (spool__on_loop(t->anchor) && t->status == SPOOL__T_SUSPENDED &&
+	    t->wait_f == f)
+		spool__task_wake(t, 0);
+	spool_future_release(&t->fut);
+}
+
+static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
+{
+	spool_loop *loop = ((struct spool__anchor *)ctx)->loop;
+	struct spool__task *t = loop->current;
+	if (!t)
+		return SPOOL_EDEADLK; /* only this thread could end the wait */
+	int rc = spool__task_await_begin(loop, t);
+	if (rc != 0)
+		return rc;
+	spool_future_retain(&t->fut);
+	rc = spool_future_add_callback(f, spool__await_fired, t);
+	if (rc != 0) {
+		spool_future_release(&t->fut);
+		return rc;
+	}
+	if (spool_future_done(f))
+		return 0; /* completed meanwhile; the callback lets go */
+	if (deadline != INT64_MAX) {
+		t->timer = spool__timer_wake(loop, t, deadline,
+					     SPOOL_ETIMEDOUT);
+		if (!t->timer)
+			return SPOOL_ENOMEM;
+	}
+	t->wait_f = f;
+	rc = spool__task_suspend(loop, t);
+	t->wait_f = NULL;
+	if (t->timer) {
+		spool__timer_disarm(loop, t->timer);
+		t->timer = NULL;
+	}
+	if (rc == SPOOL_ETIMEDOUT && spool_future_done(f))
+		rc = 0; /* both happened in one iteration: report success */
+	return rc;
+}
+
+const struct spool__wait_ops spool__loop_wait_ops = {
+	.wait = loop_wait,
+	.post = spool__anchor_post,
+	.hold = spool__anchor_hold_ctx,
+	.drop = spool__anchor_drop_ctx,
+};

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Timers: a binary min-heap of handles ordered by (deadline, scheduling
+ * sequence), so timers with equal deadlines run in the order they were
+ * scheduled (J. W. J. Williams, "Algorithm 232: Heapsort", CACM 7(6), 1964;
+ * asyncio keeps its TimerHandles in a heapq the same way).
+ *
+ * Cancellation is lazy, as in asyncio: a cancelled timer stays in the heap
+ * and is dropped when it reaches the top. So that many cancelled timers
+ * (every await with a timeout that ends early leaves one) do not pile up,
+ * the heap is rebuilt without them, in O(n), when more than half of a heap
+ * of more than 100 entries is cancelled (asyncio's
+ * _MIN_SCHEDULED_TIMER_HANDLES and _MIN_CANCELLED_TIMER_HANDLES_FRACTION).
+ *
+ * Push and pop cost O(log n); all of it runs on the loop's thread.
+ */
+#include <stdlib.h>
+
+#include "loop_impl.h"
+
+enum { MIN_HEAP_FOR_REBUILD = 100 };
+
+static bool before(const struct spool_handle *a, const struct spool_handle *b)
+{
+	return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+}
+
+static void sift_up(struct spool_handle **v, size_t i)
+{
+	struct spool_handle *h = v[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (!before(h, v[parent]))
+			break;
+		v[i] = v[parent];
+		i = parent;
+	}
+	v[i] = h;
+}
+
+static void sift_down(struct spool_handle **v, size_t n, size_t i)
+{
+	struct spool_handle *h = v[i];
+	for (;;) {
+		size_t child = 2 * i + 1;
+		if (child >= n)
+			break;
+		if (child + 1 < n && before(v[child + 1], v[child]))
+			child++;
+		if (!before(v[child], h))
+			break;
+		v[i] = v[child];
+		i = child;
+	}
+	v[i] = h;
+}
+
+int spool__timer_push(spool_loop *loop, struct spool_handle *h)
+{
+	struct spool__timer_heap *t = &loop->timers;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 64;
+		struct spool_handle **v = realloc(t->v, cap * sizeof *v);
+		if (!v)
+			return SPOOL_ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	h->seq = loop->timer_seq++;
+	h->in_heap = true;
+	t->v[t->n++] = h;
+	sift_up(t->v, t->n - 1);
+	return 0;
+}
+
+static struct spool_handle *pop(spool_loop *loop)
+{
+	struct spool__timer_heap *t = &loop->timers;
+	struct spool_handle *top = t->v[0];
+	t->v[0] = t->v[--t->n];
+	if (t->n)
+		sift_down(t->v, t->n, 0);
+	top->in_heap = false;
+	return top;
+}
+
+void spool__timer_cancelled(spool_loop *loop)
+{
+	loop->timers_cancelled++;
+}
+
+/* A cancelled handle leaves the heap: the loop drops its reference. */
+static void drop_cancelled(spool_loop *loop, struct spool_handle *h)
+{
+	loop->timers_cancelled--;
+	h->done = true;
+	spool__handle_unref(h);
+}
+
+void spool__timers_cleanup(spool_loop *loop)
+{
+	struct spool__timer_heap *t = &loop->timers;
+	if (t->n > MIN_HEAP_FOR_REBUILD && loop->timers_cancelled * 2 > t->n) {
+		size_t k = 0;
+		for (size_t i = 0; i < t->n; i++) {
+			struct spool_handle *h = t->v[i];
+			if (h->cancelled) {
+				h->in_heap = false;
+				drop_cancelled(loop, h);
+			} else {
+				t->v[k++] = h;
+			}
+		}
+		t->n = k;
+		/* Floyd's bottom-up heap construction, O(n). */
+		for (size_t i = t->n / 2; i-- > 0;)
+			sift_down(t->v, t->n, i);
+	}
+	while (t->n && t->v[0]->cancelled)
+		drop_cancelled(loop, pop(loop));
+}
+
+void spool__timers_expire(spool_loop *loop, int64_t now)
+{
+	struct spool__timer_heap *t = &loop->timers;
+	while (t->n && t->v[0]->when <= now) {
+		struct spool_handle *h = pop(loop);
+		if (h->cancelled) {
+			drop_cancelled(loop, h);
+		} else if (h->kind == SPOOL__H_WAKE) {
+			/* Wake the coroutine now rather than via the ready
+			 * queue: it resumes in this iteration. */
+			struct spool__task *task = h->arg;
+			task->timer = NULL;
+			h->done = true;
+			spool__task_wake(task, h->wake_rc);
+			spool__handle_unref(h);
+		} else {
+			spool__ready_push(loop, h);
+		}
+	}
+}
+
+void spool__timers_free(spool_loop *loop)
+{
+	struct spool__timer_heap *t = &loop->timers;
+	while (t->n) {
+		struct spool_handle *h = pop(loop);
+		h->done = true;
+		h->cancelled = true;
+		h->loop = NULL;
+		spool__handle_unref(h);
+	}
+	loop->timers_cancelled = 0;
+	free(t->v);
+	t->v = NULL;
+	t->cap = 0;
+}
+
+struct spool_handle *spool__timer_wake(spool_loop *loop,
+				       struct spool__task *task, int64_t when,
+				       int rc)
+{
+	struct spool_handle *h = spool__handle_new(loop, SPOOL__H_WAKE);
+	if (!h)
+		return NULL;
+	h->arg = task;
+	h->wake_rc = rc;
+	h->when = when;
+	if (spool__timer_push(loop, h) != 0) {
+		h->loop = NULL;
+		spool__handle_unref(h);
+		return NULL;
+	}
+	return h;
+}
+
+void spool__timer_disarm(spool_loop *loop, struct spool_handle *h)
+{
+	if (h->in_heap && !h->cancelled) {
+		h->cancelled = true;
+		spool__timer_cancelled(loop);
+	}
+}

@@ -74,6 +74,7 @@ static int gtp_run(void *state, enum pool_bench b, int64_t n, int64_t *answer,
 
 	if (b != POOL_SUBMIT)
 		return snprintf(err, POOL_ERRLEN, "%s", gtp_cannot(b)), -1;
+	/* Relaxed: no task runs between runs, and pushing publishes it. */
 	__atomic_store_n(&st->count, 0, __ATOMIC_RELAXED);
 	st->target = n;
 	st->done = FALSE;

@@ -190,6 +190,8 @@ static int mp_run(void *state, enum pool_bench b, int64_t n, int64_t *answer,
 
 	if (b != POOL_SUBMIT)
 		return snprintf(err, POOL_ERRLEN, "%s", mp_cannot(b)), -1;
+	/* Relaxed: no task runs between runs, and mp_submit's mutex
+	 * publishes it. */
 	atomic_store_explicit(&st->count, 0, memory_order_relaxed);
 	st->target = n;
 	st->done = false;

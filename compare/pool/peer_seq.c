@@ -43,8 +43,8 @@ static int64_t nqueens(struct pool_nqueens s)
 	return sum;
 }
 
-/* The same body the pools run per task: one relaxed increment. The
- * counter is atomic so the compiler cannot fold the loop away. */
+/* The body the pools run per task: one atomic increment (relaxed: one
+ * thread). The counter is atomic so the compiler cannot fold the loop. */
 static atomic_long tiny_count;
 
 static void tiny(void)

@@ -206,6 +206,7 @@ static int run_submit(struct sp_state *st, int64_t n, int64_t *answer,
 		return snprintf(err, POOL_ERRLEN, "run(%lld) after start(%lld)",
 				(long long)n, (long long)st->cap),
 		       -1;
+	/* Relaxed: no task runs between runs, and submit publishes it. */
 	atomic_store_explicit(&tiny_count, 0, memory_order_relaxed);
 	for (int64_t i = 0; i < n; i++) {
 		st->futures[i] = spool_submit(ex, tiny_task, NULL);

@@ -150,6 +150,8 @@ int tbb_run(void *state, enum pool_bench b, int64_t n, int64_t *answer,
 			*answer = nqueens(pool_nqueens_root((int)n));
 			break;
 		default: {
+			// Relaxed: no task runs between runs, and enqueue
+			// publishes it.
 			st->count.store(0, std::memory_order_relaxed);
 			st->target = n;
 			st->done = false;

@@ -171,7 +171,9 @@ static inline spool_future *refusing_submit(spool_executor *ex,
 	(void)fn;
 	(void)arg;
 	(void)label;
-	return spool__future_failed(SPOOL_ESHUTDOWN);
+	spool_future *f = spool_promise_new();
+	spool_promise_set_error(f, SPOOL_ESHUTDOWN);
+	return f;
 }
 
 static const struct spool__executor_ops refusing_ops SPOOL_TEST_UNUSED = {

@@ -169,10 +169,12 @@ SPOOL_API int spool_as_completed_create(spool_as_completed **out,
 SPOOL_API int spool_as_completed_next(spool_as_completed *it, spool_future **f,
 				      size_t *index);
 
-/* Destroys the iterator and drops its references to the inputs (futures
- * handed back and not retained by the caller may be freed). Futures not yet
- * handed back are left running. NULL is a no-op. Must not run concurrently
- * with next() on the same iterator. Never blocks. */
+/* Destroys the iterator: futures it handed back are no longer valid unless
+ * the caller retained them. Futures not yet handed back are left running;
+ * the iterator's callbacks stay on those still pending, and its memory and
+ * its references to the inputs go once the last of them completes. NULL is
+ * a no-op. Must not run concurrently with next() on the same iterator.
+ * Never blocks. */
 SPOOL_API void spool_as_completed_destroy(spool_as_completed *it);
 
 /* ---- wait_for --------------------------------------------------------- */

@@ -115,11 +115,14 @@ static const struct spool__future_ops gtask_ops = {
 	.cancel_running = gtask_cancel_running,
 };
 
+/* Runs the task. The wrapper holds no reference of its own: the task cannot
+ * be freed before it is final (the group keeps it while it is unfinished,
+ * and on_exec's reference keeps it until the wrapper has returned), and
+ * after spool_run_task() has completed it the wrapper no longer touches it. */
 static int wrapper(void *arg, void **result)
 {
 	struct gtask *t = arg;
 	int rc = spool_run_task(&t->fut, t->fn, t->arg);
-	spool_future_release(&t->fut); /* the wrapper's reference */
 	return rc == SPOOL_ESTATE ? SPOOL_ECANCELLED : rc;
 }
 
@@ -127,14 +130,14 @@ static void on_exec(spool_future *e, void *arg)
 {
 	struct gtask *t = arg;
 	int err = spool_future_error(e);
-	if (err != 0)
+	if (err != 0) /* the wrapper never ran: refused or cancelled */
 		spool__future_complete(&t->fut, err, NULL);
 	spool_future_release(&t->fut);
 }
 
 static void start(spool_group *g, struct gtask *t)
 {
-	spool_future_retain(&t->fut); /* for the wrapper */
+	spool_future_retain(&t->fut); /* for on_exec */
 	spool_future *e = spool_submit(g->ex, wrapper, t);
 	if (!e) {
 		spool__future_complete(&t->fut, SPOOL_ENOMEM, NULL);
@@ -142,10 +145,10 @@ static void start(spool_group *g, struct gtask *t)
 		return;
 	}
 	atomic_store(&t->exec, e);
-	spool_future_retain(&t->fut); /* for on_exec */
-	if (spool_future_add_callback(e, on_exec, t) != 0)
-		spool_future_release(&t->fut); /* a wrapper that runs still
-						 completes the task */
+	/* Without a node for on_exec its reference stays taken (a small
+	 * leak when memory is already short), since a wrapper still queued
+	 * must find the task alive. */
+	spool_future_add_callback(e, on_exec, t);
 }
 
 /* ---- the group -------------------------------------------------------- */
@@ -174,7 +177,8 @@ static void pump(spool_group *g)
 	g->pumping = true;
 	for (;;) {
 		struct gtask *t = NULL;
-		while (g->qhead && (g->limit == 0 || g->running < g->limit)) {
+		while (g->qhead && !g->cancelled &&
+		       (g->limit == 0 || g->running < g->limit)) {
 			t = g->qhead;
 			g->qhead = t->next_queued;
 			if (!g->qhead)

@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: MIT */
+/* Suite "as_completed": every promise of the as_completed iterator. */
+#include <signal.h>
+
+#include "comb_support.h"
+
+static int V[64];
+
+START_TEST(as_completed_hands_back_original_futures_in_completion_order)
+{
+	spool_future *fs[3];
+	promises(fs, 3);
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 3, SPOOL_FOREVER),
+			 0);
+	struct completer *c[3];
+	c[0] = complete_later(fs[0], 40 * MS, END_VALUE, 0, &V[0]);
+	c[1] = complete_later(fs[1], 5 * MS, END_ERROR, 6, NULL);
+	c[2] = complete_later(fs[2], 20 * MS, END_VALUE, 0, &V[2]);
+	size_t order[3] = {1, 2, 0};
+	for (int k = 0; k < 3; k++) {
+		spool_future *f = NULL;
+		size_t idx = 99;
+		ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+		ck_assert_uint_eq(idx, order[k]);
+		ck_assert_ptr_eq(f, fs[order[k]]);
+		ck_assert(spool_future_done(f));
+	}
+	spool_future *f = fs[0]; /* must be reset */
+	ck_assert_int_eq(spool_as_completed_next(it, &f, NULL), SPOOL_EOF);
+	ck_assert_ptr_null(f);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, NULL), SPOOL_EOF);
+	spool_as_completed_destroy(it);
+	for (int i = 0; i < 3; i++)
+		completer_join(c[i]);
+	release_all(fs, 3);
+}
+END_TEST
+
+START_TEST(as_completed_hands_back_already_final_inputs_first_in_input_order)
+{
+	spool_future *fs[4];
+	promises(fs, 4);
+	spool_promise_set_result(fs[3], NULL);
+	spool_future_cancel(fs[1]);
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 4, SPOOL_FOREVER),
+			 0);
+	/* Completed after the call: they come after the early ones. */
+	spool_promise_set_result(fs[2], NULL);
+	spool_promise_set_result(fs[0], NULL);
+	size_t want[4] = {1, 3, 2, 0};
+	for (int k = 0; k < 4; k++) {
+		spool_future *f;
+		size_t idx;
+		ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+		ck_assert_uint_eq(idx, want[k]);
+		ck_assert_ptr_eq(f, fs[want[k]]);
+	}
+	spool_future *f;
+	ck_assert_int_eq(spool_as_completed_next(it, &f, NULL), SPOOL_EOF);
+	spool_as_completed_destroy(it);
+	release_all(fs, 4);
+}
+END_TEST
+
+START_TEST(
+	as_completed_deadline_gives_etimedout_from_then_on_and_cancels_nothing)
+{
+	spool_future *fs[3];
+	promises(fs, 3);
+	spool_promise_set_result(fs[2], NULL);
+	int64_t t0 = spool_test_now_ns();
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 3, 30 * MS), 0);
+	spool_future *f;
+	size_t idx;
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+	ck_assert_uint_eq(idx, 2);
+	struct completer *c = complete_later(fs[0], 5 * MS, END_VALUE, 0, NULL);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+	ck_assert_uint_eq(idx, 0);
+	completer_join(c);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx),
+			 SPOOL_ETIMEDOUT);
+	ck_assert_ptr_null(f);
+	/* One deadline from creation, not per call. */
+	ck_assert_int_ge(spool_test_now_ns() - t0, 30 * MS);
+	ck_assert_int_eq(spool_future_state(fs[1]), SPOOL_PENDING);
+	ck_assert(!spool_future_cancel_requested(fs[1]));
+	/* Sticky, even once the last input completes. */
+	spool_promise_set_result(fs[1], NULL);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx),
+			 SPOOL_ETIMEDOUT);
+	spool_as_completed_destroy(it);
+	release_all(fs, 3);
+}
+END_TEST
+
+START_TEST(as_completed_timeout_zero_hands_back_final_inputs_then_times_out)
+{
+	spool_future *fs[3];
+	promises(fs, 3);
+	spool_promise_set_result(fs[0], NULL);
+	spool_promise_set_error(fs[2], 4);
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 3, 0), 0);
+	spool_future *f;
+	size_t idx;
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+	ck_assert_uint_eq(idx, 0);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+	ck_assert_uint_eq(idx, 2);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx),
+			 SPOOL_ETIMEDOUT);
+	spool_as_completed_destroy(it);
+	spool_promise_set_result(fs[1], NULL);
+	release_all(fs, 3);
+}
+END_TEST
+
+START_TEST(as_completed_hands_back_duplicates_once_with_the_first_index)
+{
+	spool_future *a = spool_promise_new(), *b = spool_promise_new();
+	spool_future *fs[5] = {b, a, b, a, a};
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 5, SPOOL_FOREVER),
+			 0);
+	spool_promise_set_result(a, NULL);
+	spool_promise_set_result(b, NULL);
+	spool_future *f;
+	size_t idx;
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+	ck_assert_ptr_eq(f, a);
+	ck_assert_uint_eq(idx, 1);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+	ck_assert_ptr_eq(f, b);
+	ck_assert_uint_eq(idx, 0);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), SPOOL_EOF);
+	spool_as_completed_destroy(it);
+	spool_future_release(a);
+	spool_future_release(b);
+}
+END_TEST
+
+START_TEST(as_completed_on_zero_inputs_is_at_its_end)
+{
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, NULL, 0, 0), 0);
+	spool_future *f;
+	ck_assert_int_eq(spool_as_completed_next(it, &f, NULL), SPOOL_EOF);
+	spool_as_completed_destroy(it);
+	spool_as_completed_destroy(NULL);
+}
+END_TEST
+
+START_TEST(as_completed_bad_input_is_einval)
+{
+	spool_future *f = spool_promise_new();
+	spool_future *fs[2] = {f, NULL};
+	spool_as_completed *it = (spool_as_completed *)&fs;
+	ck_assert_int_eq(spool_as_completed_create(NULL, fs, 1, 0),
+			 SPOOL_EINVAL);
+	ck_assert_int_eq(spool_as_completed_create(&it, NULL, 1, 0),
+			 SPOOL_EINVAL);
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 2, 0),
+			 SPOOL_EINVAL);
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 1, -1),
+			 SPOOL_EINVAL);
+	spool_future *out = f;
+	ck_assert_int_eq(spool_as_completed_next(NULL, &out, NULL),
+			 SPOOL_EINVAL);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 1, 0), 0);
+	ck_assert_int_eq(spool_as_completed_next(it, NULL, NULL), SPOOL_EINVAL);
+	spool_as_completed_destroy(it);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_PENDING);
+	spool_promise_set_result(f, NULL); /* lets the iterator go */
+	spool_future_release(f);
+}
+END_TEST
+
+START_TEST(as_completed_keeps_its_inputs_so_the_caller_may_release_them)
+{
+	spool_future *fs[2];
+	promises(fs, 2);
+	struct completer *c[2];
+	c[0] = complete_later(fs[0], 10 * MS, END_VALUE, 0, &V[0]);
+	c[1] = complete_later(fs[1], 1 * MS, END_VALUE, 0, &V[1]);
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 2, SPOOL_FOREVER),
+			 0);
+	release_all(fs, 2);
+	for (int k = 0; k < 2; k++) {
+		spool_future *f;
+		size_t idx;
+		ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+		/* Still valid: the iterator owns a reference. */
+		ck_assert_ptr_eq(spool_future_value(f), &V[idx]);
+	}
+	for (int k = 0; k < 2; k++)
+		completer_join(c[k]);
+	spool_as_completed_destroy(it);
+}
+END_TEST
+
+START_TEST(as_completed_destroyed_early_leaves_no_leak_when_inputs_end_later)
+{
+	spool_future *fs[3];
+	promises(fs, 3);
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 3, 5 * MS), 0);
+	spool_future *f;
+	ck_assert_int_eq(spool_as_completed_next(it, &f, NULL),
+			 SPOOL_ETIMEDOUT);
+	spool_as_completed_destroy(it);
+	/* Its callbacks are still registered and must find valid memory. */
+	for (int i = 0; i < 3; i++)
+		spool_promise_set_result(fs[i], NULL);
+	release_all(fs, 3);
+}
+END_TEST
+
+START_TEST(as_completed_over_thread_executor_tasks)
+{
+	int64_t d[4] = {40 * MS, 10 * MS, 30 * MS, 20 * MS};
+	spool_future *fs[4];
+	for (int i = 0; i < 4; i++)
+		fs[i] = spool_submit(thread_executor(), sleep_task, &d[i]);
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 4, SPOOL_FOREVER),
+			 0);
+	release_all(fs, 4);
+	int seen = 0;
+	spool_future *f;
+	size_t idx;
+	while (spool_as_completed_next(it, &f, &idx) == 0) {
+		ck_assert_ptr_eq(spool_future_value(f), &d[idx]);
+		seen |= 1 << idx;
+	}
+	ck_assert_int_eq(seen, 15);
+	spool_as_completed_destroy(it);
+	thread_executor_drain();
+}
+END_TEST
+
+/* ---- misuse ----------------------------------------------------------- */
+
+static spool_as_completed *shared_it;
+
+static void *second_consumer(void *arg)
+{
+	spool_future *f;
+	spool_as_completed_next(shared_it, &f, NULL);
+	return NULL;
+}
+
+START_TEST(as_completed_next_from_two_threads_at_once_aborts_with_a_message)
+{
+	spool_future *p = spool_promise_new();
+	ck_assert_int_eq(
+		spool_as_completed_create(&shared_it, &p, 1, SPOOL_FOREVER), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, second_consumer, NULL);
+	spool_test_sleep_ns(50 * MS); /* the other consumer is waiting */
+	spool_future *f;
+	spool_as_completed_next(shared_it, &f, NULL); /* aborts */
+}
+END_TEST
+
+/* ---- races ------------------------------------------------------------ */
+
+enum { RACE_N = 256, RACE_THREADS = 8, RACE_ITERS = 100 };
+
+struct race {
+	spool_future **fs;
+	int first;
+	pthread_barrier_t *go;
+};
+
+static void *race_completer(void *arg)
+{
+	struct race *r = arg;
+	pthread_barrier_wait(r->go);
+	for (int i = r->first; i < RACE_N; i += RACE_THREADS) {
+		if (i % 5 == 0)
+			spool_future_cancel(r->fs[i]);
+		else
+			spool_promise_set_result(r->fs[i], NULL);
+	}
+	return NULL;
+}
+
+START_TEST(
+	race_as_completed_hands_back_each_input_once_while_8_threads_complete)
+{
+	for (int it_no = 0; it_no < RACE_ITERS; it_no++) {
+		spool_future *fs[RACE_N];
+		promises(fs, RACE_N);
+		pthread_barrier_t go;
+		pthread_barrier_init(&go, NULL, RACE_THREADS + 1);
+		pthread_t th[RACE_THREADS];
+		struct race r[RACE_THREADS];
+		for (int t = 0; t < RACE_THREADS; t++) {
+			r[t] = (struct race){fs, t, &go};
+			pthread_create(&th[t], NULL, race_completer, &r[t]);
+		}
+		pthread_barrier_wait(&go);
+		spool_as_completed *it;
+		ck_assert_int_eq(spool_as_completed_create(&it, fs, RACE_N,
+							   SPOOL_FOREVER),
+				 0);
+		bool seen[RACE_N] = {false};
+		int count = 0, rc;
+		spool_future *f;
+		size_t idx;
+		while ((rc = spool_as_completed_next(it, &f, &idx)) == 0) {
+			ck_assert_uint_lt(idx, RACE_N);
+			ck_assert(!seen[idx]);
+			ck_assert_ptr_eq(f, fs[idx]);
+			ck_assert(spool_future_done(f));
+			seen[idx] = true;
+			count++;
+		}
+		ck_assert_int_eq(rc, SPOOL_EOF);
+		ck_assert_int_eq(count, RACE_N);
+		spool_as_completed_destroy(it);
+		for (int t = 0; t < RACE_THREADS; t++)
+			pthread_join(th[t], NULL);
+		pthread_barrier_destroy(&go);
+		release_all(fs, RACE_N);
+	}
+}
+END_TEST
+
+START_TEST(race_as_completed_destroyed_mid_stream_by_8_threads)
+{
+	for (int it_no = 0; it_no < RACE_ITERS; it_no++) {
+		spool_future *fs[RACE_N];
+		promises(fs, RACE_N);
+		spool_as_completed *it;
+		ck_assert_int_eq(spool_as_completed_create(&it, fs, RACE_N,
+							   SPOOL_FOREVER),
+				 0);
+		pthread_barrier_t go;
+		pthread_barrier_init(&go, NULL, RACE_THREADS + 1);
+		pthread_t th[RACE_THREADS];
+		struct race r[RACE_THREADS];
+		for (int t = 0; t < RACE_THREADS; t++) {
+			r[t] = (struct race){fs, t, &go};
+			pthread_create(&th[t], NULL, race_completer, &r[t]);
+		}
+		pthread_barrier_wait(&go);
+		spool_future *f;
+		for (int k = 0; k < it_no % 16; k++)
+			ck_assert_int_eq(spool_as_completed_next(it, &f, NULL),
+					 0);
+		spool_as_completed_destroy(it); /* completions go on */
+		for (int t = 0; t < RACE_THREADS; t++)
+			pthread_join(th[t], NULL);
+		pthread_barrier_destroy(&go);
+		release_all(fs, RACE_N);
+	}
+}
+END_TEST
+
+static Suite *as_completed_suite(void)
+{
+	Suite *s = suite_create("as_completed");
+	TCase *tc = spool_test_case("order", 30);
+	tcase_add_test(
+		tc,
+		as_completed_hands_back_original_futures_in_completion_order);
+	tcase_add_test(
+		tc,
+		as_completed_hands_back_already_final_inputs_first_in_input_order);
+	tcase_add_test(
+		tc,
+		as_completed_hands_back_duplicates_once_with_the_first_index);
+	tcase_add_test(tc, as_completed_on_zero_inputs_is_at_its_end);
+	tcase_add_test(tc, as_completed_over_thread_executor_tasks);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("deadline", 30);
+	tcase_add_test(
+		tc,
+		as_completed_deadline_gives_etimedout_from_then_on_and_cancels_nothing);
+	tcase_add_test(
+		tc,
+		as_completed_timeout_zero_hands_back_final_inputs_then_times_out);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("ownership", 30);
+	tcase_add_test(tc, as_completed_bad_input_is_einval);
+	tcase_add_test(
+		tc,
+		as_completed_keeps_its_inputs_so_the_caller_may_release_them);
+	tcase_add_test(
+		tc,
+		as_completed_destroyed_early_leaves_no_leak_when_inputs_end_later);
+	suite_add_tcase(s, tc);
+
+	/* Death test: no leak fixture (the process dies mid-test). */
+	tc = tcase_create("misuse");
+	tcase_add_test_raise_signal(
+		tc,
+		as_completed_next_from_two_threads_at_once_aborts_with_a_message,
+		SIGABRT);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("race", 240);
+	tcase_add_test(
+		tc,
+		race_as_completed_hands_back_each_input_once_while_8_threads_complete);
+	tcase_add_test(tc, race_as_completed_destroyed_mid_stream_by_8_threads);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return spool_test_run(as_completed_suite());
+}

@@ -413,6 +413,12 @@ static int scen_group(struct ctx *c, struct cmp_article_result *r)
 	size_t failures = spool_group_failures(g);
 	size_t spawn = 0;
 	int ferr = failures ? spool_group_failure(g, 0, &spawn) : 0;
+	/* Handled: the failures join reports, then any completed task. */
+	for (size_t k = 0; k < failures && r->n_order < N; k++) {
+		size_t idx;
+		if (spool_group_failure(g, k, &idx) != SPOOL_EINVAL)
+			r->order[r->n_order++] = (int)idx;
+	}
 	int cancelled = 0, completed = 0;
 	for (int i = 0; i < N; i++) {
 		spool_state st = fs[i] ? spool_future_state(fs[i])

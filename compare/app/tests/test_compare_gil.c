@@ -191,8 +191,10 @@ START_TEST(waiter_gets_the_lock_within_a_bound_after_the_interval)
 
 	struct cmp_gil_stats st;
 	cmp_gil_stats_get(s.g, &st);
+	/* The hand-over needed a request. (Whether the holder then waited on
+	 * switch_cond depends on who ran first: if the waiter had already
+	 * taken the lock, there is nothing left to wait for.) */
 	ck_assert_uint_ge(st.drop_requests, 1);
-	ck_assert_uint_ge(st.forced_waits, 1);
 	ck_assert_uint_ge(st.switches, 2);
 
 	atomic_store(&s.stop, true);

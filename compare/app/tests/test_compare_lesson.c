@@ -33,6 +33,7 @@ static double speedup(int w, int b, struct cmp_config *cfg)
 	       cmp_workload_name(w), cmp_backend_name(b),
 	       res[CMP_B_SEQ].wall_s * 1e3, res[b].wall_s * 1e3,
 	       res[b].speedup);
+	fflush(stdout);
 	cmp_workloads_cleanup();
 	return res[b].speedup;
 }
@@ -49,8 +50,7 @@ START_TEST(loop_speeds_up_io_bound_requests_at_least_tasks_over_2)
 {
 	struct cmp_config cfg;
 	config(&cfg, CMP_W_REQUEST, (1u << CMP_B_SEQ) | (1u << CMP_B_LOOP));
-	ck_assert(speedup(CMP_W_REQUEST, CMP_B_LOOP, &cfg) >=
-		  cfg.tasks / 2.0);
+	ck_assert(speedup(CMP_W_REQUEST, CMP_B_LOOP, &cfg) >= cfg.tasks / 2.0);
 }
 END_TEST
 
@@ -81,16 +81,50 @@ START_TEST(threads_without_the_gil_speed_up_cpu_bound_work_at_least_1_5)
 }
 END_TEST
 
+START_TEST(article_orders_follow_the_patterns)
+{
+	struct cmp_config cfg;
+	cmp_config_defaults(&cfg);
+	struct cmp_article_result res[16];
+	int n = cmp_article_run(&cfg, res, 16);
+	ck_assert_int_eq(n, 9);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(res[i].ok, "%s: %s", res[i].name, res[i].error);
+	/* Awaiting one by one: about the sum (180 ms); every pattern that
+	 * starts all tasks first: well under it (ideal 40 ms). */
+	ck_assert(res[0].wall_s >= 0.180);
+	for (int i = 1; i <= 5; i++)
+		ck_assert_msg(res[i].wall_s < 0.120, "%s took %.3f s",
+			      res[i].name, res[i].wall_s);
+	/* as_completed: fastest first (delays 40 10 30 5 35 15 25 20). */
+	static const int by_delay[] = {3, 1, 5, 7, 6, 2, 4, 0};
+	ck_assert_str_eq(res[5].name, "as_completed");
+	ck_assert_int_eq(res[5].n_order, 8);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(res[5].order[i], by_delay[i]);
+	/* wait with a 22 ms timeout: the four tasks of 5..20 ms are done. */
+	ck_assert_str_eq(res[7].name, "wait_timeout");
+	ck_assert_int_eq(res[7].n_order, 4);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(res[7].order[i], by_delay[i]);
+	/* The group ends at the failure (5 ms), not after the others. */
+	ck_assert(res[8].wall_s < 0.030);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("compare_lesson");
 	TCase *tc = spool_test_case("lesson", 120);
-	tcase_add_test(tc, loop_speeds_up_io_bound_sleeps_at_least_tasks_over_2);
+	tcase_add_test(tc,
+		       loop_speeds_up_io_bound_sleeps_at_least_tasks_over_2);
 	tcase_add_test(tc,
 		       loop_speeds_up_io_bound_requests_at_least_tasks_over_2);
 	tcase_add_test(tc, gil_model_keeps_cpu_bound_speedup_under_1_3);
 	tcase_add_test(
-		tc, threads_without_the_gil_speed_up_cpu_bound_work_at_least_1_5);
+		tc,
+		threads_without_the_gil_speed_up_cpu_bound_work_at_least_1_5);
+	tcase_add_test(tc, article_orders_follow_the_patterns);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

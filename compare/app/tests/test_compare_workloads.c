@@ -89,9 +89,8 @@ START_TEST(server_answers_after_its_delay_on_loopback)
 	}
 	cmp_server_set_delay(s, 1 * MS);
 	uint64_t reply;
-	ck_assert_int_eq(cmp_io_request(cmp_server_port(s), 9, 5000 * MS,
-					&reply),
-			 0);
+	ck_assert_int_eq(
+		cmp_io_request(cmp_server_port(s), 9, 5000 * MS, &reply), 0);
 	cmp_server_stop(s);
 	cmp_server_stop(NULL);
 }
@@ -270,17 +269,51 @@ START_TEST(json_lines_carry_the_bench_fields)
 	FILE *f = open_memstream(&text, &len);
 	cmp_print_json(&rep, f);
 	fclose(f);
-	static const char *const need[] = {
-		"{\"bench\":\"lesson_fib\"", "\"impl\":\"spool\"",
-		"\"backend\":\"gil\"",       "\"threads\":2",
-		"\"n\":18",                  "\"runs\":1",
-		"\"median_s\":0.500000",     "\"speedup\":0.900",
-		"\"gil_drop_requests\":"};
+	static const char *const need[] = {"{\"bench\":\"lesson_fib\"",
+					   "\"impl\":\"spool\"",
+					   "\"backend\":\"gil\"",
+					   "\"threads\":2",
+					   "\"n\":18",
+					   "\"runs\":1",
+					   "\"median_s\":0.500000",
+					   "\"speedup\":0.900",
+					   "\"gil_drop_requests\":"};
 	for (size_t i = 0; i < sizeof(need) / sizeof(*need); i++)
 		ck_assert_msg(strstr(text, need[i]), "%s lacks %s", text,
 			      need[i]);
 	ck_assert_int_eq(text[len - 1], '\n');
 	free(text);
+}
+END_TEST
+
+START_TEST(article_scenarios_all_run_on_the_loop)
+{
+	struct cmp_config cfg;
+	small_config(&cfg);
+	struct cmp_article_result res[16];
+	int n = cmp_article_run(&cfg, res, 16);
+	ck_assert_int_eq(n, 9);
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(res[i].ok, "%s: %s", res[i].name, res[i].error);
+		ck_assert(res[i].wall_s > 0 && res[i].ideal_s > 0);
+	}
+	/* Lower bounds hold whatever the machine: awaiting one by one takes
+	 * at least the sum of the delays, the others at least their ideal. */
+	ck_assert_str_eq(res[0].name, "one_by_one");
+	ck_assert(res[0].wall_s >= 0.180);
+	for (int i = 1; i < n; i++)
+		ck_assert_msg(res[i].wall_s >= res[i].ideal_s * 0.999,
+			      "%s: %.4f < %.4f", res[i].name, res[i].wall_s,
+			      res[i].ideal_s);
+	/* gather hands results back in input order, whatever the timing. */
+	ck_assert_str_eq(res[2].name, "gather");
+	ck_assert_int_eq(res[2].n_order, CMP_ARTICLE_TASKS);
+	for (int i = 0; i < CMP_ARTICLE_TASKS; i++)
+		ck_assert_int_eq(res[2].order[i], i);
+	/* The group's join reports the failing task. */
+	ck_assert_str_eq(res[8].name, "task_group");
+	ck_assert_int_ge(res[8].n_order, 1);
+	ck_assert_int_eq(res[8].order[0], 3);
 }
 END_TEST
 
@@ -290,8 +323,8 @@ int main(void)
 	TCase *tc = spool_test_case("kernels", 30);
 	tcase_add_test(tc, fib_computes_fibonacci_numbers);
 	tcase_add_test(tc, fnv1a_depends_on_data_rounds_and_seed);
-	tcase_add_test(tc,
-		       task_delays_stay_within_half_and_one_and_a_half_the_mean);
+	tcase_add_test(
+		tc, task_delays_stay_within_half_and_one_and_a_half_the_mean);
 	tcase_add_test(tc, json_lines_carry_the_bench_fields);
 	tcase_add_test(tc, python_part_is_skipped_with_a_reason);
 	suite_add_tcase(s, tc);
@@ -306,8 +339,9 @@ int main(void)
 	tcase_add_test(tc, fib_gives_the_same_checksum_on_every_backend);
 	tcase_add_test(tc, hash_gives_the_same_checksum_on_every_backend);
 	tcase_add_test(tc, mixed_gives_the_same_checksum_on_every_backend);
-	tcase_add_test(tc,
-		       timeline_records_task_and_gil_spans_of_the_chosen_scenario);
+	tcase_add_test(
+		tc, timeline_records_task_and_gil_spans_of_the_chosen_scenario);
+	tcase_add_test(tc, article_scenarios_all_run_on_the_loop);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

@@ -12,8 +12,10 @@
  *   x86-64:  rbx rbp r12-r15, and the control words MXCSR and x87 FPU CW,
  *            which the ABI also makes callee-saved (64 bytes with the
  *            return address).
- *   aarch64: x19-x28, x29 (frame pointer), x30 (link register) and the low
- *            halves d8-d15 of v8-v15 (176 bytes, keeping sp 16-aligned).
+ *   aarch64: x19-x28, x29 (frame pointer), x30 (link register), the low
+ *            halves d8-d15 of v8-v15, and FPCR (rounding mode and traps,
+ *            which AAPCS64 also preserves across calls); 176 bytes, so sp
+ *            stays 16-aligned.
  *
  * A new context is a stack prepared to look as if it had been switched out:
  * its saved registers hold the entry function and its argument, and its
@@ -132,6 +134,8 @@ __asm__(".text\n"
 	"	stp d10, d11, [sp, #112]\n"
 	"	stp d12, d13, [sp, #128]\n"
 	"	stp d14, d15, [sp, #144]\n"
+	"	mrs x9, fpcr\n"
+	"	str x9, [sp, #160]\n"
 	"	mov x9, sp\n"
 	"	str x9, [x0]\n"
 	"	mov sp, x1\n"
@@ -145,6 +149,8 @@ __asm__(".text\n"
 	"	ldp d10, d11, [sp, #112]\n"
 	"	ldp d12, d13, [sp, #128]\n"
 	"	ldp d14, d15, [sp, #144]\n"
+	"	ldr x9, [sp, #160]\n"
+	"	msr fpcr, x9\n"
 	"	add sp, sp, #176\n"
 	"	ret\n"
 	".cfi_endproc\n"
@@ -167,7 +173,8 @@ struct frame {
 	void *x19, *x20, *x21, *x22, *x23, *x24, *x25, *x26, *x27, *x28;
 	void *x29, *x30;
 	double d[8];
-	void *pad[2];
+	uint64_t fpcr; /* 0: round to nearest, no traps */
+	uint64_t pad;
 };
 
 void spool__coro_raw_make(struct spool__coro *c, void *stack_lo, size_t size,

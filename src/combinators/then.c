@@ -16,7 +16,8 @@
  * The source reference is taken out of `src` with an exchange by whoever
  * is last to need it (the task that ran fn, the callback of a task that
  * never ran, or the free of c), so it is released exactly once and as soon
- * as fn is done with it. Every callback and the task hold a reference to c.
+ * as fn is done with it. Each callback holds a reference to c; the task
+ * borrows the one on_src hands to on_task.
  */
 #include <stdlib.h>
 
@@ -59,6 +60,9 @@ static const struct spool__future_ops then_ops = {
 	.cancel_running = then_cancel_running,
 };
 
+/* The task. It holds no reference to c of its own: on_src's reference,
+ * passed on to on_task, lasts until the task's future is final, which is
+ * after this returns. */
 static int run_then(void *arg, void **result)
 {
 	struct then *th = arg;
@@ -76,7 +80,6 @@ static int run_then(void *arg, void **result)
 		rc = SPOOL_ECANCELLED; /* c was cancelled before fn started */
 	}
 	spool_future_release(src);
-	spool_future_release(c); /* the task's reference */
 	return rc;
 }
 
@@ -99,21 +102,18 @@ static void on_src(spool_future *f, void *arg)
 		spool_future_release(c);
 		return;
 	}
-	spool_future_retain(c); /* for run_then */
 	spool_future *t = spool_submit(th->ex, run_then, th);
 	if (!t) {
 		spool__future_complete(c, SPOOL_ENOMEM, NULL);
 		drop_src(th);
-		spool_future_release(c); /* run_then's, never to run */
 		spool_future_release(c);
 		return;
 	}
 	atomic_store(&th->task, t);
-	/* This callback's reference to c passes to on_task. If no node can
-	 * be had for it, a task that runs still completes c; only a task
-	 * cancelled in its queue would then leave c pending. */
-	if (spool_future_add_callback(t, on_task, th) != 0)
-		spool_future_release(c);
+	/* This callback's reference to c passes to on_task. Without a node
+	 * for on_task it stays taken (a small leak when memory is already
+	 * short), since a task still queued must find c alive. */
+	spool_future_add_callback(t, on_task, th);
 }
 
 spool_future *spool_then(spool_future *f, spool_executor *ex, spool_then_fn fn,

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <spool.h>
+
 #include "compare.h"
 
 static double limit_s;
@@ -43,6 +45,36 @@ static void progress(const struct cmp_config *cfg, const char *fmt,
 	fputs("spool-compare: ", stderr);
 	fprintf(stderr, fmt, a);
 	fputc('\n', stderr);
+}
+
+/* Runs the --timeline scenario once more under spool's tracer, so that its
+ * every task run, suspension and wake-up can be opened in Perfetto
+ * (DIR/trace.json); the GIL model's hold intervals are only in
+ * timeline.svg, since the tracer knows nothing of the model. */
+static int trace_scenario(const struct cmp_config *cfg)
+{
+	struct cmp_config one = *cfg;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/trace.json", cfg->svg_dir);
+	one.runs = 1;
+	one.backends = (1u << cfg->timeline_backend) | (1u << CMP_B_SEQ);
+	int rc = spool_trace_start(path);
+	if (rc) {
+		fprintf(stderr, "spool-compare: cannot trace into %s: %s\n",
+			path, spool_strerror(rc));
+		return -1;
+	}
+	spool_trace_thread_name("main");
+	struct cmp_result res[CMP_B_COUNT];
+	int failed = cmp_run_workload(&one, cfg->timeline_workload, res);
+	rc = spool_trace_stop();
+	if (rc || failed) {
+		fprintf(stderr, "spool-compare: tracing %s:%s failed\n",
+			cmp_workload_name(cfg->timeline_workload),
+			cmp_backend_name(cfg->timeline_backend));
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -104,7 +136,8 @@ int main(int argc, char **argv)
 		cmp_print_table(&rep, stdout);
 	}
 	if (cfg.svg_dir) {
-		if (cmp_svg_write(&rep, cfg.svg_dir, stderr) != 0)
+		if (cmp_svg_write(&rep, cfg.svg_dir, stderr) != 0 ||
+		    trace_scenario(&cfg) != 0)
 			failures++;
 		else
 			progress(&cfg, "charts written to %s", cfg.svg_dir);

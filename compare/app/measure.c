@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "compare.h"
 
@@ -128,7 +129,10 @@ static int thread_id(void)
 		if (id >= THREADS_MAX)
 			return -1;
 		char name[16] = "";
-		pthread_getname_np(pthread_self(), name, sizeof(name));
+		if (gettid() == getpid())
+			snprintf(name, sizeof(name), "main");
+		else
+			pthread_getname_np(pthread_self(), name, sizeof(name));
 		memcpy(thread_names[id], name, sizeof(name));
 		tl_thread = id;
 		tl_generation = gen;

@@ -15,6 +15,7 @@
  * trace.svg; see main.c.
  */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -54,90 +55,159 @@ static void text(FILE *f, double x, double y, const char *anchor, int size,
 	fputs("</text>\n", f);
 }
 
+static const struct cmp_result *find(const struct cmp_report *rep, int w, int b)
+{
+	for (int i = 0; i < rep->n_part2; i++)
+		if (rep->part2[i].workload == w && rep->part2[i].backend == b &&
+		    rep->part2[i].ok)
+			return &rep->part2[i];
+	return NULL;
+}
+
+/* One panel of grouped bars on a log2 scale: groups[g] names group g and
+ * value(rep, g, b) gives backend b's bar (<= 0: none). Bars rise from the
+ * panel's floor; a dashed line marks `mark` (1x for speedups). */
+struct panel {
+	double x, y, w, h;
+	const char *title, *unit;
+	int n_groups;
+	const char *groups[CMP_W_COUNT];
+	int keys[CMP_W_COUNT];
+	double (*value)(const struct cmp_report *, int key, int b);
+	double mark;
+};
+
+static void draw_panel(const struct cmp_report *rep, const struct panel *p,
+		       FILE *f)
+{
+	double lo = 1e300, hi = 0;
+	for (int g = 0; g < p->n_groups; g++)
+		for (int b = 0; b < CMP_B_COUNT; b++) {
+			double v = p->value(rep, p->keys[g], b);
+			if (v > 0) {
+				lo = v < lo ? v : lo;
+				hi = v > hi ? v : hi;
+			}
+		}
+	if (hi <= 0)
+		lo = hi = 1;
+	/* Whole powers of two around the data (and the mark). */
+	if (p->mark > 0) {
+		lo = p->mark < lo ? p->mark : lo;
+		hi = p->mark > hi ? p->mark : hi;
+	}
+	int e_lo = (int)floor(log2(lo)) - (lo == hi ? 1 : 0);
+	int e_hi = (int)ceil(log2(hi));
+	if (e_hi <= e_lo)
+		e_hi = e_lo + 1;
+	int per = 0;
+	for (int b = 0; b < CMP_B_COUNT; b++)
+		per += !!(rep->cfg->backends & (1u << b));
+	double gw = p->w / (p->n_groups ? p->n_groups : 1);
+	double bw = gw * 0.8 / (per ? per : 1);
+#define Y(v) (p->y + p->h - p->h * (log2(v) - e_lo) / (e_hi - e_lo))
+
+	text(f, p->x + p->w / 2, p->y - 12, "middle", 15, p->title);
+	for (int e = e_lo; e <= e_hi; e++) {
+		double v = ldexp(1.0, e), y = Y(v);
+		char lab[24];
+		snprintf(lab, sizeof(lab), v < 1 ? "%.2g%s" : "%.0f%s", v,
+			 p->unit);
+		fprintf(f,
+			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+			"y2=\"%.1f\" stroke=\"#ddd\"/>\n",
+			p->x, y, p->x + p->w, y);
+		text(f, p->x - 6, y + 4, "end", 11, lab);
+	}
+	if (p->mark > 0)
+		fprintf(f,
+			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+			"y2=\"%.1f\" stroke=\"#333\" "
+			"stroke-dasharray=\"4 3\"/>\n",
+			p->x, Y(p->mark), p->x + p->w, Y(p->mark));
+	for (int g = 0; g < p->n_groups; g++) {
+		double gx = p->x + g * gw + gw * 0.1;
+		int k = 0;
+		for (int b = 0; b < CMP_B_COUNT; b++) {
+			if (!(rep->cfg->backends & (1u << b)))
+				continue;
+			double v = p->value(rep, p->keys[g], b);
+			if (v > 0) {
+				double top = Y(v), base = p->y + p->h;
+				fprintf(f,
+					"<rect x=\"%.1f\" y=\"%.1f\" "
+					"width=\"%.1f\" height=\"%.1f\" "
+					"fill=\"%s\"><title>%s %s: %.3g%s"
+					"</title></rect>\n",
+					gx + k * bw, top, bw * 0.9,
+					base - top > 0.5 ? base - top : 0.5,
+					colors[b % N_COLORS], p->groups[g],
+					cmp_backend_name(b), v, p->unit);
+			}
+			k++;
+		}
+		text(f, gx + gw * 0.4, p->y + p->h + 18, "middle", 13,
+		     p->groups[g]);
+	}
+#undef Y
+}
+
+static double speedup_of(const struct cmp_report *rep, int w, int b)
+{
+	const struct cmp_result *r = find(rep, w, b);
+	return r ? r->speedup : 0;
+}
+
+static double latency_of(const struct cmp_report *rep, int which, int b)
+{
+	const struct cmp_result *r = find(rep, CMP_W_MIXED, b);
+	return !r ? 0 : which ? r->p99_ms : r->p50_ms;
+}
+
 static int write_speedup(const struct cmp_report *rep, FILE *f)
 {
-	const int W = 900, H = 420, left = 60, right = 160, top = 40,
-		  bottom = 60;
-	double max = 1;
-	for (int i = 0; i < rep->n_part2; i++) {
-		const struct cmp_result *r = &rep->part2[i];
-		if (r->ok && r->workload != CMP_W_MIXED && r->speedup > max)
-			max = r->speedup;
-	}
-	max *= 1.1;
-	int groups = 0, per = 0;
+	const int W = 900, H = 760, left = 70, right = 170;
+	struct panel sp = {.x = left,
+			   .y = 60,
+			   .w = W - left - right,
+			   .h = 280,
+			   .unit = "x",
+			   .value = speedup_of,
+			   .mark = 1,
+			   .title = "Speedup against sequential, log scale "
+				    "(higher is better)"};
 	for (int w = 0; w < CMP_W_COUNT; w++)
-		if (rep->cfg->workloads & (1u << w) && w != CMP_W_MIXED)
-			groups++;
-	for (int b = 0; b < CMP_B_COUNT; b++)
-		if (rep->cfg->backends & (1u << b))
-			per++;
-	if (!groups || !per)
-		groups = per = 1;
-	double gw = (double)(W - left - right) / groups;
-	double bw = gw * 0.8 / per;
-	double ph = H - top - bottom;
+		if (rep->cfg->workloads & (1u << w) && w != CMP_W_MIXED) {
+			sp.groups[sp.n_groups] = cmp_workload_name(w);
+			sp.keys[sp.n_groups++] = w;
+		}
+	struct panel lat = {
+		.x = left,
+		.y = 440,
+		.w = W - left - right,
+		.h = 260,
+		.unit = " ms",
+		.value = latency_of,
+		.n_groups = 2,
+		.groups = {"p50", "p99"},
+		.keys = {0, 1},
+		.title = "mixed: request latency while CPU jobs run, "
+			 "log scale (lower is better)"};
 
 	fprintf(f,
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
 		"height=\"%d\" font-family=\"sans-serif\">\n"
 		"<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
 		W, H);
-	text(f, W / 2.0, 24, "middle", 16,
-	     "Speedup against sequential (higher is better)");
-	/* Axis with a few ticks, and the 1x line. */
-	for (int k = 0; k <= 4; k++) {
-		double v = max * k / 4, y = top + ph - ph * v / max;
-		char lab[16];
-		snprintf(lab, sizeof(lab), "%.1fx", v);
-		fprintf(f,
-			"<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
-			"stroke=\"#ddd\"/>\n",
-			left, y, W - right, y);
-		text(f, left - 6, y + 4, "end", 11, lab);
-	}
-	double y1 = top + ph - ph * 1 / max;
-	fprintf(f,
-		"<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
-		"stroke=\"#333\" stroke-dasharray=\"4 3\"/>\n",
-		left, y1, W - right, y1);
-	int g = 0;
-	for (int w = 0; w < CMP_W_COUNT; w++) {
-		if (!(rep->cfg->workloads & (1u << w)) || w == CMP_W_MIXED)
-			continue;
-		double gx = left + g * gw + gw * 0.1;
-		int k = 0;
-		for (int b = 0; b < CMP_B_COUNT; b++) {
-			if (!(rep->cfg->backends & (1u << b)))
-				continue;
-			const struct cmp_result *r = NULL;
-			for (int i = 0; i < rep->n_part2; i++)
-				if (rep->part2[i].workload == w &&
-				    rep->part2[i].backend == b)
-					r = &rep->part2[i];
-			if (r && r->ok && r->speedup > 0) {
-				double h = ph * r->speedup / max;
-				fprintf(f,
-					"<rect x=\"%.1f\" y=\"%.1f\" "
-					"width=\"%.1f\" height=\"%.1f\" "
-					"fill=\"%s\"><title>%s %s: %.2fx"
-					"</title></rect>\n",
-					gx + k * bw, top + ph - h, bw * 0.9, h,
-					colors[b % N_COLORS],
-					cmp_workload_name(w),
-					cmp_backend_name(b), r->speedup);
-			}
-			k++;
-		}
-		text(f, gx + gw * 0.4, H - bottom + 18, "middle", 13,
-		     cmp_workload_name(w));
-		g++;
-	}
+	if (sp.n_groups)
+		draw_panel(rep, &sp, f);
+	if (rep->cfg->workloads & (1u << CMP_W_MIXED))
+		draw_panel(rep, &lat, f);
 	int k = 0;
 	for (int b = 0; b < CMP_B_COUNT; b++) {
 		if (!(rep->cfg->backends & (1u << b)))
 			continue;
-		double y = top + 10 + k * 20;
+		double y = 70 + k * 20;
 		fprintf(f,
 			"<rect x=\"%d\" y=\"%.1f\" width=\"12\" height=\"12\" "
 			"fill=\"%s\"/>\n",

@@ -198,6 +198,16 @@ static void table_part2(const struct cmp_report *rep, FILE *out)
 	}
 }
 
+/* Whether two speedups tell the same story: within a factor of 1.5 of
+ * each other. */
+static const char *agreement(double py, double c)
+{
+	if (py <= 0 || c <= 0)
+		return "";
+	double r = py > c ? py / c : c / py;
+	return r <= 1.5 ? "agree" : "differ";
+}
+
 static void table_part3(const struct cmp_report *rep, FILE *out)
 {
 	fputs("\nPart 3: CPython beside the C model (speedup against each "
@@ -222,9 +232,9 @@ static void table_part3(const struct cmp_report *rep, FILE *out)
 					"CPython", "p50 ms", "p99 ms",
 					"C model", "p50 ms", "p99 ms");
 			else
-				fprintf(out, "%-18s %9s %9s   %-12s %9s\n",
+				fprintf(out, "%-18s %9s %9s   %-12s %9s  %s\n",
 					"CPython", "wall ms", "speedup",
-					"C model", "speedup");
+					"C model", "speedup", "ratios");
 			rule(out);
 		}
 		if (p->skipped[0]) {
@@ -252,8 +262,8 @@ static void table_part3(const struct cmp_report *rep, FILE *out)
 		fprintf(out, "%-18s %9.1f %8.2fx   ", p->backend,
 			p->wall_s * 1e3, p->speedup);
 		if (c && c->ok && c->speedup > 0)
-			fprintf(out, "%-12s %8.2fx\n", cmp_backend_name(cb),
-				c->speedup);
+			fprintf(out, "%-12s %8.2fx  %s\n", cmp_backend_name(cb),
+				c->speedup, agreement(p->speedup, c->speedup));
 		else
 			fprintf(out, "%-12s %9s\n",
 				cb >= 0 ? cmp_backend_name(cb) : "(none)", "-");
@@ -393,9 +403,15 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 			fprintf(out, ",\"p50_ms\":%.3f,\"p99_ms\":%.3f",
 				p->p50_ms, p->p99_ms);
 		int cb = c_peer(p->backend);
+		int pw = cmp_workload_parse(p->workload);
+		const struct cmp_result *c = (cb >= 0 && pw >= 0)
+						     ? find_c(rep, pw, cb)
+						     : NULL;
 		if (cb >= 0)
 			fprintf(out, ",\"c_model_backend\":\"%s\"",
 				cmp_backend_name(cb));
+		if (c && c->ok && c->speedup > 0)
+			fprintf(out, ",\"c_model_speedup\":%.3f", c->speedup);
 		fputs("}\n", out);
 	}
 	fflush(out);

@@ -58,7 +58,7 @@ START_TEST(gil_model_keeps_cpu_bound_speedup_under_1_3)
 {
 	struct cmp_config cfg;
 	config(&cfg, CMP_W_FIB, (1u << CMP_B_SEQ) | (1u << CMP_B_GIL));
-	cfg.fib_n = 29;
+	cfg.fib_n = 31;
 	ck_assert(speedup(CMP_W_FIB, CMP_B_GIL, &cfg) < 1.3);
 	config(&cfg, CMP_W_HASH, (1u << CMP_B_SEQ) | (1u << CMP_B_GIL));
 	ck_assert(speedup(CMP_W_HASH, CMP_B_GIL, &cfg) < 1.3);
@@ -74,7 +74,7 @@ START_TEST(threads_without_the_gil_speed_up_cpu_bound_work_at_least_1_5)
 	}
 	struct cmp_config cfg;
 	config(&cfg, CMP_W_FIB, (1u << CMP_B_SEQ) | (1u << CMP_B_POOL));
-	cfg.fib_n = 29;
+	cfg.fib_n = 31;
 	ck_assert(speedup(CMP_W_FIB, CMP_B_POOL, &cfg) >= 1.5);
 	config(&cfg, CMP_W_HASH, (1u << CMP_B_SEQ) | (1u << CMP_B_POOL));
 	ck_assert(speedup(CMP_W_HASH, CMP_B_POOL, &cfg) >= 1.5);

@@ -197,6 +197,25 @@ static inline int sleep_task(void *arg, void **result)
 	return 0;
 }
 
+/* ---- pools ------------------------------------------------------------ */
+
+/* A new pool with `workers` threads (0: one per CPU). */
+static inline spool_pool *make_pool(int workers)
+{
+	spool_pool *p = NULL;
+	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
+	o.workers = workers;
+	ck_assert_int_eq(spool_pool_create(&p, &o), 0);
+	return p;
+}
+
+/* Returns (intptr_t)arg + 1: a tiny task whose result is checkable. */
+static inline int plus_one(void *arg, void **result)
+{
+	*result = (void *)((intptr_t)arg + 1);
+	return 0;
+}
+
 /* ---- a small deterministic generator (xorshift64*) -------------------- */
 
 static inline uint64_t rnd_next(uint64_t *s)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Suite "as_completed": every promise of the as_completed iterator. */
 #include <signal.h>
+#include <string.h>
 
 #include "comb_support.h"
 
@@ -244,6 +245,75 @@ START_TEST(as_completed_over_thread_executor_tasks)
 }
 END_TEST
 
+/* ---- on a pool -------------------------------------------------------- */
+
+/* In a pool task with one worker: next() must run the children itself. */
+static int iterates_children(void *arg, void **result)
+{
+	spool_executor *ex = arg;
+	spool_future *fs[6];
+	for (intptr_t i = 0; i < 6; i++)
+		fs[i] = spool_submit(ex, plus_one, (void *)i);
+	spool_as_completed *it;
+	if (spool_as_completed_create(&it, fs, 6, SPOOL_FOREVER) != 0)
+		return 1;
+	release_all(fs, 6);
+	int seen = 0, rc;
+	spool_future *f;
+	size_t idx;
+	while ((rc = spool_as_completed_next(it, &f, &idx)) == 0)
+		if (spool_future_value(f) == (void *)(idx + 1))
+			seen |= 1 << idx;
+	spool_as_completed_destroy(it);
+	return rc == SPOOL_EOF && seen == 63 ? 0 : 2;
+}
+
+START_TEST(
+	as_completed_inside_a_pool_task_with_one_worker_helps_instead_of_deadlocking)
+{
+	spool_pool *p = make_pool(1);
+	spool_executor *ex = spool_pool_executor(p);
+	spool_future *f = spool_submit(ex, iterates_children, ex);
+	ck_assert_int_eq(spool_future_result(f, SPOOL_FOREVER, NULL), 0);
+	spool_future_release(f);
+	spool_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(race_as_completed_over_pool_tasks_on_8_workers)
+{
+	enum { N = 2000 };
+	spool_pool *p = make_pool(8);
+	spool_future **fs = malloc(N * sizeof *fs);
+	bool *seen = malloc(N);
+	for (int it_no = 0; it_no < 20; it_no++) {
+		for (intptr_t i = 0; i < N; i++)
+			fs[i] = spool_submit(spool_pool_executor(p), plus_one,
+					     (void *)i);
+		spool_as_completed *it;
+		ck_assert_int_eq(
+			spool_as_completed_create(&it, fs, N, SPOOL_FOREVER),
+			0);
+		release_all(fs, N);
+		memset(seen, 0, N);
+		size_t count = 0, idx;
+		spool_future *f;
+		while (spool_as_completed_next(it, &f, &idx) == 0) {
+			ck_assert(!seen[idx]);
+			ck_assert_ptr_eq(spool_future_value(f),
+					 (void *)(idx + 1));
+			seen[idx] = true;
+			count++;
+		}
+		ck_assert_uint_eq(count, N);
+		spool_as_completed_destroy(it);
+	}
+	free(seen);
+	free(fs);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 /* ---- misuse ----------------------------------------------------------- */
 
 static spool_as_completed *shared_it;
@@ -408,7 +478,14 @@ static Suite *as_completed_suite(void)
 		SIGABRT);
 	suite_add_tcase(s, tc);
 
+	tc = spool_test_case("pool", 60);
+	tcase_add_test(
+		tc,
+		as_completed_inside_a_pool_task_with_one_worker_helps_instead_of_deadlocking);
+	suite_add_tcase(s, tc);
+
 	tc = spool_test_case("race", 240);
+	tcase_add_test(tc, race_as_completed_over_pool_tasks_on_8_workers);
 	tcase_add_test(
 		tc,
 		race_as_completed_hands_back_each_input_once_while_8_threads_complete);

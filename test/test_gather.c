@@ -457,6 +457,143 @@ START_TEST(gather_accessors_refuse_other_futures_and_bad_slots)
 }
 END_TEST
 
+/* ---- on a pool -------------------------------------------------------- */
+
+START_TEST(gather_of_pool_tasks_gives_results_in_input_order)
+{
+	spool_pool *p = make_pool(2);
+	int64_t d[4] = {20 * MS, 1 * MS, 10 * MS, 0};
+	spool_future *fs[4];
+	for (int i = 0; i < 4; i++)
+		fs[i] = spool_submit(spool_pool_executor(p), sleep_task, &d[i]);
+	spool_future *g = spool_gather(fs, 4, 0);
+	release_all(fs, 4);
+	ck_assert_int_eq(spool_future_wait(g, SPOOL_FOREVER), 0);
+	for (size_t i = 0; i < 4; i++) {
+		void *v;
+		ck_assert_int_eq(spool_gather_result(g, i, &v), 0);
+		ck_assert_ptr_eq(v, &d[i]);
+	}
+	spool_future_release(g);
+	spool_pool_destroy(p);
+}
+END_TEST
+
+/* Fork-join on the pool: a task that gathers `width` children, each of
+ * which does the same one level down, and returns the number of leaves. */
+struct tree {
+	spool_executor *ex;
+	int depth, width;
+};
+
+static int tree_task(void *arg, void **result)
+{
+	struct tree *t = arg;
+	if (t->depth == 0) {
+		*result = (void *)(intptr_t)1;
+		return 0;
+	}
+	struct tree child = {t->ex, t->depth - 1, t->width};
+	spool_future *fs[8];
+	for (int i = 0; i < t->width; i++)
+		fs[i] = spool_submit(t->ex, tree_task, &child);
+	spool_future *g = spool_gather(fs, (size_t)t->width, 0);
+	release_all(fs, (size_t)t->width);
+	/* In a worker this helps: it runs the children itself if need be. */
+	int rc = spool_future_wait(g, SPOOL_FOREVER);
+	intptr_t sum = 0;
+	for (int i = 0; rc == 0 && i < t->width; i++) {
+		void *v;
+		rc = spool_gather_result(g, (size_t)i, &v);
+		sum += (intptr_t)v;
+	}
+	spool_future_release(g);
+	*result = (void *)sum;
+	return rc;
+}
+
+START_TEST(gather_inside_a_pool_task_with_one_worker_does_not_deadlock)
+{
+	spool_pool *p = make_pool(1);
+	struct tree root = {spool_pool_executor(p), 3, 6};
+	spool_future *f = spool_submit(root.ex, tree_task, &root);
+	void *v;
+	ck_assert_int_eq(spool_future_result(f, SPOOL_FOREVER, &v), 0);
+	ck_assert_int_eq((intptr_t)v, 6 * 6 * 6);
+	spool_future_release(f);
+	spool_pool_destroy(p);
+}
+END_TEST
+
+static _Atomic int gate_open, ran_children;
+
+/* Occupies its worker until gate_open (bounded: 5 s), without a spool wait
+ * (which would help, i.e. run the queued tasks). */
+static int hold_worker(void *arg, void **result)
+{
+	for (int i = 0; i < 5000 && !atomic_load(&gate_open); i++)
+		spool_test_sleep_ns(MS);
+	return 0;
+}
+
+static int count_child(void *arg, void **result)
+{
+	atomic_fetch_add(&ran_children, 1);
+	return 0;
+}
+
+START_TEST(gather_cancel_stops_queued_pool_tasks_for_good)
+{
+	atomic_store(&gate_open, 0);
+	atomic_store(&ran_children, 0);
+	spool_pool *p = make_pool(1);
+	spool_executor *ex = spool_pool_executor(p);
+	spool_future *holder = spool_submit(ex, hold_worker, NULL);
+	for (int i = 0; i < 5000 && spool_future_state(holder) == SPOOL_PENDING;
+	     i++)
+		spool_test_sleep_ns(MS);
+	ck_assert_int_eq(spool_future_state(holder), SPOOL_RUNNING);
+	spool_future *fs[5];
+	for (int i = 0; i < 5; i++)
+		fs[i] = spool_submit(ex, count_child, NULL);
+	spool_future *g = spool_gather(fs, 5, 0);
+	ck_assert_int_eq(spool_future_cancel(g), 0);
+	ck_assert_int_eq(spool_future_state(g), SPOOL_CANCELLED);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(spool_future_state(fs[i]), SPOOL_CANCELLED);
+	atomic_store(&gate_open, 1);
+	ck_assert_int_eq(spool_future_wait(holder, SPOOL_FOREVER), 0);
+	spool_pool_destroy(p);
+	ck_assert_int_eq(atomic_load(&ran_children), 0);
+	spool_future_release(g);
+	release_all(fs, 5);
+	spool_future_release(holder);
+}
+END_TEST
+
+START_TEST(race_gather_of_pool_tasks_on_8_workers)
+{
+	enum { N = 2000 };
+	spool_pool *p = make_pool(8);
+	spool_future **fs = malloc(N * sizeof *fs);
+	for (int it = 0; it < 20; it++) {
+		for (intptr_t i = 0; i < N; i++)
+			fs[i] = spool_submit(spool_pool_executor(p), plus_one,
+					     (void *)i);
+		/* Created while the workers complete the tasks. */
+		spool_future *g = spool_gather(fs, N, 0);
+		release_all(fs, N);
+		ck_assert_int_eq(spool_future_wait(g, SPOOL_FOREVER), 0);
+		void **vals = spool_future_value(g);
+		for (intptr_t i = 0; i < N; i++)
+			ck_assert_ptr_eq(vals[i], (void *)(i + 1));
+		spool_future_release(g);
+	}
+	free(fs);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 /* ---- races ------------------------------------------------------------ */
 
 enum { RACE_N = 64, RACE_THREADS = 8, RACE_ITERS = 150 };
@@ -658,7 +795,16 @@ static Suite *gather_suite(void)
 	tcase_add_test(tc, gather_accessors_refuse_other_futures_and_bad_slots);
 	suite_add_tcase(s, tc);
 
+	tc = spool_test_case("pool", 60);
+	tcase_add_test(tc, gather_of_pool_tasks_gives_results_in_input_order);
+	tcase_add_test(
+		tc,
+		gather_inside_a_pool_task_with_one_worker_does_not_deadlock);
+	tcase_add_test(tc, gather_cancel_stops_queued_pool_tasks_for_good);
+	suite_add_tcase(s, tc);
+
 	tc = spool_test_case("race", 240);
+	tcase_add_test(tc, race_gather_of_pool_tasks_on_8_workers);
 	tcase_add_test(tc, race_gather_with_children_completed_from_8_threads);
 	tcase_add_test(tc,
 		       race_gather_cancel_against_completions_from_8_threads);

@@ -396,6 +396,55 @@ START_TEST(group_bad_input_is_einval)
 }
 END_TEST
 
+/* ---- on a pool -------------------------------------------------------- */
+
+/* In a pool task with one worker: join must run the group's tasks itself. */
+static int joins_a_group(void *arg, void **result)
+{
+	spool_executor *ex = arg;
+	spool_group *g;
+	if (spool_group_create(&g, ex, 2) != 0)
+		return 1;
+	for (intptr_t i = 0; i < 10; i++)
+		if (spool_group_spawn(g, plus_one, (void *)i, NULL) != 0)
+			return 2;
+	int rc = spool_group_join(g, SPOOL_FOREVER);
+	spool_group_destroy(g);
+	return rc;
+}
+
+START_TEST(
+	group_join_inside_a_pool_task_with_one_worker_helps_instead_of_deadlocking)
+{
+	spool_pool *p = make_pool(1);
+	spool_executor *ex = spool_pool_executor(p);
+	spool_future *f = spool_submit(ex, joins_a_group, ex);
+	ck_assert_int_eq(spool_future_result(f, SPOOL_FOREVER, NULL), 0);
+	spool_future_release(f);
+	spool_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(group_on_a_pool_with_a_limit_and_a_failure)
+{
+	reset_counters();
+	spool_pool *p = make_pool(4);
+	spool_group *g;
+	ck_assert_int_eq(spool_group_create(&g, spool_pool_executor(p), 2), 0);
+	int64_t d = 2 * MS;
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(spool_group_spawn(g, counted_sleep, &d, NULL),
+				 0);
+	int err = 33;
+	ck_assert_int_eq(spool_group_spawn(g, failing, &err, NULL), 0);
+	ck_assert_int_eq(spool_group_join(g, SPOOL_FOREVER), 33);
+	ck_assert_int_le(atomic_load(&running_max), 2);
+	ck_assert_int_eq(atomic_load(&ran_count), 9); /* FIFO: all before */
+	spool_group_destroy(g);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 /* ---- races ------------------------------------------------------------ */
 
 enum { RACE_THREADS = 8, RACE_SPAWNS = 40, RACE_ITERS = 40 };
@@ -471,6 +520,35 @@ START_TEST(race_group_spawn_from_8_threads_with_failures_and_a_limit)
 }
 END_TEST
 
+START_TEST(race_group_spawn_on_a_pool_with_8_workers)
+{
+	spool_pool *p = make_pool(8);
+	for (int it = 0; it < RACE_ITERS; it++) {
+		spool_group *g;
+		size_t limit = it % 3 == 0 ? 0 : (size_t)(it % 5 + 1);
+		ck_assert_int_eq(
+			spool_group_create(&g, spool_pool_executor(p), limit),
+			0);
+		pthread_barrier_t go;
+		pthread_barrier_init(&go, NULL, RACE_THREADS);
+		pthread_t th[RACE_THREADS];
+		struct spawner s[RACE_THREADS];
+		for (int t = 0; t < RACE_THREADS; t++) {
+			s[t] = (struct spawner){g, t + it, &go, 0, 0};
+			pthread_create(&th[t], NULL, spawner_main, &s[t]);
+		}
+		for (int t = 0; t < RACE_THREADS; t++)
+			pthread_join(th[t], NULL);
+		pthread_barrier_destroy(&go);
+		int rc = spool_group_join(g, SPOOL_FOREVER);
+		size_t nf = spool_group_failures(g);
+		ck_assert_int_eq(rc, nf ? spool_group_failure(g, 0, NULL) : 0);
+		spool_group_destroy(g);
+	}
+	spool_pool_destroy(p);
+}
+END_TEST
+
 static Suite *group_suite(void)
 {
 	Suite *s = suite_create("group");
@@ -510,7 +588,15 @@ static Suite *group_suite(void)
 	tcase_add_test(tc, group_bad_input_is_einval);
 	suite_add_tcase(s, tc);
 
+	tc = spool_test_case("pool", 60);
+	tcase_add_test(
+		tc,
+		group_join_inside_a_pool_task_with_one_worker_helps_instead_of_deadlocking);
+	tcase_add_test(tc, group_on_a_pool_with_a_limit_and_a_failure);
+	suite_add_tcase(s, tc);
+
 	tc = spool_test_case("race", 240);
+	tcase_add_test(tc, race_group_spawn_on_a_pool_with_8_workers);
 	tcase_add_test(
 		tc, race_group_spawn_from_8_threads_with_failures_and_a_limit);
 	suite_add_tcase(s, tc);

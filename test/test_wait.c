@@ -426,6 +426,80 @@ START_TEST(wait_for_on_a_gather_cancels_its_children_on_timeout)
 }
 END_TEST
 
+/* ---- on a pool -------------------------------------------------------- */
+
+/* In a pool task with one worker: the waits below can only finish if the
+ * waiting worker runs the children itself. Returns 0 or a line number. */
+static int waits_on_children(void *arg, void **result)
+{
+	spool_executor *ex = arg;
+	spool_future *fs[4];
+	for (intptr_t i = 0; i < 4; i++)
+		fs[i] = spool_submit(ex, plus_one, (void *)i);
+	bool done[4];
+	size_t nd;
+	int line = 0;
+	if (spool_wait(fs, 4, SPOOL_FIRST_COMPLETED, SPOOL_FOREVER, done, &nd,
+		       NULL) != 0 ||
+	    nd < 1)
+		line = __LINE__;
+	if (!line && (spool_wait(fs, 4, SPOOL_ALL_COMPLETED, SPOOL_FOREVER,
+				 done, &nd, NULL) != 0 ||
+		      nd != 4))
+		line = __LINE__;
+	void *v = NULL;
+	if (!line &&
+	    (spool_wait_for(fs[3], SPOOL_FOREVER, &v) != 0 || v != (void *)4))
+		line = __LINE__;
+	spool_future *never = spool_promise_new();
+	if (!line && (spool_wait_for(never, 10 * MS, NULL) != SPOOL_ETIMEDOUT ||
+		      spool_future_state(never) != SPOOL_CANCELLED))
+		line = __LINE__;
+	spool_future_release(never);
+	release_all(fs, 4);
+	return line ? 1000 + line : 0;
+}
+
+START_TEST(
+	wait_and_wait_for_inside_a_pool_task_with_one_worker_help_instead_of_deadlocking)
+{
+	spool_pool *p = make_pool(1);
+	spool_executor *ex = spool_pool_executor(p);
+	spool_future *f = spool_submit(ex, waits_on_children, ex);
+	ck_assert_int_eq(spool_future_result(f, SPOOL_FOREVER, NULL), 0);
+	spool_future_release(f);
+	spool_pool_destroy(p);
+}
+END_TEST
+
+START_TEST(race_wait_over_pool_tasks_on_8_workers)
+{
+	enum { N = 2000 };
+	spool_pool *p = make_pool(8);
+	spool_future **fs = malloc(N * sizeof *fs);
+	bool *done = malloc(N);
+	for (int it = 0; it < 30; it++) {
+		for (intptr_t i = 0; i < N; i++)
+			fs[i] = spool_submit(spool_pool_executor(p), plus_one,
+					     (void *)i);
+		spool_wait_when when = (spool_wait_when)(it % 3);
+		size_t nd, np;
+		ck_assert_int_eq(
+			spool_wait(fs, N, when, SPOOL_FOREVER, done, &nd, &np),
+			0);
+		ck_assert_uint_eq(nd + np, N);
+		if (when != SPOOL_FIRST_COMPLETED)
+			ck_assert_uint_eq(nd, N); /* nothing fails */
+		else
+			ck_assert_uint_ge(nd, 1);
+		release_all(fs, N);
+	}
+	free(done);
+	free(fs);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 /* ---- races ------------------------------------------------------------ */
 
 enum { RACE_N = 64, RACE_THREADS = 8, RACE_ITERS = 150 };
@@ -580,7 +654,14 @@ static Suite *wait_suite(void)
 		       wait_for_on_a_gather_cancels_its_children_on_timeout);
 	suite_add_tcase(s, tc);
 
+	tc = spool_test_case("pool", 60);
+	tcase_add_test(
+		tc,
+		wait_and_wait_for_inside_a_pool_task_with_one_worker_help_instead_of_deadlocking);
+	suite_add_tcase(s, tc);
+
 	tc = spool_test_case("race", 240);
+	tcase_add_test(tc, race_wait_over_pool_tasks_on_8_workers);
 	tcase_add_test(
 		tc, race_wait_every_mode_with_inputs_completed_from_8_threads);
 	tcase_add_test(tc, race_wait_for_against_completions_from_8_threads);

@@ -84,7 +84,7 @@ void cmp_config_defaults(struct cmp_config *cfg)
 	cfg->hash_rounds = 64;
 	cfg->mixed_requests = 20;
 	cfg->mixed_delay_ns = 2 * 1000000LL;
-	cfg->mixed_rounds = 900;
+	cfg->mixed_rounds = 2000;
 	cfg->switch_interval_ns = 5 * 1000000LL;
 	cfg->parts = (1u << 1) | (1u << 2) | (1u << 3);
 	cfg->workloads = (1u << CMP_W_COUNT) - 1;

@@ -48,7 +48,7 @@ struct cmp_config {
 	int hash_rounds;            /* FNV-1a passes over the buffer per task */
 	int mixed_requests;         /* requests made by the mixed client */
 	int64_t mixed_delay_ns;     /* server delay in the mixed workload */
-	int mixed_rounds;           /* hash rounds per mixed CPU job */
+	int mixed_rounds;           /* most hash rounds of a mixed CPU job */
 	int64_t switch_interval_ns; /* GIL model's switch interval */
 	unsigned parts;             /* bit p: run part p (1..3) */
 	unsigned workloads;         /* bit per cmp_workload */

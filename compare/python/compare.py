@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import concurrent.futures as cf
 import json
+import multiprocessing
 import resource
 import socket
 import statistics
@@ -239,18 +240,47 @@ BACKENDS = {
 
 # ---- mixed: request latency while CPU jobs run ---------------------------
 
+# The client sets CLIENT_DONE after its last request; the CPU jobs stop at
+# their next round, so the load lasts exactly as long as the measurement
+# (as in compare/app/backends.c). A multiprocessing Event, so that process
+# pool workers see it too (handed to them by their initializer).
+CLIENT_DONE = None
+
+
+def set_client_done_event(ev):
+    global CLIENT_DONE
+    CLIENT_DONE = ev
+
+
+def mixed_cpu(job):
+    if job.kib not in BUFFERS:
+        BUFFERS[job.kib] = make_buffer(job.seed, job.kib * 1024)
+    h = mix64(job.i)
+    for _ in range(job.rounds):
+        if CLIENT_DONE is not None and CLIENT_DONE.is_set():
+            break
+        h = fnv1a_rounds(BUFFERS[job.kib], 1, h)
+    return h
+
+
 def client_blocking(a, lat):
-    for k in range(a.requests):
-        t = time.perf_counter()
-        request_blocking(a.port, mix64(a.seed * 31 + k))
-        lat.append(time.perf_counter() - t)
+    try:
+        for k in range(a.requests):
+            t = time.perf_counter()
+            request_blocking(a.port, mix64(a.seed * 31 + k))
+            lat.append(time.perf_counter() - t)
+    finally:
+        CLIENT_DONE.set()
 
 
 async def client_async(a, lat):
-    for k in range(a.requests):
-        t = time.perf_counter()
-        await request_async(a.port, mix64(a.seed * 31 + k))
-        lat.append(time.perf_counter() - t)
+    try:
+        for k in range(a.requests):
+            t = time.perf_counter()
+            await request_async(a.port, mix64(a.seed * 31 + k))
+            lat.append(time.perf_counter() - t)
+    finally:
+        CLIENT_DONE.set()
 
 
 def mixed_jobs(a):
@@ -264,28 +294,39 @@ def mixed_jobs(a):
 
 def run_mixed(backend, a, lat):
     jobs = mixed_jobs(a)
+    set_client_done_event(multiprocessing.Event())
+
+    def executor(kind, n):
+        if kind == "processes":
+            return cf.ProcessPoolExecutor(
+                n, initializer=set_client_done_event,
+                initargs=(CLIENT_DONE,))
+        return cf.ThreadPoolExecutor(n)
+
     if backend == "sequential":
-        [cpu_job(j) for j in jobs]
+        [mixed_cpu(j) for j in jobs]
         client_blocking(a, lat)
     elif backend in ("threadpool", "threads", "processpool"):
-        make = cf.ProcessPoolExecutor if backend == "processpool" \
-            else cf.ThreadPoolExecutor
-        with make(len(jobs)) as ex:
-            futs = [ex.submit(cpu_job, j) for j in jobs]
+        kind = "processes" if backend == "processpool" else "threads"
+        with executor(kind, len(jobs)) as ex:
+            futs = [ex.submit(mixed_cpu, j) for j in jobs]
             client_blocking(a, lat)
             [f.result() for f in futs]
     else:
+        async def cpu(j, ex):
+            if ex is None:
+                return mixed_cpu(j)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(ex, mixed_cpu, j)
+
         async def main():
             ex = None
-            if backend == "asyncio-threads":
-                ex = cf.ThreadPoolExecutor(a.threads)
-            elif backend == "asyncio-processes":
-                ex = cf.ProcessPoolExecutor(a.threads)
+            if backend.startswith("asyncio-"):
+                ex = executor(backend[len("asyncio-"):], a.threads)
             try:
                 client = asyncio.ensure_future(client_async(a, lat))
                 await asyncio.sleep(0)  # the client starts first
-                await asyncio.gather(client,
-                                     *(j.coroutine(ex) for j in jobs))
+                await asyncio.gather(client, *(cpu(j, ex) for j in jobs))
             finally:
                 if ex:
                     ex.shutdown(wait=True)
@@ -348,7 +389,7 @@ def main():
     p.add_argument("--hash-rounds", type=int, default=12)
     p.add_argument("--requests", type=int, default=20)
     p.add_argument("--mixed-delay-ms", type=float, default=2.0)
-    p.add_argument("--mixed-rounds", type=int, default=100)
+    p.add_argument("--mixed-rounds", type=int, default=200)
     p.add_argument("--port", type=int, default=0,
                    help="a server on 127.0.0.1 answering after --delay-ms "
                    "(default: start one in this process)")

@@ -74,6 +74,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fence.h"
 #include "spool/error.h"
 
 struct spool__deque_buf {
@@ -190,7 +191,7 @@ static inline void *spool__deque_pop(struct spool__deque *q)
 	struct spool__deque_buf *a =
 		atomic_load_explicit(&q->buf, memory_order_relaxed);
 	atomic_store_explicit(&q->bottom, b, memory_order_release);
-	atomic_thread_fence(memory_order_seq_cst);
+	spool__fence_seq_cst();
 	int64_t t = atomic_load_explicit(&q->top, memory_order_relaxed);
 	if (t > b) {
 		/* Empty: undo the decrement. */
@@ -218,7 +219,7 @@ static inline enum spool__steal_result spool__deque_steal(struct spool__deque *q
 							  void **item)
 {
 	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
-	atomic_thread_fence(memory_order_seq_cst);
+	spool__fence_seq_cst();
 	int64_t b = atomic_load_explicit(&q->bottom, memory_order_acquire);
 	if (t >= b)
 		return SPOOL__STEAL_EMPTY;

@@ -83,6 +83,7 @@
 #include <unistd.h>
 
 #include "pool_impl.h"
+#include "trace/trace.h"
 
 /* ---- ck_ec on Linux futexes ---------------------------------------------- */
 
@@ -227,7 +228,7 @@ void spool__idle_park(struct spool__worker *w)
 	pthread_mutex_unlock(&p->sleep_mu);
 
 	/* P2, P3 */
-	atomic_thread_fence(memory_order_seq_cst);
+	spool__fence_seq_cst();
 	if (spool__pool_may_have_work(p) ||
 	    atomic_load_explicit(&p->draining, memory_order_relaxed)) {
 		pthread_mutex_lock(&p->sleep_mu);
@@ -241,12 +242,14 @@ void spool__idle_park(struct spool__worker *w)
 
 	/* P4 */
 	spool__stat_inc(&w->st.parks);
+	spool__trace_park_begin();
 	for (;;) {
 		uint32_t e = ck_ec32_value(&w->ec);
 		if (!atomic_load_explicit(&w->sleeping, memory_order_acquire))
 			break;
 		ck_ec32_wait(&w->ec, &ec_mode, e, NULL);
 	}
+	spool__trace_park_end();
 	/* The waker counted w as searching. */
 	w->searching = true;
 }
@@ -267,6 +270,7 @@ void spool__idle_wake_one(struct spool_pool *p)
 	if (w) {
 		/* Relaxed: a statistic. Once per wake, next to a futex call. */
 		atomic_fetch_add_explicit(&p->wakeups, 1, memory_order_relaxed);
+		spool__trace_wake(w->index);
 		ck_ec32_inc(&w->ec, &ec_mode);
 	}
 }

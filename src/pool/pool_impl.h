@@ -31,6 +31,7 @@
 #include "core/executor_impl.h"
 #include "core/future_impl.h"
 #include "deque.h"
+#include "fence.h"
 #include "inject.h"
 #include "spool/pool.h"
 
@@ -191,7 +192,7 @@ void spool__idle_wake_one(struct spool_pool *p);
  * the protocol proven in park.c. */
 static inline void spool__idle_notify(struct spool_pool *p)
 {
-	atomic_thread_fence(memory_order_seq_cst);
+	spool__fence_seq_cst();
 	/* Relaxed: ordered by the fence above (see park.c). */
 	uint64_t s = atomic_load_explicit(&p->idle, memory_order_relaxed);
 	if (__builtin_expect(SPOOL__IDLE_NSEARCHING(s) == 0 &&

@@ -31,6 +31,7 @@
 
 #include "core/wait.h"
 #include "pool_impl.h"
+#include "trace/trace.h"
 
 _Thread_local struct spool__worker *spool__self;
 
@@ -109,6 +110,7 @@ static struct spool__task *steal_round(struct spool__worker *w)
 		void *x;
 		if (spool__deque_steal(&v->dq, &x) == SPOOL__STEAL_ITEM) {
 			spool__stat_inc(&w->st.steals);
+			spool__trace_steal(x, v->index);
 			return x;
 		}
 		spool__stat_inc(&w->st.failed_steals);
@@ -141,7 +143,9 @@ void spool__worker_run(struct spool__worker *w, struct spool__task *t)
 	if (spool__future_start(&t->fut) == 0) {
 		spool_future *outer = spool__current_swap(&t->fut);
 		void *value = NULL;
+		spool__trace_run_begin(&t->fut);
 		int rc = t->fn(t->arg, &value);
+		spool__trace_run_end(&t->fut, rc);
 		spool__current_swap(outer);
 		/* Counted before completing, so that whoever sees the future
 		 * final also sees the count. */
@@ -237,6 +241,7 @@ void *spool__worker_main(void *arg)
 	struct spool_pool *p = w->pool;
 	spool__self = w;
 	set_name(w);
+	spool__trace_thread_name("worker", w->index);
 	struct spool__wait_context outer = spool__wait_context_set(
 		(struct spool__wait_context){&pool_wait_ops, w});
 	w->tick = INJECT_EVERY;

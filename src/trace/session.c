@@ -31,8 +31,8 @@ _Atomic uint64_t spool__trace_gen;
 
 /* All below: under the trace lock. */
 static uint64_t last_gen;
-static FILE *out;
-static struct spool__trace_clock clk;
+static FILE *session_file;
+static struct spool__trace_clock session_clock;
 static spool_trace_stats last_stats;
 
 /* Largest buffer accepted: 2^28 events (8 GiB of address space). */
@@ -54,13 +54,13 @@ int spool__trace_session_start(const char *path,
 		rc = SPOOL_ESTATE;
 		goto done;
 	}
-	out = fopen(path, "w");
-	if (!out) {
+	session_file = fopen(path, "w");
+	if (!session_file) {
 		rc = errno == ENOMEM ? SPOOL_ENOMEM : SPOOL_ESYS;
 		goto done;
 	}
 	spool__trace_buffers_open(o.events_per_thread);
-	spool__trace_clock_start(&clk, o.monotonic_clock);
+	spool__trace_clock_start(&session_clock, o.monotonic_clock);
 	/* seq_cst (start is rare): threads that see the new generation take
 	 * the lock to register, which orders them after everything above. */
 	atomic_store(&spool__trace_gen, ++last_gen);
@@ -101,12 +101,13 @@ int spool__trace_session_stop(void)
 		return 0;
 	}
 	atomic_store(&spool__trace_gen, 0);
-	spool__trace_clock_stop(&clk);
+	spool__trace_clock_stop(&session_clock);
 	spool_trace_stats st = {0};
-	int rc = spool__trace_write(out, spool__trace_buffers(), &clk, &st);
-	if (fclose(out) != 0)
+	int rc = spool__trace_write(session_file, spool__trace_buffers(),
+				    &session_clock, &st);
+	if (fclose(session_file) != 0)
 		rc = SPOOL_ESYS;
-	out = NULL;
+	session_file = NULL;
 	report_drops();
 	spool__trace_buffers_release();
 	st.sessions = last_stats.sessions + 1;
@@ -132,16 +133,12 @@ int spool__trace_session_stats(spool_trace_stats *st)
 
 /* ---- SPOOL_TRACE ------------------------------------------------------ */
 
-#ifndef SPOOL_TRACE_NO_ENVIRONMENT
 static void stop_at_exit(void)
 {
 	spool__trace_session_stop();
 }
 
-/* In session.c rather than api.c: this object is linked into every
- * program that uses spool (core's hooks reference spool__trace_gen), even
- * from a static archive, so the variable works without any trace call. */
-__attribute__((constructor)) static void start_from_environment(void)
+void spool__trace_from_environment(void)
 {
 	const char *path = getenv("SPOOL_TRACE");
 	if (!path || !*path)
@@ -170,4 +167,13 @@ __attribute__((constructor)) static void start_from_environment(void)
 	}
 	atexit(stop_at_exit);
 }
-#endif /* SPOOL_TRACE_NO_ENVIRONMENT */
+
+#ifndef SPOOL_TRACE_NO_ENVIRONMENT
+/* In session.c rather than api.c: this object is linked into every
+ * program that uses spool (core's hooks reference spool__trace_gen), even
+ * from a static archive, so the variable works without any trace call. */
+__attribute__((constructor)) static void start_from_environment(void)
+{
+	spool__trace_from_environment();
+}
+#endif

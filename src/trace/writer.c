@@ -294,6 +294,7 @@ struct wctx {
 	struct coro *map;
 	size_t mapcap, mapn;
 	uint64_t unmatched;
+	uint64_t early;
 	bool nomem;
 };
 
@@ -565,7 +566,8 @@ static void suspend(struct wctx *w, const struct spool__trace_ev *e,
 				above = 0;
 			}
 		}
-		memcpy(c->saved, &w->stk[k], above * sizeof *c->saved);
+		if (above)
+			memcpy(c->saved, &w->stk[k], above * sizeof *c->saved);
 		c->nsaved = (uint32_t)above;
 	}
 	if (k)
@@ -635,6 +637,14 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 	thread_meta(w, b);
 	for (size_t i = 0; i < n; i++) {
 		const struct spool__trace_ev *e = &b->ev[i];
+		/* Stamped before the session started: a thread that saw the
+		 * new generation only after reading the clock. Its event
+		 * belongs to no session; an end it leaves open counts as
+		 * unmatched. */
+		if (e->ts < clk->t0_ticks) {
+			w->early++;
+			continue;
+		}
 		uint64_t ts = spool__trace_clock_ns(clk, e->ts);
 		last = max_u64(last, ts);
 		switch (e->kind) {
@@ -758,6 +768,8 @@ int spool__trace_write(FILE *f, struct spool__trace_buf *list,
 	put_u64(o, dropped + spool__trace_buffers_lost());
 	puts_(o, ",\"unmatched_ends\":");
 	put_u64(o, w.unmatched);
+	puts_(o, ",\"early_events\":");
+	put_u64(o, w.early);
 	puts_(o, ",\"dropped_by_thread\":[");
 	bool first = true;
 	for (struct spool__trace_buf *b = list; b; b = b->next) {

@@ -1,0 +1,1684 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Suite "trace": every promise spool/trace.h makes, and the hook API of
+ * src/trace/trace.h as the pool and the loop use it.
+ *
+ * Two tracers live in this program. The public calls (spool_trace_*) and
+ * core's hooks (submit, task run, wait) use the library's. The internal
+ * hook tests need to call the hooks themselves, which the shared library
+ * does not export, so this file compiles the module's internal translation
+ * units (buffer.c, clock.c, session.c, writer.c) into itself and drives
+ * that copy with spool__trace_session_start/stop: the same code, reached
+ * directly. (Linked against the static archive the two are one tracer,
+ * which every test below also tolerates: each test uses one API only.)
+ *
+ * Every trace is checked by parsing it with a strict JSON parser written
+ * here (no dependency), then by properties of the events: tracks and their
+ * names, slices that nest on every track, every run inside or after its
+ * submission, counts that match what the test did.
+ */
+#define SPOOL_TRACE_NO_ENVIRONMENT
+#include "trace/buffer.c"
+#include "trace/clock.c"
+#include "trace/session.c"
+#include "trace/writer.c"
+
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/executor_impl.h"
+#include "core/future_impl.h"
+#include "support.h"
+
+/* In a static build the copy above is the library's tracer: start it from
+ * the environment as the library's own constructor would have. The probe:
+ * the public call names the thread in the library's tracer; if the copy's
+ * thread-local name changed, the two are one. In the shared build the
+ * library's constructor did the work already. */
+__attribute__((constructor)) static void copy_from_environment(void)
+{
+	spool_trace_thread_name("probe");
+	bool same = strcmp(my_name, "probe") == 0;
+	my_name[0] = 0;
+	if (same)
+		spool__trace_from_environment();
+}
+
+/* ---- a strict JSON parser (RFC 8259) ------------------------------------ */
+
+enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+
+struct jv {
+	enum jtype t;
+	bool b;
+	double num;
+	char *str;        /* J_STR: decoded, NUL-terminated */
+	struct jv *items; /* J_ARR, J_OBJ: n values */
+	char **keys;      /* J_OBJ: n keys */
+	size_t n;
+};
+
+struct jp {
+	const char *s, *end;
+	const char *err;
+	int depth;
+};
+
+static void jfail(struct jp *p, const char *why)
+{
+	if (!p->err)
+		p->err = why;
+}
+
+static void jws(struct jp *p)
+{
+	while (p->s < p->end && (*p->s == ' ' || *p->s == '\t' ||
+				 *p->s == '\n' || *p->s == '\r'))
+		p->s++;
+}
+
+static bool jlit(struct jp *p, const char *lit)
+{
+	size_t n = strlen(lit);
+	if ((size_t)(p->end - p->s) < n || memcmp(p->s, lit, n) != 0)
+		return false;
+	p->s += n;
+	return true;
+}
+
+static int hexv(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static long jhex4(struct jp *p)
+{
+	if (p->end - p->s < 4) {
+		jfail(p, "short \\u escape");
+		return -1;
+	}
+	long v = 0;
+	for (int i = 0; i < 4; i++) {
+		int h = hexv(p->s[i]);
+		if (h < 0) {
+			jfail(p, "bad \\u escape");
+			return -1;
+		}
+		v = v * 16 + h;
+	}
+	p->s += 4;
+	return v;
+}
+
+static size_t put_utf8(char *o, long cp)
+{
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		o[0] = (char)(0xc0 | (cp >> 6));
+		o[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		o[0] = (char)(0xe0 | (cp >> 12));
+		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		o[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	o[0] = (char)(0xf0 | (cp >> 18));
+	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	o[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* A string: the opening quote is at p->s. Raw bytes must be valid UTF-8
+ * (utf8_len() from writer.c) and not control characters. */
+static char *jstring(struct jp *p)
+{
+	p->s++;
+	/* Decoded text is never longer than the source up to the closing
+	 * quote (an escaped quote is two source bytes for one). */
+	const char *q = p->s;
+	while (q < p->end && *q != '"')
+		q += *q == '\\' && q + 1 < p->end ? 2 : 1;
+	char *o = malloc((size_t)(q - p->s) + 1);
+	size_t n = 0;
+	while (p->s < p->end && *p->s != '"') {
+		unsigned char c = (unsigned char)*p->s;
+		if (c < 0x20) {
+			jfail(p, "control character in string");
+			break;
+		}
+		if (c == '\\') {
+			p->s++;
+			if (p->s >= p->end)
+				break;
+			char e = *p->s++;
+			const char *simple = strchr("\"\\/bfnrt", e);
+			if (e && simple) {
+				o[n++] = "\"\\/\b\f\n\r\t"[simple -
+							   "\"\\/bfnrt"];
+			} else if (e == 'u') {
+				long cp = jhex4(p);
+				if (cp >= 0xd800 && cp <= 0xdbff) {
+					if (!jlit(p, "\\u")) {
+						jfail(p, "lone high surrogate");
+						break;
+					}
+					long lo = jhex4(p);
+					if (lo < 0xdc00 || lo > 0xdfff) {
+						jfail(p, "bad low surrogate");
+						break;
+					}
+					cp = 0x10000 + ((cp - 0xd800) << 10) +
+					     (lo - 0xdc00);
+				} else if (cp >= 0xdc00 && cp <= 0xdfff) {
+					jfail(p, "lone low surrogate");
+					break;
+				}
+				if (cp < 0)
+					break;
+				n += put_utf8(o + n, cp);
+			} else {
+				jfail(p, "bad escape");
+				break;
+			}
+		} else if (c < 0x80) {
+			o[n++] = (char)c;
+			p->s++;
+		} else {
+			int len = p->end - p->s >= 4
+					  ? utf8_len(
+						    (const unsigned char *)p->s)
+					  : 0;
+			if (!len) {
+				jfail(p, "invalid UTF-8 in string");
+				break;
+			}
+			memcpy(o + n, p->s, (size_t)len);
+			n += (size_t)len;
+			p->s += len;
+		}
+	}
+	if (p->s >= p->end || *p->s != '"')
+		jfail(p, "unterminated string");
+	else
+		p->s++;
+	o[n] = 0;
+	return o;
+}
+
+static void jnumber(struct jp *p, struct jv *v)
+{
+	const char *b = p->s;
+	if (p->s < p->end && *p->s == '-')
+		p->s++;
+	if (p->s < p->end && *p->s == '0') {
+		p->s++;
+	} else if (p->s < p->end && *p->s >= '1' && *p->s <= '9') {
+		while (p->s < p->end && *p->s >= '0' && *p->s <= '9')
+			p->s++;
+	} else {
+		jfail(p, "bad number");
+		return;
+	}
+	if (p->s < p->end && *p->s == '.') {
+		p->s++;
+		if (p->s >= p->end || *p->s < '0' || *p->s > '9') {
+			jfail(p, "bad fraction");
+			return;
+		}
+		while (p->s < p->end && *p->s >= '0' && *p->s <= '9')
+			p->s++;
+	}
+	if (p->s < p->end && (*p->s == 'e' || *p->s == 'E')) {
+		p->s++;
+		if (p->s < p->end && (*p->s == '+' || *p->s == '-'))
+			p->s++;
+		if (p->s >= p->end || *p->s < '0' || *p->s > '9') {
+			jfail(p, "bad exponent");
+			return;
+		}
+		while (p->s < p->end && *p->s >= '0' && *p->s <= '9')
+			p->s++;
+	}
+	char buf[64];
+	size_t len = (size_t)(p->s - b);
+	if (len >= sizeof buf)
+		len = sizeof buf - 1;
+	memcpy(buf, b, len);
+	buf[len] = 0;
+	v->t = J_NUM;
+	v->num = strtod(buf, NULL);
+}
+
+static void jvalue(struct jp *p, struct jv *v);
+
+static void jappend(struct jp *p, struct jv *v, size_t *cap)
+{
+	if (v->n == *cap) {
+		*cap = *cap ? 2 * *cap : 8;
+		v->items = realloc(v->items, *cap * sizeof *v->items);
+		if (v->t == J_OBJ)
+			v->keys = realloc(v->keys, *cap * sizeof *v->keys);
+	}
+	memset(&v->items[v->n], 0, sizeof v->items[v->n]);
+	(void)p;
+}
+
+static void jvalue(struct jp *p, struct jv *v)
+{
+	memset(v, 0, sizeof *v);
+	if (++p->depth > 64) {
+		jfail(p, "nested too deep");
+		return;
+	}
+	jws(p);
+	if (p->s >= p->end) {
+		jfail(p, "unexpected end");
+	} else if (*p->s == '{' || *p->s == '[') {
+		bool obj = *p->s == '{';
+		char close = obj ? '}' : ']';
+		size_t cap = 0;
+		v->t = obj ? J_OBJ : J_ARR;
+		p->s++;
+		jws(p);
+		if (p->s < p->end && *p->s == close) {
+			p->s++;
+		} else {
+			for (;;) {
+				jappend(p, v, &cap);
+				if (obj) {
+					jws(p);
+					if (p->s >= p->end || *p->s != '"') {
+						jfail(p, "object key expected");
+						break;
+					}
+					v->keys[v->n] = jstring(p);
+					jws(p);
+					if (p->s >= p->end || *p->s != ':') {
+						v->n++;
+						jfail(p, "':' expected");
+						break;
+					}
+					p->s++;
+				}
+				jvalue(p, &v->items[v->n++]);
+				if (p->err)
+					break;
+				jws(p);
+				if (p->s < p->end && *p->s == ',') {
+					p->s++;
+					continue;
+				}
+				if (p->s < p->end && *p->s == close) {
+					p->s++;
+					break;
+				}
+				jfail(p, "',' or close expected");
+				break;
+			}
+		}
+	} else if (*p->s == '"') {
+		v->t = J_STR;
+		v->str = jstring(p);
+	} else if (jlit(p, "true")) {
+		v->t = J_BOOL;
+		v->b = true;
+	} else if (jlit(p, "false")) {
+		v->t = J_BOOL;
+	} else if (jlit(p, "null")) {
+		v->t = J_NULL;
+	} else {
+		jnumber(p, v);
+	}
+	p->depth--;
+}
+
+static void jfree(struct jv *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		jfree(&v->items[i]);
+		if (v->keys)
+			free(v->keys[i]);
+	}
+	free(v->items);
+	free(v->keys);
+	free(v->str);
+}
+
+static const struct jv *jget(const struct jv *o, const char *key)
+{
+	if (!o || o->t != J_OBJ)
+		return NULL;
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->keys[i], key) == 0)
+			return &o->items[i];
+	return NULL;
+}
+
+static const char *jgets(const struct jv *o, const char *key)
+{
+	const struct jv *v = jget(o, key);
+	return v && v->t == J_STR ? v->str : NULL;
+}
+
+static double jgetn(const struct jv *o, const char *key, double dflt)
+{
+	const struct jv *v = jget(o, key);
+	return v && v->t == J_NUM ? v->num : dflt;
+}
+
+static bool jgetb(const struct jv *o, const char *key)
+{
+	const struct jv *v = jget(o, key);
+	return v && v->t == J_BOOL && v->b;
+}
+
+/* ---- reading a trace ---------------------------------------------------- */
+
+struct tev {
+	char ph;
+	const char *name, *cat, *bind_id;
+	long tid;
+	int64_t ts, dur; /* ns */
+	bool flow_in, flow_out;
+	const struct jv *args;
+};
+
+struct trace {
+	struct jv root;
+	struct tev *ev;
+	size_t n;
+	const struct jv *meta;
+};
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *s = malloc((size_t)n + 1);
+	ck_assert_int_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+	s[n] = 0;
+	fclose(f);
+	*len = (size_t)n;
+	return s;
+}
+
+static int64_t us_to_ns(double us)
+{
+	return (int64_t)llround(us * 1000.0);
+}
+
+/* The process whose trace is read: 0 for this one. */
+static long trace_pid;
+
+/* Parses path (failing the test unless it is valid JSON with the trace
+ * shape) into t. */
+static void load(struct trace *t, const char *path)
+{
+	size_t len;
+	char *s = slurp(path, &len);
+	struct jp p = {s, s + len, NULL, 0};
+	jvalue(&p, &t->root);
+	jws(&p);
+	if (!p.err && p.s != p.end)
+		p.err = "trailing characters";
+	ck_assert_msg(p.err == NULL, "%s is not JSON: %s at offset %ld", path,
+		      p.err, (long)(p.s - s));
+	free(s);
+	ck_assert_int_eq(t->root.t, J_OBJ);
+	ck_assert_str_eq(t->root.keys[0], "displayTimeUnit");
+	const struct jv *evs = jget(&t->root, "traceEvents");
+	ck_assert_ptr_nonnull(evs);
+	ck_assert_int_eq(evs->t, J_ARR);
+	t->meta = jget(&t->root, "metadata");
+	ck_assert_ptr_nonnull(t->meta);
+	t->n = evs->n;
+	t->ev = calloc(t->n ? t->n : 1, sizeof *t->ev);
+	for (size_t i = 0; i < evs->n; i++) {
+		const struct jv *o = &evs->items[i];
+		struct tev *e = &t->ev[i];
+		const char *ph = jgets(o, "ph");
+		ck_assert_ptr_nonnull(ph);
+		e->ph = ph[0];
+		e->name = jgets(o, "name");
+		ck_assert_ptr_nonnull(e->name);
+		e->cat = jgets(o, "cat");
+		e->bind_id = jgets(o, "bind_id");
+		ck_assert_int_eq((long)jgetn(o, "pid", -1),
+				 trace_pid ? trace_pid : (long)getpid());
+		e->tid = (long)jgetn(o, "tid", -1);
+		ck_assert_int_ge(e->tid, 0);
+		if (e->ph != 'M') {
+			ck_assert_ptr_nonnull(jget(o, "ts"));
+			e->ts = us_to_ns(jgetn(o, "ts", 0));
+		}
+		if (e->ph == 'X') {
+			ck_assert_ptr_nonnull(jget(o, "dur"));
+			e->dur = us_to_ns(jgetn(o, "dur", 0));
+			ck_assert_int_ge(e->dur, 0);
+		}
+		if (e->ph == 'i')
+			ck_assert_str_eq(jgets(o, "s"), "t");
+		e->flow_in = jgetb(o, "flow_in");
+		e->flow_out = jgetb(o, "flow_out");
+		e->args = jget(o, "args");
+	}
+}
+
+static void unload(struct trace *t)
+{
+	jfree(&t->root);
+	free(t->ev);
+}
+
+static double meta_n(const struct trace *t, const char *key)
+{
+	const struct jv *v = jget(t->meta, key);
+	ck_assert_msg(v && v->t == J_NUM, "metadata.%s missing", key);
+	return v->num;
+}
+
+static double arg_n(const struct tev *e, const char *key)
+{
+	const struct jv *v = jget(e->args, key);
+	ck_assert_msg(v && v->t == J_NUM, "%s: args.%s missing", e->name, key);
+	return v->num;
+}
+
+/* The tid of the track named name, or -1. */
+static long track(const struct trace *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->ev[i].ph == 'M' &&
+		    strcmp(t->ev[i].name, "thread_name") == 0 &&
+		    strcmp(jgets(t->ev[i].args, "name"), name) == 0)
+			return t->ev[i].tid;
+	return -1;
+}
+
+static size_t count(const struct trace *t, char ph, const char *name, long tid)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->ev[i].ph == ph &&
+		    (!name || strcmp(t->ev[i].name, name) == 0) &&
+		    (tid < 0 || t->ev[i].tid == tid))
+			c++;
+	return c;
+}
+
+/* The i-th (from 0) event with ph and name on tid, or NULL. */
+static const struct tev *nth(const struct trace *t, char ph, const char *name,
+			     long tid, size_t k)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->ev[i].ph == ph && strcmp(t->ev[i].name, name) == 0 &&
+		    (tid < 0 || t->ev[i].tid == tid) && k-- == 0)
+			return &t->ev[i];
+	return NULL;
+}
+
+static const struct tev *run_of(const struct trace *t, uint64_t id, int segment)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tev *e = &t->ev[i];
+		if (e->ph == 'X' && e->cat && strcmp(e->cat, "task") == 0 &&
+		    (uint64_t)jgetn(e->args, "id", 0) == id &&
+		    (int)jgetn(e->args, "segment", 0) == segment)
+			return e;
+	}
+	return NULL;
+}
+
+static bool contains(const struct tev *outer, const struct tev *in)
+{
+	return outer->ts <= in->ts &&
+	       in->ts + in->dur <= outer->ts + outer->dur;
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct tev *x = *(const struct tev *const *)a;
+	const struct tev *y = *(const struct tev *const *)b;
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->dur > y->dur ? -1 : x->dur < y->dur;
+}
+
+/* Viewers drop slices that overlap without nesting: on every track, every
+ * pair of slices must be disjoint or one inside the other, and no two may
+ * start at the same instant (their order would be ambiguous). */
+static void assert_slices_nest(const struct trace *t)
+{
+	const struct tev **v = calloc(t->n + 1, sizeof *v);
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->ev[i].ph == 'X')
+			v[n++] = &t->ev[i];
+	qsort(v, n, sizeof *v, by_start);
+	const struct tev **stk = calloc(n + 1, sizeof *stk);
+	size_t depth = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i && v[i - 1]->tid != v[i]->tid)
+			depth = 0;
+		while (depth &&
+		       stk[depth - 1]->ts + stk[depth - 1]->dur <= v[i]->ts)
+			depth--;
+		if (depth) {
+			const struct tev *top = stk[depth - 1];
+			ck_assert_msg(contains(top, v[i]),
+				      "slice %s [%lld,+%lld] overlaps %s "
+				      "[%lld,+%lld] on tid %ld",
+				      v[i]->name, (long long)v[i]->ts,
+				      (long long)v[i]->dur, top->name,
+				      (long long)top->ts, (long long)top->dur,
+				      v[i]->tid);
+			ck_assert_msg(top->ts < v[i]->ts,
+				      "slices %s and %s start together",
+				      top->name, v[i]->name);
+		}
+		stk[depth++] = v[i];
+	}
+	free(stk);
+	free(v);
+}
+
+static int by_bind_id(const void *a, const void *b)
+{
+	const struct tev *x = *(const struct tev *const *)a;
+	const struct tev *y = *(const struct tev *const *)b;
+	return strcmp(x->bind_id, y->bind_id);
+}
+
+/* Every run's first segment has a flow_in whose bind_id is the future's
+ * id; if its submission is in the trace, the submit slice has the same
+ * bind_id with flow_out and starts no later than the run. Returns the
+ * number of runs with a matching submission. */
+static size_t assert_runs_follow_submits(const struct trace *t)
+{
+	const struct tev **subs = calloc(t->n + 1, sizeof *subs);
+	size_t ns = 0, linked = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tev *s = &t->ev[i];
+		if (s->ph == 'X' && s->flow_out) {
+			ck_assert_str_eq(s->name, "submit");
+			ck_assert_ptr_nonnull(s->bind_id);
+			subs[ns++] = s;
+		}
+	}
+	qsort(subs, ns, sizeof *subs, by_bind_id);
+	for (size_t i = 1; i < ns; i++)
+		ck_assert_str_ne(subs[i - 1]->bind_id, subs[i]->bind_id);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tev *r = &t->ev[i];
+		if (r->ph != 'X' || !r->flow_in)
+			continue;
+		ck_assert_str_eq(r->cat, "task");
+		char want[32];
+		snprintf(want, sizeof want, "0x%llx",
+			 (unsigned long long)jgetn(r->args, "id", 0));
+		ck_assert_str_eq(r->bind_id, want);
+		const struct tev **s = bsearch(&r, subs, ns, sizeof *subs,
+					       by_bind_id);
+		if (s) {
+			ck_assert_int_le((*s)->ts, r->ts);
+			linked++;
+		}
+	}
+	free(subs);
+	return linked;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char tmpdir[64];
+
+static void tmp_setup(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/spool-trace-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void tmp_teardown(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static const char *tmp(const char *name)
+{
+	static _Thread_local char buf[4][128];
+	static _Thread_local int k;
+	char *p = buf[k++ % 4];
+	snprintf(p, 128, "%s/%s", tmpdir, name);
+	return p;
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+static long my_tid(void)
+{
+	return (long)syscall(SYS_gettid);
+}
+
+static int ok_task(void *arg, void **result)
+{
+	*result = arg;
+	return 0;
+}
+
+static int failing_task(void *arg, void **result)
+{
+	(void)arg;
+	(void)result;
+	return 7;
+}
+
+static void submit_inline(int n, const char *label)
+{
+	for (int i = 0; i < n; i++) {
+		spool_future *f = spool_submit_labeled(spool_executor_inline(),
+						       ok_task, NULL, label);
+		ck_assert_ptr_nonnull(f);
+		spool_future_release(f);
+	}
+}
+
+/* Runs fn with stderr sent to a file; returns what was printed. */
+static char *capture_stderr(void (*fn)(void *), void *arg)
+{
+	const char *path = tmp("stderr.txt");
+	fflush(stderr);
+	int saved = dup(2);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	dup2(fd, 2);
+	close(fd);
+	fn(arg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	size_t len;
+	return slurp(path, &len);
+}
+
+/* ---- public API: sessions ----------------------------------------------- */
+
+START_TEST(stop_without_start_is_a_harmless_noop)
+{
+	ck_assert(!spool_trace_enabled());
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	spool_trace_stats st;
+	ck_assert_int_eq(spool_trace_stats_get(&st), 0);
+	ck_assert_int_eq(st.sessions, 0);
+	ck_assert_int_eq(st.events, 0);
+	/* And a session still starts and stops normally afterwards. */
+	ck_assert_int_eq(spool_trace_start(tmp("a.json")), 0);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	ck_assert_int_eq(spool_trace_stats_get(&st), 0);
+	ck_assert_int_eq(st.sessions, 1);
+}
+END_TEST
+
+START_TEST(bad_path_is_esys_and_bad_arguments_are_einval)
+{
+	ck_assert_int_eq(spool_trace_start(tmp("no/such/dir/t.json")),
+			 SPOOL_ESYS);
+	ck_assert(!spool_trace_enabled());
+	ck_assert_int_eq(spool_trace_start(tmpdir), SPOOL_ESYS); /* a dir */
+	ck_assert(!spool_trace_enabled());
+	ck_assert_int_eq(spool_trace_start(NULL), SPOOL_EINVAL);
+	ck_assert_int_eq(spool_trace_start(""), SPOOL_EINVAL);
+	spool_trace_options o = SPOOL_TRACE_OPTIONS_INIT;
+	o.events_per_thread = (size_t)1 << 40;
+	ck_assert_int_eq(spool_trace_start_opts(tmp("b.json"), &o),
+			 SPOOL_EINVAL);
+	ck_assert(!file_exists(tmp("b.json")));
+	ck_assert(!spool_trace_enabled());
+	ck_assert_int_eq(spool_trace_stats_get(NULL), SPOOL_EINVAL);
+	ck_assert_int_eq(spool_trace_thread_name(NULL), SPOOL_EINVAL);
+	ck_assert_int_eq(spool_trace_thread_name(""), SPOOL_EINVAL);
+	/* Nothing was recorded by the failed starts. */
+	submit_inline(3, "x");
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	spool_trace_stats st;
+	spool_trace_stats_get(&st);
+	ck_assert_int_eq(st.sessions, 0);
+}
+END_TEST
+
+START_TEST(start_while_recording_is_estate_and_keeps_the_session)
+{
+	ck_assert_int_eq(spool_trace_start(tmp("first.json")), 0);
+	ck_assert(spool_trace_enabled());
+	ck_assert_int_eq(spool_trace_start(tmp("second.json")), SPOOL_ESTATE);
+	ck_assert(!file_exists(tmp("second.json")));
+	ck_assert(spool_trace_enabled());
+	submit_inline(2, "kept");
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	ck_assert(!spool_trace_enabled());
+	struct trace t;
+	load(&t, tmp("first.json"));
+	ck_assert_int_eq(count(&t, 'X', "kept", -1), 2);
+	unload(&t);
+}
+END_TEST
+
+START_TEST(start_stop_start_again_records_each_session_in_its_own_file)
+{
+	submit_inline(1, "before");
+	ck_assert_int_eq(spool_trace_start(tmp("s1.json")), 0);
+	submit_inline(3, "one");
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	submit_inline(1, "between");
+	ck_assert_int_eq(spool_trace_start(tmp("s2.json")), 0);
+	submit_inline(5, "two");
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	submit_inline(1, "after");
+
+	struct trace a, b;
+	load(&a, tmp("s1.json"));
+	load(&b, tmp("s2.json"));
+	ck_assert_int_eq(count(&a, 'X', "one", -1), 3);
+	ck_assert_int_eq(count(&a, 'X', "two", -1), 0);
+	ck_assert_int_eq(count(&b, 'X', "two", -1), 5);
+	ck_assert_int_eq(count(&b, 'X', "one", -1), 0);
+	const char *outside[] = {"before", "between", "after"};
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(count(&a, 'X', outside[i], -1), 0);
+		ck_assert_int_eq(count(&b, 'X', outside[i], -1), 0);
+	}
+	/* Each session's events: 1 submit + 2 run records per task. */
+	ck_assert_int_eq((int)meta_n(&a, "events"), 3 * 3);
+	ck_assert_int_eq((int)meta_n(&b, "events"), 5 * 3);
+	spool_trace_stats st;
+	spool_trace_stats_get(&st);
+	ck_assert_int_eq(st.sessions, 2);
+	ck_assert_int_eq(st.events, 15);
+	ck_assert_int_eq(st.threads, 1);
+	ck_assert_int_eq(st.dropped, 0);
+	unload(&a);
+	unload(&b);
+}
+END_TEST
+
+START_TEST(enabled_reflects_start_and_stop)
+{
+	ck_assert(!spool_trace_enabled());
+	ck_assert_int_eq(spool_trace_start(tmp("e.json")), 0);
+	ck_assert(spool_trace_enabled());
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	ck_assert(!spool_trace_enabled());
+}
+END_TEST
+
+/* ---- public API: what a trace contains ---------------------------------- */
+
+START_TEST(inline_runs_nest_in_their_submits_with_labels_results_and_flows)
+{
+	ck_assert_int_eq(spool_trace_thread_name("main thread"), 0);
+	ck_assert_int_eq(spool_trace_start(tmp("inline.json")), 0);
+	uint64_t ids[6];
+	for (int i = 0; i < 6; i++) {
+		spool_future *f = spool_submit_labeled(
+			spool_executor_inline(), i % 2 ? failing_task : ok_task,
+			NULL, i % 2 ? "bad" : "good");
+		ids[i] = spool_future_id(f);
+		spool_future_release(f);
+	}
+	spool_future *f = spool_submit(spool_executor_inline(), ok_task, NULL);
+	uint64_t unlabeled = spool_future_id(f);
+	spool_future_release(f);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+
+	struct trace t;
+	load(&t, tmp("inline.json"));
+	long me = track(&t, "main thread");
+	ck_assert_int_eq(me, my_tid());
+	ck_assert_int_eq(count(&t, 'M', "process_name", -1), 1);
+	ck_assert_int_eq(count(&t, 'X', "good", me), 3);
+	ck_assert_int_eq(count(&t, 'X', "bad", me), 3);
+	ck_assert_int_eq(count(&t, 'X', "submit", me), 7);
+	for (int i = 0; i < 6; i++) {
+		const struct tev *r = run_of(&t, ids[i], 0);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_str_eq(r->name, i % 2 ? "bad" : "good");
+		ck_assert_int_eq((int)arg_n(r, "rc"), i % 2 ? 7 : 0);
+		ck_assert(r->flow_in);
+	}
+	const struct tev *u = run_of(&t, unlabeled, 0);
+	ck_assert_ptr_nonnull(u);
+	ck_assert_str_eq(u->name, "task");
+	/* The inline executor runs the task inside spool_submit(). */
+	for (size_t i = 0; i < t.n; i++) {
+		const struct tev *s = &t.ev[i];
+		if (s->ph != 'X' || strcmp(s->name, "submit") != 0)
+			continue;
+		const struct tev *r = run_of(&t, (uint64_t)arg_n(s, "id"), 0);
+		ck_assert(contains(s, r) && s->ts < r->ts);
+	}
+	ck_assert_int_eq(assert_runs_follow_submits(&t), 7);
+	assert_slices_nest(&t);
+	ck_assert_int_eq((int)meta_n(&t, "threads"), 1);
+	ck_assert_int_eq((int)meta_n(&t, "dropped_events"), 0);
+	ck_assert_int_eq((int)meta_n(&t, "unmatched_ends"), 0);
+	unload(&t);
+}
+END_TEST
+
+/* A small executor of the test's own: submissions go to a queue served by
+ * plain threads that run each task with spool_run_task(), so core's hooks
+ * record the submit on one thread and the run on another, as a pool's
+ * would. */
+enum { QCAP = 4096, QWORKERS = 3 };
+struct qexec {
+	spool_executor ex;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	struct {
+		spool_future *f;
+		spool_task_fn fn;
+		void *arg;
+	} q[QCAP];
+	size_t head, tail;
+	bool stop;
+	pthread_t th[QWORKERS];
+	int next_index;
+};
+
+static spool_future *q_submit(spool_executor *ex, spool_task_fn fn, void *arg,
+			      const char *label)
+{
+	struct qexec *q = (struct qexec *)ex;
+	spool_future *f = spool_promise_new();
+	f->label = label;
+	pthread_mutex_lock(&q->m);
+	ck_assert_int_lt(q->tail - q->head, QCAP);
+	q->q[q->tail % QCAP].f = spool_future_retain(f);
+	q->q[q->tail % QCAP].fn = fn;
+	q->q[q->tail % QCAP].arg = arg;
+	q->tail++;
+	pthread_cond_signal(&q->c);
+	pthread_mutex_unlock(&q->m);
+	return f;
+}
+
+static const struct spool__executor_ops q_ops = {"test-queue", q_submit};
+
+static void *q_worker(void *arg)
+{
+	struct qexec *q = arg;
+	pthread_mutex_lock(&q->m);
+	char name[32];
+	snprintf(name, sizeof name, "queue worker %d", q->next_index++);
+	pthread_mutex_unlock(&q->m);
+	spool_trace_thread_name(name);
+	for (;;) {
+		pthread_mutex_lock(&q->m);
+		while (q->head == q->tail && !q->stop)
+			pthread_cond_wait(&q->c, &q->m);
+		if (q->head == q->tail) {
+			pthread_mutex_unlock(&q->m);
+			return NULL;
+		}
+		spool_future *f = q->q[q->head % QCAP].f;
+		spool_task_fn fn = q->q[q->head % QCAP].fn;
+		void *a = q->q[q->head % QCAP].arg;
+		q->head++;
+		pthread_mutex_unlock(&q->m);
+		spool_run_task(f, fn, a);
+		spool_future_release(f);
+	}
+}
+
+static struct qexec *q_start(void)
+{
+	struct qexec *q = calloc(1, sizeof *q);
+	q->ex.ops = &q_ops;
+	pthread_mutex_init(&q->m, NULL);
+	pthread_cond_init(&q->c, NULL);
+	for (int i = 0; i < QWORKERS; i++)
+		pthread_create(&q->th[i], NULL, q_worker, q);
+	return q;
+}
+
+static void q_stop(struct qexec *q)
+{
+	pthread_mutex_lock(&q->m);
+	q->stop = true;
+	pthread_cond_broadcast(&q->c);
+	pthread_mutex_unlock(&q->m);
+	for (int i = 0; i < QWORKERS; i++)
+		pthread_join(q->th[i], NULL);
+	pthread_mutex_destroy(&q->m);
+	pthread_cond_destroy(&q->c);
+	free(q);
+}
+
+static int spin_task(void *arg, void **result)
+{
+	(void)arg;
+	volatile int x = 0;
+	for (int i = 0; i < 2000; i++)
+		x += i;
+	*result = NULL;
+	return 0;
+}
+
+START_TEST(runs_on_other_threads_follow_their_submits_one_track_each)
+{
+	enum { N = 300 };
+	struct qexec *q = q_start();
+	spool_trace_thread_name("submitter");
+	ck_assert_int_eq(spool_trace_start(tmp("queue.json")), 0);
+	spool_future *fs[N];
+	for (int i = 0; i < N; i++)
+		fs[i] = spool_submit_labeled(&q->ex, spin_task, NULL, "spin");
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(spool_future_wait(fs[i], SPOOL_FOREVER), 0);
+		ck_assert_int_eq(spool_future_error(fs[i]), 0);
+	}
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	q_stop(q);
+
+	struct trace t;
+	load(&t, tmp("queue.json"));
+	long sub = track(&t, "submitter");
+	ck_assert_int_eq(sub, my_tid());
+	ck_assert_int_eq(count(&t, 'X', "submit", sub), N);
+	ck_assert_int_eq(count(&t, 'X', "spin", sub), 0);
+	size_t runs = 0;
+	for (int i = 0; i < QWORKERS; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "queue worker %d", i);
+		long tid = track(&t, name);
+		/* A worker that ran nothing recorded nothing: no track. */
+		if (tid >= 0) {
+			ck_assert_int_ne(tid, sub);
+			runs += count(&t, 'X', "spin", tid);
+		}
+	}
+	ck_assert_int_eq(runs, N);
+	for (int i = 0; i < N; i++) {
+		const struct tev *r = run_of(&t, spool_future_id(fs[i]), 0);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_int_ne(r->tid, sub);
+		ck_assert_int_eq((int)arg_n(r, "rc"), 0);
+		spool_future_release(fs[i]);
+	}
+	ck_assert_int_eq(assert_runs_follow_submits(&t), N);
+	assert_slices_nest(&t);
+	unload(&t);
+}
+END_TEST
+
+static void *complete_later(void *arg)
+{
+	spool_test_sleep_ns(20 * SPOOL_NS_PER_MS);
+	spool_promise_set_result(arg, NULL);
+	return NULL;
+}
+
+START_TEST(a_blocking_wait_is_a_wait_slice_named_after_the_awaited_label)
+{
+	spool_future *p = spool_promise_new();
+	p->label = "gather"; /* as a combinator labels its internal future */
+	spool_future *q = spool_promise_new();
+	ck_assert_int_eq(spool_trace_start(tmp("wait.json")), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, complete_later, p);
+	ck_assert_int_eq(spool_future_wait(p, SPOOL_FOREVER), 0);
+	ck_assert_int_eq(spool_future_wait(q, SPOOL_NS_PER_MS),
+			 SPOOL_ETIMEDOUT);
+	ck_assert_int_eq(spool_future_wait(p, SPOOL_FOREVER), 0); /* done */
+	pthread_join(th, NULL);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+
+	struct trace t;
+	load(&t, tmp("wait.json"));
+	long me = my_tid();
+	ck_assert_int_eq(count(&t, 'X', "wait: gather", me), 1);
+	ck_assert_int_eq(count(&t, 'X', "wait", me), 1);
+	const struct tev *w = nth(&t, 'X', "wait: gather", me, 0);
+	ck_assert_int_eq((uint64_t)arg_n(w, "on"), spool_future_id(p));
+	ck_assert_int_eq((int)arg_n(w, "rc"), 0);
+	ck_assert_int_ge(w->dur, 5 * SPOOL_NS_PER_MS);
+	const struct tev *w2 = nth(&t, 'X', "wait", me, 0);
+	ck_assert_int_eq((uint64_t)arg_n(w2, "on"), spool_future_id(q));
+	ck_assert_int_eq((int)arg_n(w2, "rc"), SPOOL_ETIMEDOUT);
+	assert_slices_nest(&t);
+	unload(&t);
+	spool_future_release(p);
+	spool_future_release(q);
+}
+END_TEST
+
+START_TEST(labels_with_quotes_controls_and_bad_utf8_stay_valid_json)
+{
+	static const char nasty[] = "q\"b\\s/\n\t\x01 caf\xc3\xa9 \xff\xc3";
+	ck_assert_int_eq(spool_trace_thread_name("name \"quoted\"\n"), 0);
+	ck_assert_int_eq(spool_trace_start(tmp("nasty.json")), 0);
+	submit_inline(1, nasty);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	struct trace t;
+	load(&t, tmp("nasty.json"));
+	ck_assert_int_eq(track(&t, "name \"quoted\"\n"), my_tid());
+	/* Valid characters survive; invalid bytes become U+FFFD. */
+	ck_assert_int_eq(
+		count(&t, 'X',
+		      "q\"b\\s/\n\t\x01 caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd",
+		      -1),
+		1);
+	unload(&t);
+}
+END_TEST
+
+START_TEST(tracing_off_records_nothing)
+{
+	submit_inline(10, "off");
+	ck_assert_int_eq(spool_trace_start(tmp("off.json")), 0);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	submit_inline(10, "off");
+	struct trace t;
+	load(&t, tmp("off.json"));
+	ck_assert_int_eq(count(&t, 'X', NULL, -1), 0);
+	ck_assert_int_eq((int)meta_n(&t, "events"), 0);
+	ck_assert_int_eq((int)meta_n(&t, "threads"), 0);
+	unload(&t);
+}
+END_TEST
+
+START_TEST(monotonic_clock_option_gives_the_same_trace)
+{
+	spool_trace_options o = SPOOL_TRACE_OPTIONS_INIT;
+	o.monotonic_clock = true;
+	ck_assert_int_eq(spool_trace_start_opts(tmp("mono.json"), &o), 0);
+	submit_inline(4, "mono");
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	struct trace t;
+	load(&t, tmp("mono.json"));
+	ck_assert_str_eq(jgets(t.meta, "clock"), "monotonic");
+	ck_assert_int_eq(count(&t, 'X', "mono", -1), 4);
+	ck_assert_int_eq(assert_runs_follow_submits(&t), 4);
+	assert_slices_nest(&t);
+	unload(&t);
+}
+END_TEST
+
+/* ---- public API: bounded buffers ---------------------------------------- */
+
+static void overflow_session(void *arg)
+{
+	spool_trace_options o = SPOOL_TRACE_OPTIONS_INIT;
+	o.events_per_thread = 30; /* 10 tasks of 3 records each */
+	ck_assert_int_eq(spool_trace_start_opts(tmp("full.json"), &o), 0);
+	uint64_t *ids = arg;
+	for (int i = 0; i < 25; i++) {
+		spool_future *f = spool_submit_labeled(spool_executor_inline(),
+						       ok_task, NULL, "fill");
+		ids[i] = spool_future_id(f);
+		spool_future_release(f);
+	}
+	ck_assert_int_eq(spool_trace_stop(), 0);
+}
+
+START_TEST(a_full_buffer_drops_the_newest_events_and_reports_how_many)
+{
+	ck_assert_int_eq(spool_trace_thread_name("filler"), 0);
+	uint64_t ids[25];
+	char *err = capture_stderr(overflow_session, ids);
+	/* stderr names the thread and the count. */
+	ck_assert_msg(strstr(err, "\"filler\"") && strstr(err, "dropped 45"),
+		      "stderr was: %s", err);
+	free(err);
+	spool_trace_stats st;
+	spool_trace_stats_get(&st);
+	ck_assert_int_eq(st.events, 30);
+	ck_assert_int_eq(st.dropped, 25 * 3 - 30);
+
+	struct trace t;
+	load(&t, tmp("full.json"));
+	ck_assert_int_eq((int)meta_n(&t, "dropped_events"), 45);
+	ck_assert_int_eq((int)meta_n(&t, "events"), 30);
+	const struct jv *by = jget(t.meta, "dropped_by_thread");
+	ck_assert(by && by->t == J_ARR && by->n == 1);
+	ck_assert_str_eq(jgets(&by->items[0], "name"), "filler");
+	ck_assert_int_eq((int)jgetn(&by->items[0], "dropped", 0), 45);
+	/* The oldest ten tasks are there, the newest fifteen are not. */
+	for (int i = 0; i < 25; i++)
+		ck_assert_msg((run_of(&t, ids[i], 0) != NULL) == (i < 10),
+			      "task %d", i);
+	const struct tev *d = nth(&t, 'i', "events dropped", my_tid(), 0);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq((int)arg_n(d, "dropped"), 45);
+	ck_assert_int_eq((int)arg_n(d, "capacity"), 30);
+	assert_slices_nest(&t);
+	unload(&t);
+}
+END_TEST
+
+/* ---- public API: threads that come and go, and a racing stop ------------ */
+
+static void *short_lived(void *arg)
+{
+	char name[32];
+	snprintf(name, sizeof name, "short %d", (int)(intptr_t)arg);
+	spool_trace_thread_name(name);
+	submit_inline(5, "short");
+	return NULL;
+}
+
+START_TEST(threads_that_exit_before_stop_keep_their_events)
+{
+	enum { T = 6 };
+	ck_assert_int_eq(spool_trace_start(tmp("exit.json")), 0);
+	for (int i = 0; i < T; i++) {
+		pthread_t th;
+		pthread_create(&th, NULL, short_lived, (void *)(intptr_t)i);
+		pthread_join(th, NULL);
+	}
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	struct trace t;
+	load(&t, tmp("exit.json"));
+	for (int i = 0; i < T; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "short %d", i);
+		long tid = track(&t, name);
+		ck_assert_int_ge(tid, 0);
+		ck_assert_int_eq(count(&t, 'X', "short", tid), 5);
+	}
+	ck_assert_int_eq((int)meta_n(&t, "threads"), T);
+	unload(&t);
+}
+END_TEST
+
+struct hammer {
+	atomic_bool stop;
+	atomic_long tasks;
+};
+
+static void *hammer_thread(void *arg)
+{
+	struct hammer *h = arg;
+	spool_trace_thread_name("hammer");
+	while (!atomic_load(&h->stop)) {
+		spool_future *f = spool_submit_labeled(spool_executor_inline(),
+						       ok_task, NULL, "h");
+		spool_future_wait(f, SPOOL_FOREVER);
+		spool_future_release(f);
+		if (atomic_fetch_add(&h->tasks, 1) % 64 == 0)
+			sched_yield(); /* 2 cores: let the stopper run */
+	}
+	return NULL;
+}
+
+static void *hammer_spawner(void *arg)
+{
+	struct hammer *h = arg;
+	while (!atomic_load(&h->stop)) {
+		pthread_t th;
+		pthread_create(&th, NULL, short_lived, (void *)(intptr_t)99);
+		pthread_join(th, NULL);
+	}
+	return NULL;
+}
+
+START_TEST(stop_while_threads_record_is_safe_and_every_file_is_valid)
+{
+	enum { T = 4, SESSIONS = 12 };
+	struct hammer h = {false, 0};
+	pthread_t th[T + 1];
+	for (int i = 0; i < T; i++)
+		pthread_create(&th[i], NULL, hammer_thread, &h);
+	pthread_create(&th[T], NULL, hammer_spawner, &h);
+	spool_trace_options o = SPOOL_TRACE_OPTIONS_INIT;
+	o.events_per_thread = 4096; /* small, so some sessions overflow */
+	for (int s = 0; s < SESSIONS; s++) {
+		char name[32];
+		snprintf(name, sizeof name, "race%d.json", s);
+		ck_assert_int_eq(spool_trace_start_opts(tmp(name), &o), 0);
+		long before = atomic_load(&h.tasks);
+		while (atomic_load(&h.tasks) < before + 50)
+			spool_test_sleep_ns(100000);
+		ck_assert_int_eq(spool_trace_stop(), 0);
+		spool_trace_stats st;
+		spool_trace_stats_get(&st);
+		ck_assert_int_eq(st.sessions, s + 1);
+		ck_assert_int_gt(st.events, 0);
+	}
+	atomic_store(&h.stop, true);
+	for (int i = 0; i <= T; i++)
+		pthread_join(th[i], NULL);
+	for (int s = 0; s < SESSIONS; s++) {
+		char name[32];
+		snprintf(name, sizeof name, "race%d.json", s);
+		struct trace t;
+		load(&t, tmp(name));
+		ck_assert_int_gt(count(&t, 'X', "h", -1), 0);
+		assert_slices_nest(&t);
+		assert_runs_follow_submits(&t);
+		unload(&t);
+	}
+}
+END_TEST
+
+/* ---- SPOOL_TRACE -------------------------------------------------------- */
+
+static int env_child(void)
+{
+	/* No ck_assert here: this runs outside the test runner. */
+	spool_trace_thread_name("env child");
+	for (int i = 0; i < 4; i++)
+		spool_future_release(spool_submit_labeled(
+			spool_executor_inline(), ok_task, NULL, "from env"));
+	return 0; /* the trace is written at exit */
+}
+
+/* Runs this program again with SPOOL_TRACE=value; returns its stderr and
+ * sets trace_pid to the child's pid. */
+static char *run_env_child(const char *value)
+{
+	char self[512];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	ck_assert_int_gt(n, 0);
+	self[n] = 0;
+	const char *errpath = tmp("child-stderr.txt");
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 2);
+		setenv("SPOOL_TRACE", value, 1);
+		execl(self, self, "--env-child", (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	trace_pid = pid;
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	size_t len;
+	return slurp(errpath, &len);
+}
+
+START_TEST(environment_variable_traces_the_program_into_the_file_at_exit)
+{
+	const char *path = tmp("env.json");
+	free(run_env_child(path));
+	struct trace t;
+	load(&t, path);
+	long tid = track(&t, "env child");
+	ck_assert_int_ge(tid, 0);
+	ck_assert_int_eq(count(&t, 'X', "from env", tid), 4);
+	ck_assert_int_eq(assert_runs_follow_submits(&t), 4);
+	unload(&t);
+}
+END_TEST
+
+START_TEST(environment_variable_with_a_bad_path_says_so_and_runs_untraced)
+{
+	char *err = run_env_child(tmp("missing/dir/env.json"));
+	ck_assert_msg(strstr(err, "SPOOL_TRACE") && strstr(err, "cannot trace"),
+		      "stderr was: %s", err);
+	free(err);
+	ck_assert(!file_exists(tmp("missing/dir/env.json")));
+}
+END_TEST
+
+/* ---- the hook API (the module's own copy, see the top) ------------------ */
+
+static void copy_start(const char *name, size_t cap)
+{
+	spool_trace_options o = SPOOL_TRACE_OPTIONS_INIT;
+	o.events_per_thread = cap;
+	ck_assert_int_eq(spool__trace_session_start(tmp(name), &o), 0);
+}
+
+struct pool_sim {
+	int index;
+	spool_future *tasks[4];
+	int steals, parks, wakes;
+};
+
+/* What a pool worker records: it names itself, runs a task, inside it
+ * waits for a child and helps by running a stolen task, parks, wakes a
+ * peer. */
+static void *pool_worker_sim(void *arg)
+{
+	struct pool_sim *w = arg;
+	spool__trace_thread_name("worker", w->index);
+	for (int round = 0; round < 3; round++) {
+		spool__trace_run_begin(w->tasks[0]);
+		spool__trace_wait_begin(w->tasks[1]);
+		spool__trace_steal(w->tasks[2], (w->index + 1) % 3);
+		w->steals++;
+		spool__trace_run_begin(w->tasks[2]);
+		spool__trace_run_end(w->tasks[2], 0);
+		spool__trace_wait_end(w->tasks[1], 0);
+		spool__trace_run_end(w->tasks[0], 0);
+		spool__trace_park_begin();
+		spool_test_sleep_ns(100000);
+		spool__trace_park_end();
+		w->parks++;
+		spool__trace_wake(w->index);
+		w->wakes++;
+	}
+	return NULL;
+}
+
+START_TEST(pool_hooks_give_worker_tracks_with_helping_steals_parks_and_wakes)
+{
+	copy_start("pool.json", 0);
+	struct pool_sim w[3];
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].index = i;
+		for (int k = 0; k < 4; k++)
+			w[i].tasks[k] = spool_promise_new();
+		w[i].tasks[0]->label = "parent";
+		w[i].tasks[2]->label = "child";
+		pthread_create(&th[i], NULL, pool_worker_sim, &w[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(spool__trace_session_stop(), 0);
+
+	struct trace t;
+	load(&t, tmp("pool.json"));
+	for (int i = 0; i < 3; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "worker %d", i);
+		long tid = track(&t, name);
+		ck_assert_int_ge(tid, 0);
+		ck_assert_int_eq(count(&t, 'X', "parent", tid), 3);
+		ck_assert_int_eq(count(&t, 'X', "child", tid), 3);
+		ck_assert_int_eq(count(&t, 'i', "steal", tid), w[i].steals);
+		ck_assert_int_eq(count(&t, 'X', "park", tid), w[i].parks);
+		ck_assert_int_eq(count(&t, 'i', "wake", tid), w[i].wakes);
+		/* Helping: the stolen child runs inside the parent's wait. */
+		for (size_t k = 0; k < 3; k++) {
+			const struct tev *p = nth(&t, 'X', "parent", tid, k);
+			const struct tev *wt = nth(&t, 'X', "wait", tid, k);
+			const struct tev *c = nth(&t, 'X', "child", tid, k);
+			ck_assert(contains(p, wt) && contains(wt, c));
+			const struct tev *s = nth(&t, 'i', "steal", tid, k);
+			ck_assert_int_eq((int)arg_n(s, "victim"), (i + 1) % 3);
+			ck_assert_int_eq((uint64_t)arg_n(s, "id"),
+					 spool_future_id(w[i].tasks[2]));
+		}
+		for (int k = 0; k < 4; k++)
+			spool_future_release(w[i].tasks[k]);
+	}
+	/* Workers sort before every other track. */
+	for (size_t i = 0; i < t.n; i++)
+		if (t.ev[i].ph == 'M' &&
+		    strcmp(t.ev[i].name, "thread_sort_index") == 0)
+			ck_assert_int_lt((int)arg_n(&t.ev[i], "sort_index"), 3);
+	assert_slices_nest(&t);
+	ck_assert_int_eq((int)meta_n(&t, "unmatched_ends"), 0);
+	unload(&t);
+}
+END_TEST
+
+START_TEST(loop_hooks_split_coroutine_runs_at_suspensions_and_say_why)
+{
+	spool_future *c1 = spool_promise_new(), *c2 = spool_promise_new();
+	spool_future *dep = spool_promise_new();
+	c1->label = "fetch";
+	c2->label = "sleeper";
+	dep->label = "dep";
+	copy_start("loop.json", 0);
+	spool__trace_thread_name("loop", -1);
+	/* Iteration 1: c1 awaits dep; c2 sleeps 5 ms. */
+	spool__trace_iter_begin(1);
+	spool__trace_run_begin(c1);
+	spool__trace_wait_begin(dep);
+	spool__trace_suspend(c1, SPOOL__TRACE_ON_FUTURE, dep->id);
+	spool__trace_run_begin(c2);
+	spool__trace_suspend(c2, SPOOL__TRACE_ON_SLEEP, 5000000);
+	spool__trace_iter_end(1, 2);
+	/* Iteration 2: the timer fires, both resume and finish. */
+	spool__trace_iter_begin(2);
+	spool__trace_timer(c2, 1234);
+	spool__trace_resume(c2, 0);
+	spool__trace_run_end(c2, 0);
+	spool__trace_resume(c1, 0);
+	spool__trace_wait_end(dep, 0);
+	spool__trace_run_end(c1, 0);
+	spool__trace_iter_end(2, 3);
+	ck_assert_int_eq(spool__trace_session_stop(), 0);
+
+	struct trace t;
+	load(&t, tmp("loop.json"));
+	long loop = track(&t, "loop");
+	ck_assert_int_eq(loop, my_tid());
+	ck_assert_int_eq(count(&t, 'X', "loop iteration", loop), 2);
+	const struct tev *it1 = nth(&t, 'X', "loop iteration", loop, 0);
+	const struct tev *it2 = nth(&t, 'X', "loop iteration", loop, 1);
+	ck_assert_int_eq((int)arg_n(it1, "n"), 1);
+	ck_assert_int_eq((int)arg_n(it2, "ran"), 3);
+	/* c1: segment 0 until it suspends, segment 1 after dep is done. */
+	const struct tev *a0 = run_of(&t, c1->id, 0);
+	const struct tev *a1 = run_of(&t, c1->id, 1);
+	ck_assert(a0 && a1);
+	ck_assert_str_eq(a0->name, "fetch");
+	ck_assert_str_eq(a1->name, "fetch");
+	ck_assert(a0->flow_in && !a1->flow_in);
+	ck_assert(jgetb(a0->args, "suspended"));
+	ck_assert_str_eq(jgets(a1->args, "after"), "future");
+	ck_assert_int_eq((uint64_t)arg_n(a1, "target"), dep->id);
+	ck_assert_int_eq((int)arg_n(a1, "rc"), 0);
+	ck_assert(contains(it1, a0) && contains(it2, a1));
+	/* Its wait is split with it: one piece in each segment. */
+	ck_assert_int_eq(count(&t, 'X', "wait: dep", loop), 2);
+	const struct tev *w0 = nth(&t, 'X', "wait: dep", loop, 0);
+	const struct tev *w1 = nth(&t, 'X', "wait: dep", loop, 1);
+	if (w0->ts > w1->ts) {
+		const struct tev *x = w0;
+		w0 = w1;
+		w1 = x;
+	}
+	ck_assert(contains(a0, w0) && jgetb(w0->args, "suspended"));
+	ck_assert(contains(a1, w1) && (int)arg_n(w1, "rc") == 0);
+	/* c2 says it slept, and how long it asked for. */
+	const struct tev *b1 = run_of(&t, c2->id, 1);
+	ck_assert_ptr_nonnull(b1);
+	ck_assert_str_eq(jgets(b1->args, "after"), "sleep");
+	ck_assert_int_eq((int)arg_n(b1, "target"), 5000000);
+	/* Instants: two suspensions with their reasons, one timer. */
+	ck_assert_int_eq(count(&t, 'i', "suspend", loop), 2);
+	const struct tev *s0 = nth(&t, 'i', "suspend", loop, 0);
+	ck_assert_str_eq(jgets(s0->args, "on"), "future");
+	ck_assert_int_eq((uint64_t)arg_n(s0, "target"), dep->id);
+	const struct tev *tm = nth(&t, 'i', "timer", loop, 0);
+	ck_assert_int_eq((uint64_t)arg_n(tm, "id"), c2->id);
+	ck_assert_int_eq((int)arg_n(tm, "late_ns"), 1234);
+	assert_slices_nest(&t);
+	ck_assert_int_eq((int)meta_n(&t, "unmatched_ends"), 0);
+	unload(&t);
+	spool_future_release(c1);
+	spool_future_release(c2);
+	spool_future_release(dep);
+}
+END_TEST
+
+START_TEST(mismatched_and_unfinished_slices_are_closed_so_they_still_nest)
+{
+	spool_future *a = spool_promise_new(), *b = spool_promise_new();
+	spool_future *c = spool_promise_new();
+	copy_start("mismatch.json", 0);
+	spool__trace_run_end(c, 0); /* began before the session */
+	spool__trace_run_begin(a);
+	spool__trace_wait_begin(b); /* its end never comes */
+	spool__trace_run_end(a, 3); /* closes the wait as truncated */
+	spool__trace_run_begin(b);  /* still running at stop */
+	ck_assert_int_eq(spool__trace_session_stop(), 0);
+	struct trace t;
+	load(&t, tmp("mismatch.json"));
+	ck_assert_int_eq((int)meta_n(&t, "unmatched_ends"), 1);
+	const struct tev *ra = run_of(&t, a->id, 0);
+	ck_assert_int_eq((int)arg_n(ra, "rc"), 3);
+	const struct tev *w = nth(&t, 'X', "wait", -1, 0);
+	ck_assert(jgetb(w->args, "truncated") && contains(ra, w));
+	const struct tev *rb = run_of(&t, b->id, 0);
+	ck_assert(jgetb(rb->args, "unfinished"));
+	ck_assert_ptr_null(jget(rb->args, "rc"));
+	ck_assert_ptr_null(run_of(&t, c->id, 0));
+	assert_slices_nest(&t);
+	unload(&t);
+	spool_future_release(a);
+	spool_future_release(b);
+	spool_future_release(c);
+}
+END_TEST
+
+static void *hook_hammer(void *arg)
+{
+	struct hammer *h = arg;
+	spool_future *f = spool_promise_new();
+	spool__trace_thread_name("worker",
+				 (int)(atomic_fetch_add(&h->tasks, 1)));
+	while (!atomic_load(&h->stop)) {
+		for (int i = 0; i < 100; i++) {
+			spool__trace_run_begin(f);
+			spool__trace_steal(f, 0);
+			spool__trace_run_end(f, 0);
+		}
+		sched_yield(); /* 2 cores: let the stopper run */
+	}
+	spool_future_release(f);
+	return NULL;
+}
+
+START_TEST(hook_recording_races_with_start_and_stop_safely)
+{
+	enum { T = 4, SESSIONS = 20 };
+	struct hammer h = {false, 0};
+	pthread_t th[T];
+	for (int i = 0; i < T; i++)
+		pthread_create(&th[i], NULL, hook_hammer, &h);
+	for (int s = 0; s < SESSIONS; s++) {
+		char name[32];
+		snprintf(name, sizeof name, "hook%d.json", s);
+		copy_start(name, 1000 + 500 * (size_t)(s % 3));
+		spool_test_sleep_ns(1000000);
+		ck_assert_int_eq(spool__trace_session_stop(), 0);
+	}
+	atomic_store(&h.stop, true);
+	for (int i = 0; i < T; i++)
+		pthread_join(th[i], NULL);
+	for (int s = 0; s < SESSIONS; s++) {
+		char name[32];
+		snprintf(name, sizeof name, "hook%d.json", s);
+		struct trace t;
+		load(&t, tmp(name));
+		assert_slices_nest(&t);
+		unload(&t);
+	}
+}
+END_TEST
+
+static Suite *trace_suite(void)
+{
+	Suite *s = suite_create("trace");
+	TCase *tc = spool_test_case("sessions", 60);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(tc, stop_without_start_is_a_harmless_noop);
+	tcase_add_test(tc, bad_path_is_esys_and_bad_arguments_are_einval);
+	tcase_add_test(tc,
+		       start_while_recording_is_estate_and_keeps_the_session);
+	tcase_add_test(
+		tc,
+		start_stop_start_again_records_each_session_in_its_own_file);
+	tcase_add_test(tc, enabled_reflects_start_and_stop);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("content", 60);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(
+		tc,
+		inline_runs_nest_in_their_submits_with_labels_results_and_flows);
+	tcase_add_test(
+		tc, runs_on_other_threads_follow_their_submits_one_track_each);
+	tcase_add_test(
+		tc,
+		a_blocking_wait_is_a_wait_slice_named_after_the_awaited_label);
+	tcase_add_test(
+		tc, labels_with_quotes_controls_and_bad_utf8_stay_valid_json);
+	tcase_add_test(tc, tracing_off_records_nothing);
+	tcase_add_test(tc, monotonic_clock_option_gives_the_same_trace);
+	tcase_add_test(
+		tc, a_full_buffer_drops_the_newest_events_and_reports_how_many);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("threads", 120);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(tc, threads_that_exit_before_stop_keep_their_events);
+	tcase_add_test(
+		tc, stop_while_threads_record_is_safe_and_every_file_is_valid);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("environment", 60);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(
+		tc,
+		environment_variable_traces_the_program_into_the_file_at_exit);
+	tcase_add_test(
+		tc,
+		environment_variable_with_a_bad_path_says_so_and_runs_untraced);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("hooks", 120);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(
+		tc,
+		pool_hooks_give_worker_tracks_with_helping_steals_parks_and_wakes);
+	tcase_add_test(
+		tc, loop_hooks_split_coroutine_runs_at_suspensions_and_say_why);
+	tcase_add_test(
+		tc,
+		mismatched_and_unfinished_slices_are_closed_so_they_still_nest);
+	tcase_add_test(tc, hook_recording_races_with_start_and_stop_safely);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--env-child") == 0)
+		return env_child();
+	return spool_test_run(trace_suite());
+}

@@ -93,6 +93,7 @@ int main(int argc, char **argv)
 	if (pthread_create(&wd, NULL, watchdog, NULL) == 0)
 		pthread_detach(wd);
 
+	int64_t start = cmp_now_ns();
 	rep.cfg = &cfg;
 	int failures = 0;
 	if (cfg.parts & (1u << 1)) {
@@ -143,5 +144,9 @@ int main(int argc, char **argv)
 			progress(&cfg, "charts written to %s", cfg.svg_dir);
 	}
 	cmp_workloads_cleanup();
+	if (!cfg.quiet)
+		fprintf(stderr, "spool-compare: done in %.1f s%s\n",
+			(double)(cmp_now_ns() - start) / 1e9,
+			failures ? ", with failures (see above)" : "");
 	return failures ? 1 : 0;
 }

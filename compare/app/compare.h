@@ -145,6 +145,7 @@ int cmp_article_run(const struct cmp_config *cfg,
 struct cmp_py_result {
 	char workload[16], backend[24];
 	int tasks, threads, runs;
+	double n; /* the size, as compare.py reports it */
 	double wall_s, speedup, cpu_s;
 	double p50_ms, p99_ms;
 	char skipped[96]; /* nonempty: not measured, and why */

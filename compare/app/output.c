@@ -387,8 +387,9 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 		fprintf(out,
 			"{\"bench\":\"lesson_%s\",\"impl\":\"cpython\","
 			"\"backend\":\"%s\",\"threads\":%d,\"tasks\":%d,"
-			"\"runs\":%d",
-			p->workload, p->backend, p->threads, p->tasks, p->runs);
+			"\"n\":%g,\"runs\":%d",
+			p->workload, p->backend, p->threads, p->tasks, p->n,
+			p->runs);
 		if (p->skipped[0]) {
 			fputs(",\"skipped\":", out);
 			json_str(out, p->skipped);
@@ -449,8 +450,13 @@ void cmp_print_csv(const struct cmp_report *rep, FILE *out)
 			fprintf(out, ",,,,,,,,,\"%s\"\n", r->error);
 			continue;
 		}
-		fprintf(out, "%.6f,%.6f,%.6f,%ld,%.3f,", r->wall_s, r->ideal_s,
-			r->cpu_s, r->peak_rss_kib, r->speedup);
+		fprintf(out, "%.6f,", r->wall_s);
+		if (r->ideal_s > 0)
+			fprintf(out, "%.6f", r->ideal_s);
+		fprintf(out, ",%.6f,%ld,", r->cpu_s, r->peak_rss_kib);
+		if (r->speedup > 0)
+			fprintf(out, "%.3f", r->speedup);
+		fputc(',', out);
 		if (r->workload == CMP_W_MIXED)
 			fprintf(out, "%.3f,%.3f,", r->p50_ms, r->p99_ms);
 		else

@@ -90,6 +90,7 @@ static int parse_line(const char *line, struct cmp_py_result *r)
 	r->tasks = (int)json_num(line, "tasks");
 	r->threads = (int)json_num(line, "threads");
 	r->runs = (int)json_num(line, "runs");
+	r->n = json_num(line, "n");
 	r->wall_s = json_num(line, "median_s");
 	r->cpu_s = json_num(line, "cpu_s");
 	r->speedup = json_num(line, "speedup");

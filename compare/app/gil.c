@@ -37,7 +37,9 @@
  * The convoy effect follows from these rules: a thread that does a little IO
  * at a time releases the GIL for each call, a CPU-bound thread takes it at
  * once, and the IO thread then waits up to a full interval for a drop it
- * must request, for every call it makes (see the "mixed" workload).
+ * must request, for every call it makes (see the "mixed" workload). This
+ * is the convoy effect David Beazley measured on the new GIL ("Understanding
+ * the Python GIL", PyCon 2010; CPython issue bpo-7946).
  *
  * Differences from CPython, on purpose:
  *   - CPython folds several conditions (signals, pending calls, async

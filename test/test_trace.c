@@ -1357,6 +1357,101 @@ START_TEST(environment_variable_with_a_bad_path_says_so_and_runs_untraced)
 }
 END_TEST
 
+/* ---- the pool's hooks, through the public API --------------------------- */
+
+struct fib {
+	spool_executor *ex;
+	int n;
+	long value;
+};
+
+static int fib_task(void *arg, void **result)
+{
+	struct fib *a = arg;
+	(void)result;
+	if (a->n < 2) {
+		a->value = a->n;
+		return 0;
+	}
+	struct fib l = {a->ex, a->n - 1, 0}, r = {a->ex, a->n - 2, 0};
+	spool_future *fl = spool_submit_labeled(a->ex, fib_task, &l, "fib");
+	spool_future *fr = spool_submit_labeled(a->ex, fib_task, &r, "fib");
+	int rc = spool_future_wait(fl, SPOOL_FOREVER);
+	if (rc == 0)
+		rc = spool_future_wait(fr, SPOOL_FOREVER);
+	spool_future_release(fl);
+	spool_future_release(fr);
+	a->value = l.value + r.value;
+	return rc;
+}
+
+START_TEST(pool_fork_join_on_2_workers_matches_the_pool_stats)
+{
+	enum { N = 13, TASKS = 753 }; /* fib(13) = 233; calls: 2 fib(14)-1 */
+	ck_assert_int_eq(spool_trace_start(tmp("pool.json")), 0);
+	spool_pool *p;
+	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
+	o.workers = 2;
+	ck_assert_int_eq(spool_pool_create(&p, &o), 0);
+	struct fib root = {spool_pool_executor(p), N, 0};
+	spool_future *f = spool_submit_labeled(root.ex, fib_task, &root, "fib");
+	ck_assert_int_eq(spool_future_wait(f, SPOOL_FOREVER), 0);
+	ck_assert_int_eq(spool_future_error(f), 0);
+	ck_assert_int_eq(root.value, 233);
+	spool_future_release(f);
+	/* After a waiting shutdown the counters are exact and the workers
+	 * park no more; they exit, so their buffers are written at stop. */
+	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
+	spool_pool_stats st;
+	ck_assert_int_eq(spool_pool_stats_get(p, &st), 0);
+	spool_pool_destroy(p);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+
+	struct trace t;
+	load(&t, tmp("pool.json"));
+	/* A worker that never ran, stole or parked has no track. */
+	long w[2] = {track(&t, "worker 0"), track(&t, "worker 1")};
+	ck_assert(w[0] >= 0 || w[1] >= 0);
+	size_t on_workers = 0, steals = 0;
+	for (int i = 0; i < 2; i++) {
+		if (w[i] < 0)
+			continue;
+		ck_assert_int_ne(w[i], my_tid());
+		on_workers += count(&t, 'X', "fib", w[i]);
+		steals += count(&t, 'i', "steal", w[i]);
+	}
+	ck_assert_int_eq(st.tasks_run, TASKS);
+	ck_assert_int_eq(count(&t, 'X', "fib", -1), st.tasks_run);
+	ck_assert_int_eq(on_workers, st.tasks_run);
+	ck_assert_int_eq(count(&t, 'i', "steal", -1), st.steals);
+	ck_assert_int_eq(steals, st.steals);
+	ck_assert_int_eq(count(&t, 'X', "park", -1), st.parks);
+	ck_assert_int_eq(count(&t, 'i', "wake", -1), st.wakeups);
+	/* Each fork is a submit inside a run, and its run follows it. */
+	ck_assert_int_eq(count(&t, 'X', "submit", -1), TASKS);
+	ck_assert_int_eq(assert_runs_follow_submits(&t), TASKS);
+	/* Joins that found the child unfinished are waits, in which the
+	 * worker helps: every wait on a worker lies inside a fib run. */
+	for (size_t i = 0; i < t.n; i++) {
+		const struct tev *wt = &t.ev[i];
+		if (wt->ph != 'X' || strcmp(wt->name, "wait") != 0 ||
+		    wt->tid == my_tid())
+			continue;
+		bool inside = false;
+		for (size_t j = 0; j < t.n && !inside; j++)
+			inside = t.ev[j].ph == 'X' &&
+				 strcmp(t.ev[j].name, "fib") == 0 &&
+				 t.ev[j].tid == wt->tid &&
+				 contains(&t.ev[j], wt) && t.ev[j].ts < wt->ts;
+		ck_assert_msg(inside, "a worker's wait outside any task");
+	}
+	assert_slices_nest(&t);
+	ck_assert_int_eq((int)meta_n(&t, "unmatched_ends"), 0);
+	ck_assert_int_eq((int)meta_n(&t, "dropped_events"), 0);
+	unload(&t);
+}
+END_TEST
+
 /* ---- the hook API (the module's own copy, see the top) ------------------ */
 
 static void copy_start(const char *name, size_t cap)
@@ -1659,6 +1754,11 @@ static Suite *trace_suite(void)
 	tcase_add_test(
 		tc,
 		environment_variable_with_a_bad_path_says_so_and_runs_untraced);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("pool", 120);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(tc, pool_fork_join_on_2_workers_matches_the_pool_stats);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("hooks", 120);

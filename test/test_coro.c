@@ -465,25 +465,44 @@ START_TEST(cancelling_a_sleeping_coroutine_wakes_it_at_once)
 }
 END_TEST
 
+struct remote_cancel {
+	struct sleeper s;
+	atomic_int started;
+	spool_future *f;
+};
+
+static int flag_then_sleep_task(void *arg, void **result)
+{
+	struct remote_cancel *r = arg;
+	atomic_store(&r->started, 1);
+	return sleep_task(&r->s, result);
+}
+
 static void *cancel_from_thread(void *arg)
 {
-	spool_test_sleep_ns(5 * MS);
-	ck_assert_int_eq(spool_future_cancel(arg), 0);
+	struct remote_cancel *r = arg;
+	/* Once the task runs, the loop can only process our request after
+	 * the task has suspended in its sleep. */
+	while (!atomic_load(&r->started))
+		spool_test_sleep_ns(100 * 1000);
+	ck_assert_int_eq(spool_future_cancel(r->f), 0);
 	return NULL;
 }
 
 START_TEST(a_cancel_from_another_thread_is_delivered_by_the_loop)
 {
 	spool_loop *loop = new_loop(0);
-	struct sleeper s = {.ns = 3600 * SPOOL_NS_PER_S};
-	spool_future *f = submit(loop, sleep_task, &s);
+	static struct remote_cancel r;
+	r.s = (struct sleeper){.ns = 3600 * SPOOL_NS_PER_S, .rc = 99};
+	atomic_store(&r.started, 0);
+	r.f = submit(loop, flag_then_sleep_task, &r);
 	pthread_t th;
-	ck_assert_int_eq(pthread_create(&th, NULL, cancel_from_thread, f), 0);
-	ck_assert_int_eq(spool_loop_run_until_complete(loop, f),
+	ck_assert_int_eq(pthread_create(&th, NULL, cancel_from_thread, &r), 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, r.f),
 			 SPOOL_ECANCELLED);
 	pthread_join(th, NULL);
-	ck_assert_int_eq(s.rc, SPOOL_ECANCELLED);
-	spool_future_release(f);
+	ck_assert_int_eq(r.s.rc, SPOOL_ECANCELLED);
+	spool_future_release(r.f);
 	spool_loop_destroy(loop);
 }
 END_TEST

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,12 +408,14 @@ END_TEST
 struct thread_wait {
 	int fd;
 	int rc_timeout, rc_ready;
+	atomic_int timed_out;
 };
 
 static void *thread_waits(void *arg)
 {
 	struct thread_wait *t = arg;
 	t->rc_timeout = spool_wait_readable(t->fd, 2 * MS);
+	atomic_store(&t->timed_out, 1); /* now the peer writes */
 	t->rc_ready = spool_wait_readable(t->fd, 5000 * MS);
 	return NULL;
 }
@@ -421,10 +424,13 @@ START_TEST(waits_on_a_plain_thread_block_in_poll)
 {
 	int sv[2];
 	socket_pair(sv);
-	struct thread_wait t = {sv[0], 99, 99};
+	static struct thread_wait t;
+	t = (struct thread_wait){.fd = sv[0], .rc_timeout = 99, .rc_ready = 99};
 	pthread_t th;
 	ck_assert_int_eq(pthread_create(&th, NULL, thread_waits, &t), 0);
-	spool_test_sleep_ns(10 * MS);
+	while (!atomic_load(&t.timed_out))
+		spool_test_sleep_ns(100 * 1000);
+	spool_test_sleep_ns(2 * MS); /* most likely blocked in poll now */
 	ck_assert_int_eq(write(sv[1], "q", 1), 1);
 	pthread_join(th, NULL);
 	ck_assert_int_eq(t.rc_timeout, SPOOL_ETIMEDOUT);

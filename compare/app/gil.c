@@ -77,7 +77,10 @@ struct cmp_gil {
 	bool locked;
 	uint64_t switch_number;
 	/* Set by a waiter whose interval passed without a switch; read by
-	 * the holder at checkpoints. */
+	 * the holder at checkpoints. All its accesses are relaxed: it orders
+	 * nothing (the mutexes do), and a stale value only moves a drop to
+	 * the next checkpoint or makes one forced wait find it has nothing
+	 * to wait for. */
 	atomic_int drop_request;
 
 	pthread_mutex_t switch_mutex; /* protects last_holder */

@@ -145,6 +145,8 @@ void cmp_timeline_record(int kind, int task, int64_t begin_ns, int64_t end_ns)
 	if (!cmp_timeline_on())
 		return;
 	int t = thread_id();
+	/* Relaxed: only claims a slot; the spans are read after the
+	 * recorded run was joined, which orders these writes first. */
 	int i = atomic_fetch_add_explicit(&n_spans, 1, memory_order_relaxed);
 	if (t < 0 || i >= SPANS_MAX)
 		return;

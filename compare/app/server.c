@@ -48,7 +48,7 @@ struct tagged {
 struct cmp_server {
 	int listen_fd, timer_fd, stop_fd, ep;
 	uint16_t port;
-	_Atomic int64_t delay_ns;
+	_Atomic int64_t delay_ns; /* relaxed: a lone value, orders nothing */
 	pthread_t thread;
 	struct tagged t_listen, t_timer, t_stop;
 	struct conn *conns; /* every open connection */

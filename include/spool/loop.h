@@ -95,11 +95,13 @@ SPOOL_API int spool_loop_create(spool_loop **out,
  * started ends CANCELLED without running, a suspended one resumes with
  * SPOOL_ECANCELLED from its await, and while the loop is being destroyed
  * every further await returns SPOOL_ECANCELLED at once, so each task
- * finishes unless it loops without awaiting. Other callbacks and timers
- * that are still pending are discarded unrun (asyncio's close()), except
- * done-callbacks of futures, which always run exactly once (here, if
- * they were already on their way to the loop). Handles the caller still
- * holds stay valid until released. Futures the caller holds stay valid.
+ * finishes unless it loops without awaiting. While tasks finish, the
+ * loop iterates as usual (ready callbacks run, timers fire). Callbacks
+ * and timers still pending after the last task has finished are discarded
+ * unrun (asyncio's close()), except done-callbacks of futures, which
+ * always run exactly once (here, if they were already on their way to the
+ * loop). Handles the caller still holds stay valid until released, and
+ * report cancelled. Futures the caller holds stay valid.
  * Frees every descriptor and stack the loop owns.
  * Call it on the loop's thread (the thread that started its suspended
  * coroutines, if any), not from inside the loop (a callback or coroutine),
@@ -131,7 +133,8 @@ SPOOL_API int spool_loop_run_until_complete(spool_loop *loop, spool_future *f);
  * Never blocks. */
 SPOOL_API void spool_loop_stop(spool_loop *loop);
 
-/* True while spool_loop_run() (or run_until_complete) is active. */
+/* True while spool_loop_run() (or run_until_complete) is active. Not
+ * thread-safe: call it on the loop's thread, like the other loop calls. */
 SPOOL_API bool spool_loop_is_running(const spool_loop *loop);
 
 /* The loop running on the calling thread (asyncio.get_running_loop), or
@@ -158,8 +161,9 @@ SPOOL_API spool_executor *spool_loop_executor(spool_loop *loop);
  * called from a callback), after everything scheduled before it (FIFO).
  * If handle is not NULL, *handle gets a new reference to a handle that can
  * cancel the call; release it with spool_handle_release(). Returns 0,
- * SPOOL_EINVAL (NULL loop or fn), SPOOL_ENOMEM, or SPOOL_ESHUTDOWN while
- * the loop is being destroyed. Loop thread only; never blocks. */
+ * SPOOL_EINVAL (NULL loop or fn), SPOOL_ENOMEM, or SPOOL_ESHUTDOWN from a
+ * done-callback that destroy runs after the last task has finished. Loop
+ * thread only; never blocks. */
 SPOOL_API int spool_loop_call_soon(spool_loop *loop, spool_loop_callback_fn fn,
 				   void *arg, spool_handle **handle);
 
@@ -182,8 +186,8 @@ SPOOL_API int spool_loop_call_at(spool_loop *loop, int64_t when_ns,
  * call_soon_threadsafe). Each call runs exactly once, in the order the
  * calls were made (as ordered by one atomic list); wake-ups are coalesced,
  * so a burst of calls costs the loop one eventfd read. Returns 0,
- * SPOOL_EINVAL, SPOOL_ENOMEM, SPOOL_ESHUTDOWN (from a callback while the
- * loop is being destroyed). The loop must not be destroyed while other
+ * SPOOL_EINVAL, SPOOL_ENOMEM, SPOOL_ESHUTDOWN (on the loop's thread, as
+ * spool_loop_call_soon). The loop must not be destroyed while other
  * threads may still call this. Thread-safe; never blocks (one write(2) to
  * an eventfd at most). */
 SPOOL_API int spool_loop_call_soon_threadsafe(spool_loop *loop,

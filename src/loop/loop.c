@@ -200,7 +200,8 @@ static bool have_pwait2(int epfd)
 {
 	struct epoll_event ev;
 	struct timespec zero = {0, 0};
-	return epoll_pwait2(epfd, &ev, 1, &zero, NULL) >= 0 || errno != ENOSYS;
+	return epoll_pwait2(epfd, &ev, 1, &zero, NULL) >= 0 ||
+	       (errno != ENOSYS && errno != EPERM);
 }
 
 static void free_loop(spool_loop *loop)

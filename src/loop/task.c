@@ -92,8 +92,12 @@ static void task_complete(spool_loop *loop, struct spool__task *t, int rc,
 
 void spool__tasks_cancel_all(spool_loop *loop)
 {
-	for (struct spool__task *t = loop->tasks; t; t = t->next)
+	for (struct spool__task *t = loop->tasks; t; t = t->next) {
 		spool_future_cancel(&t->fut);
+		/* A future completed by hand refuses the cancel (ESTATE);
+		 * its coroutine must still be woken to finish. */
+		spool__task_deliver_cancel(t);
+	}
 }
 
 /* ---- submitting ------------------------------------------------------- */

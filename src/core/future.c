@@ -49,7 +49,7 @@ long spool_debug_live_futures(void)
 /* Ids come from a global counter in blocks of 1024, so that spawning on many
  * threads does not bounce one cache line. Relaxed: only uniqueness matters. */
 static _Atomic uint64_t id_blocks;
-static _Thread_local uint64_t id_next, id_end;
+static SPOOL__TLS uint64_t id_next, id_end;
 
 static uint64_t next_id(void)
 {
@@ -345,7 +345,7 @@ int spool_future_cancel(spool_future *f)
 
 /* ---- the current task ------------------------------------------------- */
 
-static _Thread_local spool_future *current;
+static SPOOL__TLS spool_future *current;
 
 spool_future *spool__current_swap(spool_future *f)
 {

@@ -27,6 +27,13 @@
 
 #include "spool/future.h"
 
+/* Thread-locals on hot paths (every task touches several): initial-exec,
+ * so that a shared libspool reaches them with one instruction instead of a
+ * __tls_get_addr call per access. The price is static TLS space, which
+ * glibc provides for libraries linked at start and reserves some of for
+ * later dlopen() of small ones. */
+#define SPOOL__TLS _Thread_local __attribute__((tls_model("initial-exec")))
+
 enum {
 	SPOOL__PH_PENDING = 0,
 	SPOOL__PH_RUNNING = 1,

@@ -23,7 +23,7 @@
 #include "wait.h"
 #include "../trace/trace.h"
 
-static _Thread_local struct spool__wait_context wait_ctx;
+static SPOOL__TLS struct spool__wait_context wait_ctx;
 
 struct spool__wait_context spool__wait_context_set(struct spool__wait_context c)
 {
@@ -46,6 +46,8 @@ int64_t spool__now_ns(void)
 
 int64_t spool__deadline(int64_t timeout_ns)
 {
+	if (timeout_ns == SPOOL_FOREVER)
+		return INT64_MAX; /* no clock read: the common wait */
 	int64_t now = spool__now_ns();
 	if (timeout_ns >= INT64_MAX - now)
 		return INT64_MAX;

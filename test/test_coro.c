@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "support.h"
 
@@ -714,6 +716,65 @@ START_TEST(the_stack_size_option_gives_each_coroutine_that_much_stack)
 }
 END_TEST
 
+struct stack_page {
+	uintptr_t page;
+};
+
+static int record_stack_page(void *arg, void **result)
+{
+	struct stack_page *p = arg;
+	volatile char here = 0;
+	long pagesz = sysconf(_SC_PAGESIZE);
+	p->page = (uintptr_t)&here & ~(uintptr_t)(pagesz - 1);
+	*result = NULL;
+	return spool_sleep(0) + here; /* all alive at once */
+}
+
+/* How many of the recorded stack pages are still resident (mapped and in
+ * memory). */
+static int resident_pages(struct stack_page *p, int n)
+{
+	long pagesz = sysconf(_SC_PAGESIZE);
+	int resident = 0;
+	for (int i = 0; i < n; i++) {
+		unsigned char v = 0;
+		if (mincore((void *)p[i].page, (size_t)pagesz, &v) == 0 &&
+		    (v & 1))
+			resident++;
+	}
+	return resident;
+}
+
+static int finished_stacks_resident(size_t cache)
+{
+	enum { N = 130 };
+	spool_loop_options o = SPOOL_LOOP_OPTIONS_INIT;
+	o.stack_cache = cache;
+	spool_loop *loop;
+	ck_assert_int_eq(spool_loop_create(&loop, &o), 0);
+	static struct stack_page pages[N];
+	spool_future *f[N];
+	for (int i = 0; i < N; i++)
+		f[i] = submit(loop, record_stack_page, &pages[i]);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(spool_loop_run_until_complete(loop, f[i]), 0);
+		spool_future_release(f[i]);
+	}
+	int resident = resident_pages(pages, N);
+	spool_loop_destroy(loop);
+	return resident;
+}
+
+START_TEST(finished_stacks_beyond_the_stack_cache_give_their_memory_back)
+{
+	/* 130 coroutines alive at once, then all finished: with the default
+	 * cache (1,024) their stacks stay committed for reuse; with a cache
+	 * of one, all but at most one are emptied or unmapped. */
+	ck_assert_int_eq(finished_stacks_resident(0), 130);
+	ck_assert_int_le(finished_stacks_resident(1), 1);
+}
+END_TEST
+
 static volatile int recurse_limit = 1 << 30;
 
 static int recurse(int depth)
@@ -859,6 +920,9 @@ int main(void)
 	tc = spool_test_case("stacks", 30);
 	tcase_add_test(
 		tc, the_stack_size_option_gives_each_coroutine_that_much_stack);
+	tcase_add_test(
+		tc,
+		finished_stacks_beyond_the_stack_cache_give_their_memory_back);
 	tcase_add_test_raise_signal(
 		tc, a_coroutine_that_overflows_its_stack_dies_on_the_guard_page,
 		SIGSEGV);

@@ -5,7 +5,9 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -606,6 +608,74 @@ START_TEST(call_soon_threadsafe_before_run_is_kept_for_the_run)
 }
 END_TEST
 
+/* The count of the process's only eventfd (the loop's), read from
+ * /proc/self/fdinfo; -1 if there is none. */
+static long eventfd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	ck_assert_ptr_nonnull(d);
+	long count = -1;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char path[300], target[64];
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		ssize_t n = readlink(path, target, sizeof target - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:[eventfd]") != 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/self/fdinfo/%s", e->d_name);
+		FILE *f = fopen(path, "r");
+		ck_assert_ptr_nonnull(f);
+		char line[128];
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "eventfd-count: %lx", &count) == 1)
+				break;
+		fclose(f);
+	}
+	closedir(d);
+	return count;
+}
+
+struct burst {
+	spool_loop *loop;
+	int ran;
+};
+
+static void burst_cb(spool_loop *loop, void *arg)
+{
+	struct burst *b = arg;
+	if (++b->ran == 1000)
+		spool_loop_stop(loop);
+}
+
+static void *burst_thread(void *arg)
+{
+	struct burst *b = arg;
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(
+			spool_loop_call_soon_threadsafe(b->loop, burst_cb, b),
+			0);
+	return NULL;
+}
+
+START_TEST(call_soon_threadsafe_wake_ups_are_coalesced)
+{
+	/* 1,000 calls while the loop does not drain: one eventfd write. */
+	struct burst b = {new_loop(0), 0};
+	ck_assert_int_eq(eventfd_count(), 0);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, burst_thread, &b), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(eventfd_count(), 1);
+	ck_assert_int_eq(spool_loop_run(b.loop), 0);
+	ck_assert_int_eq(b.ran, 1000);
+	ck_assert_int_eq(eventfd_count(), 0); /* consumed by the drain */
+	spool_loop_destroy(b.loop);
+}
+END_TEST
+
 /* ---- resources -------------------------------------------------------- */
 
 static int count_fds(void)
@@ -695,6 +765,7 @@ int main(void)
 		call_soon_threadsafe_from_8_threads_runs_each_call_exactly_once);
 	tcase_add_test(tc, call_soon_threadsafe_wakes_a_loop_blocked_in_epoll);
 	tcase_add_test(tc, call_soon_threadsafe_before_run_is_kept_for_the_run);
+	tcase_add_test(tc, call_soon_threadsafe_wake_ups_are_coalesced);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("resources", 120);

@@ -122,7 +122,7 @@ struct spool_pool {
 };
 
 /* The calling thread's worker, or NULL on any other thread. */
-extern _Thread_local struct spool__worker *spool__self;
+extern SPOOL__TLS struct spool__worker *spool__self;
 
 /* ---- statistics --------------------------------------------------------- */
 

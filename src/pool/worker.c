@@ -33,12 +33,12 @@
 #include "pool_impl.h"
 #include "trace/trace.h"
 
-_Thread_local struct spool__worker *spool__self;
+SPOOL__TLS struct spool__worker *spool__self;
 
 enum {
 	INJECT_EVERY = 61,   /* tasks between injection-first looks */
 	INJECT_BATCH = 16,   /* tasks moved from injection to the deque */
-	SEARCH_ROUNDS = 16,  /* steal rounds before parking */
+	SEARCH_ROUNDS = 12,  /* steal rounds before parking */
 	SEARCH_YIELD_AFTER = 8, /* later rounds yield the CPU */
 	BACKOFF_START = 64,  /* ck_backoff_eb iterations in the first round */
 	HELP_SPIN_ROUNDS = 8,

@@ -277,21 +277,41 @@ static int must_not_run(void *arg, void **result)
 	return 0;
 }
 
+/* Occupies a pool worker without helping: a spool wait in a worker would
+ * run other pool tasks meanwhile. */
+struct gate {
+	atomic_int started, open;
+};
+
+static int hold_worker(void *arg, void **result)
+{
+	struct gate *g = arg;
+	(void)result;
+	atomic_store(&g->started, 1);
+	while (!atomic_load(&g->open))
+		spool_test_sleep_ns(100 * 1000);
+	return 0;
+}
+
 START_TEST(cancelling_a_run_in_executor_future_cancels_the_pool_task)
 {
-	/* One worker, kept busy; the work queued behind it is cancelled
-	 * through the loop's future and never runs. */
+	/* One worker, held; the work queued behind it is cancelled through
+	 * the loop's future and never runs. */
 	spool_pool *pool = new_pool(1);
 	spool_loop *loop = new_loop();
-	spool_future *gate = spool_promise_new();
+	static struct gate g;
+	atomic_store(&g.started, 0);
+	atomic_store(&g.open, 0);
 	spool_future *busy = spool_submit(spool_pool_executor(pool),
-					  block_on_promise, gate);
+					  hold_worker, &g);
+	while (!atomic_load(&g.started))
+		spool_test_sleep_ns(100 * 1000);
 	atomic_bool ran = false;
 	spool_future *f = spool_loop_run_in_executor(
 		loop, spool_pool_executor(pool), must_not_run, &ran);
 	ck_assert_int_eq(spool_future_cancel(f), 0);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
-	spool_promise_set_result(gate, NULL);
+	atomic_store(&g.open, 1);
 	ck_assert_int_eq(spool_future_wait(busy, SPOOL_FOREVER), 0);
 	spool_pool_shutdown(pool, SPOOL_SHUTDOWN_WAIT);
 	ck_assert(!atomic_load(&ran));
@@ -300,7 +320,6 @@ START_TEST(cancelling_a_run_in_executor_future_cancels_the_pool_task)
 	ck_assert_int_eq(spool_loop_run(loop), 0);
 	spool_future_release(f);
 	spool_future_release(busy);
-	spool_future_release(gate);
 	spool_loop_destroy(loop);
 	spool_pool_destroy(pool);
 }

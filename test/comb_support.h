@@ -77,6 +77,58 @@ static inline void completer_join(struct completer *c)
 	free(c);
 }
 
+/* A thread that completes promises one after another, in a given order,
+ * so that a test of completion order does not depend on timing. */
+struct sequencer {
+	pthread_t thread;
+	spool_future *fs[16]; /* references owned by the sequencer */
+	int how[16];
+	int err[16];
+	void *value[16];
+	int n;
+	int64_t pause_ns;
+};
+
+static inline void *sequencer_main(void *arg)
+{
+	struct sequencer *q = arg;
+	for (int i = 0; i < q->n; i++) {
+		spool_test_sleep_ns(q->pause_ns);
+		if (q->how[i] == END_VALUE)
+			spool_promise_set_result(q->fs[i], q->value[i]);
+		else if (q->how[i] == END_ERROR)
+			spool_promise_set_error(q->fs[i], q->err[i]);
+		else
+			spool_future_cancel(q->fs[i]);
+		spool_future_release(q->fs[i]);
+	}
+	return NULL;
+}
+
+/* Adds "complete f as how" as the next step of q (before starting it). */
+static inline void sequence_add(struct sequencer *q, spool_future *f, int how,
+				int err, void *value)
+{
+	ck_assert_int_lt(q->n, 16);
+	q->fs[q->n] = spool_future_retain(f);
+	q->how[q->n] = how;
+	q->err[q->n] = err;
+	q->value[q->n] = value;
+	q->n++;
+}
+
+static inline void sequence_start(struct sequencer *q, int64_t pause_ns)
+{
+	q->pause_ns = pause_ns;
+	ck_assert_int_eq(pthread_create(&q->thread, NULL, sequencer_main, q),
+			 0);
+}
+
+static inline void sequence_join(struct sequencer *q)
+{
+	pthread_join(q->thread, NULL);
+}
+
 /* n new promises in fs. */
 static inline void promises(spool_future **fs, size_t n)
 {
@@ -213,6 +265,39 @@ static inline spool_pool *make_pool(int workers)
 static inline int plus_one(void *arg, void **result)
 {
 	*result = (void *)((intptr_t)arg + 1);
+	return 0;
+}
+
+/* ---- loops ------------------------------------------------------------ */
+
+/* Runs fn(arg) as a coroutine on a new loop on this thread until it ends,
+ * then destroys the loop; returns the coroutine's outcome. Inside fn,
+ * spool_loop_current() is the loop. */
+static inline int run_coro(spool_task_fn fn, void *arg)
+{
+	spool_loop *loop;
+	ck_assert_int_eq(spool_loop_create(&loop, NULL), 0);
+	spool_future *f = spool_submit(spool_loop_executor(loop), fn, arg);
+	int rc = spool_loop_run_until_complete(loop, f);
+	spool_future_release(f);
+	spool_loop_destroy(loop);
+	return rc;
+}
+
+/* The running loop's executor (inside a coroutine). */
+static inline spool_executor *loop_ex(void)
+{
+	return spool_loop_executor(spool_loop_current());
+}
+
+/* Suspends *(int64_t *)arg ns in a coroutine; returns arg, or
+ * SPOOL_ECANCELLED when cancelled while asleep. */
+static inline int coro_nap(void *arg, void **result)
+{
+	int rc = spool_sleep(*(int64_t *)arg);
+	if (rc != 0)
+		return rc;
+	*result = arg;
 	return 0;
 }
 

@@ -14,10 +14,11 @@ START_TEST(as_completed_hands_back_original_futures_in_completion_order)
 	spool_as_completed *it;
 	ck_assert_int_eq(spool_as_completed_create(&it, fs, 3, SPOOL_FOREVER),
 			 0);
-	struct completer *c[3];
-	c[0] = complete_later(fs[0], 40 * MS, END_VALUE, 0, &V[0]);
-	c[1] = complete_later(fs[1], 5 * MS, END_ERROR, 6, NULL);
-	c[2] = complete_later(fs[2], 20 * MS, END_VALUE, 0, &V[2]);
+	struct sequencer q = {.n = 0};
+	sequence_add(&q, fs[1], END_ERROR, 6, NULL);
+	sequence_add(&q, fs[2], END_VALUE, 0, &V[2]);
+	sequence_add(&q, fs[0], END_VALUE, 0, &V[0]);
+	sequence_start(&q, 2 * MS);
 	size_t order[3] = {1, 2, 0};
 	for (int k = 0; k < 3; k++) {
 		spool_future *f = NULL;
@@ -32,8 +33,7 @@ START_TEST(as_completed_hands_back_original_futures_in_completion_order)
 	ck_assert_ptr_null(f);
 	ck_assert_int_eq(spool_as_completed_next(it, &f, NULL), SPOOL_EOF);
 	spool_as_completed_destroy(it);
-	for (int i = 0; i < 3; i++)
-		completer_join(c[i]);
+	sequence_join(&q);
 	release_all(fs, 3);
 }
 END_TEST
@@ -73,20 +73,19 @@ START_TEST(
 	spool_promise_set_result(fs[2], NULL);
 	int64_t t0 = spool_test_now_ns();
 	spool_as_completed *it;
-	ck_assert_int_eq(spool_as_completed_create(&it, fs, 3, 30 * MS), 0);
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 3, 50 * MS), 0);
 	spool_future *f;
 	size_t idx;
 	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
 	ck_assert_uint_eq(idx, 2);
-	struct completer *c = complete_later(fs[0], 5 * MS, END_VALUE, 0, NULL);
+	spool_promise_set_result(fs[0], NULL);
 	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
 	ck_assert_uint_eq(idx, 0);
-	completer_join(c);
 	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx),
 			 SPOOL_ETIMEDOUT);
 	ck_assert_ptr_null(f);
 	/* One deadline from creation, not per call. */
-	ck_assert_int_ge(spool_test_now_ns() - t0, 30 * MS);
+	ck_assert_int_ge(spool_test_now_ns() - t0, 50 * MS);
 	ck_assert_int_eq(spool_future_state(fs[1]), SPOOL_PENDING);
 	ck_assert(!spool_future_cancel_requested(fs[1]));
 	/* Sticky, even once the last input completes. */
@@ -314,6 +313,53 @@ START_TEST(race_as_completed_over_pool_tasks_on_8_workers)
 }
 END_TEST
 
+/* ---- on the loop ------------------------------------------------------ */
+
+/* A coroutine that waits for its gate promise (suspending), then ends
+ * with the gate's value. */
+static int gated_coro(void *arg, void **result)
+{
+	spool_future *gate = arg;
+	int rc = spool_future_wait(gate, SPOOL_FOREVER);
+	*result = spool_future_value(gate);
+	return rc;
+}
+
+/* Iterates coroutine children from a coroutine: it opens one child's gate
+ * at a time, and next() must suspend until that child has run. */
+static int iterates_coroutines(void *arg, void **result)
+{
+	spool_future *gates[4], *fs[4];
+	promises(gates, 4);
+	for (int i = 0; i < 4; i++)
+		fs[i] = spool_submit(loop_ex(), gated_coro, gates[i]);
+	spool_as_completed *it;
+	if (spool_as_completed_create(&it, fs, 4, SPOOL_FOREVER) != 0)
+		return 1;
+	release_all(fs, 4);
+	size_t order[4] = {1, 3, 2, 0}, idx;
+	spool_future *f;
+	int rc = 0;
+	for (int k = 0; rc == 0 && k < 4; k++) {
+		spool_promise_set_result(gates[order[k]], &V[order[k]]);
+		rc = spool_as_completed_next(it, &f, &idx);
+		if (rc == 0 &&
+		    (idx != order[k] || spool_future_value(f) != &V[idx]))
+			rc = 100 + k;
+	}
+	if (rc == 0 && spool_as_completed_next(it, &f, &idx) != SPOOL_EOF)
+		rc = 2;
+	spool_as_completed_destroy(it);
+	release_all(gates, 4);
+	return rc;
+}
+
+START_TEST(as_completed_inside_a_coroutine_suspends_in_completion_order)
+{
+	ck_assert_int_eq(run_coro(iterates_coroutines, NULL), 0);
+}
+END_TEST
+
 /* ---- misuse ----------------------------------------------------------- */
 
 static spool_as_completed *shared_it;
@@ -482,6 +528,12 @@ static Suite *as_completed_suite(void)
 	tcase_add_test(
 		tc,
 		as_completed_inside_a_pool_task_with_one_worker_helps_instead_of_deadlocking);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("loop", 60);
+	tcase_add_test(
+		tc,
+		as_completed_inside_a_coroutine_suspends_in_completion_order);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("race", 240);

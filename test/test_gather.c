@@ -594,6 +594,68 @@ START_TEST(race_gather_of_pool_tasks_on_8_workers)
 }
 END_TEST
 
+/* ---- on the loop ------------------------------------------------------ */
+
+static int64_t naps[3] = {3 * MS, 1 * MS, 2 * MS};
+static int64_t long_nap = 10 * SPOOL_NS_PER_S;
+
+/* Gathers three coroutine children from a coroutine: only possible if
+ * the wait suspends (the children run on the same thread). */
+static int gathers_coroutines(void *arg, void **result)
+{
+	spool_future *fs[3];
+	for (int i = 0; i < 3; i++)
+		fs[i] = spool_submit(loop_ex(), coro_nap, &naps[i]);
+	spool_future *g = spool_gather(fs, 3, 0);
+	release_all(fs, 3);
+	int rc = spool_future_wait(g, SPOOL_FOREVER);
+	for (size_t i = 0; rc == 0 && i < 3; i++) {
+		void *v;
+		rc = spool_gather_result(g, i, &v);
+		if (rc == 0 && v != &naps[i])
+			rc = 1;
+	}
+	spool_future_release(g);
+	return rc;
+}
+
+START_TEST(gather_inside_a_coroutine_suspends_while_its_coroutine_children_run)
+{
+	ck_assert_int_eq(run_coro(gathers_coroutines, NULL), 0);
+}
+END_TEST
+
+/* Cancels a gather of suspended coroutines: each await returns
+ * SPOOL_ECANCELLED, so the gather settles CANCELLED at once. */
+static int cancels_gather_of_sleepers(void *arg, void **result)
+{
+	spool_future *fs[3];
+	for (int i = 0; i < 3; i++)
+		fs[i] = spool_submit(loop_ex(), coro_nap, &long_nap);
+	spool_sleep(0); /* let them start and suspend */
+	spool_sleep(0);
+	spool_future *g = spool_gather(fs, 3, 0);
+	int line = 0;
+	if (spool_future_cancel(g) != 0)
+		line = __LINE__;
+	if (!line && spool_future_wait(g, 5 * SPOOL_NS_PER_S) != 0)
+		line = __LINE__;
+	if (!line && spool_future_state(g) != SPOOL_CANCELLED)
+		line = __LINE__;
+	for (int i = 0; !line && i < 3; i++)
+		if (spool_future_state(fs[i]) != SPOOL_CANCELLED)
+			line = __LINE__;
+	spool_future_release(g);
+	release_all(fs, 3);
+	return line ? 1000 + line : 0;
+}
+
+START_TEST(gather_cancel_interrupts_suspended_coroutine_children)
+{
+	ck_assert_int_eq(run_coro(cancels_gather_of_sleepers, NULL), 0);
+}
+END_TEST
+
 /* ---- races ------------------------------------------------------------ */
 
 enum { RACE_N = 64, RACE_THREADS = 8, RACE_ITERS = 150 };
@@ -801,6 +863,14 @@ static Suite *gather_suite(void)
 		tc,
 		gather_inside_a_pool_task_with_one_worker_does_not_deadlock);
 	tcase_add_test(tc, gather_cancel_stops_queued_pool_tasks_for_good);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("loop", 60);
+	tcase_add_test(
+		tc,
+		gather_inside_a_coroutine_suspends_while_its_coroutine_children_run);
+	tcase_add_test(tc,
+		       gather_cancel_interrupts_suspended_coroutine_children);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("race", 240);

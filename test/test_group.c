@@ -92,9 +92,12 @@ struct gated {
 	int err;
 };
 
+static _Atomic int gated_started;
+
 static int gated_fail(void *arg, void **result)
 {
 	struct gated *gd = arg;
+	atomic_fetch_add(&gated_started, 1);
 	spool_future_wait(gd->gate, SPOOL_FOREVER);
 	return gd->err;
 }
@@ -148,6 +151,7 @@ END_TEST
 
 START_TEST(group_join_reports_every_failure_not_only_the_first)
 {
+	atomic_store(&gated_started, 0);
 	spool_group *g;
 	ck_assert_int_eq(spool_group_create(&g, thread_executor(), 0), 0);
 	spool_future *gate = spool_promise_new();
@@ -159,7 +163,9 @@ START_TEST(group_join_reports_every_failure_not_only_the_first)
 	ck_assert_int_eq(spool_group_spawn(g, gated_fail, &c, NULL), 0);
 	/* All three are running when the gate opens: they all fail (the
 	 * cancel after the first one only raises flags they ignore). */
-	spool_test_sleep_ns(20 * MS);
+	for (int i = 0; i < 5000 && atomic_load(&gated_started) < 3; i++)
+		spool_test_sleep_ns(MS);
+	ck_assert_int_eq(atomic_load(&gated_started), 3);
 	spool_promise_set_result(gate, NULL);
 	int first = spool_group_join(g, SPOOL_FOREVER);
 	ck_assert_uint_eq(spool_group_failures(g), 3);
@@ -445,6 +451,50 @@ START_TEST(group_on_a_pool_with_a_limit_and_a_failure)
 }
 END_TEST
 
+/* ---- on the loop ------------------------------------------------------ */
+
+static int64_t long_nap = 10 * SPOOL_NS_PER_S;
+
+/* A group of coroutines: the failure cancels the siblings suspended in
+ * their sleep at once (their await returns SPOOL_ECANCELLED), so join
+ * returns long before the sleeps would end. */
+static int group_of_coroutines(void *arg, void **result)
+{
+	spool_group *g;
+	if (spool_group_create(&g, loop_ex(), 0) != 0)
+		return 1;
+	spool_future *sleepers[3];
+	for (int i = 0; i < 3; i++)
+		if (spool_group_spawn(g, coro_nap, &long_nap, &sleepers[i]))
+			return 2;
+	spool_sleep(0); /* the sleepers start and suspend */
+	int err = 8;
+	if (spool_group_spawn(g, failing, &err, NULL) != 0)
+		return 3;
+	int64_t t0 = spool_test_now_ns();
+	int rc = spool_group_join(g, SPOOL_FOREVER);
+	int line = 0;
+	if (rc != 8)
+		line = __LINE__;
+	if (!line && spool_test_now_ns() - t0 > 5 * SPOOL_NS_PER_S)
+		line = __LINE__;
+	for (int i = 0; !line && i < 3; i++)
+		if (spool_future_state(sleepers[i]) != SPOOL_CANCELLED)
+			line = __LINE__;
+	if (!line && spool_group_failures(g) != 1)
+		line = __LINE__;
+	release_all(sleepers, 3);
+	spool_group_destroy(g);
+	return line ? 1000 + line : 0;
+}
+
+START_TEST(group_of_coroutines_failure_interrupts_suspended_siblings)
+{
+	reset_counters();
+	ck_assert_int_eq(run_coro(group_of_coroutines, NULL), 0);
+}
+END_TEST
+
 /* ---- races ------------------------------------------------------------ */
 
 enum { RACE_THREADS = 8, RACE_SPAWNS = 40, RACE_ITERS = 40 };
@@ -593,6 +643,11 @@ static Suite *group_suite(void)
 		tc,
 		group_join_inside_a_pool_task_with_one_worker_helps_instead_of_deadlocking);
 	tcase_add_test(tc, group_on_a_pool_with_a_limit_and_a_failure);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("loop", 60);
+	tcase_add_test(
+		tc, group_of_coroutines_failure_interrupts_suspended_siblings);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("race", 240);

@@ -74,24 +74,42 @@ START_TEST(map_runs_at_most_max_in_flight_at_once)
 }
 END_TEST
 
+/* Task kinds for the failure test: index 0 runs until cancelled, index 1
+ * fails, the others would succeed at once. Records which indices ran. */
+static _Atomic int ran_index[8];
+
+static int kind_task(void *arg, void **result)
+{
+	intptr_t i = (intptr_t)arg;
+	atomic_store(&ran_index[i], 1);
+	if (i == 1)
+		return 151;
+	if (i == 0) {
+		for (int k = 0; k < 5000 && !spool_cancel_requested(); k++)
+			spool_test_sleep_ns(MS);
+		return spool_cancel_requested() ? SPOOL_ECANCELLED : 0;
+	}
+	return 0;
+}
+
 START_TEST(map_failure_fails_it_at_once_and_cancels_the_rest)
 {
-	reset_counters();
-	/* Window 2: index 1 fails quickly while index 0 runs long; the
-	 * indices after them never start. */
-	int ks[8] = {40, 51, 1, 1, 1, 1, 1, 1};
 	void *args[8];
-	for (int i = 0; i < 8; i++)
-		args[i] = &ks[i];
-	spool_future *m = spool_map(thread_executor(), window_task, args, 8, 2);
+	for (intptr_t i = 0; i < 8; i++) {
+		atomic_store(&ran_index[i], 0);
+		args[i] = (void *)i;
+	}
+	/* Window 2: index 1 fails while index 0 runs; the failure stops
+	 * every later launch and asks index 0 to stop. */
+	spool_future *m = spool_map(thread_executor(), kind_task, args, 8, 2);
 	ck_assert_int_eq(spool_future_result(m, SPOOL_FOREVER, NULL), 151);
 	ck_assert_int_eq(spool_future_state(m), SPOOL_FAILED);
 	ck_assert_int_eq(spool_gather_result(m, 0, NULL), 151);
 	spool_future_release(m);
 	thread_executor_drain();
-	/* Index 0 ran (to its end: a sleeping task ignores the flag), index
-	 * 1 failed, and the failure stopped every later launch. */
-	ck_assert_int_eq(atomic_load(&started), 2);
+	ck_assert_int_eq(atomic_load(&ran_index[1]), 1);
+	for (int i = 2; i < 8; i++)
+		ck_assert_int_eq(atomic_load(&ran_index[i]), 0);
 }
 END_TEST
 
@@ -436,6 +454,37 @@ START_TEST(race_map_over_a_pool_with_8_workers)
 }
 END_TEST
 
+/* ---- on the loop ------------------------------------------------------ */
+
+static int64_t short_nap = 1 * MS;
+
+/* map over coroutines with a window, then a continuation on the loop, all
+ * awaited from a coroutine. */
+static int maps_coroutines(void *arg, void **result)
+{
+	void *args[10];
+	for (int i = 0; i < 10; i++)
+		args[i] = &short_nap;
+	spool_future *m = spool_map(loop_ex(), coro_nap, args, 10, 3);
+	int rc = spool_future_wait(m, SPOOL_FOREVER);
+	if (rc == 0 && spool_future_state(m) != SPOOL_DONE)
+		rc = 1;
+	spool_future *c = spool_then(m, loop_ex(), cont, &V[5]);
+	void *v = NULL;
+	if (rc == 0 &&
+	    (spool_future_result(c, SPOOL_FOREVER, &v) != 0 || v != &V[5]))
+		rc = 2;
+	spool_future_release(c);
+	spool_future_release(m);
+	return rc;
+}
+
+START_TEST(map_and_then_on_the_loop_from_a_coroutine)
+{
+	ck_assert_int_eq(run_coro(maps_coroutines, NULL), 0);
+}
+END_TEST
+
 /* ---- races ------------------------------------------------------------ */
 
 enum { RACE_THREADS = 8, RACE_ITERS = 200 };
@@ -594,6 +643,10 @@ static Suite *map_then_suite(void)
 		tc,
 		map_inside_a_pool_task_with_one_worker_helps_instead_of_deadlocking);
 	tcase_add_test(tc, then_on_a_pool_runs_on_a_worker);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("loop", 60);
+	tcase_add_test(tc, map_and_then_on_the_loop_from_a_coroutine);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("race", 240);

@@ -349,9 +349,12 @@ static int run_once(struct run *r, struct task *tasks, int n_tasks,
 
 static double list_schedule(const int64_t *d, int n, int workers)
 {
-	int64_t free_at[256] = {0};
-	if (workers > 256)
-		workers = 256;
+	if (workers > n)
+		workers = n;
+	int64_t *free_at = calloc((size_t)(workers > 0 ? workers : 1),
+				  sizeof(*free_at));
+	if (!free_at)
+		return 0;
 	int64_t end = 0;
 	for (int i = 0; i < n; i++) {
 		int k = 0;
@@ -362,6 +365,7 @@ static double list_schedule(const int64_t *d, int n, int workers)
 		if (free_at[k] > end)
 			end = free_at[k];
 	}
+	free(free_at);
 	return (double)end / 1e9;
 }
 

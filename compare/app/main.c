@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +88,15 @@ int main(int argc, char **argv)
 		return 0;
 	if (rc)
 		return 2;
+
+	/* Many concurrent requests hold two descriptors each (client and
+	 * server side): allow as many as the hard limit does. */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 
 	limit_s = cfg.time_limit_s;
 	pthread_t wd;

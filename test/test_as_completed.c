@@ -354,6 +354,93 @@ static int iterates_coroutines(void *arg, void **result)
 	return rc;
 }
 
+struct iter_child {
+	spool_future *p;
+	int first, second, third;
+	bool second_is_p;
+};
+
+/* Waits in next() until cancelled; then the iterator still works. */
+static int iterates_until_cancelled(void *arg, void **result)
+{
+	struct iter_child *c = arg;
+	spool_as_completed *it;
+	if (spool_as_completed_create(&it, &c->p, 1, SPOOL_FOREVER) != 0)
+		return 1;
+	spool_future *f;
+	c->first = spool_as_completed_next(it, &f, NULL);
+	spool_promise_set_result(c->p, NULL);
+	c->second = spool_as_completed_next(it, &f, NULL);
+	c->second_is_p = f == c->p;
+	c->third = spool_as_completed_next(it, &f, NULL);
+	spool_as_completed_destroy(it);
+	return 0;
+}
+
+static int cancels_an_iterating_coroutine(void *arg, void **result)
+{
+	struct iter_child *c = arg;
+	spool_future *child = spool_submit(loop_ex(), iterates_until_cancelled,
+					   c);
+	spool_sleep(0); /* the child starts and suspends in next() */
+	spool_sleep(0);
+	int rc = spool_future_cancel(child);
+	if (rc == 0)
+		rc = spool_future_wait(child, SPOOL_FOREVER);
+	spool_future_release(child);
+	return rc;
+}
+
+START_TEST(
+	as_completed_next_in_a_cancelled_coroutine_returns_ecancelled_and_stays_usable)
+{
+	struct iter_child c = {spool_promise_new(), 9, 9, 9, false};
+	ck_assert_int_eq(run_coro(cancels_an_iterating_coroutine, &c), 0);
+	ck_assert_int_eq(c.first, SPOOL_ECANCELLED);
+	ck_assert_int_eq(c.second, 0);
+	ck_assert(c.second_is_p);
+	ck_assert_int_eq(c.third, SPOOL_EOF);
+	spool_future_release(c.p);
+}
+END_TEST
+
+struct outside {
+	spool_as_completed *it;
+	int rc;
+};
+
+static void next_outside_a_coroutine(spool_loop *loop, void *arg)
+{
+	struct outside *o = arg;
+	spool_future *f;
+	o->rc = spool_as_completed_next(o->it, &f, NULL);
+	spool_loop_stop(loop);
+}
+
+START_TEST(as_completed_next_on_the_loop_thread_outside_a_coroutine_is_edeadlk)
+{
+	spool_future *p = spool_promise_new();
+	struct outside o = {NULL, 99};
+	ck_assert_int_eq(spool_as_completed_create(&o.it, &p, 1, SPOOL_FOREVER),
+			 0);
+	spool_loop *loop;
+	ck_assert_int_eq(spool_loop_create(&loop, NULL), 0);
+	ck_assert_int_eq(
+		spool_loop_call_soon(loop, next_outside_a_coroutine, &o, NULL),
+		0);
+	ck_assert_int_eq(spool_loop_run(loop), 0);
+	spool_loop_destroy(loop);
+	ck_assert_int_eq(o.rc, SPOOL_EDEADLK);
+	/* Still usable from a plain thread. */
+	spool_promise_set_result(p, NULL);
+	spool_future *f;
+	ck_assert_int_eq(spool_as_completed_next(o.it, &f, NULL), 0);
+	ck_assert_ptr_eq(f, p);
+	spool_as_completed_destroy(o.it);
+	spool_future_release(p);
+}
+END_TEST
+
 START_TEST(as_completed_inside_a_coroutine_suspends_in_completion_order)
 {
 	ck_assert_int_eq(run_coro(iterates_coroutines, NULL), 0);
@@ -534,6 +621,12 @@ static Suite *as_completed_suite(void)
 	tcase_add_test(
 		tc,
 		as_completed_inside_a_coroutine_suspends_in_completion_order);
+	tcase_add_test(
+		tc,
+		as_completed_next_in_a_cancelled_coroutine_returns_ecancelled_and_stays_usable);
+	tcase_add_test(
+		tc,
+		as_completed_next_on_the_loop_thread_outside_a_coroutine_is_edeadlk);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("race", 240);

@@ -277,6 +277,24 @@ END_TEST
 
 /* ---- nesting and ownership -------------------------------------------- */
 
+START_TEST(gather_keeps_a_finished_inner_gather_alive_for_its_value)
+{
+	spool_future *a[2];
+	promises(a, 2);
+	spool_promise_set_result(a[0], &V[0]);
+	spool_promise_set_result(a[1], &V[1]);
+	spool_future *inner = spool_gather(a, 2, 0);
+	spool_future *outer = spool_gather(&inner, 1, 0);
+	ck_assert_int_eq(spool_future_state(outer), SPOOL_DONE);
+	spool_future_release(inner); /* the outer keeps it */
+	void *v;
+	ck_assert_int_eq(spool_gather_result(outer, 0, &v), 0);
+	ck_assert_ptr_eq(((void **)v)[1], &V[1]);
+	spool_future_release(outer);
+	release_all(a, 2);
+}
+END_TEST
+
 START_TEST(gathers_nest_and_the_inner_results_stay_valid)
 {
 	spool_future *a[2], *b[2];
@@ -842,6 +860,8 @@ static Suite *gather_suite(void)
 
 	tc = spool_test_case("nesting", 30);
 	tcase_add_test(tc, gathers_nest_and_the_inner_results_stay_valid);
+	tcase_add_test(
+		tc, gather_keeps_a_finished_inner_gather_alive_for_its_value);
 	tcase_add_test(tc, nested_gather_failure_propagates_to_the_outer);
 	tcase_add_test(tc,
 		       cancelling_an_outer_gather_cancels_through_the_inner);

@@ -488,6 +488,92 @@ static int group_of_coroutines(void *arg, void **result)
 	return line ? 1000 + line : 0;
 }
 
+struct joiner {
+	spool_future *tasks[3];
+	int rc;
+	spool_state states[3];
+};
+
+/* Joins a group of sleepers in a coroutine that gets cancelled. */
+static int joins_until_cancelled(void *arg, void **result)
+{
+	struct joiner *j = arg;
+	spool_group *g;
+	if (spool_group_create(&g, loop_ex(), 0) != 0)
+		return 1;
+	for (int i = 0; i < 3; i++)
+		if (spool_group_spawn(g, coro_nap, &long_nap, &j->tasks[i]))
+			return 2;
+	j->rc = spool_group_join(g, SPOOL_FOREVER);
+	for (int i = 0; i < 3; i++)
+		j->states[i] = spool_future_state(j->tasks[i]);
+	release_all(j->tasks, 3);
+	spool_group_destroy(g);
+	return 0;
+}
+
+static int cancels_a_joiner(void *arg, void **result)
+{
+	spool_future *child = spool_submit(loop_ex(), joins_until_cancelled,
+					   arg);
+	spool_sleep(0); /* the joiner and its tasks start and suspend */
+	spool_sleep(0);
+	spool_sleep(0);
+	int rc = spool_future_cancel(child);
+	if (rc == 0)
+		rc = spool_future_wait(child, SPOOL_FOREVER);
+	spool_future_release(child);
+	return rc;
+}
+
+START_TEST(
+	group_join_in_a_cancelled_coroutine_cancels_the_group_and_waits_for_it)
+{
+	struct joiner j = {{NULL}, 99, {SPOOL_PENDING}};
+	ck_assert_int_eq(run_coro(cancels_a_joiner, &j), 0);
+	ck_assert_int_eq(j.rc, SPOOL_ECANCELLED);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(j.states[i], SPOOL_CANCELLED);
+}
+END_TEST
+
+struct multi_join {
+	spool_group *g;
+	int rc;
+	pthread_t th;
+};
+
+static void *joiner_main(void *arg)
+{
+	struct multi_join *m = arg;
+	m->rc = spool_group_join(m->g, SPOOL_FOREVER);
+	return NULL;
+}
+
+START_TEST(group_several_threads_may_join_at_once)
+{
+	spool_group *g;
+	ck_assert_int_eq(spool_group_create(&g, thread_executor(), 0), 0);
+	spool_future *gate = spool_promise_new();
+	struct gated hold = {gate, 0};
+	ck_assert_int_eq(spool_group_spawn(g, gated_fail, &hold, NULL), 0);
+	struct multi_join m[4];
+	for (int i = 0; i < 4; i++) {
+		m[i] = (struct multi_join){g, 99, 0};
+		pthread_create(&m[i].th, NULL, joiner_main, &m[i]);
+	}
+	spool_test_sleep_ns(5 * MS);
+	spool_promise_set_result(gate, NULL);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(m[i].th, NULL);
+		ck_assert_int_eq(m[i].rc, 0);
+	}
+	spool_future_release(gate);
+	spool_group_destroy(g);
+	thread_executor_drain();
+}
+END_TEST
+
 START_TEST(group_of_coroutines_failure_interrupts_suspended_siblings)
 {
 	reset_counters();
@@ -605,6 +691,7 @@ static Suite *group_suite(void)
 	TCase *tc = spool_test_case("join", 30);
 	tcase_add_test(tc, group_join_waits_for_every_task);
 	tcase_add_test(tc, group_on_the_inline_executor_runs_tasks_at_spawn);
+	tcase_add_test(tc, group_several_threads_may_join_at_once);
 	tcase_add_test(
 		tc, group_join_timeout_returns_etimedout_and_cancels_nothing);
 	tcase_add_test(
@@ -648,6 +735,9 @@ static Suite *group_suite(void)
 	tc = spool_test_case("loop", 60);
 	tcase_add_test(
 		tc, group_of_coroutines_failure_interrupts_suspended_siblings);
+	tcase_add_test(
+		tc,
+		group_join_in_a_cancelled_coroutine_cancels_the_group_and_waits_for_it);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("race", 240);

@@ -92,6 +92,32 @@ static int kind_task(void *arg, void **result)
 	return 0;
 }
 
+static _Atomic int start_pos;
+static int start_order[8];
+
+static int records_start(void *arg, void **result)
+{
+	start_order[atomic_fetch_add(&start_pos, 1)] = (int)(intptr_t)arg;
+	*result = arg;
+	return 0;
+}
+
+START_TEST(map_starts_tasks_in_input_order)
+{
+	atomic_store(&start_pos, 0);
+	void *args[8];
+	for (intptr_t i = 0; i < 8; i++)
+		args[i] = (void *)i;
+	spool_future *m = spool_map(thread_executor(), records_start, args, 8,
+				    1);
+	ck_assert_int_eq(spool_future_wait(m, SPOOL_FOREVER), 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(start_order[i], i);
+	spool_future_release(m);
+	thread_executor_drain();
+}
+END_TEST
+
 START_TEST(map_failure_fails_it_at_once_and_cancels_the_rest)
 {
 	void *args[8];
@@ -615,6 +641,7 @@ static Suite *map_then_suite(void)
 	TCase *tc = spool_test_case("map", 30);
 	tcase_add_test(tc, map_gives_results_in_input_order);
 	tcase_add_test(tc, map_runs_at_most_max_in_flight_at_once);
+	tcase_add_test(tc, map_starts_tasks_in_input_order);
 	tcase_add_test(tc, map_failure_fails_it_at_once_and_cancels_the_rest);
 	tcase_add_test(tc, map_cancel_ends_cancelled_once_running_tasks_settle);
 	tcase_add_test(tc, map_timeout_through_wait_for_cancels_the_rest);

@@ -532,6 +532,47 @@ static int waits_in_a_coroutine(void *arg, void **result)
 	return line ? 1000 + line : 0;
 }
 
+struct waiter_child {
+	spool_future *sleeper;
+	int rc;
+	spool_state sleeper_state;
+};
+
+/* wait_for without a timeout, in a coroutine that gets cancelled. */
+static int waits_for_until_cancelled(void *arg, void **result)
+{
+	struct waiter_child *w = arg;
+	w->rc = spool_wait_for(w->sleeper, SPOOL_FOREVER, NULL);
+	w->sleeper_state = spool_future_state(w->sleeper);
+	return w->rc;
+}
+
+static int cancels_a_wait_for(void *arg, void **result)
+{
+	struct waiter_child *w = arg;
+	w->sleeper = spool_submit(loop_ex(), coro_nap, &long_nap);
+	spool_future *child = spool_submit(loop_ex(), waits_for_until_cancelled,
+					   w);
+	spool_sleep(0); /* both start and suspend */
+	spool_sleep(0);
+	int rc = spool_future_cancel(child);
+	if (rc == 0)
+		rc = spool_future_wait(child, SPOOL_FOREVER);
+	spool_future_release(child);
+	spool_future_release(w->sleeper);
+	return rc;
+}
+
+START_TEST(
+	wait_for_in_a_cancelled_coroutine_cancels_its_future_and_waits_for_it)
+{
+	struct waiter_child w = {NULL, 99, SPOOL_PENDING};
+	ck_assert_int_eq(run_coro(cancels_a_wait_for, &w), 0);
+	ck_assert_int_eq(w.rc, SPOOL_ECANCELLED);
+	ck_assert_int_eq(w.sleeper_state, SPOOL_CANCELLED);
+}
+END_TEST
+
 START_TEST(wait_and_wait_for_inside_a_coroutine_suspend)
 {
 	ck_assert_int_eq(run_coro(waits_in_a_coroutine, NULL), 0);
@@ -731,6 +772,9 @@ static Suite *wait_suite(void)
 
 	tc = spool_test_case("loop", 60);
 	tcase_add_test(tc, wait_and_wait_for_inside_a_coroutine_suspend);
+	tcase_add_test(
+		tc,
+		wait_for_in_a_cancelled_coroutine_cancels_its_future_and_waits_for_it);
 	tcase_add_test(
 		tc,
 		wait_on_the_loop_thread_outside_a_coroutine_is_edeadlk_with_a_report);

@@ -82,10 +82,10 @@ enum spool_gather_flags {
  * long as the outer gather, so the outer value array stays valid.
  * The values are the children's values as spool_future_value() gives them:
  * borrowed, owned by whoever produced them.
- * Returns a new reference; NULL only when out of memory (nothing is then
- * retained and no callback is left). Bad input (see the top) gives a future
- * FAILED with SPOOL_EINVAL. Thread-safe; never blocks (callbacks of
- * inputs already final run in the calling thread). */
+ * Returns a new reference; NULL only when the gather itself cannot be
+ * allocated (nothing is then retained). A child whose done-callback cannot
+ * be allocated counts as failed with SPOOL_ENOMEM. Bad input (see the top)
+ * gives a future FAILED with SPOOL_EINVAL. Thread-safe; never blocks. */
 SPOOL_API spool_future *spool_gather(spool_future *const *fs, size_t n,
 				     unsigned flags);
 
@@ -187,9 +187,11 @@ SPOOL_API void spool_as_completed_destroy(spool_as_completed *it);
  * SPOOL_ETIMEDOUT; f is then final (CANCELLED, or whatever the task
  * returned if it ignored the request). value may be NULL; *value is NULL
  * unless the result is 0. SPOOL_EINVAL for NULL f or a negative timeout;
- * the wait's own errors (SPOOL_EDEADLK, SPOOL_ECANCELLED when the waiting
- * coroutine itself was cancelled: f is then cancelled but may not have
- * settled). f stays owned by the caller. Thread-safe; may block. */
+ * SPOOL_EDEADLK on a loop thread outside a coroutine while f is not final
+ * (f untouched); SPOOL_ECANCELLED when the waiting coroutine itself was
+ * cancelled: f is then cancelled too and waited for, as asyncio.wait_for
+ * does (a second cancellation of the waiter ends that wait early). f stays
+ * owned by the caller. Thread-safe; may block. */
 SPOOL_API int spool_wait_for(spool_future *f, int64_t timeout_ns, void **value);
 
 /* ---- map -------------------------------------------------------------- */

@@ -69,8 +69,10 @@ SPOOL_API int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
  *   SPOOL_EINVAL      NULL g or a negative timeout;
  *   SPOOL_EDEADLK     on a loop thread outside a coroutine;
  *   SPOOL_ECANCELLED  also when the joining coroutine itself was
- *                     cancelled: the group is then cancelled too, and a
- *                     later join waits for its tasks to settle.
+ *                     cancelled: the group is then cancelled too and the
+ *                     join still waits for its tasks to settle, as
+ *                     asyncio.TaskGroup does (a second cancellation of the
+ *                     joiner ends that wait early).
  * Tasks spawned while a join waits are waited for too. A group stays
  * usable after a join that returned 0: more tasks may be spawned and joined.
  * Several threads may join at once. May block. */

@@ -352,10 +352,11 @@ int spool_group_join(spool_group *g, int64_t timeout_ns)
 	if (!g || timeout_ns < 0)
 		return SPOOL_EINVAL;
 	int64_t deadline = spool__deadline(timeout_ns);
+	bool cancelled_join = false;
 	for (;;) {
 		lock(g);
 		if (g->unfinished == 0) {
-			int rc = outcome(g);
+			int rc = cancelled_join ? SPOOL_ECANCELLED : outcome(g);
 			unlock(g);
 			return rc;
 		}
@@ -367,9 +368,15 @@ int spool_group_join(spool_group *g, int64_t timeout_ns)
 			return SPOOL_ENOMEM;
 		int rc = spool__wait_until(w, deadline);
 		spool_future_release(w);
-		if (rc == SPOOL_ECANCELLED) {
+		if (rc == SPOOL_ECANCELLED && !cancelled_join) {
+			/* The joining coroutine was cancelled: the group
+			 * goes too, and the join waits for it to settle
+			 * (asyncio.TaskGroup); a second cancellation of the
+			 * joiner ends that wait early. */
+			cancelled_join = true;
+			deadline = INT64_MAX;
 			spool_group_cancel(g);
-			return rc;
+			continue;
 		}
 		if (rc != 0)
 			return rc;

@@ -8,7 +8,8 @@
  * cancel and then a wait without limit for f to settle, because a running
  * pool task only gets a request flag and may run to its end. Waiting for
  * the settle is what makes "on return f is final" true, so that the caller
- * may free whatever the task uses.
+ * may free whatever the task uses. A waiting coroutine that is itself
+ * cancelled cancels f the same way, as asyncio.wait_for does.
  */
 #include "internal.h"
 
@@ -21,9 +22,14 @@ int spool_wait_for(spool_future *f, int64_t timeout_ns, void **value)
 	int rc = spool_future_wait(f, timeout_ns);
 	if (rc == 0)
 		return spool_future_result(f, 0, value);
-	if (rc != SPOOL_ETIMEDOUT)
-		return rc;
+	if (rc != SPOOL_ETIMEDOUT && rc != SPOOL_ECANCELLED)
+		return rc; /* SPOOL_EDEADLK: nothing was waited for */
+	/* Timed out, or the waiting coroutine was cancelled: either way f
+	 * goes too, and is waited for (asyncio's _cancel_and_wait). A second
+	 * cancellation of the waiter ends that wait early. */
 	spool_future_cancel(f);
-	rc = spool_future_wait(f, SPOOL_FOREVER);
-	return rc != 0 ? rc : SPOOL_ETIMEDOUT;
+	int settle = spool_future_wait(f, SPOOL_FOREVER);
+	if (rc == SPOOL_ECANCELLED)
+		return rc;
+	return settle != 0 ? settle : SPOOL_ETIMEDOUT;
 }

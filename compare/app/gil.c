@@ -188,11 +188,14 @@ static void take_gil(struct cmp_gil *g)
 	}
 	pthread_mutex_lock(&g->switch_mutex);
 	g->locked = true;
-	if (g->last_holder != self)
+	/* A switch is a change of holder: a thread that takes the lock back
+	 * after its own blocking call does not reset the waiters' clocks. */
+	if (g->last_holder != self) {
+		g->last_holder = self;
+		g->switch_number++;
 		atomic_fetch_add_explicit(&g->switches, 1,
 					  memory_order_relaxed);
-	g->last_holder = self;
-	g->switch_number++;
+	}
 	/* A thread dropping under a request may be waiting for this. */
 	pthread_cond_signal(&g->switch_cond);
 	pthread_mutex_unlock(&g->switch_mutex);

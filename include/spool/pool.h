@@ -15,12 +15,15 @@
  *
  * Waiting inside a pool task helps: spool_future_wait() (and everything
  * built on it) called from a worker runs other pool tasks (its own deque
- * first, then stealing, then the injection queue) until the awaited future
+ * first, then the injection queue, then stealing) until the awaited future
  * is final or the timeout passes, so nested fork-join never deadlocks, even
- * with one worker. Consequence: NEVER HOLD A LOCK ACROSS A WAIT INSIDE A
- * POOL TASK. The tasks run while helping may try to take the same lock and
- * deadlock the worker against itself (or, for a non-recursive mutex, on the
- * same thread).
+ * with one worker. When there is nothing to run it blocks on the future in
+ * short slices (at most 1 ms), looking for new work between them. A task
+ * run while helping is not interrupted, so such a wait may return later
+ * than its timeout by up to one task's running time.
+ * Consequence: NEVER HOLD A LOCK ACROSS A WAIT INSIDE A POOL TASK. The tasks
+ * run while helping may try to take the same lock and deadlock the worker
+ * against itself (or, for a non-recursive mutex, on the same thread).
  *
  * Cancellation: spool_future_cancel() on a queued task makes it CANCELLED
  * and it never runs; on a running task it raises the flag the task polls
@@ -50,9 +53,9 @@ typedef struct spool_pool_options {
 	 * (sysconf(_SC_NPROCESSORS_ONLN), at least 1). Negative: SPOOL_EINVAL.
 	 * More workers than CPUs is allowed. */
 	int workers;
-	/* Thread-name prefix: worker i is named "<name>-<i>", truncated to the
-	 * 15 characters Linux allows. NULL: "spool". The string is copied;
-	 * the caller keeps ownership. */
+	/* Thread-name prefix: worker i is named "<name>-<i>". Linux allows 15
+	 * characters, so a long prefix is cut to keep the "-<i>" whole.
+	 * NULL: "spool". The string is copied; the caller keeps ownership. */
 	const char *name;
 } spool_pool_options;
 
@@ -69,10 +72,14 @@ SPOOL_API int spool_pool_create(spool_pool **out,
 
 /* The executor through which work is submitted to p: pass it to
  * spool_submit(). Borrowed: it lives exactly as long as p and must not be
- * destroyed. Submission through it is thread-safe from any thread, never
- * blocks, and from a worker of p allocates nothing in the steady state.
- * After spool_pool_shutdown() submissions return a future already FAILED
- * with SPOOL_ESHUTDOWN. Returns NULL for a NULL p. */
+ * destroyed. Submission through it is thread-safe from any thread and
+ * never blocks. From a worker of p (a task submitting children) it goes
+ * onto that worker's own deque and allocates nothing in the steady state;
+ * from any other thread it goes through a shared queue and allocates the
+ * task. After spool_pool_shutdown(), submissions from threads other than
+ * p's workers return a future already FAILED with SPOOL_ESHUTDOWN;
+ * submissions from p's workers are still accepted (see
+ * spool_pool_shutdown()). Returns NULL for a NULL p. */
 SPOOL_API spool_executor *spool_pool_executor(spool_pool *p);
 
 /* The number of worker threads of p (>= 1); SPOOL_EINVAL for NULL.
@@ -86,20 +93,25 @@ enum {
 	 * cancelled) has finished. Without it, shutdown returns at once and
 	 * the workers finish the remaining work in the background. */
 	SPOOL_SHUTDOWN_WAIT = 1u,
-	/* Cancel every task that has not started yet: its future ends
-	 * CANCELLED and the task never runs. Running tasks are not stopped;
-	 * they see spool_cancel_requested() only if someone cancels them. */
+	/* Cancel every task still queued: its future ends CANCELLED, before
+	 * shutdown returns, and the task never runs. Running tasks are not
+	 * stopped; they see spool_cancel_requested() only if someone cancels
+	 * them. */
 	SPOOL_SHUTDOWN_CANCEL_PENDING = 2u
 };
 
 /* Stops p from accepting work: every later spool_submit() on its executor
- * returns a future FAILED with SPOOL_ESHUTDOWN. Work already accepted still
- * runs (unless SPOOL_SHUTDOWN_CANCEL_PENDING), including tasks those tasks
- * submit from inside the pool while it drains, so running fork-join
- * computations can finish. Every future reaches a final state; none is
- * lost. May be called several times and from several threads; the flags of
- * each call apply to that call (a later call may still cancel what is
- * pending, or wait).
+ * from a thread that is not one of p's workers returns a future FAILED
+ * with SPOOL_ESHUTDOWN. Work already accepted still runs (unless
+ * SPOOL_SHUTDOWN_CANCEL_PENDING), and so do the tasks that running tasks
+ * submit while p drains, so that fork-join computations in flight can
+ * finish (concurrent.futures would refuse those too, failing the parent).
+ * Every future reaches a final state; none is lost. The workers exit once
+ * no work is left. May be called several times and from several threads;
+ * the flags of each call apply to that call (a later call may still cancel
+ * what is pending, or wait). SPOOL_SHUTDOWN_CANCEL_PENDING cancels what is
+ * queued when it looks, as concurrent.futures does: a task a worker has
+ * already taken runs.
  * Returns 0, SPOOL_EINVAL (NULL p or unknown flags) or SPOOL_EDEADLK
  * (SPOOL_SHUTDOWN_WAIT from one of p's own workers, which would wait for
  * itself: the shutdown is still started, only the wait is refused).

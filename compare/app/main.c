@@ -20,6 +20,9 @@
 #include <spool.h>
 
 #include "compare.h"
+#ifdef CMP_HAVE_TRACE_SVG
+#include "trace_svg.h"
+#endif
 
 static double limit_s;
 
@@ -58,7 +61,7 @@ static int trace_scenario(const struct cmp_config *cfg)
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/trace.json", cfg->svg_dir);
 	one.runs = 1;
-	one.backends = (1u << cfg->timeline_backend) | (1u << CMP_B_SEQ);
+	one.backends = 1u << cfg->timeline_backend;
 	int rc = spool_trace_start(path);
 	if (rc) {
 		fprintf(stderr, "spool-compare: cannot trace into %s: %s\n",
@@ -75,6 +78,26 @@ static int trace_scenario(const struct cmp_config *cfg)
 			cmp_backend_name(cfg->timeline_backend));
 		return -1;
 	}
+#ifdef CMP_HAVE_TRACE_SVG
+	/* The same trace drawn by compare/trace's reader: every thread's
+	 * task runs, waits and parks as spool saw them. */
+	char svg[4096], title[96];
+	snprintf(svg, sizeof(svg), "%s/trace.svg", cfg->svg_dir);
+	snprintf(title, sizeof(title), "spool trace: %s on %s",
+		 cmp_workload_name(cfg->timeline_workload),
+		 cmp_backend_name(cfg->timeline_backend));
+	FILE *f = fopen(svg, "w");
+	struct trace_svg_options opts = TRACE_SVG_OPTIONS_INIT;
+	opts.title = title;
+	int src = f ? trace_svg_write(path, f, &opts) : TRACE_SVG_EIO;
+	if (f && fclose(f) != 0 && src == 0)
+		src = TRACE_SVG_EIO;
+	if (src) {
+		fprintf(stderr, "spool-compare: cannot draw %s: %s\n", svg,
+			trace_svg_strerror(src));
+		return -1;
+	}
+#endif
 	return 0;
 }
 

@@ -143,6 +143,43 @@ START_TEST(as_completed_hands_back_duplicates_once_with_the_first_index)
 }
 END_TEST
 
+START_TEST(as_completed_mixes_final_and_pending_duplicates_in_the_right_order)
+{
+	spool_future *fs[4];
+	promises(fs, 4);
+	spool_future *far = spool_promise_new();
+	for (int i = 0; i < 5000; i++) /* far apart ids: the hashing path */
+		spool_future_release(spool_promise_new());
+	spool_future *last = spool_promise_new();
+	spool_promise_set_result(fs[2], NULL);
+	spool_promise_set_result(far, NULL);
+	spool_future *in[9] = {fs[0], far, fs[1], fs[2], fs[0],
+			       last,  far, fs[3], fs[2]};
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, in, 9, SPOOL_FOREVER),
+			 0);
+	spool_promise_set_result(fs[3], NULL);
+	spool_promise_set_result(last, NULL);
+	spool_promise_set_result(fs[0], NULL);
+	spool_promise_set_result(fs[1], NULL);
+	/* Final at creation, in input order; then completion order. */
+	size_t want[6] = {1, 3, 7, 5, 0, 2};
+	for (int k = 0; k < 6; k++) {
+		spool_future *f;
+		size_t idx;
+		ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+		ck_assert_uint_eq(idx, want[k]);
+		ck_assert_ptr_eq(f, in[want[k]]);
+	}
+	spool_future *f;
+	ck_assert_int_eq(spool_as_completed_next(it, &f, NULL), SPOOL_EOF);
+	spool_as_completed_destroy(it);
+	release_all(fs, 4);
+	spool_future_release(far);
+	spool_future_release(last);
+}
+END_TEST
+
 START_TEST(as_completed_on_zero_inputs_is_at_its_end)
 {
 	spool_as_completed *it;
@@ -580,6 +617,9 @@ static Suite *as_completed_suite(void)
 	tcase_add_test(
 		tc,
 		as_completed_hands_back_duplicates_once_with_the_first_index);
+	tcase_add_test(
+		tc,
+		as_completed_mixes_final_and_pending_duplicates_in_the_right_order);
 	tcase_add_test(tc, as_completed_on_zero_inputs_is_at_its_end);
 	tcase_add_test(tc, as_completed_over_thread_executor_tasks);
 	suite_add_tcase(s, tc);

@@ -274,6 +274,27 @@ START_TEST(wait_duplicates_count_once)
 }
 END_TEST
 
+/* Futures whose ids lie far apart take the hashing path of the counts. */
+START_TEST(wait_duplicates_count_once_even_with_far_apart_ids)
+{
+	spool_future *a = spool_promise_new();
+	for (int i = 0; i < 5000; i++)
+		spool_future_release(spool_promise_new());
+	spool_future *b = spool_promise_new();
+	ck_assert_uint_gt(spool_future_id(b) - spool_future_id(a), 64 * 4);
+	spool_future *fs[4] = {a, b, a, b};
+	spool_promise_set_result(b, NULL);
+	size_t nd, np;
+	ck_assert_int_eq(
+		spool_wait(fs, 4, SPOOL_ALL_COMPLETED, 0, NULL, &nd, &np), 0);
+	ck_assert_uint_eq(nd, 1);
+	ck_assert_uint_eq(np, 1);
+	spool_promise_set_result(a, NULL);
+	spool_future_release(a);
+	spool_future_release(b);
+}
+END_TEST
+
 START_TEST(wait_bad_input_is_einval_and_writes_nothing)
 {
 	spool_future *f = spool_promise_new();
@@ -749,6 +770,7 @@ static Suite *wait_suite(void)
 	tcase_add_test(tc, wait_timeout_zero_only_polls);
 	tcase_add_test(tc, wait_on_zero_inputs_returns_at_once);
 	tcase_add_test(tc, wait_duplicates_count_once);
+	tcase_add_test(tc, wait_duplicates_count_once_even_with_far_apart_ids);
 	tcase_add_test(tc, wait_bad_input_is_einval_and_writes_nothing);
 	tcase_add_test(tc, wait_on_tasks_of_the_thread_executor);
 	suite_add_tcase(s, tc);

@@ -1,42 +1,38 @@
 /* SPDX-License-Identifier: MIT */
-/* The pointer set of dedup.h. */
+/* The id set of dedup.h. */
 #include <stdlib.h>
 
 #include "dedup.h"
 #include "spool/error.h"
 
-int spool__ptrset_init(struct spool__ptrset *s, size_t n)
+int spool__idset_init(struct spool__idset *s, size_t n, uint64_t lo,
+		      uint64_t hi)
 {
+	s->base = lo;
+	s->mask = 0;
+	s->shift = 0;
+	uint64_t span = hi - lo + 1;
+	if (n > 0 && span / 64 <= n) { /* at most 64 ids per input */
+		s->bitmap = true;
+		s->words = calloc((size_t)(span / 64 + 1), sizeof *s->words);
+		return s->words ? 0 : SPOOL_ENOMEM;
+	}
+	s->bitmap = false;
 	unsigned bits = 4;
 	while (bits < sizeof(size_t) * 8 - 2 && ((size_t)1 << bits) < 2 * n)
 		bits++;
 	if (((size_t)1 << bits) < 2 * n)
 		return SPOOL_ENOMEM;
-	s->slots = calloc((size_t)1 << bits, sizeof *s->slots);
-	if (!s->slots)
+	s->words = calloc((size_t)1 << bits, sizeof *s->words);
+	if (!s->words)
 		return SPOOL_ENOMEM;
 	s->mask = ((size_t)1 << bits) - 1;
 	s->shift = 64 - bits;
 	return 0;
 }
 
-bool spool__ptrset_add(struct spool__ptrset *s, const void *p)
+void spool__idset_fini(struct spool__idset *s)
 {
-	size_t i = (size_t)(((uint64_t)(uintptr_t)p *
-			     UINT64_C(0x9E3779B97F4A7C15)) >>
-			    s->shift);
-	for (;; i = (i + 1) & s->mask) {
-		if (s->slots[i] == p)
-			return false;
-		if (!s->slots[i]) {
-			s->slots[i] = p;
-			return true;
-		}
-	}
-}
-
-void spool__ptrset_fini(struct spool__ptrset *s)
-{
-	free(s->slots);
-	s->slots = NULL;
+	free(s->words);
+	s->words = NULL;
 }

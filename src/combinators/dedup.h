@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A set of pointers, for the combinators that must see each distinct
- * future once (wait's counts, as_completed). Open addressing with linear
- * probing in a power-of-two table at most half full, Fibonacci hashing
- * (Knuth, TAOCP vol. 3, 6.4): O(n) expected time, 2n words of memory.
- * Single-threaded; the table lives only during one call.
+ * Seeing each distinct future once, for the combinators that must (wait's
+ * counts, as_completed): a set of futures keyed by their ids.
+ *
+ * Future ids are process-unique and handed out by a counter in blocks per
+ * thread, so the futures of one program phase have ids in a narrow range.
+ * When the inputs' ids span at most 64 ids per input, the set is a bitmap
+ * over that span: one bit per id, at most 8 bytes per input, no hashing,
+ * no collisions, and small enough to stay in cache (128 KiB for a million
+ * futures made in a row). Otherwise it is an open-addressing hash set of
+ * the ids (linear probing, table at most half full, Fibonacci hashing:
+ * Knuth, TAOCP vol. 3, 6.4), 16 bytes per input. Both are O(n) expected
+ * time. Single-threaded; the set lives only during one call.
  */
 #ifndef SPOOL_COMBINATORS_DEDUP_H
 #define SPOOL_COMBINATORS_DEDUP_H
@@ -13,18 +20,40 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct spool__ptrset {
-	const void **slots;
-	size_t mask;
+struct spool__idset {
+	uint64_t *words; /* bitmap over [base, base + 64 * nwords) or table */
+	uint64_t base;
+	size_t mask; /* hash mode: table size - 1; bitmap mode: 0 */
 	unsigned shift;
+	bool bitmap;
 };
 
-/* Room for n pointers. Returns 0 or SPOOL_ENOMEM. */
-int spool__ptrset_init(struct spool__ptrset *s, size_t n);
+/* A set for n ids all within [lo, hi]. Returns 0 or SPOOL_ENOMEM. */
+int spool__idset_init(struct spool__idset *s, size_t n, uint64_t lo,
+		      uint64_t hi);
 
-/* Adds p (not NULL); true when it was not in the set yet. */
-bool spool__ptrset_add(struct spool__ptrset *s, const void *p);
+/* Adds id (within [lo, hi], never 0); true when it was not in the set. */
+static inline bool spool__idset_add(struct spool__idset *s, uint64_t id)
+{
+	if (s->bitmap) {
+		uint64_t k = id - s->base;
+		uint64_t bit = UINT64_C(1) << (k & 63);
+		uint64_t *w = &s->words[k >> 6];
+		bool fresh = !(*w & bit);
+		*w |= bit;
+		return fresh;
+	}
+	size_t i = (size_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> s->shift);
+	for (;; i = (i + 1) & s->mask) {
+		if (s->words[i] == id)
+			return false;
+		if (s->words[i] == 0) {
+			s->words[i] = id;
+			return true;
+		}
+	}
+}
 
-void spool__ptrset_fini(struct spool__ptrset *s);
+void spool__idset_fini(struct spool__idset *s);
 
 #endif /* SPOOL_COMBINATORS_DEDUP_H */

@@ -3,10 +3,10 @@
  * spool_wait(): block (or help, or suspend) until ALL_COMPLETED,
  * FIRST_COMPLETED or FIRST_EXCEPTION holds for a set of futures.
  *
- * Fast path: one scan; if the condition already holds, or the timeout is
- * 0, report at once without allocating. Otherwise one internal future, the
- * waiter, gets a done-callback on every input still pending, and the
- * caller waits on the waiter through the seam. Each callback
+ * Fast path: one scan that also takes the report; if the condition already
+ * holds, or the timeout is 0, that is the answer. Otherwise one internal
+ * future, the waiter, gets a done-callback on every input still pending, and
+ * the caller waits on the waiter through the seam. Each callback
  *   1. completes the waiter if its input alone makes the condition true
  *      (FIRST_COMPLETED: any input; FIRST_EXCEPTION: a FAILED one);
  *   2. counts down `armed`, the callbacks not yet run (registration bias,
@@ -67,20 +67,6 @@ static void on_input(spool_future *c, void *arg)
 	spool_future_release(c); /* taken when the callback was added */
 }
 
-/* The condition on a snapshot of the states. */
-static bool holds(spool_future *const *fs, size_t n, spool_wait_when when)
-{
-	size_t final = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (!spool_future_done(fs[i]))
-			continue;
-		if (decisive(when, fs[i]))
-			return true;
-		final++;
-	}
-	return final == n;
-}
-
 /* Registers on the pending inputs and waits on the waiter. Returns 0,
  * SPOOL_ETIMEDOUT, SPOOL_ENOMEM or the seam's own errors. */
 static int wait_slow(spool_future *const *fs, size_t n, spool_wait_when when,
@@ -118,30 +104,61 @@ static int wait_slow(spool_future *const *fs, size_t n, spool_wait_when when,
 	return rc;
 }
 
-/* Fills the caller's report; counts distinct futures when asked to. */
-static int report(spool_future *const *fs, size_t n, bool *done, size_t *ndone,
-		  size_t *npending)
+/* Report: one pass over the inputs fills done[] and, when counts are
+ * wanted, ids[] (each input's id, with DONE_BIT when it is final) and their
+ * range; the counting pass then reads only ids[], never the futures again.
+ * Returns whether `when` holds on this snapshot. */
+#define DONE_BIT (UINT64_C(1) << 63)
+
+struct snapshot {
+	bool *done;    /* the caller's, or NULL */
+	uint64_t *ids; /* ours, or NULL when no count is wanted */
+	uint64_t lo, hi;
+};
+
+static bool scan(spool_future *const *fs, size_t n, spool_wait_when when,
+		 struct snapshot *s)
 {
-	if (done)
-		for (size_t i = 0; i < n; i++)
-			done[i] = spool_future_done(fs[i]);
-	if (!ndone && !npending)
-		return 0;
+	size_t final = 0;
+	bool decided = false;
+	s->lo = UINT64_MAX;
+	s->hi = 0;
+	for (size_t i = 0; i < n; i++) {
+		const spool_future *f = fs[i];
+		bool d = spool_future_done(f);
+		if (s->done)
+			s->done[i] = d;
+		if (s->ids) {
+			uint64_t id = f->id;
+			s->ids[i] = id | (d ? DONE_BIT : 0);
+			s->lo = id < s->lo ? id : s->lo;
+			s->hi = id > s->hi ? id : s->hi;
+		}
+		if (d) {
+			final++;
+			decided = decided || decisive(when, f);
+		}
+	}
+	return decided || final == n;
+}
+
+/* Counts the distinct inputs of the snapshot, final and not. */
+static int count(const struct snapshot *s, size_t n, size_t *ndone,
+		 size_t *npending)
+{
 	size_t d = 0, p = 0;
-	struct spool__ptrset seen;
-	if (spool__ptrset_init(&seen, n) != 0)
+	struct spool__idset seen;
+	if (spool__idset_init(&seen, n, s->lo, s->hi) != 0)
 		return SPOOL_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (!spool__ptrset_add(&seen, fs[i]))
+		if (!spool__idset_add(&seen, s->ids[i] & ~DONE_BIT))
 			continue;
-		/* With done[] the snapshot is the one just reported, so the
-		 * counts agree with it. */
-		if (done ? done[i] : spool_future_done(fs[i]))
+		if (s->ids[i] & DONE_BIT)
 			d++;
 		else
 			p++;
 	}
-	spool__ptrset_fini(&seen);
+	spool__idset_fini(&seen);
 	if (ndone)
 		*ndone = d;
 	if (npending)
@@ -156,12 +173,27 @@ int spool_wait(spool_future *const *fs, size_t n, spool_wait_when when,
 	    (when != SPOOL_ALL_COMPLETED && when != SPOOL_FIRST_COMPLETED &&
 	     when != SPOOL_FIRST_EXCEPTION))
 		return SPOOL_EINVAL;
+	struct snapshot s = {done, NULL, 0, 0};
+	if ((ndone || npending) &&
+	    !(s.ids = malloc((n ? n : 1) * sizeof *s.ids)))
+		return SPOOL_ENOMEM;
 	int rc = 0;
-	if (timeout_ns != 0 && !holds(fs, n, when)) {
+	if (!scan(fs, n, when, &s) && timeout_ns != 0) {
 		rc = wait_slow(fs, n, when, spool__deadline(timeout_ns));
 		if (rc == SPOOL_ETIMEDOUT)
-			rc = 0; /* a timeout is reported, not an error */
+			rc = 0;        /* a timeout is reported, not an error */
+		scan(fs, n, when, &s); /* the report is taken after the wait */
 	}
-	int rrc = report(fs, n, done, ndone, npending);
-	return rc != 0 ? rc : rrc;
+	int crc = 0;
+	if (s.ids) {
+		crc = n ? count(&s, n, ndone, npending) : 0;
+		if (n == 0) {
+			if (ndone)
+				*ndone = 0;
+			if (npending)
+				*npending = 0;
+		}
+		free(s.ids);
+	}
+	return rc != 0 ? rc : crc;
 }

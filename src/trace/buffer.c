@@ -154,6 +154,12 @@ static struct spool__trace_buf *attach(uint64_t gen)
 		if (m != MAP_FAILED) {
 			b->ev = m;
 			b->cap = session_cap;
+			/* Commit the first page now, under the lock, rather
+			 * than in the thread's first timed event. */
+			memset(m, 0,
+			       4096 < session_cap * sizeof *b->ev
+				       ? 4096
+				       : session_cap * sizeof *b->ev);
 		}
 	}
 	/* Relaxed: the stopper reads these under the lock we hold. */
@@ -172,19 +178,22 @@ out:
 	return b;
 }
 
-void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
-			    uint64_t arg, int32_t aux)
+/* The calling thread's buffer for the session now recording, registering
+ * it on the thread's first event of the session; NULL when the event must
+ * be skipped (no session, or no memory). */
+static inline struct spool__trace_buf *my_buffer(void)
 {
 	uint64_t gen = atomic_load_explicit(&spool__trace_gen,
 					    memory_order_relaxed);
 	struct spool__trace_buf *b = my_buf;
-	if (__builtin_expect(!b || b->gen != gen, 0)) {
-		if (gen == 0)
-			return;
-		b = attach(gen);
-		if (!b)
-			return;
-	}
+	if (__builtin_expect(!b || b->gen != gen, 0))
+		b = gen ? attach(gen) : NULL;
+	return b;
+}
+
+static inline void append(struct spool__trace_buf *b, uint64_t ts,
+			  uint32_t kind, uint64_t id, uint64_t arg, int32_t aux)
+{
 	/* Relaxed loads: this thread is the only writer of both. */
 	size_t n = atomic_load_explicit(&b->n, memory_order_relaxed);
 	if (__builtin_expect(n >= b->cap, 0)) {
@@ -207,9 +216,21 @@ void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
 	atomic_store_explicit(&b->n, n + 1, memory_order_release);
 }
 
+void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
+			    uint64_t arg, int32_t aux)
+{
+	struct spool__trace_buf *b = my_buffer();
+	if (b)
+		append(b, ts, kind, id, arg, aux);
+}
+
 void spool__trace_record(uint32_t kind, uint64_t id, uint64_t arg, int32_t aux)
 {
-	spool__trace_record_at(spool__trace_ticks(), kind, id, arg, aux);
+	/* The clock is read after the buffer is found, so a thread's first
+	 * event does not include the registration in its time. */
+	struct spool__trace_buf *b = my_buffer();
+	if (b)
+		append(b, spool__trace_ticks(), kind, id, arg, aux);
 }
 
 void spool__trace_set_name(const char *name, int sort)

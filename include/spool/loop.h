@@ -62,7 +62,11 @@ typedef void (*spool_loop_callback_fn)(spool_loop *loop, void *arg);
 enum {
 	/* Time the epoll wait with a timerfd even where epoll_pwait2 (Linux
 	 * 5.11) is available; the loop falls back to it by itself when the
-	 * kernel lacks epoll_pwait2. Both give sub-millisecond timers. */
+	 * kernel lacks epoll_pwait2. Both give sub-millisecond timers;
+	 * epoll_pwait2's timeout is stretched by the thread's timer slack
+	 * (50 us by default, prctl PR_SET_TIMERSLACK) and a timerfd's is
+	 * not, at the price of a timerfd_settime call whenever the earliest
+	 * deadline changes. */
 	SPOOL_LOOP_TIMERFD = 1u
 };
 

@@ -1,12 +1,17 @@
 # SPDX-License-Identifier: MIT
-"""Smoke test for a spool benchmark program.
+"""Smoke tests for a spool benchmark program.
 
-Runs the program with the given arguments and checks what every suite
-promises: exit status 0, and every stdout line one JSON object with bench,
-impl, threads and n, plus either "skipped" (a reason) or runs and median_s
-(a positive number); no "error" lines; at least one measured line.
+check_bench.py PROGRAM [ARGS...]
+    Runs the program with ARGS and checks what every suite promises: exit
+    status 0, and every stdout line one JSON object with bench, impl,
+    threads and n, plus either "skipped" (a reason) or runs and median_s (a
+    positive number); no "error" lines; at least one measured line.
 
-usage: check_bench.py PROGRAM [ARGS...]
+check_bench.py --usage PROGRAM
+    Checks the shared command line: --help prints the usage and exits 0;
+    an unknown flag, a missing value, --runs 0 and --only with an unknown
+    benchmark each print a message on stderr and exit 2, before running
+    anything (nothing on stdout).
 """
 
 import json
@@ -44,9 +49,37 @@ def check_line(no, line):
     return True
 
 
+def check_usage(prog):
+    proc = subprocess.run([prog, "--help"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0 or "usage:" not in proc.stdout:
+        fail("--help: want status 0 and the usage on stdout, got status %d"
+             % proc.returncode)
+    bad = (["--no-such-flag"], ["--runs"], ["--runs", "0"], ["--runs=x"],
+           ["--threads", "-1"], ["--only", "no-such-bench"])
+    for args in bad:
+        proc = subprocess.run([prog] + args, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 2:
+            fail("%s: want status 2, got %d" % (" ".join(args),
+                                                proc.returncode))
+        if not proc.stderr.strip():
+            fail("%s: no message on stderr" % " ".join(args))
+        if proc.stdout:
+            fail("%s: printed on stdout: %r" % (" ".join(args),
+                                                proc.stdout[:200]))
+    print("check_bench: usage checks passed (%d bad command lines)"
+          % len(bad))
+
+
 def main():
     if len(sys.argv) < 2:
-        fail("usage: check_bench.py PROGRAM [ARGS...]")
+        fail("usage: check_bench.py PROGRAM [ARGS...] | --usage PROGRAM")
+    if sys.argv[1] == "--usage":
+        if len(sys.argv) != 3:
+            fail("usage: check_bench.py --usage PROGRAM")
+        check_usage(sys.argv[2])
+        return
     proc = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         fail("%s exited with status %d" % (sys.argv[1], proc.returncode))

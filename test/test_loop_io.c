@@ -403,6 +403,39 @@ START_TEST(cancelling_a_coroutine_waiting_on_a_descriptor_ends_the_wait)
 }
 END_TEST
 
+START_TEST(a_descriptor_number_reused_after_close_is_watched_afresh)
+{
+	/* A wait on a0 times out, leaving its one-shot registration armed;
+	 * a0 is closed (epoll forgets it) and its number is reused for
+	 * another socket. A wait on that number must register it again. */
+	spool_loop *loop = new_loop();
+	int a[2], b[2];
+	socket_pair(a);
+	struct fdwait w = {a[0], false, 1 * MS, 99};
+	ck_assert_int_eq(run_wait(loop, &w), SPOOL_ETIMEDOUT);
+	int num = a[0];
+	close(a[0]);
+	close(a[1]);
+	socket_pair(b);
+	if (b[0] != num) {
+		ck_assert_int_eq(dup2(b[0], num), num);
+		close(b[0]);
+		b[0] = num;
+	}
+	w = (struct fdwait){b[0], false, 5000 * MS, 99};
+	spool_future *fr = submit(loop, fdwait_task, &w);
+	spool_future *fw = submit(loop, write_byte_task, &b[1]);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, fr), 0);
+	ck_assert_int_eq(w.rc, 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, fw), 0);
+	spool_future_release(fr);
+	spool_future_release(fw);
+	close(b[0]);
+	close(b[1]);
+	spool_loop_destroy(loop);
+}
+END_TEST
+
 /* ---- outside coroutines ----------------------------------------------- */
 
 struct thread_wait {
@@ -490,6 +523,8 @@ int main(void)
 	tcase_add_test(
 		tc,
 		cancelling_a_coroutine_waiting_on_a_descriptor_ends_the_wait);
+	tcase_add_test(
+		tc, a_descriptor_number_reused_after_close_is_watched_afresh);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("outside", 30);

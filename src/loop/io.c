@@ -93,8 +93,11 @@ static int arm(spool_loop *loop, int fd)
 	uint32_t want = 0;
 	for (struct io_waiter *w = fw->head; w; w = w->next)
 		want |= w->events;
+	/* Already armed for it: only while other waiters are linked, whose
+	 * arming is current (a descriptor must not be closed while waited
+	 * on). */
 	if (!want || (fw->armed && (want & ~fw->armed) == 0))
-		return 0; /* nothing to wait for, or already armed for it */
+		return 0;
 	struct epoll_event ev = {.events = want | EPOLLONESHOT,
 				 .data.u64 = (uint64_t)fd};
 	int op = fw->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
@@ -221,8 +224,15 @@ static int wait_fd(int fd, uint32_t events, int64_t timeout_ns)
 		}
 	}
 	rc = spool__task_suspend(loop, t);
-	if (w.linked)
+	if (w.linked) {
 		unlink_waiter(loop, &w);
+		/* Left without an event (timeout, cancel). With nobody left
+		 * waiting, forget what is armed: the descriptor may be closed
+		 * and its number reused before the next wait, which must then
+		 * not trust a registration epoll has dropped. */
+		if (!loop->fds[fd].head)
+			loop->fds[fd].armed = 0;
+	}
 	if (t->timer) {
 		spool__timer_disarm(loop, t->timer);
 		t->timer = NULL;

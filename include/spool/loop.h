@@ -233,8 +233,11 @@ SPOOL_API int spool_sleep(int64_t ns);
  * Returns 0 when ready, SPOOL_ETIMEDOUT, SPOOL_ECANCELLED (the coroutine
  * was cancelled), SPOOL_EINVAL (bad descriptor, negative timeout),
  * SPOOL_ENOMEM, SPOOL_ESYS. Regular files are always ready. Any number of
- * coroutines may wait on the same descriptor; all are woken. Do not close
- * fd while a coroutine waits on it. May block as described. */
+ * coroutines may wait on the same descriptor; all are woken. Readiness is
+ * a hint, as with poll(2): retry the I/O and wait again on EAGAIN (a
+ * descriptor closed while a duplicate of it stays open can leave epoll an
+ * old registration that reports its number once more). Do not close fd
+ * while a coroutine waits on it. May block as described. */
 SPOOL_API int spool_wait_readable(int fd, int64_t timeout_ns);
 
 /* As spool_wait_readable(), until fd is writable. */

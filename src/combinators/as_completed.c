@@ -54,19 +54,23 @@ struct link {
 };
 
 struct spool_as_completed {
+	/* Written by every producer: one cache line of their own, so that a
+	 * producer's two read-modify-writes usually find it still in hand. */
+	_Alignas(64) _Atomic size_t tail; /* next queue slot to claim */
+	_Atomic size_t armed; /* registration bias + callbacks not yet run */
+	/* Read by producers, written by the consumer when it waits. */
+	_Alignas(64) _Atomic(spool_future *) waiter;
+	/* The consumer's. */
+	_Alignas(64) size_t head; /* entries handed back so far */
+	int64_t deadline;
+	bool timed_out;
+	atomic_flag busy;      /* a consumer is inside next() */
 	_Atomic unsigned refs; /* the owner's and the callbacks' */
-	_Atomic size_t armed;  /* registration bias + callbacks not yet run */
 	size_t n;              /* distinct inputs */
 	size_t nearly;         /* entries[0, nearly) were final at creation */
 	struct entry *entries; /* n */
 	struct link *links;    /* n - nearly */
 	_Atomic size_t *queue; /* n - nearly slots: entry number + 1, or 0 */
-	_Atomic size_t tail;   /* next queue slot a producer claims */
-	size_t head;           /* entries handed back so far */
-	_Atomic(spool_future *) waiter;
-	int64_t deadline;
-	bool timed_out;
-	atomic_flag busy; /* a consumer is inside next() */
 };
 
 /* How far ahead the passes over many futures prefetch: a reference count
@@ -97,6 +101,11 @@ static void push(spool_as_completed *it, size_t k)
 {
 	size_t pos = atomic_fetch_add(&it->tail, 1);
 	atomic_store(&it->queue[pos], k + 1);
+	/* The load spares the exchange, a write to a line every producer
+	 * shares, while the consumer is not waiting: seq_cst like the store
+	 * above, it takes part in the same argument (top of file). */
+	if (!atomic_load(&it->waiter))
+		return;
 	spool_future *w = atomic_exchange(&it->waiter, NULL);
 	if (w) {
 		spool__future_complete(w, 0, NULL);
@@ -214,9 +223,11 @@ int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 	if (!out || spool__check_inputs(fs, n) != 0 || timeout_ns < 0)
 		return SPOOL_EINVAL;
 	*out = NULL;
-	spool_as_completed *it = calloc(1, sizeof *it);
+	/* sizeof is a multiple of 64, as aligned_alloc asks. */
+	spool_as_completed *it = aligned_alloc(64, sizeof *it);
 	if (!it)
 		return SPOOL_ENOMEM;
+	memset(it, 0, sizeof *it);
 	it->entries = n ? malloc(n * sizeof *it->entries) : NULL;
 	if ((n && !it->entries) || (n && collect(it, fs, n) != 0)) {
 		free(it->entries);

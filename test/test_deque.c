@@ -123,17 +123,19 @@ static void *thief(void *arg)
 {
 	struct race *r = arg;
 	long stolen = 0, lost = 0;
+	unsigned empty = 0;
 	for (;;) {
 		void *x;
 		enum spool__steal_result s = spool__deque_steal(&r->q, &x);
 		if (s == SPOOL__STEAL_ITEM) {
 			take(r, x);
 			stolen++;
+			empty = 0;
 		} else if (s == SPOOL__STEAL_LOST) {
 			lost++;
 		} else if (atomic_load(&r->owner_done)) {
 			break; /* empty, and the owner pushes no more */
-		} else {
+		} else if (++empty % 64 == 0) {
 			sched_yield(); /* more thieves than cores: let the
 					  owner push */
 		}

@@ -167,6 +167,7 @@ struct cmp_report {
 	struct cmp_py_result py[64];
 	int n_py;
 	char py_skipped[128]; /* nonempty: part 3 not run, and why */
+	double loadavg;       /* 1-minute load average when Part 2 began */
 };
 
 void cmp_print_table(const struct cmp_report *rep, FILE *out);
@@ -207,5 +208,8 @@ long cmp_peak_rss_kib(void);
 bool cmp_peak_rss_reset(void);
 
 double cmp_median(double *v, int n);
+
+/* The 1-minute load average (/proc/loadavg), or -1. */
+double cmp_loadavg(void);
 
 #endif /* CMP_COMPARE_H */

@@ -135,6 +135,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < rep.n_article; i++)
 			failures += !rep.article[i].ok;
 	}
+	rep.loadavg = cmp_loadavg();
 	if (cfg.parts & (1u << 2)) {
 		for (int w = 0; w < CMP_W_COUNT; w++) {
 			if (!(cfg.workloads & (1u << w)))

@@ -148,6 +148,13 @@ static void table_part2(const struct cmp_report *rep, FILE *out)
 		"CPUs, GIL switch interval %.1f ms, median of %d runs)\n",
 		cfg->threads, cpus, (double)cfg->switch_interval_ns / 1e6,
 		cfg->runs);
+	if (rep->loadavg >= 0.75 * (double)cpus)
+		fprintf(out,
+			"note: the load average was %.1f on %ld CPUs when Part "
+			"2 started: other processes\n"
+			"compete for the CPUs, so the CPU-bound speedups "
+			"understate what the threads can do.\n",
+			rep->loadavg, cpus);
 	int last_w = -1;
 	for (int i = 0; i < rep->n_part2; i++) {
 		const struct cmp_result *r = &rep->part2[i];
@@ -352,12 +359,12 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 			fputs("}\n", out);
 			continue;
 		}
-		fprintf(out,
-			",\"median_s\":%.6f,\"cpu_s\":%.6f,\"peak_rss_kib\":%"
-			"ld,"
-			"\"checksum\":\"%016llx\"",
-			r->wall_s, r->cpu_s, r->peak_rss_kib,
-			(unsigned long long)r->checksum);
+		fprintf(out, ",\"median_s\":%.6f,\"cpu_s\":%.6f", r->wall_s,
+			r->cpu_s);
+		fprintf(out, ",\"peak_rss_kib\":%ld,\"checksum\":\"%016llx\"",
+			r->peak_rss_kib, (unsigned long long)r->checksum);
+		if (rep->loadavg >= 0)
+			fprintf(out, ",\"loadavg\":%.2f", rep->loadavg);
 		if (r->ideal_s > 0)
 			fprintf(out, ",\"ideal_s\":%.6f", r->ideal_s);
 		if (r->speedup > 0)

@@ -31,7 +31,7 @@
  *     record. Sessions may follow each other; only one runs at a time.
  *
  * Cost. Off, each hook is one relaxed load of a global flag and a branch
- * predicted not taken. On, an event is a fixed-size record (32 bytes) with
+ * predicted not taken. On, an event is a fixed-size record (24 bytes) with
  * a raw timestamp (the invariant TSC on x86-64, CLOCK_MONOTONIC elsewhere)
  * appended to the thread's own buffer, with no lock and no formatting; the
  * JSON is produced at stop. A thread registers its buffer once per session,
@@ -70,7 +70,7 @@ extern "C" {
 typedef struct spool_trace_options {
 	/* Capacity of each thread's buffer, in events. 0: the default,
 	 * SPOOL_TRACE_DEFAULT_EVENTS. Memory is reserved up front
-	 * (32 bytes per event, lazily committed by the kernel) and handed
+	 * (24 bytes per event, lazily committed by the kernel) and handed
 	 * back at stop. */
 	size_t events_per_thread;
 	/* true: time events with CLOCK_MONOTONIC even where a cheaper

@@ -62,7 +62,12 @@ static uint64_t session_lost;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t buf_key;
 
-static _Thread_local struct spool__trace_buf *my_buf;
+/* initial-exec: the recording path reads my_buf on every event, and the
+ * default model for a shared library calls __tls_get_addr each time. The
+ * library is linked at start-up (never dlopen'ed late), so its TLS is in
+ * the static block. */
+static _Thread_local struct spool__trace_buf *my_buf
+	__attribute__((tls_model("initial-exec")));
 static _Thread_local char my_name[SPOOL__TRACE_NAME_MAX];
 static _Thread_local int my_sort = -1;
 
@@ -152,6 +157,12 @@ static struct spool__trace_buf *attach(uint64_t gen)
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
 			       0);
 		if (m != MAP_FAILED) {
+			/* Huge pages where the kernel offers them: a trace
+			 * appends hundreds of MiB, and one fault per 2 MiB
+			 * instead of per 4 KiB roughly halved the recording
+			 * cost of the fib benchmark. Advice only: ignored
+			 * where transparent huge pages are off. */
+			madvise(m, session_cap * sizeof *b->ev, MADV_HUGEPAGE);
 			b->ev = m;
 			b->cap = session_cap;
 			/* Commit the first page now, under the lock, rather
@@ -192,7 +203,7 @@ static inline struct spool__trace_buf *my_buffer(void)
 }
 
 static inline void append(struct spool__trace_buf *b, uint64_t ts,
-			  uint32_t kind, uint64_t id, uint64_t arg, int32_t aux)
+			  uint32_t kind, uint64_t id, uint64_t arg)
 {
 	/* Relaxed loads: this thread is the only writer of both. */
 	size_t n = atomic_load_explicit(&b->n, memory_order_relaxed);
@@ -207,30 +218,28 @@ static inline void append(struct spool__trace_buf *b, uint64_t ts,
 	}
 	struct spool__trace_ev *e = &b->ev[n];
 	e->ts = ts;
-	e->id = id;
+	e->word = (id & SPOOL__TRACE_ID_MASK) | (uint64_t)kind << 56;
 	e->arg = arg;
-	e->kind = kind;
-	e->aux = aux;
 	/* Release: the record above is complete before the stopper's
 	 * acquire load can count it. */
 	atomic_store_explicit(&b->n, n + 1, memory_order_release);
 }
 
 void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
-			    uint64_t arg, int32_t aux)
+			    uint64_t arg)
 {
 	struct spool__trace_buf *b = my_buffer();
 	if (b)
-		append(b, ts, kind, id, arg, aux);
+		append(b, ts, kind, id, arg);
 }
 
-void spool__trace_record(uint32_t kind, uint64_t id, uint64_t arg, int32_t aux)
+void spool__trace_record(uint32_t kind, uint64_t id, uint64_t arg)
 {
 	/* The clock is read after the buffer is found, so a thread's first
 	 * event does not include the registration in its time. */
 	struct spool__trace_buf *b = my_buffer();
 	if (b)
-		append(b, spool__trace_ticks(), kind, id, arg, aux);
+		append(b, spool__trace_ticks(), kind, id, arg);
 }
 
 void spool__trace_set_name(const char *name, int sort)

@@ -24,7 +24,7 @@
 
 #include "../core/future_impl.h"
 
-/* What a record describes; the meaning of id, arg and aux per kind is
+/* What a record describes; the meaning of id and arg per kind is
  * given by the hook that records it below. Each *_END directly follows its
  * *_BEGIN (the writer relies on it). */
 enum spool__trace_kind {
@@ -56,14 +56,24 @@ enum spool__trace_why {
 	SPOOL__TRACE_WHY_COUNT
 };
 
-/* One event: 32 bytes, two per cache line. */
+/* One event: 24 bytes. The kind shares a word with the future id (ids are
+ * a process-wide counter, far below 2^56), and the one other field holds
+ * whatever the kind needs: a label pointer, a duration, a target, or a
+ * result code (sign-extended, see spool__trace_code()). A SUSPEND packs its
+ * reason into the top byte of the target. Every byte saved is a byte the
+ * kernel need not zero: a long trace's cost is mostly fresh memory. */
 struct spool__trace_ev {
 	uint64_t ts;   /* raw ticks of the session's clock (clock.c) */
-	uint64_t id;   /* a future id, or 0 */
-	uint64_t arg;  /* label pointer, awaited id, target, count: by kind */
-	uint32_t kind; /* enum spool__trace_kind */
-	int32_t aux;   /* result code, worker index, reason: by kind */
+	uint64_t word; /* kind << 56 | future id (or 0) */
+	uint64_t arg;  /* by kind: see the hook that records it */
 };
+
+#define SPOOL__TRACE_ID_MASK ((UINT64_C(1) << 56) - 1)
+
+static inline uint64_t spool__trace_code(int code)
+{
+	return (uint64_t)(int64_t)code;
+}
 
 /* Nonzero while a session records: the session's generation number
  * (1, 2, ...), 0 when off. Written only by start and stop. */
@@ -82,12 +92,12 @@ static inline bool spool__trace_on(void)
 
 /* Appends one event stamped now to the calling thread's buffer (out of
  * line; call only after spool__trace_on()). */
-void spool__trace_record(uint32_t kind, uint64_t id, uint64_t arg, int32_t aux);
+void spool__trace_record(uint32_t kind, uint64_t id, uint64_t arg);
 
 /* Appends one event with an explicit timestamp (a span measured by the
  * caller, e.g. a submission). */
 void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
-			    uint64_t arg, int32_t aux);
+			    uint64_t arg);
 
 /* The session clock's current raw ticks. */
 uint64_t spool__trace_now(void);
@@ -114,7 +124,7 @@ static inline void spool__trace_submit_end(uint64_t t0, const spool_future *f)
 {
 	if (t0 && f && spool__trace_on())
 		spool__trace_record_at(t0, SPOOL__TR_SUBMIT, f->id,
-				       spool__trace_now() - t0, 0);
+				       spool__trace_now() - t0);
 }
 
 /* The task of f starts running on this thread: right before its function
@@ -123,7 +133,7 @@ static inline void spool__trace_run_begin(const spool_future *f)
 {
 	if (spool__trace_on())
 		spool__trace_record(SPOOL__TR_RUN_BEGIN, f->id,
-				    (uint64_t)(uintptr_t)f->label, 0);
+				    (uint64_t)(uintptr_t)f->label);
 }
 
 /* The task of f returned rc (0, its error, SPOOL_ECANCELLED): right after
@@ -131,7 +141,8 @@ static inline void spool__trace_run_begin(const spool_future *f)
 static inline void spool__trace_run_end(const spool_future *f, int rc)
 {
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_RUN_END, f->id, 0, rc);
+		spool__trace_record(SPOOL__TR_RUN_END, f->id,
+				    spool__trace_code(rc));
 }
 
 /* This thread starts waiting for f, which was seen not done (blocking,
@@ -140,14 +151,15 @@ static inline void spool__trace_wait_begin(const spool_future *f)
 {
 	if (spool__trace_on())
 		spool__trace_record(SPOOL__TR_WAIT_BEGIN, f->id,
-				    (uint64_t)(uintptr_t)f->label, 0);
+				    (uint64_t)(uintptr_t)f->label);
 }
 
 /* The wait for f ended with rc (0, SPOOL_ETIMEDOUT, ...). */
 static inline void spool__trace_wait_end(const spool_future *f, int rc)
 {
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_WAIT_END, f->id, 0, rc);
+		spool__trace_record(SPOOL__TR_WAIT_END, f->id,
+				    spool__trace_code(rc));
 }
 
 /* ---- pool ------------------------------------------------------------- */
@@ -156,20 +168,21 @@ static inline void spool__trace_wait_end(const spool_future *f, int rc)
 static inline void spool__trace_steal(const spool_future *f, int victim)
 {
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_STEAL, f ? f->id : 0, 0, victim);
+		spool__trace_record(SPOOL__TR_STEAL, f ? f->id : 0,
+				    spool__trace_code(victim));
 }
 
 /* This worker is about to sleep (park), and has woken up. */
 static inline void spool__trace_park_begin(void)
 {
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_PARK_BEGIN, 0, 0, 0);
+		spool__trace_record(SPOOL__TR_PARK_BEGIN, 0, 0);
 }
 
 static inline void spool__trace_park_end(void)
 {
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_PARK_END, 0, 0, 0);
+		spool__trace_record(SPOOL__TR_PARK_END, 0, 0);
 }
 
 /* This thread sends a wake-up to a parked worker (worker: its index, or -1
@@ -177,7 +190,8 @@ static inline void spool__trace_park_end(void)
 static inline void spool__trace_wake(int worker)
 {
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_WAKE, 0, 0, worker);
+		spool__trace_record(SPOOL__TR_WAKE, 0,
+				    spool__trace_code(worker));
 }
 
 /* ---- loop ------------------------------------------------------------- */
@@ -188,7 +202,9 @@ static inline void spool__trace_suspend(const spool_future *f, int why,
 					uint64_t target)
 {
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_SUSPEND, f->id, target, why);
+		spool__trace_record(SPOOL__TR_SUSPEND, f->id,
+				    (target & SPOOL__TRACE_ID_MASK) |
+					    (uint64_t)(why & 0xff) << 56);
 }
 
 /* The coroutine of f is switched back to; rc is what its wait returns
@@ -196,7 +212,8 @@ static inline void spool__trace_suspend(const spool_future *f, int why,
 static inline void spool__trace_resume(const spool_future *f, int rc)
 {
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_RESUME, f->id, 0, rc);
+		spool__trace_record(SPOOL__TR_RESUME, f->id,
+				    spool__trace_code(rc));
 }
 
 /* A timer fired, late_ns after its deadline; f is the coroutine or future
@@ -205,7 +222,7 @@ static inline void spool__trace_timer(const spool_future *f, int64_t late_ns)
 {
 	if (spool__trace_on())
 		spool__trace_record(SPOOL__TR_TIMER, f ? f->id : 0,
-				    (uint64_t)(late_ns < 0 ? 0 : late_ns), 0);
+				    (uint64_t)(late_ns < 0 ? 0 : late_ns));
 }
 
 /* One turn of the loop: iteration number n begins; it ends having run
@@ -213,13 +230,15 @@ static inline void spool__trace_timer(const spool_future *f, int64_t late_ns)
 static inline void spool__trace_iter_begin(uint64_t n)
 {
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_ITER_BEGIN, 0, n, 0);
+		spool__trace_record(SPOOL__TR_ITER_BEGIN, 0, n);
 }
 
 static inline void spool__trace_iter_end(uint64_t n, int ran)
 {
+	(void)n; /* the turn's number is on its begin */
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_ITER_END, 0, n, ran);
+		spool__trace_record(SPOOL__TR_ITER_END, 0,
+				    spool__trace_code(ran));
 }
 
 #endif /* SPOOL_TRACE_TRACE_H */

@@ -298,6 +298,22 @@ struct wctx {
 	bool nomem;
 };
 
+static uint32_t ev_kind(const struct spool__trace_ev *e)
+{
+	return (uint32_t)(e->word >> 56);
+}
+
+static uint64_t ev_id(const struct spool__trace_ev *e)
+{
+	return e->word & SPOOL__TRACE_ID_MASK;
+}
+
+/* The result code, worker index or count of the kinds that carry one. */
+static int32_t ev_code(const struct spool__trace_ev *e)
+{
+	return (int32_t)(int64_t)e->arg;
+}
+
 static const char *why_name(int why)
 {
 	static const char *const names[SPOOL__TRACE_WHY_COUNT] = {
@@ -403,26 +419,26 @@ static void emit_instant(struct wctx *w, const struct spool__trace_ev *e,
 	head(w, "i", ts);
 	puts_(o, ",\"s\":\"t\"");
 	struct args a = {o, false};
-	switch (e->kind) {
+	switch (ev_kind(e)) {
 	case SPOOL__TR_STEAL:
 		puts_(o, ",\"name\":\"steal\",\"cat\":\"pool\"");
-		arg_u64(&a, "id", e->id);
-		arg_i64(&a, "victim", e->aux);
+		arg_u64(&a, "id", ev_id(e));
+		arg_i64(&a, "victim", ev_code(e));
 		break;
 	case SPOOL__TR_WAKE:
 		puts_(o, ",\"name\":\"wake\",\"cat\":\"pool\"");
-		arg_i64(&a, "worker", e->aux);
+		arg_i64(&a, "worker", ev_code(e));
 		break;
 	case SPOOL__TR_TIMER:
 		puts_(o, ",\"name\":\"timer\",\"cat\":\"loop\"");
-		arg_u64(&a, "id", e->id);
+		arg_u64(&a, "id", ev_id(e));
 		arg_u64(&a, "late_ns", e->arg);
 		break;
 	default: /* SPOOL__TR_SUSPEND */
 		puts_(o, ",\"name\":\"suspend\",\"cat\":\"loop\"");
-		arg_u64(&a, "id", e->id);
-		arg_str(&a, "on", why_name(e->aux));
-		arg_u64(&a, "target", e->arg);
+		arg_u64(&a, "id", ev_id(e));
+		arg_str(&a, "on", why_name((int)(e->arg >> 56)));
+		arg_u64(&a, "target", e->arg & SPOOL__TRACE_ID_MASK);
 		break;
 	}
 	args_end(&a);
@@ -551,8 +567,8 @@ static struct coro *coro_get(struct wctx *w, uint64_t id)
 static void suspend(struct wctx *w, const struct spool__trace_ev *e,
 		    uint64_t ts)
 {
-	struct coro *c = coro_get(w, e->id);
-	size_t k = find(w, SPOOL__TR_RUN_BEGIN, e->id);
+	struct coro *c = coro_get(w, ev_id(e));
+	size_t k = find(w, SPOOL__TR_RUN_BEGIN, ev_id(e));
 	if (c && k) {
 		c->label = w->stk[k - 1].arg;
 		size_t above = w->n - k;
@@ -575,24 +591,24 @@ static void suspend(struct wctx *w, const struct spool__trace_ev *e,
 			close_top(w, ts, F_SUSPENDED);
 	if (c) {
 		c->segs++;
-		c->why = e->aux;
-		c->target = e->arg;
+		c->why = (int32_t)(e->arg >> 56);
+		c->target = e->arg & SPOOL__TRACE_ID_MASK;
 	}
 	emit_instant(w, e, ts);
 }
 
 static void resume(struct wctx *w, const struct spool__trace_ev *e, uint64_t ts)
 {
-	struct coro *c = coro_get(w, e->id);
-	struct slice *s = push(w, SPOOL__TR_RUN_BEGIN, e->id, c ? c->label : 0,
-			       ts);
+	struct coro *c = coro_get(w, ev_id(e));
+	struct slice *s = push(w, SPOOL__TR_RUN_BEGIN, ev_id(e),
+			       c ? c->label : 0, ts);
 	if (!s || !c)
 		return;
 	s->seg = c->segs ? c->segs : 1; /* its suspension preceded the trace */
 	s->flags = F_RESUMED;
 	s->why = c->why;
 	s->target = c->target;
-	s->resume_rc = e->aux;
+	s->resume_rc = ev_code(e);
 	for (uint32_t i = 0; i < c->nsaved; i++) {
 		const struct slice *old = &c->saved[i];
 		struct slice *r = push(w, old->kind, old->id, old->arg, ts);
@@ -647,7 +663,9 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 		}
 		uint64_t ts = spool__trace_clock_ns(clk, e->ts);
 		last = max_u64(last, ts);
-		switch (e->kind) {
+		uint32_t kind = ev_kind(e);
+		uint64_t id = ev_id(e);
+		switch (kind) {
 		case SPOOL__TR_SUBMIT: {
 			uint64_t end = spool__trace_clock_ns(clk,
 							     e->ts + e->arg);
@@ -656,31 +674,24 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 				ts = max_u64(ts, top->b);
 				top->min_end = max_u64(top->min_end, end);
 			}
-			emit_submit(w, e->id, ts, max_u64(end, ts));
+			emit_submit(w, id, ts, max_u64(end, ts));
 			break;
 		}
 		case SPOOL__TR_RUN_BEGIN:
 		case SPOOL__TR_WAIT_BEGIN:
+			push(w, kind, id, e->arg, ts);
+			break;
 		case SPOOL__TR_PARK_BEGIN:
 		case SPOOL__TR_ITER_BEGIN:
-			push(w, e->kind,
-			     e->kind == SPOOL__TR_RUN_BEGIN ||
-					     e->kind == SPOOL__TR_WAIT_BEGIN
-				     ? e->id
-				     : 0,
-			     e->arg, ts);
+			push(w, kind, 0, e->arg, ts);
 			break;
 		case SPOOL__TR_RUN_END:
 		case SPOOL__TR_WAIT_END:
+			close_match(w, kind - 1, id, ts, ev_code(e));
+			break;
 		case SPOOL__TR_PARK_END:
 		case SPOOL__TR_ITER_END:
-			close_match(w, e->kind - 1,
-				    e->kind == SPOOL__TR_RUN_END ||
-						    e->kind ==
-							    SPOOL__TR_WAIT_END
-					    ? e->id
-					    : 0,
-				    ts, e->aux);
+			close_match(w, kind - 1, 0, ts, ev_code(e));
 			break;
 		case SPOOL__TR_STEAL:
 		case SPOOL__TR_WAKE:

@@ -226,8 +226,8 @@ static int current_is_self(void *arg, void **result)
 START_TEST(current_future_is_set_while_the_task_runs)
 {
 	spool_pool *p = make_pool(2, NULL);
-	spool_future *f =
-		spool_submit(spool_pool_executor(p), current_is_self, NULL);
+	spool_future *f = spool_submit(spool_pool_executor(p), current_is_self,
+				       NULL);
 	ck_assert_int_eq(wait_ok(f), 0);
 	ck_assert_ptr_eq(spool_future_value(f), f);
 	spool_future_release(f);
@@ -335,9 +335,8 @@ static int tree_sum_task(void *arg, void **result)
 	for (int c = tree.first_child[node]; c >= 0; c = tree.next_sibling[c]) {
 		if (nk == 64) { /* sum the overflow inline */
 			void *v;
-			spool_future *f =
-				spool_submit(tree.ex, tree_sum_task,
-					     (void *)(intptr_t)c);
+			spool_future *f = spool_submit(tree.ex, tree_sum_task,
+						       (void *)(intptr_t)c);
 			if (spool_future_result(f, SPOOL_FOREVER, &v))
 				return 1;
 			sum += (long)(intptr_t)v;
@@ -535,8 +534,8 @@ START_TEST(wait_inside_a_task_sees_a_completion_from_another_thread)
 {
 	spool_pool *p = make_pool(1, NULL);
 	spool_future *pr = spool_promise_new();
-	spool_future *f =
-		spool_submit(spool_pool_executor(p), wait_promise_task, pr);
+	spool_future *f = spool_submit(spool_pool_executor(p),
+				       wait_promise_task, pr);
 	pthread_t th;
 	pthread_create(&th, NULL, complete_in_thread, pr);
 	ck_assert_int_eq(wait_ok(f), 0);
@@ -560,7 +559,9 @@ static int wait_other_pool(void *arg, void **result)
 	int rc = wait_ok(f);
 	spool_future_release(f);
 	*result = NULL;
-	return rc ? rc : spool_future_state(other_promise) == SPOOL_DONE ? 0 : 1;
+	return rc                                                ? rc
+	       : spool_future_state(other_promise) == SPOOL_DONE ? 0
+								 : 1;
 }
 
 START_TEST(a_worker_waits_for_a_future_of_another_pool)
@@ -568,8 +569,8 @@ START_TEST(a_worker_waits_for_a_future_of_another_pool)
 	spool_pool *p = make_pool(1, NULL);
 	other_pool = make_pool(1, NULL);
 	other_promise = spool_promise_new();
-	spool_future *f =
-		spool_submit(spool_pool_executor(p), wait_other_pool, NULL);
+	spool_future *f = spool_submit(spool_pool_executor(p), wait_other_pool,
+				       NULL);
 	ck_assert_int_eq(wait_ok(f), 0);
 	ck_assert_int_eq(spool_future_error(f), 0);
 	spool_future_release(f);
@@ -716,7 +717,8 @@ START_TEST(submit_after_shutdown_fails_with_eshutdown)
 	spool_pool *p = make_pool(2, NULL);
 	ck_assert_int_eq(spool_pool_shutdown(p, 0), 0);
 	atomic_int ran = 0;
-	spool_future *f = spool_submit(spool_pool_executor(p), count_task, &ran);
+	spool_future *f = spool_submit(spool_pool_executor(p), count_task,
+				       &ran);
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_FAILED);
 	ck_assert_int_eq(spool_future_error(f), SPOOL_ESHUTDOWN);
@@ -778,8 +780,8 @@ START_TEST(shutdown_cancel_pending_cancels_every_queued_future)
 	spool_future *f[100];
 	for (int i = 0; i < 100; i++)
 		f[i] = spool_submit(ex, count_task, &ran);
-	ck_assert_int_eq(
-		spool_pool_shutdown(p, SPOOL_SHUTDOWN_CANCEL_PENDING), 0);
+	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_CANCEL_PENDING),
+			 0);
 	/* Cancelled by the time shutdown returns: injected and deque. */
 	for (int i = 0; i < 100; i++)
 		ck_assert_int_eq(spool_future_state(f[i]), SPOOL_CANCELLED);
@@ -810,8 +812,8 @@ START_TEST(later_shutdown_call_can_still_cancel_pending)
 	spool_future *f = spool_submit(ex, count_task, &ran);
 	ck_assert_int_eq(spool_pool_shutdown(p, 0), 0);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_PENDING);
-	ck_assert_int_eq(
-		spool_pool_shutdown(p, SPOOL_SHUTDOWN_CANCEL_PENDING), 0);
+	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_CANCEL_PENDING),
+			 0);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
 	atomic_store(&go, 1);
 	spool_pool_destroy(p);
@@ -830,8 +832,8 @@ static int shutdown_wait_self(void *arg, void **result)
 START_TEST(shutdown_wait_from_a_worker_is_edeadlk_but_shuts_down)
 {
 	spool_pool *p = make_pool(2, NULL);
-	spool_future *f =
-		spool_submit(spool_pool_executor(p), shutdown_wait_self, p);
+	spool_future *f = spool_submit(spool_pool_executor(p),
+				       shutdown_wait_self, p);
 	ck_assert_int_eq(spool_future_result(f, TIMEOUT, NULL), SPOOL_EDEADLK);
 	spool_future_release(f);
 	f = spool_submit(spool_pool_executor(p), noop_task, NULL);
@@ -868,8 +870,8 @@ static int spawn_after_shutdown(void *arg, void **result)
 START_TEST(running_tasks_can_still_spawn_while_the_pool_drains)
 {
 	spool_pool *p = make_pool(2, NULL);
-	spool_future *f =
-		spool_submit(spool_pool_executor(p), spawn_after_shutdown, p);
+	spool_future *f = spool_submit(spool_pool_executor(p),
+				       spawn_after_shutdown, p);
 	void *v;
 	ck_assert_int_eq(spool_future_result(f, TIMEOUT, &v), 0);
 	ck_assert_int_eq((intptr_t)v, 610);
@@ -878,7 +880,8 @@ START_TEST(running_tasks_can_still_spawn_while_the_pool_drains)
 }
 END_TEST
 
-/* ---- statistics ------------------------------------------------------------- */
+/* ---- statistics -------------------------------------------------------------
+ */
 
 START_TEST(stats_tasks_run_equals_tasks_submitted)
 {
@@ -975,7 +978,8 @@ int main(void)
 	tcase_add_test(tc, fib20_one_task_per_call_on_2_workers);
 	tcase_add_test(tc, fib20_one_task_per_call_on_8_workers);
 	tcase_add_test(tc, recursive_sum_over_a_random_tree);
-	tcase_add_test(tc, worker_spawn_reuses_task_records_in_the_steady_state);
+	tcase_add_test(tc,
+		       worker_spawn_reuses_task_records_in_the_steady_state);
 	tcase_add_test(tc, futures_outlive_the_pool);
 	suite_add_tcase(s, tc);
 
@@ -983,8 +987,8 @@ int main(void)
 	tcase_add_test(tc, help_while_waiting_one_worker_runs_nested_children);
 	tcase_add_test(tc, help_while_waiting_runs_queued_outside_work);
 	tcase_add_test(tc, wait_with_timeout_inside_a_task_returns_etimedout);
-	tcase_add_test(tc,
-		       wait_inside_a_task_sees_a_completion_from_another_thread);
+	tcase_add_test(
+		tc, wait_inside_a_task_sees_a_completion_from_another_thread);
 	tcase_add_test(tc, a_worker_waits_for_a_future_of_another_pool);
 	suite_add_tcase(s, tc);
 
@@ -995,7 +999,8 @@ int main(void)
 	tcase_add_test(tc, shutdown_without_cancel_still_runs_queued_work);
 	tcase_add_test(tc, shutdown_cancel_pending_cancels_every_queued_future);
 	tcase_add_test(tc, later_shutdown_call_can_still_cancel_pending);
-	tcase_add_test(tc, shutdown_wait_from_a_worker_is_edeadlk_but_shuts_down);
+	tcase_add_test(tc,
+		       shutdown_wait_from_a_worker_is_edeadlk_but_shuts_down);
 	tcase_add_test_raise_signal(tc, destroy_from_a_worker_aborts, SIGABRT);
 	tcase_add_test(tc, running_tasks_can_still_spawn_while_the_pool_drains);
 	suite_add_tcase(s, tc);

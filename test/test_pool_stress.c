@@ -46,7 +46,8 @@ static void spin_ns(int64_t ns)
  * from 0 to 60 us (and one in a thousand for 20 ms): the workers are then
  * anywhere between still running, searching (tens of microseconds of steal
  * rounds), registering as sleepers and asleep, which is where a lost
- * wake-up would strand the task. 100,000 rounds; a round that does not finish within 10 s fails. */
+ * wake-up would strand the task. 100,000 rounds; a round that does not finish
+ * within 10 s fails. */
 static void lost_wakeup_rounds(int workers)
 {
 	enum { ROUNDS = 100000 };
@@ -129,7 +130,8 @@ START_TEST(lost_wakeup_worker_spawn_is_stolen_by_a_parked_worker_10k_rounds)
 		spool_future *f = spool_submit(rl.ex, spawn_and_block, &rl);
 		ck_assert_int_eq(spool_future_wait(f, 2 * TIMEOUT), 0);
 		ck_assert_msg(spool_future_error(f) == 0,
-			      "round %d: the spawned child was never stolen", r);
+			      "round %d: the spawned child was never stolen",
+			      r);
 		spool_future_release(f);
 		spool_future_release(rl.done);
 		if (rand_r(&seed) % 4)
@@ -238,7 +240,8 @@ START_TEST(shutdown_cancel_pending_racing_with_submissions_from_4_threads)
 }
 END_TEST
 
-/* ---- create / destroy ------------------------------------------------------- */
+/* ---- create / destroy -------------------------------------------------------
+ */
 
 /* Threads of this process, with their names appended to names. */
 static int count_threads(char *names, size_t size)
@@ -331,11 +334,13 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = spool_test_case("shutdown", 240);
 	tcase_add_test(tc, shutdown_racing_with_submissions_from_4_threads);
-	tcase_add_test(tc, shutdown_wait_racing_with_submissions_from_4_threads);
-	tcase_add_test(
-		tc, shutdown_cancel_pending_racing_with_submissions_from_4_threads);
 	tcase_add_test(tc,
-		       create_destroy_1000_cycles_leak_no_thread_memory_or_future);
+		       shutdown_wait_racing_with_submissions_from_4_threads);
+	tcase_add_test(
+		tc,
+		shutdown_cancel_pending_racing_with_submissions_from_4_threads);
+	tcase_add_test(
+		tc, create_destroy_1000_cycles_leak_no_thread_memory_or_future);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

@@ -59,7 +59,10 @@ typedef struct spool_pool_options {
 	const char *name;
 } spool_pool_options;
 
-#define SPOOL_POOL_OPTIONS_INIT {0, NULL}
+#define SPOOL_POOL_OPTIONS_INIT                                                \
+	{                                                                      \
+		0, NULL                                                        \
+	}
 
 /* Creates a pool and starts its workers. opts NULL means the defaults.
  * On success *out gets the pool (owned by the caller, who frees it with

@@ -101,8 +101,8 @@ enum spool__steal_result {
 
 static inline struct spool__deque_buf *spool__deque_buf_new(int64_t cap)
 {
-	struct spool__deque_buf *b =
-		malloc(sizeof *b + (size_t)cap * sizeof(_Atomic(void *)));
+	struct spool__deque_buf *b = malloc(
+		sizeof *b + (size_t)cap * sizeof(_Atomic(void *)));
 	if (b) {
 		b->mask = cap - 1;
 		b->prev = NULL;
@@ -141,8 +141,8 @@ static inline void spool__deque_fini(struct spool__deque *q)
 /* Owner only, cold: replaces the full buffer a by one twice as big holding
  * the same items at the same indices. Returns the new buffer or NULL. */
 __attribute__((noinline, cold, unused)) static struct spool__deque_buf *
-spool__deque_grow(struct spool__deque *q, struct spool__deque_buf *a,
-		  int64_t t, int64_t b)
+spool__deque_grow(struct spool__deque *q, struct spool__deque_buf *a, int64_t t,
+		  int64_t b)
 {
 	struct spool__deque_buf *n = spool__deque_buf_new(2 * (a->mask + 1));
 	if (!n)
@@ -171,8 +171,8 @@ static inline int spool__deque_push(struct spool__deque *q, void *x)
 	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed);
 	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
 	/* Relaxed: only this thread writes buf. */
-	struct spool__deque_buf *a =
-		atomic_load_explicit(&q->buf, memory_order_relaxed);
+	struct spool__deque_buf *a = atomic_load_explicit(&q->buf,
+							  memory_order_relaxed);
 	if (__builtin_expect(b - t > a->mask, 0)) {
 		a = spool__deque_grow(q, a, t, b);
 		if (!a)
@@ -188,8 +188,8 @@ static inline int spool__deque_push(struct spool__deque *q, void *x)
 static inline void *spool__deque_pop(struct spool__deque *q)
 {
 	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed) - 1;
-	struct spool__deque_buf *a =
-		atomic_load_explicit(&q->buf, memory_order_relaxed);
+	struct spool__deque_buf *a = atomic_load_explicit(&q->buf,
+							  memory_order_relaxed);
 	atomic_store_explicit(&q->bottom, b, memory_order_release);
 	spool__fence_seq_cst();
 	int64_t t = atomic_load_explicit(&q->top, memory_order_relaxed);
@@ -215,16 +215,16 @@ static inline void *spool__deque_pop(struct spool__deque *q)
  * SPOOL__STEAL_ITEM with *item set, SPOOL__STEAL_EMPTY, or SPOOL__STEAL_LOST
  * when another thread took the item first (the deque may still hold more).
  * Lock-free; never blocks. */
-static inline enum spool__steal_result spool__deque_steal(struct spool__deque *q,
-							  void **item)
+static inline enum spool__steal_result
+spool__deque_steal(struct spool__deque *q, void **item)
 {
 	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
 	spool__fence_seq_cst();
 	int64_t b = atomic_load_explicit(&q->bottom, memory_order_acquire);
 	if (t >= b)
 		return SPOOL__STEAL_EMPTY;
-	struct spool__deque_buf *a =
-		atomic_load_explicit(&q->buf, memory_order_acquire);
+	struct spool__deque_buf *a = atomic_load_explicit(&q->buf,
+							  memory_order_acquire);
 	void *x = atomic_load_explicit(&a->slot[t & a->mask],
 				       memory_order_relaxed);
 	if (!atomic_compare_exchange_strong_explicit(&q->top, &t, t + 1,

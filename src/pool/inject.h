@@ -111,10 +111,10 @@ spool__inject_pop_locked(struct spool__inject *q,
 {
 	/* Relaxed head: only the lock holder writes it and the lock orders
 	 * consecutive holders. */
-	struct spool__inject_node *head =
-		atomic_load_explicit(&q->head, memory_order_relaxed);
-	struct spool__inject_node *next =
-		atomic_load_explicit(&head->next, memory_order_acquire);
+	struct spool__inject_node *head = atomic_load_explicit(
+		&q->head, memory_order_relaxed);
+	struct spool__inject_node *next = atomic_load_explicit(
+		&head->next, memory_order_acquire);
 	if (head == &q->stub) {
 		if (!next)
 			return atomic_load_explicit(&q->tail,
@@ -178,10 +178,10 @@ spool__inject_pop(struct spool__inject *q, struct spool__inject_node **out)
  * provides the fence; the loads are relaxed. */
 static inline bool spool__inject_maybe_nonempty(struct spool__inject *q)
 {
-	struct spool__inject_node *t =
-		atomic_load_explicit(&q->tail, memory_order_relaxed);
-	struct spool__inject_node *h =
-		atomic_load_explicit(&q->head, memory_order_relaxed);
+	struct spool__inject_node *t = atomic_load_explicit(
+		&q->tail, memory_order_relaxed);
+	struct spool__inject_node *h = atomic_load_explicit(
+		&q->head, memory_order_relaxed);
 	return t != &q->stub || h != &q->stub;
 }
 

@@ -122,7 +122,8 @@ static const struct ck_ec_mode ec_mode = {
 	.single_producer = false,
 };
 
-/* ---- the idle set ---------------------------------------------------------- */
+/* ---- the idle set ----------------------------------------------------------
+ */
 
 void spool__idle_init(struct spool_pool *p)
 {
@@ -174,8 +175,8 @@ void spool__idle_found_work(struct spool__worker *w)
 {
 	struct spool_pool *p = w->pool;
 	w->searching = false;
-	uint64_t old = atomic_fetch_sub_explicit(&p->idle, SPOOL__IDLE_SEARCHING,
-						 memory_order_seq_cst);
+	uint64_t old = atomic_fetch_sub_explicit(
+		&p->idle, SPOOL__IDLE_SEARCHING, memory_order_seq_cst);
 	if (SPOOL__IDLE_NSEARCHING(old) == 1)
 		spool__idle_notify(p);
 }

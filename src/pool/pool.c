@@ -227,8 +227,10 @@ static void cancel_pending(struct spool_pool *p)
 		if (r == SPOOL__INJECT_EMPTY)
 			break;
 		if (r == SPOOL__INJECT_ITEM)
-			cancel_task((struct spool__task *)((char *)n -
-				    offsetof(struct spool__task, link)));
+			cancel_task((
+				struct spool__task
+					*)((char *)n -
+					   offsetof(struct spool__task, link)));
 		else
 			sched_yield(); /* a worker holds the consumer side */
 	}
@@ -283,12 +285,12 @@ int spool_pool_stats_get(spool_pool *p, spool_pool_stats *out)
 		/* Relaxed: counters, each a snapshot of its own. */
 		out->tasks_run += atomic_load_explicit(&s->tasks_run,
 						       memory_order_relaxed);
-		out->steals +=
-			atomic_load_explicit(&s->steals, memory_order_relaxed);
+		out->steals += atomic_load_explicit(&s->steals,
+						    memory_order_relaxed);
 		out->failed_steals += atomic_load_explicit(
 			&s->failed_steals, memory_order_relaxed);
-		out->parks +=
-			atomic_load_explicit(&s->parks, memory_order_relaxed);
+		out->parks += atomic_load_explicit(&s->parks,
+						   memory_order_relaxed);
 	}
 	out->wakeups = atomic_load_explicit(&p->wakeups, memory_order_relaxed);
 	return 0;

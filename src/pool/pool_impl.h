@@ -45,7 +45,7 @@ struct spool__task {
 	 * NULL for a record allocated by a thread outside the pool, which
 	 * goes back to malloc. */
 	struct spool__worker *home;
-	struct spool__task *next_free; /* free list and return stack link */
+	struct spool__task *next_free;  /* free list and return stack link */
 	struct spool__inject_node link; /* injection queue link */
 };
 
@@ -64,11 +64,11 @@ struct spool__worker {
 
 	/* Owner only. */
 	struct spool__task *free_list;
-	long nfree;    /* records on free_list */
-	long nmalloc;  /* records this worker took from malloc, minus the
-			  ones it gave back to free (may go negative) */
-	unsigned tick; /* tasks run, for the injection fairness check */
-	uint32_t rng;  /* victim selection */
+	long nfree;     /* records on free_list */
+	long nmalloc;   /* records this worker took from malloc, minus the
+			   ones it gave back to free (may go negative) */
+	unsigned tick;  /* tasks run, for the injection fairness check */
+	uint32_t rng;   /* victim selection */
 	bool searching; /* counted in the pool's searching count */
 
 	/* Records whose last reference was dropped on another thread: a
@@ -130,8 +130,8 @@ static inline void spool__stat_inc(_Atomic uint64_t *c)
 {
 	/* Relaxed load and store: only the owner writes; readers want some
 	 * recent value. Not an atomic increment, so it costs a plain add. */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) +
-					 1,
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 }
 

@@ -86,8 +86,8 @@ static void task_free(spool_future *f)
 		return;
 	}
 	/* Relaxed first read: the CAS below validates it. */
-	struct spool__task *head =
-		atomic_load_explicit(&home->returns, memory_order_relaxed);
+	struct spool__task *head = atomic_load_explicit(&home->returns,
+							memory_order_relaxed);
 	do {
 		if (head == RETURNS_CLOSED) {
 			/* The pool is gone: t is an orphan. */
@@ -99,9 +99,9 @@ static void task_free(spool_future *f)
 		t->next_free = head;
 		/* Release: t's link (and everything done with t) is visible
 		 * to the owner's acquiring exchange. */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&home->returns, &head, t, memory_order_release,
-		memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(&home->returns, &head,
+							t, memory_order_release,
+							memory_order_relaxed));
 }
 
 const struct spool__future_ops spool__task_ops = {

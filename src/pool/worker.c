@@ -36,11 +36,11 @@
 SPOOL__TLS struct spool__worker *spool__self;
 
 enum {
-	INJECT_EVERY = 61,   /* tasks between injection-first looks */
-	INJECT_BATCH = 16,   /* tasks moved from injection to the deque */
-	SEARCH_ROUNDS = 12,  /* steal rounds before parking */
+	INJECT_EVERY = 61,      /* tasks between injection-first looks */
+	INJECT_BATCH = 16,      /* tasks moved from injection to the deque */
+	SEARCH_ROUNDS = 12,     /* steal rounds before parking */
 	SEARCH_YIELD_AFTER = 8, /* later rounds yield the CPU */
-	BACKOFF_START = 64,  /* ck_backoff_eb iterations in the first round */
+	BACKOFF_START = 64, /* ck_backoff_eb iterations in the first round */
 	HELP_SPIN_ROUNDS = 8,
 };
 
@@ -103,8 +103,8 @@ static struct spool__task *steal_round(struct spool__worker *w)
 		return NULL;
 	unsigned start = next_rand(&w->rng) % (unsigned)n;
 	for (int i = 0; i < n; i++) {
-		struct spool__worker *v = &p->workers[(start + (unsigned)i) %
-						      (unsigned)n];
+		struct spool__worker *v =
+			&p->workers[(start + (unsigned)i) % (unsigned)n];
 		if (v == w)
 			continue;
 		void *x;

@@ -223,6 +223,10 @@ static int wait_fd(int fd, uint32_t events, int64_t timeout_ns)
 			return SPOOL_ENOMEM;
 		}
 	}
+	spool__trace_suspend(&t->fut,
+			     events == EPOLLIN ? SPOOL__TRACE_ON_READABLE
+					       : SPOOL__TRACE_ON_WRITABLE,
+			     (uint64_t)fd);
 	rc = spool__task_suspend(loop, t);
 	if (w.linked) {
 		unlink_waiter(loop, &w);

@@ -105,18 +105,22 @@ static void run_handle(spool_loop *loop, struct spool_handle *h)
 	}
 }
 
-/* Step 5: the ready queue as it is now; later additions wait. */
-static void run_ready(spool_loop *loop)
+/* Step 5: the ready queue as it is now; later additions wait. Returns how
+ * many handles ran. */
+static int run_ready(spool_loop *loop)
 {
 	struct spool_handle *h = loop->ready_head;
+	int ran = 0;
 	loop->ready_head = NULL;
 	loop->ready_tail = &loop->ready_head;
 	while (h) {
 		/* Read next first: running h may free it (a task's step). */
 		struct spool_handle *next = h->next;
 		run_handle(loop, h);
+		ran++;
 		h = next;
 	}
+	return ran;
 }
 
 /* ---- waiting for events ----------------------------------------------- */
@@ -182,8 +186,12 @@ static void run_once(spool_loop *loop)
 	bool now = loop->ready_head || loop->stopping || loop->closing;
 	int64_t deadline = loop->timers.n ? loop->timers.v[0]->when : -1;
 	poll_events(loop, now, deadline);
+	/* A turn, for traces, starts after the wait in epoll: idle time is
+	 * not part of it. */
+	uint64_t turn = ++loop->iterations;
+	spool__trace_iter_begin(turn);
 	spool__timers_expire(loop, spool__now_ns());
-	run_ready(loop);
+	spool__trace_iter_end(turn, run_ready(loop));
 	spool__stack_trim(&loop->stacks);
 }
 
@@ -274,6 +282,7 @@ static void install(spool_loop *loop)
 {
 	loop->owner = pthread_self();
 	loop->running = true;
+	spool__trace_thread_name("loop", -1);
 	loop->saved_ctx = spool__wait_context_set((struct spool__wait_context){
 		&spool__loop_wait_ops, loop->anchor});
 	spool__coro_init_thread(&loop->sched);

@@ -31,6 +31,7 @@
 #include "coro.h"
 #include "spool/loop.h"
 #include "stack.h"
+#include "trace/trace.h"
 
 /* ---- handles: every unit of work the loop runs ------------------------ */
 
@@ -137,6 +138,7 @@ struct spool_loop {
 	bool running, stopping;
 	bool closing;        /* destroy has begun: tasks are being finished */
 	bool closed;         /* destroy's last phase: nothing new is accepted */
+	uint64_t iterations; /* turns of the loop, for traces */
 	pthread_t owner;     /* thread that last ran the loop */
 	spool_future *until; /* run_until_complete's future */
 	struct spool__wait_context saved_ctx;

@@ -38,6 +38,7 @@ int spool_sleep(int64_t ns)
 	t->timer = spool__timer_wake(loop, t, spool__deadline(ns), 0);
 	if (!t->timer)
 		return SPOOL_ENOMEM;
+	spool__trace_suspend(&t->fut, SPOOL__TRACE_ON_SLEEP, (uint64_t)ns);
 	rc = spool__task_suspend(loop, t);
 	if (t->timer) {
 		spool__timer_disarm(loop, t->timer);

@@ -145,6 +145,7 @@ static void task_entry(void *p)
 	spool__coro_started(&t->coro, &t->loop->sched);
 	void *value = NULL;
 	int rc = t->fn(t->arg, &value);
+	spool__trace_run_end(&t->fut, rc);
 	t->rc = rc;
 	t->value = value;
 	t->status = SPOOL__T_FINISHED;
@@ -171,6 +172,7 @@ static void switch_in(spool_loop *loop, struct spool__task *t)
 void spool__task_step(spool_loop *loop, struct spool__task *t)
 {
 	if (t->status == SPOOL__T_READY) {
+		spool__trace_resume(&t->fut, t->resume_rc);
 		switch_in(loop, t);
 		return;
 	}
@@ -195,6 +197,7 @@ void spool__task_step(spool_loop *loop, struct spool__task *t)
 		return;
 	}
 	loop->nstarted++;
+	spool__trace_run_begin(&t->fut);
 	switch_in(loop, t);
 }
 
@@ -232,6 +235,7 @@ int spool__task_yield(spool_loop *loop, struct spool__task *t)
 	t->status = SPOOL__T_READY;
 	t->resume_rc = 0;
 	spool__ready_push(loop, &t->step);
+	spool__trace_suspend(&t->fut, SPOOL__TRACE_ON_YIELD, 0);
 	spool__coro_switch(&t->coro, &loop->sched);
 	return t->resume_rc;
 }
@@ -316,6 +320,7 @@ static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
 			return SPOOL_ENOMEM;
 	}
 	t->wait_f = f;
+	spool__trace_suspend(&t->fut, SPOOL__TRACE_ON_FUTURE, f->id);
 	rc = spool__task_suspend(loop, t);
 	t->wait_f = NULL;
 	if (t->timer) {

@@ -133,9 +133,11 @@ void spool__timers_expire(spool_loop *loop, int64_t now)
 			struct spool__task *task = h->arg;
 			task->timer = NULL;
 			h->done = true;
+			spool__trace_timer(&task->fut, now - h->when);
 			spool__task_wake(task, h->wake_rc);
 			spool__handle_unref(h);
 		} else {
+			spool__trace_timer(NULL, now - h->when);
 			spool__ready_push(loop, h);
 		}
 	}

@@ -835,6 +835,36 @@ START_TEST(start_stop_start_again_records_each_session_in_its_own_file)
 }
 END_TEST
 
+START_TEST(stop_reports_esys_when_the_file_cannot_be_written)
+{
+	/* /dev/full opens, then every write fails with ENOSPC. */
+	ck_assert_int_eq(spool_trace_start("/dev/full"), 0);
+	submit_inline(3, "lost");
+	ck_assert_int_eq(spool_trace_stop(), SPOOL_ESYS);
+	ck_assert(!spool_trace_enabled()); /* the session is over anyway */
+	ck_assert_int_eq(spool_trace_start(tmp("after.json")), 0);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+}
+END_TEST
+
+START_TEST(thread_name_renames_the_track_mid_session_and_keeps_31_bytes)
+{
+	ck_assert_int_eq(spool_trace_start(tmp("rename.json")), 0);
+	submit_inline(1, "x");
+	ck_assert_int_eq(
+		spool_trace_thread_name("a name much longer than thirty-one "
+					"bytes"),
+		0);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	struct trace t;
+	load(&t, tmp("rename.json"));
+	ck_assert_int_eq(track(&t, "a name much longer than thirty-"),
+			 my_tid());
+	ck_assert_int_eq(count(&t, 'M', "thread_name", my_tid()), 1);
+	unload(&t);
+}
+END_TEST
+
 START_TEST(enabled_reflects_start_and_stop)
 {
 	ck_assert(!spool_trace_enabled());
@@ -1143,7 +1173,8 @@ END_TEST
 static void overflow_session(void *arg)
 {
 	spool_trace_options o = SPOOL_TRACE_OPTIONS_INIT;
-	o.events_per_thread = 30; /* 10 tasks of 3 records each */
+	/* 9 tasks of 3 records each, then the 10th run's begin. */
+	o.events_per_thread = 28;
 	ck_assert_int_eq(spool_trace_start_opts(tmp("full.json"), &o), 0);
 	uint64_t *ids = arg;
 	for (int i = 0; i < 25; i++) {
@@ -1161,30 +1192,38 @@ START_TEST(a_full_buffer_drops_the_newest_events_and_reports_how_many)
 	uint64_t ids[25];
 	char *err = capture_stderr(overflow_session, ids);
 	/* stderr names the thread and the count. */
-	ck_assert_msg(strstr(err, "\"filler\"") && strstr(err, "dropped 45"),
+	ck_assert_msg(strstr(err, "\"filler\"") && strstr(err, "dropped 47"),
 		      "stderr was: %s", err);
 	free(err);
 	spool_trace_stats st;
 	spool_trace_stats_get(&st);
-	ck_assert_int_eq(st.events, 30);
-	ck_assert_int_eq(st.dropped, 25 * 3 - 30);
+	ck_assert_int_eq(st.events, 28);
+	ck_assert_int_eq(st.dropped, 25 * 3 - 28);
 
 	struct trace t;
 	load(&t, tmp("full.json"));
-	ck_assert_int_eq((int)meta_n(&t, "dropped_events"), 45);
-	ck_assert_int_eq((int)meta_n(&t, "events"), 30);
+	ck_assert_int_eq((int)meta_n(&t, "dropped_events"), 47);
+	ck_assert_int_eq((int)meta_n(&t, "events"), 28);
 	const struct jv *by = jget(t.meta, "dropped_by_thread");
 	ck_assert(by && by->t == J_ARR && by->n == 1);
 	ck_assert_str_eq(jgets(&by->items[0], "name"), "filler");
-	ck_assert_int_eq((int)jgetn(&by->items[0], "dropped", 0), 45);
-	/* The oldest ten tasks are there, the newest fifteen are not. */
-	for (int i = 0; i < 25; i++)
-		ck_assert_msg((run_of(&t, ids[i], 0) != NULL) == (i < 10),
-			      "task %d", i);
+	ck_assert_int_eq((int)jgetn(&by->items[0], "dropped", 0), 47);
+	/* The oldest nine tasks are there whole; the tenth's run lost its
+	 * end, so it is closed at the last event and marked truncated; the
+	 * newest fifteen are not there. */
+	for (int i = 0; i < 25; i++) {
+		const struct tev *r = run_of(&t, ids[i], 0);
+		ck_assert_msg((r != NULL) == (i < 10), "task %d", i);
+		if (r && i < 9)
+			ck_assert_int_eq((int)arg_n(r, "rc"), 0);
+		if (r && i == 9)
+			ck_assert(jgetb(r->args, "truncated") &&
+				  !jget(r->args, "rc"));
+	}
 	const struct tev *d = nth(&t, 'i', "events dropped", my_tid(), 0);
 	ck_assert_ptr_nonnull(d);
-	ck_assert_int_eq((int)arg_n(d, "dropped"), 45);
-	ck_assert_int_eq((int)arg_n(d, "capacity"), 30);
+	ck_assert_int_eq((int)arg_n(d, "dropped"), 47);
+	ck_assert_int_eq((int)arg_n(d, "capacity"), 28);
 	assert_slices_nest(&t);
 	unload(&t);
 }
@@ -1309,7 +1348,7 @@ static int env_child(void)
 
 /* Runs this program again with SPOOL_TRACE=value; returns its stderr and
  * sets trace_pid to the child's pid. */
-static char *run_env_child(const char *value)
+static char *run_env_child(const char *value, const char *events)
 {
 	char self[512];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -1322,6 +1361,8 @@ static char *run_env_child(const char *value)
 		int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(fd, 2);
 		setenv("SPOOL_TRACE", value, 1);
+		if (events)
+			setenv("SPOOL_TRACE_EVENTS", events, 1);
 		execl(self, self, "--env-child", (char *)NULL);
 		_exit(127);
 	}
@@ -1336,7 +1377,7 @@ static char *run_env_child(const char *value)
 START_TEST(environment_variable_traces_the_program_into_the_file_at_exit)
 {
 	const char *path = tmp("env.json");
-	free(run_env_child(path));
+	free(run_env_child(path, NULL));
 	struct trace t;
 	load(&t, path);
 	long tid = track(&t, "env child");
@@ -1347,9 +1388,33 @@ START_TEST(environment_variable_traces_the_program_into_the_file_at_exit)
 }
 END_TEST
 
+START_TEST(environment_buffer_size_bounds_each_thread)
+{
+	const char *path = tmp("env-small.json");
+	char *err = run_env_child(path, "6"); /* 4 tasks of 3 records */
+	ck_assert_msg(strstr(err, "\"env child\"") && strstr(err, "dropped 6"),
+		      "stderr was: %s", err);
+	free(err);
+	struct trace t;
+	load(&t, path);
+	ck_assert_int_eq((int)meta_n(&t, "events"), 6);
+	ck_assert_int_eq((int)meta_n(&t, "dropped_events"), 6);
+	unload(&t);
+
+	err = run_env_child(path, "lots");
+	ck_assert_msg(strstr(err, "SPOOL_TRACE_EVENTS=lots"), "stderr: %s",
+		      err);
+	free(err);
+	load(&t, path); /* traced anyway, with the default size */
+	ck_assert_int_eq((int)meta_n(&t, "events"), 12);
+	ck_assert_int_eq((int)meta_n(&t, "dropped_events"), 0);
+	unload(&t);
+}
+END_TEST
+
 START_TEST(environment_variable_with_a_bad_path_says_so_and_runs_untraced)
 {
-	char *err = run_env_child(tmp("missing/dir/env.json"));
+	char *err = run_env_child(tmp("missing/dir/env.json"), NULL);
 	ck_assert_msg(strstr(err, "SPOOL_TRACE") && strstr(err, "cannot trace"),
 		      "stderr was: %s", err);
 	free(err);
@@ -1719,6 +1784,10 @@ static Suite *trace_suite(void)
 		tc,
 		start_stop_start_again_records_each_session_in_its_own_file);
 	tcase_add_test(tc, enabled_reflects_start_and_stop);
+	tcase_add_test(tc, stop_reports_esys_when_the_file_cannot_be_written);
+	tcase_add_test(
+		tc,
+		thread_name_renames_the_track_mid_session_and_keeps_31_bytes);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("content", 60);
@@ -1754,6 +1823,7 @@ static Suite *trace_suite(void)
 	tcase_add_test(
 		tc,
 		environment_variable_with_a_bad_path_says_so_and_runs_untraced);
+	tcase_add_test(tc, environment_buffer_size_bounds_each_thread);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("pool", 120);

@@ -120,7 +120,8 @@ SPOOL_API int spool_trace_thread_name(const char *name);
 
 /* What the last finished session recorded. */
 typedef struct spool_trace_stats {
-	uint64_t events;   /* events written to the file */
+	uint64_t events;   /* records taken from the buffers: a begin and its
+			      end are two records, drawn as one slice */
 	uint64_t dropped;  /* events dropped because a buffer was full */
 	uint32_t threads;  /* threads (tracks) that recorded */
 	uint32_t sessions; /* sessions finished by this process */

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "bench.h"
 
@@ -342,12 +343,22 @@ static int run_python(const spool_bench_opts *o, long long n)
 		return 0;
 	}
 	char line[1024];
+	int lines = 0;
 	while (fgets(line, sizeof line, p)) {
 		fputs(line, stdout);
 		remember_py_line(line);
+		lines++;
 	}
 	fflush(stdout);
-	return pclose(p) != 0;
+	int status = pclose(p);
+	if (lines == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+		/* The shell found no interpreter at that path any more. */
+		py_skipped(o, 1, n, "python3 is not installed at run time");
+		py_skipped(o, o->threads, n,
+			   "python3 is not installed at run time");
+		return 0;
+	}
+	return status != 0;
 }
 
 /* ---- summary --------------------------------------------------------- */

@@ -1517,6 +1517,89 @@ START_TEST(pool_fork_join_on_2_workers_matches_the_pool_stats)
 }
 END_TEST
 
+/* ---- the loop's hooks, through the public API --------------------------- */
+
+static int sleeper(void *arg, void **result)
+{
+	(void)result;
+	return spool_sleep((int64_t)(intptr_t)arg);
+}
+
+START_TEST(loop_with_3_sleeping_coroutines_shows_segments_timers_and_turns)
+{
+	static const int64_t ns[3] = {1 * SPOOL_NS_PER_MS, 2 * SPOOL_NS_PER_MS,
+				      3 * SPOOL_NS_PER_MS};
+	spool_loop *l;
+	ck_assert_int_eq(spool_loop_create(&l, NULL), 0);
+	ck_assert_int_eq(spool_trace_start(tmp("loop3.json")), 0);
+	spool_future *f[3];
+	for (int i = 0; i < 3; i++)
+		f[i] = spool_submit_labeled(spool_loop_executor(l), sleeper,
+					    (void *)(intptr_t)ns[i], "sleeper");
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(spool_loop_run_until_complete(l, f[i]), 0);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	spool_loop_destroy(l);
+
+	struct trace t;
+	load(&t, tmp("loop3.json"));
+	long loop = track(&t, "loop");
+	ck_assert_int_eq(loop, my_tid());
+	ck_assert_int_eq(count(&t, 'X', "sleeper", loop), 6);
+	ck_assert_int_eq(count(&t, 'i', "suspend", loop), 3);
+	ck_assert_int_eq(count(&t, 'i', "timer", loop), 3);
+	ck_assert_int_ge(count(&t, 'X', "loop iteration", loop), 2);
+	for (int i = 0; i < 3; i++) {
+		uint64_t id = spool_future_id(f[i]);
+		/* Segment 0 runs until the sleep suspends it; segment 1
+		 * after the timer, saying what it waited for. */
+		const struct tev *a0 = run_of(&t, id, 0);
+		const struct tev *a1 = run_of(&t, id, 1);
+		ck_assert(a0 && a1);
+		ck_assert(a0->flow_in && jgetb(a0->args, "suspended"));
+		ck_assert_str_eq(jgets(a1->args, "after"), "sleep");
+		ck_assert_int_eq((int64_t)arg_n(a1, "target"), ns[i]);
+		ck_assert_int_eq((int)arg_n(a1, "wait_rc"), 0);
+		ck_assert_int_eq((int)arg_n(a1, "rc"), 0);
+		ck_assert_int_ge(a1->ts, a0->ts + ns[i] - 100000);
+		size_t timers = 0, suspends = 0;
+		for (size_t k = 0; k < t.n; k++) {
+			const struct tev *e = &t.ev[k];
+			if (e->ph != 'i' ||
+			    (uint64_t)jgetn(e->args, "id", 0) != id)
+				continue;
+			if (strcmp(e->name, "timer") == 0) {
+				timers++;
+				ck_assert_int_le(e->ts, a1->ts);
+			} else if (strcmp(e->name, "suspend") == 0) {
+				suspends++;
+				ck_assert_str_eq(jgets(e->args, "on"), "sleep");
+				ck_assert_int_eq((int64_t)arg_n(e, "target"),
+						 ns[i]);
+			}
+		}
+		ck_assert_int_eq(timers, 1);
+		ck_assert_int_eq(suspends, 1);
+		/* Both segments run inside turns of the loop. */
+		for (int s = 0; s < 2; s++) {
+			const struct tev *seg = s ? a1 : a0;
+			bool inside = false;
+			for (size_t k = 0; k < t.n && !inside; k++)
+				inside = t.ev[k].ph == 'X' &&
+					 strcmp(t.ev[k].name,
+						"loop iteration") == 0 &&
+					 contains(&t.ev[k], seg);
+			ck_assert_msg(inside, "segment outside a loop turn");
+		}
+		spool_future_release(f[i]);
+	}
+	ck_assert_int_eq(assert_runs_follow_submits(&t), 3);
+	assert_slices_nest(&t);
+	ck_assert_int_eq((int)meta_n(&t, "unmatched_ends"), 0);
+	unload(&t);
+}
+END_TEST
+
 /* ---- the hook API (the module's own copy, see the top) ------------------ */
 
 static void copy_start(const char *name, size_t cap)
@@ -1826,9 +1909,12 @@ static Suite *trace_suite(void)
 	tcase_add_test(tc, environment_buffer_size_bounds_each_thread);
 	suite_add_tcase(s, tc);
 
-	tc = spool_test_case("pool", 120);
+	tc = spool_test_case("executors", 120);
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, pool_fork_join_on_2_workers_matches_the_pool_stats);
+	tcase_add_test(
+		tc,
+		loop_with_3_sleeping_coroutines_shows_segments_timers_and_turns);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("hooks", 120);

@@ -32,8 +32,10 @@
  * in order. Each coroutine thus keeps its own stack of slices, as it keeps
  * its own machine stack.
  *
- * Flows. A submission is a short "submit" slice carrying
- * bind_id = the future's id and flow_out; the first segment of the task's
+ * Flows. A submission is a "submit" slice carrying bind_id = the future's
+ * id and flow_out. To save a clock read per task it has only its start
+ * time; it is drawn to the last event recorded inside it (the inline run,
+ * a wake-up it sent), or with no length. The first segment of the task's
  * run carries the same bind_id and flow_in (flow events v2, as Chrome
  * itself writes them), so viewers draw an arrow from submit to run across
  * threads.
@@ -662,13 +664,17 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 			continue;
 		}
 		uint64_t ts = spool__trace_clock_ns(clk, e->ts);
+		uint64_t prev = last;
 		last = max_u64(last, ts);
 		uint32_t kind = ev_kind(e);
 		uint64_t id = ev_id(e);
 		switch (kind) {
 		case SPOOL__TR_SUBMIT: {
-			uint64_t end = spool__trace_clock_ns(clk,
-							     e->ts + e->arg);
+			/* Recorded when the submission returned, stamped when
+			 * it began: the records before it that are later than
+			 * its start happened inside it (an inline run, a
+			 * wake-up it sent), and it ends with the last one. */
+			uint64_t end = max_u64(prev, ts);
 			if (w->n) {
 				struct slice *top = &w->stk[w->n - 1];
 				ts = max_u64(ts, top->b);

@@ -360,6 +360,26 @@ static int by_track_start(const void *a, const void *b)
 	return x->dur > y->dur ? -1 : x->dur < y->dur;
 }
 
+/* Drawing order: per track, loop turns first (a band behind), then runs
+ * and waits by depth (a child is drawn over its parent), then submits; in
+ * time order within each, so that neighbours of the same colour can merge. */
+static int layer(const struct slice *s)
+{
+	return s->kind == K_ITER ? 0 : s->kind == K_SUBMIT ? 2 : 1;
+}
+
+static int by_draw_order(const void *a, const void *b)
+{
+	const struct slice *x = a, *y = b;
+	if (x->track != y->track)
+		return x->track - y->track;
+	if (layer(x) != layer(y))
+		return layer(x) - layer(y);
+	if (x->depth != y->depth)
+		return x->depth - y->depth;
+	return x->ts < y->ts ? -1 : x->ts > y->ts;
+}
+
 /* Depth of each slice within its track: how many open slices contain it.
  * Submits are not counted as parents (they are drawn as ticks). */
 static void layout(struct model *m)
@@ -380,6 +400,8 @@ static void layout(struct model *m)
 		if (s->kind != K_SUBMIT && depth < 64)
 			ends[depth++] = s->ts + s->dur;
 	}
+	if (m->ns)
+		qsort(m->s, m->ns, sizeof *m->s, by_draw_order);
 }
 
 static int by_row(const void *a, const void *b)
@@ -668,14 +690,11 @@ static void draw(FILE *o, struct model *m, const struct trace_svg_options *op)
 		fputs("</text>\n", o);
 	}
 
-	/* Slices: loop turns first (behind), then by depth. */
+	/* Slices, in the order layout() left them (see by_draw_order). */
 	struct pending p = {0};
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < m->ns; i++)
-			if ((m->s[i].kind == K_ITER) == (pass == 0))
-				draw_slice(o, &g, &m->s[i], &p);
-		flush_bar(o, &p);
-	}
+	for (size_t i = 0; i < m->ns; i++)
+		draw_slice(o, &g, &m->s[i], &p);
+	flush_bar(o, &p);
 	for (size_t i = 0; i < m->ni; i++)
 		draw_mark(o, &g, &m->in[i]);
 

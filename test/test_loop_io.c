@@ -436,6 +436,100 @@ START_TEST(a_descriptor_number_reused_after_close_is_watched_afresh)
 }
 END_TEST
 
+/* A coroutine that keeps the loop busy (never idle) until *stop is set. */
+static int spinner_task(void *arg, void **result)
+{
+	const bool *stop = arg;
+	(void)result;
+	while (!*stop)
+		if (spool_sleep(0) != 0)
+			return SPOOL_ECANCELLED;
+	return 0;
+}
+
+struct stop_after {
+	struct fdwait *w;
+	bool *stop;
+};
+
+static int wait_then_stop_task(void *arg, void **result)
+{
+	struct stop_after *sa = arg;
+	fdwait_task(sa->w, result);
+	*sa->stop = true;
+	return 0;
+}
+
+START_TEST(readiness_that_comes_while_nobody_waits_is_not_lost)
+{
+	/* The registration is kept between waits and edge-triggered: data
+	 * that arrives between two waits must still end the second one. */
+	spool_loop *loop = new_loop();
+	int sv[2];
+	socket_pair(sv);
+	struct fdwait w = {sv[0], false, 1 * MS, 99};
+	ck_assert_int_eq(run_wait(loop, &w), SPOOL_ETIMEDOUT);
+	ck_assert_int_eq(write(sv[1], "x", 1), 1);
+	/* Let the loop see the edge with nobody waiting. */
+	w = (struct fdwait){sv[1], false, 2 * MS, 99};
+	ck_assert_int_eq(run_wait(loop, &w), SPOOL_ETIMEDOUT);
+	w = (struct fdwait){sv[0], false, 5000 * MS, 99};
+	ck_assert_int_eq(run_wait(loop, &w), 0);
+	char c;
+	ck_assert_int_eq(read(sv[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'x');
+	/* Drained: a wait now has nothing to report (a readiness kept from
+	 * before may end one wait early, as documented; the next sees the
+	 * truth). */
+	w = (struct fdwait){sv[0], false, 1 * MS, 99};
+	if (run_wait(loop, &w) == 0) {
+		w = (struct fdwait){sv[0], false, 1 * MS, 99};
+		ck_assert_int_eq(run_wait(loop, &w), SPOOL_ETIMEDOUT);
+	}
+	ck_assert_int_eq(w.rc, SPOOL_ETIMEDOUT);
+	close(sv[0]);
+	close(sv[1]);
+	spool_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(a_reused_descriptor_number_is_watched_afresh_in_a_busy_loop)
+{
+	/* As above, but another coroutine keeps the loop from ever going
+	 * idle, so the loop must notice the stale registration while busy. */
+	spool_loop *loop = new_loop();
+	int a[2], b[2];
+	socket_pair(a);
+	struct fdwait w = {a[0], false, 1 * MS, 99};
+	ck_assert_int_eq(run_wait(loop, &w), SPOOL_ETIMEDOUT);
+	int num = a[0];
+	close(a[0]);
+	close(a[1]);
+	socket_pair(b);
+	if (b[0] != num) {
+		ck_assert_int_eq(dup2(b[0], num), num);
+		close(b[0]);
+		b[0] = num;
+	}
+	bool stop = false;
+	w = (struct fdwait){b[0], false, 5000 * MS, 99};
+	struct stop_after sa = {&w, &stop};
+	spool_future *fs = submit(loop, spinner_task, &stop);
+	spool_future *fr = submit(loop, wait_then_stop_task, &sa);
+	spool_future *fw = submit(loop, write_byte_task, &b[1]);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, fr), 0);
+	ck_assert_int_eq(w.rc, 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, fs), 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, fw), 0);
+	spool_future_release(fs);
+	spool_future_release(fr);
+	spool_future_release(fw);
+	close(b[0]);
+	close(b[1]);
+	spool_loop_destroy(loop);
+}
+END_TEST
+
 /* ---- outside coroutines ----------------------------------------------- */
 
 struct thread_wait {
@@ -525,6 +619,10 @@ int main(void)
 		cancelling_a_coroutine_waiting_on_a_descriptor_ends_the_wait);
 	tcase_add_test(
 		tc, a_descriptor_number_reused_after_close_is_watched_afresh);
+	tcase_add_test(tc, readiness_that_comes_while_nobody_waits_is_not_lost);
+	tcase_add_test(
+		tc,
+		a_reused_descriptor_number_is_watched_afresh_in_a_busy_loop);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("outside", 30);

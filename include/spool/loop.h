@@ -236,8 +236,12 @@ SPOOL_API int spool_sleep(int64_t ns);
  * coroutines may wait on the same descriptor; all are woken. Readiness is
  * a hint, as with poll(2): retry the I/O and wait again on EAGAIN (a
  * descriptor closed while a duplicate of it stays open can leave epoll an
- * old registration that reports its number once more). Do not close fd
- * while a coroutine waits on it. May block as described. */
+ * old registration that reports its number once more). The loop keeps a
+ * descriptor registered with epoll between waits, so a wait costs no
+ * system call in the steady state; a descriptor closed and its number
+ * reused between waits is noticed when the loop would block, or within
+ * 64 turns of a busy loop. Do not close fd while a coroutine waits on it.
+ * May block as described. */
 SPOOL_API int spool_wait_readable(int fd, int64_t timeout_ns);
 
 /* As spool_wait_readable(), until fd is writable. */

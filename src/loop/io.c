@@ -4,14 +4,32 @@
  *
  * In a coroutine, the waiter (a record on the coroutine's own stack, valid
  * while it is suspended) joins the list of its descriptor in a table indexed
- * by descriptor number, as libuv's watchers. The descriptor is registered
- * with epoll in one-shot mode for the union of what its waiters want: an
- * event disarms it, the loop wakes every waiter the event satisfies, and
- * re-arms it for those still waiting. So a wait costs one epoll_ctl in the
- * common case (MOD; ADD the first time) and nothing is left armed that
- * could report an event nobody wants more than once. A waiter that leaves
- * early (timeout, cancel) just unlinks itself; the registration may fire
- * once more and is then ignored.
+ * by descriptor number, as libuv's watchers. The first wait on a descriptor
+ * registers it with epoll once, edge-triggered, for reading and writing
+ * (EPOLLIN | EPOLLOUT | EPOLLET), and the registration is kept across
+ * waits: a wait that finds the descriptor not ready makes no system call
+ * at all in the steady state (a one-shot registration would need an
+ * epoll_ctl to re-arm at every wait). An edge nobody waits for is kept as a
+ * readiness bit in the table (as tokio's readiness cache), so a later wait
+ * for it returns at once instead of missing it; the bit may be stale, which
+ * the contract allows (readiness is a hint: the caller retries its I/O and
+ * waits again on EAGAIN, and the bit is cleared by that first return).
+ *
+ * What a kept registration cannot see by itself is the caller closing the
+ * descriptor and reusing its number: epoll forgets a closed file, and no
+ * event tells us. So every wait that suspends on an existing registration
+ * is "unverified" until the loop proves it: the loop queues the number, and
+ * before it would block in epoll (nothing ready after a non-blocking poll)
+ * or once the oldest queued number has waited SPOOL__IO_VERIFY_TURNS turns,
+ * it re-registers each queued number that still has waiters (EPOLL_CTL_MOD;
+ * ENOENT means the number now names another file, which is added afresh).
+ * A MOD also re-polls the file and queues an event if it is ready, so no
+ * wake-up is lost. While the loop stays busy (ping-pong), these checks cost
+ * one epoll_ctl per descriptor every SPOOL__IO_VERIFY_TURNS turns instead
+ * of one per wait; a reused number is noticed within that many turns, or
+ * at once when the loop goes idle.
+ *
+ * A waiter that leaves early (timeout, cancel) just unlinks itself.
  *
  * Outside a coroutine the same calls block in ppoll(2), with nanosecond
  * timeouts; on the loop's own thread outside a coroutine they refuse with
@@ -29,6 +47,9 @@
 #define READ_EVENTS (EPOLLIN | EPOLLHUP | EPOLLERR)
 #define WRITE_EVENTS (EPOLLOUT | EPOLLHUP | EPOLLERR)
 
+/* What every registration asks for. */
+#define WATCHED (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
 /* epoll refuses regular files and directories (EPERM): always ready. */
 #define ALWAYS_READY 1
 
@@ -42,8 +63,9 @@ struct io_waiter {
 
 struct spool__fd_watch {
 	struct io_waiter *head;
-	uint32_t armed;  /* events armed one-shot in epoll; 0 if none */
-	bool registered; /* epoll knows this descriptor */
+	uint32_t ready;  /* EPOLLIN/EPOLLOUT edges seen with nobody waiting */
+	bool registered; /* epoll knew this number at the last check */
+	bool queued;     /* in loop->io_check, awaiting verification */
 };
 
 static int grow(spool_loop *loop, int fd)
@@ -57,7 +79,7 @@ static int grow(spool_loop *loop, int fd)
 	if (!v)
 		return SPOOL_ENOMEM;
 	for (int i = loop->nfds; i < n; i++)
-		v[i] = (struct spool__fd_watch){NULL, 0, false};
+		v[i] = (struct spool__fd_watch){NULL, 0, false, false};
 	loop->fds = v;
 	loop->nfds = n;
 	return 0;
@@ -85,32 +107,24 @@ static void unlink_waiter(spool_loop *loop, struct io_waiter *w)
 	w->linked = false;
 }
 
-/* Arms fd's one-shot registration for what its waiters want. Returns 0,
- * ALWAYS_READY, or a spool error. */
-static int arm(spool_loop *loop, int fd)
+/* (Re-)registers fd with epoll: MOD if we believe it is registered, else
+ * ADD, each falling back to the other when our belief was stale. Returns
+ * 0, ALWAYS_READY, or a spool error. */
+static int reg(spool_loop *loop, int fd)
 {
 	struct spool__fd_watch *fw = &loop->fds[fd];
-	uint32_t want = 0;
-	for (struct io_waiter *w = fw->head; w; w = w->next)
-		want |= w->events;
-	/* Already armed for it: only while other waiters are linked, whose
-	 * arming is current (a descriptor must not be closed while waited
-	 * on). */
-	if (!want || (fw->armed && (want & ~fw->armed) == 0))
-		return 0;
-	struct epoll_event ev = {.events = want | EPOLLONESHOT,
-				 .data.u64 = (uint64_t)fd};
+	struct epoll_event ev = {.events = WATCHED, .data.u64 = (uint64_t)fd};
 	int op = fw->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
 	int r = epoll_ctl(loop->epfd, op, fd, &ev);
-	/* Our table can be stale: the descriptor was closed (epoll forgot
-	 * it) and its number reused, or registered by an earlier wait. */
+	/* The number was closed (epoll forgot it) and reused, or it was
+	 * registered by an earlier wait that our table no longer trusts. */
 	if (r < 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
 		r = epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev);
 	else if (r < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
 		r = epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
 	if (r < 0) {
 		fw->registered = false;
-		fw->armed = 0;
+		fw->ready = 0;
 		switch (errno) {
 		case EPERM:
 			return ALWAYS_READY;
@@ -124,8 +138,58 @@ static int arm(spool_loop *loop, int fd)
 		}
 	}
 	fw->registered = true;
-	fw->armed = want;
+	/* A fresh registration reports the file's current state itself. */
+	fw->ready = 0;
 	return 0;
+}
+
+static void wake_all(spool_loop *loop, struct spool__fd_watch *fw)
+{
+	struct io_waiter *w;
+	while ((w = fw->head)) {
+		unlink_waiter(loop, w);
+		spool__task_wake(w->task, 0);
+	}
+}
+
+/* Queues fd for verification (see the top of the file). */
+static int queue_check(spool_loop *loop, int fd)
+{
+	struct spool__fd_watch *fw = &loop->fds[fd];
+	if (fw->queued)
+		return 0;
+	if (loop->io_ncheck == loop->io_capcheck) {
+		size_t cap = loop->io_capcheck ? 2 * loop->io_capcheck : 16;
+		int *v = realloc(loop->io_check, cap * sizeof *v);
+		if (!v)
+			return SPOOL_ENOMEM;
+		loop->io_check = v;
+		loop->io_capcheck = cap;
+	}
+	if (loop->io_ncheck == 0)
+		loop->io_check_since = loop->iterations;
+	loop->io_check[loop->io_ncheck++] = fd;
+	fw->queued = true;
+	return 0;
+}
+
+void spool__io_verify(spool_loop *loop)
+{
+	/* reg() may not add to the queue, so the count is stable. */
+	for (size_t i = 0; i < loop->io_ncheck; i++) {
+		int fd = loop->io_check[i];
+		struct spool__fd_watch *fw = &loop->fds[fd];
+		fw->queued = false;
+		if (!fw->head)
+			continue; /* nobody to wake; the next wait queues it */
+		if (reg(loop, fd) != 0) {
+			/* A regular file now (always ready), or no longer
+			 * open: let the waiters find out from their own
+			 * read or write. */
+			wake_all(loop, fw);
+		}
+	}
+	loop->io_ncheck = 0;
 }
 
 void spool__io_event(spool_loop *loop, int fd, uint32_t revents)
@@ -133,26 +197,28 @@ void spool__io_event(spool_loop *loop, int fd, uint32_t revents)
 	if (fd < 0 || fd >= loop->nfds)
 		return;
 	struct spool__fd_watch *fw = &loop->fds[fd];
-	fw->armed = 0; /* one-shot: the event disarmed it */
+	bool read_ok = revents & (READ_EVENTS | EPOLLRDHUP);
+	bool write_ok = revents & WRITE_EVENTS;
+	bool woke_reader = false, woke_writer = false;
 	struct io_waiter *w = fw->head;
 	while (w) {
 		struct io_waiter *next = w->next;
-		uint32_t ends = w->events == EPOLLIN ? READ_EVENTS
-						     : WRITE_EVENTS;
-		if (revents & ends) {
+		bool reader = w->events == EPOLLIN;
+		if (reader ? read_ok : write_ok) {
 			unlink_waiter(loop, w);
 			spool__task_wake(w->task, 0);
+			if (reader)
+				woke_reader = true;
+			else
+				woke_writer = true;
 		}
 		w = next;
 	}
-	if (fw->head && arm(loop, fd) < 0) {
-		/* Cannot watch it any more (closed under us): let the
-		 * waiters find out from their own read or write. */
-		while ((w = fw->head)) {
-			unlink_waiter(loop, w);
-			spool__task_wake(w->task, 0);
-		}
-	}
+	/* Edge-triggered: an edge nobody took is not reported again. */
+	if (read_ok && !woke_reader)
+		fw->ready |= EPOLLIN;
+	if (write_ok && !woke_writer)
+		fw->ready |= EPOLLOUT;
 }
 
 void spool__io_free(spool_loop *loop)
@@ -160,6 +226,9 @@ void spool__io_free(spool_loop *loop)
 	free(loop->fds);
 	loop->fds = NULL;
 	loop->nfds = 0;
+	free(loop->io_check);
+	loop->io_check = NULL;
+	loop->io_ncheck = loop->io_capcheck = 0;
 }
 
 /* Blocking, for threads that are not running a loop. */
@@ -208,13 +277,20 @@ static int wait_fd(int fd, uint32_t events, int64_t timeout_ns)
 		rc = grow(loop, fd);
 	if (rc != 0)
 		return rc;
+	struct spool__fd_watch *fw = &loop->fds[fd];
+	if (!fw->registered) {
+		rc = reg(loop, fd);
+		if (rc != 0)
+			return rc == ALWAYS_READY ? 0 : rc;
+	} else if (fw->ready & events) {
+		/* An edge seen while nobody waited: a hint, taken once. */
+		fw->ready &= ~events;
+		return 0;
+	} else if ((rc = queue_check(loop, fd)) != 0) {
+		return rc;
+	}
 	struct io_waiter w = {.task = t, .events = events, .fd = fd};
 	link_waiter(loop, &w);
-	rc = arm(loop, fd);
-	if (rc != 0) {
-		unlink_waiter(loop, &w);
-		return rc == ALWAYS_READY ? 0 : rc;
-	}
 	if (timeout_ns != SPOOL_FOREVER) {
 		t->timer = spool__timer_wake(
 			loop, t, spool__deadline(timeout_ns), SPOOL_ETIMEDOUT);
@@ -228,15 +304,8 @@ static int wait_fd(int fd, uint32_t events, int64_t timeout_ns)
 					       : SPOOL__TRACE_ON_WRITABLE,
 			     (uint64_t)fd);
 	rc = spool__task_suspend(loop, t);
-	if (w.linked) {
-		unlink_waiter(loop, &w);
-		/* Left without an event (timeout, cancel). With nobody left
-		 * waiting, forget what is armed: the descriptor may be closed
-		 * and its number reused before the next wait, which must then
-		 * not trust a registration epoll has dropped. */
-		if (!loop->fds[fd].head)
-			loop->fds[fd].armed = 0;
-	}
+	if (w.linked)
+		unlink_waiter(loop, &w); /* left without an event */
 	if (t->timer) {
 		spool__timer_disarm(loop, t->timer);
 		t->timer = NULL;

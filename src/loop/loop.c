@@ -13,7 +13,9 @@
  *   3. wait in epoll (epoll_pwait2 with a nanosecond timeout, or a timerfd
  *      armed at the first deadline) and handle what it reports: the eventfd
  *      moves the inbox of other threads to the ready queue, a descriptor
- *      wakes the coroutines waiting on it;
+ *      wakes the coroutines waiting on it (descriptor waits that rely on
+ *      a kept registration are verified first when the loop would block,
+ *      see io.c);
  *   4. move every timer that is due to the ready queue (a coroutine's
  *      deadline wakes it directly);
  *   5. run the callbacks that are in the ready queue now, and only those:
@@ -143,7 +145,7 @@ static void arm_timerfd(spool_loop *loop, int64_t deadline)
 
 /* Step 3. deadline: absolute ns of the first timer, -1 for none; poll only
  * when `now` is set. */
-static void poll_events(spool_loop *loop, bool now, int64_t deadline)
+static int poll_events(spool_loop *loop, bool now, int64_t deadline)
 {
 	struct epoll_event ev[SPOOL__MAX_EVENTS];
 	int n;
@@ -164,7 +166,7 @@ static void poll_events(spool_loop *loop, bool now, int64_t deadline)
 		n = epoll_wait(loop->epfd, ev, SPOOL__MAX_EVENTS, now ? 0 : -1);
 	}
 	if (n < 0)
-		return; /* EINTR: the next iteration waits again */
+		return 0; /* EINTR: the next iteration waits again */
 	for (int i = 0; i < n; i++) {
 		uint64_t tag = ev[i].data.u64;
 		if (tag == TAG_EVENTFD) {
@@ -178,6 +180,7 @@ static void poll_events(spool_loop *loop, bool now, int64_t deadline)
 			spool__io_event(loop, (int)tag, ev[i].events);
 		}
 	}
+	return n;
 }
 
 static void run_once(spool_loop *loop)
@@ -185,7 +188,21 @@ static void run_once(spool_loop *loop)
 	spool__timers_cleanup(loop);
 	bool now = loop->ready_head || loop->stopping || loop->closing;
 	int64_t deadline = loop->timers.n ? loop->timers.v[0]->when : -1;
-	poll_events(loop, now, deadline);
+	/* Descriptor waits that rely on a kept registration are verified
+	 * before the loop would block, and in a busy loop every
+	 * SPOOL__IO_VERIFY_TURNS turns (io.c explains why). A non-blocking
+	 * poll first: if it finds events there is no need to block yet. */
+	bool polled = false;
+	if (loop->io_ncheck) {
+		bool overdue = loop->iterations - loop->io_check_since >=
+			       SPOOL__IO_VERIFY_TURNS;
+		if (!overdue && !now && poll_events(loop, true, -1) > 0)
+			polled = true;
+		else if (overdue || !now)
+			spool__io_verify(loop);
+	}
+	if (!polled)
+		poll_events(loop, now, deadline);
 	/* A turn, for traces, starts after the wait in epoll: idle time is
 	 * not part of it. */
 	uint64_t turn = ++loop->iterations;

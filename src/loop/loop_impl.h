@@ -152,6 +152,11 @@ struct spool_loop {
 
 	struct spool__fd_watch *fds; /* indexed by descriptor */
 	int nfds;
+	/* Descriptors whose kept registration a wait relies on, to verify
+	 * (io.c), and the turn when the oldest was queued. */
+	int *io_check;
+	size_t io_ncheck, io_capcheck;
+	uint64_t io_check_since;
 };
 
 /* The wait-context ops the loop installs on its thread (task.c). */
@@ -228,5 +233,9 @@ spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 /* io.c */
 void spool__io_event(spool_loop *loop, int fd, uint32_t revents);
 void spool__io_free(spool_loop *loop);
+/* Re-registers every queued descriptor that has waiters (io.c). */
+void spool__io_verify(spool_loop *loop);
+/* Turns a busy loop may go before verifying queued descriptors. */
+enum { SPOOL__IO_VERIFY_TURNS = 64 };
 
 #endif /* SPOOL_LOOP_IMPL_H */

@@ -111,17 +111,18 @@ static const char *const unit[NB] = {"yield", "timer", "round trip", "sleeper",
 
 static void per_op(const spool_bench_exp *exps, size_t nexps)
 {
-	static const char *const impls[] = {"spool", "libuv", "cpython",
-					    "swapcontext"};
+	static const char *const impls[] = {"spool", "spool-shared", "libuv",
+					    "cpython", "swapcontext"};
 	fprintf(stderr,
 		"\nloop: time per operation (median), and spool's time as a "
 		"fraction of each peer's\n");
-	fprintf(stderr, "%-9s %-11s %12s %12s %12s %12s %10s %10s\n", "bench",
-		"per", "spool ns", "libuv ns", "cpython ns", "swapctx ns",
-		"x libuv", "x cpython");
+	fprintf(stderr, "%-9s %-11s %12s %12s %12s %12s %12s %10s %10s %10s\n",
+		"bench", "per", "spool ns", "shared ns", "libuv ns",
+		"cpython ns", "swapctx ns", "x libuv", "x cpython",
+		"shared x cpython");
 	for (int b = 0; b < NB; b++) {
-		const spool_bench_exp *e[4];
-		for (int i = 0; i < 4; i++) {
+		const spool_bench_exp *e[5];
+		for (int i = 0; i < 5; i++) {
 			e[i] = NULL;
 			for (size_t k = 0; k < nexps; k++) {
 				const spool_bench_exp *x = &exps[k];
@@ -132,17 +133,20 @@ static void per_op(const spool_bench_exp *exps, size_t nexps)
 			}
 		}
 		fprintf(stderr, "%-9s %-11s", bench_names[b], unit[b]);
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < 5; i++) {
 			if (e[i])
 				fprintf(stderr, " %12.1f",
 					e[i]->median_s * 1e9 / (double)e[i]->n);
 			else
 				fprintf(stderr, " %12s", "-");
 		}
-		for (int i = 1; i < 3; i++) {
-			if (e[0] && e[i] && e[i]->median_s > 0)
+		/* spool / libuv, spool / cpython, spool-shared / cpython */
+		static const int num[3] = {0, 0, 1}, den[3] = {2, 3, 3};
+		for (int i = 0; i < 3; i++) {
+			const spool_bench_exp *a = e[num[i]], *d = e[den[i]];
+			if (a && d && d->median_s > 0)
 				fprintf(stderr, " %9.3fx",
-					e[0]->median_s / e[i]->median_s);
+					a->median_s / d->median_s);
 			else
 				fprintf(stderr, " %10s", "-");
 		}
@@ -166,22 +170,23 @@ static const spool_bench_exp *find_n(const spool_bench_exp *exps, size_t n,
 static void rss_per_sleeper(const spool_bench_exp *exps, size_t nexps,
 			    int64_t n)
 {
-	static const char *const impls[] = {"spool", "libuv", "cpython"};
+	static const char *const impls[] = {"spool", "spool-shared", "libuv",
+					    "cpython"};
 	fprintf(stderr,
 		"\nloop: memory per sleeper = (peak RSS with %lld sleepers - "
 		"peak RSS with 1) / %lld\n",
 		(long long)n, (long long)(n - 1));
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		const spool_bench_exp *big = find_n(exps, nexps, "sleepers",
 						    impls[i], n);
 		const spool_bench_exp *one = find_n(exps, nexps, "sleepers",
 						    impls[i], 1);
 		if (!big || !one) {
-			fprintf(stderr, "  %-8s not measured\n", impls[i]);
+			fprintf(stderr, "  %-12s not measured\n", impls[i]);
 			continue;
 		}
 		fprintf(stderr,
-			"  %-8s %8.2f KiB (peak %ld KiB, baseline %ld KiB)\n",
+			"  %-12s %8.2f KiB (peak %ld KiB, baseline %ld KiB)\n",
 			impls[i],
 			(double)(big->peak_rss_kib - one->peak_rss_kib) /
 				(double)(n - 1),
@@ -195,8 +200,8 @@ int main(int argc, char **argv)
 	spool_bench_parse(&o, &suite, argc, argv);
 	const int64_t *sizes = o.quick ? quick_n : full_n;
 	static const struct loop_peer *const peers[] = {
-		&loop_peer_spool, &loop_peer_libuv, &loop_peer_cpython,
-		&loop_peer_swapcontext};
+		&loop_peer_spool, &loop_peer_spool_shared, &loop_peer_libuv,
+		&loop_peer_cpython, &loop_peer_swapcontext};
 	enum { NPEERS = sizeof peers / sizeof *peers };
 
 	static struct exp_arg args[NB][NPEERS];

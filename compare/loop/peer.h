@@ -63,6 +63,7 @@ struct loop_peer {
 };
 
 extern const struct loop_peer loop_peer_spool;
+extern const struct loop_peer loop_peer_spool_shared;
 extern const struct loop_peer loop_peer_libuv;
 extern const struct loop_peer loop_peer_swapcontext;
 extern const struct loop_peer loop_peer_cpython;

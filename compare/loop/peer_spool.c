@@ -3,7 +3,8 @@
  * spool's loop on the loop suite's workloads (see peer.h), through the
  * public API only: tasks are coroutines submitted to the loop's executor,
  * timers are spool_loop_call_later, descriptor waits spool_wait_readable,
- * wake-ups spool_loop_call_soon_threadsafe.
+ * wake-ups spool_loop_call_soon_threadsafe. "spool-shared" is the same
+ * on a loop created with SPOOL_LOOP_SHARED_STACK.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,7 +25,8 @@ struct st {
 	int64_t late;  /* timers that fired early (must stay 0) */
 	int fd[2];
 	sem_t sem;
-	int failed; /* a coroutine's error */
+	int failed;  /* a coroutine's error */
+	bool shared; /* SPOOL_LOOP_SHARED_STACK */
 };
 
 static void stop_cb(spool_loop *loop, void *arg)
@@ -183,7 +185,8 @@ static const char *cannot(enum loop_bench b)
 	return NULL;
 }
 
-static int setup(enum loop_bench b, int64_t n, void **state, char *err)
+static int setup_with(enum loop_bench b, int64_t n, void **state, char *err,
+		      bool shared)
 {
 	struct st *s = calloc(1, sizeof *s);
 	if (!s)
@@ -191,8 +194,12 @@ static int setup(enum loop_bench b, int64_t n, void **state, char *err)
 	s->bench = b;
 	s->n = n;
 	s->fd[0] = s->fd[1] = -1;
+	s->shared = shared;
 	*state = s;
-	if (spool_loop_create(&s->loop, NULL) != 0)
+	spool_loop_options o = SPOOL_LOOP_OPTIONS_INIT;
+	if (shared)
+		o.flags = SPOOL_LOOP_SHARED_STACK;
+	if (spool_loop_create(&s->loop, &o) != 0)
 		return snprintf(err, LOOP_ERRLEN, "spool_loop_create failed"),
 		       -1;
 	if (b == B_PINGPONG && loop_tcp_pair(s->fd, err) != 0)
@@ -200,6 +207,16 @@ static int setup(enum loop_bench b, int64_t n, void **state, char *err)
 	if (b == B_WAKEUPS && sem_init(&s->sem, 0, 0) != 0)
 		return snprintf(err, LOOP_ERRLEN, "sem_init failed"), -1;
 	return 0;
+}
+
+static int setup(enum loop_bench b, int64_t n, void **state, char *err)
+{
+	return setup_with(b, n, state, err, false);
+}
+
+static int setup_shared(enum loop_bench b, int64_t n, void **state, char *err)
+{
+	return setup_with(b, n, state, err, true);
 }
 
 static int run(void *state, char *err)
@@ -283,6 +300,15 @@ const struct loop_peer loop_peer_spool = {
 	.impl = "spool",
 	.cannot = cannot,
 	.setup = setup,
+	.run = run,
+	.teardown = teardown,
+};
+
+/* The same workloads on a loop whose coroutines share one stack. */
+const struct loop_peer loop_peer_spool_shared = {
+	.impl = "spool-shared",
+	.cannot = cannot,
+	.setup = setup_shared,
 	.run = run,
 	.teardown = teardown,
 };

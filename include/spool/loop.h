@@ -30,7 +30,10 @@
  * Coroutine stacks are mmap'd with a guard region below each (a coroutine
  * that overflows its stack dies with SIGSEGV), commit memory only where they
  * are touched (a sleeping coroutine typically costs one 4 KiB page), and are
- * recycled when a coroutine finishes.
+ * recycled when a coroutine finishes. With SPOOL_LOOP_SHARED_STACK all of a
+ * loop's coroutines share one such stack and a suspended one keeps only
+ * the bytes it used, in a heap buffer (see that flag for the rule it
+ * imposes on pointers to local variables).
  */
 #ifndef SPOOL_LOOP_H
 #define SPOOL_LOOP_H
@@ -67,7 +70,23 @@ enum {
 	 * (50 us by default, prctl PR_SET_TIMERSLACK) and a timerfd's is
 	 * not, at the price of a timerfd_settime call whenever the earliest
 	 * deadline changes. */
-	SPOOL_LOOP_TIMERFD = 1u
+	SPOOL_LOOP_TIMERFD = 1u,
+	/* Run every coroutine of this loop on one shared stack, as libaco
+	 * does, instead of a stack of its own: when a coroutine must make
+	 * room for another, the part of the shared stack it uses (from its
+	 * stack pointer to the top) is copied to a heap buffer of that size,
+	 * and copied back before it resumes. A suspended coroutine then
+	 * costs its used stack bytes (typically a few hundred) instead of
+	 * at least one 4 KiB page, at the price of a copy each way whenever
+	 * the coroutine that resumes is not the last one that ran. The rule
+	 * it imposes: the address of a coroutine's local variable is valid
+	 * only while that coroutine runs. It must not be handed to another
+	 * coroutine, callback or thread that uses it while its owner is
+	 * suspended (at that moment another coroutine's frames occupy that
+	 * address); pass heap memory instead. A future's value or a pointer
+	 * used only by the coroutine itself is unaffected. stack_size is the
+	 * size of the one shared stack. */
+	SPOOL_LOOP_SHARED_STACK = 2u
 };
 
 typedef struct spool_loop_options {

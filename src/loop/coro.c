@@ -14,6 +14,7 @@
  * from the leaving fiber to the arriving one, which is what a coroutine
  * switch is.
  */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "coro.h"
@@ -76,6 +77,11 @@ void spool__coro_started(struct spool__coro *self, struct spool__coro *from)
 
 void spool__coro_switch(struct spool__coro *from, struct spool__coro *to)
 {
+#ifdef SPOOL__CORO_UCONTEXT
+	from->low = (char *)__builtin_frame_address(0) - 1024;
+	if ((const char *)from->low < (const char *)from->stack_lo)
+		from->low = (void *)(uintptr_t)from->stack_lo;
+#endif
 #ifdef SPOOL__ASAN
 	__sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack_lo,
 				       to->stack_size);

@@ -40,6 +40,10 @@ struct spool__coro {
 	ucontext_t uc;
 	void (*entry)(void *);
 	void *arg;
+	/* Below everything live on the stack while switched out: the frame
+	 * of spool__coro_switch less a margin for the raw switch's frames
+	 * (swapcontext saves registers in uc, not on the stack). */
+	void *low;
 #else
 	void *sp; /* saved stack pointer while switched out */
 #endif
@@ -79,6 +83,17 @@ _Noreturn void spool__coro_exit(struct spool__coro *from,
 /* Frees what spool__coro_make allocated, once c has exited (call it from
  * another context, typically the scheduler). */
 void spool__coro_release(struct spool__coro *c);
+
+/* While c is switched out: the lowest address of its stack that holds
+ * live data (everything from there to the top must be kept). */
+static inline const void *spool__coro_low(const struct spool__coro *c)
+{
+#ifdef SPOOL__CORO_UCONTEXT
+	return c->low;
+#else
+	return c->sp;
+#endif
+}
 
 /* The raw switch, without sanitizer bookkeeping (coro_switch.c or
  * coro_ucontext.c). */

@@ -2,8 +2,8 @@
 /*
  * Waiting for descriptors: spool_wait_readable() / spool_wait_writable().
  *
- * In a coroutine, the waiter (a record on the coroutine's own stack, valid
- * while it is suspended) joins the list of its descriptor in a table indexed
+ * In a coroutine, the waiter (a record in the task, spool__io_waiter)
+ * joins the list of its descriptor in a table indexed
  * by descriptor number, as libuv's watchers. The first wait on a descriptor
  * registers it with epoll once, edge-triggered, for reading and writing
  * (EPOLLIN | EPOLLOUT | EPOLLET), and the registration is kept across
@@ -53,16 +53,8 @@
 /* epoll refuses regular files and directories (EPERM): always ready. */
 #define ALWAYS_READY 1
 
-struct io_waiter {
-	struct io_waiter *next, *prev;
-	struct spool__task *task;
-	uint32_t events; /* EPOLLIN or EPOLLOUT */
-	int fd;
-	bool linked;
-};
-
 struct spool__fd_watch {
-	struct io_waiter *head;
+	struct spool__io_waiter *head;
 	uint32_t ready;  /* EPOLLIN/EPOLLOUT edges seen with nobody waiting */
 	bool registered; /* epoll knew this number at the last check */
 	bool queued;     /* in loop->io_check, awaiting verification */
@@ -85,7 +77,7 @@ static int grow(spool_loop *loop, int fd)
 	return 0;
 }
 
-static void link_waiter(spool_loop *loop, struct io_waiter *w)
+static void link_waiter(spool_loop *loop, struct spool__io_waiter *w)
 {
 	struct spool__fd_watch *fw = &loop->fds[w->fd];
 	w->prev = NULL;
@@ -96,7 +88,7 @@ static void link_waiter(spool_loop *loop, struct io_waiter *w)
 	w->linked = true;
 }
 
-static void unlink_waiter(spool_loop *loop, struct io_waiter *w)
+static void unlink_waiter(spool_loop *loop, struct spool__io_waiter *w)
 {
 	if (w->prev)
 		w->prev->next = w->next;
@@ -145,7 +137,7 @@ static int reg(spool_loop *loop, int fd)
 
 static void wake_all(spool_loop *loop, struct spool__fd_watch *fw)
 {
-	struct io_waiter *w;
+	struct spool__io_waiter *w;
 	while ((w = fw->head)) {
 		unlink_waiter(loop, w);
 		spool__task_wake(w->task, 0);
@@ -200,9 +192,9 @@ void spool__io_event(spool_loop *loop, int fd, uint32_t revents)
 	bool read_ok = revents & (READ_EVENTS | EPOLLRDHUP);
 	bool write_ok = revents & WRITE_EVENTS;
 	bool woke_reader = false, woke_writer = false;
-	struct io_waiter *w = fw->head;
+	struct spool__io_waiter *w = fw->head;
 	while (w) {
-		struct io_waiter *next = w->next;
+		struct spool__io_waiter *next = w->next;
 		bool reader = w->events == EPOLLIN;
 		if (reader ? read_ok : write_ok) {
 			unlink_waiter(loop, w);
@@ -289,13 +281,14 @@ static int wait_fd(int fd, uint32_t events, int64_t timeout_ns)
 	} else if ((rc = queue_check(loop, fd)) != 0) {
 		return rc;
 	}
-	struct io_waiter w = {.task = t, .events = events, .fd = fd};
-	link_waiter(loop, &w);
+	struct spool__io_waiter *w = &t->io;
+	*w = (struct spool__io_waiter){.task = t, .events = events, .fd = fd};
+	link_waiter(loop, w);
 	if (timeout_ns != SPOOL_FOREVER) {
 		t->timer = spool__timer_wake(
 			loop, t, spool__deadline(timeout_ns), SPOOL_ETIMEDOUT);
 		if (!t->timer) {
-			unlink_waiter(loop, &w);
+			unlink_waiter(loop, w);
 			return SPOOL_ENOMEM;
 		}
 	}
@@ -304,8 +297,8 @@ static int wait_fd(int fd, uint32_t events, int64_t timeout_ns)
 					       : SPOOL__TRACE_ON_WRITABLE,
 			     (uint64_t)fd);
 	rc = spool__task_suspend(loop, t);
-	if (w.linked)
-		unlink_waiter(loop, &w); /* left without an event */
+	if (w->linked)
+		unlink_waiter(loop, w); /* left without an event */
 	if (t->timer) {
 		spool__timer_disarm(loop, t->timer);
 		t->timer = NULL;

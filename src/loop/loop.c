@@ -255,7 +255,8 @@ int spool_loop_create(spool_loop **out, const spool_loop_options *opts)
 	if (o.stack_cache == 0)
 		o.stack_cache = DEFAULT_STACK_CACHE;
 	if (o.stack_size < MIN_STACK_SIZE || o.stack_size > MAX_STACK_SIZE ||
-	    (o.flags & ~(unsigned)SPOOL_LOOP_TIMERFD))
+	    (o.flags &
+	     ~(unsigned)(SPOOL_LOOP_TIMERFD | SPOOL_LOOP_SHARED_STACK)))
 		return SPOOL_EINVAL;
 
 	spool_loop *loop = calloc(1, sizeof *loop);
@@ -266,6 +267,7 @@ int spool_loop_create(spool_loop **out, const spool_loop_options *opts)
 	loop->tfd_armed = -1;
 	loop->ready_tail = &loop->ready_head;
 	spool__stack_pool_init(&loop->stacks, o.stack_size, o.stack_cache);
+	loop->shared = o.flags & SPOOL_LOOP_SHARED_STACK;
 	int rc = spool__anchor_new(&loop->anchor, loop);
 	if (rc != 0) {
 		free_loop(loop);
@@ -465,6 +467,7 @@ void spool_loop_destroy(spool_loop *loop)
 	}
 	spool__timers_free(loop);
 	spool__io_free(loop);
+	spool__shared_stack_free(loop);
 	spool__stack_pool_fini(&loop->stacks);
 	leave(loop);
 	free_loop(loop);

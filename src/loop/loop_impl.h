@@ -84,6 +84,18 @@ struct spool__anchor {
 
 /* ---- tasks: coroutines whose record is their future ------------------- */
 
+/* A coroutine's wait on a descriptor (io.c), linked in the descriptor's
+ * list. It lives in the task, not on the coroutine's stack, because the
+ * loop walks these lists while the coroutine is suspended, when a shared
+ * stack holds another coroutine's frames. */
+struct spool__io_waiter {
+	struct spool__io_waiter *next, *prev;
+	struct spool__task *task;
+	uint32_t events; /* EPOLLIN or EPOLLOUT */
+	int fd;
+	bool linked;
+};
+
 enum spool__task_status {
 	SPOOL__T_NEW,       /* queued to start, no stack yet */
 	SPOOL__T_READY,     /* queued to resume */
@@ -101,12 +113,18 @@ struct spool__task {
 	void *arg;
 	struct spool__task *prev, *next; /* the loop's live tasks */
 	struct spool__coro coro;
-	struct spool__stack *stack;
+	struct spool__stack *stack; /* NULL on a shared-stack loop */
+	/* Shared stack: the used part of the shared stack while another
+	 * coroutine occupies it (save_len bytes, ending at the stack's top),
+	 * in a buffer of save_cap bytes. */
+	unsigned char *save;
+	size_t save_len, save_cap;
 	uint8_t status;
 	bool cancel_pending;  /* cancelled while running: next await ends */
 	int resume_rc;        /* what the pending await returns */
 	spool_future *wait_f; /* the future an await waits on */
 	struct spool_handle *timer; /* the await's deadline, if any */
+	struct spool__io_waiter io; /* the descriptor wait, if any */
 	int rc;                     /* the outcome, once FINISHED */
 	void *value;
 };
@@ -149,6 +167,12 @@ struct spool_loop {
 	size_t ntasks;               /* tasks alive on this loop */
 	size_t nstarted;             /* of which have a stack */
 	struct spool__stack_pool stacks;
+	/* SPOOL_LOOP_SHARED_STACK (task.c): the one stack every coroutine
+	 * runs on (taken at the first start), and the task whose frames it
+	 * holds now, if any (saved only when another needs the stack). */
+	bool shared;
+	struct spool__stack *shared_stack;
+	struct spool__task *shared_owner;
 
 	struct spool__fd_watch *fds; /* indexed by descriptor */
 	int nfds;
@@ -219,6 +243,8 @@ void spool__task_deliver_cancel(struct spool__task *t);
 void spool__task_adopt(spool_loop *loop, struct spool__task *t);
 void spool__task_discard(spool_loop *loop, struct spool__task *t);
 void spool__tasks_cancel_all(spool_loop *loop);
+/* At destroy: gives the shared stack back to the pool. */
+void spool__shared_stack_free(spool_loop *loop);
 /* Inside a coroutine: suspends until woken; returns the wake's rc. */
 int spool__task_suspend(spool_loop *loop, struct spool__task *t);
 /* Inside a coroutine: lets every other ready callback run once. */

@@ -29,14 +29,19 @@
  * loop drops when the task is finished; callbacks and queued cancels hold
  * their own.
  */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "loop_impl.h"
+#include "sanitizer.h"
 
 static void task_free(spool_future *f)
 {
 	struct spool__task *t = (struct spool__task *)f;
 	struct spool__anchor *a = t->anchor;
+	free(t->save);
 	free(t);
 	spool__anchor_release(a);
 }
@@ -137,6 +142,141 @@ spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 	return &t->fut;
 }
 
+/* ---- the shared stack (SPOOL_LOOP_SHARED_STACK) ------------------------
+ *
+ * As libaco's shared stacks: every coroutine of the loop runs on one stack.
+ * The coroutine that ran last stays on it when it suspends; only when
+ * another coroutine must run is its used part, [stack pointer, top), copied
+ * to its own heap buffer ("evicted"), and the other's saved bytes copied
+ * back to the same addresses. The copies run on the scheduler's (thread's)
+ * stack, never on the stack being copied. Every address inside a
+ * coroutine's frames is therefore the same each time it runs, which is
+ * why its own pointers to its locals keep working, and why nobody else may
+ * use them while it is suspended (loop.h).
+ *
+ * The buffer is reserved before the coroutine suspends (an estimate from
+ * its frame address plus a margin for the switch's frames), so that an
+ * await can fail with SPOOL_ENOMEM where the caller sees it instead of
+ * the scheduler failing later with nobody to report to.
+ */
+
+/* Bytes below spool__task_suspend's frame that a switch may still use:
+ * spool__coro_switch's frame and the registers the raw switch pushes (or
+ * the margin the ucontext switch keeps, coro.h). Larger in sanitizer
+ * builds, whose frames are larger. */
+#if defined(SPOOL__ASAN) || defined(SPOOL__TSAN) ||                            \
+	defined(SPOOL__CORO_UCONTEXT)
+#define SHARED_MARGIN 2048
+#else
+#define SHARED_MARGIN 256
+#endif
+
+static char *shared_top(spool_loop *loop)
+{
+	return (char *)loop->shared_stack->lo + loop->stacks.size;
+}
+
+/* Copies stack bytes. Under AddressSanitizer the source holds another
+ * coroutine's frames, whose redzones are poisoned in the shadow memory, and
+ * the destination is the shared stack whose shadow describes whichever
+ * frames were there before: an instrumented copy (or the intercepted
+ * memcpy) would report those as overflows. So the copy is not instrumented
+ * (a volatile word loop the compiler cannot turn back into a memcpy call),
+ * and after a restore the whole shared stack's shadow is cleared
+ * (shared_unpoison): the restored frames lose their redzones until they
+ * return, and frames made from then on poison their own as usual. */
+#ifdef SPOOL__ASAN
+__attribute__((no_sanitize_address)) static void
+copy_stack(void *dst, const void *src, size_t n)
+{
+	volatile unsigned char *d = dst;
+	const volatile unsigned char *s = src;
+	for (size_t i = 0; i < n; i++)
+		d[i] = s[i];
+}
+
+static void shared_unpoison(spool_loop *loop)
+{
+	__asan_unpoison_memory_region(loop->shared_stack->lo,
+				      loop->stacks.size);
+}
+#else
+static void copy_stack(void *dst, const void *src, size_t n)
+{
+	memcpy(dst, src, n);
+}
+
+static void shared_unpoison(spool_loop *loop)
+{
+	(void)loop;
+}
+#endif
+
+/* In the coroutine, before it suspends: makes sure its buffer can hold
+ * what eviction will copy. */
+static int shared_reserve(spool_loop *loop, struct spool__task *t)
+{
+	char *here = __builtin_frame_address(0);
+	size_t need = (size_t)(shared_top(loop) - here) + SHARED_MARGIN;
+	if (need <= t->save_cap)
+		return 0;
+	unsigned char *b = realloc(t->save, need);
+	if (!b)
+		return SPOOL_ENOMEM;
+	t->save = b;
+	t->save_cap = need;
+	return 0;
+}
+
+/* In the scheduler: copies the owner's used stack to its buffer. */
+static void shared_evict(spool_loop *loop)
+{
+	struct spool__task *o = loop->shared_owner;
+	if (!o)
+		return;
+	const char *low = spool__coro_low(&o->coro);
+	size_t n = (size_t)(shared_top(loop) - low);
+	if (n > o->save_cap) {
+		/* The reserve's margin was too small: a bug, but still
+		 * try to carry on. */
+		unsigned char *b = realloc(o->save, n);
+		if (!b) {
+			fputs("spool: out of memory saving a coroutine's "
+			      "shared stack\n",
+			      stderr);
+			abort();
+		}
+		o->save = b;
+		o->save_cap = n;
+	}
+	copy_stack(o->save, low, n);
+	o->save_len = n;
+	loop->shared_owner = NULL;
+}
+
+/* In the scheduler: puts t's frames on the shared stack. */
+static void shared_enter(spool_loop *loop, struct spool__task *t)
+{
+	if (loop->shared_owner == t)
+		return;
+	shared_evict(loop);
+	if (t->save_len) {
+		copy_stack(shared_top(loop) - t->save_len, t->save,
+			   t->save_len);
+		t->save_len = 0;
+	}
+	shared_unpoison(loop);
+	loop->shared_owner = t;
+}
+
+void spool__shared_stack_free(spool_loop *loop)
+{
+	if (loop->shared_stack) {
+		spool__stack_put(&loop->stacks, loop->shared_stack);
+		loop->shared_stack = NULL;
+	}
+}
+
 /* ---- running ---------------------------------------------------------- */
 
 static void task_entry(void *p)
@@ -156,14 +296,22 @@ static void switch_in(spool_loop *loop, struct spool__task *t)
 {
 	t->status = SPOOL__T_RUNNING;
 	loop->current = t;
+	if (loop->shared)
+		shared_enter(loop, t);
 	spool_future *outer = spool__current_swap(&t->fut);
 	spool__coro_switch(&loop->sched, &t->coro);
 	spool__current_swap(outer);
 	loop->current = NULL;
 	if (t->status == SPOOL__T_FINISHED) {
 		spool__coro_release(&t->coro);
-		spool__stack_put(&loop->stacks, t->stack);
+		if (t->stack)
+			spool__stack_put(&loop->stacks, t->stack);
 		t->stack = NULL;
+		if (loop->shared_owner == t)
+			loop->shared_owner = NULL; /* its frames are dead */
+		free(t->save);
+		t->save = NULL;
+		t->save_len = t->save_cap = 0;
 		loop->nstarted--;
 		task_complete(loop, t, t->rc, t->value);
 	}
@@ -184,18 +332,37 @@ void spool__task_step(spool_loop *loop, struct spool__task *t)
 		spool__task_discard(loop, t); /* cancelled while queued */
 		return;
 	}
-	t->stack = spool__stack_get(&loop->stacks);
-	if (!t->stack) {
-		task_complete(loop, t, SPOOL_ENOMEM, NULL);
-		return;
+	void *lo;
+	if (loop->shared) {
+		if (!loop->shared_stack)
+			loop->shared_stack = spool__stack_get(&loop->stacks);
+		if (!loop->shared_stack) {
+			task_complete(loop, t, SPOOL_ENOMEM, NULL);
+			return;
+		}
+		/* The new context's first frame is written at the top of
+		 * the shared stack: whoever is there must leave first. */
+		shared_evict(loop);
+		shared_unpoison(loop);
+		lo = loop->shared_stack->lo;
+	} else {
+		t->stack = spool__stack_get(&loop->stacks);
+		if (!t->stack) {
+			task_complete(loop, t, SPOOL_ENOMEM, NULL);
+			return;
+		}
+		lo = t->stack->lo;
 	}
-	if (spool__coro_make(&t->coro, t->stack->lo, loop->stacks.size,
-			     task_entry, t) != 0) {
-		spool__stack_put(&loop->stacks, t->stack);
+	if (spool__coro_make(&t->coro, lo, loop->stacks.size, task_entry, t) !=
+	    0) {
+		if (t->stack)
+			spool__stack_put(&loop->stacks, t->stack);
 		t->stack = NULL;
 		task_complete(loop, t, SPOOL_ENOMEM, NULL);
 		return;
 	}
+	if (loop->shared)
+		loop->shared_owner = t; /* nothing to restore yet */
 	loop->nstarted++;
 	spool__trace_run_begin(&t->fut);
 	switch_in(loop, t);
@@ -205,6 +372,8 @@ void spool__task_step(spool_loop *loop, struct spool__task *t)
 
 int spool__task_suspend(spool_loop *loop, struct spool__task *t)
 {
+	if (loop->shared && shared_reserve(loop, t) != 0)
+		return SPOOL_ENOMEM; /* the caller undoes its registrations */
 	t->status = SPOOL__T_SUSPENDED;
 	spool__coro_switch(&t->coro, &loop->sched);
 	return t->resume_rc;
@@ -232,6 +401,8 @@ int spool__task_await_begin(spool_loop *loop, struct spool__task *t)
 
 int spool__task_yield(spool_loop *loop, struct spool__task *t)
 {
+	if (loop->shared && shared_reserve(loop, t) != 0)
+		return SPOOL_ENOMEM;
 	t->status = SPOOL__T_READY;
 	t->resume_rc = 0;
 	spool__ready_push(loop, &t->step);

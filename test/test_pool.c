@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/future_impl.h" /* the label field */
+#include "pool/pool_impl.h"   /* the injection queue, for one test */
 #include "support.h"
 
 #define TIMEOUT (10 * SPOOL_NS_PER_S)
@@ -936,6 +937,48 @@ START_TEST(stats_count_parks_and_wakeups_of_an_idle_pool)
 }
 END_TEST
 
+/* Waits until p's workers have slept at least `parks` times in total. */
+static spool_pool_stats await_parks(spool_pool *p, uint64_t parks)
+{
+	spool_pool_stats st;
+	int64_t end = spool_test_now_ns() + TIMEOUT;
+	do {
+		spool_pool_stats_get(p, &st);
+		sched_yield();
+	} while (st.parks < parks && spool_test_now_ns() < end);
+	ck_assert_uint_ge(st.parks, parks);
+	return st;
+}
+
+START_TEST(parking_recheck_tolerates_a_pop_that_reports_empty_spuriously)
+{
+	/* Hold the injection queue's consumer side, so that every pop the
+	 * worker tries answers "nothing for you" although a task is queued:
+	 * the same answer a spuriously empty dequeue gives (Concurrency Kit
+	 * 0.7.1's ck_fifo_mpmc, or this queue mid-push). A protocol that
+	 * trusted its pops would put the worker back to sleep with the task
+	 * stranded; the recheck before sleeping must keep it awake. */
+	spool_pool *p = make_pool(1, NULL);
+	spool_pool_stats before = await_parks(p, 1);
+	ck_assert(spool__inject_trylock(&p->inj));
+	atomic_int ran = 0;
+	spool_future *f = spool_submit(spool_pool_executor(p), count_task,
+				       &ran);
+	spool_test_sleep_ns(50 * SPOOL_NS_PER_MS);
+	spool_pool_stats during;
+	spool_pool_stats_get(p, &during);
+	/* Woken by the submission, and never asleep again since. */
+	ck_assert_uint_eq(during.wakeups, before.wakeups + 1);
+	ck_assert_uint_eq(during.parks, before.parks);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_PENDING);
+	spool__inject_unlock(&p->inj);
+	ck_assert_int_eq(wait_ok(f), 0);
+	ck_assert_int_eq(atomic_load(&ran), 1);
+	spool_future_release(f);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 START_TEST(stats_count_steals_when_work_spreads)
 {
 	spool_pool *p = make_pool(2, NULL);
@@ -1009,6 +1052,9 @@ int main(void)
 	tcase_add_test(tc, stats_tasks_run_equals_tasks_submitted);
 	tcase_add_test(tc, stats_count_parks_and_wakeups_of_an_idle_pool);
 	tcase_add_test(tc, stats_count_steals_when_work_spreads);
+	tcase_add_test(
+		tc,
+		parking_recheck_tolerates_a_pop_that_reports_empty_spuriously);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

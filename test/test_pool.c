@@ -1052,6 +1052,9 @@ int main(void)
 	tcase_add_test(tc, stats_tasks_run_equals_tasks_submitted);
 	tcase_add_test(tc, stats_count_parks_and_wakeups_of_an_idle_pool);
 	tcase_add_test(tc, stats_count_steals_when_work_spreads);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("park", 60);
 	tcase_add_test(
 		tc,
 		parking_recheck_tolerates_a_pop_that_reports_empty_spuriously);

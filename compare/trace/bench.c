@@ -15,6 +15,7 @@
 #include <spool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 
@@ -141,7 +142,9 @@ int main(int argc, char **argv)
 	spool_bench_parse(&o, &suite, argc, argv);
 	int64_t n = o.quick ? 18 : 27;
 	static int on = 1;
-	spool_bench_exp exps[] = {
+	/* Static: the harness keeps its samples in them until exit. */
+	static spool_bench_exp exps[2];
+	const spool_bench_exp init[] = {
 		{.bench = "fib",
 		 .impl = "spool",
 		 .threads = o.threads,
@@ -161,6 +164,7 @@ int main(int argc, char **argv)
 		 .arg = &on,
 		 .isolate = true},
 	};
+	memcpy(exps, init, sizeof exps);
 	size_t nexps = sizeof exps / sizeof exps[0];
 	int failed = spool_bench_run(&o, &suite, exps, nexps);
 	spool_bench_report(&o, &suite, exps, nexps);

@@ -238,10 +238,18 @@ bool spool_bench_selected(const spool_bench_opts *o, const char *bench,
 
 /* ---- isolation ---------------------------------------------------------- */
 
+/* What one run measured: wall-clock seconds, and CPU seconds (user + system,
+ * every thread of the process; -1 when not measured). */
+struct run_times {
+	double wall, cpu;
+};
+
+typedef int (*run_fn)(void *ctx, struct run_times *t, char *err);
+
 /* What the child writes to the pipe: one fixed-size record. */
 struct child_report {
 	int status;
-	double seconds;
+	struct run_times t;
 	char err[SPOOL_BENCH_ERRLEN];
 };
 
@@ -278,8 +286,9 @@ static size_t read_all(int fd, void *buf, size_t len)
 	return got;
 }
 
-int spool_bench_in_child(spool_bench_child_fn fn, void *ctx, int timeout_s,
-			 double *seconds, long *peak_rss_kib, char *err)
+/* spool_bench_in_child() for a function that reports run_times. */
+static int in_child(run_fn fn, void *ctx, int timeout_s, struct run_times *t,
+		    long *peak_rss_kib, char *err)
 {
 	struct child_report rep;
 	struct rusage ru;
@@ -301,7 +310,7 @@ int spool_bench_in_child(spool_bench_child_fn fn, void *ctx, int timeout_s,
 		if (timeout_s > 0)
 			alarm((unsigned)timeout_s);
 		memset(&rep, 0, sizeof(rep));
-		rep.status = fn(ctx, &rep.seconds, rep.err);
+		rep.status = fn(ctx, &rep.t, rep.err);
 		write_all(fds[1], &rep, sizeof(rep));
 		/* _exit: no atexit handlers or static destructors of a
 		 * runtime whose threads may still be running. */
@@ -334,31 +343,88 @@ int spool_bench_in_child(spool_bench_child_fn fn, void *ctx, int timeout_s,
 		memcpy(err, rep.err, SPOOL_BENCH_ERRLEN);
 		return rep.status;
 	}
-	*seconds = rep.seconds;
+	*t = rep.t;
 	*peak_rss_kib = ru.ru_maxrss; /* kilobytes on Linux */
 	return 0;
 }
 
+struct child_adapter {
+	spool_bench_child_fn fn;
+	void *ctx;
+};
+
+static int adapt(void *ctx, struct run_times *t, char *err)
+{
+	struct child_adapter *a = ctx;
+
+	t->cpu = -1;
+	return a->fn(a->ctx, &t->wall, err);
+}
+
+int spool_bench_in_child(spool_bench_child_fn fn, void *ctx, int timeout_s,
+			 double *seconds, long *peak_rss_kib, char *err)
+{
+	struct child_adapter a = {fn, ctx};
+	struct run_times t;
+	int rc = in_child(adapt, &a, timeout_s, &t, peak_rss_kib, err);
+
+	if (rc == 0)
+		*seconds = t.wall;
+	return rc;
+}
+
 /* ---- running ------------------------------------------------------------ */
 
+/* CPU seconds used so far by every thread of this process, or -1. */
+static double process_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return -1;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
 /* setup, timed run, teardown: the body of one run, in whichever process. */
-static int one_run(void *ctx, double *seconds, char *err)
+static int one_run(void *ctx, struct run_times *t, char *err)
 {
 	const spool_bench_exp *e = ctx;
 	void *state = NULL;
+	double c0, c1;
 	int64_t t0, t1;
 	int rc;
 
 	if (e->setup && (rc = e->setup(e, &state, err)) != 0)
 		return rc;
+	c0 = process_cpu_s();
 	t0 = spool_bench_now_ns();
 	rc = e->run(e, state, err);
 	t1 = spool_bench_now_ns();
+	c1 = process_cpu_s();
 	if (e->teardown)
 		e->teardown(e, state);
-	*seconds = (double)(t1 - t0) * 1e-9;
+	t->wall = (double)(t1 - t0) * 1e-9;
+	t->cpu = c0 >= 0 && c1 >= 0 ? c1 - c0 : -1;
 	return rc;
 }
+
+/* The 1-minute load average, or -1 where /proc/loadavg is missing: printed
+ * with the results, since a busy machine makes every figure slower. */
+static double load_average(void)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	double l = -1;
+
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
+}
+
+static double load_at_start = -1, load_at_end = -1;
 
 static bool runnable(const spool_bench_opts *o, const spool_bench_exp *e)
 {
@@ -372,17 +438,29 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void summarize(spool_bench_exp *e)
+static double median_of(double *s, int n)
+{
+	qsort(s, (size_t)n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* samples_ holds the wall times at [0, stride) and the CPU times at
+ * [stride, 2 stride), runs_done of each. */
+static void summarize(spool_bench_exp *e, int stride)
 {
 	int n = e->runs_done;
-	double *s = e->samples_;
+	double *s = e->samples_, *c = e->samples_ + stride;
 
 	if (n == 0)
 		return;
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	e->median_s = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	e->median_s = median_of(s, n);
 	e->min_s = s[0];
 	e->max_s = s[n - 1];
+	e->cpu_median_s = -1;
+	for (int i = 0; i < n; i++)
+		if (c[i] < 0)
+			return;
+	e->cpu_median_s = median_of(c, n);
 }
 
 int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
@@ -398,32 +476,34 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 		e->error[0] = '\0';
 		e->peak_rss_kib = -1;
 		e->median_s = e->min_s = e->max_s = 0;
+		e->cpu_median_s = -1;
 		free(e->samples_);
 		e->samples_ = NULL;
 		if (!runnable(o, e))
 			continue;
-		e->samples_ = calloc((size_t)o->runs, sizeof(double));
+		/* wall times, then CPU times: runs + runs samples */
+		e->samples_ = calloc((size_t)o->runs * 2, sizeof(double));
 		if (!e->samples_) {
 			spool_bench_fail(e->error, "out of memory");
 			e->failed = true;
 			failed++;
 		}
 	}
+	load_at_start = load_average();
 	for (int r = 0; r < o->runs; r++) {
 		for (size_t i = 0; i < nexps; i++) {
 			spool_bench_exp *e = &exps[i];
-			double sec = 0;
+			struct run_times t = {0, -1};
 			long rss = -1;
 			int rc;
 
 			if (!runnable(o, e) || e->failed)
 				continue;
 			if (e->isolate)
-				rc = spool_bench_in_child(one_run, e,
-							  o->timeout_s, &sec,
-							  &rss, e->error);
+				rc = in_child(one_run, e, o->timeout_s, &t,
+					      &rss, e->error);
 			else
-				rc = one_run(e, &sec, e->error);
+				rc = one_run(e, &t, e->error);
 			if (rc != 0) {
 				e->failed = true;
 				failed++;
@@ -434,18 +514,21 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 					e->threads, (long long)e->n, e->error);
 				continue;
 			}
-			e->samples_[e->runs_done++] = sec;
+			e->samples_[e->runs_done] = t.wall;
+			e->samples_[o->runs + e->runs_done] = t.cpu;
+			e->runs_done++;
 			if (rss > e->peak_rss_kib)
 				e->peak_rss_kib = rss;
 			fprintf(stderr,
 				"%s: round %d/%d  %-8s %-12s %2d thr "
-				"%10.6f s\n",
+				"%10.6f s  (cpu %.6f s)\n",
 				suite->name, r + 1, o->runs, e->bench, e->impl,
-				e->threads, sec);
+				e->threads, t.wall, t.cpu);
 		}
 	}
+	load_at_end = load_average();
 	for (size_t i = 0; i < nexps; i++)
-		summarize(&exps[i]);
+		summarize(&exps[i], o->runs);
 	return failed;
 }
 
@@ -501,6 +584,8 @@ static void json_line(const spool_bench_opts *o, const spool_bench_suite *s,
 		printf(",\"runs\":%d,\"median_s\":%.9g,\"min_s\":%.9g,"
 		       "\"max_s\":%.9g",
 		       e->runs_done, e->median_s, e->min_s, e->max_s);
+		if (e->cpu_median_s >= 0)
+			printf(",\"cpu_s\":%.9g", e->cpu_median_s);
 		if (e->peak_rss_kib >= 0)
 			printf(",\"peak_rss_kib\":%ld", e->peak_rss_kib);
 	}
@@ -536,8 +621,14 @@ static void table(const spool_bench_opts *o, const spool_bench_suite *s,
 		"faster)\n",
 		s->name, o->runs, o->runs == 1 ? "" : "s", col, ref_name,
 		o->threads);
-	fprintf(stderr, "%-9s %-12s %4s %10s %11s %11s %9s  %s\n", "bench",
-		"impl", "thr", "n", "median_s", "min_s", col, "peak RSS");
+	if (load_at_start >= 0)
+		fprintf(stderr,
+			"load average (1 min) %.2f at the start, %.2f at the "
+			"end; cpu_s = median CPU time of all the threads\n",
+			load_at_start, load_at_end);
+	fprintf(stderr, "%-9s %-12s %4s %10s %11s %11s %10s %9s  %s\n", "bench",
+		"impl", "thr", "n", "median_s", "min_s", "cpu_s", col,
+		"peak RSS");
 	for (size_t i = 0; i < nexps; i++) {
 		const spool_bench_exp *e = &exps[i], *ref;
 
@@ -557,6 +648,10 @@ static void table(const spool_bench_opts *o, const spool_bench_suite *s,
 			continue;
 		}
 		fprintf(stderr, "%11.6f %11.6f ", e->median_s, e->min_s);
+		if (e->cpu_median_s >= 0)
+			fprintf(stderr, "%10.6f ", e->cpu_median_s);
+		else
+			fprintf(stderr, "%10s ", "-");
 		ref = reference_of(o, s, exps, nexps, e->bench);
 		if (ref && ref->median_s > 0)
 			fprintf(stderr, "%8.2fx", e->median_s / ref->median_s);

@@ -134,7 +134,12 @@ struct spool_bench_exp {
 
 	/* ---- results, written by spool_bench_run() ---- */
 	int runs_done;
-	double median_s, min_s, max_s;
+	double median_s, min_s, max_s; /* wall-clock time of the timed part */
+	/* Median CPU time (user + system, all threads of the process) of the
+	 * timed part: what the implementation burnt, spinning included; it
+	 * also reads more steadily than wall time on a busy machine. -1: not
+	 * measured. */
+	double cpu_median_s;
 	long peak_rss_kib; /* the largest of the runs; -1: not measured */
 	bool failed;
 	char error[SPOOL_BENCH_ERRLEN];
@@ -151,12 +156,13 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 /* Prints one JSON object per selected experiment to stdout, in array
  * order:
  *   {"suite":"pool","bench":"fib","impl":"spool","threads":2,"n":32,
- *    "runs":5,"median_s":0.1,"min_s":0.09,"max_s":0.12,
+ *    "runs":5,"median_s":0.1,"min_s":0.09,"max_s":0.12,"cpu_s":0.19,
  *    "peak_rss_kib":5120}
  * (peak_rss_kib only for isolated experiments), or with "skipped": "why"
  * in place of the figures, or with "error": "what" for a failure. Then the
- * human table on stderr: per bench, each impl's median, min and its ratio
- * to the suite's reference (time / reference time; below 1 is faster). */
+ * human table on stderr: the machine's load average during the runs, and
+ * per bench each impl's median, min, CPU time and its ratio to the suite's
+ * reference (time / reference time; below 1 is faster). */
 void spool_bench_report(const spool_bench_opts *o,
 			const spool_bench_suite *suite,
 			const spool_bench_exp *exps, size_t nexps);

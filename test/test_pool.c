@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/future_impl.h" /* the label field */
@@ -87,6 +88,56 @@ START_TEST(more_workers_than_cpus_is_allowed)
 	spool_pool *p = make_pool(3 * spool_test_cpus() + 1, NULL);
 	ck_assert_int_eq(spool_pool_workers(p), 3 * spool_test_cpus() + 1);
 	spool_pool_destroy(p);
+}
+END_TEST
+
+/* The process's virtual size in bytes, from /proc/self/statm. */
+static unsigned long long vm_size(void)
+{
+	unsigned long long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%llu", &pages), 1);
+	fclose(f);
+	return pages * (unsigned long long)sysconf(_SC_PAGESIZE);
+}
+
+static int threads_now(void)
+{
+	int n = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+START_TEST(create_fails_with_esys_and_leaves_nothing_running)
+{
+	/* Leave room for a few thread stacks only: the 64 workers cannot
+	 * all start. This runs in the test's own process (Check forks). */
+	spool_pool_destroy(make_pool(1, NULL)); /* sanitizer helper threads */
+	int before = threads_now();
+	struct rlimit old, lim;
+	ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+	lim = old;
+	lim.rlim_cur = vm_size() + 48ull * 1024 * 1024;
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
+	o.workers = 64;
+	spool_pool *p = (spool_pool *)&o;
+	int rc = spool_pool_create(&p, &o);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+	ck_assert_int_eq(rc, SPOOL_ESYS);
+	ck_assert_ptr_null(p);
+	/* The workers that did start were joined. */
+	int64_t end = spool_test_now_ns() + TIMEOUT;
+	while (threads_now() != before && spool_test_now_ns() < end)
+		spool_test_sleep_ns(SPOOL_NS_PER_MS);
+	ck_assert_int_eq(threads_now(), before);
 }
 END_TEST
 
@@ -937,6 +988,53 @@ START_TEST(stats_count_parks_and_wakeups_of_an_idle_pool)
 }
 END_TEST
 
+START_TEST(spawning_on_a_busy_pool_wakes_nobody)
+{
+	/* One worker, busy with fib(20)'s 21,891 tasks: every spawn checks
+	 * for a sleeper, and there is none to wake while the only worker
+	 * runs, so no wake-up (no system call) is sent but the one for the
+	 * root submission. */
+	spool_pool *p = make_pool(1, NULL);
+	spool_pool_stats before, after;
+	int64_t end = spool_test_now_ns() + TIMEOUT;
+	do { /* let the worker park, so the root's wake is counted */
+		spool_pool_stats_get(p, &before);
+		sched_yield();
+	} while (before.parks == 0 && spool_test_now_ns() < end);
+	fib_ex = spool_pool_executor(p);
+	spool_future *f = spool_submit(fib_ex, fib_task, (void *)20);
+	ck_assert_int_eq(wait_ok(f), 0);
+	spool_future_release(f);
+	spool_pool_stats_get(p, &after);
+	ck_assert_uint_eq(after.tasks_run - before.tasks_run, 2 * 10946 - 1);
+	ck_assert_uint_le(after.wakeups - before.wakeups, 1);
+	spool_pool_destroy(p);
+}
+END_TEST
+
+static int use_pool_inside(void *arg, void **result)
+{
+	/* Every call but destroy is allowed from the pool's own worker. */
+	spool_pool *p = arg;
+	spool_pool_stats st;
+	*result = NULL;
+	if (spool_pool_workers(p) != 2 || spool_pool_stats_get(p, &st) != 0 ||
+	    st.tasks_run != 0 || spool_pool_executor(p) == NULL)
+		return 1;
+	return spool_pool_shutdown(p, SPOOL_SHUTDOWN_CANCEL_PENDING);
+}
+
+START_TEST(pool_calls_work_from_inside_a_task)
+{
+	spool_pool *p = make_pool(2, NULL);
+	spool_future *f = spool_submit(spool_pool_executor(p), use_pool_inside,
+				       p);
+	ck_assert_int_eq(spool_future_result(f, TIMEOUT, NULL), 0);
+	spool_future_release(f);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 /* Waits until p's workers have slept at least `parks` times in total. */
 static spool_pool_stats await_parks(spool_pool *p, uint64_t parks)
 {
@@ -1005,6 +1103,7 @@ int main(void)
 	tcase_add_test(tc, negative_workers_is_einval);
 	tcase_add_test(tc, null_options_mean_online_cpus_and_name_spool);
 	tcase_add_test(tc, more_workers_than_cpus_is_allowed);
+	tcase_add_test(tc, create_fails_with_esys_and_leaves_nothing_running);
 	tcase_add_test(tc, null_pool_arguments_are_einval);
 	tcase_add_test(tc, destroy_null_is_a_noop);
 	tcase_add_test(tc, workers_are_named_prefix_dash_index);
@@ -1052,6 +1151,8 @@ int main(void)
 	tcase_add_test(tc, stats_tasks_run_equals_tasks_submitted);
 	tcase_add_test(tc, stats_count_parks_and_wakeups_of_an_idle_pool);
 	tcase_add_test(tc, stats_count_steals_when_work_spreads);
+	tcase_add_test(tc, spawning_on_a_busy_pool_wakes_nobody);
+	tcase_add_test(tc, pool_calls_work_from_inside_a_task);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("park", 60);

@@ -196,8 +196,8 @@ static int run_program(char *const args[], char *out, char *err, size_t len)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, ofd, STDOUT_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, efd, STDERR_FILENO);
-	char *argv[16] = {CMP_PROGRAM};
-	for (int i = 0; args[i] && i < 14; i++)
+	char *argv[32] = {CMP_PROGRAM};
+	for (int i = 0; args[i] && i < 30; i++)
 		argv[i + 1] = args[i];
 	pid_t pid;
 	ck_assert_int_eq(
@@ -249,6 +249,50 @@ START_TEST(program_list_exits_0)
 }
 END_TEST
 
+/* A small real run: JSON lines on stdout (one object per line, with the
+ * bench fields), the table on stderr, and the charts in the directory. */
+START_TEST(program_writes_json_lines_and_charts)
+{
+	static char out[65536], err[65536];
+	char dir[] = "/tmp/spool-compare-svg-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char *args[] = {"--part",     "2",          "--workload", "sleep",
+			"--backend",  "seq,loop",   "--tasks",    "4",
+			"--delay",    "1",          "--runs",     "1",
+			"--json",     "-q",         "--svg",      dir,
+			"--timeline", "sleep:loop", NULL};
+	ck_assert_int_eq(run_program(args, out, err, sizeof(out)), 0);
+	int lines = 0;
+	for (char *save, *l = strtok_r(out, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save), lines++) {
+		ck_assert_int_eq(l[0], '{');
+		ck_assert_int_eq(l[strlen(l) - 1], '}');
+		ck_assert_ptr_nonnull(strstr(l, "\"bench\":\"lesson_sleep\""));
+		ck_assert_ptr_nonnull(strstr(l, "\"median_s\":"));
+		ck_assert_ptr_nonnull(strstr(l, "\"runs\":1"));
+	}
+	ck_assert_int_eq(lines, 2);
+	ck_assert_ptr_nonnull(strstr(err, "Part 2"));
+	static const char *const files[] = {"speedup.svg", "timeline.svg",
+					    "trace.json"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+		char path[256], head[8] = "";
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		FILE *f = fopen(path, "r");
+		ck_assert_msg(f != NULL, "%s missing", path);
+		ck_assert_int_eq(fread(head, 1, 4, f), 4);
+		fclose(f);
+		ck_assert_msg(head[0] == '<' || head[0] == '{', "%s: %s", path,
+			      head);
+		unlink(path);
+	}
+	char path[256];
+	snprintf(path, sizeof(path), "%s/trace.svg", dir);
+	unlink(path); /* present when compare/trace is built */
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("compare_cli");
@@ -266,6 +310,7 @@ int main(void)
 	tcase_add_test(tc, program_help_exits_0_on_stdout);
 	tcase_add_test(tc, program_bad_flag_exits_2_with_a_message_on_stderr);
 	tcase_add_test(tc, program_list_exits_0);
+	tcase_add_test(tc, program_writes_json_lines_and_charts);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

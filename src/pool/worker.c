@@ -13,7 +13,7 @@
  *
  * Helping while waiting (the pool's half of the waiting seam, core/wait.h):
  * spool_future_wait() on a worker calls pool_wait(), which runs other tasks
- * (own deque, injection, steals) until the awaited future is final, so a
+ * (found as above) until the awaited future is final, so a
  * task that waits for its children never blocks the worker they need, even
  * in a pool of one. When there is nothing to run it spins briefly, then
  * blocks on the future itself with a short timeout that grows to HELP_BLOCK
@@ -167,6 +167,8 @@ static struct spool__task *search(struct spool__worker *w)
 		struct spool__task *t = find_elsewhere(w);
 		if (t)
 			return t;
+		/* Relaxed: only a hint to stop searching early; the decision
+		 * to leave re-reads it with acquire. */
 		if (atomic_load_explicit(&p->draining, memory_order_relaxed))
 			break;
 		if (round < SEARCH_YIELD_AFTER)
@@ -188,9 +190,9 @@ static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
 		if (spool__phase_final(atomic_load_explicit(
 			    &f->state, memory_order_acquire)))
 			return 0;
-		struct spool__task *t = spool__deque_pop(&w->dq);
-		if (!t)
-			t = find_elsewhere(w);
+		/* find_task, so that the injection queue gets its turn even
+		 * while a fork-join computation runs inside this wait. */
+		struct spool__task *t = find_task(w);
 		if (t) {
 			spool__worker_run(w, t);
 			idle = 0;
@@ -258,7 +260,9 @@ void *spool__worker_main(void *arg)
 		/* Own deque empty (find_task popped it dry) and nothing
 		 * injected: after a drain nothing can arrive any more, so the
 		 * worker may leave. Tasks in other deques are their owners'
-		 * to run: owners never leave with tasks in their deque. */
+		 * to run: owners never leave with tasks in their deque.
+		 * Acquire: pairs with shutdown's store, made after the gate
+		 * drained, so the check below sees every accepted push. */
 		if (atomic_load_explicit(&p->draining, memory_order_acquire) &&
 		    !spool__inject_maybe_nonempty(&p->inj))
 			break;

@@ -522,6 +522,53 @@ START_TEST(help_while_waiting_runs_queued_outside_work)
 }
 END_TEST
 
+struct busy_root {
+	spool_executor *ex;
+	atomic_int started, flag;
+};
+
+static int set_flag_task(void *arg, void **result)
+{
+	atomic_store((atomic_int *)arg, 1);
+	*result = NULL;
+	return 0;
+}
+
+static int spawn_until_flag(void *arg, void **result)
+{
+	/* An endless fork-join loop on the only worker: its own deque is
+	 * never empty when it looks, so only the periodic look at the
+	 * injection queue can run the task that ends it. */
+	struct busy_root *b = arg;
+	atomic_store(&b->started, 1);
+	int64_t end = spool_test_now_ns() + TIMEOUT;
+	*result = NULL;
+	while (!atomic_load(&b->flag)) {
+		if (spool_test_now_ns() > end)
+			return 1;
+		spool_future *c = spool_submit(b->ex, return_arg, NULL);
+		spool_future_wait(c, SPOOL_FOREVER);
+		spool_future_release(c);
+	}
+	return 0;
+}
+
+START_TEST(outside_work_runs_during_a_long_fork_join_on_one_worker)
+{
+	spool_pool *p = make_pool(1, NULL);
+	struct busy_root b = {.ex = spool_pool_executor(p)};
+	spool_future *root = spool_submit(b.ex, spawn_until_flag, &b);
+	ck_assert(await_flag(&b.started));
+	spool_future *x = spool_submit(b.ex, set_flag_task, &b.flag);
+	ck_assert_int_eq(wait_ok(root), 0);
+	ck_assert_int_eq(spool_future_error(root), 0);
+	ck_assert_int_eq(wait_ok(x), 0);
+	spool_future_release(x);
+	spool_future_release(root);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 struct timed_wait {
 	spool_future *never;
 	int64_t waited_ns;
@@ -1128,6 +1175,8 @@ int main(void)
 	tc = spool_test_case("wait", 60);
 	tcase_add_test(tc, help_while_waiting_one_worker_runs_nested_children);
 	tcase_add_test(tc, help_while_waiting_runs_queued_outside_work);
+	tcase_add_test(tc,
+		       outside_work_runs_during_a_long_fork_join_on_one_worker);
 	tcase_add_test(tc, wait_with_timeout_inside_a_task_returns_etimedout);
 	tcase_add_test(
 		tc, wait_inside_a_task_sees_a_completion_from_another_thread);

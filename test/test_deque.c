@@ -44,7 +44,7 @@ static long index_of(void *x)
 	return (long)(uintptr_t)x - 1;
 }
 
-/* ---- deque, one thread ---------------------------------------------- */
+/* ---- deque, one thread --------------------------------------------------- */
 
 START_TEST(deque_pop_is_lifo_and_steal_is_fifo)
 {
@@ -106,7 +106,7 @@ START_TEST(deque_growth_keeps_every_item_in_place)
 }
 END_TEST
 
-/* ---- deque, owner against thieves ------------------------------------ */
+/* ---- deque, owner against thieves ---------------------------------------- */
 
 struct race {
 	struct spool__deque q;
@@ -210,8 +210,7 @@ START_TEST(deque_growth_from_capacity_1_under_thieves_loses_nothing)
 }
 END_TEST
 
-/* ---- injection queue ------------------------------------------------------
- */
+/* ---- injection queue ----------------------------------------------------- */
 
 struct msg {
 	struct spool__inject_node node;

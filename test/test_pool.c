@@ -54,7 +54,7 @@ static int fail_with_arg(void *arg, void **result)
 	return (int)(intptr_t)arg;
 }
 
-/* ---- options and creation ------------------------------------------- */
+/* ---- options and creation ------------------------------------------------ */
 
 START_TEST(negative_workers_is_einval)
 {
@@ -166,7 +166,7 @@ START_TEST(destroy_null_is_a_noop)
 }
 END_TEST
 
-/* ---- thread names ------------------------------------------------------ */
+/* ---- thread names -------------------------------------------------------- */
 
 struct name_probe {
 	atomic_int arrived;
@@ -236,7 +236,7 @@ START_TEST(long_name_is_truncated_keeping_the_index)
 }
 END_TEST
 
-/* ---- submission and results ------------------------------------------- */
+/* ---- submission and results ---------------------------------------------- */
 
 START_TEST(outside_submit_runs_task_and_gives_value)
 {
@@ -447,7 +447,7 @@ START_TEST(recursive_sum_over_a_random_tree)
 }
 END_TEST
 
-/* ---- help while waiting ----------------------------------------------- */
+/* ---- help while waiting -------------------------------------------------- */
 
 static int chain_task(void *arg, void **result)
 {
@@ -754,7 +754,7 @@ START_TEST(futures_outlive_the_pool)
 }
 END_TEST
 
-/* ---- cancellation and shutdown -------------------------------------- */
+/* ---- cancellation and shutdown ------------------------------------------- */
 
 static int count_task(void *arg, void **result)
 {
@@ -979,8 +979,7 @@ START_TEST(running_tasks_can_still_spawn_while_the_pool_drains)
 }
 END_TEST
 
-/* ---- statistics -------------------------------------------------------------
- */
+/* ---- statistics ---------------------------------------------------------- */
 
 START_TEST(stats_tasks_run_equals_tasks_submitted)
 {

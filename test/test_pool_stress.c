@@ -31,7 +31,7 @@ static int count_task(void *arg, void **result)
 	return 0;
 }
 
-/* ---- lost wake-ups ------------------------------------------------------ */
+/* ---- lost wake-ups ------------------------------------------------------- */
 
 /* Busy-waits about ns nanoseconds (sleeping would overshoot the window). */
 static void spin_ns(int64_t ns)
@@ -141,7 +141,7 @@ START_TEST(lost_wakeup_worker_spawn_is_stolen_by_a_parked_worker_10k_rounds)
 }
 END_TEST
 
-/* ---- shutdown against submitters --------------------------------------- */
+/* ---- shutdown against submitters ----------------------------------------- */
 
 enum { SUBMITTERS = 4, PER_SUBMITTER = 20000 };
 
@@ -240,8 +240,7 @@ START_TEST(shutdown_cancel_pending_racing_with_submissions_from_4_threads)
 }
 END_TEST
 
-/* ---- create / destroy -------------------------------------------------------
- */
+/* ---- create / destroy ---------------------------------------------------- */
 
 /* Threads of this process, with their names appended to names. */
 static int count_threads(char *names, size_t size)

@@ -41,7 +41,10 @@
  *   (b) Otherwise P2 precedes N1. P1 is before P2, so N2 reads P1's update
  *       of idle or a later one (the same fence rule, on idle); that value
  *       counts W as parked, or a later value in which W has been woken. If
- *       N2 sees nobody searching, N3 wakes a sleeper. If N2 sees a
+ *       N2 sees nobody searching, N3 wakes a sleeper (unless, looking again
+ *       under the lock, it finds a searcher that started since, or that
+ *       another waker took the last sleeper, whose woken worker searches:
+ *       the case below). If N2 sees a
  *       searcher V, V's next update of idle (it finds work, or it parks)
  *       comes later in idle's modification order than the value N2 read,
  *       so by the same argument as for W, V's own P3 (if it parks) sees
@@ -59,12 +62,16 @@
  * ck_ec_wait return early; W sees sleeping still set and waits again.
  *
  * Spurious emptiness: P3 never trusts a failed pop. It asks
- * spool__inject_maybe_nonempty() (true while a push is half done or the
- * consumer lock is taken with work behind it) and the deques' sizes, so a
- * queue that answers "empty" or "retry" to a pop while holding a task does
- * not let W sleep. Debian's Concurrency Kit 0.7.1 ck_fifo_mpmc can report
- * empty spuriously on dequeue; a protocol built on pops would lose tasks
- * there, this one does not (test_pool.c: lost_wakeup_*).
+ * spool__inject_maybe_nonempty() (true whenever an item is queued, even
+ * while its push is half done or another worker holds the consumer lock)
+ * and the deques' sizes, so a queue that answers "empty" or "retry" to a
+ * pop while holding a task does not let W sleep. Debian's Concurrency Kit
+ * 0.7.1 ck_fifo_mpmc can report empty spuriously on dequeue; a protocol
+ * built on pops would strand tasks there, this one does not. Tests:
+ * test_pool.c parking_recheck_tolerates_a_pop_that_reports_empty_
+ * spuriously (every pop of the worker fails while a task is queued),
+ * test_deque.c inject_* (the queue's own answers), test_pool_stress.c
+ * lost_wakeup_* (100,000 rounds at the moment workers go idle).
  *
  * Why not ck_bitmap for the idle set: waking needs to pick one sleeper and
  * claim it atomically, and ck_bitmap has no atomic test-and-reset; and the
@@ -122,8 +129,7 @@ static const struct ck_ec_mode ec_mode = {
 	.single_producer = false,
 };
 
-/* ---- the idle set ----------------------------------------------------------
- */
+/* ---- the idle set -------------------------------------------------------- */
 
 void spool__idle_init(struct spool_pool *p)
 {

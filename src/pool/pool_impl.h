@@ -124,7 +124,7 @@ struct spool_pool {
 /* The calling thread's worker, or NULL on any other thread. */
 extern SPOOL__TLS struct spool__worker *spool__self;
 
-/* ---- statistics --------------------------------------------------------- */
+/* ---- statistics ---------------------------------------------------------- */
 
 static inline void spool__stat_inc(_Atomic uint64_t *c)
 {
@@ -135,7 +135,7 @@ static inline void spool__stat_inc(_Atomic uint64_t *c)
 			      memory_order_relaxed);
 }
 
-/* ---- task records (task.c) ------------------------------------------- */
+/* ---- task records (task.c) ----------------------------------------------- */
 
 extern const struct spool__future_ops spool__task_ops;
 
@@ -179,7 +179,7 @@ static inline void spool__task_init(struct spool__task *t,
  * still referenced by users; may free p itself (destroy's last step). */
 void spool__task_heap_close(struct spool_pool *p);
 
-/* ---- parking (park.c) --------------------------------------------------- */
+/* ---- parking (park.c) ---------------------------------------------------- */
 
 void spool__idle_init(struct spool_pool *p);
 void spool__idle_fini(struct spool_pool *p);
@@ -224,7 +224,7 @@ void spool__idle_wake_all(struct spool_pool *p);
  * provides the fence. */
 bool spool__pool_may_have_work(struct spool_pool *p);
 
-/* ---- workers (worker.c) ------------------------------------------------- */
+/* ---- workers (worker.c) -------------------------------------------------- */
 
 void *spool__worker_main(void *arg);
 

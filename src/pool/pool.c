@@ -105,8 +105,8 @@ static int online_cpus(void)
 	return n > 0 ? (int)n : 1;
 }
 
-/* Stops and joins the workers that started; for create's failure path and
- * shutdown. */
+/* Joins the workers that started (each leaves once draining is set and no
+ * work is left for it); for shutdown and create's failure path. */
 static void join_workers(struct spool_pool *p)
 {
 	pthread_mutex_lock(&p->join_mu);

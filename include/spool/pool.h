@@ -24,6 +24,9 @@
  * Consequence: NEVER HOLD A LOCK ACROSS A WAIT INSIDE A POOL TASK. The tasks
  * run while helping may try to take the same lock and deadlock the worker
  * against itself (or, for a non-recursive mutex, on the same thread).
+ * The tasks run while helping run on the waiting task's stack: a chain of
+ * tasks each waiting for the next nests that deep, within the worker's
+ * stack (the default thread stack size).
  *
  * Cancellation: spool_future_cancel() on a queued task makes it CANCELLED
  * and it never runs; on a running task it raises the flag the task polls

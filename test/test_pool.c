@@ -605,6 +605,58 @@ START_TEST(wait_with_timeout_inside_a_task_returns_etimedout)
 }
 END_TEST
 
+struct busy_wait {
+	spool_executor *ex;
+	spool_future *never;
+	spool_future *kids[100];
+	atomic_int ran;
+	int ran_at_return, rc;
+};
+
+static int sleep_1ms_task(void *arg, void **result)
+{
+	spool_test_sleep_ns(SPOOL_NS_PER_MS);
+	atomic_fetch_add((atomic_int *)arg, 1);
+	*result = NULL;
+	return 0;
+}
+
+static int wait_with_work_queued(void *arg, void **result)
+{
+	/* 100 ms of queued work on the only worker, and a 20 ms wait on a
+	 * future that never completes: the wait runs some of the work, then
+	 * returns at its deadline, long before the work is done. */
+	struct busy_wait *b = arg;
+	for (int i = 0; i < 100; i++)
+		b->kids[i] = spool_submit(b->ex, sleep_1ms_task, &b->ran);
+	b->rc = spool_future_wait(b->never, 20 * SPOOL_NS_PER_MS);
+	b->ran_at_return = atomic_load(&b->ran);
+	*result = NULL;
+	return 0;
+}
+
+START_TEST(wait_with_timeout_inside_a_task_returns_while_work_remains)
+{
+	spool_pool *p = make_pool(1, NULL);
+	struct busy_wait b = {.ex = spool_pool_executor(p),
+			      .never = spool_promise_new()};
+	spool_future *f = spool_submit(b.ex, wait_with_work_queued, &b);
+	ck_assert_int_eq(wait_ok(f), 0);
+	ck_assert_int_eq(b.rc, SPOOL_ETIMEDOUT);
+	ck_assert_int_gt(b.ran_at_return, 0);   /* it helped */
+	ck_assert_int_lt(b.ran_at_return, 100); /* and stopped in time */
+	for (int i = 0; i < 100; i++) {
+		ck_assert_int_eq(wait_ok(b.kids[i]), 0);
+		spool_future_release(b.kids[i]);
+	}
+	ck_assert_int_eq(atomic_load(&b.ran), 100);
+	spool_future_release(f);
+	spool_promise_set_result(b.never, NULL);
+	spool_future_release(b.never);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 static int complete_promise_later(void *arg, void **result)
 {
 	spool_test_sleep_ns(20 * SPOOL_NS_PER_MS);
@@ -1177,6 +1229,8 @@ int main(void)
 	tcase_add_test(tc,
 		       outside_work_runs_during_a_long_fork_join_on_one_worker);
 	tcase_add_test(tc, wait_with_timeout_inside_a_task_returns_etimedout);
+	tcase_add_test(
+		tc, wait_with_timeout_inside_a_task_returns_while_work_remains);
 	tcase_add_test(
 		tc, wait_inside_a_task_sees_a_completion_from_another_thread);
 	tcase_add_test(tc, a_worker_waits_for_a_future_of_another_pool);

@@ -228,8 +228,4 @@ bool spool__pool_may_have_work(struct spool_pool *p);
 
 void *spool__worker_main(void *arg);
 
-/* Runs t on w: start, call, complete, drop the pool's reference. A task
- * cancelled while queued is only dropped. */
-void spool__worker_run(struct spool__worker *w, struct spool__task *t);
-
 #endif /* SPOOL_POOL_IMPL_H */

@@ -125,7 +125,9 @@ static struct spool__task *find_elsewhere(struct spool__worker *w)
 	return t ? t : steal_round(w);
 }
 
-static struct spool__task *find_task(struct spool__worker *w)
+/* Inlined into both loops: it is on every task's path. */
+static inline __attribute__((always_inline)) struct spool__task *
+find_task(struct spool__worker *w)
 {
 	struct spool__task *t;
 	if (--w->tick == 0) {
@@ -138,7 +140,10 @@ static struct spool__task *find_task(struct spool__worker *w)
 	return find_elsewhere(w);
 }
 
-void spool__worker_run(struct spool__worker *w, struct spool__task *t)
+/* Runs t on w: start, call, complete, drop the pool's reference. A task
+ * cancelled while queued is only dropped. Inlined into both loops. */
+static inline __attribute__((always_inline)) void
+run_task(struct spool__worker *w, struct spool__task *t)
 {
 	if (spool__future_start(&t->fut) == 0) {
 		spool_future *outer = spool__current_swap(&t->fut);
@@ -194,7 +199,7 @@ static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
 		 * while a fork-join computation runs inside this wait. */
 		struct spool__task *t = find_task(w);
 		if (t) {
-			spool__worker_run(w, t);
+			run_task(w, t);
 			idle = 0;
 			block_ns = HELP_BLOCK_MIN_NS;
 			c = BACKOFF_START;
@@ -254,7 +259,7 @@ void *spool__worker_main(void *arg)
 		if (t) {
 			if (w->searching)
 				spool__idle_found_work(w);
-			spool__worker_run(w, t);
+			run_task(w, t);
 			continue;
 		}
 		/* Own deque empty (find_task popped it dry) and nothing

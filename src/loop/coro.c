@@ -53,7 +53,7 @@ int spool__coro_make(struct spool__coro *c, void *stack_lo, size_t size,
 /* After arriving in self: finish AddressSanitizer's switch and, if the
  * context we came from is a thread stack whose bounds we did not know,
  * record them for the switch back. */
-static inline void arrived(struct spool__coro *self, struct spool__coro *from)
+void spool__coro_arrived(struct spool__coro *self, struct spool__coro *from)
 {
 #ifdef SPOOL__ASAN
 	const void *lo;
@@ -72,9 +72,11 @@ static inline void arrived(struct spool__coro *self, struct spool__coro *from)
 void spool__coro_started(struct spool__coro *self, struct spool__coro *from)
 {
 	self->asan_fake_stack = NULL;
-	arrived(self, from);
+	spool__coro_arrived(self, from);
 }
 
+#if defined(SPOOL__CORO_UCONTEXT) || defined(SPOOL__ASAN) ||                   \
+	defined(SPOOL__TSAN)
 void spool__coro_switch(struct spool__coro *from, struct spool__coro *to)
 {
 #ifdef SPOOL__CORO_UCONTEXT
@@ -91,8 +93,9 @@ void spool__coro_switch(struct spool__coro *from, struct spool__coro *to)
 #endif
 	spool__coro_raw_switch(from, to);
 	/* In the star the loop uses, whoever resumes from is to (coro.h). */
-	arrived(from, to);
+	spool__coro_arrived(from, to);
 }
+#endif
 
 _Noreturn void spool__coro_exit(struct spool__coro *from,
 				struct spool__coro *to)

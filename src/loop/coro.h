@@ -29,6 +29,8 @@
 
 #include <stddef.h>
 
+#include "sanitizer.h"
+
 #if defined(SPOOL_CORO_UCONTEXT) ||                                            \
 	!(defined(__x86_64__) || defined(__aarch64__))
 #define SPOOL__CORO_UCONTEXT 1
@@ -71,9 +73,28 @@ int spool__coro_make(struct spool__coro *c, void *stack_lo, size_t size,
  * switch that entered it; from is the context that switched in. */
 void spool__coro_started(struct spool__coro *self, struct spool__coro *from);
 
+/* After arriving in self from `from` (coro.c). */
+void spool__coro_arrived(struct spool__coro *self, struct spool__coro *from);
+
+#if defined(SPOOL__CORO_UCONTEXT) || defined(SPOOL__ASAN) ||                   \
+	defined(SPOOL__TSAN)
 /* Saves the running context in from and resumes to. Returns when a switch
  * back to from happens. */
 void spool__coro_switch(struct spool__coro *from, struct spool__coro *to);
+#else
+void spool__coro_swap(void **save_sp, void *new_sp); /* coro_switch.c */
+
+/* As above; inline in plain builds with the hand-written switch. A switch
+ * is the one place where returns do not match calls (the return after it
+ * goes to the other context's caller), so the CPU's return-address
+ * predictor misses on each return up the stack that resumes; a switch
+ * inlined into its callers takes one return level off each side. */
+static inline void spool__coro_switch(struct spool__coro *from,
+				      struct spool__coro *to)
+{
+	spool__coro_swap(&from->sp, to->sp);
+}
+#endif
 
 /* The last switch out of a finished coroutine: never returns, and tells the
  * sanitizers that from's stack is dead. */

@@ -202,7 +202,12 @@ static inline bool spool__on_loop(const struct spool__anchor *a)
 }
 
 /* loop.c */
-void spool__ready_push(spool_loop *loop, struct spool_handle *h);
+static inline void spool__ready_push(spool_loop *loop, struct spool_handle *h)
+{
+	h->next = NULL;
+	*loop->ready_tail = h;
+	loop->ready_tail = &h->next;
+}
 struct spool_handle *spool__handle_new(spool_loop *loop, int kind);
 void spool__handle_unref(struct spool_handle *h);
 
@@ -247,11 +252,9 @@ void spool__tasks_cancel_all(spool_loop *loop);
 void spool__shared_stack_free(spool_loop *loop);
 /* Inside a coroutine: suspends until woken; returns the wake's rc. */
 int spool__task_suspend(spool_loop *loop, struct spool__task *t);
-/* Inside a coroutine: lets every other ready callback run once. */
-int spool__task_yield(spool_loop *loop, struct spool__task *t);
-/* Before suspending: an await that must end at once (a cancel already
- * delivered, or the loop closing) returns SPOOL_ECANCELLED here. */
-int spool__task_await_begin(spool_loop *loop, struct spool__task *t);
+/* Inside a coroutine on a shared-stack loop, before suspending: reserves
+ * the buffer its stack will be saved in; 0 or SPOOL_ENOMEM. */
+int spool__shared_reserve(spool_loop *loop, struct spool__task *t);
 void spool__await_fired(spool_future *f, void *arg);
 spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 				 void *arg, const char *label);
@@ -263,5 +266,33 @@ void spool__io_free(spool_loop *loop);
 void spool__io_verify(spool_loop *loop);
 /* Turns a busy loop may go before verifying queued descriptors. */
 enum { SPOOL__IO_VERIFY_TURNS = 64 };
+
+/* Before suspending: an await that must end at once (a cancel already
+ * delivered, or the loop closing) returns SPOOL_ECANCELLED here. */
+static inline int spool__task_await_begin(spool_loop *loop,
+					  struct spool__task *t)
+{
+	if (loop->closing)
+		return SPOOL_ECANCELLED;
+	if (t->cancel_pending) {
+		t->cancel_pending = false;
+		return SPOOL_ECANCELLED;
+	}
+	return 0;
+}
+
+/* Inside a coroutine: lets every other ready callback run once. Inline:
+ * the hot path of spool_sleep(0). */
+static inline int spool__task_yield(spool_loop *loop, struct spool__task *t)
+{
+	if (loop->shared && spool__shared_reserve(loop, t) != 0)
+		return SPOOL_ENOMEM;
+	t->status = SPOOL__T_READY;
+	t->resume_rc = 0;
+	spool__ready_push(loop, &t->step);
+	spool__trace_suspend(&t->fut, SPOOL__TRACE_ON_YIELD, 0);
+	spool__coro_switch(&t->coro, &loop->sched);
+	return t->resume_rc;
+}
 
 #endif /* SPOOL_LOOP_IMPL_H */

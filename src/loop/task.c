@@ -214,7 +214,7 @@ static void shared_unpoison(spool_loop *loop)
 
 /* In the coroutine, before it suspends: makes sure its buffer can hold
  * what eviction will copy. */
-static int shared_reserve(spool_loop *loop, struct spool__task *t)
+int spool__shared_reserve(spool_loop *loop, struct spool__task *t)
 {
 	char *here = __builtin_frame_address(0);
 	size_t need = (size_t)(shared_top(loop) - here) + SHARED_MARGIN;
@@ -292,7 +292,10 @@ static void task_entry(void *p)
 	spool__coro_exit(&t->coro, &t->loop->sched);
 }
 
-static void switch_in(spool_loop *loop, struct spool__task *t)
+/* Inlined into spool__task_step so that the return after the switch back
+ * is one level fewer (see spool__coro_switch). */
+static inline __attribute__((always_inline)) void
+switch_in(spool_loop *loop, struct spool__task *t)
 {
 	t->status = SPOOL__T_RUNNING;
 	loop->current = t;
@@ -372,7 +375,7 @@ void spool__task_step(spool_loop *loop, struct spool__task *t)
 
 int spool__task_suspend(spool_loop *loop, struct spool__task *t)
 {
-	if (loop->shared && shared_reserve(loop, t) != 0)
+	if (loop->shared && spool__shared_reserve(loop, t) != 0)
 		return SPOOL_ENOMEM; /* the caller undoes its registrations */
 	t->status = SPOOL__T_SUSPENDED;
 	spool__coro_switch(&t->coro, &loop->sched);
@@ -386,29 +389,6 @@ void spool__task_wake(struct spool__task *t, int rc)
 	t->status = SPOOL__T_READY;
 	t->resume_rc = rc;
 	spool__ready_push(t->loop, &t->step);
-}
-
-int spool__task_await_begin(spool_loop *loop, struct spool__task *t)
-{
-	if (loop->closing)
-		return SPOOL_ECANCELLED;
-	if (t->cancel_pending) {
-		t->cancel_pending = false;
-		return SPOOL_ECANCELLED;
-	}
-	return 0;
-}
-
-int spool__task_yield(spool_loop *loop, struct spool__task *t)
-{
-	if (loop->shared && shared_reserve(loop, t) != 0)
-		return SPOOL_ENOMEM;
-	t->status = SPOOL__T_READY;
-	t->resume_rc = 0;
-	spool__ready_push(loop, &t->step);
-	spool__trace_suspend(&t->fut, SPOOL__TRACE_ON_YIELD, 0);
-	spool__coro_switch(&t->coro, &loop->sched);
-	return t->resume_rc;
 }
 
 /* ---- cancellation ----------------------------------------------------- */

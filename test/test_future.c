@@ -179,8 +179,8 @@ START_TEST(task_sees_cancel_request_and_acknowledges)
 {
 	int ran = 0;
 	ck_assert(!spool_cancel_requested());
-	spool_future *f =
-		spool_submit(spool_executor_inline(), polls_cancel, &ran);
+	spool_future *f = spool_submit(spool_executor_inline(), polls_cancel,
+				       &ran);
 	ck_assert_int_eq(ran, 1);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
 	ck_assert_ptr_null(spool_current_future());
@@ -540,12 +540,13 @@ static void *racer(void *arg)
 			switch (rand_r(&seed) % 4) {
 			case 0:
 				if (spool_future_add_callback(
-					    f, race_cb, (void *)(intptr_t)i) == 0)
+					    f, race_cb, (void *)(intptr_t)i) ==
+				    0)
 					atomic_fetch_add(&R.added[i], 1);
 				break;
 			case 1:
-				if (spool_promise_set_result(f, (void *)(id + 1)) ==
-				    0) {
+				if (spool_promise_set_result(
+					    f, (void *)(id + 1)) == 0) {
 					atomic_fetch_add(&R.wins[i], 1);
 					atomic_store(&R.winner[i], id + 1);
 				}
@@ -573,9 +574,8 @@ static void *racer(void *arg)
 			if (id == RACE_THREADS - 1 &&
 			    spool_future_cancel(R.f[i]) == 0)
 				atomic_fetch_add(&R.cancels[i], 1);
-			ck_assert_int_eq(spool_future_wait(R.f[i],
-							   SPOOL_FOREVER),
-					 0);
+			ck_assert_int_eq(
+				spool_future_wait(R.f[i], SPOOL_FOREVER), 0);
 			ops++;
 		}
 		atomic_fetch_add(&R.ops, ops);

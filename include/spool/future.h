@@ -39,10 +39,10 @@ extern "C" {
 #endif
 
 typedef enum spool_state {
-	SPOOL_PENDING = 0, /* not started; cancel stops it for good */
-	SPOOL_RUNNING = 1, /* started; cancel only raises a request flag */
-	SPOOL_DONE = 2,    /* final: has a value */
-	SPOOL_FAILED = 3,  /* final: has an error code */
+	SPOOL_PENDING = 0,  /* not started; cancel stops it for good */
+	SPOOL_RUNNING = 1,  /* started; cancel only raises a request flag */
+	SPOOL_DONE = 2,     /* final: has a value */
+	SPOOL_FAILED = 3,   /* final: has an error code */
 	SPOOL_CANCELLED = 4 /* final: error is SPOOL_ECANCELLED */
 } spool_state;
 

@@ -46,13 +46,12 @@ static void cb_call(spool_future *f, struct spool__cb *c)
 	c->fn(f, c->arg);
 }
 
-int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
-			      void *arg)
+int spool_future_add_callback(spool_future *f, spool_callback_fn fn, void *arg)
 {
 	if (!f || !fn)
 		return SPOOL_EINVAL;
-	struct spool__cb *head =
-		atomic_load_explicit(&f->callbacks, memory_order_acquire);
+	struct spool__cb *head = atomic_load_explicit(&f->callbacks,
+						      memory_order_acquire);
 	if (head == SPOOL__CB_CLOSED) {
 		fn(f, arg);
 		return 0;
@@ -78,9 +77,9 @@ int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
 		c->next = head;
 		/* Release: the node's fields are visible to the completer
 		 * that takes the list with its acq_rel exchange. */
-	} while (!atomic_compare_exchange_weak_explicit(
-		&f->callbacks, &head, c, memory_order_release,
-		memory_order_acquire));
+	} while (!atomic_compare_exchange_weak_explicit(&f->callbacks, &head, c,
+							memory_order_release,
+							memory_order_acquire));
 	return 0;
 }
 

@@ -13,8 +13,8 @@ struct spool__executor_ops {
 	/* Starts fn(arg) and returns its future (new reference); NULL only on
 	 * ENOMEM. fn is not NULL. A shut-down executor returns a future
 	 * failed with SPOOL_ESHUTDOWN (see spool__future_failed). */
-	spool_future *(*submit)(spool_executor *ex, spool_task_fn fn,
-				void *arg, const char *label);
+	spool_future *(*submit)(spool_executor *ex, spool_task_fn fn, void *arg,
+				const char *label);
 };
 
 struct spool_executor {

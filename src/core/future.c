@@ -173,8 +173,8 @@ spool_state spool_future_state(const spool_future *f)
 {
 	if (!f)
 		spool__misuse("spool_future_state", "NULL future");
-	return public_state(atomic_load_explicit(&f->state,
-						 memory_order_acquire));
+	return public_state(
+		atomic_load_explicit(&f->state, memory_order_acquire));
 }
 
 bool spool_future_done(const spool_future *f)
@@ -240,7 +240,7 @@ int spool__future_start(spool_future *f)
  * COMPLETING: write the outcome, publish the final phase, wake, call back. */
 static void finish(spool_future *f, int err, void *value)
 {
-	uint32_t ph = err == 0			? SPOOL__PH_DONE
+	uint32_t ph = err == 0                  ? SPOOL__PH_DONE
 		      : err == SPOOL_ECANCELLED ? SPOOL__PH_CANCELLED
 						: SPOOL__PH_FAILED;
 	f->error = err;
@@ -273,7 +273,8 @@ static bool claim(spool_future *f, uint32_t extra)
 		 * starter (e.g. a cancel racing with start) sees it. */
 		if (atomic_compare_exchange_weak_explicit(
 			    &f->state, &w,
-			    (w & ~SPOOL__PH_MASK) | extra | SPOOL__PH_COMPLETING,
+			    (w & ~SPOOL__PH_MASK) | extra |
+				    SPOOL__PH_COMPLETING,
 			    memory_order_acquire, memory_order_relaxed))
 			return true;
 	}

@@ -90,8 +90,7 @@ int spool__future_block(spool_future *f, int64_t deadline)
 			 * phase also sees the outcome it publishes. */
 			if (!atomic_compare_exchange_weak_explicit(
 				    &f->state, &w, w | SPOOL__WAITERS,
-				    memory_order_acquire,
-				    memory_order_acquire))
+				    memory_order_acquire, memory_order_acquire))
 				continue;
 			w |= SPOOL__WAITERS;
 		}

@@ -63,7 +63,8 @@ struct spool__wait_context {
 
 /* Installs c on the calling thread and returns the previous context, which
  * the caller restores when it leaves (contexts nest). */
-struct spool__wait_context spool__wait_context_set(struct spool__wait_context c);
+struct spool__wait_context
+spool__wait_context_set(struct spool__wait_context c);
 
 /* The calling thread's context ({NULL, NULL} by default). */
 struct spool__wait_context spool__wait_context_get(void);

@@ -221,21 +221,21 @@ static void shutdown_race(unsigned flags, unsigned seed)
 
 START_TEST(shutdown_racing_with_submissions_from_4_threads)
 {
-	for (unsigned i = 0; i < 20; i++)
+	for (unsigned i = 0; i < 12; i++)
 		shutdown_race(0, i);
 }
 END_TEST
 
 START_TEST(shutdown_wait_racing_with_submissions_from_4_threads)
 {
-	for (unsigned i = 0; i < 20; i++)
+	for (unsigned i = 0; i < 12; i++)
 		shutdown_race(SPOOL_SHUTDOWN_WAIT, 100 + i);
 }
 END_TEST
 
 START_TEST(shutdown_cancel_pending_racing_with_submissions_from_4_threads)
 {
-	for (unsigned i = 0; i < 20; i++)
+	for (unsigned i = 0; i < 12; i++)
 		shutdown_race(SPOOL_SHUTDOWN_CANCEL_PENDING, 200 + i);
 }
 END_TEST

@@ -18,8 +18,8 @@
 #include <spool.h>
 
 #define NJOBS 4
-#define FAIL 0x100     /* arg bit: this job fails */
-#define JOB_ERROR 103  /* the failing job's task error */
+#define FAIL 0x100    /* arg bit: this job fails */
+#define JOB_ERROR 103 /* the failing job's task error */
 static const int64_t delay_ms[NJOBS] = {40, 10, 30, 5};
 static intptr_t value_of[NJOBS] = {0, 10, 20, 30}; /* job i's value */
 
@@ -50,9 +50,9 @@ static int job(void *arg, void **result)
 static void start_all(spool_future **fs, intptr_t fail_bits)
 {
 	for (intptr_t i = 0; i < NJOBS; i++)
-		fs[i] = spool_submit(ex, job,
-				     (void *)(i | ((fail_bits >> i & 1) ? FAIL
-									: 0)));
+		fs[i] = spool_submit(
+			ex, job,
+			(void *)(i | ((fail_bits >> i & 1) ? FAIL : 0)));
 }
 
 static void settle_and_release(spool_future **fs, size_t n)
@@ -129,7 +129,8 @@ static int main_coro(void *arg, void **result)
 	int still_running = !spool_future_done(fs[0]);
 	spool_future_release(g);
 	g = spool_gather(fs, NJOBS, SPOOL_RETURN_ERRORS);
-	check(spool_future_result(g, SPOOL_FOREVER, NULL) == 0, "RETURN_ERRORS");
+	check(spool_future_result(g, SPOOL_FOREVER, NULL) == 0,
+	      "RETURN_ERRORS");
 	int slot_err[NJOBS];
 	for (size_t i = 0; i < NJOBS; i++)
 		slot_err[i] = spool_gather_result(g, i, NULL);
@@ -187,8 +188,7 @@ static int main_coro(void *arg, void **result)
 	       done[3] ? "yes" : "no");
 	check(spool_wait(fs, NJOBS, SPOOL_FIRST_EXCEPTION, SPOOL_FOREVER, done,
 			 &nd, &np) == 0 &&
-		      done[2] &&
-		      spool_future_error(fs[2]) == JOB_ERROR,
+		      done[2] && spool_future_error(fs[2]) == JOB_ERROR,
 	      "FIRST_EXCEPTION");
 	printf("wait FIRST_EXCEPTION:        job 2 failed: %s\n",
 	       done[2] ? "yes" : "no");
@@ -214,8 +214,7 @@ static int main_coro(void *arg, void **result)
 	int wf = spool_wait_for(f, 5 * SPOOL_NS_PER_MS, NULL);
 	printf("wait_for 5 ms on job 0:      %s, job %s\n", spool_err_name(wf),
 	       spool_future_state(f) == SPOOL_CANCELLED ? "CANCELLED" : "?");
-	check(wf == SPOOL_ETIMEDOUT &&
-		      spool_future_state(f) == SPOOL_CANCELLED,
+	check(wf == SPOOL_ETIMEDOUT && spool_future_state(f) == SPOOL_CANCELLED,
 	      "wait_for");
 	spool_future_release(f);
 
@@ -264,8 +263,7 @@ static void map_and_then(void)
 		check(0, "pool create");
 		return;
 	}
-	void *args[5] = {(void *)1, (void *)2, (void *)3, (void *)4,
-			 (void *)5};
+	void *args[5] = {(void *)1, (void *)2, (void *)3, (void *)4, (void *)5};
 	spool_future *m = spool_map(spool_pool_executor(pool), square, args, 5,
 				    2);
 	check(spool_future_wait(m, SPOOL_FOREVER) == 0, "map");

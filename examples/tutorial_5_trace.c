@@ -46,8 +46,8 @@ static int coro(void *arg, void **result)
 {
 	(void)arg;
 	spool_sleep(2 * SPOOL_NS_PER_MS);
-	spool_future *f = spool_submit_labeled(pool_ex, fib_task,
-					       (void *)12, "fib root");
+	spool_future *f = spool_submit_labeled(pool_ex, fib_task, (void *)12,
+					       "fib root");
 	int err = spool_future_result(f, SPOOL_FOREVER, result);
 	spool_future_release(f);
 	return err;

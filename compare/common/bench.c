@@ -527,8 +527,13 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 		}
 	}
 	load_at_end = load_average();
-	for (size_t i = 0; i < nexps; i++)
+	/* The samples are only needed for the medians: free them here so a
+	 * suite's experiment array owns no memory once the run is over. */
+	for (size_t i = 0; i < nexps; i++) {
 		summarize(&exps[i], o->runs);
+		free(exps[i].samples_);
+		exps[i].samples_ = NULL;
+	}
 	return failed;
 }
 

@@ -12,9 +12,9 @@
  *   - running a list of experiments interleaved, A B C A B C ..., so that
  *     drift (frequency, other load) hits every implementation alike, then
  *     taking the median and the minimum of each;
- *   - running one measurement in a forked child that reports its time and
- *     peak RSS back (isolation: a runtime's idle threads, heap and spinning
- *     never touch the next implementation's run);
+ *   - running one measurement in a forked child that reports its time, CPU
+ *     time and peak RSS back (isolation: a runtime's idle threads, heap and
+ *     spinning never touch the next implementation's run);
  *   - the JSON lines, the table with a ratio to a reference implementation,
  *     and targets ("spool's time at most 0.5x tbb's") marked met or missed.
  *
@@ -40,9 +40,9 @@
  *
  * Everything here runs on the calling thread; none of it is thread-safe
  * (a benchmark driver is single-threaded; the workloads bring the threads).
- * Errors in the workloads are reported, never hidden: a wrong answer makes
- * spool_bench_run() count a failure, print an "error" JSON line and the
- * program then exits nonzero.
+ * Errors in the workloads are reported, never hidden: a wrong answer fails
+ * its experiment in spool_bench_run(), spool_bench_report() prints it as an
+ * "error" JSON line, and the program then exits nonzero.
  */
 #ifndef SPOOL_BENCH_H
 #define SPOOL_BENCH_H
@@ -143,7 +143,7 @@ struct spool_bench_exp {
 	long peak_rss_kib; /* the largest of the runs; -1: not measured */
 	bool failed;
 	char error[SPOOL_BENCH_ERRLEN];
-	double *samples_; /* private */
+	double *samples_; /* private: only while spool_bench_run() runs */
 };
 
 /* Runs every selected, not skipped experiment o->runs times, interleaved:

@@ -613,6 +613,10 @@ int cmp_run_workload(const struct cmp_config *cfg, int w,
 		if (!out[b].ok)
 			continue;
 		out[b].runs = runs;
+		out[b].min_s = wall[b * runs];
+		for (int k = 1; k < runs; k++)
+			if (wall[b * runs + k] < out[b].min_s)
+				out[b].min_s = wall[b * runs + k];
 		out[b].wall_s = cmp_median(wall + b * runs, runs);
 		out[b].cpu_s = cmp_median(cpu + b * runs, runs);
 		if (w == CMP_W_MIXED) {

@@ -90,6 +90,7 @@ struct cmp_result {
 	char error[96]; /* why not ok */
 	int runs;
 	double wall_s;     /* median over runs */
+	double min_s;      /* fastest run: what other load cannot inflate */
 	double cpu_s;      /* user+system, median */
 	long peak_rss_kib; /* high-water mark of resident memory */
 	double ideal_s;    /* what perfect scheduling would take */

@@ -370,8 +370,8 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 			fputs("}\n", out);
 			continue;
 		}
-		fprintf(out, ",\"median_s\":%.6f,\"cpu_s\":%.6f", r->wall_s,
-			r->cpu_s);
+		fprintf(out, ",\"median_s\":%.6f,\"min_s\":%.6f,\"cpu_s\":%.6f",
+			r->wall_s, r->min_s, r->cpu_s);
 		fprintf(out, ",\"peak_rss_kib\":%ld,\"checksum\":\"%016llx\"",
 			r->peak_rss_kib, (unsigned long long)r->checksum);
 		if (rep->loadavg >= 0)

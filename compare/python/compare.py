@@ -431,7 +431,7 @@ def main():
                         "cpu_s": round(statistics.median(cpus), 6),
                         "checksum": "%016x" % min(sums),
                         "python": sys.version.split()[0]}
-                if seq:
+                if seq and w != "mixed":  # mixed: latency is the measure
                     line["speedup"] = round(seq / med, 3)
                 if p50s:
                     line["p50_ms"] = round(statistics.median(p50s), 3)

@@ -70,21 +70,37 @@ START_TEST(gil_model_keeps_cpu_bound_speedup_under_1_3)
 }
 END_TEST
 
+static bool two_cpus_or_skip(void)
+{
+	if (spool_test_cpus() >= 2)
+		return true;
+	printf("skipped: one CPU, so threads cannot run CPU work in "
+	       "parallel here\n");
+	return false;
+}
+
+/* The lesson's claim, on the CPU-bound workload whose speedup the
+ * hardware does not cap: hashing, one long multiply chain. */
 START_TEST(threads_without_the_gil_speed_up_cpu_bound_work_at_least_1_5)
 {
-	if (spool_test_cpus() < 2) {
-		printf("skipped: one CPU, so threads cannot run CPU work in "
-		       "parallel here\n");
+	if (!two_cpus_or_skip())
 		return;
-	}
 	struct cmp_config cfg;
 	config(&cfg, CMP_W_HASH, (1u << CMP_B_SEQ) | (1u << CMP_B_POOL));
 	ck_assert(speedup(CMP_W_HASH, CMP_B_POOL, &cfg) >= 1.5);
-	/* fib is held to less: where the "CPUs" are two hardware threads of
-	 * one core (as on the 2-vCPU machines this was measured on), its
-	 * call-heavy integer code gets about 1.5x from the second thread,
-	 * while hashing, one long multiply chain, leaves the core's units
-	 * free for the sibling and gets close to 2x. */
+}
+END_TEST
+
+/* fib, call-heavy integer code, is a separate property with its own
+ * bound: where the two "CPUs" are hardware threads of one core (as on
+ * the 2-vCPU machines this was measured on: 1.41-1.83x in quiet runs) it
+ * gets about 1.5x from the second thread, so 1.5 itself would flake.
+ * 1.2 still separates it from the GIL model, which stays under 1.3. */
+START_TEST(threads_without_the_gil_speed_up_fib_at_least_1_2)
+{
+	if (!two_cpus_or_skip())
+		return;
+	struct cmp_config cfg;
 	config(&cfg, CMP_W_FIB, (1u << CMP_B_SEQ) | (1u << CMP_B_POOL));
 	cfg.fib_n = 31;
 	ck_assert(speedup(CMP_W_FIB, CMP_B_POOL, &cfg) >= 1.2);
@@ -134,6 +150,7 @@ int main(void)
 	tcase_add_test(
 		tc,
 		threads_without_the_gil_speed_up_cpu_bound_work_at_least_1_5);
+	tcase_add_test(tc, threads_without_the_gil_speed_up_fib_at_least_1_2);
 	tcase_add_test(tc, article_orders_follow_the_patterns);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);

@@ -863,6 +863,44 @@ START_TEST(cancel_request_is_seen_by_the_running_task)
 }
 END_TEST
 
+/* Runs until *gate is set, then returns arg. */
+static int until_gate(void *arg, void **result)
+{
+	atomic_int *gate = arg;
+	atomic_store(&gate[1], 1);
+	int64_t end = spool_test_now_ns() + TIMEOUT;
+	while (!atomic_load(&gate[0]))
+		if (spool_test_now_ns() > end)
+			return 1;
+	*result = arg;
+	return 0;
+}
+
+START_TEST(promise_calls_refuse_a_pool_future_and_change_nothing)
+{
+	spool_pool *p = make_pool(1, NULL);
+	atomic_int gate[2] = {0, 0}; /* [0] open, [1] started */
+	spool_future *f = spool_submit(spool_pool_executor(p), until_gate,
+				       gate);
+	ck_assert(await_flag(&gate[1]));
+	/* RUNNING: only the pool completes it, as asyncio.Task refuses
+	 * set_result. */
+	ck_assert_int_eq(spool_promise_set_result(f, NULL), SPOOL_EINVAL);
+	ck_assert_int_eq(spool_promise_set_error(f, 7), SPOOL_EINVAL);
+	ck_assert_int_eq(spool_promise_start(f), SPOOL_EINVAL);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_RUNNING);
+	atomic_store(&gate[0], 1);
+	ck_assert_int_eq(wait_ok(f), 0);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+	ck_assert_ptr_eq(spool_future_value(f), gate);
+	/* Final: still refused, the outcome stays. */
+	ck_assert_int_eq(spool_promise_set_error(f, 7), SPOOL_EINVAL);
+	ck_assert_ptr_eq(spool_future_value(f), gate);
+	spool_future_release(f);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 START_TEST(submit_after_shutdown_fails_with_eshutdown)
 {
 	spool_pool *p = make_pool(2, NULL);
@@ -1239,6 +1277,8 @@ int main(void)
 	tc = spool_test_case("shutdown", 60);
 	tcase_add_test(tc, cancel_of_a_queued_task_means_it_never_runs);
 	tcase_add_test(tc, cancel_request_is_seen_by_the_running_task);
+	tcase_add_test(tc,
+		       promise_calls_refuse_a_pool_future_and_change_nothing);
 	tcase_add_test(tc, submit_after_shutdown_fails_with_eshutdown);
 	tcase_add_test(tc, shutdown_without_cancel_still_runs_queued_work);
 	tcase_add_test(tc, shutdown_cancel_pending_cancels_every_queued_future);

@@ -240,6 +240,110 @@ START_TEST(shutdown_cancel_pending_racing_with_submissions_from_4_threads)
 }
 END_TEST
 
+/* ---- completion against callbacks and waiters ------------------------- */
+
+/* A worker completes a pool task with one read-modify-write of the state
+ * word, while other threads raise HAS_CB and push callbacks, or set
+ * WAITERS and sleep, on the same word. Each round, the main thread submits
+ * BATCH tasks that finish after a random few hundred nanoseconds, and
+ * ADDERS threads each add one callback to every future (and block-wait on
+ * every fourth), racing with the completions. Every callback must run
+ * exactly once and see the task's value; every wait must return with the
+ * value visible. ROUNDS x BATCH x ADDERS = 102,400 callback adds. */
+enum { RACE_ADDERS = 4, RACE_BATCH = 64, RACE_ROUNDS = 400 };
+
+struct race {
+	pthread_barrier_t start, end;
+	spool_future *fs[RACE_BATCH];
+	atomic_long calls[RACE_BATCH];
+	atomic_long bad_values;
+	int rounds;
+};
+
+static int spin_and_return(void *arg, void **result)
+{
+	spin_ns((int64_t)((uintptr_t)arg % 7) * 100);
+	*result = arg;
+	return 0;
+}
+
+static void race_callback(spool_future *f, void *arg)
+{
+	struct race *r = arg;
+	uintptr_t i = (uintptr_t)spool_future_value(f) - 1;
+	if (i >= RACE_BATCH || r->fs[i] != f)
+		atomic_fetch_add(&r->bad_values, 1);
+	else
+		atomic_fetch_add(&r->calls[i], 1);
+}
+
+static void *race_adder(void *arg)
+{
+	struct race *r = arg;
+	for (int round = 0; round < r->rounds; round++) {
+		pthread_barrier_wait(&r->start);
+		for (int i = 0; i < RACE_BATCH; i++) {
+			spool_future *f = r->fs[i];
+			ck_assert_int_eq(
+				spool_future_add_callback(f, race_callback, r),
+				0);
+			if (i % 4 == 0) {
+				void *v = NULL;
+				ck_assert_int_eq(
+					spool_future_result(f, TIMEOUT, &v), 0);
+				if (v != (void *)(uintptr_t)(i + 1))
+					atomic_fetch_add(&r->bad_values, 1);
+			}
+		}
+		pthread_barrier_wait(&r->end);
+	}
+	return NULL;
+}
+
+START_TEST(callbacks_and_waiters_race_the_completion_of_pool_tasks)
+{
+	spool_pool *p = make_pool(2);
+	spool_executor *ex = spool_pool_executor(p);
+	struct race r = {.rounds = RACE_ROUNDS};
+	pthread_barrier_init(&r.start, NULL, RACE_ADDERS + 1);
+	pthread_barrier_init(&r.end, NULL, RACE_ADDERS + 1);
+	pthread_t th[RACE_ADDERS];
+	for (int t = 0; t < RACE_ADDERS; t++)
+		ck_assert_int_eq(pthread_create(&th[t], NULL, race_adder, &r),
+				 0);
+	for (int round = 0; round < RACE_ROUNDS; round++) {
+		for (int i = 0; i < RACE_BATCH; i++) {
+			atomic_store(&r.calls[i], 0);
+			r.fs[i] = spool_submit(ex, spin_and_return,
+					       (void *)(uintptr_t)(i + 1));
+			ck_assert_ptr_nonnull(r.fs[i]);
+		}
+		pthread_barrier_wait(&r.start);
+		pthread_barrier_wait(&r.end);
+		for (int i = 0; i < RACE_BATCH; i++) {
+			ck_assert_int_eq(spool_future_wait(r.fs[i], TIMEOUT),
+					 0);
+			/* The adders' callbacks ran by the time the last
+			 * adder returned from add_callback, or run in the
+			 * completing worker before it moves on: wait for
+			 * the count with a bound rather than assume. */
+			int64_t end = spool_test_now_ns() + TIMEOUT;
+			while (atomic_load(&r.calls[i]) < RACE_ADDERS &&
+			       spool_test_now_ns() < end)
+				sched_yield();
+			ck_assert_int_eq(atomic_load(&r.calls[i]), RACE_ADDERS);
+			spool_future_release(r.fs[i]);
+		}
+	}
+	for (int t = 0; t < RACE_ADDERS; t++)
+		pthread_join(th[t], NULL);
+	ck_assert_int_eq(atomic_load(&r.bad_values), 0);
+	pthread_barrier_destroy(&r.start);
+	pthread_barrier_destroy(&r.end);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 /* ---- create / destroy ---------------------------------------------------- */
 
 /* Threads of this process, with their names appended to names. */
@@ -330,6 +434,10 @@ int main(void)
 	tcase_add_test(
 		tc,
 		lost_wakeup_worker_spawn_is_stolen_by_a_parked_worker_10k_rounds);
+	suite_add_tcase(s, tc);
+	tc = spool_test_case("completion", 240);
+	tcase_add_test(tc,
+		       callbacks_and_waiters_race_the_completion_of_pool_tasks);
 	suite_add_tcase(s, tc);
 	tc = spool_test_case("shutdown", 240);
 	tcase_add_test(tc, shutdown_racing_with_submissions_from_4_threads);

@@ -146,6 +146,11 @@ SPOOL_API int spool_future_result(spool_future *f, int64_t timeout_ns,
  * reference, or NULL when out of memory. */
 SPOOL_API spool_future *spool_promise_new(void);
 
+/* The three calls below are for promises (spool_promise_new). A future that
+ * a pool's executor returned is completed only by the pool, as
+ * asyncio.Task refuses set_result: for it these calls return SPOOL_EINVAL
+ * and change nothing. */
+
 /* Marks a PENDING promise RUNNING, so that cancel only requests. Returns 0,
  * SPOOL_ECANCELLED if it was cancelled meanwhile, SPOOL_ESTATE if it already
  * runs or is final, SPOOL_EINVAL for NULL. Optional. */

@@ -11,6 +11,16 @@
  * (see finish() in future.c), so such a callback sees a final future. Such
  * late callbacks may run concurrently with the completer's own batch, as
  * they would for any two threads adding callbacks to a done future.
+ *
+ * Most futures never get a callback, so the completer takes the list only
+ * when the state word carries HAS_CB. An adder raises HAS_CB with a
+ * read-modify-write on the state word before it pushes. The state word's
+ * modification order decides: if the completer's final write comes after
+ * the adder's, the completer sees HAS_CB and takes the list, so the push
+ * either lands in the list it takes or finds CLOSED (the case above);
+ * otherwise the adder's read-modify-write returns a final phase and the
+ * adder runs its callback at once without pushing. Either way it runs
+ * exactly once.
  */
 #include <stdlib.h>
 
@@ -50,12 +60,18 @@ int spool_future_add_callback(spool_future *f, spool_callback_fn fn, void *arg)
 {
 	if (!f || !fn)
 		return SPOOL_EINVAL;
-	struct spool__cb *head = atomic_load_explicit(&f->callbacks,
-						      memory_order_acquire);
-	if (head == SPOOL__CB_CLOSED) {
+	/* Acquire, on the load and on the read-modify-write: a final phase
+	 * read here comes with the outcome its completer published. */
+	uint32_t w = atomic_load_explicit(&f->state, memory_order_acquire);
+	if (!(w & SPOOL__HAS_CB) && !spool__phase_final(w))
+		w = atomic_fetch_or_explicit(&f->state, SPOOL__HAS_CB,
+					     memory_order_acquire);
+	if (spool__phase_final(w)) {
 		fn(f, arg);
 		return 0;
 	}
+	struct spool__cb *head = atomic_load_explicit(&f->callbacks,
+						      memory_order_acquire);
 	struct spool__cb *c = cb_alloc(f);
 	if (!c)
 		return SPOOL_ENOMEM;

@@ -251,12 +251,45 @@ static void finish(spool_future *f, int err, void *value)
 	 * store; WAITERS is cleared because we wake everybody now. */
 	uint32_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
 	while (!atomic_compare_exchange_weak_explicit(
-		&f->state, &w, (w & SPOOL__CANCEL_REQ) | ph,
+		&f->state, &w, (w & (SPOOL__CANCEL_REQ | SPOOL__HAS_CB)) | ph,
 		memory_order_release, memory_order_relaxed))
 		;
 	if (w & SPOOL__WAITERS)
 		spool__futex_wake_all(&f->state);
-	spool__callbacks_run(f);
+	/* An adder raises HAS_CB before it pushes (callback.c): if the word
+	 * we replaced lacks it, every adder still to come reads a final
+	 * phase and runs its callback itself, and the list stays empty. */
+	if (w & SPOOL__HAS_CB)
+		spool__callbacks_run(f);
+}
+
+void spool__future_complete_owned(spool_future *f, int err, void *value)
+{
+	uint32_t ph = err == 0                  ? SPOOL__PH_DONE
+		      : err == SPOOL_ECANCELLED ? SPOOL__PH_CANCELLED
+						: SPOOL__PH_FAILED;
+	f->error = err;
+	f->value = err == 0 ? value : NULL;
+	/* Only this thread moves f out of RUNNING (future_impl.h), and the
+	 * other writers of the word only set CANCEL_REQ, WAITERS or HAS_CB,
+	 * so XOR-ing RUNNING into ph changes the phase alone, whatever bits
+	 * they set meanwhile: one read-modify-write, no retry loop. Release:
+	 * the outcome written above is visible to every acquire load that
+	 * sees the final phase. WAITERS stays set on the final word: every
+	 * waiter checks the phase before it sleeps, so a stale flag only
+	 * costs nothing. */
+	uint32_t w = atomic_fetch_xor_explicit(
+		&f->state, SPOOL__PH_RUNNING ^ ph, memory_order_release);
+#ifdef SPOOL_DEBUG_COUNTERS
+	if ((w & SPOOL__PH_MASK) != SPOOL__PH_RUNNING || !f->ops ||
+	    !f->ops->owned)
+		spool__misuse("spool__future_complete_owned",
+			      "future is not a RUNNING executor-owned future");
+#endif
+	if (w & SPOOL__WAITERS)
+		spool__futex_wake_all(&f->state);
+	if (w & SPOOL__HAS_CB)
+		spool__callbacks_run(f);
 }
 
 /* Claims the right to complete f: PENDING or RUNNING -> COMPLETING.
@@ -288,23 +321,29 @@ int spool__future_complete(spool_future *f, int err, void *value)
 	return 0;
 }
 
+/* A promise is any future no executor owns (future_impl.h). */
+static bool is_promise(const spool_future *f)
+{
+	return f && !(f->ops && f->ops->owned);
+}
+
 int spool_promise_set_result(spool_future *f, void *value)
 {
-	if (!f)
+	if (!is_promise(f))
 		return SPOOL_EINVAL;
 	return spool__future_complete(f, 0, value);
 }
 
 int spool_promise_set_error(spool_future *f, int err)
 {
-	if (!f || err == 0)
+	if (!is_promise(f) || err == 0)
 		return SPOOL_EINVAL;
 	return spool__future_complete(f, err, NULL);
 }
 
 int spool_promise_start(spool_future *f)
 {
-	if (!f)
+	if (!is_promise(f))
 		return SPOOL_EINVAL;
 	return spool__future_start(f);
 }

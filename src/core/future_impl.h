@@ -9,6 +9,9 @@
  *   bits 0-2  phase: PENDING, RUNNING, COMPLETING, DONE, FAILED, CANCELLED
  *   bit  3    CANCEL_REQ: somebody called cancel (sticky)
  *   bit  4    WAITERS: a thread may be asleep in futex_wait on this word
+ *   bit  5    HAS_CB: a done-callback may be on the list (callback.c), so
+ *             the completer must take the list; without it, completing
+ *             costs no exchange on the list
  *
  * COMPLETING is the private phase between "this thread won the right to
  * complete" and "value and error are written": the winner of the CAS into
@@ -44,6 +47,7 @@ enum {
 	SPOOL__PH_MASK = 7u,
 	SPOOL__CANCEL_REQ = 1u << 3,
 	SPOOL__WAITERS = 1u << 4,
+	SPOOL__HAS_CB = 1u << 5,
 };
 
 static inline bool spool__phase_final(uint32_t word)
@@ -60,6 +64,9 @@ struct spool__future_ops {
 	 * coroutine suspended at an await), SPOOL_EBUSY otherwise. NULL means
 	 * SPOOL_EBUSY. */
 	int (*cancel_running)(spool_future *f);
+	/* Only the executor completes these futures (see the top of this
+	 * file); spool_promise_set_* refuse them with SPOOL_EINVAL. */
+	bool owned;
 };
 
 /* One registered done-callback. post_ctx records the waiting context of the
@@ -106,6 +113,12 @@ int spool__future_start(spool_future *f);
  * other -> FAILED with err. Returns 0 or SPOOL_ESTATE if already final (or
  * being completed). Wakes waiters, then runs the callbacks in order. */
 int spool__future_complete(spool_future *f, int err, void *value);
+
+/* Completes f, which must be RUNNING and owned (ops->owned), from the
+ * thread that runs it: writes the outcome, then moves RUNNING to the final
+ * phase with one release read-modify-write, wakes, calls back. No return
+ * value: it cannot fail. */
+void spool__future_complete_owned(spool_future *f, int err, void *value);
 
 /* Blocks the calling thread until f is final or the absolute monotonic
  * deadline (ns; INT64_MAX = never) passes: a short spin, then futex.

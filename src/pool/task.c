@@ -107,6 +107,7 @@ static void task_free(spool_future *f)
 const struct spool__future_ops spool__task_ops = {
 	.free = task_free,
 	.cancel_running = NULL,
+	.owned = true, /* only run_task() completes a pool task */
 };
 
 struct spool__task *spool__task_refill(struct spool__worker *w)

@@ -155,7 +155,7 @@ run_task(struct spool__worker *w, struct spool__task *t)
 		/* Counted before completing, so that whoever sees the future
 		 * final also sees the count. */
 		spool__stat_inc(&w->st.tasks_run);
-		spool__future_complete(&t->fut, rc, value);
+		spool__future_complete_owned(&t->fut, rc, value);
 	}
 	/* Otherwise it was cancelled while queued: it never runs. */
 	spool_future_release(&t->fut);

@@ -33,4 +33,42 @@
 #define spool__fence_seq_cst() atomic_thread_fence(memory_order_seq_cst)
 #endif
 
+/*
+ * The asymmetric pair. One Dekker handshake is lopsided: a submitter runs
+ * its half (notify) on every spawn, a worker runs the other half only when
+ * it is about to sleep. Linux's membarrier(MEMBARRIER_CMD_PRIVATE_
+ * EXPEDITED) makes every running thread of the process execute a full
+ * barrier before it returns (an interrupt to each CPU that runs one;
+ * a thread not running passes a barrier when it is switched out), so a
+ * fence on the rare side lets the frequent side drop its fence to a
+ * compiler barrier: the man page's "barrier() on the fast path,
+ * membarrier() on the slow path is equivalent to smp_mb() on both", the
+ * scheme of liburcu and of folly's asymmetricLightBarrier. Where the
+ * kernel refuses membarrier (old kernels, seccomp), both sides fall back
+ * to the full fence, decided once before the first pool starts.
+ */
+#include <stdbool.h>
+
+extern _Atomic bool spool__membarrier_ok;
+
+/* Registers the process for expedited membarrier, once; called by pool
+ * create before any worker starts, so every later reader of the flag
+ * happens after its only write. */
+void spool__fence_init(void);
+
+/* The frequent side: a compiler barrier when membarrier works. */
+static inline void spool__fence_light(void)
+{
+	/* Relaxed: written once before any pool thread exists (above). */
+	if (__builtin_expect(atomic_load_explicit(&spool__membarrier_ok,
+						  memory_order_relaxed),
+			     1))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		spool__fence_seq_cst();
+}
+
+/* The rare side: a full barrier on every thread of the process. */
+void spool__fence_heavy(void);
+
 #endif /* SPOOL_POOL_FENCE_H */

@@ -16,7 +16,8 @@
  * worker at a time instead of stalling.
  *
  * Submitter (spool__idle_notify, after the task is pushed or injected):
- *   N1  seq_cst fence
+ *   N1  seq_cst fence (light: a compiler barrier paired with P2's
+ *       membarrier where the kernel has it, see fence.h)
  *   N2  s = load(idle)
  *   N3  if searching(s) == 0 and parked(s) > 0: lock, take a sleeper w,
  *       count it as searching (not parked), clear w->sleeping, unlock,
@@ -24,7 +25,8 @@
  * Worker going to sleep (spool__idle_park):
  *   P1  under the lock: one read-modify-write of idle moves w from
  *       searching (or running) to parked; w goes on the sleepers list
- *   P2  seq_cst fence
+ *   P2  seq_cst fence (heavy: membarrier, a full barrier on every
+ *       thread of the process, where the kernel has it)
  *   P3  look at every deque and the injection queue (and the drain flag);
  *       if anything may be there, take w off the list again and search
  *   P4  loop { e = ck_ec_value(w->ec); if !w->sleeping break;
@@ -34,7 +36,12 @@
  * submitter sees no sleeper, the worker sleeps, and the task waits with
  * every worker asleep. Take a task T pushed before N1 and a worker W that
  * reaches P4. Fences and read-modify-writes are seq_cst, so they all lie in
- * one total order S.
+ * one total order S. With the asymmetric pair (fence.h), N1 is only a
+ * compiler barrier, and P2's membarrier makes the submitter's thread run a
+ * full barrier M at some point while P2 lasts. If M comes after T's push
+ * in that thread, the push is visible before P2 returns, which is case
+ * (a); if M comes before the push, it comes before N2 too, and N2 reads
+ * P1's update or a later one, which is case (b). So read N1 below as M.
  *   (a) If N1 precedes W's P2 in S, then P3, which is after P2, sees T's
  *       push (C11 7.17.4: a store sequenced before fence X is seen by a
  *       load sequenced after fence Y when X precedes Y in S). W searches.
@@ -133,6 +140,7 @@ static const struct ck_ec_mode ec_mode = {
 
 void spool__idle_init(struct spool_pool *p)
 {
+	spool__fence_init(); /* before any worker starts, see fence.h */
 	atomic_init(&p->idle, 0);
 	atomic_init(&p->draining, false);
 	atomic_init(&p->wakeups, 0);
@@ -234,8 +242,8 @@ void spool__idle_park(struct spool__worker *w)
 	p->sleepers = w;
 	pthread_mutex_unlock(&p->sleep_mu);
 
-	/* P2, P3 */
-	spool__fence_seq_cst();
+	/* P2 (the heavy half of the asymmetric pair, fence.h), P3 */
+	spool__fence_heavy();
 	if (spool__pool_may_have_work(p) ||
 	    atomic_load_explicit(&p->draining, memory_order_relaxed)) {
 		pthread_mutex_lock(&p->sleep_mu);

@@ -189,10 +189,11 @@ void spool__idle_wake_one(struct spool_pool *p);
 
 /* Called after making a task visible (push or inject): wakes a parked
  * worker when no worker is searching. The fence is the submitter's half of
- * the protocol proven in park.c. */
+ * the protocol proven in park.c: the light half of an asymmetric pair
+ * (fence.h), since it runs on every spawn and the parker's half rarely. */
 static inline void spool__idle_notify(struct spool_pool *p)
 {
-	spool__fence_seq_cst();
+	spool__fence_light();
 	/* Relaxed: ordered by the fence above (see park.c). */
 	uint64_t s = atomic_load_explicit(&p->idle, memory_order_relaxed);
 	if (__builtin_expect(SPOOL__IDLE_NSEARCHING(s) == 0 &&

@@ -3,6 +3,7 @@
 # inline) so that the spawn path inlines them and test_deque.c tests the
 # same code.
 list(APPEND SPOOL_SOURCES
+  src/pool/fence.c
   src/pool/park.c
   src/pool/pool.c
   src/pool/task.c

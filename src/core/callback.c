@@ -62,7 +62,7 @@ int spool_future_add_callback(spool_future *f, spool_callback_fn fn, void *arg)
 		return SPOOL_EINVAL;
 	/* Acquire, on the load and on the read-modify-write: a final phase
 	 * read here comes with the outcome its completer published. */
-	uint32_t w = atomic_load_explicit(&f->state, memory_order_acquire);
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
 	if (!(w & SPOOL__HAS_CB) && !spool__phase_final(w))
 		w = atomic_fetch_or_explicit(&f->state, SPOOL__HAS_CB,
 					     memory_order_acquire);

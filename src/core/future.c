@@ -64,12 +64,12 @@ static uint64_t next_id(void)
 
 /* ---- life cycle ------------------------------------------------------- */
 
-void spool__future_init(spool_future *f, const struct spool__future_ops *ops)
+void spool__future_init_refs(spool_future *f,
+			     const struct spool__future_ops *ops, uint32_t refs)
 {
 	/* Relaxed stores: f is not yet shared; whoever publishes it (a queue
 	 * push, a return value) supplies the release. */
-	atomic_init(&f->state, SPOOL__PH_PENDING);
-	atomic_init(&f->refs, 1);
+	atomic_init(&f->state, SPOOL__PH_PENDING | refs * SPOOL__REF_ONE);
 	atomic_init(&f->callbacks, NULL);
 	atomic_flag_clear_explicit(&f->inline_cb_used, memory_order_relaxed);
 	f->error = 0;
@@ -81,6 +81,11 @@ void spool__future_init(spool_future *f, const struct spool__future_ops *ops)
 #ifdef SPOOL_DEBUG_COUNTERS
 	atomic_fetch_add_explicit(&live_futures, 1, memory_order_relaxed);
 #endif
+}
+
+void spool__future_init(spool_future *f, const struct spool__future_ops *ops)
+{
+	spool__future_init_refs(f, ops, 1);
 }
 
 spool_future *spool_promise_new(void)
@@ -96,9 +101,9 @@ spool_future *spool_future_retain(spool_future *f)
 	if (f) {
 		/* Relaxed: a new reference is made from an existing one, which
 		 * already orders everything the retainer can see. */
-		uint32_t old = atomic_fetch_add_explicit(&f->refs, 1,
-							 memory_order_relaxed);
-		if (old == 0)
+		uint64_t old = atomic_fetch_add_explicit(
+			&f->state, SPOOL__REF_ONE, memory_order_relaxed);
+		if (SPOOL__REFS(old) == 0)
 			spool__misuse("spool_future_retain",
 				      "future has already been freed");
 	}
@@ -116,6 +121,23 @@ static void free_callbacks(spool_future *f)
 	}
 }
 
+/* Frees f, whose last reference is gone; w is its final state word. */
+static void destroy(spool_future *f, uint64_t w)
+{
+	/* A future dropped before completing is abandoned: nobody can
+	 * observe it, so its callbacks are freed unrun. */
+	free_callbacks(f);
+	if ((w & SPOOL__PH_MASK) == SPOOL__PH_DONE && f->value_free)
+		f->value_free(f->value);
+#ifdef SPOOL_DEBUG_COUNTERS
+	atomic_fetch_sub_explicit(&live_futures, 1, memory_order_relaxed);
+#endif
+	if (f->ops && f->ops->free)
+		f->ops->free(f);
+	else
+		free_later(f);
+}
+
 void spool_future_release(spool_future *f)
 {
 	if (!f)
@@ -126,25 +148,11 @@ void spool_future_release(spool_future *f)
 	 * itself rather than a separate acquire fence: ThreadSanitizer does
 	 * not model fences and would report every free after a release on
 	 * another thread, and the read-modify-write costs the same. */
-	uint32_t old = atomic_fetch_sub_explicit(&f->refs, 1,
+	uint64_t old = atomic_fetch_sub_explicit(&f->state, SPOOL__REF_ONE,
 						 memory_order_acq_rel);
-	if (old == 1) {
-		/* A future dropped before completing is abandoned: nobody
-		 * can observe it, so its callbacks are freed unrun. */
-		free_callbacks(f);
-		uint32_t w = atomic_load_explicit(&f->state,
-						  memory_order_relaxed);
-		if ((w & SPOOL__PH_MASK) == SPOOL__PH_DONE && f->value_free)
-			f->value_free(f->value);
-#ifdef SPOOL_DEBUG_COUNTERS
-		atomic_fetch_sub_explicit(&live_futures, 1,
-					  memory_order_relaxed);
-#endif
-		if (f->ops && f->ops->free)
-			f->ops->free(f);
-		else
-			free_later(f);
-	} else if (old == 0) {
+	if (SPOOL__REFS(old) == 1) {
+		destroy(f, old);
+	} else if (SPOOL__REFS(old) == 0) {
 		spool__misuse("spool_future_release",
 			      "future released more times than it was "
 			      "retained (double release)");
@@ -153,7 +161,7 @@ void spool_future_release(spool_future *f)
 
 /* ---- reading ---------------------------------------------------------- */
 
-static spool_state public_state(uint32_t w)
+static spool_state public_state(uint64_t w)
 {
 	switch (w & SPOOL__PH_MASK) {
 	case SPOOL__PH_PENDING:
@@ -189,7 +197,7 @@ int spool_future_error(const spool_future *f)
 		return SPOOL_EINVAL;
 	/* Acquire pairs with the completer's release of the final phase, so
 	 * f->error is the completer's write. */
-	uint32_t w = atomic_load_explicit(&f->state, memory_order_acquire);
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
 	if (!spool__phase_final(w))
 		return SPOOL_EAGAIN;
 	return f->error;
@@ -199,7 +207,7 @@ void *spool_future_value(const spool_future *f)
 {
 	if (!f)
 		return NULL;
-	uint32_t w = atomic_load_explicit(&f->state, memory_order_acquire);
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
 	return (w & SPOOL__PH_MASK) == SPOOL__PH_DONE ? f->value : NULL;
 }
 
@@ -218,9 +226,9 @@ bool spool_future_cancel_requested(const spool_future *f)
 
 int spool__future_start(spool_future *f)
 {
-	uint32_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
 	for (;;) {
-		uint32_t ph = w & SPOOL__PH_MASK;
+		uint64_t ph = w & SPOOL__PH_MASK;
 		if (ph == SPOOL__PH_CANCELLED)
 			return SPOOL_ECANCELLED;
 		if (ph != SPOOL__PH_PENDING)
@@ -249,13 +257,15 @@ static void finish(spool_future *f, int err, void *value)
 	 * load that sees the final phase. Other threads may still set
 	 * CANCEL_REQ or WAITERS meanwhile, hence a CAS loop rather than a
 	 * store; WAITERS is cleared because we wake everybody now. */
-	uint32_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
+	uint64_t keep = ~(uint64_t)UINT32_MAX | SPOOL__CANCEL_REQ |
+			SPOOL__HAS_CB; /* references and sticky flags */
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
 	while (!atomic_compare_exchange_weak_explicit(
-		&f->state, &w, (w & (SPOOL__CANCEL_REQ | SPOOL__HAS_CB)) | ph,
-		memory_order_release, memory_order_relaxed))
+		&f->state, &w, (w & keep) | ph, memory_order_release,
+		memory_order_relaxed))
 		;
 	if (w & SPOOL__WAITERS)
-		spool__futex_wake_all(&f->state);
+		spool__futex_wake_all(f);
 	/* An adder raises HAS_CB before it pushes (callback.c): if the word
 	 * we replaced lacks it, every adder still to come reads a final
 	 * phase and runs its callback itself, and the list stays empty. */
@@ -278,7 +288,7 @@ void spool__future_complete_owned(spool_future *f, int err, void *value)
 	 * sees the final phase. WAITERS stays set on the final word: every
 	 * waiter checks the phase before it sleeps, so a stale flag only
 	 * costs nothing. */
-	uint32_t w = atomic_fetch_xor_explicit(
+	uint64_t w = atomic_fetch_xor_explicit(
 		&f->state, SPOOL__PH_RUNNING ^ ph, memory_order_release);
 #ifdef SPOOL_DEBUG_COUNTERS
 	if ((w & SPOOL__PH_MASK) != SPOOL__PH_RUNNING || !f->ops ||
@@ -287,9 +297,46 @@ void spool__future_complete_owned(spool_future *f, int err, void *value)
 			      "future is not a RUNNING executor-owned future");
 #endif
 	if (w & SPOOL__WAITERS)
-		spool__futex_wake_all(&f->state);
+		spool__futex_wake_all(f);
 	if (w & SPOOL__HAS_CB)
 		spool__callbacks_run(f);
+}
+
+void spool__future_complete_owned_release(spool_future *f, int err, void *value)
+{
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
+#ifdef SPOOL_DEBUG_COUNTERS
+	if ((w & SPOOL__PH_MASK) != SPOOL__PH_RUNNING || !f->ops ||
+	    !f->ops->owned)
+		spool__misuse("spool__future_complete_owned_release",
+			      "future is not a RUNNING executor-owned future");
+#endif
+	if (!(w & (SPOOL__WAITERS | SPOOL__HAS_CB))) {
+		uint32_t ph = err == 0                  ? SPOOL__PH_DONE
+			      : err == SPOOL_ECANCELLED ? SPOOL__PH_CANCELLED
+							: SPOOL__PH_FAILED;
+		f->error = err;
+		f->value = err == 0 ? value : NULL;
+		/* Nobody to wake and nothing to call back: publish the
+		 * final phase and drop our reference in one step. The
+		 * phase is RUNNING (only we leave it), so adding ph - RUNNING
+		 * sets ph without a carry. Release publishes the outcome;
+		 * acquire, for when ours was the last reference, orders
+		 * every other holder's use before the free (as in
+		 * spool_future_release). If a waiter or an adder raised
+		 * its flag meanwhile, the CAS fails and the general path
+		 * below wakes it or calls back. */
+		uint64_t nw = w - SPOOL__REF_ONE + (ph - SPOOL__PH_RUNNING);
+		if (atomic_compare_exchange_strong_explicit(
+			    &f->state, &w, nw, memory_order_acq_rel,
+			    memory_order_relaxed)) {
+			if (SPOOL__REFS(w) == 1)
+				destroy(f, nw);
+			return;
+		}
+	}
+	spool__future_complete_owned(f, err, value);
+	spool_future_release(f);
 }
 
 /* Claims the right to complete f: PENDING or RUNNING -> COMPLETING.
@@ -297,9 +344,9 @@ void spool__future_complete_owned(spool_future *f, int err, void *value)
  * or another thread is completing it. */
 static bool claim(spool_future *f, uint32_t extra)
 {
-	uint32_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
 	for (;;) {
-		uint32_t ph = w & SPOOL__PH_MASK;
+		uint64_t ph = w & SPOOL__PH_MASK;
 		if (ph != SPOOL__PH_PENDING && ph != SPOOL__PH_RUNNING)
 			return false;
 		/* Acquire: a completer that reads task state written by the
@@ -353,7 +400,7 @@ int spool_future_cancel(spool_future *f)
 	if (!f)
 		return SPOOL_EINVAL;
 	for (;;) {
-		uint32_t w = atomic_load_explicit(&f->state,
+		uint64_t w = atomic_load_explicit(&f->state,
 						  memory_order_relaxed);
 		switch (w & SPOOL__PH_MASK) {
 		case SPOOL__PH_PENDING:

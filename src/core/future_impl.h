@@ -2,9 +2,10 @@
 /*
  * The inside of a future, shared by core and the executors (never installed).
  *
- * One 32-bit atomic word holds the whole state machine, so that every
- * transition is a single compare-and-swap and the word doubles as the futex
- * blocking waiters sleep on:
+ * One 64-bit atomic word holds the whole state machine and the reference
+ * count, so that every transition is a single compare-and-swap, an executor
+ * can complete a task and drop its reference in the same one, and the low
+ * half doubles as the futex blocking waiters sleep on:
  *
  *   bits 0-2  phase: PENDING, RUNNING, COMPLETING, DONE, FAILED, CANCELLED
  *   bit  3    CANCEL_REQ: somebody called cancel (sticky)
@@ -12,6 +13,8 @@
  *   bit  5    HAS_CB: a done-callback may be on the list (callback.c), so
  *             the completer must take the list; without it, completing
  *             costs no exchange on the list
+ *   bits 32-63  references (SPOOL__REF_ONE each); reference changes leave
+ *             the futex half alone, so they never disturb a sleeper
  *
  * COMPLETING is the private phase between "this thread won the right to
  * complete" and "value and error are written": the winner of the CAS into
@@ -50,9 +53,22 @@ enum {
 	SPOOL__HAS_CB = 1u << 5,
 };
 
-static inline bool spool__phase_final(uint32_t word)
+#define SPOOL__REF_ONE (UINT64_C(1) << 32)
+#define SPOOL__REFS(word) ((uint32_t)((word) >> 32))
+
+static inline bool spool__phase_final(uint64_t word)
 {
 	return (word & SPOOL__PH_MASK) >= SPOOL__PH_DONE;
+}
+
+/* The futex half of the state word: its low 32 bits. */
+static inline uint32_t *spool__futex_word(_Atomic uint64_t *state)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return (uint32_t *)state + 1;
+#else
+	return (uint32_t *)state;
+#endif
 }
 
 struct spool__future_ops {
@@ -81,8 +97,7 @@ struct spool__cb {
 };
 
 struct spool_future {
-	_Atomic uint32_t state;
-	_Atomic uint32_t refs;
+	_Atomic uint64_t state; /* phase, flags and references, see above */
 	/* Treiber stack of callbacks, newest first; SPOOL__CB_CLOSED once the
 	 * completing thread has taken them (after which adders run at once). */
 	_Atomic(struct spool__cb *) callbacks;
@@ -102,8 +117,21 @@ struct spool_future {
 
 #define SPOOL__CB_CLOSED ((struct spool__cb *)(uintptr_t)1)
 
+/* The number of references f has now (a snapshot: for tests and debug). */
+static inline uint32_t spool__future_refs(spool_future *f)
+{
+	return SPOOL__REFS(
+		atomic_load_explicit(&f->state, memory_order_relaxed));
+}
+
 /* Initialises f as a PENDING future with one reference. ops may be NULL. */
 void spool__future_init(spool_future *f, const struct spool__future_ops *ops);
+
+/* The same with refs references (2 for an executor's task: the executor's
+ * and the submitter's). */
+void spool__future_init_refs(spool_future *f,
+			     const struct spool__future_ops *ops,
+			     uint32_t refs);
 
 /* PENDING -> RUNNING. Returns 0, or SPOOL_ECANCELLED if f was cancelled (the
  * executor must then not run the task), SPOOL_ESTATE if not PENDING. */
@@ -120,6 +148,12 @@ int spool__future_complete(spool_future *f, int err, void *value);
  * value: it cannot fail. */
 void spool__future_complete_owned(spool_future *f, int err, void *value);
 
+/* spool__future_complete_owned, then drop the caller's reference: when
+ * nobody waits and no callback was added, both happen in the same single
+ * read-modify-write. */
+void spool__future_complete_owned_release(spool_future *f, int err,
+					  void *value);
+
 /* Blocks the calling thread until f is final or the absolute monotonic
  * deadline (ns; INT64_MAX = never) passes: a short spin, then futex.
  * Returns 0 or SPOOL_ETIMEDOUT. */
@@ -132,8 +166,8 @@ void spool__callbacks_run(spool_future *f);
  * spool__wait_ops.drop) whether fn ran (callback.c). */
 void spool__callback_free(spool_future *f, struct spool__cb *c, bool ran);
 
-/* Wakes every thread blocked in spool__future_block on word (wait.c). */
-void spool__futex_wake_all(_Atomic uint32_t *word);
+/* Wakes every thread blocked in spool__future_block on f (wait.c). */
+void spool__futex_wake_all(spool_future *f);
 
 /* Makes f the calling thread's current task (for spool_cancel_requested);
  * returns the previous one so that nesting restores it. */

@@ -5,8 +5,12 @@
  *
  * Blocking protocol. A waiter sets WAITERS in the state word with a CAS and
  * then sleeps in futex_wait(word, expected) where expected includes
- * WAITERS. The completer publishes the final phase with a CAS that clears
- * WAITERS and, if the old word had it, wakes all sleepers. No wake-up is
+ * WAITERS. The completer publishes the final phase with a read-modify-write
+ * (a CAS that also clears WAITERS, or, for an executor-owned task, an XOR
+ * that leaves it set on the final word, where nobody sleeps any more) and,
+ * if the old word had WAITERS, wakes all sleepers. The futex is the low
+ * half of the 64-bit state word, which holds phase and flags; references
+ * live in the high half and never change the futex value. No wake-up is
  * lost: the kernel compares the word with expected atomically with queueing
  * the waiter, so either the waiter queued before the completer's CAS (and
  * the completer, which sees WAITERS, wakes it) or the word already changed
@@ -54,10 +58,10 @@ int64_t spool__deadline(int64_t timeout_ns)
 	return now + timeout_ns;
 }
 
-void spool__futex_wake_all(_Atomic uint32_t *word)
+void spool__futex_wake_all(spool_future *f)
 {
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT32_MAX,
-		NULL, NULL, 0);
+	syscall(SYS_futex, spool__futex_word(&f->state), FUTEX_WAKE_PRIVATE,
+		INT32_MAX, NULL, NULL, 0);
 }
 
 static inline void cpu_relax(void)
@@ -81,7 +85,7 @@ int spool__future_block(spool_future *f, int64_t deadline)
 			return 0;
 		cpu_relax();
 	}
-	uint32_t w = atomic_load_explicit(&f->state, memory_order_acquire);
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
 	for (;;) {
 		if (spool__phase_final(w))
 			return 0;
@@ -104,9 +108,11 @@ int spool__future_block(spool_future *f, int64_t deadline)
 		}
 		/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time,
 		 * so spurious wake-ups do not stretch the deadline. */
-		long r = syscall(SYS_futex, (uint32_t *)&f->state,
-				 FUTEX_WAIT_BITSET_PRIVATE, w, tsp, NULL,
-				 FUTEX_BITSET_MATCH_ANY);
+		/* The kernel compares the low half only: reference changes
+		 * in the high half do not wake or refuse us. */
+		long r = syscall(SYS_futex, spool__futex_word(&f->state),
+				 FUTEX_WAIT_BITSET_PRIVATE, (uint32_t)w, tsp,
+				 NULL, FUTEX_BITSET_MATCH_ANY);
 		if (r == -1 && errno == ETIMEDOUT)
 			return spool__phase_final(atomic_load_explicit(
 				       &f->state, memory_order_acquire))

@@ -165,10 +165,7 @@ static inline void spool__task_init(struct spool__task *t,
 				    spool_task_fn fn, void *arg,
 				    const char *label)
 {
-	spool__future_init(&t->fut, &spool__task_ops);
-	/* Relaxed: t is not shared yet; the queue push publishes it. One
-	 * store instead of an atomic increment for the second reference. */
-	atomic_store_explicit(&t->fut.refs, 2, memory_order_relaxed);
+	spool__future_init_refs(&t->fut, &spool__task_ops, 2);
 	t->fut.label = label;
 	t->fn = fn;
 	t->arg = arg;

@@ -140,7 +140,7 @@ find_task(struct spool__worker *w)
 	return find_elsewhere(w);
 }
 
-/* Runs t on w: start, call, complete, drop the pool's reference. A task
+/* Runs t on w: start, call, complete and drop the pool's reference. A task
  * cancelled while queued is only dropped. Inlined into both loops. */
 static inline __attribute__((always_inline)) void
 run_task(struct spool__worker *w, struct spool__task *t)
@@ -155,10 +155,12 @@ run_task(struct spool__worker *w, struct spool__task *t)
 		/* Counted before completing, so that whoever sees the future
 		 * final also sees the count. */
 		spool__stat_inc(&w->st.tasks_run);
-		spool__future_complete_owned(&t->fut, rc, value);
+		/* The pool's reference goes in the same step. */
+		spool__future_complete_owned_release(&t->fut, rc, value);
+	} else {
+		/* Cancelled while queued: it never runs. */
+		spool_future_release(&t->fut);
 	}
-	/* Otherwise it was cancelled while queued: it never runs. */
-	spool_future_release(&t->fut);
 }
 
 /* The searching phase: bounded steal rounds with backoff. */

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1854,6 +1855,164 @@ START_TEST(hook_recording_races_with_start_and_stop_safely)
 }
 END_TEST
 
+/* Pages of [m, m + len) that are not resident. */
+static size_t pages_not_resident(void *m, size_t len)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	size_t np = (len + pg - 1) / pg;
+	unsigned char *vec = malloc(np);
+	ck_assert_ptr_nonnull(vec);
+	ck_assert_int_eq(mincore(m, len, vec), 0);
+	size_t out = 0;
+	for (size_t i = 0; i < np; i++)
+		out += !(vec[i] & 1);
+	free(vec);
+	return out;
+}
+
+struct named_sim {
+	int index;
+	pthread_barrier_t *named, *leave;
+};
+
+/* A worker-like thread: names its track, then stays alive until told. */
+static void *named_thread(void *arg)
+{
+	struct named_sim *n = arg;
+	spool__trace_thread_name("worker", n->index);
+	pthread_barrier_wait(n->named);
+	pthread_barrier_wait(n->leave);
+	return NULL;
+}
+
+START_TEST(
+	start_commits_a_buffer_for_each_expected_thread_and_stop_unmaps_the_rest)
+{
+	enum { THREADS = 3, CAP = 20000 };
+	pthread_barrier_t named, leave;
+	pthread_barrier_init(&named, NULL, THREADS + 1);
+	pthread_barrier_init(&leave, NULL, THREADS + 1);
+	struct named_sim sim[THREADS];
+	pthread_t th[THREADS];
+	spool__trace_lock();
+	unsigned before = live_named;
+	spool__trace_unlock();
+	for (int i = 0; i < THREADS; i++) {
+		sim[i] = (struct named_sim){i, &named, &leave};
+		pthread_create(&th[i], NULL, named_thread, &sim[i]);
+	}
+	pthread_barrier_wait(&named);
+
+	copy_start("prefault.json", CAP);
+	const size_t len = CAP * sizeof(struct spool__trace_ev);
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t cpus = online > 0 ? (size_t)online : 1;
+	spool__trace_lock();
+	ck_assert_uint_eq(live_named, before + THREADS);
+	size_t want = (live_named > cpus ? live_named : cpus) + 1;
+	if (want > MAX_SPARES)
+		want = MAX_SPARES;
+	ck_assert_uint_eq(nspares, want);
+	/* The whole buffer is below the prefault limit: all of it is
+	 * committed before any thread records. */
+	for (size_t i = 0; i < nspares; i++)
+		ck_assert_uint_eq(pages_not_resident(spares[i], len), 0);
+	spool__trace_unlock();
+
+	/* The first event of a thread takes a committed buffer. */
+	spool__trace_park_begin();
+	spool__trace_park_end();
+	spool__trace_lock();
+	ck_assert_uint_eq(nspares, want - 1);
+	ck_assert_ptr_nonnull(spool__trace_my_buf);
+	ck_assert_uint_eq(spool__trace_my_buf->cap, CAP);
+	ck_assert_uint_eq(pages_not_resident(spool__trace_my_buf->ev, len), 0);
+	spool__trace_unlock();
+
+	pthread_barrier_wait(&leave);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	spool__trace_lock();
+	ck_assert_uint_eq(live_named, before); /* they exited */
+	spool__trace_unlock();
+	ck_assert_int_eq(spool__trace_session_stop(), 0);
+	spool__trace_lock();
+	ck_assert_uint_eq(nspares, 0);
+	spool__trace_unlock();
+
+	struct trace t;
+	load(&t, tmp("prefault.json"));
+	ck_assert_int_eq(count(&t, 'X', "park", -1), 1);
+	unload(&t);
+	pthread_barrier_destroy(&named);
+	pthread_barrier_destroy(&leave);
+}
+END_TEST
+
+struct submit_sim {
+	spool_future *f;
+};
+
+static void *run_elsewhere(void *arg)
+{
+	struct submit_sim *s = arg;
+	spool__trace_run_begin(s->f);
+	spool__trace_run_end(s->f, 0);
+	return NULL;
+}
+
+START_TEST(a_submission_is_stamped_with_the_threads_previous_clock_read)
+{
+	copy_start("stamp.json", 0);
+	/* No event yet on this thread: a fresh read, kept as the stamp
+	 * until the thread reads the clock again. */
+	uint64_t first = spool__trace_submit_begin();
+	ck_assert_uint_ge(first, session_clock.t0_ticks);
+	while (spool__trace_now() == first)
+		;
+	ck_assert_uint_eq(spool__trace_submit_begin(), first);
+
+	spool_future *parent = spool_promise_new();
+	spool_future *child = spool_promise_new();
+	parent->label = "parent";
+	child->label = "child";
+	spool__trace_run_begin(parent);
+	size_t n = atomic_load_explicit(&spool__trace_my_buf->n,
+					memory_order_relaxed);
+	uint64_t begun = spool__trace_my_buf->ev[n - 1].ts;
+	/* Time passes in the task: the stamp stays at its last event. */
+	while (spool__trace_now() - begun < 1000)
+		;
+	uint64_t t0 = spool__trace_submit_begin();
+	ck_assert_uint_eq(t0, begun);
+	spool__trace_submit_end(t0, child);
+	/* The child runs on another thread, after the submission. */
+	struct submit_sim sim = {child};
+	pthread_t th;
+	pthread_create(&th, NULL, run_elsewhere, &sim);
+	pthread_join(th, NULL);
+	spool__trace_run_end(parent, 0);
+	ck_assert_int_eq(spool__trace_session_stop(), 0);
+
+	struct trace t;
+	load(&t, tmp("stamp.json"));
+	const struct tev *p = run_of(&t, spool_future_id(parent), 0);
+	const struct tev *c = run_of(&t, spool_future_id(child), 0);
+	const struct tev *s = nth(&t, 'X', "submit", -1, 0);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq((uint64_t)arg_n(s, "id"), spool_future_id(child));
+	/* Drawn just inside the parent, at its start, before the child. */
+	ck_assert(contains(p, s) && p->ts < s->ts && s->ts < c->ts);
+	ck_assert_int_eq(assert_runs_follow_submits(&t), 1);
+	assert_slices_nest(&t);
+	unload(&t);
+	spool_future_release(parent);
+	spool_future_release(child);
+}
+END_TEST
+
 static Suite *trace_suite(void)
 {
 	Suite *s = suite_create("trace");
@@ -1928,6 +2087,12 @@ static Suite *trace_suite(void)
 		tc,
 		mismatched_and_unfinished_slices_are_closed_so_they_still_nest);
 	tcase_add_test(tc, hook_recording_races_with_start_and_stop_safely);
+	tcase_add_test(
+		tc,
+		start_commits_a_buffer_for_each_expected_thread_and_stop_unmaps_the_rest);
+	tcase_add_test(
+		tc,
+		a_submission_is_stamped_with_the_threads_previous_clock_read);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -31,6 +31,11 @@
  *      lock, so the reset and any later overwrite of old slots happen
  *      after the stopper's reads (the mutex orders them).
  *
+ *   4. The event mappings that start commits ahead of time (spares) are
+ *      made by start and handed to a thread by attach(), both under the
+ *      lock; a thread writes a mapping only once it owns it, and stop
+ *      unmaps only the spares nobody took.
+ *
  * Hence a buffer's memory lives from the owner's first event until the
  * owner exits (then until the next stop, if a session was recording), and
  * stop never waits for recording threads. The price is that a thread which
@@ -62,14 +67,25 @@ static uint64_t session_lost;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t buf_key;
 
-/* initial-exec: the recording path reads my_buf on every event, and the
- * default model for a shared library calls __tls_get_addr each time. The
- * library is linked at start-up (never dlopen'ed late), so its TLS is in
- * the static block. */
-static _Thread_local struct spool__trace_buf *my_buf
+/* Event mappings made and committed by the session's start for the threads
+ * expected to record (see spool__trace_buffers_open()), handed out by
+ * attach(); whatever is left is unmapped at stop. Under the lock. */
+enum { MAX_SPARES = 64 };
+static struct spool__trace_ev *spares[MAX_SPARES];
+static size_t nspares, spares_cap;
+/* Live threads that named their track (pool workers, loops, and threads
+ * named through the public call): those expected to record. Under the
+ * lock. */
+static unsigned live_named;
+
+_Thread_local struct spool__trace_buf *spool__trace_my_buf
 	__attribute__((tls_model("initial-exec")));
 static _Thread_local char my_name[SPOOL__TRACE_NAME_MAX];
 static _Thread_local int my_sort = -1;
+static _Thread_local bool my_counted; /* this thread is in live_named */
+/* The pthread key's value for a named thread that has no buffer yet: the
+ * destructor must run to take it out of live_named. */
+static char named_only;
 
 void spool__trace_lock(void)
 {
@@ -105,14 +121,42 @@ static void huge_pages_after_first(void *m, size_t len)
 		madvise((void *)from, end - from, MADV_HUGEPAGE);
 }
 
+/* A fresh, uncommitted mapping for cap events; NULL when out of address
+ * space. */
+static struct spool__trace_ev *map_events(size_t cap)
+{
+	size_t len = cap * sizeof(struct spool__trace_ev);
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	huge_pages_after_first(m, len);
+	return m;
+}
+
+/* Commits the first len bytes at m: one write per page makes the kernel
+ * allocate (and zero) it now rather than at the first event stored in
+ * it. */
+static void commit(void *m, size_t len)
+{
+	volatile char *p = m;
+	for (size_t off = 0; off < len; off += 4096)
+		p[off] = 0;
+}
+
 /* Thread exit (pthread-key destructor): a registered buffer waits for stop
  * to write it; any other is freed now. */
 static void thread_exit(void *p)
 {
 	struct spool__trace_buf *b = p;
 	spool__trace_lock();
-	my_buf = NULL;
-	if (b->registered) {
+	if (my_counted)
+		live_named--;
+	my_counted = false;
+	spool__trace_my_buf = NULL;
+	if (p == &named_only) {
+		/* named, never recorded: nothing to free */
+	} else if (b->registered) {
 		b->orphan = true;
 	} else {
 		unmap_events(b);
@@ -155,7 +199,7 @@ static struct spool__trace_buf *attach(uint64_t gen)
 	if (atomic_load_explicit(&spool__trace_gen, memory_order_relaxed) !=
 	    gen)
 		goto out; /* stopped or restarted meanwhile */
-	b = my_buf;
+	b = spool__trace_my_buf;
 	if (!b) {
 		b = calloc(1, sizeof *b);
 		if (!b) {
@@ -163,30 +207,34 @@ static struct spool__trace_buf *attach(uint64_t gen)
 			goto out;
 		}
 		b->tid = (pid_t)syscall(SYS_gettid);
-		my_buf = b;
+		spool__trace_my_buf = b;
 		pthread_setspecific(buf_key, b);
 	}
-	if (b->cap != session_cap || !b->ev) {
+	if (nspares && spares_cap == session_cap) {
+		/* A mapping the start committed: this thread's events do not
+		 * fault. Its own mapping (if any) is written only by itself,
+		 * and read by a stopper only under the lock we hold, so it
+		 * can go now. */
 		unmap_events(b);
-		void *m = mmap(NULL, session_cap * sizeof *b->ev,
-			       PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-			       0);
-		if (m != MAP_FAILED) {
+		b->ev = spares[--nspares];
+		b->cap = session_cap;
+	} else if (b->cap != session_cap || !b->ev) {
+		unmap_events(b);
+		struct spool__trace_ev *m = map_events(session_cap);
+		if (m) {
 			b->ev = m;
 			b->cap = session_cap;
-			huge_pages_after_first(m, session_cap * sizeof *b->ev);
 			/* Commit the first page now, under the lock, rather
 			 * than in the thread's first timed event. */
-			memset(m, 0,
-			       4096 < session_cap * sizeof *b->ev
-				       ? 4096
-				       : session_cap * sizeof *b->ev);
+			commit(m, 4096 < session_cap * sizeof *m
+					  ? 4096
+					  : session_cap * sizeof *m);
 		}
 	}
 	/* Relaxed: the stopper reads these under the lock we hold. */
 	atomic_store_explicit(&b->n, 0, memory_order_relaxed);
 	atomic_store_explicit(&b->dropped, 0, memory_order_relaxed);
+	b->last_ts = 0;
 	b->gen = gen; /* from now on this thread records without the lock */
 	b->orphan = false;
 	b->registered = true;
@@ -207,12 +255,14 @@ static inline struct spool__trace_buf *my_buffer(void)
 {
 	uint64_t gen = atomic_load_explicit(&spool__trace_gen,
 					    memory_order_relaxed);
-	struct spool__trace_buf *b = my_buf;
+	struct spool__trace_buf *b = spool__trace_my_buf;
 	if (__builtin_expect(!b || b->gen != gen, 0))
 		b = gen ? attach(gen) : NULL;
 	return b;
 }
 
+/* The slow path's append: the fast path's (trace.h), or a drop counted
+ * when the buffer is full. */
 static inline void append(struct spool__trace_buf *b, uint64_t ts,
 			  uint32_t kind, uint64_t id, uint64_t arg)
 {
@@ -227,13 +277,7 @@ static inline void append(struct spool__trace_buf *b, uint64_t ts,
 			memory_order_relaxed);
 		return;
 	}
-	struct spool__trace_ev *e = &b->ev[n];
-	e->ts = ts;
-	e->word = (id & SPOOL__TRACE_ID_MASK) | (uint64_t)kind << 56;
-	e->arg = arg;
-	/* Release: the record above is complete before the stopper's
-	 * acquire load can count it. */
-	atomic_store_explicit(&b->n, n + 1, memory_order_release);
+	spool__trace_put(b, ts, kind, id, arg);
 }
 
 void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
@@ -249,20 +293,46 @@ void spool__trace_record(uint32_t kind, uint64_t id, uint64_t arg)
 	/* The clock is read after the buffer is found, so a thread's first
 	 * event does not include the registration in its time. */
 	struct spool__trace_buf *b = my_buffer();
-	if (b)
-		append(b, spool__trace_ticks(), kind, id, arg);
+	if (b) {
+		uint64_t ts = spool__trace_ticks();
+		b->last_ts = ts;
+		append(b, ts, kind, id, arg);
+	}
+}
+
+uint64_t spool__trace_submit_ts(void)
+{
+	/* The thread's latest clock read: no earlier than anything it
+	 * recorded, no later than the submission. The first submission of
+	 * a session on this thread reads the clock. */
+	struct spool__trace_buf *b = my_buffer();
+	if (!b)
+		return 0;
+	if (!b->last_ts)
+		b->last_ts = spool__trace_ticks();
+	return b->last_ts;
 }
 
 void spool__trace_set_name(const char *name, int sort)
 {
 	snprintf(my_name, sizeof my_name, "%s", name);
 	my_sort = sort;
-	if (!my_buf)
+	if (my_counted && !spool__trace_my_buf)
 		return;
+	if (!my_counted)
+		pthread_once(&key_once, make_key);
 	spool__trace_lock();
-	if (my_buf->registered) {
-		memcpy(my_buf->name, my_name, sizeof my_name);
-		my_buf->sort = sort;
+	if (!my_counted) {
+		/* Once per thread: count it among the threads the next
+		 * session prepares a buffer for, until it exits. */
+		my_counted = true;
+		live_named++;
+		if (!spool__trace_my_buf)
+			pthread_setspecific(buf_key, &named_only);
+	}
+	if (spool__trace_my_buf && spool__trace_my_buf->registered) {
+		memcpy(spool__trace_my_buf->name, my_name, sizeof my_name);
+		spool__trace_my_buf->sort = sort;
 	}
 	spool__trace_unlock();
 }
@@ -282,10 +352,48 @@ void spool__trace_thread_name(const char *prefix, int index)
 	spool__trace_set_name(name, sort);
 }
 
+/* Lock held: unmaps the spares no thread took. */
+static void drop_spares(void)
+{
+	while (nspares)
+		munmap(spares[--nspares],
+		       spares_cap * sizeof(struct spool__trace_ev));
+}
+
 void spool__trace_buffers_open(size_t cap)
 {
 	session_cap = cap;
 	session_lost = 0;
+	drop_spares();
+	/* One committed mapping per thread expected to record: each named
+	 * thread (pool workers, loops), or one per online CPU if that is
+	 * more (a pool just created may not have started its workers yet),
+	 * plus one for the starting thread. Committing the pages here,
+	 * outside the recorded work, keeps the page faults (and the kernel's
+	 * zeroing) out of the events' times: filling 24 MiB of fresh pages
+	 * took 6 to 20 ms on a 2-core virtual machine, against 30 to 55 ms
+	 * for the whole traced fib(27) run. Up to the default buffer size
+	 * per thread and SPOOL__TRACE_PREFAULT_TOTAL bytes in all, so that a
+	 * huge buffer or a big machine does not commit its whole reserve. */
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t cpus = online > 0 ? (size_t)online : 1;
+	size_t want = live_named > cpus ? live_named : cpus;
+	want = want + 1 < MAX_SPARES ? want + 1 : MAX_SPARES;
+	size_t len = cap * sizeof(struct spool__trace_ev);
+	size_t pre = SPOOL__TRACE_PREFAULT_EVENTS *
+		     sizeof(struct spool__trace_ev);
+	if (pre > SPOOL__TRACE_PREFAULT_TOTAL / want)
+		pre = SPOOL__TRACE_PREFAULT_TOTAL / want;
+	if (pre > len)
+		pre = len;
+	spares_cap = cap;
+	while (nspares < want) {
+		struct spool__trace_ev *m = map_events(cap);
+		if (!m)
+			break;
+		commit(m, pre);
+		spares[nspares++] = m;
+	}
 }
 
 struct spool__trace_buf *spool__trace_buffers(void)
@@ -300,6 +408,7 @@ uint64_t spool__trace_buffers_lost(void)
 
 void spool__trace_buffers_release(void)
 {
+	drop_spares();
 	struct spool__trace_buf *b = registry;
 	registry = NULL;
 	while (b) {

@@ -13,30 +13,14 @@
 
 #include "trace.h"
 
-enum { SPOOL__TRACE_NAME_MAX = 32 };
+/* Events of each expected thread's buffer that a session's start commits
+ * (spool__trace_buffers_open()). */
+#define SPOOL__TRACE_PREFAULT_EVENTS ((size_t)1 << 20)
+/* Bytes committed at start for all threads together, at most. */
+#define SPOOL__TRACE_PREFAULT_TOTAL ((size_t)256 << 20)
 
-struct spool__trace_buf {
-	/* The events, an anonymous mapping of cap records. Only the owner
-	 * thread writes them; the stopper reads [0, n) after an acquire
-	 * load of n, which pairs with the owner's release store. */
-	struct spool__trace_ev *ev;
-	size_t cap;
-	_Atomic size_t n;
-	/* Events refused because the buffer was full (owner writes). */
-	_Atomic uint64_t dropped;
-	/* The session this buffer records for. Written by the owner under
-	 * the lock; read by the owner without it (it is the only writer)
-	 * and by the stopper under it. */
-	uint64_t gen;
-	/* Below: only under the lock. */
-	struct spool__trace_buf *next; /* registry link */
-	bool registered;               /* in the current session's registry */
-	bool orphan;                   /* its thread exited: stop frees it */
-	uint64_t stop_dropped;         /* dropped, as the stopper read it */
-	pid_t tid;
-	int sort; /* track order: workers, loop, others */
-	char name[SPOOL__TRACE_NAME_MAX];
-};
+/* struct spool__trace_buf and SPOOL__TRACE_NAME_MAX: in trace.h, whose
+ * inline hooks append to the calling thread's buffer directly. */
 
 /* The lock that serialises start, stop, buffer registration, thread exit
  * and renaming. Never taken on the recording path once a thread's buffer
@@ -44,7 +28,11 @@ struct spool__trace_buf {
 void spool__trace_lock(void);
 void spool__trace_unlock(void);
 
-/* Lock held. A new session will record up to cap events per thread. */
+/* Lock held. A new session will record up to cap events per thread.
+ * Prepares one mapping per thread expected to record (the live threads
+ * that named their track, or one per online CPU if more, plus one), with
+ * up to SPOOL__TRACE_PREFAULT_EVENTS events of each committed; the first
+ * threads to record take them. */
 void spool__trace_buffers_open(size_t cap);
 
 /* Lock held. The buffers registered in the current session (a list linked

@@ -673,11 +673,18 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 			/* Recorded when the submission returned, stamped when
 			 * it began: the records before it that are later than
 			 * its start happened inside it (an inline run, a
-			 * wake-up it sent), and it ends with the last one. */
+			 * wake-up it sent), and it ends with the last one.
+			 * Its stamp is the thread's previous clock read
+			 * (trace.h), often the enclosing run's begin: kept
+			 * 1 ns after it, as push() does, so that the two do
+			 * not start together. The real submission is later
+			 * still (the read itself takes longer than 1 ns), so
+			 * the run it points to stays after it. */
 			uint64_t end = max_u64(prev, ts);
 			if (w->n) {
 				struct slice *top = &w->stk[w->n - 1];
-				ts = max_u64(ts, top->b);
+				ts = max_u64(ts, top->b + 1);
+				end = max_u64(end, ts);
 				top->min_end = max_u64(top->min_end, end);
 			}
 			emit_submit(w, id, ts, max_u64(end, ts));

@@ -148,7 +148,7 @@ START_TEST(as_completed_mixes_final_and_pending_duplicates_in_the_right_order)
 	spool_future *fs[4];
 	promises(fs, 4);
 	spool_future *far = spool_promise_new();
-	for (int i = 0; i < 5000; i++) /* far apart ids: the hashing path */
+	for (int i = 0; i < 5000; i++) /* far apart ids: the set rehashes */
 		spool_future_release(spool_promise_new());
 	spool_future *last = spool_promise_new();
 	spool_promise_set_result(fs[2], NULL);
@@ -217,27 +217,69 @@ START_TEST(as_completed_bad_input_is_einval)
 }
 END_TEST
 
-START_TEST(as_completed_keeps_its_inputs_so_the_caller_may_release_them)
+static unsigned refs_of(spool_future *f)
+{
+	return spool__future_refs(f);
+}
+
+START_TEST(
+	as_completed_borrows_final_inputs_and_holds_pending_ones_until_they_end)
 {
 	spool_future *fs[2];
 	promises(fs, 2);
-	struct completer *c[2];
-	c[0] = complete_later(fs[0], 10 * MS, END_VALUE, 0, &V[0]);
-	c[1] = complete_later(fs[1], 1 * MS, END_VALUE, 0, &V[1]);
+	spool_promise_set_result(fs[0], &V[0]);
+	unsigned before[2] = {refs_of(fs[0]), refs_of(fs[1])};
 	spool_as_completed *it;
 	ck_assert_int_eq(spool_as_completed_create(&it, fs, 2, SPOOL_FOREVER),
 			 0);
-	release_all(fs, 2);
+	/* The final input is borrowed; the pending one is held while the
+	 * iterator's callback is on it. */
+	ck_assert_uint_eq(refs_of(fs[0]), before[0]);
+	ck_assert_uint_eq(refs_of(fs[1]), before[1] + 1);
+	spool_promise_set_result(fs[1], &V[1]);
+	ck_assert_uint_eq(refs_of(fs[1]), before[1]);
 	for (int k = 0; k < 2; k++) {
 		spool_future *f;
 		size_t idx;
 		ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
-		/* Still valid: the iterator owns a reference. */
+		ck_assert_ptr_eq(f, fs[k]);
 		ck_assert_ptr_eq(spool_future_value(f), &V[idx]);
 	}
-	for (int k = 0; k < 2; k++)
-		completer_join(c[k]);
 	spool_as_completed_destroy(it);
+	/* Unchanged by destroy: the iterator held nothing any more. */
+	ck_assert_uint_eq(refs_of(fs[0]), before[0]);
+	ck_assert_uint_eq(refs_of(fs[1]), before[1]);
+	release_all(fs, 2);
+}
+END_TEST
+
+START_TEST(as_completed_callback_after_destroy_touches_no_released_input)
+{
+	/* d is final and handed back; p ends only after destroy and after the
+	 * caller has let d go (freed at once: the iterator borrowed it). The
+	 * late callback must touch neither d nor anything d owned (the
+	 * AddressSanitizer build would catch it), and p, which the caller
+	 * also released while it was pending, must still end and be freed
+	 * (the leak check of the fixture). */
+	spool_future *d = spool_promise_new(), *p = spool_promise_new();
+	spool_promise_set_result(d, &V[0]);
+	spool_future *fs[3] = {d, p, d};
+	struct completer *c = complete_later(p, 20 * MS, END_VALUE, 0, &V[1]);
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 3, 5 * MS), 0);
+	spool_future *f;
+	size_t idx;
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+	ck_assert_ptr_eq(f, d);
+	ck_assert_uint_eq(idx, 0);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx),
+			 SPOOL_ETIMEDOUT);
+	spool_as_completed_destroy(it);
+	long live = spool_debug_live_futures();
+	spool_future_release(d);
+	spool_future_release(p);
+	ck_assert_int_eq(spool_debug_live_futures(), live - 1); /* d freed */
+	completer_join(c); /* p ends: the iterator's callback runs now */
 }
 END_TEST
 
@@ -267,7 +309,6 @@ START_TEST(as_completed_over_thread_executor_tasks)
 	spool_as_completed *it;
 	ck_assert_int_eq(spool_as_completed_create(&it, fs, 4, SPOOL_FOREVER),
 			 0);
-	release_all(fs, 4);
 	int seen = 0;
 	spool_future *f;
 	size_t idx;
@@ -277,6 +318,7 @@ START_TEST(as_completed_over_thread_executor_tasks)
 	}
 	ck_assert_int_eq(seen, 15);
 	spool_as_completed_destroy(it);
+	release_all(fs, 4); /* borrowed by the iterator until here */
 	thread_executor_drain();
 }
 END_TEST
@@ -293,7 +335,6 @@ static int iterates_children(void *arg, void **result)
 	spool_as_completed *it;
 	if (spool_as_completed_create(&it, fs, 6, SPOOL_FOREVER) != 0)
 		return 1;
-	release_all(fs, 6);
 	int seen = 0, rc;
 	spool_future *f;
 	size_t idx;
@@ -301,6 +342,7 @@ static int iterates_children(void *arg, void **result)
 		if (spool_future_value(f) == (void *)(idx + 1))
 			seen |= 1 << idx;
 	spool_as_completed_destroy(it);
+	release_all(fs, 6);
 	return rc == SPOOL_EOF && seen == 63 ? 0 : 2;
 }
 
@@ -330,7 +372,6 @@ START_TEST(race_as_completed_over_pool_tasks_on_8_workers)
 		ck_assert_int_eq(
 			spool_as_completed_create(&it, fs, N, SPOOL_FOREVER),
 			0);
-		release_all(fs, N);
 		memset(seen, 0, N);
 		size_t count = 0, idx;
 		spool_future *f;
@@ -343,6 +384,7 @@ START_TEST(race_as_completed_over_pool_tasks_on_8_workers)
 		}
 		ck_assert_uint_eq(count, N);
 		spool_as_completed_destroy(it);
+		release_all(fs, N);
 	}
 	free(seen);
 	free(fs);
@@ -373,7 +415,6 @@ static int iterates_coroutines(void *arg, void **result)
 	spool_as_completed *it;
 	if (spool_as_completed_create(&it, fs, 4, SPOOL_FOREVER) != 0)
 		return 1;
-	release_all(fs, 4);
 	size_t order[4] = {1, 3, 2, 0}, idx;
 	spool_future *f;
 	int rc = 0;
@@ -387,6 +428,7 @@ static int iterates_coroutines(void *arg, void **result)
 	if (rc == 0 && spool_as_completed_next(it, &f, &idx) != SPOOL_EOF)
 		rc = 2;
 	spool_as_completed_destroy(it);
+	release_all(fs, 4);
 	release_all(gates, 4);
 	return rc;
 }
@@ -637,7 +679,10 @@ static Suite *as_completed_suite(void)
 	tcase_add_test(tc, as_completed_bad_input_is_einval);
 	tcase_add_test(
 		tc,
-		as_completed_keeps_its_inputs_so_the_caller_may_release_them);
+		as_completed_borrows_final_inputs_and_holds_pending_ones_until_they_end);
+	tcase_add_test(
+		tc,
+		as_completed_callback_after_destroy_touches_no_released_input);
 	tcase_add_test(
 		tc,
 		as_completed_destroyed_early_leaves_no_leak_when_inputs_end_later);

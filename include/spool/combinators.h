@@ -15,7 +15,10 @@
  * Inputs. Every function that takes an array of futures (fs, n) reads it
  * only during the call: the caller keeps ownership of the array and of its
  * references. Each combinator retains the inputs it still watches for as
- * long as it needs them, so the caller may release its inputs at once.
+ * long as it needs them, so the caller may release its inputs at once;
+ * the one exception is spool_as_completed, which hands its inputs back
+ * after the call and so borrows them: the caller keeps every input alive
+ * until it destroys the iterator.
  * fs may be NULL only when n is 0; a NULL entry, an unknown flag or mode, or
  * a negative timeout is SPOOL_EINVAL (for functions that return a future,
  * a future already FAILED with SPOOL_EINVAL, as spool_submit() does), and
@@ -146,17 +149,27 @@ typedef struct spool_as_completed spool_as_completed;
 /* Makes *out an iterator that hands back each distinct future of fs once,
  * in completion order: those already final at this call first (in input
  * order), then the others as they complete. The deadline is now +
- * timeout_ns, once for the whole iteration. The iterator retains every
- * input until it is destroyed. Returns 0; SPOOL_EINVAL for bad input or a
- * NULL out (nothing created); SPOOL_ENOMEM. Never blocks. */
+ * timeout_ns, once for the whole iteration.
+ * Ownership: the iterator BORROWS the inputs. The caller keeps a reference
+ * to every input until it has destroyed the iterator (releasing one
+ * earlier is a caller bug: next() may hand it back). The iterator takes a
+ * reference of its own only on an input still pending at this call, while
+ * its done-callback is on it, and drops it when the callback has run, so
+ * an input the caller releases after destroy while it is still pending is
+ * not freed with the callback unrun. A callback that runs after destroy
+ * touches only its own input and the iterator's memory, never another
+ * input. Costs one pointer per input, and for each input pending at this
+ * call one callback and three words more.
+ * Returns 0; SPOOL_EINVAL for bad input or a NULL out (nothing created);
+ * SPOOL_ENOMEM. Never blocks. */
 SPOOL_API int spool_as_completed_create(spool_as_completed **out,
 					spool_future *const *fs, size_t n,
 					int64_t timeout_ns);
 
 /* The next completed future: returns 0 and sets *f to the ORIGINAL future
- * (borrowed: valid until the iterator is destroyed; retain it to keep it
- * longer) and *index (optional) to its position in fs (the first one, for
- * a future given more than once). A completion that is already queued is
+ * (the caller's own input, borrowed as create says) and *index (optional)
+ * to its position in fs (the first one, for a future given more than
+ * once). A completion that is already queued is
  * handed back without waiting; otherwise this waits, at most until the
  * deadline. Returns SPOOL_EOF when every input has been handed back;
  * SPOOL_ETIMEDOUT when it would have to wait past the deadline, and from
@@ -165,17 +178,18 @@ SPOOL_API int spool_as_completed_create(spool_as_completed **out,
  * when the waiting coroutine was cancelled; the iterator stays usable);
  * SPOOL_EINVAL for NULL it or f. *f is NULL unless the result is 0.
  * Thread safety: one consumer at a time; calling it from two threads at
- * once is a caller bug and aborts with a message. It may run concurrently
+ * once is a caller bug and aborts with a message (caught whenever one call
+ * is under way when the other starts; two calls starting within
+ * nanoseconds of each other may escape the check). It may run concurrently
  * with the inputs completing on any threads. May block. */
 SPOOL_API int spool_as_completed_next(spool_as_completed *it, spool_future **f,
 				      size_t *index);
 
-/* Destroys the iterator: futures it handed back are no longer valid unless
- * the caller retained them. Futures not yet handed back are left running;
- * the iterator's callbacks stay on those still pending, and its memory and
- * its references to the inputs go once the last of them completes. NULL is
- * a no-op. Must not run concurrently with next() on the same iterator.
- * Never blocks. */
+/* Destroys the iterator; from then on the caller may release the inputs.
+ * Futures not yet handed back are left running; the iterator's callbacks
+ * stay on those still pending, and its memory (and each such input's
+ * reference) goes once the last of them completes. NULL is a no-op. Must not
+ * run concurrently with next() on the same iterator. Never blocks. */
 SPOOL_API void spool_as_completed_destroy(spool_as_completed *it);
 
 /* ---- wait_for --------------------------------------------------------- */

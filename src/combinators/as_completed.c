@@ -2,16 +2,18 @@
 /*
  * as_completed: hand back futures in the order they complete.
  *
- * The iterator keeps one entry per distinct input: first those already
- * final at creation, in input order (they are handed back first, straight
- * from the entry array), then the others. Each of the others gets a
- * done-callback that appends its entry number to a queue: an array with
- * one slot per such input, each written once, and a `tail` that producers
- * advance with fetch_add; a slot holds entry number + 1, so that 0 means
- * "claimed but not written yet". The one consumer reads slot `head` and
- * moves on when it is non-zero. A producer that claimed a slot but has not
- * written it yet only delays the consumer until it does, a few
- * instructions later.
+ * The iterator keeps a copy of the input array, with NULL at the later
+ * positions of a future given more than once, and hands back input
+ * indices: first those of the distinct inputs already final at creation,
+ * in input order (straight from the `early` list, or, when every input was
+ * final and distinct, simply 0, 1, 2, ... with no list at all), then the
+ * others. Each of the others gets a done-callback that appends its input
+ * index to a queue: an array with one slot per such input, each written
+ * once, and a `tail` that producers advance with fetch_add; a slot holds
+ * index + 1, so that 0 means "claimed but not written yet". The one
+ * consumer reads slot `head` and moves on when it is non-zero. A producer
+ * that claimed a slot but has not written it yet only delays the consumer
+ * until it does, a few instructions later.
  *
  * Waking without lost wake-ups. A consumer that finds its slot empty makes
  * a fresh internal future, publishes it in `waiter`, then looks at the slot
@@ -26,14 +28,20 @@
  * consumer reclaiming it) owns the reference the slot held.
  *
  * Lifetime: the owner and the callbacks (together, registration bias in
- * internal.h) each hold one reference to the iterator; the inputs are
- * retained until the last of the two lets go, so futures handed back stay
- * valid until destroy, and callbacks still pending after destroy (after a
- * timeout) find valid memory.
+ * internal.h) each hold one reference to the iterator, so callbacks still
+ * pending after destroy (after a timeout) find valid memory. The inputs
+ * are borrowed (the caller keeps them until destroy, see the header); an
+ * input pending at creation is retained from the moment its callback is
+ * added until the callback has run, as spool_wait() does, so a caller
+ * that lets it go after destroy cannot free it with the callback unrun.
  *
- * Cost: creation touches each input once (its id, reference count and
- * state are neighbours) and finds duplicates from the ids alone (dedup.h);
- * an input already final costs 16 bytes and no callback.
+ * Cost. With 1,000,000 inputs the work is bound by memory, not by
+ * instructions: every pass over the futures costs about as much as waiting
+ * on each in turn. Creation makes the only pass (id and state are
+ * neighbours; the loop prefetches ahead) and finds duplicates from the ids
+ * alone (dedup.h); next() prefetches the future it will hand back a few
+ * calls later; destroy touches no input. An input already final costs one
+ * pointer and no callback; a pending one a callback, a link and a slot.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,15 +50,10 @@
 #include "dedup.h"
 #include "internal.h"
 
-struct entry {
-	spool_future *f; /* a reference, dropped when the iterator is freed */
-	uint64_t index;  /* first position in the input array */
-};
-
 /* The done-callback's argument, for inputs pending at creation only. */
 struct link {
 	spool_as_completed *it;
-	size_t k; /* entry number */
+	size_t i; /* input index */
 };
 
 struct spool_as_completed {
@@ -62,30 +65,34 @@ struct spool_as_completed {
 	_Alignas(64) _Atomic(spool_future *) waiter;
 	/* The consumer's. */
 	_Alignas(64) size_t head; /* entries handed back so far */
+	size_t nearly;            /* entries final at creation */
+	size_t n;                 /* distinct inputs: nearly + pending */
 	int64_t deadline;
 	bool timed_out;
-	atomic_flag busy;      /* a consumer is inside next() */
+	/* A consumer is inside next(). Relaxed loads and stores, no
+	 * read-modify-write: it only catches misuse (see next()). */
+	_Atomic bool busy;
 	_Atomic unsigned refs; /* the owner's and the callbacks' */
-	size_t n;              /* distinct inputs */
-	size_t nearly;         /* entries[0, nearly) were final at creation */
-	struct entry *entries; /* n */
-	struct link *links;    /* n - nearly */
-	_Atomic size_t *queue; /* n - nearly slots: entry number + 1, or 0 */
+	size_t ninputs;
+	/* The input array as given, with NULL at every later position of a
+	 * future given more than once; each non-NULL one is a reference. */
+	spool_future **fut;
+	/* The input indices of the entries final at creation, in input
+	 * order; NULL when they are simply inputs 0 .. nearly - 1 (every
+	 * input final and distinct: no array to write or read). */
+	size_t *early;
+	struct link *links;    /* one per input pending at creation */
+	_Atomic size_t *queue; /* n - nearly slots: input index + 1, or 0 */
 };
 
-/* How far ahead the passes over many futures prefetch: a reference count
- * change is a locked instruction that waits for its cache line, so
- * without prefetching each miss would be paid in full, one after another. */
+/* How far ahead the pass over the inputs prefetches: it is bound by
+ * memory, not by instructions, so the misses must overlap. */
 enum { AHEAD = 16 };
 
 static void it_free(spool_as_completed *it)
 {
-	for (size_t k = 0; k < it->n; k++) {
-		if (k + AHEAD < it->n)
-			__builtin_prefetch(it->entries[k + AHEAD].f, 1);
-		spool_future_release(it->entries[k].f);
-	}
-	free(it->entries);
+	free(it->fut);
+	free(it->early);
 	free(it->links);
 	free(it->queue);
 	free(it);
@@ -97,10 +104,10 @@ static void it_unref(spool_as_completed *it)
 		it_free(it);
 }
 
-static void push(spool_as_completed *it, size_t k)
+static void push(spool_as_completed *it, size_t i)
 {
 	size_t pos = atomic_fetch_add(&it->tail, 1);
-	atomic_store(&it->queue[pos], k + 1);
+	atomic_store(&it->queue[pos], i + 1);
 	/* The load spares the exchange, a write to a line every producer
 	 * shares, while the consumer is not waiting: seq_cst like the store
 	 * above, it takes part in the same argument (top of file). */
@@ -123,98 +130,109 @@ static void on_done(spool_future *f, void *arg)
 {
 	struct link *l = arg;
 	spool_as_completed *it = l->it;
-	push(it, l->k);
+	push(it, l->i);
 	disarm(it, 1);
+	spool_future_release(f); /* taken when the callback was added */
 }
 
-#define DONE_BIT (UINT64_C(1) << 63)
-
-/* Drops the references collect() took so far. */
-static int unwind(struct entry *e, size_t n)
+/* Moves the set to hash mode when an id falls outside the bitmap around
+ * the first input's id: re-adds the ids of the inputs kept so far. */
+static int rehash(struct spool__idset *seen, spool_future **fut, size_t i,
+		  size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		spool_future_release(e[i].f);
-	return SPOOL_ENOMEM;
+	spool__idset_fini(seen);
+	if (spool__idset_init(seen, n, 1, UINT64_MAX) != 0)
+		return SPOOL_ENOMEM;
+	for (size_t k = 0; k < i; k++)
+		if (fut[k])
+			spool__idset_add(seen, fut[k]->id);
+	return 0;
 }
 
-/* Fills it->entries with the distinct inputs, each retained once: those
- * final now first, in input order, then the others. The first pass is the
- * only one that touches the inputs' memory; it parks each input's id (and
- * whether it is final) in its entry's index field, from which the second
- * pass finds the duplicates alone (dedup.h) and compacts the array in
- * place. Returns 0 or SPOOL_ENOMEM (nothing retained). */
+/* Copies the inputs into it->fut (borrowed: see the header), and sorts the
+ * distinct ones into those final now (it->early, in input order) and the others
+ * (it->links). One pass, the only one that touches the inputs' memory (id,
+ * reference count and state are neighbours); while every input so far is final
+ * and new, nothing but it->fut is written. early and links are allocated for n
+ * but written only as far as used: large blocks are fresh pages that cost
+ * nothing until touched. Returns 0 or SPOOL_ENOMEM (nothing allocated). */
 static int collect(spool_as_completed *it, spool_future *const *fs, size_t n)
 {
-	struct entry *e = it->entries;
-	uint64_t lo = UINT64_MAX, hi = 0;
-	for (size_t i = 0; i < n; i++) {
+	spool_future **fut = malloc(n * sizeof *fut);
+	size_t *early = malloc(n * sizeof *early);
+	struct link *links = malloc(n * sizeof *links);
+	struct spool__idset seen = {0};
+	if (!fut || !early || !links ||
+	    spool__idset_init_near(&seen, n, fs[0]->id) != 0)
+		goto fail;
+	size_t nearly = 0, npend = 0, i;
+	bool identity = true; /* early[k] == k so far: not written yet */
+	for (i = 0; i < n; i++) {
 		if (i + AHEAD < n)
-			__builtin_prefetch(fs[i + AHEAD], 1);
-		spool_future *f = spool_future_retain(fs[i]);
+			__builtin_prefetch(fs[i + AHEAD]);
+		spool_future *f = fs[i];
 		uint64_t id = f->id;
-		e[i] = (struct entry){
-			f, id | (spool_future_done(f) ? DONE_BIT : 0)};
-		lo = id < lo ? id : lo;
-		hi = id > hi ? id : hi;
-	}
-	struct spool__idset seen;
-	if (spool__idset_init(&seen, n, lo, hi) != 0)
-		return unwind(e, n);
-	size_t m = 0, pending = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t tag = e[i].index;
-		if (!spool__idset_add(&seen, tag & ~DONE_BIT)) {
-			spool_future_release(e[i].f); /* a duplicate */
+		if (!spool__idset_fits(&seen, id) &&
+		    rehash(&seen, fut, i, n) != 0)
+			goto fail;
+		bool fresh = spool__idset_add(&seen, id);
+		bool final = fresh && spool_future_done(f);
+		if (identity && !(fresh && final)) {
+			for (size_t k = 0; k < nearly; k++)
+				early[k] = k;
+			identity = false;
+		}
+		if (!fresh) {
+			fut[i] = NULL; /* a duplicate */
 			continue;
 		}
-		pending += !(tag & DONE_BIT);
-		e[m++] = (struct entry){e[i].f, i | (tag & DONE_BIT)};
+		fut[i] = f;
+		if (final) {
+			if (!identity)
+				early[nearly] = i;
+			nearly++;
+		} else {
+			links[npend++] = (struct link){it, i};
+		}
 	}
 	spool__idset_fini(&seen);
-	/* Stable partition: final ones first. */
-	struct entry *later = NULL;
-	if (pending > 0 && !(later = malloc(pending * sizeof *later)))
-		return unwind(e, m);
-	size_t front = 0, j = 0;
-	for (size_t k = 0; k < m; k++) {
-		struct entry x = {e[k].f, e[k].index & ~DONE_BIT};
-		if (e[k].index & DONE_BIT)
-			e[front++] = x;
-		else
-			later[j++] = x;
+	if (identity) {
+		free(early);
+		early = NULL;
 	}
-	if (pending > 0)
-		memcpy(&e[front], later, pending * sizeof *later);
-	free(later);
-	it->nearly = front;
-	it->n = m;
+	it->fut = fut;
+	it->ninputs = n;
+	it->early = early;
+	it->links = links;
+	it->nearly = nearly;
+	it->n = nearly + npend;
 	return 0;
+fail:
+	spool__idset_fini(&seen);
+	free(fut);
+	free(early);
+	free(links);
+	return SPOOL_ENOMEM;
 }
 
 /* Registers a callback on each input pending at creation. */
 static int arm(spool_as_completed *it)
 {
 	size_t pending = it->n - it->nearly;
-	if (pending > 0) {
-		it->links = malloc(pending * sizeof *it->links);
-		it->queue = calloc(pending, sizeof *it->queue);
-		if (!it->links || !it->queue)
-			return SPOOL_ENOMEM;
-	}
-	int rc = 0;
+	if (pending > 0 && !(it->queue = calloc(pending, sizeof *it->queue)))
+		pending = 0; /* register nothing; report below */
 	size_t registered = 0;
 	for (size_t j = 0; j < pending; j++) {
-		size_t k = it->nearly + j;
-		it->links[j] = (struct link){it, k};
-		if (spool_future_add_callback(it->entries[k].f, on_done,
-					      &it->links[j]) != 0) {
-			rc = SPOOL_ENOMEM;
+		struct link *l = &it->links[j];
+		spool_future *f = spool_future_retain(it->fut[l->i]);
+		if (spool_future_add_callback(f, on_done, l) != 0) {
+			spool_future_release(f);
 			break;
 		}
 		registered++;
 	}
 	disarm(it, SPOOL__BIAS - registered);
-	return rc;
+	return registered == it->n - it->nearly ? 0 : SPOOL_ENOMEM;
 }
 
 int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
@@ -228,9 +246,7 @@ int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 	if (!it)
 		return SPOOL_ENOMEM;
 	memset(it, 0, sizeof *it);
-	it->entries = n ? malloc(n * sizeof *it->entries) : NULL;
-	if ((n && !it->entries) || (n && collect(it, fs, n) != 0)) {
-		free(it->entries);
+	if (n && collect(it, fs, n) != 0) {
 		free(it);
 		return SPOOL_ENOMEM;
 	}
@@ -239,7 +255,7 @@ int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 	atomic_init(&it->armed, SPOOL__BIAS);
 	atomic_init(&it->tail, 0);
 	atomic_init(&it->waiter, NULL);
-	atomic_flag_clear(&it->busy);
+	atomic_init(&it->busy, false);
 	int rc = arm(it);
 	if (rc != 0) {
 		/* The callbacks added keep the iterator until they run. */
@@ -253,19 +269,23 @@ int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 /* Takes the next entry if it is there. */
 static bool take(spool_as_completed *it, spool_future **f, size_t *index)
 {
-	size_t k;
+	size_t i;
 	if (it->head < it->nearly) {
-		k = it->head;
+		i = it->early ? it->early[it->head] : it->head;
+		if (it->head + AHEAD < it->nearly)
+			__builtin_prefetch(
+				it->fut[it->early ? it->early[it->head + AHEAD]
+						  : it->head + AHEAD]);
 	} else {
-		size_t k1 = atomic_load(&it->queue[it->head - it->nearly]);
-		if (!k1)
+		size_t i1 = atomic_load(&it->queue[it->head - it->nearly]);
+		if (!i1)
 			return false;
-		k = k1 - 1;
+		i = i1 - 1;
 	}
 	it->head++;
-	*f = it->entries[k].f;
+	*f = it->fut[i];
 	if (index)
-		*index = (size_t)it->entries[k].index;
+		*index = i;
 	return true;
 }
 
@@ -315,12 +335,20 @@ int spool_as_completed_next(spool_as_completed *it, spool_future **f,
 		*f = NULL;
 	if (!it || !f)
 		return SPOOL_EINVAL;
-	if (atomic_flag_test_and_set(&it->busy))
+	/* Misuse check without a locked instruction (it would cost as much
+	 * as the rest of a call that hands back a queued entry): relaxed,
+	 * because it orders nothing, only notices a second consumer. It
+	 * catches every call that starts while another is under way, which
+	 * is how such a bug shows (one consumer waiting, another arriving);
+	 * two calls that start within a few nanoseconds of each other may
+	 * both pass. */
+	if (atomic_load_explicit(&it->busy, memory_order_relaxed))
 		spool__misuse("spool_as_completed_next",
 			      "called from two threads at once on one "
 			      "iterator (one consumer at a time)");
+	atomic_store_explicit(&it->busy, true, memory_order_relaxed);
 	int rc = next_locked(it, f, index);
-	atomic_flag_clear(&it->busy);
+	atomic_store_explicit(&it->busy, false, memory_order_relaxed);
 	return rc;
 }
 

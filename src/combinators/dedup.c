@@ -5,18 +5,25 @@
 #include "dedup.h"
 #include "spool/error.h"
 
+static int bitmap_init(struct spool__idset *s, uint64_t lo, uint64_t span)
+{
+	s->base = lo;
+	s->span = span;
+	s->mask = 0;
+	s->shift = 0;
+	s->bitmap = true;
+	s->words = calloc((size_t)(span / 64 + 1), sizeof *s->words);
+	return s->words ? 0 : SPOOL_ENOMEM;
+}
+
 int spool__idset_init(struct spool__idset *s, size_t n, uint64_t lo,
 		      uint64_t hi)
 {
-	s->base = lo;
-	s->mask = 0;
-	s->shift = 0;
 	uint64_t span = hi - lo + 1;
-	if (n > 0 && span / 64 <= n) { /* at most 64 ids per input */
-		s->bitmap = true;
-		s->words = calloc((size_t)(span / 64 + 1), sizeof *s->words);
-		return s->words ? 0 : SPOOL_ENOMEM;
-	}
+	if (n > 0 && span / 64 <= n) /* at most 64 ids per input */
+		return bitmap_init(s, lo, span);
+	s->base = 0;
+	s->span = 0;
 	s->bitmap = false;
 	unsigned bits = 4;
 	while (bits < sizeof(size_t) * 8 - 2 && ((size_t)1 << bits) < 2 * n)
@@ -29,6 +36,13 @@ int spool__idset_init(struct spool__idset *s, size_t n, uint64_t lo,
 	s->mask = ((size_t)1 << bits) - 1;
 	s->shift = 64 - bits;
 	return 0;
+}
+
+int spool__idset_init_near(struct spool__idset *s, size_t n, uint64_t near)
+{
+	uint64_t half = 64 * (uint64_t)(n ? n : 1);
+	uint64_t lo = near > half ? near - half : 1;
+	return bitmap_init(s, lo, 2 * half);
 }
 
 void spool__idset_fini(struct spool__idset *s)

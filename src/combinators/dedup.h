@@ -21,9 +21,10 @@
 #include <stdint.h>
 
 struct spool__idset {
-	uint64_t *words; /* bitmap over [base, base + 64 * nwords) or table */
+	uint64_t *words; /* bitmap over [base, base + span) or table */
 	uint64_t base;
-	size_t mask; /* hash mode: table size - 1; bitmap mode: 0 */
+	uint64_t span; /* bitmap mode: ids covered; hash mode: unused */
+	size_t mask;   /* hash mode: table size - 1; bitmap mode: 0 */
 	unsigned shift;
 	bool bitmap;
 };
@@ -31,6 +32,22 @@ struct spool__idset {
 /* A set for n ids all within [lo, hi]. Returns 0 or SPOOL_ENOMEM. */
 int spool__idset_init(struct spool__idset *s, size_t n, uint64_t lo,
 		      uint64_t hi);
+
+/* A set for n ids when only one of them, `near`, is known before the
+ * first add: a bitmap over the 128 * n ids around it (16 bytes of address
+ * space per input, but calloc'd, so only the pages of the ids actually
+ * added are ever touched: one page per 32768 ids made in a row). Ids
+ * outside it do not fit (spool__idset_fits()); the caller then starts
+ * again with spool__idset_init(s, n, 1, UINT64_MAX), a hash set that takes
+ * any id. Returns 0 or SPOOL_ENOMEM. */
+int spool__idset_init_near(struct spool__idset *s, size_t n, uint64_t near);
+
+/* True when id may be added: always in hash mode, inside the span in
+ * bitmap mode. */
+static inline bool spool__idset_fits(const struct spool__idset *s, uint64_t id)
+{
+	return !s->bitmap || id - s->base < s->span;
+}
 
 /* Adds id (within [lo, hi], never 0); true when it was not in the set. */
 static inline bool spool__idset_add(struct spool__idset *s, uint64_t id)

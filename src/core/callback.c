@@ -27,16 +27,6 @@
 #include "future_impl.h"
 #include "wait.h"
 
-static struct spool__cb *cb_alloc(spool_future *f)
-{
-	/* The first adder takes the node inside the future. The flag is
-	 * never cleared while f lives, so the node is used at most once. */
-	if (!atomic_flag_test_and_set_explicit(&f->inline_cb_used,
-					       memory_order_relaxed))
-		return &f->inline_cb;
-	return malloc(sizeof(struct spool__cb));
-}
-
 void spool__callback_free(spool_future *f, struct spool__cb *c, bool ran)
 {
 	if (c->post_ops && c->post_ops->drop)
@@ -63,18 +53,25 @@ int spool_future_add_callback(spool_future *f, spool_callback_fn fn, void *arg)
 	/* Acquire, on the load and on the read-modify-write: a final phase
 	 * read here comes with the outcome its completer published. */
 	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
-	if (!(w & SPOOL__HAS_CB) && !spool__phase_final(w))
+	bool first = false;
+	if (!(w & SPOOL__HAS_CB) && !spool__phase_final(w)) {
 		w = atomic_fetch_or_explicit(&f->state, SPOOL__HAS_CB,
 					     memory_order_acquire);
+		first = !(w & SPOOL__HAS_CB);
+	}
 	if (spool__phase_final(w)) {
 		fn(f, arg);
 		return 0;
 	}
-	struct spool__cb *head = atomic_load_explicit(&f->callbacks,
-						      memory_order_acquire);
-	struct spool__cb *c = cb_alloc(f);
+	/* The adder that raised HAS_CB takes the node inside the future;
+	 * HAS_CB is never cleared while f lives, so that node is used at
+	 * most once. Most futures get one callback at most. */
+	struct spool__cb *c = first ? &f->inline_cb
+				    : malloc(sizeof(struct spool__cb));
 	if (!c)
 		return SPOOL_ENOMEM;
+	struct spool__cb *head = atomic_load_explicit(&f->callbacks,
+						      memory_order_acquire);
 	c->fn = fn;
 	c->arg = arg;
 	struct spool__wait_context here = spool__wait_context_get();

@@ -71,7 +71,6 @@ void spool__future_init_refs(spool_future *f,
 	 * push, a return value) supplies the release. */
 	atomic_init(&f->state, SPOOL__PH_PENDING | refs * SPOOL__REF_ONE);
 	atomic_init(&f->callbacks, NULL);
-	atomic_flag_clear_explicit(&f->inline_cb_used, memory_order_relaxed);
 	f->error = 0;
 	f->value = NULL;
 	f->value_free = NULL;

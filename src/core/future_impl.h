@@ -110,9 +110,9 @@ struct spool_future {
 	const struct spool__future_ops *ops;
 	uint64_t id;
 	const char *label;
-	/* The first callback needs no allocation: most futures get one. */
+	/* The first callback needs no allocation: most futures get one
+	 * (callback.c: the adder that raises HAS_CB takes it). */
 	struct spool__cb inline_cb;
-	atomic_flag inline_cb_used;
 };
 
 #define SPOOL__CB_CLOSED ((struct spool__cb *)(uintptr_t)1)

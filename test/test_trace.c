@@ -1924,9 +1924,9 @@ START_TEST(
 	spool__trace_park_end();
 	spool__trace_lock();
 	ck_assert_uint_eq(nspares, want - 1);
-	ck_assert_ptr_nonnull(spool__trace_my_buf);
-	ck_assert_uint_eq(spool__trace_my_buf->cap, CAP);
-	ck_assert_uint_eq(pages_not_resident(spool__trace_my_buf->ev, len), 0);
+	ck_assert_ptr_nonnull(my_buf);
+	ck_assert_uint_eq(my_buf->cap, CAP);
+	ck_assert_uint_eq(pages_not_resident(my_buf->ev, len), 0);
 	spool__trace_unlock();
 
 	pthread_barrier_wait(&leave);
@@ -1977,9 +1977,8 @@ START_TEST(a_submission_is_stamped_with_the_threads_previous_clock_read)
 	parent->label = "parent";
 	child->label = "child";
 	spool__trace_run_begin(parent);
-	size_t n = atomic_load_explicit(&spool__trace_my_buf->n,
-					memory_order_relaxed);
-	uint64_t begun = spool__trace_my_buf->ev[n - 1].ts;
+	size_t n = atomic_load_explicit(&my_buf->n, memory_order_relaxed);
+	uint64_t begun = my_buf->ev[n - 1].ts;
 	/* Time passes in the task: the stamp stays at its last event. */
 	while (spool__trace_now() - begun < 1000)
 		;

@@ -33,7 +33,7 @@
  * Cost. Off, each hook is one relaxed load of a global flag and a branch
  * predicted not taken. On, an event is a fixed-size record (24 bytes) with
  * a raw timestamp (the invariant TSC on x86-64, the generic timer on
- * aarch64, CLOCK_MONOTONIC elsewhere) appended inline to the thread's own
+ * aarch64, CLOCK_MONOTONIC elsewhere) appended to the thread's own
  * buffer, with no lock and no formatting; the JSON is produced at stop. A
  * thread registers its buffer once per session, under a lock, at its first
  * event. spool-bench-trace measures the cost on the pool's fib.

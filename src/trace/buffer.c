@@ -78,7 +78,11 @@ static size_t nspares, spares_cap;
  * lock. */
 static unsigned live_named;
 
-_Thread_local struct spool__trace_buf *spool__trace_my_buf
+/* initial-exec: the recording path reads my_buf on every event, and the
+ * default model for a shared library calls __tls_get_addr each time. The
+ * library is linked at start-up (never dlopen'ed late), so its TLS is in
+ * the static block. */
+static _Thread_local struct spool__trace_buf *my_buf
 	__attribute__((tls_model("initial-exec")));
 static _Thread_local char my_name[SPOOL__TRACE_NAME_MAX];
 static _Thread_local int my_sort = -1;
@@ -153,7 +157,7 @@ static void thread_exit(void *p)
 	if (my_counted)
 		live_named--;
 	my_counted = false;
-	spool__trace_my_buf = NULL;
+	my_buf = NULL;
 	if (p == &named_only) {
 		/* named, never recorded: nothing to free */
 	} else if (b->registered) {
@@ -199,7 +203,7 @@ static struct spool__trace_buf *attach(uint64_t gen)
 	if (atomic_load_explicit(&spool__trace_gen, memory_order_relaxed) !=
 	    gen)
 		goto out; /* stopped or restarted meanwhile */
-	b = spool__trace_my_buf;
+	b = my_buf;
 	if (!b) {
 		b = calloc(1, sizeof *b);
 		if (!b) {
@@ -207,7 +211,7 @@ static struct spool__trace_buf *attach(uint64_t gen)
 			goto out;
 		}
 		b->tid = (pid_t)syscall(SYS_gettid);
-		spool__trace_my_buf = b;
+		my_buf = b;
 		pthread_setspecific(buf_key, b);
 	}
 	if (nspares && spares_cap == session_cap) {
@@ -255,14 +259,12 @@ static inline struct spool__trace_buf *my_buffer(void)
 {
 	uint64_t gen = atomic_load_explicit(&spool__trace_gen,
 					    memory_order_relaxed);
-	struct spool__trace_buf *b = spool__trace_my_buf;
+	struct spool__trace_buf *b = my_buf;
 	if (__builtin_expect(!b || b->gen != gen, 0))
 		b = gen ? attach(gen) : NULL;
 	return b;
 }
 
-/* The slow path's append: the fast path's (trace.h), or a drop counted
- * when the buffer is full. */
 static inline void append(struct spool__trace_buf *b, uint64_t ts,
 			  uint32_t kind, uint64_t id, uint64_t arg)
 {
@@ -277,7 +279,13 @@ static inline void append(struct spool__trace_buf *b, uint64_t ts,
 			memory_order_relaxed);
 		return;
 	}
-	spool__trace_put(b, ts, kind, id, arg);
+	struct spool__trace_ev *e = &b->ev[n];
+	e->ts = ts;
+	e->word = (id & SPOOL__TRACE_ID_MASK) | (uint64_t)kind << 56;
+	e->arg = arg;
+	/* Release: the record above is complete before the stopper's
+	 * acquire load can count it. */
+	atomic_store_explicit(&b->n, n + 1, memory_order_release);
 }
 
 void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
@@ -317,7 +325,7 @@ void spool__trace_set_name(const char *name, int sort)
 {
 	snprintf(my_name, sizeof my_name, "%s", name);
 	my_sort = sort;
-	if (my_counted && !spool__trace_my_buf)
+	if (my_counted && !my_buf)
 		return;
 	if (!my_counted)
 		pthread_once(&key_once, make_key);
@@ -327,12 +335,12 @@ void spool__trace_set_name(const char *name, int sort)
 		 * session prepares a buffer for, until it exits. */
 		my_counted = true;
 		live_named++;
-		if (!spool__trace_my_buf)
+		if (!my_buf)
 			pthread_setspecific(buf_key, &named_only);
 	}
-	if (spool__trace_my_buf && spool__trace_my_buf->registered) {
-		memcpy(spool__trace_my_buf->name, my_name, sizeof my_name);
-		spool__trace_my_buf->sort = sort;
+	if (my_buf && my_buf->registered) {
+		memcpy(my_buf->name, my_name, sizeof my_name);
+		my_buf->sort = sort;
 	}
 	spool__trace_unlock();
 }

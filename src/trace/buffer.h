@@ -19,8 +19,33 @@
 /* Bytes committed at start for all threads together, at most. */
 #define SPOOL__TRACE_PREFAULT_TOTAL ((size_t)256 << 20)
 
-/* struct spool__trace_buf and SPOOL__TRACE_NAME_MAX: in trace.h, whose
- * inline hooks append to the calling thread's buffer directly. */
+enum { SPOOL__TRACE_NAME_MAX = 32 };
+
+struct spool__trace_buf {
+	/* The events, an anonymous mapping of cap records. Only the owner
+	 * thread writes them; the stopper reads [0, n) after an acquire
+	 * load of n, which pairs with the owner's release store. */
+	struct spool__trace_ev *ev;
+	size_t cap;
+	_Atomic size_t n;
+	/* Events refused because the buffer was full (owner writes). */
+	_Atomic uint64_t dropped;
+	/* The owner's latest clock read in this session, 0 before the
+	 * first: what a submission is stamped with (owner only). */
+	uint64_t last_ts;
+	/* The session this buffer records for. Written by the owner under
+	 * the lock; read by the owner without it (it is the only writer)
+	 * and by the stopper under it. */
+	uint64_t gen;
+	/* Below: only under the lock. */
+	struct spool__trace_buf *next; /* registry link */
+	bool registered;               /* in the current session's registry */
+	bool orphan;                   /* its thread exited: stop frees it */
+	uint64_t stop_dropped;         /* dropped, as the stopper read it */
+	pid_t tid;
+	int sort; /* track order: workers, loop, others */
+	char name[SPOOL__TRACE_NAME_MAX];
+};
 
 /* The lock that serialises start, stop, buffer registration, thread exit
  * and renaming. Never taken on the recording path once a thread's buffer

@@ -77,6 +77,13 @@ void spool__coro_started(struct spool__coro *self, struct spool__coro *from)
 
 #if defined(SPOOL__CORO_UCONTEXT) || defined(SPOOL__ASAN) ||                   \
 	defined(SPOOL__TSAN)
+/* The context that switched last on this thread: written just before each
+ * switch by the side that leaves, read just after it by the side that
+ * arrives, which thereby learns where it came from (coroutines may switch
+ * to each other, not only to and from the scheduler). Both sides run on
+ * the same thread, one after the other. */
+static _Thread_local struct spool__coro *leaving;
+
 void spool__coro_switch(struct spool__coro *from, struct spool__coro *to)
 {
 #ifdef SPOOL__CORO_UCONTEXT
@@ -91,9 +98,9 @@ void spool__coro_switch(struct spool__coro *from, struct spool__coro *to)
 #ifdef SPOOL__TSAN
 	__tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
+	leaving = from;
 	spool__coro_raw_switch(from, to);
-	/* In the star the loop uses, whoever resumes from is to (coro.h). */
-	spool__coro_arrived(from, to);
+	spool__coro_arrived(from, leaving);
 }
 #endif
 
@@ -105,6 +112,10 @@ _Noreturn void spool__coro_exit(struct spool__coro *from,
 #endif
 #ifdef SPOOL__TSAN
 	__tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+#if defined(SPOOL__CORO_UCONTEXT) || defined(SPOOL__ASAN) ||                   \
+	defined(SPOOL__TSAN)
+	leaving = from;
 #endif
 	spool__coro_raw_switch(from, to);
 	abort(); /* a finished coroutine is never resumed */

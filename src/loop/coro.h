@@ -10,11 +10,14 @@
  * saves the caller in from and resumes to; it returns when somebody switches
  * back to from.
  *
- * The loop uses them as a star: its scheduler switches into one coroutine,
- * which runs until it suspends or finishes and then switches back to the
- * scheduler. Nothing else relies on that shape except the sanitizer
- * bookkeeping below, which records the scheduler's stack bounds as reported
- * when a coroutine is entered.
+ * The loop's scheduler switches into one coroutine, which runs until it
+ * suspends and then switches either back to the scheduler or straight into
+ * the next coroutine of the loop's batch (spool__task_leave in
+ * loop_impl.h); a finished coroutine always switches back to the
+ * scheduler. The sanitizer bookkeeping below records the scheduler's stack
+ * bounds as reported when a coroutine is entered from it; each arriving
+ * side learns which context switched in from a thread-local note the
+ * leaving side writes (coro.c), not from the shape of the switches.
  *
  * Sanitizers do not see a stack pointer change by themselves. Every switch
  * is annotated (coro.c): AddressSanitizer's __sanitizer_start_switch_fiber /

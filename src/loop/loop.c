@@ -107,18 +107,20 @@ run_handle(spool_loop *loop, struct spool_handle *h)
  * many handles ran. */
 static int run_ready(spool_loop *loop)
 {
-	struct spool_handle *h = loop->ready_head;
-	int ran = 0;
+	struct spool_handle *h;
+	loop->batch = loop->ready_head;
+	loop->batch_ran = 0;
 	loop->ready_head = NULL;
 	loop->ready_tail = &loop->ready_head;
-	while (h) {
-		/* Read next first: running h may free it (a task's step). */
-		struct spool_handle *next = h->next;
+	/* The batch lives in the loop, not here: a suspending coroutine may
+	 * take its next handles itself (spool__task_leave). Each handle is
+	 * unlinked before it runs, which may free it (a task's step). */
+	while ((h = loop->batch) != NULL) {
+		loop->batch = h->next;
+		loop->batch_ran++;
 		run_handle(loop, h);
-		ran++;
-		h = next;
 	}
-	return ran;
+	return loop->batch_ran;
 }
 
 /* ---- waiting for events ----------------------------------------------- */

@@ -149,6 +149,12 @@ struct spool_loop {
 	bool use_pwait2;
 
 	struct spool_handle *ready_head, **ready_tail;
+	/* The part of this iteration's batch (step 5 of run_once) not yet
+	 * run, NULL outside it; a coroutine that suspends may hand the CPU
+	 * straight to the next one in it (spool__task_leave). batch_ran
+	 * counts the batch's handles run so far, for traces. */
+	struct spool_handle *batch;
+	int batch_ran;
 	struct spool__timer_heap timers;
 	size_t timers_cancelled;
 	uint64_t timer_seq;
@@ -281,6 +287,41 @@ static inline int spool__task_await_begin(spool_loop *loop,
 	return 0;
 }
 
+/* Inside coroutine t, which has just queued itself or registered what will
+ * wake it: gives the CPU to whatever runs next in this iteration, and
+ * returns once t is resumed.
+ *
+ * When the next handle of the batch resumes a suspended coroutine, t
+ * switches straight to it (one register switch) and does on its behalf
+ * what the scheduler's step would have done (spool__task_step: the trace
+ * event, the status, loop->current, core's current future). Otherwise
+ * (the batch is used up, the next handle is a plain callback or a task's
+ * first start, or the loop shares one stack, whose frames must be copied
+ * on the scheduler's stack) t switches to the scheduler, which runs the
+ * rest of the batch. Either way handles leave the batch in its order and
+ * only handles of the batch run, so the iteration rule of run_once holds
+ * exactly as if every handle were run by the scheduler; and whichever
+ * coroutine switches back to the scheduler finds itself in loop->current
+ * (switch_in in task.c reads it there, not from its own frame). */
+static inline void spool__task_leave(spool_loop *loop, struct spool__task *t)
+{
+	struct spool__coro *to = &loop->sched;
+	struct spool_handle *h = loop->batch;
+	if (!loop->shared && h && h->kind == SPOOL__H_STEP) {
+		struct spool__task *n = h->arg;
+		if (n->status == SPOOL__T_READY) {
+			loop->batch = h->next;
+			loop->batch_ran++;
+			spool__trace_resume(&n->fut, n->resume_rc);
+			n->status = SPOOL__T_RUNNING;
+			loop->current = n;
+			spool__current_swap(&n->fut);
+			to = &n->coro;
+		}
+	}
+	spool__coro_switch(&t->coro, to);
+}
+
 /* Inside a coroutine: lets every other ready callback run once. Inline:
  * the hot path of spool_sleep(0). */
 static inline int spool__task_yield(spool_loop *loop, struct spool__task *t)
@@ -291,7 +332,7 @@ static inline int spool__task_yield(spool_loop *loop, struct spool__task *t)
 	t->resume_rc = 0;
 	spool__ready_push(loop, &t->step);
 	spool__trace_suspend(&t->fut, SPOOL__TRACE_ON_YIELD, 0);
-	spool__coro_switch(&t->coro, &loop->sched);
+	spool__task_leave(loop, t);
 	return t->resume_rc;
 }
 

@@ -303,6 +303,10 @@ switch_in(spool_loop *loop, struct spool__task *t)
 		shared_enter(loop, t);
 	spool_future *outer = spool__current_swap(&t->fut);
 	spool__coro_switch(&loop->sched, &t->coro);
+	/* Not necessarily t: coroutines may have handed the CPU on among
+	 * themselves (spool__task_leave); the one that came back is
+	 * current. */
+	t = loop->current;
 	spool__current_swap(outer);
 	loop->current = NULL;
 	if (t->status == SPOOL__T_FINISHED) {
@@ -378,7 +382,7 @@ int spool__task_suspend(spool_loop *loop, struct spool__task *t)
 	if (loop->shared && spool__shared_reserve(loop, t) != 0)
 		return SPOOL_ENOMEM; /* the caller undoes its registrations */
 	t->status = SPOOL__T_SUSPENDED;
-	spool__coro_switch(&t->coro, &loop->sched);
+	spool__task_leave(loop, t);
 	return t->resume_rc;
 }
 

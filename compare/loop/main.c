@@ -34,7 +34,8 @@ static const spool_bench_suite suite = {
 	.name = "loop",
 	.summary =
 		"The loop suite: switch (100 coroutines yielding; bare "
-		"swapcontext round\ntrips), timers (1M one-shot timers over "
+		"swapcontext round a\nring of 100), timers (1M one-shot timers "
+		"over "
 		"0-99 ms), pingpong (100k round\ntrips of 64 bytes over TCP on "
 		"127.0.0.1), sleepers (100k coroutines sleeping\n100 ms at "
 		"once: time and peak RSS) and wakeups (100k round trips "
@@ -116,10 +117,11 @@ static void per_op(const spool_bench_exp *exps, size_t nexps)
 	fprintf(stderr,
 		"\nloop: time per operation (median), and spool's time as a "
 		"fraction of each peer's\n");
-	fprintf(stderr, "%-9s %-11s %12s %12s %12s %12s %12s %10s %10s %10s\n",
+	fprintf(stderr,
+		"%-9s %-11s %12s %12s %12s %12s %12s %10s %10s %10s %10s\n",
 		"bench", "per", "spool ns", "shared ns", "libuv ns",
 		"cpython ns", "swapctx ns", "x libuv", "x cpython",
-		"shared x cpython");
+		"shared x cpython", "x swapctx");
 	for (int b = 0; b < NB; b++) {
 		const spool_bench_exp *e[5];
 		for (int i = 0; i < 5; i++) {
@@ -140,9 +142,10 @@ static void per_op(const spool_bench_exp *exps, size_t nexps)
 			else
 				fprintf(stderr, " %12s", "-");
 		}
-		/* spool / libuv, spool / cpython, spool-shared / cpython */
-		static const int num[3] = {0, 0, 1}, den[3] = {2, 3, 3};
-		for (int i = 0; i < 3; i++) {
+		/* spool / libuv, spool / cpython, spool-shared / cpython,
+		 * spool / swapcontext */
+		static const int num[4] = {0, 0, 1, 0}, den[4] = {2, 3, 3, 4};
+		for (int i = 0; i < 4; i++) {
 			const spool_bench_exp *a = e[num[i]], *d = e[den[i]];
 			if (a && d && d->median_s > 0)
 				fprintf(stderr, " %9.3fx",

@@ -6,10 +6,12 @@
  *
  * Workloads (the same shape in every peer, so only the runtime differs):
  *   switch    100 coroutines on one loop, each yielding n / 100 times
- *             (spool_sleep(0), `await asyncio.sleep(0)`): n yields, each a
- *             switch out to the scheduler and into the next coroutine;
- *             swapcontext does n round trips between two contexts, the bare
- *             switch with no loop around it.
+ *             (spool_sleep(0), `await asyncio.sleep(0)`): n yields, each
+ *             handing the CPU to the next ready coroutine (spool: one
+ *             register switch straight into it, and once per round of the
+ *             ring a trip through the loop's scheduler and its iteration);
+ *             swapcontext passes control n times round a ring of as many
+ *             contexts, the bare switch with no loop around it.
  *   timers    n one-shot timers with delays (i * 7919) mod 100 ms, scheduled
  *             inside the timed part; every one must fire, none early.
  *   pingpong  n round trips of a 64-byte message between a client and an

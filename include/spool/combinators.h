@@ -178,10 +178,11 @@ SPOOL_API int spool_as_completed_create(spool_as_completed **out,
  * when the waiting coroutine was cancelled; the iterator stays usable);
  * SPOOL_EINVAL for NULL it or f. *f is NULL unless the result is 0.
  * Thread safety: one consumer at a time; calling it from two threads at
- * once is a caller bug and aborts with a message (caught whenever one call
- * is under way when the other starts; two calls starting within
- * nanoseconds of each other may escape the check). It may run concurrently
- * with the inputs completing on any threads. May block. */
+ * once is a caller bug and aborts with a message (caught whenever a call
+ * starts while another one waits; calls that overlap only for the few
+ * nanoseconds of handing back an entry already there may escape it).
+ * It may run concurrently with the inputs completing on any threads.
+ * May block. */
 SPOOL_API int spool_as_completed_next(spool_as_completed *it, spool_future **f,
 				      size_t *index);
 

@@ -295,7 +295,10 @@ static void reclaim(spool_as_completed *it)
 	spool_future_release(atomic_exchange(&it->waiter, NULL));
 }
 
-static int next_locked(spool_as_completed *it, spool_future **f, size_t *index)
+/* Out of line, so that the path that hands back an entry already there
+ * saves no registers for the waiting machinery. */
+static __attribute__((noinline)) int
+next_locked(spool_as_completed *it, spool_future **f, size_t *index)
 {
 	for (;;) {
 		if (it->timed_out)
@@ -337,15 +340,17 @@ int spool_as_completed_next(spool_as_completed *it, spool_future **f,
 		return SPOOL_EINVAL;
 	/* Misuse check without a locked instruction (it would cost as much
 	 * as the rest of a call that hands back a queued entry): relaxed,
-	 * because it orders nothing, only notices a second consumer. It
-	 * catches every call that starts while another is under way, which
-	 * is how such a bug shows (one consumer waiting, another arriving);
-	 * two calls that start within a few nanoseconds of each other may
-	 * both pass. */
+	 * because it orders nothing, only notices a second consumer. `busy`
+	 * is raised only on the path that may wait, so it catches every call
+	 * that starts while another waits, which is how such a bug shows
+	 * (one consumer waiting, another arriving); two calls that overlap
+	 * for a few nanoseconds may both pass. */
 	if (atomic_load_explicit(&it->busy, memory_order_relaxed))
 		spool__misuse("spool_as_completed_next",
 			      "called from two threads at once on one "
 			      "iterator (one consumer at a time)");
+	if (!it->timed_out && it->head < it->n && take(it, f, index))
+		return 0;
 	atomic_store_explicit(&it->busy, true, memory_order_relaxed);
 	int rc = next_locked(it, f, index);
 	atomic_store_explicit(&it->busy, false, memory_order_relaxed);

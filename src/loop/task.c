@@ -15,9 +15,10 @@
  * inbox from any other. The first step takes a stack and switches in; an
  * await registers what can end it (a done-callback on the awaited future, a
  * deadline in the timer heap, a descriptor in epoll), switches back to the
- * scheduler and, once woken, removes what is left and returns the wake's
- * code. The step that sees the function return gives the stack back and
- * completes the future on the scheduler's stack.
+ * scheduler (or straight into the next coroutine of the iteration's batch,
+ * spool__task_leave in loop_impl.h) and, once woken, removes what is left and
+ * returns the wake's code. The step that sees the function return gives the
+ * stack back and completes the future on the scheduler's stack.
  *
  * An await's done-callback holds a reference to the task, so a late
  * completion never touches freed memory. It wakes the task only if the task

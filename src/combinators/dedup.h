@@ -11,7 +11,10 @@
  * futures made in a row). Otherwise it is an open-addressing hash set of
  * the ids (linear probing, table at most half full, Fibonacci hashing:
  * Knuth, TAOCP vol. 3, 6.4), 16 bytes per input. Both are O(n) expected
- * time. Single-threaded; the set lives only during one call.
+ * time. A caller that cannot look at every id first (one pass over the
+ * inputs, as as_completed makes) starts with a bitmap around the first id
+ * and moves to the hash set if an id falls outside it.
+ * Single-threaded; the set lives only during one call.
  */
 #ifndef SPOOL_COMBINATORS_DEDUP_H
 #define SPOOL_COMBINATORS_DEDUP_H

@@ -397,6 +397,57 @@ START_TEST(release_racing_the_completion_frees_each_task_once)
 }
 END_TEST
 
+/* Cancel racing with a worker starting the task: cancel may win only
+ * while the task is PENDING (then it never runs); once it runs, cancel only
+ * requests and the task's own outcome stands. Each round submits a task
+ * that counts its runs, and cancels it at once (or after a short spin)
+ * from the submitting thread while a worker is picking it up. At the end,
+ * after destroy has joined the workers, the tasks that ran must be exactly
+ * those that ended DONE: a task cancelled while it ran would be counted
+ * as run but end CANCELLED. 50,000 rounds on 2 workers. */
+static atomic_long runs_counted;
+
+static int count_run(void *arg, void **result)
+{
+	atomic_fetch_add(&runs_counted, 1);
+	*result = arg;
+	return 0;
+}
+
+START_TEST(cancel_racing_start_never_cancels_a_task_that_runs)
+{
+	enum { ROUNDS = 50000 };
+	atomic_store(&runs_counted, 0);
+	spool_pool *p = make_pool(2);
+	spool_executor *ex = spool_pool_executor(p);
+	long cancelled = 0, done = 0;
+	for (int r = 0; r < ROUNDS; r++) {
+		spool_future *f = spool_submit(ex, count_run, &runs_counted);
+		ck_assert_ptr_nonnull(f);
+		if (r % 2)
+			spin_ns(r % 500);
+		int rc = spool_future_cancel(f);
+		ck_assert_int_eq(spool_future_wait(f, TIMEOUT), 0);
+		spool_state st = spool_future_state(f);
+		if (st == SPOOL_CANCELLED) {
+			ck_assert_int_eq(rc, 0);
+			cancelled++;
+		} else {
+			ck_assert_int_eq(st, SPOOL_DONE);
+			ck_assert(rc == SPOOL_EBUSY || rc == SPOOL_ESTATE);
+			ck_assert_ptr_eq(spool_future_value(f), &runs_counted);
+			done++;
+		}
+		spool_future_release(f);
+	}
+	spool_pool_destroy(p);
+	ck_assert_int_eq(atomic_load(&runs_counted), done);
+	/* Both outcomes happened: the race was exercised. */
+	ck_assert_int_gt(cancelled, 0);
+	ck_assert_int_gt(done, 0);
+}
+END_TEST
+
 /* ---- create / destroy ---------------------------------------------------- */
 
 /* Threads of this process, with their names appended to names. */
@@ -492,6 +543,7 @@ int main(void)
 	tcase_add_test(tc,
 		       callbacks_and_waiters_race_the_completion_of_pool_tasks);
 	tcase_add_test(tc, release_racing_the_completion_frees_each_task_once);
+	tcase_add_test(tc, cancel_racing_start_never_cancels_a_task_that_runs);
 	suite_add_tcase(s, tc);
 	tc = spool_test_case("shutdown", 240);
 	tcase_add_test(tc, shutdown_racing_with_submissions_from_4_threads);

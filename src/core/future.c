@@ -338,15 +338,16 @@ void spool__future_complete_owned_release(spool_future *f, int err, void *value)
 	spool_future_release(f);
 }
 
-/* Claims the right to complete f: PENDING or RUNNING -> COMPLETING.
- * extra is OR-ed in (CANCEL_REQ for a cancel). Returns false when f is final
- * or another thread is completing it. */
-static bool claim(spool_future *f, uint32_t extra)
+/* Claims the right to complete f: PENDING (or, unless pending_only,
+ * RUNNING) -> COMPLETING. extra is OR-ed in (CANCEL_REQ for a cancel).
+ * Returns false when f is in any other phase. */
+static bool claim(spool_future *f, uint32_t extra, bool pending_only)
 {
 	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
 	for (;;) {
 		uint64_t ph = w & SPOOL__PH_MASK;
-		if (ph != SPOOL__PH_PENDING && ph != SPOOL__PH_RUNNING)
+		if (ph != SPOOL__PH_PENDING &&
+		    (pending_only || ph != SPOOL__PH_RUNNING))
 			return false;
 		/* Acquire: a completer that reads task state written by the
 		 * starter (e.g. a cancel racing with start) sees it. */
@@ -361,7 +362,7 @@ static bool claim(spool_future *f, uint32_t extra)
 
 int spool__future_complete(spool_future *f, int err, void *value)
 {
-	if (!claim(f, err == SPOOL_ECANCELLED ? SPOOL__CANCEL_REQ : 0))
+	if (!claim(f, err == SPOOL_ECANCELLED ? SPOOL__CANCEL_REQ : 0, false))
 		return SPOOL_ESTATE;
 	finish(f, err, value);
 	return 0;
@@ -403,7 +404,12 @@ int spool_future_cancel(spool_future *f)
 						  memory_order_relaxed);
 		switch (w & SPOOL__PH_MASK) {
 		case SPOOL__PH_PENDING:
-			if (claim(f, SPOOL__CANCEL_REQ)) {
+			/* PENDING only: if the task started since the load
+			 * above, it is RUNNING, and cancel must only request
+			 * (the next round of the loop). Claiming it from
+			 * RUNNING would end a running task CANCELLED under
+			 * its runner's feet. */
+			if (claim(f, SPOOL__CANCEL_REQ, true)) {
 				finish(f, SPOOL_ECANCELLED, NULL);
 				return 0;
 			}

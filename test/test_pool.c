@@ -995,16 +995,20 @@ END_TEST
 START_TEST(later_shutdown_call_can_still_cancel_pending)
 {
 	spool_pool *p = make_pool(1, NULL);
-	atomic_int go = 0, ran = 0;
+	atomic_int gate[2] = {0, 0}, ran = 0; /* [0] open, [1] started */
 	spool_executor *ex = spool_pool_executor(p);
-	spool_future *blocker = spool_submit(ex, gate_task, &go);
+	spool_future *blocker = spool_submit(ex, until_gate, gate);
+	/* The blocker holds the only worker before f is queued: a worker
+	 * that is taking f out of the queue as shutdown cancels has started
+	 * it, and shutdown rightly leaves it alone. */
+	ck_assert(await_flag(&gate[1]));
 	spool_future *f = spool_submit(ex, count_task, &ran);
 	ck_assert_int_eq(spool_pool_shutdown(p, 0), 0);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_PENDING);
 	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_CANCEL_PENDING),
 			 0);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
-	atomic_store(&go, 1);
+	atomic_store(&gate[0], 1);
 	spool_pool_destroy(p);
 	ck_assert_int_eq(atomic_load(&ran), 0);
 	spool_future_release(f);

@@ -243,15 +243,48 @@ int spool__future_start(spool_future *f)
 	}
 }
 
+/* Writes f's outcome (only the thread that may complete f calls this) and
+ * returns the final phase that publishes it. */
+static uint32_t write_outcome(spool_future *f, int err, void *value)
+{
+	f->error = err;
+	f->value = err == 0 ? value : NULL;
+	return err == 0                  ? SPOOL__PH_DONE
+	       : err == SPOOL_ECANCELLED ? SPOOL__PH_CANCELLED
+					 : SPOOL__PH_FAILED;
+}
+
+/* After the final phase replaced the word w: wakes the sleepers and runs
+ * the callbacks that w says there are. An adder raises HAS_CB before it
+ * pushes (callback.c): if w lacks it, every adder still to come reads a
+ * final phase and runs its callback itself, and the list stays empty. */
+static void after_final(spool_future *f, uint64_t w)
+{
+	if (w & SPOOL__WAITERS)
+		spool__futex_wake_all(f);
+	if (w & SPOOL__HAS_CB)
+		spool__callbacks_run(f);
+}
+
+/* Debug builds: the owned completions' precondition (future_impl.h). */
+static void check_owned_running(const spool_future *f, uint64_t w,
+				const char *who)
+{
+#ifdef SPOOL_DEBUG_COUNTERS
+	if ((w & SPOOL__PH_MASK) != SPOOL__PH_RUNNING || !f->ops ||
+	    !f->ops->owned)
+		spool__misuse(who,
+			      "future is not a RUNNING executor-owned future");
+#else
+	(void)f, (void)w, (void)who;
+#endif
+}
+
 /* Second half of every completion, run by the thread that moved f into
  * COMPLETING: write the outcome, publish the final phase, wake, call back. */
 static void finish(spool_future *f, int err, void *value)
 {
-	uint32_t ph = err == 0                  ? SPOOL__PH_DONE
-		      : err == SPOOL_ECANCELLED ? SPOOL__PH_CANCELLED
-						: SPOOL__PH_FAILED;
-	f->error = err;
-	f->value = err == 0 ? value : NULL;
+	uint32_t ph = write_outcome(f, err, value);
 	/* Release: value and error above become visible to every acquire
 	 * load that sees the final phase. Other threads may still set
 	 * CANCEL_REQ or WAITERS meanwhile, hence a CAS loop rather than a
@@ -263,22 +296,12 @@ static void finish(spool_future *f, int err, void *value)
 		&f->state, &w, (w & keep) | ph, memory_order_release,
 		memory_order_relaxed))
 		;
-	if (w & SPOOL__WAITERS)
-		spool__futex_wake_all(f);
-	/* An adder raises HAS_CB before it pushes (callback.c): if the word
-	 * we replaced lacks it, every adder still to come reads a final
-	 * phase and runs its callback itself, and the list stays empty. */
-	if (w & SPOOL__HAS_CB)
-		spool__callbacks_run(f);
+	after_final(f, w);
 }
 
 void spool__future_complete_owned(spool_future *f, int err, void *value)
 {
-	uint32_t ph = err == 0                  ? SPOOL__PH_DONE
-		      : err == SPOOL_ECANCELLED ? SPOOL__PH_CANCELLED
-						: SPOOL__PH_FAILED;
-	f->error = err;
-	f->value = err == 0 ? value : NULL;
+	uint32_t ph = write_outcome(f, err, value);
 	/* Only this thread moves f out of RUNNING (future_impl.h), and the
 	 * other writers of the word only set CANCEL_REQ, WAITERS or HAS_CB,
 	 * so XOR-ing RUNNING into ph changes the phase alone, whatever bits
@@ -289,33 +312,16 @@ void spool__future_complete_owned(spool_future *f, int err, void *value)
 	 * costs nothing. */
 	uint64_t w = atomic_fetch_xor_explicit(
 		&f->state, SPOOL__PH_RUNNING ^ ph, memory_order_release);
-#ifdef SPOOL_DEBUG_COUNTERS
-	if ((w & SPOOL__PH_MASK) != SPOOL__PH_RUNNING || !f->ops ||
-	    !f->ops->owned)
-		spool__misuse("spool__future_complete_owned",
-			      "future is not a RUNNING executor-owned future");
-#endif
-	if (w & SPOOL__WAITERS)
-		spool__futex_wake_all(f);
-	if (w & SPOOL__HAS_CB)
-		spool__callbacks_run(f);
+	check_owned_running(f, w, "spool__future_complete_owned");
+	after_final(f, w);
 }
 
 void spool__future_complete_owned_release(spool_future *f, int err, void *value)
 {
 	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
-#ifdef SPOOL_DEBUG_COUNTERS
-	if ((w & SPOOL__PH_MASK) != SPOOL__PH_RUNNING || !f->ops ||
-	    !f->ops->owned)
-		spool__misuse("spool__future_complete_owned_release",
-			      "future is not a RUNNING executor-owned future");
-#endif
+	check_owned_running(f, w, "spool__future_complete_owned_release");
 	if (!(w & (SPOOL__WAITERS | SPOOL__HAS_CB))) {
-		uint32_t ph = err == 0                  ? SPOOL__PH_DONE
-			      : err == SPOOL_ECANCELLED ? SPOOL__PH_CANCELLED
-							: SPOOL__PH_FAILED;
-		f->error = err;
-		f->value = err == 0 ? value : NULL;
+		uint32_t ph = write_outcome(f, err, value);
 		/* Nobody to wake and nothing to call back: publish the
 		 * final phase and drop our reference in one step. The
 		 * phase is RUNNING (only we leave it), so adding ph - RUNNING

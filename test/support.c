@@ -55,3 +55,18 @@ int spool_test_cpus(void)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
 }
+
+spool_loop *spool_test_loop_new(void)
+{
+	spool_loop *loop = NULL;
+	ck_assert_int_eq(spool_loop_create(&loop, NULL), 0);
+	return loop;
+}
+
+spool_future *spool_test_loop_submit(spool_loop *loop, spool_task_fn fn,
+				     void *arg)
+{
+	spool_future *f = spool_submit(spool_loop_executor(loop), fn, arg);
+	ck_assert_ptr_nonnull(f);
+	return f;
+}

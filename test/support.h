@@ -23,4 +23,11 @@ void spool_test_sleep_ns(int64_t ns);
 /* Number of online CPUs. */
 int spool_test_cpus(void);
 
+/* A loop with default options; fails the test if it cannot be made. */
+spool_loop *spool_test_loop_new(void);
+
+/* spool_submit() on loop's executor; fails the test on NULL. */
+spool_future *spool_test_loop_submit(spool_loop *loop, spool_task_fn fn,
+				     void *arg);
+
 #endif

@@ -25,17 +25,10 @@ static spool_loop *new_loop(size_t stack_size)
 	return loop;
 }
 
-static spool_future *submit(spool_loop *loop, spool_task_fn fn, void *arg)
-{
-	spool_future *f = spool_submit(spool_loop_executor(loop), fn, arg);
-	ck_assert_ptr_nonnull(f);
-	return f;
-}
-
 /* Runs fn(arg) as the only task and returns its outcome. */
 static int run_one(spool_loop *loop, spool_task_fn fn, void *arg)
 {
-	spool_future *f = submit(loop, fn, arg);
+	spool_future *f = spool_test_loop_submit(loop, fn, arg);
 	int rc = spool_loop_run_until_complete(loop, f);
 	spool_future_release(f);
 	return rc;
@@ -65,7 +58,7 @@ START_TEST(a_submitted_task_runs_as_a_coroutine_on_the_loop_thread)
 {
 	spool_loop *loop = new_loop(0);
 	struct whoami w = {0};
-	spool_future *f = submit(loop, whoami_task, &w);
+	spool_future *f = spool_test_loop_submit(loop, whoami_task, &w);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_PENDING);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, f), 0);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
@@ -89,7 +82,7 @@ START_TEST(a_failing_task_fails_its_future_with_its_code)
 {
 	spool_loop *loop = new_loop(0);
 	int code = 17;
-	spool_future *f = submit(loop, fail_task, &code);
+	spool_future *f = spool_test_loop_submit(loop, fail_task, &code);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, f), 17);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_FAILED);
 	ck_assert_int_eq(spool_future_error(f), 17);
@@ -142,7 +135,7 @@ START_TEST(one_thousand_coroutines_sleeping_50ms_sleep_concurrently)
 	int64_t t0 = spool_test_now_ns();
 	for (int i = 0; i < N; i++) {
 		s[i] = (struct sleeper){.ns = 50 * MS};
-		f[i] = submit(loop, sleep_task, &s[i]);
+		f[i] = spool_test_loop_submit(loop, sleep_task, &s[i]);
 	}
 	for (int i = 0; i < N; i++)
 		ck_assert_int_eq(spool_loop_run_until_complete(loop, f[i]), 0);
@@ -217,8 +210,8 @@ START_TEST(sleep_zero_yields_to_the_other_ready_coroutines)
 	spool_loop *loop = new_loop(0);
 	struct pingpong pp = {.n = 0};
 	struct yielder a = {&pp, 'a'}, b = {&pp, 'b'};
-	spool_future *fa = submit(loop, yield_task, &a);
-	spool_future *fb = submit(loop, yield_task, &b);
+	spool_future *fa = spool_test_loop_submit(loop, yield_task, &a);
+	spool_future *fb = spool_test_loop_submit(loop, yield_task, &b);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fb), 0);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fa), 0);
 	ck_assert_int_eq(pp.n, 6);
@@ -278,7 +271,7 @@ START_TEST(futures_completed_by_other_threads_resume_their_coroutines)
 	for (int i = 0; i < N; i++) {
 		p[i] = spool_promise_new();
 		a[i] = (struct awaiter){.f = p[i], .timeout = SPOOL_FOREVER};
-		f[i] = submit(loop, await_task, &a[i]);
+		f[i] = spool_test_loop_submit(loop, await_task, &a[i]);
 	}
 	/* Interleave: thread t completes promises t, t+T, ... */
 	static spool_future *mine[T][N / T];
@@ -318,8 +311,8 @@ START_TEST(a_coroutine_awaits_a_future_completed_by_another_coroutine)
 	spool_loop *loop = new_loop(0);
 	spool_future *p = spool_promise_new();
 	struct awaiter a = {.f = p, .timeout = SPOOL_FOREVER};
-	spool_future *fa = submit(loop, await_task, &a);
-	spool_future *fc = submit(loop, complete_task, p);
+	spool_future *fa = spool_test_loop_submit(loop, await_task, &a);
+	spool_future *fc = spool_test_loop_submit(loop, complete_task, p);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fa), 0);
 	ck_assert_ptr_eq(a.value, &V);
 	spool_future_release(fa);
@@ -368,7 +361,7 @@ START_TEST(the_same_future_awaited_again_after_a_timeout_wakes_once_done)
 	struct awaiter a = {.f = p, .timeout = 1 * MS};
 	ck_assert_int_eq(run_one(loop, await_task, &a), SPOOL_ETIMEDOUT);
 	a = (struct awaiter){.f = p, .timeout = SPOOL_FOREVER};
-	spool_future *f = submit(loop, await_task, &a);
+	spool_future *f = spool_test_loop_submit(loop, await_task, &a);
 	struct completer c = {&p, 1, 2 * MS};
 	pthread_t th;
 	ck_assert_int_eq(pthread_create(&th, NULL, complete_all, &c), 0);
@@ -433,7 +426,7 @@ START_TEST(cancelling_a_coroutine_suspended_at_an_await_ends_it_ecancelled)
 	spool_loop *loop = new_loop(0);
 	spool_future *p = spool_promise_new();
 	struct awaiter a = {.f = p, .timeout = SPOOL_FOREVER};
-	spool_future *f = submit(loop, await_task, &a);
+	spool_future *f = spool_test_loop_submit(loop, await_task, &a);
 	struct canceller c = {f, 99};
 	ck_assert_int_eq(
 		spool_loop_call_later(loop, 2 * MS, cancel_cb, &c, NULL), 0);
@@ -454,7 +447,7 @@ START_TEST(cancelling_a_sleeping_coroutine_wakes_it_at_once)
 {
 	spool_loop *loop = new_loop(0);
 	struct sleeper s = {.ns = 3600 * SPOOL_NS_PER_S}; /* an hour */
-	spool_future *f = submit(loop, sleep_task, &s);
+	spool_future *f = spool_test_loop_submit(loop, sleep_task, &s);
 	struct canceller c = {f, 99};
 	ck_assert_int_eq(
 		spool_loop_call_later(loop, 1 * MS, cancel_cb, &c, NULL), 0);
@@ -497,7 +490,7 @@ START_TEST(a_cancel_from_another_thread_is_delivered_by_the_loop)
 	static struct remote_cancel r;
 	r.s = (struct sleeper){.ns = 3600 * SPOOL_NS_PER_S, .rc = 99};
 	atomic_store(&r.started, 0);
-	r.f = submit(loop, flag_then_sleep_task, &r);
+	r.f = spool_test_loop_submit(loop, flag_then_sleep_task, &r);
 	pthread_t th;
 	ck_assert_int_eq(pthread_create(&th, NULL, cancel_from_thread, &r), 0);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, r.f),
@@ -520,7 +513,7 @@ START_TEST(a_task_cancelled_before_it_starts_never_runs)
 {
 	spool_loop *loop = new_loop(0);
 	bool ran = false;
-	spool_future *f = submit(loop, must_not_run, &ran);
+	spool_future *f = spool_test_loop_submit(loop, must_not_run, &ran);
 	ck_assert_int_eq(spool_future_cancel(f), 0);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
 	struct sleeper s = {.ns = 1 * MS};
@@ -550,7 +543,7 @@ START_TEST(a_coroutine_cancelling_itself_ends_its_next_await_only)
 {
 	spool_loop *loop = new_loop(0);
 	struct selfcancel s = {0};
-	spool_future *f = submit(loop, selfcancel_task, &s);
+	spool_future *f = spool_test_loop_submit(loop, selfcancel_task, &s);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, f), 0);
 	ck_assert_int_eq(s.cancel_rc, 0);
 	ck_assert_int_eq(s.first, SPOOL_ECANCELLED);
@@ -584,7 +577,7 @@ START_TEST(a_cancel_after_the_awaited_future_completed_still_wins)
 	spool_loop *loop = new_loop(0);
 	spool_future *p = spool_promise_new();
 	struct awaiter a = {.f = p, .timeout = SPOOL_FOREVER};
-	spool_future *f = submit(loop, await_task, &a);
+	spool_future *f = spool_test_loop_submit(loop, await_task, &a);
 	struct wake_cancel w = {p, f, 99};
 	ck_assert_int_eq(spool_loop_call_later(loop, 1 * MS, wake_and_cancel_cb,
 					       &w, NULL),
@@ -637,12 +630,13 @@ START_TEST(destroy_cancels_live_tasks_and_every_future_ends_final)
 	struct sleeper s = {.ns = 1 * MS};
 	spool_future *late = NULL;
 	bool ran = false;
-	spool_future *fa = submit(loop, await_task, &a);
-	spool_future *fs = submit(loop, stubborn_task, &st);
-	spool_future *fp = submit(loop, spawner_task, &late);
+	spool_future *fa = spool_test_loop_submit(loop, await_task, &a);
+	spool_future *fs = spool_test_loop_submit(loop, stubborn_task, &st);
+	spool_future *fp = spool_test_loop_submit(loop, spawner_task, &late);
 	/* let them all suspend */
 	ck_assert_int_eq(run_one(loop, sleep_task, &s), 0);
-	spool_future *never = submit(loop, must_not_run, &ran); /* unstarted */
+	spool_future *never = spool_test_loop_submit(loop, must_not_run,
+						     &ran); /* unstarted */
 	spool_loop_destroy(loop);
 	ck_assert_int_eq(spool_future_state(fa), SPOOL_CANCELLED);
 	ck_assert_int_eq(a.rc, SPOOL_ECANCELLED);
@@ -668,7 +662,7 @@ START_TEST(destroy_finishes_a_coroutine_whose_future_was_completed_by_hand)
 	 * still be woken and finish, or destroy would hang. */
 	spool_loop *loop = new_loop(0);
 	struct sleeper s = {.ns = 3600 * SPOOL_NS_PER_S, .rc = 99};
-	spool_future *f = submit(loop, sleep_task, &s);
+	spool_future *f = spool_test_loop_submit(loop, sleep_task, &s);
 	struct sleeper pause = {.ns = 1 * MS};
 	ck_assert_int_eq(run_one(loop, sleep_task, &pause), 0);
 	ck_assert_int_eq(spool_promise_set_result(f, &V), 0);
@@ -683,7 +677,7 @@ START_TEST(destroy_of_a_loop_that_never_ran_cancels_its_tasks)
 {
 	spool_loop *loop = new_loop(0);
 	bool ran = false;
-	spool_future *f = submit(loop, must_not_run, &ran);
+	spool_future *f = spool_test_loop_submit(loop, must_not_run, &ran);
 	spool_loop_destroy(loop);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
 	ck_assert(!ran);
@@ -755,7 +749,8 @@ static int finished_stacks_resident(size_t cache)
 	static struct stack_page pages[N];
 	spool_future *f[N];
 	for (int i = 0; i < N; i++)
-		f[i] = submit(loop, record_stack_page, &pages[i]);
+		f[i] = spool_test_loop_submit(loop, record_stack_page,
+					      &pages[i]);
 	for (int i = 0; i < N; i++) {
 		ck_assert_int_eq(spool_loop_run_until_complete(loop, f[i]), 0);
 		spool_future_release(f[i]);
@@ -843,8 +838,8 @@ START_TEST(each_coroutine_keeps_its_own_registers_and_rounding_mode)
 {
 	spool_loop *loop = new_loop(0);
 	struct fpu s = {0};
-	spool_future *a = submit(loop, fpu_task, &s);
-	spool_future *b = submit(loop, fpu_watch_task, &s);
+	spool_future *a = spool_test_loop_submit(loop, fpu_task, &s);
+	spool_future *b = spool_test_loop_submit(loop, fpu_watch_task, &s);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, a), 0);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, b), 0);
 	ck_assert_int_eq(s.round_inside, FE_UPWARD);

@@ -10,13 +10,6 @@
 
 #define MS SPOOL_NS_PER_MS
 
-static spool_loop *new_loop(void)
-{
-	spool_loop *loop = NULL;
-	ck_assert_int_eq(spool_loop_create(&loop, NULL), 0);
-	return loop;
-}
-
 static spool_future *submit(spool_executor *ex, spool_task_fn fn, void *arg)
 {
 	spool_future *f = spool_submit(ex, fn, arg);
@@ -85,7 +78,7 @@ START_TEST(gather_in_a_coroutine_suspends_it_while_the_loop_runs_others)
 {
 	/* The inputs are completed by another coroutine on the same thread:
 	 * the gather can only finish if waiting suspended the waiter. */
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	spool_future *p[4];
 	for (int i = 0; i < 4; i++)
 		p[i] = spool_promise_new();
@@ -128,7 +121,7 @@ static int wait_first_task(void *arg, void **result)
 
 START_TEST(wait_first_completed_in_a_coroutine_returns_when_one_is_done)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct first_job j = {.ex = spool_loop_executor(loop),
 			      .never = spool_promise_new()};
 	spool_future *f = submit(spool_loop_executor(loop), wait_first_task,
@@ -168,7 +161,7 @@ static int as_completed_task(void *arg, void **result)
 
 START_TEST(as_completed_in_a_coroutine_yields_in_completion_order)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	spool_future *p[3];
 	for (int i = 0; i < 3; i++)
 		p[i] = spool_promise_new();
@@ -209,7 +202,7 @@ static int wait_for_task(void *arg, void **result)
 
 START_TEST(wait_for_in_a_coroutine_cancels_a_slow_coroutine_on_timeout)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct wait_for_job j = {.ex = spool_loop_executor(loop)};
 	spool_future *f = submit(spool_loop_executor(loop), wait_for_task, &j);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, f), 0);
@@ -239,7 +232,7 @@ static void cancel_cb(spool_loop *loop, void *arg)
 
 START_TEST(a_coroutine_waiting_in_a_combinator_can_be_cancelled)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	spool_future *p = spool_promise_new();
 	spool_future *f = submit(spool_loop_executor(loop), gather_forever_task,
 				 &p);
@@ -271,7 +264,7 @@ static void combinator_deadlk_cb(spool_loop *loop, void *arg)
 
 START_TEST(combinators_on_the_loop_thread_outside_a_coroutine_are_edeadlk)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct deadlk d = {spool_promise_new(), 99, 99};
 	ck_assert_int_eq(
 		spool_loop_call_soon(loop, combinator_deadlk_cb, &d, NULL), 0);

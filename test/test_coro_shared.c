@@ -25,13 +25,6 @@ static spool_loop *shared_loop(void)
 	return loop;
 }
 
-static spool_future *submit(spool_loop *loop, spool_task_fn fn, void *arg)
-{
-	spool_future *f = spool_submit(spool_loop_executor(loop), fn, arg);
-	ck_assert_ptr_nonnull(f);
-	return f;
-}
-
 /* ---- locals across suspensions ---------------------------------------- */
 
 enum { NCORO = 300, ROUNDS = 40, WORDS = 48 };
@@ -84,7 +77,7 @@ START_TEST(many_coroutines_on_a_shared_stack_keep_their_locals)
 	spool_future *f[NCORO];
 	for (int i = 0; i < NCORO; i++) {
 		k[i] = (struct keeper){i, 0, 0};
-		f[i] = submit(loop, keeper_task, &k[i]);
+		f[i] = spool_test_loop_submit(loop, keeper_task, &k[i]);
 	}
 	for (int i = 0; i < NCORO; i++) {
 		ck_assert_int_eq(spool_loop_run_until_complete(loop, f[i]), 0);
@@ -136,7 +129,7 @@ START_TEST(a_pointer_to_its_own_stack_is_valid_while_the_coroutine_runs)
 	struct selfref s = {0, 0};
 	spool_future *f[20];
 	for (int i = 0; i < 20; i++)
-		f[i] = submit(loop, selfref_task, &s);
+		f[i] = spool_test_loop_submit(loop, selfref_task, &s);
 	for (int i = 0; i < 20; i++) {
 		ck_assert_int_eq(spool_loop_run_until_complete(loop, f[i]), 0);
 		spool_future_release(f[i]);
@@ -214,8 +207,9 @@ START_TEST(descriptor_waits_work_on_a_shared_stack)
 				 0);
 		srv[i] = (struct echo){sv[i][0], MSGS, 0};
 		cli[i] = (struct echo){sv[i][1], MSGS, 0};
-		f[2 * i] = submit(loop, echo_server, &srv[i]);
-		f[2 * i + 1] = submit(loop, echo_client, &cli[i]);
+		f[2 * i] = spool_test_loop_submit(loop, echo_server, &srv[i]);
+		f[2 * i + 1] = spool_test_loop_submit(loop, echo_client,
+						      &cli[i]);
 	}
 	for (int i = 0; i < 2 * PAIRS; i++) {
 		ck_assert_int_eq(spool_loop_run_until_complete(loop, f[i]), 0);
@@ -269,7 +263,7 @@ START_TEST(future_waits_work_on_a_shared_stack)
 	spool_future *f[N];
 	for (int i = 0; i < N; i++) {
 		a[i] = (struct awaiter){loop, i + 1, 0};
-		f[i] = submit(loop, awaiter_task, &a[i]);
+		f[i] = spool_test_loop_submit(loop, awaiter_task, &a[i]);
 	}
 	for (int i = 0; i < N; i++) {
 		ck_assert_int_eq(spool_loop_run_until_complete(loop, f[i]), 0);
@@ -310,10 +304,10 @@ START_TEST(cancel_and_destroy_with_suspended_shared_stack_coroutines)
 	spool_future *f[N];
 	for (int i = 0; i < N; i++) {
 		s[i] = (struct sleeper){i, 99, 0};
-		f[i] = submit(loop, forever_task, &s[i]);
+		f[i] = spool_test_loop_submit(loop, forever_task, &s[i]);
 	}
 	/* Let them all start and suspend. */
-	spool_future *tick = submit(loop, value_task, NULL);
+	spool_future *tick = spool_test_loop_submit(loop, value_task, NULL);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, tick), 0);
 	spool_future_release(tick);
 	/* Cancel every other one, in an order unlike the start order. */

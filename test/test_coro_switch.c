@@ -12,20 +12,6 @@
 
 #include "support.h"
 
-static spool_loop *new_loop(void)
-{
-	spool_loop *loop = NULL;
-	ck_assert_int_eq(spool_loop_create(&loop, NULL), 0);
-	return loop;
-}
-
-static spool_future *submit(spool_loop *loop, spool_task_fn fn, void *arg)
-{
-	spool_future *f = spool_submit(spool_loop_executor(loop), fn, arg);
-	ck_assert_ptr_nonnull(f);
-	return f;
-}
-
 /* Runs the loop until every one of the n futures is done, then checks that
  * each succeeded and releases it. */
 static void run_all(spool_loop *loop, spool_future **f, int n)
@@ -80,12 +66,12 @@ static int locals_task(void *arg, void **result)
 
 START_TEST(many_coroutines_yielding_to_each_other_keep_their_locals)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct local_check c[LOCALS_TASKS];
 	spool_future *f[LOCALS_TASKS];
 	for (int i = 0; i < LOCALS_TASKS; i++) {
 		c[i] = (struct local_check){loop, i, 0, 0};
-		f[i] = submit(loop, locals_task, &c[i]);
+		f[i] = spool_test_loop_submit(loop, locals_task, &c[i]);
 	}
 	for (int i = 0; i < LOCALS_TASKS; i++) {
 		ck_assert_int_eq(spool_loop_run_until_complete(loop, f[i]), 0);
@@ -142,13 +128,13 @@ static int order_task(void *arg, void **result)
 START_TEST(yields_resume_in_ready_queue_order_with_direct_switches)
 {
 	enum { TASKS = 10, ROUNDS = 40 };
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct order_log o = {.loop = loop, .rounds = ROUNDS};
 	struct order_task t[TASKS];
 	spool_future *f[TASKS];
 	for (int i = 0; i < TASKS; i++) {
 		t[i] = (struct order_task){&o, (char)('a' + i)};
-		f[i] = submit(loop, order_task, &t[i]);
+		f[i] = spool_test_loop_submit(loop, order_task, &t[i]);
 	}
 	run_all(loop, f, TASKS);
 	ck_assert_int_eq(o.n, TASKS * ROUNDS);
@@ -190,7 +176,7 @@ static int sched_task(void *arg, void **result)
 
 START_TEST(a_callback_between_two_coroutines_still_runs_in_order)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct order_log o = {.loop = loop, .rounds = 4};
 	struct order_task x = {&o, 'X'}, y = {&o, 'Y'};
 	/* b schedules X in its second turn, c schedules Y in its third:
@@ -203,7 +189,7 @@ START_TEST(a_callback_between_two_coroutines_still_runs_in_order)
 	};
 	spool_future *f[3];
 	for (int i = 0; i < 3; i++)
-		f[i] = submit(loop, sched_task, &t[i]);
+		f[i] = spool_test_loop_submit(loop, sched_task, &t[i]);
 	run_all(loop, f, 3);
 	o.log[o.n] = '\0';
 	ck_assert_str_eq(o.log, "abc"
@@ -227,7 +213,7 @@ static void tick_cb(spool_loop *loop, void *arg)
 START_TEST(each_iteration_resumes_each_yielding_coroutine_once)
 {
 	enum { TASKS = 3, ROUNDS = 50 };
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct order_log o = {
 		.loop = loop, .rounds = ROUNDS, .ticks_left = ROUNDS};
 	/* The tick is queued first: one tick per iteration, then each
@@ -237,7 +223,7 @@ START_TEST(each_iteration_resumes_each_yielding_coroutine_once)
 	spool_future *f[TASKS];
 	for (int i = 0; i < TASKS; i++) {
 		t[i] = (struct order_task){&o, (char)('a' + i)};
-		f[i] = submit(loop, order_task, &t[i]);
+		f[i] = spool_test_loop_submit(loop, order_task, &t[i]);
 	}
 	run_all(loop, f, TASKS);
 	ck_assert_int_eq(o.n, (TASKS + 1) * ROUNDS);
@@ -285,10 +271,10 @@ static int canceller_task(void *arg, void **result)
 
 START_TEST(a_ready_coroutine_cancelled_before_its_turn_resumes_with_ecancelled)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct victim v = {0};
-	spool_future *c = submit(loop, canceller_task, &v);
-	spool_future *f = submit(loop, victim_task, &v);
+	spool_future *c = spool_test_loop_submit(loop, canceller_task, &v);
+	spool_future *f = spool_test_loop_submit(loop, victim_task, &v);
 	v.self = f;
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, c), 0);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, f),
@@ -357,7 +343,7 @@ static void complete_round(spool_loop *loop, void *arg)
 
 START_TEST(coroutines_woken_together_resume_in_turn_with_their_results)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	static struct await_ring ring;
 	memset(&ring, 0, sizeof ring);
 	ring.o.loop = loop;
@@ -370,7 +356,7 @@ START_TEST(coroutines_woken_together_resume_in_turn_with_their_results)
 	spool_future *f[AWAIT_TASKS];
 	for (int i = 0; i < AWAIT_TASKS; i++) {
 		t[i] = (struct await_task){&ring, i, 0};
-		f[i] = submit(loop, await_task, &t[i]);
+		f[i] = spool_test_loop_submit(loop, await_task, &t[i]);
 	}
 	ck_assert_int_eq(spool_loop_call_later(loop, SPOOL_NS_PER_MS,
 					       complete_round, &ring, NULL),

@@ -20,20 +20,6 @@
 
 #define MS SPOOL_NS_PER_MS
 
-static spool_loop *new_loop(void)
-{
-	spool_loop *loop = NULL;
-	ck_assert_int_eq(spool_loop_create(&loop, NULL), 0);
-	return loop;
-}
-
-static spool_future *submit(spool_loop *loop, spool_task_fn fn, void *arg)
-{
-	spool_future *f = spool_submit(spool_loop_executor(loop), fn, arg);
-	ck_assert_ptr_nonnull(f);
-	return f;
-}
-
 static void socket_pair(int sv[2])
 {
 	ck_assert_int_eq(
@@ -129,8 +115,8 @@ static void run_echo(spool_loop *loop, int server_fd, int client_fd)
 {
 	struct echo srv = {server_fd, ROUNDS, 0, {0}};
 	struct echo cli = {client_fd, ROUNDS, 0, {0}};
-	spool_future *fs = submit(loop, echo_server, &srv);
-	spool_future *fc = submit(loop, echo_client, &cli);
+	spool_future *fs = spool_test_loop_submit(loop, echo_server, &srv);
+	spool_future *fc = spool_test_loop_submit(loop, echo_client, &cli);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fc), 0);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fs), 0);
 	ck_assert_int_eq(srv.done, ROUNDS);
@@ -145,7 +131,7 @@ static void run_echo(spool_loop *loop, int server_fd, int client_fd)
 
 START_TEST(coroutines_exchange_echo_messages_over_a_socketpair)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	int sv[2];
 	socket_pair(sv);
 	run_echo(loop, sv[0], sv[1]);
@@ -203,7 +189,7 @@ static int connect_task(void *arg, void **result)
 
 START_TEST(coroutines_exchange_echo_messages_over_tcp_on_loopback)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	ck_assert_int_ge(l, 0);
 	struct sockaddr_in addr = {.sin_family = AF_INET,
@@ -215,8 +201,8 @@ START_TEST(coroutines_exchange_echo_messages_over_tcp_on_loopback)
 	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&addr, &len), 0);
 	struct acceptor a = {l, -1};
 	struct connector c = {addr, -1};
-	spool_future *fa = submit(loop, accept_task, &a);
-	spool_future *fc = submit(loop, connect_task, &c);
+	spool_future *fa = spool_test_loop_submit(loop, accept_task, &a);
+	spool_future *fc = spool_test_loop_submit(loop, connect_task, &c);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fa), 0);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fc), 0);
 	int one = 1;
@@ -252,7 +238,7 @@ static int fdwait_task(void *arg, void **result)
 
 static int run_wait(spool_loop *loop, struct fdwait *w)
 {
-	spool_future *f = submit(loop, fdwait_task, w);
+	spool_future *f = spool_test_loop_submit(loop, fdwait_task, w);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, f), 0);
 	spool_future_release(f);
 	return w->rc;
@@ -260,7 +246,7 @@ static int run_wait(spool_loop *loop, struct fdwait *w)
 
 START_TEST(a_wait_on_a_quiet_descriptor_times_out)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	int sv[2];
 	socket_pair(sv);
 	struct fdwait w = {sv[0], false, 3 * MS, 99};
@@ -291,16 +277,17 @@ static int write_byte_task(void *arg, void **result)
 START_TEST(every_coroutine_waiting_on_a_descriptor_is_woken)
 {
 	enum { N = 5 };
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	int sv[2];
 	socket_pair(sv);
 	struct fdwait w[N];
 	spool_future *f[N];
 	for (int i = 0; i < N; i++) {
 		w[i] = (struct fdwait){sv[0], false, SPOOL_FOREVER, 99};
-		f[i] = submit(loop, fdwait_task, &w[i]);
+		f[i] = spool_test_loop_submit(loop, fdwait_task, &w[i]);
 	}
-	spool_future *fw = submit(loop, write_byte_task, &sv[1]);
+	spool_future *fw = spool_test_loop_submit(loop, write_byte_task,
+						  &sv[1]);
 	for (int i = 0; i < N; i++) {
 		ck_assert_int_eq(spool_loop_run_until_complete(loop, f[i]), 0);
 		ck_assert_int_eq(w[i].rc, 0);
@@ -319,7 +306,7 @@ START_TEST(a_reader_and_a_writer_share_one_descriptor)
 	/* One descriptor, a coroutine waiting to read and one waiting to
 	 * write: the write readiness must not be lost when the one-shot
 	 * registration fires for the reader (or the other way round). */
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	int sv[2];
 	socket_pair(sv);
 	/* Fill sv[0]'s send buffer so that it is not writable. */
@@ -330,9 +317,10 @@ START_TEST(a_reader_and_a_writer_share_one_descriptor)
 		filled += sizeof junk;
 	struct fdwait r = {sv[0], false, SPOOL_FOREVER, 99};
 	struct fdwait w = {sv[0], true, SPOOL_FOREVER, 99};
-	spool_future *fr = submit(loop, fdwait_task, &r);
-	spool_future *fw = submit(loop, fdwait_task, &w);
-	spool_future *fb = submit(loop, write_byte_task, &sv[1]);
+	spool_future *fr = spool_test_loop_submit(loop, fdwait_task, &r);
+	spool_future *fw = spool_test_loop_submit(loop, fdwait_task, &w);
+	spool_future *fb = spool_test_loop_submit(loop, write_byte_task,
+						  &sv[1]);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fr), 0);
 	ck_assert_int_eq(r.rc, 0);
 	ck_assert_int_eq(spool_future_state(fw), SPOOL_RUNNING);
@@ -357,7 +345,7 @@ END_TEST
 
 START_TEST(bad_descriptors_and_timeouts_are_einval_and_files_always_ready)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct fdwait w = {-1, false, SPOOL_FOREVER, 99};
 	ck_assert_int_eq(run_wait(loop, &w), SPOOL_EINVAL);
 	int sv[2];
@@ -382,11 +370,11 @@ END_TEST
 
 START_TEST(cancelling_a_coroutine_waiting_on_a_descriptor_ends_the_wait)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	int sv[2];
 	socket_pair(sv);
 	struct fdwait w = {sv[0], false, SPOOL_FOREVER, 99};
-	spool_future *f = submit(loop, fdwait_task, &w);
+	spool_future *f = spool_test_loop_submit(loop, fdwait_task, &w);
 	struct fdwait pause = {sv[0], false, 1 * MS, 99};
 	ck_assert_int_eq(run_wait(loop, &pause), SPOOL_ETIMEDOUT);
 	ck_assert_int_eq(spool_future_cancel(f), 0);
@@ -408,7 +396,7 @@ START_TEST(a_descriptor_number_reused_after_close_is_watched_afresh)
 	/* A wait on a0 times out, leaving its one-shot registration armed;
 	 * a0 is closed (epoll forgets it) and its number is reused for
 	 * another socket. A wait on that number must register it again. */
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	int a[2], b[2];
 	socket_pair(a);
 	struct fdwait w = {a[0], false, 1 * MS, 99};
@@ -423,8 +411,8 @@ START_TEST(a_descriptor_number_reused_after_close_is_watched_afresh)
 		b[0] = num;
 	}
 	w = (struct fdwait){b[0], false, 5000 * MS, 99};
-	spool_future *fr = submit(loop, fdwait_task, &w);
-	spool_future *fw = submit(loop, write_byte_task, &b[1]);
+	spool_future *fr = spool_test_loop_submit(loop, fdwait_task, &w);
+	spool_future *fw = spool_test_loop_submit(loop, write_byte_task, &b[1]);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fr), 0);
 	ck_assert_int_eq(w.rc, 0);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fw), 0);
@@ -464,7 +452,7 @@ START_TEST(readiness_that_comes_while_nobody_waits_is_not_lost)
 {
 	/* The registration is kept between waits and edge-triggered: data
 	 * that arrives between two waits must still end the second one. */
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	int sv[2];
 	socket_pair(sv);
 	struct fdwait w = {sv[0], false, 1 * MS, 99};
@@ -497,7 +485,7 @@ START_TEST(a_reused_descriptor_number_is_watched_afresh_in_a_busy_loop)
 {
 	/* As above, but another coroutine keeps the loop from ever going
 	 * idle, so the loop must notice the stale registration while busy. */
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	int a[2], b[2];
 	socket_pair(a);
 	struct fdwait w = {a[0], false, 1 * MS, 99};
@@ -514,9 +502,10 @@ START_TEST(a_reused_descriptor_number_is_watched_afresh_in_a_busy_loop)
 	bool stop = false;
 	w = (struct fdwait){b[0], false, 5000 * MS, 99};
 	struct stop_after sa = {&w, &stop};
-	spool_future *fs = submit(loop, spinner_task, &stop);
-	spool_future *fr = submit(loop, wait_then_stop_task, &sa);
-	spool_future *fw = submit(loop, write_byte_task, &b[1]);
+	spool_future *fs = spool_test_loop_submit(loop, spinner_task, &stop);
+	spool_future *fr = spool_test_loop_submit(loop, wait_then_stop_task,
+						  &sa);
+	spool_future *fw = spool_test_loop_submit(loop, write_byte_task, &b[1]);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fr), 0);
 	ck_assert_int_eq(w.rc, 0);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, fs), 0);
@@ -583,7 +572,7 @@ static void loop_thread_wait_cb(spool_loop *loop, void *arg)
 
 START_TEST(a_descriptor_wait_on_the_loop_thread_outside_a_coroutine_is_edeadlk)
 {
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	int sv[2];
 	socket_pair(sv);
 	struct loop_thread_wait w = {sv[0], 99, 99};

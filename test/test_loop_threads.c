@@ -12,13 +12,6 @@
 
 #define MS SPOOL_NS_PER_MS
 
-static spool_loop *new_loop(void)
-{
-	spool_loop *loop = NULL;
-	ck_assert_int_eq(spool_loop_create(&loop, NULL), 0);
-	return loop;
-}
-
 static spool_pool *new_pool(int workers)
 {
 	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
@@ -89,7 +82,7 @@ static void *submitter(void *arg)
 START_TEST(tasks_submitted_from_other_threads_run_on_the_loop_thread)
 {
 	static struct sub_state s;
-	s.loop = new_loop();
+	s.loop = spool_test_loop_new();
 	s.loop_thread = pthread_self();
 	atomic_store(&s.wrong_thread, 0);
 	atomic_store(&s.finished_threads, 0);
@@ -134,7 +127,7 @@ START_TEST(futures_completed_by_pool_threads_resume_coroutines_on_the_loop)
 {
 	enum { N = 64 };
 	spool_pool *pool = new_pool(2);
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	static struct pool_waiter w[N];
 	spool_future *p[N], *task[N], *job[N];
 	for (int i = 0; i < N; i++) {
@@ -206,7 +199,7 @@ static int via_pool_task(void *arg, void **result)
 START_TEST(run_in_executor_runs_on_the_pool_and_resumes_on_the_loop)
 {
 	spool_pool *pool = new_pool(2);
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct via_pool v = {
 		.loop = loop, .pool = spool_pool_executor(pool), .b = {41, 0}};
 	spool_future *f = spool_submit(spool_loop_executor(loop), via_pool_task,
@@ -247,7 +240,7 @@ START_TEST(run_in_executor_callbacks_added_anywhere_run_on_the_loop_thread)
 	 * the loop's context): the future is still completed by the loop's
 	 * thread, so the callback runs there, not on the worker. */
 	spool_pool *pool = new_pool(1);
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	struct blocking b = {1, 0};
 	spool_future *f = spool_loop_run_in_executor(
 		loop, spool_pool_executor(pool), blocking_task, &b);
@@ -298,7 +291,7 @@ START_TEST(cancelling_a_run_in_executor_future_cancels_the_pool_task)
 	/* One worker, held; the work queued behind it is cancelled through
 	 * the loop's future and never runs. */
 	spool_pool *pool = new_pool(1);
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	static struct gate g;
 	atomic_store(&g.started, 0);
 	atomic_store(&g.open, 0);
@@ -330,7 +323,7 @@ START_TEST(run_in_executor_outlives_a_destroyed_loop)
 	/* The loop is destroyed while the work runs: the worker completes
 	 * the future itself. */
 	spool_pool *pool = new_pool(1);
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	spool_future *gate = spool_promise_new();
 	spool_future *f = spool_loop_run_in_executor(
 		loop, spool_pool_executor(pool), block_on_promise, gate);
@@ -367,7 +360,7 @@ START_TEST(a_future_awaited_by_a_destroyed_loop_completes_safely_later)
 	/* The await registered a callback (holding the loop's anchor) on p;
 	 * the loop is destroyed; p completes on another thread afterwards:
 	 * the callback finds the loop gone and only lets go. */
-	spool_loop *loop = new_loop();
+	spool_loop *loop = spool_test_loop_new();
 	spool_future *p = spool_promise_new();
 	spool_future *f = spool_submit(spool_loop_executor(loop), await_forever,
 				       p);

@@ -295,6 +295,50 @@ START_TEST(wait_duplicates_count_once_even_with_far_apart_ids)
 }
 END_TEST
 
+/* The counts start with an id set around the first input's id; an id far
+ * outside it, met midway, moves the set to hashing with the ids seen so far,
+ * so duplicates on both sides of the switch still count once. */
+START_TEST(wait_duplicates_count_once_when_a_far_id_comes_midway)
+{
+	spool_future *a = spool_promise_new(), *b = spool_promise_new();
+	for (int i = 0; i < 50000; i++)
+		spool_future_release(spool_promise_new());
+	spool_future *far = spool_promise_new();
+	ck_assert_uint_gt(spool_future_id(far) - spool_future_id(a), 128 * 8);
+	spool_future *fs[8] = {a, b, a, b, far, a, far, b};
+	spool_promise_set_result(b, NULL);
+	bool done[8];
+	size_t nd = 99, np = 99;
+	ck_assert_int_eq(
+		spool_wait(fs, 8, SPOOL_ALL_COMPLETED, 0, done, &nd, &np), 0);
+	ck_assert(!done[0] && done[1] && !done[2] && done[3] && !done[4] &&
+		  !done[5] && !done[6] && done[7]);
+	ck_assert_uint_eq(nd, 1);
+	ck_assert_uint_eq(np, 2);
+	/* The far one first: the set sits around it, the near ones fall
+	 * outside at once. */
+	spool_future *gs[6] = {far, a, far, b, a, b};
+	spool_promise_set_result(far, NULL);
+	ck_assert_int_eq(
+		spool_wait(gs, 6, SPOOL_FIRST_COMPLETED, 0, NULL, &nd, &np), 0);
+	ck_assert_uint_eq(nd, 2);
+	ck_assert_uint_eq(np, 1);
+	/* And the report after a real wait takes the same path. */
+	struct completer *c = complete_later(a, 5 * MS, END_VALUE, 0, NULL);
+	ck_assert_int_eq(spool_wait(fs, 8, SPOOL_ALL_COMPLETED, SPOOL_FOREVER,
+				    done, &nd, &np),
+			 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert(done[i]);
+	ck_assert_uint_eq(nd, 3);
+	ck_assert_uint_eq(np, 0);
+	completer_join(c);
+	spool_future_release(a);
+	spool_future_release(b);
+	spool_future_release(far);
+}
+END_TEST
+
 START_TEST(wait_bad_input_is_einval_and_writes_nothing)
 {
 	spool_future *f = spool_promise_new();
@@ -771,6 +815,8 @@ static Suite *wait_suite(void)
 	tcase_add_test(tc, wait_on_zero_inputs_returns_at_once);
 	tcase_add_test(tc, wait_duplicates_count_once);
 	tcase_add_test(tc, wait_duplicates_count_once_even_with_far_apart_ids);
+	tcase_add_test(tc,
+		       wait_duplicates_count_once_when_a_far_id_comes_midway);
 	tcase_add_test(tc, wait_bad_input_is_einval_and_writes_nothing);
 	tcase_add_test(tc, wait_on_tasks_of_the_thread_executor);
 	suite_add_tcase(s, tc);

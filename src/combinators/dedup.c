@@ -4,6 +4,7 @@
 
 #include "dedup.h"
 #include "spool/error.h"
+#include "spool/future.h"
 
 static int bitmap_init(struct spool__idset *s, uint64_t lo, uint64_t span)
 {
@@ -43,6 +44,17 @@ int spool__idset_init_near(struct spool__idset *s, size_t n, uint64_t near)
 	uint64_t half = 64 * (uint64_t)(n ? n : 1);
 	uint64_t lo = near > half ? near - half : 1;
 	return bitmap_init(s, lo, 2 * half);
+}
+
+int spool__idset_widen(struct spool__idset *s, size_t n,
+		       struct spool_future *const *fs, size_t k)
+{
+	spool__idset_fini(s);
+	if (spool__idset_init(s, n, 1, UINT64_MAX) != 0)
+		return SPOOL_ENOMEM;
+	for (size_t i = 0; i < k; i++)
+		spool__idset_add(s, spool_future_id(fs[i]));
+	return 0;
 }
 
 void spool__idset_fini(struct spool__idset *s)

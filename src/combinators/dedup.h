@@ -74,6 +74,16 @@ static inline bool spool__idset_add(struct spool__idset *s, uint64_t id)
 	}
 }
 
+struct spool_future;
+
+/* Moves s, a set made by spool__idset_init_near() for n ids, to a hash set
+ * holding the ids of fs[0 .. k) (duplicates among them are fine): for a
+ * caller that met an id that does not fit. Reads those k futures again.
+ * Returns 0, or SPOOL_ENOMEM with s freed (spool__idset_fini() is then a
+ * no-op). */
+int spool__idset_widen(struct spool__idset *s, size_t n,
+		       struct spool_future *const *fs, size_t k);
+
 void spool__idset_fini(struct spool__idset *s);
 
 #endif /* SPOOL_COMBINATORS_DEDUP_H */

@@ -44,6 +44,14 @@ int spool__check_inputs(spool_future *const *fs, size_t n);
  * deadline already past polls. Returns spool_future_wait()'s codes. */
 int spool__wait_until(spool_future *f, int64_t deadline);
 
+/* spool_future_done() for the passes over many inputs, without the call:
+ * acquire, as there, so that value and error may be read after it. */
+static inline bool spool__is_final(const spool_future *f)
+{
+	return spool__phase_final(
+		atomic_load_explicit(&f->state, memory_order_acquire));
+}
+
 /* True when f owns its value (a gather's or map's results, or anything with
  * value_free): a combinator that hands that value on must keep f alive. */
 bool spool__owns_value(const spool_future *f);

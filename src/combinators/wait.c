@@ -104,65 +104,59 @@ static int wait_slow(spool_future *const *fs, size_t n, spool_wait_when when,
 	return rc;
 }
 
-/* Report: one pass over the inputs fills done[] and, when counts are
- * wanted, ids[] (each input's id, with DONE_BIT when it is final) and their
- * range; the counting pass then reads only ids[], never the futures again.
- * Returns whether `when` holds on this snapshot. */
-#define DONE_BIT (UINT64_C(1) << 63)
-
-struct snapshot {
-	bool *done;    /* the caller's, or NULL */
-	uint64_t *ids; /* ours, or NULL when no count is wanted */
-	uint64_t lo, hi;
+/* The report, taken in one pass over the inputs: done[] and, when counts
+ * are wanted, the distinct inputs final and not, found on the fly with an id
+ * set placed around the first input's id (dedup.h), which turns into a hash
+ * set only if an id falls outside it. The inputs' memory is read once (id
+ * and state are neighbours) and nothing of n words is written: the pass
+ * costs about what waiting on each input in turn costs. */
+struct report {
+	bool *done; /* the caller's, or NULL */
+	bool count; /* the distinct counts are wanted */
+	size_t ndone, npending;
 };
 
-static bool scan(spool_future *const *fs, size_t n, spool_wait_when when,
-		 struct snapshot *s)
+/* How far ahead the pass prefetches: it is bound by memory, not by
+ * instructions, so the misses must overlap. */
+enum { AHEAD = 16 };
+
+/* Takes the report; *holds says whether `when` holds on it. Returns 0 or
+ * SPOOL_ENOMEM (no id set for the counts). */
+static int scan(spool_future *const *fs, size_t n, spool_wait_when when,
+		struct report *r, bool *holds)
 {
-	size_t final = 0;
+	struct spool__idset seen = {0};
+	size_t final = 0, nd = 0, np = 0;
 	bool decided = false;
-	s->lo = UINT64_MAX;
-	s->hi = 0;
+	if (r->count && n && spool__idset_init_near(&seen, n, fs[0]->id) != 0)
+		return SPOOL_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
+		if (i + AHEAD < n)
+			__builtin_prefetch(fs[i + AHEAD]);
 		const spool_future *f = fs[i];
-		bool d = spool_future_done(f);
-		if (s->done)
-			s->done[i] = d;
-		if (s->ids) {
+		bool d = spool__is_final(f);
+		if (r->done)
+			r->done[i] = d;
+		if (r->count) {
 			uint64_t id = f->id;
-			s->ids[i] = id | (d ? DONE_BIT : 0);
-			s->lo = id < s->lo ? id : s->lo;
-			s->hi = id > s->hi ? id : s->hi;
+			if (!spool__idset_fits(&seen, id) &&
+			    spool__idset_widen(&seen, n, fs, i) != 0)
+				return SPOOL_ENOMEM; /* widen freed the set */
+			if (spool__idset_add(&seen, id)) {
+				nd += d;
+				np += !d;
+			}
 		}
 		if (d) {
 			final++;
 			decided = decided || decisive(when, f);
 		}
 	}
-	return decided || final == n;
-}
-
-/* Counts the distinct inputs of the snapshot, final and not. */
-static int count(const struct snapshot *s, size_t n, size_t *ndone,
-		 size_t *npending)
-{
-	size_t d = 0, p = 0;
-	struct spool__idset seen;
-	if (spool__idset_init(&seen, n, s->lo, s->hi) != 0)
-		return SPOOL_ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		if (!spool__idset_add(&seen, s->ids[i] & ~DONE_BIT))
-			continue;
-		if (s->ids[i] & DONE_BIT)
-			d++;
-		else
-			p++;
-	}
-	spool__idset_fini(&seen);
-	if (ndone)
-		*ndone = d;
-	if (npending)
-		*npending = p;
+	if (r->count)
+		spool__idset_fini(&seen);
+	r->ndone = nd;
+	r->npending = np;
+	*holds = decided || final == n;
 	return 0;
 }
 
@@ -173,27 +167,22 @@ int spool_wait(spool_future *const *fs, size_t n, spool_wait_when when,
 	    (when != SPOOL_ALL_COMPLETED && when != SPOOL_FIRST_COMPLETED &&
 	     when != SPOOL_FIRST_EXCEPTION))
 		return SPOOL_EINVAL;
-	struct snapshot s = {done, NULL, 0, 0};
-	if ((ndone || npending) &&
-	    !(s.ids = malloc((n ? n : 1) * sizeof *s.ids)))
-		return SPOOL_ENOMEM;
-	int rc = 0;
-	if (!scan(fs, n, when, &s) && timeout_ns != 0) {
+	struct report r = {done, ndone || npending, 0, 0};
+	bool holds;
+	int rc = scan(fs, n, when, &r, &holds);
+	if (rc != 0)
+		return rc;
+	if (!holds && timeout_ns != 0) {
 		rc = wait_slow(fs, n, when, spool__deadline(timeout_ns));
 		if (rc == SPOOL_ETIMEDOUT)
-			rc = 0;        /* a timeout is reported, not an error */
-		scan(fs, n, when, &s); /* the report is taken after the wait */
+			rc = 0; /* a timeout is reported, not an error */
+		/* The report is taken after the wait. */
+		int src = scan(fs, n, when, &r, &holds);
+		rc = rc != 0 ? rc : src;
 	}
-	int crc = 0;
-	if (s.ids) {
-		crc = n ? count(&s, n, ndone, npending) : 0;
-		if (n == 0) {
-			if (ndone)
-				*ndone = 0;
-			if (npending)
-				*npending = 0;
-		}
-		free(s.ids);
-	}
-	return rc != 0 ? rc : crc;
+	if (ndone)
+		*ndone = r.ndone;
+	if (npending)
+		*npending = r.npending;
+	return rc;
 }

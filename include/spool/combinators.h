@@ -17,8 +17,9 @@
  * references. Each combinator retains the inputs it still watches for as
  * long as it needs them, so the caller may release its inputs at once;
  * the one exception is spool_as_completed, which hands its inputs back
- * after the call and so borrows them: the caller keeps every input alive
- * until it destroys the iterator.
+ * after the call and so borrows them, and the array too: the caller keeps
+ * the array, unchanged, and every input alive until it destroys the
+ * iterator.
  * fs may be NULL only when n is 0; a NULL entry, an unknown flag or mode, or
  * a negative timeout is SPOOL_EINVAL (for functions that return a future,
  * a future already FAILED with SPOOL_EINVAL, as spool_submit() does), and
@@ -125,8 +126,8 @@ typedef enum spool_wait_when {
  *   - done (optional, n entries): done[i] is true when fs[i] is final;
  *   - *ndone, *npending (each optional): how many DISTINCT inputs are
  *     final and not final (a future given twice counts once; counting
- *     costs O(n) time and 8 bytes per input more, skipped when both are
- *     NULL).
+ *     costs O(n) time and at most 16 bytes per input more, during the
+ *     call only, skipped when both are NULL).
  * The report is a snapshot taken after the wait: it may show more inputs
  * final than `when` needed. A timeout is not an error: the call returns 0
  * and the report shows what is still pending; nothing is cancelled. So is
@@ -150,16 +151,19 @@ typedef struct spool_as_completed spool_as_completed;
  * in completion order: those already final at this call first (in input
  * order), then the others as they complete. The deadline is now +
  * timeout_ns, once for the whole iteration.
- * Ownership: the iterator BORROWS the inputs. The caller keeps a reference
- * to every input until it has destroyed the iterator (releasing one
- * earlier is a caller bug: next() may hand it back). The iterator takes a
+ * Ownership: the iterator BORROWS the array fs and the inputs. The caller
+ * keeps the array, with the same n entries, and a reference to every input
+ * until it has destroyed the iterator (freeing or changing the array, or
+ * releasing an input, earlier is a caller bug: next() reads the array and
+ * may hand any input back). The iterator takes a
  * reference of its own only on an input still pending at this call, while
  * its done-callback is on it, and drops it when the callback has run, so
  * an input the caller releases after destroy while it is still pending is
  * not freed with the callback unrun. A callback that runs after destroy
  * touches only its own input and the iterator's memory, never another
- * input. Costs one pointer per input, and for each input pending at this
- * call one callback and three words more.
+ * input. Costs at most one word per input (none while every input is
+ * final and distinct), and for each input pending at this call one
+ * callback and three words more.
  * Returns 0; SPOOL_EINVAL for bad input or a NULL out (nothing created);
  * SPOOL_ENOMEM. Never blocks. */
 SPOOL_API int spool_as_completed_create(spool_as_completed **out,

@@ -2,9 +2,9 @@
 /*
  * as_completed: hand back futures in the order they complete.
  *
- * The iterator keeps a copy of the input array, with NULL at the later
- * positions of a future given more than once, and hands back input
- * indices: first those of the distinct inputs already final at creation,
+ * The iterator borrows the caller's input array (see the header) and hands
+ * back input indices: first those of the distinct inputs already final at
+ * creation,
  * in input order (straight from the `early` list, or, when every input was
  * final and distinct, simply 0, 1, 2, ... with no list at all), then the
  * others. Each of the others gets a done-callback that appends its input
@@ -39,9 +39,13 @@
  * instructions: every pass over the futures costs about as much as waiting
  * on each in turn. Creation makes the only pass (id and state are
  * neighbours; the loop prefetches ahead) and finds duplicates from the ids
- * alone (dedup.h); next() prefetches the future it will hand back a few
- * calls later; destroy touches no input. An input already final costs one
- * pointer and no callback; a pending one a callback, a link and a slot.
+ * alone (dedup.h); no array of n entries is written while every input so
+ * far is final and new (the input array is borrowed, not copied); next()
+ * prefetches the future it will hand back a few calls later, so the
+ * caller's own look at it finds it in cache; destroy touches no input. An
+ * input already final costs nothing, or one index when some input before
+ * it was pending or a duplicate; a pending one a callback, a link and a
+ * slot.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -73,10 +77,9 @@ struct spool_as_completed {
 	 * read-modify-write: it only catches misuse (see next()). */
 	_Atomic bool busy;
 	_Atomic unsigned refs; /* the owner's and the callbacks' */
-	size_t ninputs;
-	/* The input array as given, with NULL at every later position of a
-	 * future given more than once; each non-NULL one is a reference. */
-	spool_future **fut;
+	/* The caller's input array, borrowed until destroy (see the header):
+	 * read by create and next() only, never by a callback. */
+	spool_future *const *fs;
 	/* The input indices of the entries final at creation, in input
 	 * order; NULL when they are simply inputs 0 .. nearly - 1 (every
 	 * input final and distinct: no array to write or read). */
@@ -91,7 +94,6 @@ enum { AHEAD = 16 };
 
 static void it_free(spool_as_completed *it)
 {
-	free(it->fut);
 	free(it->early);
 	free(it->links);
 	free(it->queue);
@@ -135,34 +137,19 @@ static void on_done(spool_future *f, void *arg)
 	spool_future_release(f); /* taken when the callback was added */
 }
 
-/* Moves the set to hash mode when an id falls outside the bitmap around
- * the first input's id: re-adds the ids of the inputs kept so far. */
-static int rehash(struct spool__idset *seen, spool_future **fut, size_t i,
-		  size_t n)
-{
-	spool__idset_fini(seen);
-	if (spool__idset_init(seen, n, 1, UINT64_MAX) != 0)
-		return SPOOL_ENOMEM;
-	for (size_t k = 0; k < i; k++)
-		if (fut[k])
-			spool__idset_add(seen, fut[k]->id);
-	return 0;
-}
-
-/* Copies the inputs into it->fut (borrowed: see the header), and sorts the
- * distinct ones into those final now (it->early, in input order) and the others
- * (it->links). One pass, the only one that touches the inputs' memory (id,
- * reference count and state are neighbours); while every input so far is final
- * and new, nothing but it->fut is written. early and links are allocated for n
- * but written only as far as used: large blocks are fresh pages that cost
- * nothing until touched. Returns 0 or SPOOL_ENOMEM (nothing allocated). */
+/* Sorts the distinct inputs into those final now (it->early, in input
+ * order) and the others (it->links). One pass, the only one that touches the
+ * inputs' memory (id, reference count and state are neighbours); while every
+ * input so far is final and new, nothing is written but the id set. early
+ * and links are allocated for n but written only as far as used: large
+ * blocks are fresh pages that cost nothing until touched. Returns 0 or
+ * SPOOL_ENOMEM (nothing allocated). */
 static int collect(spool_as_completed *it, spool_future *const *fs, size_t n)
 {
-	spool_future **fut = malloc(n * sizeof *fut);
 	size_t *early = malloc(n * sizeof *early);
 	struct link *links = malloc(n * sizeof *links);
 	struct spool__idset seen = {0};
-	if (!fut || !early || !links ||
+	if (!early || !links ||
 	    spool__idset_init_near(&seen, n, fs[0]->id) != 0)
 		goto fail;
 	size_t nearly = 0, npend = 0, i;
@@ -173,20 +160,17 @@ static int collect(spool_as_completed *it, spool_future *const *fs, size_t n)
 		spool_future *f = fs[i];
 		uint64_t id = f->id;
 		if (!spool__idset_fits(&seen, id) &&
-		    rehash(&seen, fut, i, n) != 0)
+		    spool__idset_widen(&seen, n, fs, i) != 0)
 			goto fail;
 		bool fresh = spool__idset_add(&seen, id);
-		bool final = fresh && spool_future_done(f);
+		bool final = fresh && spool__is_final(f);
 		if (identity && !(fresh && final)) {
 			for (size_t k = 0; k < nearly; k++)
 				early[k] = k;
 			identity = false;
 		}
-		if (!fresh) {
-			fut[i] = NULL; /* a duplicate */
-			continue;
-		}
-		fut[i] = f;
+		if (!fresh)
+			continue; /* a duplicate */
 		if (final) {
 			if (!identity)
 				early[nearly] = i;
@@ -200,8 +184,7 @@ static int collect(spool_as_completed *it, spool_future *const *fs, size_t n)
 		free(early);
 		early = NULL;
 	}
-	it->fut = fut;
-	it->ninputs = n;
+	it->fs = fs;
 	it->early = early;
 	it->links = links;
 	it->nearly = nearly;
@@ -209,7 +192,6 @@ static int collect(spool_as_completed *it, spool_future *const *fs, size_t n)
 	return 0;
 fail:
 	spool__idset_fini(&seen);
-	free(fut);
 	free(early);
 	free(links);
 	return SPOOL_ENOMEM;
@@ -224,7 +206,7 @@ static int arm(spool_as_completed *it)
 	size_t registered = 0;
 	for (size_t j = 0; j < pending; j++) {
 		struct link *l = &it->links[j];
-		spool_future *f = spool_future_retain(it->fut[l->i]);
+		spool_future *f = spool_future_retain(it->fs[l->i]);
 		if (spool_future_add_callback(f, on_done, l) != 0) {
 			spool_future_release(f);
 			break;
@@ -266,16 +248,18 @@ int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 	return 0;
 }
 
-/* Takes the next entry if it is there. */
-static bool take(spool_as_completed *it, spool_future **f, size_t *index)
+/* Takes the next entry if it is there. Inlined: it is most of a call that
+ * hands back an entry already there. */
+static inline __attribute__((always_inline)) bool
+take(spool_as_completed *it, spool_future **f, size_t *index)
 {
 	size_t i;
 	if (it->head < it->nearly) {
 		i = it->early ? it->early[it->head] : it->head;
 		if (it->head + AHEAD < it->nearly)
 			__builtin_prefetch(
-				it->fut[it->early ? it->early[it->head + AHEAD]
-						  : it->head + AHEAD]);
+				it->fs[it->early ? it->early[it->head + AHEAD]
+						 : it->head + AHEAD]);
 	} else {
 		size_t i1 = atomic_load(&it->queue[it->head - it->nearly]);
 		if (!i1)
@@ -283,7 +267,7 @@ static bool take(spool_as_completed *it, spool_future **f, size_t *index)
 		i = i1 - 1;
 	}
 	it->head++;
-	*f = it->fut[i];
+	*f = it->fs[i];
 	if (index)
 		*index = i;
 	return true;

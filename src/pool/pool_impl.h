@@ -43,7 +43,7 @@ struct spool__task {
 	void *arg;
 	/* The worker whose free list the record came from and returns to;
 	 * NULL for a record allocated by a thread outside the pool, which
-	 * goes back to malloc. */
+	 * goes back to its slab (slab.c). */
 	struct spool__worker *home;
 	struct spool__task *next_free;  /* free list and return stack link */
 	struct spool__inject_node link; /* injection queue link */

@@ -6,5 +6,6 @@ list(APPEND SPOOL_SOURCES
   src/pool/fence.c
   src/pool/park.c
   src/pool/pool.c
+  src/pool/slab.c
   src/pool/task.c
   src/pool/worker.c)

@@ -13,8 +13,10 @@
  *     free list runs dry. Pushes race only with pushes and with that
  *     exchange, never with a pop of a single node, so there is no ABA.
  * Records of tasks submitted from outside the pool have no home: they come
- * from malloc and go back to free, because a thread outside the pool has
- * no cache of its own that would outlive it.
+ * from the submitting thread's slab (slab.c: bump allocation out of a big
+ * block, freed with its last record, from any thread, also after the pool
+ * and the submitting thread are gone), because a thread outside the pool
+ * has no free list that would outlive it.
  *
  * Futures may outlive the pool. Destroy joins the workers, then closes
  * every return stack by exchanging its head for a CLOSED mark and counts
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 
 #include "pool_impl.h"
+#include "slab.h"
 
 /* Bounds the records a worker keeps: beyond it, frees go to free(). */
 enum { FREE_LIST_MAX = 4096 };
@@ -45,14 +48,7 @@ static struct spool__task *record_new(void)
 
 struct spool__task *spool__task_alloc_outside(void)
 {
-	/* Plain malloc, not record_new(): glibc's aligned_alloc carves each
-	 * block out of a bigger one and frees the rest, which fragments the
-	 * heap; for 1M outside submissions it cost 3.5x the CPU time of the
-	 * whole submit-and-join (measured with a 2-worker pool, 2.4 s against
-	 * 0.68 s of task-clock). These records are not recycled, so they are
-	 * allocated once each, and a thread outside the pool touches them
-	 * before one worker does: false sharing between neighbours is rare. */
-	return malloc(sizeof(struct spool__task));
+	return spool__slab_alloc();
 }
 
 static void release_pool_memory(struct spool_pool *p, long n)
@@ -70,7 +66,7 @@ static void task_free(spool_future *f)
 	struct spool__task *t = (struct spool__task *)f;
 	struct spool__worker *home = t->home;
 	if (!home) {
-		free(t);
+		spool__slab_free(t);
 		return;
 	}
 	struct spool__worker *self = spool__self;

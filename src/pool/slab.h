@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Slabs for the task records of outside submissions (never installed).
+ *
+ * A thread outside the pool that submits a million tasks in a row used to
+ * malloc a record for each and free it at the join: at that rate glibc's
+ * allocator (chunks too big for its per-thread caches when freed in bulk)
+ * and the page faults of a heap growing and trimming were most of the
+ * submission's cost. Here each submitting thread cuts its records out of a
+ * block of its own with a bump pointer, and a block goes away when the
+ * last of its records is released, on whatever thread, at whatever time
+ * (futures outlive the pool and the thread that submitted them). The
+ * protocol is in slab.c.
+ */
+#ifndef SPOOL_POOL_SLAB_H
+#define SPOOL_POOL_SLAB_H
+
+#include <stddef.h>
+
+/* Room for one struct spool__task (16-byte aligned) from the calling
+ * thread's current block; NULL when out of memory. Never blocks except,
+ * once per block, on a short internal mutex and the allocator. Not
+ * async-signal-safe; otherwise any thread. */
+void *spool__slab_alloc(void);
+
+/* Gives back a slot from spool__slab_alloc(). Any thread, any time
+ * (also after the allocating thread exited); never blocks except, once per
+ * block, on a short internal mutex. */
+void spool__slab_free(void *slot);
+
+#endif /* SPOOL_POOL_SLAB_H */

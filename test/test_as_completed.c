@@ -222,6 +222,40 @@ static unsigned refs_of(spool_future *f)
 	return spool__future_refs(f);
 }
 
+/* The entries are checked in the same pass that sorts the inputs: a NULL
+ * met after final, pending and repeated inputs still leaves them all as
+ * they were. */
+START_TEST(as_completed_null_entry_midway_is_einval_and_touches_no_input)
+{
+	spool_future *a = spool_promise_new(), *b = spool_promise_new();
+	spool_promise_set_result(a, NULL);
+	spool_future *fs[5] = {a, b, a, b, NULL};
+	spool_as_completed *it = NULL;
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 5, SPOOL_FOREVER),
+			 SPOOL_EINVAL);
+	ck_assert_ptr_null(it);
+	ck_assert_uint_eq(refs_of(a), 1);
+	ck_assert_uint_eq(refs_of(b), 1);
+	ck_assert_int_eq(spool_future_state(b), SPOOL_PENDING);
+	ck_assert_int_eq(spool_as_completed_create(&it, fs, 4, SPOOL_FOREVER),
+			 0);
+	ck_assert_uint_eq(refs_of(b), 2); /* its callback's reference */
+	spool_future *f;
+	size_t idx;
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+	ck_assert_ptr_eq(f, a);
+	ck_assert_uint_eq(idx, 0);
+	spool_promise_set_result(b, NULL);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+	ck_assert_ptr_eq(f, b);
+	ck_assert_uint_eq(idx, 1);
+	ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), SPOOL_EOF);
+	spool_as_completed_destroy(it);
+	spool_future_release(a);
+	spool_future_release(b);
+}
+END_TEST
+
 START_TEST(
 	as_completed_borrows_final_inputs_and_holds_pending_ones_until_they_end)
 {
@@ -677,6 +711,9 @@ static Suite *as_completed_suite(void)
 
 	tc = spool_test_case("ownership", 30);
 	tcase_add_test(tc, as_completed_bad_input_is_einval);
+	tcase_add_test(
+		tc,
+		as_completed_null_entry_midway_is_einval_and_touches_no_input);
 	tcase_add_test(
 		tc,
 		as_completed_borrows_final_inputs_and_holds_pending_ones_until_they_end);

@@ -142,10 +142,15 @@ static void on_done(spool_future *f, void *arg)
  * inputs' memory (id, reference count and state are neighbours); while every
  * input so far is final and new, nothing is written but the id set. early
  * and links are allocated for n but written only as far as used: large
- * blocks are fresh pages that cost nothing until touched. Returns 0 or
- * SPOOL_ENOMEM (nothing allocated). */
+ * blocks are fresh pages that cost nothing until touched. The same pass
+ * checks the entries: it only reads the inputs, so one found NULL midway
+ * leaves every input as it was. Returns 0, SPOOL_EINVAL (a NULL entry) or
+ * SPOOL_ENOMEM, nothing allocated on error. */
 static int collect(spool_as_completed *it, spool_future *const *fs, size_t n)
 {
+	if (!fs[0])
+		return SPOOL_EINVAL;
+	int rc = SPOOL_ENOMEM;
 	size_t *early = malloc(n * sizeof *early);
 	struct link *links = malloc(n * sizeof *links);
 	struct spool__idset seen = {0};
@@ -158,6 +163,10 @@ static int collect(spool_as_completed *it, spool_future *const *fs, size_t n)
 		if (i + AHEAD < n)
 			__builtin_prefetch(fs[i + AHEAD]);
 		spool_future *f = fs[i];
+		if (!f) {
+			rc = SPOOL_EINVAL;
+			goto fail;
+		}
 		uint64_t id = f->id;
 		if (!spool__idset_fits(&seen, id) &&
 		    spool__idset_widen(&seen, n, fs, i) != 0)
@@ -194,7 +203,7 @@ fail:
 	spool__idset_fini(&seen);
 	free(early);
 	free(links);
-	return SPOOL_ENOMEM;
+	return rc;
 }
 
 /* Registers a callback on each input pending at creation. */
@@ -220,7 +229,9 @@ static int arm(spool_as_completed *it)
 int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 			      size_t n, int64_t timeout_ns)
 {
-	if (!out || spool__check_inputs(fs, n) != 0 || timeout_ns < 0)
+	/* The entries are checked by collect()'s pass, not by one of their
+	 * own: with many inputs every pass costs. */
+	if (!out || (n > 0 && !fs) || timeout_ns < 0)
 		return SPOOL_EINVAL;
 	*out = NULL;
 	/* sizeof is a multiple of 64, as aligned_alloc asks. */
@@ -228,9 +239,10 @@ int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 	if (!it)
 		return SPOOL_ENOMEM;
 	memset(it, 0, sizeof *it);
-	if (n && collect(it, fs, n) != 0) {
+	int rc = n ? collect(it, fs, n) : 0;
+	if (rc != 0) {
 		free(it);
-		return SPOOL_ENOMEM;
+		return rc;
 	}
 	it->deadline = spool__deadline(timeout_ns);
 	atomic_init(&it->refs, 2);
@@ -238,7 +250,7 @@ int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 	atomic_init(&it->tail, 0);
 	atomic_init(&it->waiter, NULL);
 	atomic_init(&it->busy, false);
-	int rc = arm(it);
+	rc = arm(it);
 	if (rc != 0) {
 		/* The callbacks added keep the iterator until they run. */
 		it_unref(it);

@@ -1518,6 +1518,94 @@ START_TEST(pool_fork_join_on_2_workers_matches_the_pool_stats)
 }
 END_TEST
 
+/* Reused clock reads (src/trace/trace.h): a worker's run that follows
+ * another, and a wait's end, may take the thread's previous stamp, but
+ * never across time the worker spent on something else. */
+
+struct pa {
+	spool_executor *ex;
+	spool_future *a, *b;
+};
+
+static void slow_callback(spool_future *f, void *arg)
+{
+	(void)f;
+	(void)arg;
+	spool_test_sleep_ns(20 * SPOOL_NS_PER_MS);
+}
+
+/* On the pool's only worker: queues b, then a (popped first), and gives a
+ * a slow done-callback, which runs on the worker between a and b. */
+static int parent_of_two(void *arg, void **result)
+{
+	struct pa *x = arg;
+	(void)result;
+	x->b = spool_submit_labeled(x->ex, ok_task, NULL, "b");
+	x->a = spool_submit_labeled(x->ex, ok_task, NULL, "a");
+	return spool_future_add_callback(x->a, slow_callback, NULL);
+}
+
+static int wait_on_promise(void *arg, void **result)
+{
+	(void)result;
+	return spool_future_wait(arg, SPOOL_FOREVER);
+}
+
+START_TEST(reused_stamps_never_skip_callbacks_or_blocked_waits)
+{
+	ck_assert_int_eq(spool_trace_start(tmp("reuse.json")), 0);
+	spool_pool *p;
+	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
+	o.workers = 1;
+	ck_assert_int_eq(spool_pool_create(&p, &o), 0);
+	spool_executor *ex = spool_pool_executor(p);
+
+	/* 1. a's callback sleeps 20 ms on the worker before b is popped. */
+	struct pa x = {ex, NULL, NULL};
+	spool_future *parent = spool_submit_labeled(ex, parent_of_two, &x,
+						    "parent");
+	ck_assert_int_eq(spool_future_wait(parent, SPOOL_FOREVER), 0);
+	ck_assert_int_eq(spool_future_error(parent), 0);
+	ck_assert_int_eq(spool_future_wait(x.b, SPOOL_FOREVER), 0);
+
+	/* 2. A task's helping wait that ends 20 ms later, after the worker
+	 * found nothing to help with and blocked. */
+	spool_future *pr = spool_promise_new();
+	pr->label = "promise";
+	spool_future *w = spool_submit_labeled(ex, wait_on_promise, pr,
+					       "waiter");
+	pthread_t th;
+	pthread_create(&th, NULL, complete_later, pr);
+	ck_assert_int_eq(spool_future_wait(w, SPOOL_FOREVER), 0);
+	ck_assert_int_eq(spool_future_error(w), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
+	spool_pool_destroy(p);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+
+	struct trace t;
+	load(&t, tmp("reuse.json"));
+	long wk = track(&t, "worker 0");
+	ck_assert_int_ge(wk, 0);
+	const struct tev *ra = nth(&t, 'X', "a", wk, 0);
+	const struct tev *rb = nth(&t, 'X', "b", wk, 0);
+	ck_assert_ptr_nonnull(ra);
+	ck_assert_ptr_nonnull(rb);
+	ck_assert_int_ge(rb->ts - (ra->ts + ra->dur), 15 * SPOOL_NS_PER_MS);
+	const struct tev *hw = nth(&t, 'X', "wait: promise", wk, 0);
+	ck_assert_ptr_nonnull(hw);
+	ck_assert_int_ge(hw->dur, 15 * SPOOL_NS_PER_MS);
+	assert_slices_nest(&t);
+	ck_assert_int_eq(assert_runs_follow_submits(&t), 4);
+	unload(&t);
+	spool_future_release(x.a);
+	spool_future_release(x.b);
+	spool_future_release(parent);
+	spool_future_release(w);
+	spool_future_release(pr);
+}
+END_TEST
+
 /* ---- the loop's hooks, through the public API --------------------------- */
 
 static int sleeper(void *arg, void **result)
@@ -2070,6 +2158,7 @@ static Suite *trace_suite(void)
 	tc = spool_test_case("executors", 120);
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, pool_fork_join_on_2_workers_matches_the_pool_stats);
+	tcase_add_test(tc, reused_stamps_never_skip_callbacks_or_blocked_waits);
 	tcase_add_test(
 		tc,
 		loop_with_3_sleeping_coroutines_shows_segments_timers_and_turns);

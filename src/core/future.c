@@ -8,6 +8,7 @@
 
 #include "future_impl.h"
 #include "misuse.h"
+#include "trace/trace.h"
 
 /* ---- debug counter and ids -------------------------------------------- */
 
@@ -260,6 +261,10 @@ static uint32_t write_outcome(spool_future *f, int err, void *value)
  * final phase and runs its callback itself, and the list stays empty. */
 static void after_final(spool_future *f, uint64_t w)
 {
+	/* A system call or the user's callbacks: time the trace must not
+	 * skip over (src/trace/trace.h, "reusing a clock read"). */
+	if (w & (SPOOL__WAITERS | SPOOL__HAS_CB))
+		spool__trace_stale();
 	if (w & SPOOL__WAITERS)
 		spool__futex_wake_all(f);
 	if (w & SPOOL__HAS_CB)

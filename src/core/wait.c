@@ -79,6 +79,7 @@ enum { SPIN_ROUNDS = 128 };
 
 int spool__future_block(spool_future *f, int64_t deadline)
 {
+	spool__trace_stale(); /* it may sleep: see src/trace/trace.h */
 	for (int i = 0; i < SPIN_ROUNDS; i++) {
 		if (spool__phase_final(atomic_load_explicit(
 			    &f->state, memory_order_acquire)))

@@ -458,6 +458,9 @@ static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
 	struct spool__task *t = loop->current;
 	if (!t)
 		return SPOOL_EDEADLK; /* only this thread could end the wait */
+	/* Other coroutines and callbacks may run before this one resumes:
+	 * the wait's end needs the resumption's stamp, not an older one. */
+	spool__trace_stale();
 	int rc = spool__task_await_begin(loop, t);
 	if (rc != 0)
 		return rc;

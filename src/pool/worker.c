@@ -91,6 +91,11 @@ static struct spool__task *take_injected(struct spool__worker *w)
 	spool__inject_unlock(&p->inj);
 	if (moved)
 		spool__idle_notify(p);
+	/* The tasks moved into the deque were submitted by other threads,
+	 * maybe after this thread's latest clock read: the next run must
+	 * read the clock (src/trace/trace.h, "reusing a clock read"). */
+	if (first)
+		spool__trace_stale();
 	return first;
 }
 
@@ -127,28 +132,36 @@ static struct spool__task *find_elsewhere(struct spool__worker *w)
 
 /* Inlined into both loops: it is on every task's path. */
 static inline __attribute__((always_inline)) struct spool__task *
-find_task(struct spool__worker *w)
+find_task(struct spool__worker *w, bool *local)
 {
 	struct spool__task *t;
+	*local = false;
 	if (--w->tick == 0) {
 		w->tick = INJECT_EVERY;
 		if ((t = take_injected(w)))
 			return t;
 	}
-	if ((t = spool__deque_pop(&w->dq)))
+	if ((t = spool__deque_pop(&w->dq))) {
+		*local = true;
 		return t;
+	}
 	return find_elsewhere(w);
 }
 
 /* Runs t on w: start, call, complete and drop the pool's reference. A task
- * cancelled while queued is only dropped. Inlined into both loops. */
+ * cancelled while queued is only dropped. local: t was popped from w's own
+ * deque, so its run may reuse the latest trace stamp. Inlined into both
+ * loops. */
 static inline __attribute__((always_inline)) void
-run_task(struct spool__worker *w, struct spool__task *t)
+run_task(struct spool__worker *w, struct spool__task *t, bool local)
 {
 	if (spool__future_start(&t->fut) == 0) {
 		spool_future *outer = spool__current_swap(&t->fut);
 		void *value = NULL;
-		spool__trace_run_begin(&t->fut);
+		if (local)
+			spool__trace_run_begin_local(&t->fut);
+		else
+			spool__trace_run_begin(&t->fut);
 		int rc = t->fn(t->arg, &value);
 		spool__trace_run_end(&t->fut, rc);
 		spool__current_swap(outer);
@@ -199,14 +212,16 @@ static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
 			return 0;
 		/* find_task, so that the injection queue gets its turn even
 		 * while a fork-join computation runs inside this wait. */
-		struct spool__task *t = find_task(w);
+		bool local;
+		struct spool__task *t = find_task(w, &local);
 		if (t) {
-			run_task(w, t);
+			run_task(w, t, local);
 			idle = 0;
 			block_ns = HELP_BLOCK_MIN_NS;
 			c = BACKOFF_START;
 		} else if (idle < HELP_SPIN_ROUNDS) {
 			idle++;
+			spool__trace_stale(); /* time passes unrecorded */
 			ck_backoff_eb(&c);
 		} else {
 			int64_t now = spool__now_ns();
@@ -255,13 +270,14 @@ void *spool__worker_main(void *arg)
 		(struct spool__wait_context){&pool_wait_ops, w});
 	w->tick = INJECT_EVERY;
 	for (;;) {
-		struct spool__task *t = find_task(w);
+		bool local;
+		struct spool__task *t = find_task(w, &local);
 		if (!t)
 			t = search(w);
 		if (t) {
 			if (w->searching)
 				spool__idle_found_work(w);
-			run_task(w, t);
+			run_task(w, t, local);
 			continue;
 		}
 		/* Own deque empty (find_task popped it dry) and nothing

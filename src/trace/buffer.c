@@ -84,6 +84,8 @@ static unsigned live_named;
  * the static block. */
 static _Thread_local struct spool__trace_buf *my_buf
 	__attribute__((tls_model("initial-exec")));
+_Thread_local bool spool__trace_fresh
+	__attribute__((tls_model("initial-exec")));
 static _Thread_local char my_name[SPOOL__TRACE_NAME_MAX];
 static _Thread_local int my_sort = -1;
 static _Thread_local bool my_counted; /* this thread is in live_named */
@@ -239,6 +241,7 @@ static struct spool__trace_buf *attach(uint64_t gen)
 	atomic_store_explicit(&b->n, 0, memory_order_relaxed);
 	atomic_store_explicit(&b->dropped, 0, memory_order_relaxed);
 	b->last_ts = 0;
+	spool__trace_fresh = false; /* a read of an earlier session */
 	b->gen = gen; /* from now on this thread records without the lock */
 	b->orphan = false;
 	b->registered = true;
@@ -304,8 +307,22 @@ void spool__trace_record(uint32_t kind, uint64_t id, uint64_t arg)
 	if (b) {
 		uint64_t ts = spool__trace_ticks();
 		b->last_ts = ts;
+		spool__trace_fresh = true;
 		append(b, ts, kind, id, arg);
 	}
+}
+
+void spool__trace_record_reuse(uint32_t kind, uint64_t id, uint64_t arg)
+{
+	struct spool__trace_buf *b = my_buffer();
+	if (!b)
+		return;
+	/* last_ts is 0 until this thread's first read of the session. */
+	if (!spool__trace_fresh || !b->last_ts) {
+		b->last_ts = spool__trace_ticks();
+		spool__trace_fresh = true;
+	}
+	append(b, b->last_ts, kind, id, arg);
 }
 
 uint64_t spool__trace_submit_ts(void)

@@ -106,6 +106,52 @@ void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
 /* The session clock's current raw ticks. */
 uint64_t spool__trace_now(void);
 
+/* ---- reusing a clock read ----------------------------------------------
+ *
+ * A clock read is most of what an event costs: rdtsc takes 10 to 20 ns on
+ * the virtual machines we measure on, against about 45 ns of CPU for a
+ * whole fork-join task, and a profile of the traced fib benchmark put 77%
+ * of the recording path's samples on it. So the two events that usually
+ * follow another one after nothing but spool's own bookkeeping take that
+ * event's stamp instead of reading the clock:
+ *   - a pool worker's run of a task popped from its own deque, right after
+ *     the run before it ended or the wait it helps in began
+ *     (spool__trace_run_begin_local());
+ *   - the end of a wait, right after the helped run, the resumption or the
+ *     wake-up that ended it (spool__trace_wait_end()).
+ *
+ * spool__trace_fresh says whether that is allowed: true means that since
+ * this thread's latest clock read it has run only bookkeeping: no user
+ * code, nothing that can block, spin or sleep. Every clock read sets it;
+ * spool__trace_stale() clears it, and is called wherever that stops
+ * being true: before running done-callbacks or waking waiters (core's
+ * completion), before blocking (spool__future_block()), when a helping
+ * worker spins, when a worker takes injected tasks, after a wake-up's
+ * system call is stamped, and when a coroutine suspends. Between a run's
+ * begin and end the user's code runs, but every way back into a reusing
+ * event passes a clock read first (a run's end, a wait's begin).
+ *
+ * Precision: a reused stamp is early by the bookkeeping in between (the
+ * completion of the previous task and a deque pop, or the check that
+ * ends a wait): tens of nanoseconds, so back-to-back runs are drawn
+ * touching. Order is kept: a popped task was submitted by this thread,
+ * whose submission stamp (the latest read then) is no later than any
+ * read since; a task taken from elsewhere (stolen: the steal itself is
+ * stamped; injected: the stamp is stale) always gets a fresh read. */
+extern _Thread_local bool spool__trace_fresh
+	__attribute__((tls_model("initial-exec")));
+
+static inline void spool__trace_stale(void)
+{
+	if (spool__trace_on())
+		spool__trace_fresh = false;
+}
+
+/* As spool__trace_record(), stamped with the thread's latest clock read if
+ * spool__trace_fresh allows it. Out of line; call only after
+ * spool__trace_on(). */
+void spool__trace_record_reuse(uint32_t kind, uint64_t id, uint64_t arg);
+
 /* Names the calling thread's track: "<prefix> <index>", or just prefix
  * when index < 0 ("worker 3", "loop"). Call once when the thread starts
  * serving (a pool worker at its start, the loop when it starts running),
@@ -157,6 +203,16 @@ static inline void spool__trace_run_begin(const spool_future *f)
 				    (uint64_t)(uintptr_t)f->label);
 }
 
+/* As spool__trace_run_begin(), for a pool worker running a task it popped
+ * from its own deque: stamped with the worker's latest clock read when
+ * that is still fresh (see above). */
+static inline void spool__trace_run_begin_local(const spool_future *f)
+{
+	if (spool__trace_on())
+		spool__trace_record_reuse(SPOOL__TR_RUN_BEGIN, f->id,
+					  (uint64_t)(uintptr_t)f->label);
+}
+
 /* The task of f returned rc (0, its error, SPOOL_ECANCELLED): right after
  * its function returns, before f is completed. */
 static inline void spool__trace_run_end(const spool_future *f, int rc)
@@ -175,12 +231,15 @@ static inline void spool__trace_wait_begin(const spool_future *f)
 				    (uint64_t)(uintptr_t)f->label);
 }
 
-/* The wait for f ended with rc (0, SPOOL_ETIMEDOUT, ...). */
+/* The wait for f ended with rc (0, SPOOL_ETIMEDOUT, ...). Stamped with
+ * the thread's latest clock read when that is still fresh (see above): a
+ * helping wait that ends right after a run, a coroutine's wait right after
+ * its resumption. */
 static inline void spool__trace_wait_end(const spool_future *f, int rc)
 {
 	if (spool__trace_on())
-		spool__trace_record(SPOOL__TR_WAIT_END, f->id,
-				    spool__trace_code(rc));
+		spool__trace_record_reuse(SPOOL__TR_WAIT_END, f->id,
+					  spool__trace_code(rc));
 }
 
 /* ---- pool ------------------------------------------------------------- */
@@ -210,9 +269,11 @@ static inline void spool__trace_park_end(void)
  * when the event count wakes whoever sleeps). */
 static inline void spool__trace_wake(int worker)
 {
-	if (spool__trace_on())
+	if (spool__trace_on()) {
 		spool__trace_record(SPOOL__TR_WAKE, 0,
 				    spool__trace_code(worker));
+		spool__trace_fresh = false; /* the system call comes next */
+	}
 }
 
 /* ---- loop ------------------------------------------------------------- */

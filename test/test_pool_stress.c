@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Suite "pool_stress": the pool's races, each run many times and bounded
  * in time (every wait has a timeout; a hang fails the test instead of
- * stalling it): lost wake-ups, shutdown against several submitters, and
- * create/destroy cycles that must leak no thread, memory or future. */
+ * stalling it): lost wake-ups, shutdown against several submitters,
+ * create/destroy cycles that must leak no thread, memory or future, and
+ * outside task records that outlive their submitter and the pool. */
 #include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
@@ -529,6 +530,160 @@ START_TEST(create_destroy_1000_cycles_leak_no_thread_memory_or_future)
 }
 END_TEST
 
+/* ---- outside records ------------------------------------------------------
+ */
+
+/* Outside submitters cut their task records out of blocks of their own
+ * (src/pool/slab.c); a block goes away with its last record, released on
+ * whatever thread, whenever. Four outside threads each submit 32,768 tasks
+ * (a bit over two blocks each, so each thread fills blocks, starts huge
+ * ones and exits with one partly used) while two other threads release
+ * the even-numbered futures as soon as they appear (so the pool's worker
+ * often drops the last reference); the odd-numbered ones are kept past the
+ * exit of their submitter and the destroy of the pool, checked and
+ * released by two more threads. A block freed too early is a
+ * use-after-free for AddressSanitizer (and a wrong value here); one never
+ * freed is a leak it reports at exit; the fixture checks every future. */
+enum { SLAB_SUBMITTERS = 4, SLAB_PER_THREAD = 32768 };
+
+static atomic_long slab_ran;
+
+struct slab_run {
+	spool_executor *ex;
+	spool_future **fs; /* SLAB_SUBMITTERS * SLAB_PER_THREAD */
+	/* fs[i * SLAB_PER_THREAD + k] is written for k < published[i]. */
+	atomic_long published[SLAB_SUBMITTERS];
+	atomic_int failures;
+};
+
+struct slab_arg {
+	struct slab_run *run;
+	int index;
+};
+
+static intptr_t slab_value(long i)
+{
+	return (intptr_t)(i * 7 + 1);
+}
+
+static int echo_task(void *arg, void **result)
+{
+	atomic_fetch_add(&slab_ran, 1);
+	*result = arg;
+	return 0;
+}
+
+static void *slab_submitter(void *arg)
+{
+	struct slab_arg *a = arg;
+	struct slab_run *run = a->run;
+	for (long k = 0; k < SLAB_PER_THREAD; k++) {
+		long i = a->index * SLAB_PER_THREAD + k;
+		spool_future *f = spool_submit(run->ex, echo_task,
+					       (void *)slab_value(i));
+		if (!f) {
+			atomic_fetch_add(&run->failures, 1);
+			break;
+		}
+		run->fs[i] = f;
+		/* Release: the releaser's acquire load sees fs[i]. */
+		atomic_store_explicit(&run->published[a->index], k + 1,
+				      memory_order_release);
+	}
+	return NULL;
+}
+
+/* Releases the even-numbered futures of submitters index and index + 2 as
+ * they are published, without waiting for them. */
+static void *slab_early_releaser(void *arg)
+{
+	struct slab_arg *a = arg;
+	struct slab_run *run = a->run;
+	long next[2] = {0, 0};
+	int64_t end = spool_test_now_ns() + 6 * TIMEOUT;
+	while ((next[0] < SLAB_PER_THREAD || next[1] < SLAB_PER_THREAD) &&
+	       spool_test_now_ns() < end) {
+		for (int j = 0; j < 2; j++) {
+			int sub = a->index + 2 * j;
+			long pub = atomic_load_explicit(&run->published[sub],
+							memory_order_acquire);
+			for (; next[j] < pub; next[j]++)
+				if (next[j] % 2 == 0)
+					spool_future_release(
+						run->fs[sub * SLAB_PER_THREAD +
+							next[j]]);
+		}
+		if (atomic_load(&run->failures))
+			break;
+		sched_yield();
+	}
+	return NULL;
+}
+
+/* Checks and releases every other odd-numbered future (1, 5, 9... for
+ * index 0; 3, 7, 11... for index 1). */
+static void *slab_late_releaser(void *arg)
+{
+	struct slab_arg *a = arg;
+	struct slab_run *run = a->run;
+	for (long i = 1 + 2 * a->index; i < SLAB_SUBMITTERS * SLAB_PER_THREAD;
+	     i += 4) {
+		spool_future *f = run->fs[i];
+		if (spool_future_state(f) != SPOOL_DONE ||
+		    (intptr_t)spool_future_value(f) != slab_value(i))
+			atomic_fetch_add(&run->failures, 1);
+		spool_future_release(f);
+	}
+	return NULL;
+}
+
+START_TEST(outside_records_outlive_their_submitting_thread_and_the_pool)
+{
+	enum { N = SLAB_SUBMITTERS * SLAB_PER_THREAD };
+	struct slab_run run = {0};
+	run.fs = calloc(N, sizeof *run.fs);
+	ck_assert_ptr_nonnull(run.fs);
+	spool_pool *p = make_pool(2);
+	run.ex = spool_pool_executor(p);
+	atomic_store(&slab_ran, 0);
+
+	pthread_t sub[SLAB_SUBMITTERS], rel[2];
+	struct slab_arg sa[SLAB_SUBMITTERS];
+	for (int i = 0; i < SLAB_SUBMITTERS; i++) {
+		sa[i] = (struct slab_arg){&run, i};
+		ck_assert_int_eq(
+			pthread_create(&sub[i], NULL, slab_submitter, &sa[i]),
+			0);
+	}
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&rel[i], NULL,
+						slab_early_releaser, &sa[i]),
+				 0);
+	/* The submitters exit with their last blocks partly used and many
+	 * of those records still referenced. */
+	for (int i = 0; i < SLAB_SUBMITTERS; i++)
+		pthread_join(sub[i], NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(rel[i], NULL);
+	ck_assert_int_eq(atomic_load(&run.failures), 0);
+	for (int i = 0; i < SLAB_SUBMITTERS; i++)
+		ck_assert_int_eq(atomic_load(&run.published[i]),
+				 SLAB_PER_THREAD);
+
+	/* Destroy runs every accepted task; the kept futures outlive it. */
+	spool_pool_destroy(p);
+	ck_assert_int_eq(atomic_load(&slab_ran), N);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&rel[i], NULL,
+						slab_late_releaser, &sa[i]),
+				 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(rel[i], NULL);
+	ck_assert_int_eq(atomic_load(&run.failures), 0);
+	free(run.fs);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pool_stress");
@@ -554,6 +709,11 @@ int main(void)
 		shutdown_cancel_pending_racing_with_submissions_from_4_threads);
 	tcase_add_test(
 		tc, create_destroy_1000_cycles_leak_no_thread_memory_or_future);
+	suite_add_tcase(s, tc);
+	tc = spool_test_case("outside_records", 240);
+	tcase_add_test(
+		tc,
+		outside_records_outlive_their_submitting_thread_and_the_pool);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

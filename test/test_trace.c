@@ -2049,6 +2049,52 @@ static void *run_elsewhere(void *arg)
 	return NULL;
 }
 
+/* An event takes one 16-byte slot, two when it carries an argument: a
+ * buffer of cap events holds cap events whatever the mix, and each
+ * argument comes back out with its own event. */
+START_TEST(a_buffer_holds_exactly_its_capacity_with_or_without_arguments)
+{
+	enum { CAP = 16 };
+	copy_start("slots.json", CAP);
+	/* 10 steals with an argument (the victim, 1..10), 10 without (0). */
+	for (int i = 0; i < 20; i++)
+		spool__trace_record(SPOOL__TR_STEAL, (uint64_t)(100 + i),
+				    spool__trace_code(i % 2 ? (i + 1) / 2 : 0));
+	size_t n = atomic_load_explicit(&my_buf->n, memory_order_relaxed);
+	ck_assert_uint_eq(n, CAP + CAP / 2); /* 8 with, 8 without */
+	ck_assert_int_eq(spool__trace_session_stop(), 0);
+
+	struct trace t;
+	load(&t, tmp("slots.json"));
+	ck_assert_int_eq((int)meta_n(&t, "events"), CAP);
+	ck_assert_int_eq((int)meta_n(&t, "dropped_events"), 20 - CAP);
+	ck_assert_int_eq(count(&t, 'i', "steal", my_tid()), CAP);
+	for (int i = 0; i < CAP; i++) {
+		const struct tev *e = nth(&t, 'i', "steal", my_tid(), i);
+		ck_assert_int_eq((int)arg_n(e, "id"), 100 + i);
+		ck_assert_int_eq((int)arg_n(e, "victim"),
+				 i % 2 ? (i + 1) / 2 : 0);
+	}
+	unload(&t);
+
+	/* Every event with an argument: still CAP of them. */
+	copy_start("slots2.json", CAP);
+	for (int i = 0; i < 20; i++)
+		spool__trace_record(SPOOL__TR_STEAL, 1, spool__trace_code(-1));
+	n = atomic_load_explicit(&my_buf->n, memory_order_relaxed);
+	ck_assert_uint_eq(n, 2 * CAP);
+	ck_assert_int_eq(spool__trace_session_stop(), 0);
+	load(&t, tmp("slots2.json"));
+	ck_assert_int_eq((int)meta_n(&t, "events"), CAP);
+	ck_assert_int_eq((int)meta_n(&t, "dropped_events"), 20 - CAP);
+	ck_assert_int_eq(count(&t, 'i', "steal", my_tid()), CAP);
+	ck_assert_int_eq(
+		(int)arg_n(nth(&t, 'i', "steal", my_tid(), CAP - 1), "victim"),
+		-1);
+	unload(&t);
+}
+END_TEST
+
 START_TEST(a_submission_is_stamped_with_the_threads_previous_clock_read)
 {
 	copy_start("stamp.json", 0);
@@ -2065,8 +2111,11 @@ START_TEST(a_submission_is_stamped_with_the_threads_previous_clock_read)
 	parent->label = "parent";
 	child->label = "child";
 	spool__trace_run_begin(parent);
+	/* The run's record is two slots: its stamp, then its label. */
 	size_t n = atomic_load_explicit(&my_buf->n, memory_order_relaxed);
-	uint64_t begun = my_buf->ev[n - 1].ts;
+	ck_assert(my_buf->ev[n - 2].word & SPOOL__TRACE_HAS_ARG);
+	ck_assert_uint_eq(my_buf->ev[n - 1].ts, (uintptr_t)parent->label);
+	uint64_t begun = my_buf->ev[n - 2].ts;
 	/* Time passes in the task: the stamp stays at its last event. */
 	while (spool__trace_now() - begun < 1000)
 		;
@@ -2181,6 +2230,9 @@ static Suite *trace_suite(void)
 	tcase_add_test(
 		tc,
 		a_submission_is_stamped_with_the_threads_previous_clock_read);
+	tcase_add_test(
+		tc,
+		a_buffer_holds_exactly_its_capacity_with_or_without_arguments);
 	suite_add_tcase(s, tc);
 	return s;
 }

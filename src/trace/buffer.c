@@ -71,7 +71,7 @@ static pthread_key_t buf_key;
  * expected to record (see spool__trace_buffers_open()), handed out by
  * attach(); whatever is left is unmapped at stop. Under the lock. */
 enum { MAX_SPARES = 64 };
-static struct spool__trace_ev *spares[MAX_SPARES];
+static struct spool__trace_slot *spares[MAX_SPARES];
 static size_t nspares, spares_cap;
 /* Live threads that named their track (pool workers, loops, and threads
  * named through the public call): those expected to record. Under the
@@ -103,10 +103,16 @@ void spool__trace_unlock(void)
 	pthread_mutex_unlock(&trace_lock);
 }
 
+/* The bytes of a mapping for cap events: two slots each at most. */
+static size_t map_len(size_t cap)
+{
+	return 2 * cap * sizeof(struct spool__trace_slot);
+}
+
 static void unmap_events(struct spool__trace_buf *b)
 {
 	if (b->ev)
-		munmap(b->ev, b->cap * sizeof *b->ev);
+		munmap(b->ev, map_len(b->cap));
 	b->ev = NULL;
 	b->cap = 0;
 }
@@ -114,8 +120,8 @@ static void unmap_events(struct spool__trace_buf *b)
 /* Asks for transparent huge pages beyond the first 2 MiB of a buffer of
  * len bytes at m. A long trace appends hundreds of MiB, and one fault per
  * 2 MiB instead of per 4 KiB roughly halved the recording cost of the fib
- * benchmark. The first 2 MiB (87381 events) stay in small pages: a short
- * trace, or a thread that records little, then never waits for a whole
+ * benchmark. The first 2 MiB (up to 131072 events) stay in small pages: a
+ * short trace, or a thread that records little, then never waits for a whole
  * huge page to be zeroed (milliseconds on a virtual machine's first
  * touch). Advice only: ignored where transparent huge pages are off. */
 static void huge_pages_after_first(void *m, size_t len)
@@ -129,9 +135,9 @@ static void huge_pages_after_first(void *m, size_t len)
 
 /* A fresh, uncommitted mapping for cap events; NULL when out of address
  * space. */
-static struct spool__trace_ev *map_events(size_t cap)
+static struct spool__trace_slot *map_events(size_t cap)
 {
-	size_t len = cap * sizeof(struct spool__trace_ev);
+	size_t len = map_len(cap);
 	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m == MAP_FAILED)
@@ -226,19 +232,18 @@ static struct spool__trace_buf *attach(uint64_t gen)
 		b->cap = session_cap;
 	} else if (b->cap != session_cap || !b->ev) {
 		unmap_events(b);
-		struct spool__trace_ev *m = map_events(session_cap);
+		struct spool__trace_slot *m = map_events(session_cap);
 		if (m) {
 			b->ev = m;
 			b->cap = session_cap;
 			/* Commit the first page now, under the lock, rather
 			 * than in the thread's first timed event. */
-			commit(m, 4096 < session_cap * sizeof *m
-					  ? 4096
-					  : session_cap * sizeof *m);
+			commit(m, 4096);
 		}
 	}
 	/* Relaxed: the stopper reads these under the lock we hold. */
 	atomic_store_explicit(&b->n, 0, memory_order_relaxed);
+	b->events = 0;
 	atomic_store_explicit(&b->dropped, 0, memory_order_relaxed);
 	b->last_ts = 0;
 	spool__trace_fresh = false; /* a read of an earlier session */
@@ -271,9 +276,8 @@ static inline struct spool__trace_buf *my_buffer(void)
 static inline void append(struct spool__trace_buf *b, uint64_t ts,
 			  uint32_t kind, uint64_t id, uint64_t arg)
 {
-	/* Relaxed loads: this thread is the only writer of both. */
-	size_t n = atomic_load_explicit(&b->n, memory_order_relaxed);
-	if (__builtin_expect(n >= b->cap, 0)) {
+	if (__builtin_expect(b->events >= b->cap, 0)) {
+		/* Relaxed: this thread is the only writer. */
 		atomic_store_explicit(
 			&b->dropped,
 			atomic_load_explicit(&b->dropped,
@@ -282,13 +286,25 @@ static inline void append(struct spool__trace_buf *b, uint64_t ts,
 			memory_order_relaxed);
 		return;
 	}
-	struct spool__trace_ev *e = &b->ev[n];
+	b->events++;
+	/* Relaxed: this thread is the only writer of n. There are 2 cap
+	 * slots, so cap events always fit. */
+	size_t n = atomic_load_explicit(&b->n, memory_order_relaxed);
+	struct spool__trace_slot *e = &b->ev[n];
+	uint64_t word = (id & SPOOL__TRACE_ID_MASK) | (uint64_t)kind << 56;
 	e->ts = ts;
-	e->word = (id & SPOOL__TRACE_ID_MASK) | (uint64_t)kind << 56;
-	e->arg = arg;
-	/* Release: the record above is complete before the stopper's
-	 * acquire load can count it. */
-	atomic_store_explicit(&b->n, n + 1, memory_order_release);
+	if (arg) {
+		e->word = word | SPOOL__TRACE_HAS_ARG;
+		e[1].ts = arg;
+		e[1].word = 0;
+		n += 2;
+	} else {
+		e->word = word;
+		n += 1;
+	}
+	/* Release: the slots above are complete before the stopper's
+	 * acquire load can count them. */
+	atomic_store_explicit(&b->n, n, memory_order_release);
 }
 
 void spool__trace_record_at(uint64_t ts, uint32_t kind, uint64_t id,
@@ -381,8 +397,7 @@ void spool__trace_thread_name(const char *prefix, int index)
 static void drop_spares(void)
 {
 	while (nspares)
-		munmap(spares[--nspares],
-		       spares_cap * sizeof(struct spool__trace_ev));
+		munmap(spares[--nspares], map_len(spares_cap));
 }
 
 void spool__trace_buffers_open(size_t cap)
@@ -397,23 +412,22 @@ void spool__trace_buffers_open(size_t cap)
 	 * outside the recorded work, keeps the page faults (and the kernel's
 	 * zeroing) out of the events' times: filling 24 MiB of fresh pages
 	 * took 6 to 20 ms on a 2-core virtual machine, against 30 to 55 ms
-	 * for the whole traced fib(27) run. Up to the default buffer size
+	 * for the whole traced fib(27) run. Up to SPOOL__TRACE_PREFAULT_BYTES
 	 * per thread and SPOOL__TRACE_PREFAULT_TOTAL bytes in all, so that a
 	 * huge buffer or a big machine does not commit its whole reserve. */
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	size_t cpus = online > 0 ? (size_t)online : 1;
 	size_t want = live_named > cpus ? live_named : cpus;
 	want = want + 1 < MAX_SPARES ? want + 1 : MAX_SPARES;
-	size_t len = cap * sizeof(struct spool__trace_ev);
-	size_t pre = SPOOL__TRACE_PREFAULT_EVENTS *
-		     sizeof(struct spool__trace_ev);
+	size_t len = map_len(cap);
+	size_t pre = SPOOL__TRACE_PREFAULT_BYTES;
 	if (pre > SPOOL__TRACE_PREFAULT_TOTAL / want)
 		pre = SPOOL__TRACE_PREFAULT_TOTAL / want;
 	if (pre > len)
 		pre = len;
 	spares_cap = cap;
 	while (nspares < want) {
-		struct spool__trace_ev *m = map_events(cap);
+		struct spool__trace_slot *m = map_events(cap);
 		if (!m)
 			break;
 		commit(m, pre);
@@ -446,7 +460,7 @@ void spool__trace_buffers_release(void)
 		} else if (b->ev) {
 			/* Its thread may still append a late event: see 2.
 			 * above. The pages come back as zeros if it does. */
-			madvise(b->ev, b->cap * sizeof *b->ev, MADV_DONTNEED);
+			madvise(b->ev, map_len(b->cap), MADV_DONTNEED);
 		}
 		b = next;
 	}

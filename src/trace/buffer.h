@@ -13,20 +13,22 @@
 
 #include "trace.h"
 
-/* Events of each expected thread's buffer that a session's start commits
- * (spool__trace_buffers_open()). */
-#define SPOOL__TRACE_PREFAULT_EVENTS ((size_t)1 << 20)
+/* Bytes of each expected thread's buffer that a session's start commits
+ * (spool__trace_buffers_open()): 1.5M events without an argument. */
+#define SPOOL__TRACE_PREFAULT_BYTES ((size_t)24 << 20)
 /* Bytes committed at start for all threads together, at most. */
 #define SPOOL__TRACE_PREFAULT_TOTAL ((size_t)256 << 20)
 
 enum { SPOOL__TRACE_NAME_MAX = 32 };
 
 struct spool__trace_buf {
-	/* The events, an anonymous mapping of cap records. Only the owner
-	 * thread writes them; the stopper reads [0, n) after an acquire
-	 * load of n, which pairs with the owner's release store. */
-	struct spool__trace_ev *ev;
-	size_t cap;
+	/* The events, an anonymous mapping of 2 cap slots (room for cap
+	 * events that all carry an argument). Only the owner thread writes
+	 * them; the stopper reads slots [0, n) after an acquire load of n,
+	 * which pairs with the owner's release store. */
+	struct spool__trace_slot *ev;
+	size_t cap;    /* in events */
+	size_t events; /* events stored in this session (owner only) */
 	_Atomic size_t n;
 	/* Events refused because the buffer was full (owner writes). */
 	_Atomic uint64_t dropped;
@@ -56,7 +58,7 @@ void spool__trace_unlock(void);
 /* Lock held. A new session will record up to cap events per thread.
  * Prepares one mapping per thread expected to record (the live threads
  * that named their track, or one per online CPU if more, plus one), with
- * up to SPOOL__TRACE_PREFAULT_EVENTS events of each committed; the first
+ * up to SPOOL__TRACE_PREFAULT_BYTES of each committed; the first
  * threads to record take them. */
 void spool__trace_buffers_open(size_t cap);
 

@@ -296,6 +296,7 @@ struct wctx {
 	struct coro *map;
 	size_t mapcap, mapn;
 	uint64_t unmatched;
+	uint64_t events; /* decoded from the current thread's slots */
 	uint64_t early;
 	bool nomem;
 };
@@ -645,6 +646,22 @@ static void thread_meta(struct wctx *w, const struct spool__trace_buf *b)
 	puts_(o, "}}");
 }
 
+/* Reads the event stored at slot i of the n slots at v (trace.h) into e;
+ * returns the slots it took. A marked event whose argument slot lies
+ * beyond n (impossible: n is published after both) reads as argument 0. */
+static size_t decode(const struct spool__trace_slot *v, size_t n, size_t i,
+		     struct spool__trace_ev *e)
+{
+	e->ts = v[i].ts;
+	e->word = v[i].word & ~SPOOL__TRACE_HAS_ARG;
+	e->arg = 0;
+	if (!(v[i].word & SPOOL__TRACE_HAS_ARG))
+		return 1;
+	if (i + 1 < n)
+		e->arg = v[i + 1].ts;
+	return 2;
+}
+
 static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 			 size_t n, uint64_t dropped)
 {
@@ -653,8 +670,11 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 	w->tid = (int)b->tid;
 	w->n = 0;
 	thread_meta(w, b);
-	for (size_t i = 0; i < n; i++) {
-		const struct spool__trace_ev *e = &b->ev[i];
+	for (size_t i = 0; i < n;) {
+		struct spool__trace_ev ev;
+		i += decode(b->ev, n, i, &ev);
+		const struct spool__trace_ev *e = &ev;
+		w->events++;
 		/* Stamped before the session started: a thread that saw the
 		 * new generation only after reading the clock. Its event
 		 * belongs to no session; an end it leaves open counts as
@@ -772,8 +792,9 @@ int spool__trace_write(FILE *f, struct spool__trace_buf *list,
 		uint64_t d = atomic_load_explicit(&b->dropped,
 						  memory_order_relaxed);
 		b->stop_dropped = d;
+		w.events = 0;
 		write_thread(&w, b, n, d);
-		events += n;
+		events += w.events;
 		dropped += d;
 		threads++;
 	}

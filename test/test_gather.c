@@ -457,6 +457,55 @@ START_TEST(gather_bad_input_gives_a_future_failed_with_einval)
 }
 END_TEST
 
+/* The entries are checked as the gather reads them, and the rest at once
+ * before it first touches an input: a NULL after final, failed, pending or
+ * value-owning inputs still gives EINVAL with every input as it was. */
+START_TEST(gather_null_entry_midway_gives_einval_and_touches_no_input)
+{
+	spool_future *a = spool_promise_new(), *b = spool_promise_new();
+	spool_future *p = spool_promise_new();
+	spool_promise_set_result(a, NULL);
+	spool_promise_set_error(b, 7);
+	spool_future *inner = spool_gather(&a, 1, 0); /* owns its value */
+	ck_assert_int_eq(state(inner), SPOOL_DONE);
+	spool_future *cases[][5] = {
+		{a, b, a, p, NULL}, /* read only, then a failure, then NULL */
+		{a, p, a, b, NULL}, /* a pending input before the NULL */
+		{a, inner, b, a, NULL}, /* an input that owns its value */
+		{NULL, a, p, inner, b},
+	};
+	for (int k = 0; k < 4; k++) {
+		for (unsigned flags = 0; flags <= SPOOL_RETURN_ERRORS;
+		     flags++) {
+			spool_future *g = spool_gather(cases[k], 5, flags);
+			ck_assert_int_eq(state(g), SPOOL_FAILED);
+			ck_assert_int_eq(spool_future_error(g), SPOOL_EINVAL);
+			ck_assert_uint_eq(spool_gather_size(g), 0);
+			spool_future_release(g);
+			ck_assert_uint_eq(spool__future_refs(a), 1);
+			ck_assert_uint_eq(spool__future_refs(b), 1);
+			ck_assert_uint_eq(spool__future_refs(p), 1);
+			ck_assert_uint_eq(spool__future_refs(inner), 1);
+			ck_assert_int_eq(state(p), SPOOL_PENDING);
+		}
+	}
+	/* Without the NULL, the same inputs gather as usual. */
+	spool_future *g = spool_gather(cases[1], 4, SPOOL_RETURN_ERRORS);
+	ck_assert_uint_eq(spool__future_refs(p), 2); /* its callback's */
+	spool_promise_set_result(p, &a);
+	ck_assert_int_eq(state(g), SPOOL_DONE);
+	void *v;
+	ck_assert_int_eq(spool_gather_result(g, 1, &v), 0);
+	ck_assert_ptr_eq(v, &a);
+	ck_assert_int_eq(spool_gather_result(g, 3, &v), 7);
+	spool_future_release(g);
+	spool_future_release(inner);
+	spool_future_release(a);
+	spool_future_release(b);
+	spool_future_release(p);
+}
+END_TEST
+
 START_TEST(gather_accessors_refuse_other_futures_and_bad_slots)
 {
 	spool_future *f = spool_promise_new();
@@ -874,6 +923,8 @@ static Suite *gather_suite(void)
 
 	tc = spool_test_case("input", 30);
 	tcase_add_test(tc, gather_bad_input_gives_a_future_failed_with_einval);
+	tcase_add_test(
+		tc, gather_null_entry_midway_gives_einval_and_touches_no_input);
 	tcase_add_test(tc, gather_accessors_refuse_other_futures_and_bad_slots);
 	suite_add_tcase(s, tc);
 

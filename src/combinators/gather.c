@@ -161,9 +161,23 @@ static int gather_cancel_running(spool_future *f)
 	return 0;
 }
 
+/* Drops a gather that bad input showed should never have been made: no
+ * input was touched and nobody else holds it. */
+static spool_future *discard(struct gather *g)
+{
+	countdown(g, SPOOL__BIAS); /* completes it, drops the callbacks' ref */
+	spool_future_release(&g->res.fut);
+	return spool__future_failed(SPOOL_EINVAL);
+}
+
+/* The entries are checked lazily, not in a pass of their own (with many
+ * inputs every pass costs): reading a final input changes nothing, so the
+ * loop checks each entry as it comes while it only reads, and checks the
+ * rest of the array at once before it first touches an input (a reference,
+ * a callback). Either way bad input is found before any input is touched. */
 spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 {
-	if (spool__check_inputs(fs, n) != 0 || (flags & ~SPOOL_RETURN_ERRORS))
+	if ((n > 0 && !fs) || (flags & ~SPOOL_RETURN_ERRORS))
 		return spool__future_failed(SPOOL_EINVAL);
 	struct gather *g = gather_alloc(n, flags);
 	if (!g)
@@ -174,24 +188,36 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 	spool_future_retain(gf); /* for the callbacks, see all_done() */
 
 	size_t registered = 0;
+	bool checked = false; /* fs[i .. n) known to hold no NULL */
 	int seen;
 	for (size_t i = 0; i < n; i++) {
 		spool_future *c = fs[i];
-		if (spool_future_done(c)) {
+		if (!c)
+			return discard(g); /* only before checked: see above */
+		bool final = spool_future_done(c);
+		if (final && !spool__owns_value(c)) {
 			record(g, i, c);
-			if (spool__owns_value(c))
-				g->slots[g->nslots++] = (struct slot){
-					g, spool_future_retain(c), i};
 			continue;
 		}
 		/* Failed fast: nothing more to learn, nothing to cancel.
 		 * Relaxed: a hint; a stale OPEN only costs one needless
 		 * registration. */
-		if (atomic_load_explicit(&g->outcome, memory_order_relaxed) ==
-		    FAILED)
+		if (!final &&
+		    atomic_load_explicit(&g->outcome, memory_order_relaxed) ==
+			    FAILED)
 			continue;
+		if (!checked) {
+			if (spool__check_inputs(fs + i, n - i) != 0)
+				return discard(g);
+			checked = true;
+		}
 		struct slot *s = &g->slots[g->nslots++];
 		*s = (struct slot){g, spool_future_retain(c), i};
+		if (final) {
+			/* Kept alive as long as the gather: its value is. */
+			record(g, i, c);
+			continue;
+		}
 		registered++;
 		if (spool_future_add_callback(c, on_child, s) != 0) {
 			/* No memory for the callback node: the child's

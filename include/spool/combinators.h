@@ -126,8 +126,10 @@ typedef enum spool_wait_when {
  *   - done (optional, n entries): done[i] is true when fs[i] is final;
  *   - *ndone, *npending (each optional): how many DISTINCT inputs are
  *     final and not final (a future given twice counts once; counting
- *     costs O(n) time and at most 16 bytes per input more, during the
- *     call only, skipped when both are NULL).
+ *     costs O(n) time and, during the call only, a bitmap of 16 bytes of
+ *     address space per input, or a hash table of 16 to 32 bytes per
+ *     input when the inputs' ids lie far apart; skipped when both are
+ *     NULL).
  * The report is a snapshot taken after the wait: it may show more inputs
  * final than `when` needed. A timeout is not an error: the call returns 0
  * and the report shows what is still pending; nothing is cancelled. So is
@@ -161,9 +163,9 @@ typedef struct spool_as_completed spool_as_completed;
  * an input the caller releases after destroy while it is still pending is
  * not freed with the callback unrun. A callback that runs after destroy
  * touches only its own input and the iterator's memory, never another
- * input. Costs at most one word per input (none while every input is
- * final and distinct), and for each input pending at this call one
- * callback and three words more.
+ * input. Keeps one word per input final at this call (none while every
+ * input is final and distinct), and for each input pending at this call
+ * one callback and three words.
  * Returns 0; SPOOL_EINVAL for bad input or a NULL out (nothing created);
  * SPOOL_ENOMEM. Never blocks. */
 SPOOL_API int spool_as_completed_create(spool_as_completed **out,

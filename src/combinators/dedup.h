@@ -12,8 +12,9 @@
  * the ids (linear probing, table at most half full, Fibonacci hashing:
  * Knuth, TAOCP vol. 3, 6.4), 16 bytes per input. Both are O(n) expected
  * time. A caller that cannot look at every id first (one pass over the
- * inputs, as as_completed makes) starts with a bitmap around the first id
- * and moves to the hash set if an id falls outside it.
+ * inputs, as as_completed and spool_wait's counts make) starts with a
+ * bitmap around the first id and moves to the hash set, with the ids seen
+ * so far, if an id falls outside it (spool__idset_widen()).
  * Single-threaded; the set lives only during one call.
  */
 #ifndef SPOOL_COMBINATORS_DEDUP_H

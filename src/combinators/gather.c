@@ -104,7 +104,8 @@ static bool decide(struct gather *g, int *expected, int to)
 
 /* Records the outcome of final child c in slot i; in the default mode the
  * first failure completes the gather. */
-static void record(struct gather *g, size_t i, spool_future *c)
+static inline __attribute__((always_inline)) void
+record(struct gather *g, size_t i, spool_future *c)
 {
 	int err = spool_future_error(c);
 	g->res.values[i] = err == 0 ? spool_future_value(c) : NULL;

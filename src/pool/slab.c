@@ -38,7 +38,7 @@
  * that never submits from outside never creates a block.
  *
  * Freed blocks go to a small process-wide cache (CACHE_MAX blocks, under a
- * mutex: touched once per block, BLOCK_SIZE / SLOT
+ * mutex: touched once per block, that is once per BLOCK_SIZE / SLOT
  * allocations), so that a steady submit-and-join cycle reuses memory whose
  * pages are already mapped instead of faulting new ones in; beyond the
  * bound they go back to free(). The mutex also carries the block from the
@@ -57,10 +57,10 @@
 
 /* Slots are packed at 16 bytes, not padded to a cache line: a million
  * records kept until a join are a million slots the kernel must clear
- * when it faults them in, and that clearing was most of the remaining
- * cost (1M submissions to a 2-worker pool: 0.092 s median with 144-byte
- * slots against 0.116 s with 192-byte ones). Two neighbouring records
- * share at most one line. */
+ * when it faults them in, and that clearing is the largest remaining
+ * cost (1M submissions to a 2-worker pool, medians of 9 interleaved runs
+ * on a 2-core VM: 0.092 s with 144-byte slots against 0.116 s with
+ * 192-byte ones). Two neighbouring records share at most one line. */
 #define SLOT ((sizeof(struct spool__task) + 15) & ~(size_t)15)
 
 enum {

@@ -176,9 +176,12 @@ int spool_wait(spool_future *const *fs, size_t n, spool_wait_when when,
 		rc = wait_slow(fs, n, when, spool__deadline(timeout_ns));
 		if (rc == SPOOL_ETIMEDOUT)
 			rc = 0; /* a timeout is reported, not an error */
-		/* The report is taken after the wait. */
+		/* The report is taken after the wait. Without memory for its
+		 * counts, none is written: a count from before the wait would
+		 * pass for a fresh one. */
 		int src = scan(fs, n, when, &r, &holds);
-		rc = rc != 0 ? rc : src;
+		if (src != 0)
+			return rc != 0 ? rc : src;
 	}
 	if (ndone)
 		*ndone = r.ndone;

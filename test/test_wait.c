@@ -339,6 +339,30 @@ START_TEST(wait_duplicates_count_once_when_a_far_id_comes_midway)
 }
 END_TEST
 
+/* ALL_COMPLETED stops its first look at the first input not final when a
+ * wait follows; the report is still the whole one taken after the wait. */
+START_TEST(wait_all_report_after_a_timeout_covers_inputs_past_the_first_pending)
+{
+	spool_future *p = spool_promise_new(), *a = spool_promise_new();
+	spool_future *b = spool_promise_new();
+	spool_promise_set_result(a, NULL);
+	spool_promise_set_error(b, 3);
+	spool_future *fs[5] = {a, p, a, b, p};
+	bool done[5] = {false, true, false, false, true};
+	size_t nd = 99, np = 99;
+	ck_assert_int_eq(
+		spool_wait(fs, 5, SPOOL_ALL_COMPLETED, 5 * MS, done, &nd, &np),
+		0);
+	ck_assert(done[0] && !done[1] && done[2] && done[3] && !done[4]);
+	ck_assert_uint_eq(nd, 2);
+	ck_assert_uint_eq(np, 1);
+	spool_promise_set_result(p, NULL);
+	spool_future_release(p);
+	spool_future_release(a);
+	spool_future_release(b);
+}
+END_TEST
+
 START_TEST(wait_bad_input_is_einval_and_writes_nothing)
 {
 	spool_future *f = spool_promise_new();
@@ -817,6 +841,9 @@ static Suite *wait_suite(void)
 	tcase_add_test(tc, wait_duplicates_count_once_even_with_far_apart_ids);
 	tcase_add_test(tc,
 		       wait_duplicates_count_once_when_a_far_id_comes_midway);
+	tcase_add_test(
+		tc,
+		wait_all_report_after_a_timeout_covers_inputs_past_the_first_pending);
 	tcase_add_test(tc, wait_bad_input_is_einval_and_writes_nothing);
 	tcase_add_test(tc, wait_on_tasks_of_the_thread_executor);
 	suite_add_tcase(s, tc);

@@ -120,10 +120,14 @@ struct report {
  * instructions, so the misses must overlap. */
 enum { AHEAD = 16 };
 
-/* Takes the report; *holds says whether `when` holds on it. Returns 0 or
- * SPOOL_ENOMEM (no id set for the counts). */
+/* Takes the report; *holds says whether `when` holds on it. With
+ * may_stop, a look whose report is not wanted if `when` does not hold (a
+ * wait and a second look will follow), ALL_COMPLETED stops at the first
+ * input not final: the rest of the pass would only be thrown away, and
+ * with inputs completing on other threads it reads lines they write.
+ * Returns 0 or SPOOL_ENOMEM (no id set for the counts). */
 static int scan(spool_future *const *fs, size_t n, spool_wait_when when,
-		struct report *r, bool *holds)
+		bool may_stop, struct report *r, bool *holds)
 {
 	struct spool__idset seen = {0};
 	size_t final = 0, nd = 0, np = 0;
@@ -135,6 +139,12 @@ static int scan(spool_future *const *fs, size_t n, spool_wait_when when,
 			__builtin_prefetch(fs[i + AHEAD]);
 		const spool_future *f = fs[i];
 		bool d = spool__is_final(f);
+		if (!d && may_stop && when == SPOOL_ALL_COMPLETED) {
+			if (r->count)
+				spool__idset_fini(&seen);
+			*holds = false;
+			return 0;
+		}
 		if (r->done)
 			r->done[i] = d;
 		if (r->count) {
@@ -169,7 +179,7 @@ int spool_wait(spool_future *const *fs, size_t n, spool_wait_when when,
 		return SPOOL_EINVAL;
 	struct report r = {done, ndone || npending, 0, 0};
 	bool holds;
-	int rc = scan(fs, n, when, &r, &holds);
+	int rc = scan(fs, n, when, timeout_ns != 0, &r, &holds);
 	if (rc != 0)
 		return rc;
 	if (!holds && timeout_ns != 0) {
@@ -179,7 +189,7 @@ int spool_wait(spool_future *const *fs, size_t n, spool_wait_when when,
 		/* The report is taken after the wait. Without memory for its
 		 * counts, none is written: a count from before the wait would
 		 * pass for a fresh one. */
-		int src = scan(fs, n, when, &r, &holds);
+		int src = scan(fs, n, when, false, &r, &holds);
 		if (src != 0)
 			return rc != 0 ? rc : src;
 	}

@@ -1217,20 +1217,56 @@ START_TEST(parking_recheck_tolerates_a_pop_that_reports_empty_spuriously)
 }
 END_TEST
 
+enum { SPREAD = 8 };
+
+struct spread {
+	spool_executor *ex;
+	atomic_int ran;
+};
+
+static int spread_child(void *arg, void **result)
+{
+	(void)result;
+	atomic_fetch_add(&((struct spread *)arg)->ran, 1);
+	return 0;
+}
+
+/* Queues SPREAD children on its own worker's deque, then spins until they
+ * ran without waiting on them: its worker never helps, so only the other
+ * worker can run them, and only by stealing each. */
+static int spread_root(void *arg, void **result)
+{
+	struct spread *s = arg;
+	(void)result;
+	spool_future *c[SPREAD];
+	for (int i = 0; i < SPREAD; i++)
+		c[i] = spool_submit(s->ex, spread_child, s);
+	int64_t end = spool_test_now_ns() + TIMEOUT;
+	while (atomic_load(&s->ran) < SPREAD && spool_test_now_ns() < end)
+		sched_yield();
+	for (int i = 0; i < SPREAD; i++)
+		spool_future_release(c[i]);
+	return atomic_load(&s->ran) == SPREAD ? 0 : SPOOL_ETIMEDOUT;
+}
+
 START_TEST(stats_count_steals_when_work_spreads)
 {
 	spool_pool *p = make_pool(2, NULL);
-	fib_ex = spool_pool_executor(p);
-	/* fib(20) from one root: the second worker can only get work by
-	 * stealing it. Wait long enough for it to wake and steal. */
-	spool_pool_stats st = {0};
-	for (int round = 0; round < 50 && st.steals == 0; round++) {
-		spool_future *f = spool_submit(fib_ex, fib_task, (void *)20);
-		ck_assert_int_eq(wait_ok(f), 0);
-		spool_future_release(f);
+	struct spread s = {spool_pool_executor(p), 0};
+	spool_future *f = spool_submit(s.ex, spread_root, &s);
+	ck_assert_int_eq(wait_ok(f), 0);
+	ck_assert_int_eq(spool_future_error(f), 0);
+	spool_future_release(f);
+	/* Each child was stolen once; the root came from the injection
+	 * queue, which is not a steal. A worker that finds nothing fails at
+	 * least one steal before it parks. */
+	spool_pool_stats st;
+	int64_t end = spool_test_now_ns() + TIMEOUT;
+	do {
 		spool_pool_stats_get(p, &st);
-	}
-	ck_assert_uint_gt(st.steals, 0);
+		sched_yield();
+	} while (st.failed_steals == 0 && spool_test_now_ns() < end);
+	ck_assert_uint_eq(st.steals, SPREAD);
 	ck_assert_uint_gt(st.failed_steals, 0);
 	spool_pool_destroy(p);
 }

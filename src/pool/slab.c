@@ -51,7 +51,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #include "pool_impl.h"
 
@@ -64,7 +63,7 @@
 #define SLOT ((sizeof(struct spool__task) + 15) & ~(size_t)15)
 
 enum {
-	BLOCK_SIZE = 1 << 21, /* 2 MiB: one transparent huge page */
+	BLOCK_SIZE = 1 << 21, /* 2 MiB: some 14,000 records per malloc */
 	HEADER_SIZE = 64,
 	CACHE_MAX = 2,
 };
@@ -83,8 +82,6 @@ _Static_assert(sizeof(struct block) <= HEADER_SIZE, "header fits its line");
 /* The calling thread's block and its bump range [bump, limit). */
 static SPOOL__TLS struct block *cur;
 static SPOOL__TLS char *bump, *limit;
-/* Blocks this thread has filled. */
-static SPOOL__TLS unsigned long filled;
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
@@ -117,8 +114,7 @@ static void block_free(struct block *b)
 	free(b);
 }
 
-/* huge: ask for a transparent huge page (see refill). */
-static struct block *block_new(bool huge)
+static struct block *block_new(void)
 {
 	pthread_mutex_lock(&cache_mu);
 	struct block *b = cache;
@@ -131,9 +127,6 @@ static struct block *block_new(bool huge)
 		b = aligned_alloc(BLOCK_SIZE, BLOCK_SIZE);
 		if (!b)
 			return NULL;
-		/* A hint: the block works without it. */
-		if (huge)
-			(void)madvise(b, BLOCK_SIZE, MADV_HUGEPAGE);
 	}
 	/* Relaxed: the block is not shared until its first slot is
 	 * published, which supplies the release. */
@@ -179,14 +172,16 @@ static void *refill(void)
 	pthread_once(&key_once, make_key);
 	if (!key_ok)
 		return NULL;
-	/* A thread that has filled a block submits in bulk: its next blocks
-	 * are huge pages, one page fault per block instead of 512 (1M
-	 * submissions: 0.092 s median against 0.239 s with 4 KiB pages).
-	 * The first block of every thread is not, so that a thread that
-	 * submits a few tasks keeps a few pages, not 2 MiB. */
-	if (cur)
-		filled++;
-	struct block *b = block_new(filled > 0);
+	/* No transparent huge pages for blocks. Asked for with madvise, they
+	 * made the second and later rounds of 1M submissions in one process
+	 * faster (0.092 s against 0.239 s, medians) but the first round, and
+	 * every round of the full pool suite, where other work runs in
+	 * between, 2x slower (0.42-0.47 s against 0.21-0.26 s), with 69% of
+	 * the samples in the kernel zeroing fresh pages: a huge page needs
+	 * contiguous free memory, which on a virtual machine is often memory
+	 * the host has not backed yet, where 4 KiB pages reuse what was
+	 * freed a moment ago. Untouched slots of a block cost no memory. */
+	struct block *b = block_new();
 	if (!b)
 		return NULL;
 	retire_current();

@@ -1606,6 +1606,69 @@ START_TEST(reused_stamps_never_skip_callbacks_or_blocked_waits)
 }
 END_TEST
 
+/* A combinator's wait is named after the combinator (combinators.h). */
+START_TEST(combinator_waits_are_named_after_the_combinator)
+{
+	static const char *const names[] = {
+		"wait: gather", "wait: wait FIRST_COMPLETED",
+		"wait: as_completed", "wait: task group"};
+	enum { N = sizeof names / sizeof names[0] };
+	spool_future *p[N];
+	pthread_t th[N];
+	for (int i = 0; i < N; i++)
+		ck_assert_ptr_nonnull(p[i] = spool_promise_new());
+	spool_pool *pool;
+	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
+	o.workers = 1;
+	ck_assert_int_eq(spool_pool_create(&pool, &o), 0);
+	ck_assert_int_eq(spool_trace_start(tmp("comb.json")), 0);
+
+	spool_future *g = spool_gather(&p[0], 1, 0);
+	pthread_create(&th[0], NULL, complete_later, p[0]);
+	ck_assert_int_eq(spool_future_wait(g, SPOOL_FOREVER), 0);
+
+	pthread_create(&th[1], NULL, complete_later, p[1]);
+	ck_assert_int_eq(spool_wait(&p[1], 1, SPOOL_FIRST_COMPLETED,
+				    SPOOL_FOREVER, NULL, NULL, NULL),
+			 0);
+
+	spool_as_completed *it;
+	ck_assert_int_eq(
+		spool_as_completed_create(&it, &p[2], 1, SPOOL_FOREVER), 0);
+	pthread_create(&th[2], NULL, complete_later, p[2]);
+	spool_future *next;
+	ck_assert_int_eq(spool_as_completed_next(it, &next, NULL), 0);
+	ck_assert_ptr_eq(next, p[2]);
+	spool_as_completed_destroy(it);
+
+	spool_group *gr;
+	ck_assert_int_eq(spool_group_create(&gr, spool_pool_executor(pool), 0),
+			 0);
+	ck_assert_int_eq(spool_group_spawn(gr, wait_on_promise, p[3], NULL), 0);
+	pthread_create(&th[3], NULL, complete_later, p[3]);
+	ck_assert_int_eq(spool_group_join(gr, SPOOL_FOREVER), 0);
+	spool_group_destroy(gr);
+	for (int i = 0; i < N; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	spool_pool_destroy(pool);
+
+	struct trace t;
+	load(&t, tmp("comb.json"));
+	for (int i = 0; i < N; i++) {
+		ck_assert_msg(count(&t, 'X', names[i], my_tid()) == 1,
+			      "no slice %s", names[i]);
+		ck_assert_int_ge(nth(&t, 'X', names[i], my_tid(), 0)->dur,
+				 5 * SPOOL_NS_PER_MS);
+	}
+	assert_slices_nest(&t);
+	unload(&t);
+	spool_future_release(g);
+	for (int i = 0; i < N; i++)
+		spool_future_release(p[i]);
+}
+END_TEST
+
 /* ---- the loop's hooks, through the public API --------------------------- */
 
 static int sleeper(void *arg, void **result)
@@ -2208,6 +2271,7 @@ static Suite *trace_suite(void)
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, pool_fork_join_on_2_workers_matches_the_pool_stats);
 	tcase_add_test(tc, reused_stamps_never_skip_callbacks_or_blocked_waits);
+	tcase_add_test(tc, combinator_waits_are_named_after_the_combinator);
 	tcase_add_test(
 		tc,
 		loop_with_3_sleeping_coroutines_shows_segments_timers_and_turns);

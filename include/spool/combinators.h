@@ -43,6 +43,11 @@
  *     when the input completes. To follow a changing set of tasks, prefer
  *     one spool_as_completed iterator or a task group (spool/group.h) to
  *     calling spool_wait(FIRST_COMPLETED) again and again.
+ *
+ * Traces (spool/trace.h): a wait that does not find its answer at once is
+ * a slice named after the combinator: "wait: gather", "wait: map",
+ * "wait: then", "wait: wait ALL_COMPLETED" (FIRST_COMPLETED,
+ * FIRST_EXCEPTION), "wait: as_completed", "wait: task group".
  */
 #ifndef SPOOL_COMBINATORS_H
 #define SPOOL_COMBINATORS_H

@@ -311,6 +311,7 @@ next_locked(spool_as_completed *it, spool_future **f, size_t *index)
 		spool_future *w = spool_promise_new();
 		if (!w)
 			return SPOOL_ENOMEM;
+		w->label = "as_completed"; /* names the wait in traces */
 		atomic_store(&it->waiter, spool_future_retain(w));
 		if (take(it, f, index)) {
 			reclaim(it);

@@ -189,6 +189,7 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 		return NULL;
 	spool_future *gf = &g->res.fut;
 	spool__future_init(gf, &spool__gather_ops);
+	gf->label = "gather"; /* names a wait on it in traces */
 	spool__future_start(gf);
 	spool_future_retain(gf); /* for the callbacks, see all_done() */
 

@@ -360,8 +360,8 @@ int spool_group_join(spool_group *g, int64_t timeout_ns)
 			unlock(g);
 			return rc;
 		}
-		if (!g->idle)
-			g->idle = spool_promise_new();
+		if (!g->idle && (g->idle = spool_promise_new()))
+			g->idle->label = "task group"; /* for traces */
 		spool_future *w = spool_future_retain(g->idle);
 		unlock(g);
 		if (!w)

@@ -215,6 +215,7 @@ spool_future *spool_map(spool_executor *ex, spool_task_fn fn, void *const *args,
 	}
 	spool_future *mf = &m->res.fut;
 	spool__future_init(mf, &spool__map_ops);
+	mf->label = "map"; /* names a wait on it in traces */
 	spool__future_start(mf);
 	spool_future_retain(mf); /* for the callbacks, see countdown() */
 	pump(m, max_in_flight == 0 || max_in_flight > n ? n : max_in_flight);

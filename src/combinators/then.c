@@ -125,6 +125,7 @@ spool_future *spool_then(spool_future *f, spool_executor *ex, spool_then_fn fn,
 	if (!th)
 		return NULL;
 	spool__future_init(&th->fut, &then_ops);
+	th->fut.label = "then"; /* names a wait on it in traces */
 	atomic_init(&th->src, spool_future_retain(f));
 	atomic_init(&th->task, NULL);
 	th->ex = ex;

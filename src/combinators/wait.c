@@ -76,6 +76,10 @@ static int wait_slow(spool_future *const *fs, size_t n, spool_wait_when when,
 	if (!w)
 		return SPOOL_ENOMEM;
 	spool__future_init(&w->fut, NULL);
+	/* The caller's wait on it is a "wait: ..." slice in traces. */
+	w->fut.label = when == SPOOL_ALL_COMPLETED     ? "wait ALL_COMPLETED"
+		       : when == SPOOL_FIRST_COMPLETED ? "wait FIRST_COMPLETED"
+						       : "wait FIRST_EXCEPTION";
 	w->when = when;
 	atomic_init(&w->armed, SPOOL__BIAS);
 	spool_future_retain(&w->fut); /* for the callbacks, see disarm() */

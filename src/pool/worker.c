@@ -158,10 +158,7 @@ run_task(struct spool__worker *w, struct spool__task *t, bool local)
 	if (spool__future_start(&t->fut) == 0) {
 		spool_future *outer = spool__current_swap(&t->fut);
 		void *value = NULL;
-		if (local)
-			spool__trace_run_begin_local(&t->fut);
-		else
-			spool__trace_run_begin(&t->fut);
+		spool__trace_run_begin_local(&t->fut, local);
 		int rc = t->fn(t->arg, &value);
 		spool__trace_run_end(&t->fut, rc);
 		spool__current_swap(outer);

@@ -213,14 +213,22 @@ static inline void spool__trace_run_begin(const spool_future *f)
 				    (uint64_t)(uintptr_t)f->label);
 }
 
-/* As spool__trace_run_begin(), for a pool worker running a task it popped
- * from its own deque: stamped with the worker's latest clock read when
- * that is still fresh (see above). */
-static inline void spool__trace_run_begin_local(const spool_future *f)
+/* As spool__trace_run_begin(), for a pool worker; local: it popped the
+ * task from its own deque, so the run is stamped with the worker's latest
+ * clock read when that is still fresh (see above). One branch while off,
+ * as every hook. */
+static inline void spool__trace_run_begin_local(const spool_future *f,
+						bool local)
 {
-	if (spool__trace_on())
-		spool__trace_record_reuse(SPOOL__TR_RUN_BEGIN, f->id,
-					  (uint64_t)(uintptr_t)f->label);
+	if (spool__trace_on()) {
+		if (local)
+			spool__trace_record_reuse(
+				SPOOL__TR_RUN_BEGIN, f->id,
+				(uint64_t)(uintptr_t)f->label);
+		else
+			spool__trace_record(SPOOL__TR_RUN_BEGIN, f->id,
+					    (uint64_t)(uintptr_t)f->label);
+	}
 }
 
 /* The task of f returned rc (0, its error, SPOOL_ECANCELLED): right after

@@ -24,6 +24,7 @@
  */
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "future_impl.h"
 #include "wait.h"
 
@@ -67,7 +68,7 @@ int spool_future_add_callback(spool_future *f, spool_callback_fn fn, void *arg)
 	 * HAS_CB is never cleared while f lives, so that node is used at
 	 * most once. Most futures get one callback at most. */
 	struct spool__cb *c = first ? &f->inline_cb
-				    : malloc(sizeof(struct spool__cb));
+				    : spool__malloc(sizeof(struct spool__cb));
 	if (!c)
 		return SPOOL_ENOMEM;
 	struct spool__cb *head = atomic_load_explicit(&f->callbacks,

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "future_impl.h"
 #include "misuse.h"
 #include "trace/trace.h"
@@ -90,7 +91,7 @@ void spool__future_init(spool_future *f, const struct spool__future_ops *ops)
 
 spool_future *spool_promise_new(void)
 {
-	spool_future *f = malloc(sizeof *f);
+	spool_future *f = spool__malloc(sizeof *f);
 	if (f)
 		spool__future_init(f, NULL);
 	return f;

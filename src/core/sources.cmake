@@ -1,4 +1,5 @@
 list(APPEND SPOOL_SOURCES
+  src/core/alloc.c
   src/core/callback.c
   src/core/error.c
   src/core/executor.c

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The allocation seam of the core and the combinators: spool__malloc,
+ * spool__calloc, spool__realloc and spool__aligned_alloc, the libc calls
+ * with an optional injected failure, so that tests can prove the
+ * SPOOL_ENOMEM paths the public headers promise.
+ *
+ * In builds without SPOOL_DEBUG_COUNTERS (Release benchmark builds) each is
+ * exactly the libc call. With SPOOL_DEBUG_COUNTERS (dev and test builds)
+ * each first consults one process-wide countdown, spool__alloc_fail_after:
+ *   - 0 (the initial value): disarmed; the call goes to libc;
+ *   - n > 0: armed; every allocation through this seam, on any thread,
+ *     decrements it, and the one that brings it to 0 returns NULL without
+ *     calling libc (errno ENOMEM). The countdown then stays 0, disarmed, so
+ *     one arming makes exactly one allocation fail: the n-th after arming.
+ * A realloc that fails leaves its block untouched, as libc's does.
+ * Allocations outside this seam (the pool's slab, the loop, the trace
+ * buffers, libc itself) never count and never fail here.
+ */
+#ifndef SPOOL_CORE_ALLOC_H
+#define SPOOL_CORE_ALLOC_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "spool/common.h"
+
+/* Arms the countdown so that the n-th allocation through the seam from now
+ * on fails (n <= 0 disarms). Returns the countdown as it was before: after
+ * a run, spool__alloc_fail_nth(0) > 0 means the armed failure never
+ * happened (fewer than n allocations), 0 that it did (or that the hook was
+ * disarmed). Returns -1, and arms nothing, in builds without
+ * SPOOL_DEBUG_COUNTERS. For tests only: exported from the shared library
+ * under an internal name, declared in no public header. Thread-safe. */
+SPOOL_API long spool__alloc_fail_nth(long n);
+
+#ifdef SPOOL_DEBUG_COUNTERS
+#include <stdatomic.h>
+
+extern _Atomic long spool__alloc_fail_after;
+
+/* True when this allocation is the armed one. A compare-and-swap loop so
+ * that the countdown never goes below 0 and exactly one caller sees the
+ * step from 1 to 0. Relaxed: the countdown orders nothing else; a test
+ * arms it before it starts the run on the same thread, or publishes the
+ * arming with the thread start. */
+static inline bool spool__alloc_should_fail(void)
+{
+	long c = atomic_load_explicit(&spool__alloc_fail_after,
+				      memory_order_relaxed);
+	while (c > 0) {
+		if (atomic_compare_exchange_weak_explicit(
+			    &spool__alloc_fail_after, &c, c - 1,
+			    memory_order_relaxed, memory_order_relaxed)) {
+			if (c == 1) {
+				errno = ENOMEM;
+				return true;
+			}
+			return false;
+		}
+	}
+	return false;
+}
+#else
+static inline bool spool__alloc_should_fail(void)
+{
+	return false;
+}
+#endif
+
+static inline void *spool__malloc(size_t size)
+{
+	return spool__alloc_should_fail() ? NULL : malloc(size);
+}
+
+static inline void *spool__calloc(size_t n, size_t size)
+{
+	return spool__alloc_should_fail() ? NULL : calloc(n, size);
+}
+
+static inline void *spool__realloc(void *p, size_t size)
+{
+	return spool__alloc_should_fail() ? NULL : realloc(p, size);
+}
+
+static inline void *spool__aligned_alloc(size_t align, size_t size)
+{
+	return spool__alloc_should_fail() ? NULL : aligned_alloc(align, size);
+}
+
+#endif /* SPOOL_CORE_ALLOC_H */

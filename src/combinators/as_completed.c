@@ -51,6 +51,7 @@
 #include <string.h>
 
 #include "core/misuse.h"
+#include "core/alloc.h"
 #include "dedup.h"
 #include "internal.h"
 
@@ -151,8 +152,8 @@ static int collect(spool_as_completed *it, spool_future *const *fs, size_t n)
 	if (!fs[0])
 		return SPOOL_EINVAL;
 	int rc = SPOOL_ENOMEM;
-	size_t *early = malloc(n * sizeof *early);
-	struct link *links = malloc(n * sizeof *links);
+	size_t *early = spool__malloc(n * sizeof *early);
+	struct link *links = spool__malloc(n * sizeof *links);
 	struct spool__idset seen = {0};
 	if (!early || !links ||
 	    spool__idset_init_near(&seen, n, fs[0]->id) != 0)
@@ -210,7 +211,8 @@ fail:
 static int arm(spool_as_completed *it)
 {
 	size_t pending = it->n - it->nearly;
-	if (pending > 0 && !(it->queue = calloc(pending, sizeof *it->queue)))
+	if (pending > 0 &&
+	    !(it->queue = spool__calloc(pending, sizeof *it->queue)))
 		pending = 0; /* register nothing; report below */
 	size_t registered = 0;
 	for (size_t j = 0; j < pending; j++) {
@@ -235,7 +237,7 @@ int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 		return SPOOL_EINVAL;
 	*out = NULL;
 	/* sizeof is a multiple of 64, as aligned_alloc asks. */
-	spool_as_completed *it = aligned_alloc(64, sizeof *it);
+	spool_as_completed *it = spool__aligned_alloc(64, sizeof *it);
 	if (!it)
 		return SPOOL_ENOMEM;
 	memset(it, 0, sizeof *it);

@@ -2,6 +2,7 @@
 /* The id set of dedup.h. */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "dedup.h"
 #include "spool/error.h"
 #include "spool/future.h"
@@ -13,7 +14,7 @@ static int bitmap_init(struct spool__idset *s, uint64_t lo, uint64_t span)
 	s->mask = 0;
 	s->shift = 0;
 	s->bitmap = true;
-	s->words = calloc((size_t)(span / 64 + 1), sizeof *s->words);
+	s->words = spool__calloc((size_t)(span / 64 + 1), sizeof *s->words);
 	return s->words ? 0 : SPOOL_ENOMEM;
 }
 
@@ -31,7 +32,7 @@ int spool__idset_init(struct spool__idset *s, size_t n, uint64_t lo,
 		bits++;
 	if (((size_t)1 << bits) < 2 * n)
 		return SPOOL_ENOMEM;
-	s->words = calloc((size_t)1 << bits, sizeof *s->words);
+	s->words = spool__calloc((size_t)1 << bits, sizeof *s->words);
 	if (!s->words)
 		return SPOOL_ENOMEM;
 	s->mask = ((size_t)1 << bits) - 1;

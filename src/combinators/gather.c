@@ -33,6 +33,7 @@
  */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "internal.h"
 
 enum { OPEN, FAILED, CANCELLING, ALL_DONE };
@@ -84,7 +85,7 @@ static struct gather *gather_alloc(size_t n, unsigned flags)
 	/* One block: the struct, then slots, values and errors, in falling
 	 * order of alignment. For large n malloc maps fresh pages, and only
 	 * the slots actually used are ever touched. */
-	struct gather *g = malloc(sizeof(struct gather) + n * per);
+	struct gather *g = spool__malloc(sizeof(struct gather) + n * per);
 	if (!g)
 		return NULL;
 	g->slots = (struct slot *)(g + 1);

@@ -42,6 +42,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "internal.h"
 #include "spool/group.h"
 
@@ -251,7 +252,7 @@ int spool_group_create(spool_group **out, spool_executor *ex,
 	if (!out || !ex)
 		return SPOOL_EINVAL;
 	*out = NULL;
-	spool_group *g = calloc(1, sizeof *g);
+	spool_group *g = spool__calloc(1, sizeof *g);
 	if (!g)
 		return SPOOL_ENOMEM;
 	if (pthread_mutex_init(&g->lock, NULL) != 0) {
@@ -271,7 +272,7 @@ static int reserve(spool_group *g)
 	if (g->nspawned < g->fcap)
 		return 0;
 	size_t cap = g->fcap ? 2 * g->fcap : 16;
-	struct failure *f = realloc(g->fails, cap * sizeof *f);
+	struct failure *f = spool__realloc(g->fails, cap * sizeof *f);
 	if (!f)
 		return SPOOL_ENOMEM;
 	g->fails = f;
@@ -286,7 +287,7 @@ int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
 		*task = NULL;
 	if (!g || !fn)
 		return SPOOL_EINVAL;
-	struct gtask *t = malloc(sizeof *t);
+	struct gtask *t = spool__malloc(sizeof *t);
 	if (!t)
 		return SPOOL_ENOMEM;
 	spool__future_init(&t->fut, &gtask_ops);

@@ -35,6 +35,7 @@
  */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "internal.h"
 
 enum { OPEN, FAILED, CANCELLING, ALL_DONE };
@@ -195,7 +196,7 @@ spool_future *spool_map(spool_executor *ex, spool_task_fn fn, void *const *args,
 	size_t per = sizeof(struct link) + sizeof(void *);
 	if (n > (SIZE_MAX - sizeof(struct map)) / per)
 		return NULL;
-	struct map *m = malloc(sizeof(struct map) + n * per);
+	struct map *m = spool__malloc(sizeof(struct map) + n * per);
 	if (!m)
 		return NULL;
 	m->links = (struct link *)(m + 1);

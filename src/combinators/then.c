@@ -21,6 +21,7 @@
  */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "internal.h"
 
 struct then {
@@ -121,7 +122,7 @@ spool_future *spool_then(spool_future *f, spool_executor *ex, spool_then_fn fn,
 {
 	if (!f || !ex || !fn)
 		return spool__future_failed(SPOOL_EINVAL);
-	struct then *th = malloc(sizeof *th);
+	struct then *th = spool__malloc(sizeof *th);
 	if (!th)
 		return NULL;
 	spool__future_init(&th->fut, &then_ops);

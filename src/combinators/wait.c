@@ -29,6 +29,7 @@
  */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "dedup.h"
 #include "internal.h"
 
@@ -72,7 +73,7 @@ static void on_input(spool_future *c, void *arg)
 static int wait_slow(spool_future *const *fs, size_t n, spool_wait_when when,
 		     int64_t deadline)
 {
-	struct waiter *w = malloc(sizeof *w);
+	struct waiter *w = spool__malloc(sizeof *w);
 	if (!w)
 		return SPOOL_ENOMEM;
 	spool__future_init(&w->fut, NULL);

@@ -1,0 +1,695 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Suite "combinators_oom": the out-of-memory promises of the combinators
+ * and task groups, proven by making each allocation fail in turn.
+ *
+ * Every sweep runs one scenario again and again with the allocation seam
+ * (src/core/alloc.h) armed to fail its k-th allocation, k = 1, 2, 3, ...,
+ * until a run ends with the armed failure never happening (the scenario
+ * makes fewer than k allocations): that last run is the one without any
+ * failure and must give the full, correct outcome. Every other run must
+ * either give that same outcome or report SPOOL_ENOMEM the way the header
+ * says, leave every input in the state the test put it in, and finish in
+ * bounded time; the fixture then checks that no future is left alive, and
+ * LeakSanitizer (AddressSanitizer builds) that no block is.
+ *
+ * The inputs are a mix: one future already DONE, pending promises, a
+ * duplicate, and a promise that already carries a callback of the test's
+ * own, so that a combinator's callback on it needs a node of its own (a
+ * future's first callback uses a node inside the future and never
+ * allocates).
+ */
+#include "comb_support.h"
+#include "core/alloc.h"
+
+#include <stdio.h>
+
+static int V[8]; /* addresses used as values */
+
+/* A bound for every wait: nothing here should take more than a fraction. */
+#define BOUND (5 * SPOOL_NS_PER_S)
+
+/* How long a completing thread waits before each completion: long enough
+ * that the call under test has made its allocations and waits. */
+#define LATER (2 * MS)
+
+/* More runs than any sweep needs: reaching it means the sweep never saw
+ * a run without a failure. */
+#define MAX_K 64
+
+/* Prints how many runs a sweep took (the allocations it covered, plus
+ * the run without a failure), for the record. */
+static long swept(const char *what, long k)
+{
+	fprintf(stderr, "sweep %s: %ld runs\n", what, k);
+	return k;
+}
+
+static void arm(long k)
+{
+	ck_assert_int_eq(spool__alloc_fail_nth(k), 0);
+}
+
+/* Disarms the seam; true when the armed failure happened. */
+static bool fired(void)
+{
+	long left = spool__alloc_fail_nth(0);
+	ck_assert_int_ge(left, 0);
+	return left == 0;
+}
+
+static void noop_cb(spool_future *f, void *arg)
+{
+	(void)f;
+	(void)arg;
+}
+
+/* A pending promise with a callback already on it. */
+static spool_future *crowded_promise(void)
+{
+	spool_future *p = spool_promise_new();
+	ck_assert_int_eq(spool_future_add_callback(p, noop_cb, NULL), 0);
+	return p;
+}
+
+static void assert_done_with(spool_future *f, void *v)
+{
+	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+	ck_assert_ptr_eq(spool_future_value(f), v);
+}
+
+/* ---- the seam itself -------------------------------------------------- */
+
+START_TEST(seam_fails_exactly_the_nth_allocation_once)
+{
+	ck_assert_int_eq(spool__alloc_fail_nth(0), 0);
+	arm(3);
+	spool_future *a = spool_promise_new(), *b = spool_promise_new();
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_null(spool_promise_new()); /* the third */
+	spool_future *d = spool_promise_new();   /* disarmed since */
+	ck_assert_ptr_nonnull(d);
+	ck_assert(fired());
+	arm(2);
+	spool_future *e = spool_promise_new();
+	ck_assert(!fired()); /* one of two used: never fired */
+	spool_future_release(a);
+	spool_future_release(b);
+	spool_future_release(d);
+	spool_future_release(e);
+}
+END_TEST
+
+/* ---- gather ----------------------------------------------------------- */
+
+/* One run of gather over {done a, crowded b, c, b again}; b and c end
+ * later with values, or c with an error. */
+static bool gather_run(long k, unsigned flags, bool c_fails)
+{
+	spool_future *a = spool_promise_new(), *b = crowded_promise(),
+		     *c = spool_promise_new();
+	spool_promise_set_result(a, &V[0]);
+	spool_future *fs[4] = {a, b, c, b};
+	arm(k);
+	spool_future *g = spool_gather(fs, 4, flags);
+	/* Nothing touched the pending inputs. */
+	ck_assert_int_eq(spool_future_state(b), SPOOL_PENDING);
+	ck_assert_int_eq(spool_future_state(c), SPOOL_PENDING);
+	spool_promise_set_result(b, &V[1]);
+	if (c_fails)
+		spool_promise_set_error(c, SPOOL_ESYS);
+	else
+		spool_promise_set_result(c, &V[2]);
+	bool f = fired();
+	assert_done_with(a, &V[0]);
+	assert_done_with(b, &V[1]);
+	if (c_fails)
+		ck_assert_int_eq(spool_future_error(c), SPOOL_ESYS);
+	else
+		assert_done_with(c, &V[2]);
+	if (!g) { /* only when the gather itself could not be allocated */
+		ck_assert(f);
+		goto out;
+	}
+	ck_assert_int_eq(spool_future_wait(g, BOUND), 0);
+	void *want[4] = {&V[0], &V[1], &V[2], &V[1]};
+	int werr[4] = {0, 0, c_fails ? SPOOL_ESYS : 0, 0};
+	if (!(flags & SPOOL_RETURN_ERRORS)) {
+		int err = spool_future_error(g);
+		if (err == SPOOL_ENOMEM) {
+			ck_assert(f);
+		} else if (c_fails) {
+			ck_assert_int_eq(err, SPOOL_ESYS);
+		} else {
+			ck_assert_int_eq(err, 0);
+			for (size_t i = 0; i < 4; i++) {
+				void *v;
+				ck_assert_int_eq(spool_gather_result(g, i, &v),
+						 0);
+				ck_assert_ptr_eq(v, want[i]);
+			}
+		}
+	} else {
+		ck_assert_int_eq(spool_future_state(g), SPOOL_DONE);
+		size_t nomem = 0;
+		for (size_t i = 0; i < 4; i++) {
+			void *v;
+			int rc = spool_gather_result(g, i, &v);
+			if (rc == SPOOL_ENOMEM) {
+				nomem++;
+				continue;
+			}
+			ck_assert_int_eq(rc, werr[i]);
+			ck_assert_ptr_eq(v, rc == 0 ? want[i] : NULL);
+		}
+		/* One failed callback node costs exactly one slot. */
+		ck_assert_uint_eq(nomem, f ? 1 : 0);
+	}
+	spool_future_release(g);
+out:
+	spool_future_release(a);
+	spool_future_release(b);
+	spool_future_release(c);
+	return f;
+}
+
+static long sweep_gather(unsigned flags, bool c_fails)
+{
+	long k = 1;
+	while (gather_run(k, flags, c_fails))
+		ck_assert_int_lt(++k, MAX_K);
+	fprintf(stderr, "flags %u, c fails %d: ", flags, c_fails);
+	return swept("gather", k);
+}
+
+START_TEST(gather_out_of_memory_is_null_or_enomem_and_touches_no_input)
+{
+	ck_assert_int_gt(sweep_gather(0, false), 1);
+	ck_assert_int_gt(sweep_gather(0, true), 1);
+}
+END_TEST
+
+START_TEST(gather_return_errors_out_of_memory_fails_only_the_slot)
+{
+	ck_assert_int_gt(sweep_gather(SPOOL_RETURN_ERRORS, false), 1);
+	ck_assert_int_gt(sweep_gather(SPOOL_RETURN_ERRORS, true), 1);
+}
+END_TEST
+
+/* ---- wait ------------------------------------------------------------- */
+
+/* One run of spool_wait over {done a, crowded b, c, b again}, b and c
+ * completed by threads a little later (c with an error when c_fails). */
+static bool wait_run(long k, spool_wait_when when, bool counts, bool c_fails)
+{
+	spool_future *a = spool_promise_new(), *b = crowded_promise(),
+		     *c = spool_promise_new();
+	spool_promise_set_result(a, &V[0]);
+	spool_future *fs[4] = {a, b, c, b};
+	struct sequencer q = {0};
+	sequence_add(&q, b, END_VALUE, 0, &V[1]);
+	sequence_add(&q, c, c_fails ? END_ERROR : END_VALUE, SPOOL_ESYS, &V[2]);
+	sequence_start(&q, LATER);
+	bool done[4] = {false, false, false, false};
+	size_t nd = 99, np = 99;
+	arm(k);
+	int64_t t0 = spool_test_now_ns();
+	int rc = spool_wait(fs, 4, when, BOUND, done, counts ? &nd : NULL,
+			    counts ? &np : NULL);
+	ck_assert_int_lt(spool_test_now_ns() - t0, BOUND);
+	sequence_join(&q);
+	bool f = fired();
+	assert_done_with(a, &V[0]);
+	assert_done_with(b, &V[1]);
+	if (c_fails)
+		ck_assert_int_eq(spool_future_error(c), SPOOL_ESYS);
+	else
+		assert_done_with(c, &V[2]);
+	if (rc == SPOOL_ENOMEM) {
+		ck_assert(f);
+		/* Either no report (no memory for its counts) or a whole
+		 * one: three distinct inputs. */
+		if (counts && nd != 99)
+			ck_assert_uint_eq(nd + np, 3);
+	} else {
+		ck_assert_int_eq(rc, 0);
+		ck_assert(done[0]);
+		ck_assert_int_eq(done[1], done[3]);
+		if (counts) {
+			ck_assert_uint_eq(nd + np, 3);
+			ck_assert_uint_eq(nd,
+					  (size_t)done[0] + done[1] + done[2]);
+		}
+		if (when == SPOOL_ALL_COMPLETED ||
+		    (when == SPOOL_FIRST_EXCEPTION && !c_fails))
+			ck_assert(done[1] && done[2]);
+		if (when == SPOOL_FIRST_EXCEPTION && c_fails)
+			ck_assert(done[2]);
+	}
+	spool_future_release(a);
+	spool_future_release(b);
+	spool_future_release(c);
+	return f;
+}
+
+static long sweep_wait(spool_wait_when when, bool counts, bool c_fails)
+{
+	long k = 1;
+	while (wait_run(k, when, counts, c_fails))
+		ck_assert_int_lt(++k, MAX_K);
+	fprintf(stderr, "when %d, counts %d, c fails %d: ", (int)when, counts,
+		c_fails);
+	return swept("wait", k);
+}
+
+START_TEST(wait_all_completed_out_of_memory_is_enomem_and_changes_no_input)
+{
+	ck_assert_int_gt(sweep_wait(SPOOL_ALL_COMPLETED, true, false), 1);
+	ck_assert_int_gt(sweep_wait(SPOOL_ALL_COMPLETED, false, false), 1);
+}
+END_TEST
+
+START_TEST(wait_first_exception_out_of_memory_is_enomem_and_changes_no_input)
+{
+	ck_assert_int_gt(sweep_wait(SPOOL_FIRST_EXCEPTION, true, true), 1);
+	ck_assert_int_gt(sweep_wait(SPOOL_FIRST_EXCEPTION, true, false), 1);
+}
+END_TEST
+
+/* FIRST_COMPLETED holds at once with a done input: its slow path is swept
+ * over pending inputs only, {crowded b, c, b again}. */
+static bool wait_first_run(long k, bool counts)
+{
+	spool_future *b = crowded_promise(), *c = spool_promise_new();
+	spool_future *fs[3] = {b, c, b};
+	struct completer *cb = complete_later(b, LATER, END_VALUE, 0, &V[1]);
+	bool done[3] = {false, false, false};
+	size_t nd = 99, np = 99;
+	arm(k);
+	int rc = spool_wait(fs, 3, SPOOL_FIRST_COMPLETED, BOUND, done,
+			    counts ? &nd : NULL, counts ? &np : NULL);
+	completer_join(cb);
+	bool f = fired();
+	assert_done_with(b, &V[1]);
+	ck_assert_int_eq(spool_future_state(c), SPOOL_PENDING);
+	if (rc == SPOOL_ENOMEM) {
+		ck_assert(f);
+		if (counts && nd != 99)
+			ck_assert_uint_eq(nd + np, 2);
+	} else {
+		ck_assert_int_eq(rc, 0);
+		ck_assert(done[0] && done[2] && !done[1]);
+		if (counts) {
+			ck_assert_uint_eq(nd, 1);
+			ck_assert_uint_eq(np, 1);
+		}
+	}
+	spool_promise_set_result(c, &V[2]); /* lets any callback on it go */
+	spool_future_release(b);
+	spool_future_release(c);
+	return f;
+}
+
+START_TEST(wait_first_completed_out_of_memory_is_enomem_and_changes_no_input)
+{
+	for (int counts = 0; counts < 2; counts++) {
+		long k = 1;
+		while (wait_first_run(k, counts))
+			ck_assert_int_lt(++k, MAX_K);
+		ck_assert_int_gt(swept(counts ? "wait FIRST_COMPLETED counts"
+					      : "wait FIRST_COMPLETED",
+				       k),
+				 1);
+	}
+}
+END_TEST
+
+/* ---- as_completed ----------------------------------------------------- */
+
+/* One run over {done a, crowded b, c, b again}: create, then iterate while
+ * threads complete b, then c. */
+static bool as_completed_run(long k)
+{
+	spool_future *a = spool_promise_new(), *b = crowded_promise(),
+		     *c = spool_promise_new();
+	spool_promise_set_result(a, &V[0]);
+	spool_future *fs[4] = {a, b, c, b};
+	arm(k);
+	spool_as_completed *it = (void *)&V[7];
+	int rc = spool_as_completed_create(&it, fs, 4, BOUND);
+	ck_assert_int_eq(spool_future_state(b), SPOOL_PENDING);
+	ck_assert_int_eq(spool_future_state(c), SPOOL_PENDING);
+	struct sequencer q = {0};
+	sequence_add(&q, b, END_VALUE, 0, &V[1]);
+	sequence_add(&q, c, END_VALUE, 0, &V[2]);
+	sequence_start(&q, LATER);
+	if (rc != 0) {
+		ck_assert_int_eq(rc, SPOOL_ENOMEM);
+		ck_assert_ptr_null(it);
+	} else {
+		/* a first (final at create), then b and c as they end,
+		 * each once; an SPOOL_ENOMEM from next() leaves the
+		 * iterator usable, so the next call goes on. */
+		size_t want[3] = {0, 1, 2};
+		size_t got = 0, nomem = 0;
+		for (;;) {
+			spool_future *x = NULL;
+			size_t idx = 99;
+			int r = spool_as_completed_next(it, &x, &idx);
+			if (r == SPOOL_EOF)
+				break;
+			if (r == SPOOL_ENOMEM) {
+				ck_assert_ptr_null(x);
+				ck_assert_uint_lt(++nomem, 2);
+				continue;
+			}
+			ck_assert_int_eq(r, 0);
+			ck_assert_uint_lt(got, 3);
+			ck_assert_uint_eq(idx, want[got]);
+			ck_assert_ptr_eq(x, fs[want[got]]);
+			got++;
+		}
+		ck_assert_uint_eq(got, 3);
+		spool_as_completed_destroy(it);
+	}
+	sequence_join(&q);
+	bool f = fired();
+	if (rc != 0)
+		ck_assert(f);
+	assert_done_with(a, &V[0]);
+	assert_done_with(b, &V[1]);
+	assert_done_with(c, &V[2]);
+	spool_future_release(a);
+	spool_future_release(b);
+	spool_future_release(c);
+	return f;
+}
+
+START_TEST(as_completed_out_of_memory_is_enomem_and_changes_no_input)
+{
+	long k = 1;
+	while (as_completed_run(k))
+		ck_assert_int_lt(++k, MAX_K);
+	ck_assert_int_gt(swept("as_completed", k), 1);
+}
+END_TEST
+
+/* ---- wait_for --------------------------------------------------------- */
+
+/* One run: b (crowded) ends in time; c never does and is cancelled. */
+static bool wait_for_run(long k)
+{
+	spool_future *b = crowded_promise(), *c = spool_promise_new();
+	struct completer *cb = complete_later(b, LATER, END_VALUE, 0, &V[1]);
+	arm(k);
+	void *v = NULL;
+	int rb = spool_wait_for(b, BOUND, &v);
+	int rc = spool_wait_for(c, 2 * MS, NULL);
+	completer_join(cb);
+	bool f = fired();
+	assert_done_with(b, &V[1]);
+	if (rb == SPOOL_ENOMEM) {
+		ck_assert(f);
+	} else {
+		ck_assert_int_eq(rb, 0);
+		ck_assert_ptr_eq(v, &V[1]);
+	}
+	if (rc == SPOOL_ENOMEM) {
+		ck_assert(f);
+		ck_assert_int_eq(spool_future_state(c), SPOOL_PENDING);
+	} else {
+		ck_assert_int_eq(rc, SPOOL_ETIMEDOUT);
+		/* The one change wait_for makes on a timeout, as promised. */
+		ck_assert_int_eq(spool_future_state(c), SPOOL_CANCELLED);
+	}
+	spool_future_cancel(c);
+	spool_future_release(b);
+	spool_future_release(c);
+	return f;
+}
+
+START_TEST(wait_for_out_of_memory_is_enomem_and_changes_no_input)
+{
+	long k = 1;
+	while (wait_for_run(k))
+		ck_assert_int_lt(++k, MAX_K);
+	swept("wait_for", k);
+}
+END_TEST
+
+/* ---- map -------------------------------------------------------------- */
+
+static _Atomic int map_ran;
+
+static int map_task(void *arg, void **result)
+{
+	atomic_fetch_add(&map_ran, 1);
+	*result = (char *)arg + 1;
+	return 0;
+}
+
+/* One run of map over 4 arguments, window 2, on the inline executor, so
+ * that the tasks run in order inside the call. */
+static bool map_run(long k)
+{
+	void *args[4] = {&V[0], &V[1], &V[2], &V[3]};
+	atomic_store(&map_ran, 0);
+	arm(k);
+	spool_future *m = spool_map(spool_executor_inline(), map_task, args, 4,
+				    2);
+	bool f = fired();
+	int ran = atomic_load(&map_ran);
+	if (!m) { /* only when the map itself could not be allocated */
+		ck_assert(f);
+		ck_assert_int_eq(ran, 0);
+		return f;
+	}
+	ck_assert_int_eq(spool_future_wait(m, BOUND), 0);
+	int err = spool_future_error(m);
+	if (err == SPOOL_ENOMEM) {
+		/* A task that could not be submitted fails the map; the
+		 * tasks after it never start. */
+		ck_assert(f);
+		ck_assert_int_eq(ran, k - 2);
+	} else {
+		ck_assert_int_eq(err, 0);
+		ck_assert_int_eq(ran, 4);
+		for (size_t i = 0; i < 4; i++) {
+			void *v;
+			ck_assert_int_eq(spool_gather_result(m, i, &v), 0);
+			ck_assert_ptr_eq(v, (char *)args[i] + 1);
+		}
+	}
+	spool_future_release(m);
+	return f;
+}
+
+START_TEST(map_out_of_memory_is_null_or_enomem_and_starts_nothing_more)
+{
+	long k = 1;
+	while (map_run(k))
+		ck_assert_int_lt(++k, MAX_K);
+	ck_assert_int_gt(swept("map", k), 1);
+}
+END_TEST
+
+/* ---- then ------------------------------------------------------------- */
+
+static _Atomic int then_ran;
+
+static int then_fn(spool_future *src, void *arg, void **result)
+{
+	atomic_fetch_add(&then_ran, 1);
+	*result = spool_future_value(src);
+	return 0;
+}
+
+/* A continuation's outcome: NULL or FAILED with SPOOL_ENOMEM, or DONE with
+ * its source's value. Returns 1 when fn produced it. */
+static int then_check(spool_future *t, void *want, bool f)
+{
+	if (!t) {
+		ck_assert(f);
+		return 0;
+	}
+	ck_assert_int_eq(spool_future_wait(t, BOUND), 0);
+	if (spool_future_error(t) == SPOOL_ENOMEM) {
+		ck_assert(f);
+		spool_future_release(t);
+		return 0;
+	}
+	assert_done_with(t, want);
+	spool_future_release(t);
+	return 1;
+}
+
+/* One run: a continuation of done a, two of crowded b (ended later from
+ * this thread), on the inline executor. */
+static bool then_run(long k)
+{
+	spool_future *a = spool_promise_new(), *b = crowded_promise();
+	spool_promise_set_result(a, &V[0]);
+	atomic_store(&then_ran, 0);
+	arm(k);
+	spool_future *ta = spool_then(a, spool_executor_inline(), then_fn,
+				      NULL);
+	spool_future *tb1 = spool_then(b, spool_executor_inline(), then_fn,
+				       NULL);
+	spool_future *tb2 = spool_then(b, spool_executor_inline(), then_fn,
+				       NULL);
+	ck_assert_int_eq(spool_future_state(b), SPOOL_PENDING);
+	spool_promise_set_result(b, &V[1]);
+	bool f = fired();
+	assert_done_with(a, &V[0]);
+	assert_done_with(b, &V[1]);
+	int done = then_check(ta, &V[0], f) + then_check(tb1, &V[1], f) +
+		   then_check(tb2, &V[1], f);
+	/* fn ran exactly for the continuations that are DONE. */
+	ck_assert_int_eq(atomic_load(&then_ran), done);
+	ck_assert_int_eq(done, f ? 2 : 3);
+	spool_future_release(a);
+	spool_future_release(b);
+	return f;
+}
+
+START_TEST(then_out_of_memory_is_null_or_enomem_and_runs_fn_not)
+{
+	long k = 1;
+	while (then_run(k))
+		ck_assert_int_lt(++k, MAX_K);
+	ck_assert_int_gt(swept("then", k), 1);
+}
+END_TEST
+
+/* ---- task group ------------------------------------------------------- */
+
+static spool_future *group_gate;
+
+/* Waits (bounded) for the gate, then succeeds with arg. */
+static int gated_task(void *arg, void **result)
+{
+	spool_future_wait(group_gate, BOUND);
+	*result = arg;
+	return 0;
+}
+
+/* One run: create, spawn three gated tasks on threads, open the gate, join;
+ * a spawn refused for memory is retried once (the group stays usable). */
+static bool group_run(long k)
+{
+	group_gate = spool_promise_new();
+	spool_future *tasks[3] = {NULL, NULL, NULL};
+	arm(k);
+	spool_group *g = (void *)&V[7];
+	int rc = spool_group_create(&g, thread_executor(), 0);
+	if (rc != 0) {
+		ck_assert_int_eq(rc, SPOOL_ENOMEM);
+		ck_assert_ptr_null(g);
+		ck_assert(fired());
+		spool_future_release(group_gate);
+		return true;
+	}
+	size_t refused = 0;
+	for (int i = 0; i < 3; i++) {
+		rc = spool_group_spawn(g, gated_task, &V[i], &tasks[i]);
+		if (rc == SPOOL_ENOMEM) {
+			ck_assert_ptr_null(tasks[i]);
+			refused++;
+			rc = spool_group_spawn(g, gated_task, &V[i], &tasks[i]);
+		}
+		/* A task that could not start failed with SPOOL_ENOMEM
+		 * and cancelled the group: later spawns are refused. */
+		if (rc == SPOOL_ECANCELLED) {
+			ck_assert_uint_eq(spool_group_failures(g), 1);
+			ck_assert_ptr_null(tasks[i]);
+			continue;
+		}
+		ck_assert_int_eq(rc, 0);
+		ck_assert_ptr_nonnull(tasks[i]);
+	}
+	spool_promise_set_result(group_gate, NULL);
+	rc = spool_group_join(g, BOUND);
+	if (rc == SPOOL_ENOMEM && spool_group_failures(g) == 0) {
+		refused++; /* no memory for the join's own future */
+		rc = spool_group_join(g, BOUND);
+	}
+	bool f = fired();
+	ck_assert_uint_le(refused, 1);
+	size_t failures = spool_group_failures(g);
+	size_t failed = 0;
+	for (int i = 0; i < 3; i++) {
+		if (!tasks[i])
+			continue;
+		spool_state st = spool_future_state(tasks[i]);
+		if (st == SPOOL_FAILED) {
+			ck_assert_int_eq(spool_future_error(tasks[i]),
+					 SPOOL_ENOMEM);
+			failed++;
+		} else if (st == SPOOL_CANCELLED) {
+			/* Only a failure cancels the others (one that had
+			 * not started yet never ran). */
+			ck_assert_uint_gt(spool_group_failures(g), 0);
+		} else {
+			assert_done_with(tasks[i], &V[i]);
+		}
+		spool_future_release(tasks[i]);
+	}
+	ck_assert_uint_eq(failed, failures);
+	if (failures) {
+		ck_assert(f);
+		ck_assert_int_eq(rc, SPOOL_ENOMEM);
+		ck_assert_int_eq(spool_group_failure(g, 0, NULL), SPOOL_ENOMEM);
+	} else {
+		ck_assert_int_eq(rc, 0);
+		ck_assert_uint_eq(refused, f ? 1 : 0);
+	}
+	spool_group_destroy(g);
+	thread_executor_drain();
+	spool_future_release(group_gate);
+	return f;
+}
+
+START_TEST(group_out_of_memory_is_enomem_or_a_failure_and_loses_no_task)
+{
+	long k = 1;
+	while (group_run(k))
+		ck_assert_int_lt(++k, MAX_K);
+	ck_assert_int_gt(swept("group", k), 1);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("combinators_oom");
+	TCase *tc = spool_test_case("combinators_oom", 60);
+	tcase_add_test(tc, seam_fails_exactly_the_nth_allocation_once);
+	tcase_add_test(
+		tc,
+		gather_out_of_memory_is_null_or_enomem_and_touches_no_input);
+	tcase_add_test(tc,
+		       gather_return_errors_out_of_memory_fails_only_the_slot);
+	tcase_add_test(
+		tc,
+		wait_all_completed_out_of_memory_is_enomem_and_changes_no_input);
+	tcase_add_test(
+		tc,
+		wait_first_exception_out_of_memory_is_enomem_and_changes_no_input);
+	tcase_add_test(
+		tc,
+		wait_first_completed_out_of_memory_is_enomem_and_changes_no_input);
+	tcase_add_test(
+		tc, as_completed_out_of_memory_is_enomem_and_changes_no_input);
+	tcase_add_test(tc,
+		       wait_for_out_of_memory_is_enomem_and_changes_no_input);
+	tcase_add_test(
+		tc,
+		map_out_of_memory_is_null_or_enomem_and_starts_nothing_more);
+	tcase_add_test(tc,
+		       then_out_of_memory_is_null_or_enomem_and_runs_fn_not);
+	tcase_add_test(
+		tc,
+		group_out_of_memory_is_enomem_or_a_failure_and_loses_no_task);
+	suite_add_tcase(s, tc);
+	return spool_test_run(s);
+}

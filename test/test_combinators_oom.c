@@ -197,6 +197,40 @@ START_TEST(gather_return_errors_out_of_memory_fails_only_the_slot)
 }
 END_TEST
 
+/* Bad input with memory short: a NULL entry after final, pending and
+ * repeated inputs gives a future FAILED with SPOOL_EINVAL, or NULL when
+ * even that cannot be allocated; either way no input is touched. */
+static bool gather_bad_input_run(long k)
+{
+	spool_future *a = spool_promise_new(), *b = crowded_promise();
+	spool_promise_set_result(a, &V[0]);
+	spool_future *fs[4] = {a, b, b, NULL};
+	arm(k);
+	spool_future *g = spool_gather(fs, 4, 0);
+	bool f = fired();
+	if (g) {
+		ck_assert_int_eq(spool_future_error(g), SPOOL_EINVAL);
+		spool_future_release(g);
+	} else {
+		ck_assert(f);
+	}
+	assert_done_with(a, &V[0]);
+	ck_assert_int_eq(spool_future_state(b), SPOOL_PENDING);
+	ck_assert_uint_eq(spool__future_refs(b), 1);
+	spool_future_release(a);
+	spool_future_release(b);
+	return f;
+}
+
+START_TEST(gather_bad_input_out_of_memory_is_null_and_touches_no_input)
+{
+	long k = 1;
+	while (gather_bad_input_run(k))
+		ck_assert_int_lt(++k, MAX_K);
+	ck_assert_int_gt(swept("gather, bad input", k), 1);
+}
+END_TEST
+
 /* ---- wait ------------------------------------------------------------- */
 
 /* One run of spool_wait over {done a, crowded b, c, b again}, b and c
@@ -576,13 +610,13 @@ static int gated_task(void *arg, void **result)
 
 /* One run: create, spawn three gated tasks on threads, open the gate, join;
  * a spawn refused for memory is retried once (the group stays usable). */
-static bool group_run(long k)
+static bool group_run(long k, size_t limit)
 {
 	group_gate = spool_promise_new();
 	spool_future *tasks[3] = {NULL, NULL, NULL};
 	arm(k);
 	spool_group *g = (void *)&V[7];
-	int rc = spool_group_create(&g, thread_executor(), 0);
+	int rc = spool_group_create(&g, thread_executor(), limit);
 	if (rc != 0) {
 		ck_assert_int_eq(rc, SPOOL_ENOMEM);
 		ck_assert_ptr_null(g);
@@ -653,9 +687,20 @@ static bool group_run(long k)
 START_TEST(group_out_of_memory_is_enomem_or_a_failure_and_loses_no_task)
 {
 	long k = 1;
-	while (group_run(k))
+	while (group_run(k, 0))
 		ck_assert_int_lt(++k, MAX_K);
 	ck_assert_int_gt(swept("group", k), 1);
+}
+END_TEST
+
+/* With one task running at a time, the queued ones start from the end of
+ * the one before, on that task's thread. */
+START_TEST(group_with_a_limit_out_of_memory_starting_a_queued_task_is_a_failure)
+{
+	long k = 1;
+	while (group_run(k, 1))
+		ck_assert_int_lt(++k, MAX_K);
+	ck_assert_int_gt(swept("group, limit 1", k), 1);
 }
 END_TEST
 
@@ -669,6 +714,9 @@ int main(void)
 		gather_out_of_memory_is_null_or_enomem_and_touches_no_input);
 	tcase_add_test(tc,
 		       gather_return_errors_out_of_memory_fails_only_the_slot);
+	tcase_add_test(
+		tc,
+		gather_bad_input_out_of_memory_is_null_and_touches_no_input);
 	tcase_add_test(
 		tc,
 		wait_all_completed_out_of_memory_is_enomem_and_changes_no_input);
@@ -690,6 +738,9 @@ int main(void)
 	tcase_add_test(
 		tc,
 		group_out_of_memory_is_enomem_or_a_failure_and_loses_no_task);
+	tcase_add_test(
+		tc,
+		group_with_a_limit_out_of_memory_starting_a_queued_task_is_a_failure);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

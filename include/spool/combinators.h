@@ -91,10 +91,13 @@ enum spool_gather_flags {
  * long as the outer gather, so the outer value array stays valid.
  * The values are the children's values as spool_future_value() gives them:
  * borrowed, owned by whoever produced them.
- * Returns a new reference; NULL only when the gather itself cannot be
- * allocated (nothing is then retained). A child whose done-callback cannot
- * be allocated counts as failed with SPOOL_ENOMEM. Bad input (see the top)
- * gives a future FAILED with SPOOL_EINVAL. Thread-safe; never blocks. */
+ * Returns a new reference; NULL only when out of memory for the gather
+ * itself, or for the failed future that reports bad input (nothing is then
+ * retained and no input touched). A child whose done-callback cannot be
+ * allocated counts as failed with SPOOL_ENOMEM (that slot's error with
+ * SPOOL_RETURN_ERRORS); the child itself is left as it is. Bad input (see
+ * the top) gives a future FAILED with SPOOL_EINVAL. Thread-safe; never
+ * blocks. */
 SPOOL_API spool_future *spool_gather(spool_future *const *fs, size_t n,
 				     unsigned flags);
 
@@ -140,9 +143,12 @@ typedef enum spool_wait_when {
  * and the report shows what is still pending; nothing is cancelled. So is
  * n = 0, which returns at once. Duplicates count once for `when` as well.
  * Returns 0; SPOOL_EINVAL for bad input (see the top) or an unknown
- * `when` (nothing written); SPOOL_ENOMEM; or an error of the wait itself
- * (SPOOL_EDEADLK on a loop thread outside a coroutine, SPOOL_ECANCELLED
- * when the waiting coroutine was cancelled), with the report filled in.
+ * `when` (nothing written); SPOOL_ENOMEM, after which the report is not to
+ * be relied on (done may be partly written, the counts left unwritten);
+ * or an error of the wait itself (SPOOL_EDEADLK on a loop thread outside a
+ * coroutine, SPOOL_ECANCELLED when the waiting coroutine was cancelled),
+ * with the report filled in. After SPOOL_ENOMEM, as after a timeout, the
+ * callbacks already registered stay on their inputs until those complete.
  * The inputs are never changed. Thread-safe; may block. */
 SPOOL_API int spool_wait(spool_future *const *fs, size_t n,
 			 spool_wait_when when, int64_t timeout_ns, bool *done,
@@ -172,7 +178,10 @@ typedef struct spool_as_completed spool_as_completed;
  * input is final and distinct), and for each input pending at this call
  * one callback and three words.
  * Returns 0; SPOOL_EINVAL for bad input or a NULL out (nothing created);
- * SPOOL_ENOMEM. Never blocks. */
+ * SPOOL_ENOMEM (nothing created, *out NULL; the callbacks already added
+ * to inputs still pending stay there, each with its reference to its
+ * input, until those complete, and touch nothing else: the caller may free
+ * the array and release the inputs at once). Never blocks. */
 SPOOL_API int spool_as_completed_create(spool_as_completed **out,
 					spool_future *const *fs, size_t n,
 					int64_t timeout_ns);
@@ -187,6 +196,8 @@ SPOOL_API int spool_as_completed_create(spool_as_completed **out,
  * then on at every call (nothing is cancelled; the futures not handed back
  * keep running); the wait's own errors (SPOOL_EDEADLK, SPOOL_ECANCELLED
  * when the waiting coroutine was cancelled; the iterator stays usable);
+ * SPOOL_ENOMEM when it would have to wait and has no memory to wait with
+ * (nothing is handed back or lost; the iterator stays usable);
  * SPOOL_EINVAL for NULL it or f. *f is NULL unless the result is 0.
  * Thread safety: one consumer at a time; calling it from two threads at
  * once is a caller bug and aborts with a message (caught whenever a call
@@ -231,15 +242,16 @@ SPOOL_API int spool_wait_for(spool_future *f, int64_t timeout_ns, void **value);
  * spool_gather_result()); at the first failure it ends FAILED with that
  * error at once, the tasks not yet started never start and the running
  * ones are cancelled (queued ones never run; running ones get the request
- * flag). Cancelling the map future does the same and ends it CANCELLED once
- * its running tasks have settled. A timeout is spool_wait_for() on the map
- * future: it cancels the rest the same way. The args array is read during
- * the call and must not be NULL when n > 0 (its entries may be anything).
- * n = 0 gives a future already DONE. Returns a new reference; NULL only
- * when out of memory; a NULL ex or fn gives a future FAILED with
- * SPOOL_EINVAL. Thread-safe; never blocks (it starts tasks with
- * spool_submit(), so with spool_executor_inline() the tasks run before it
- * returns). */
+ * flag). A task that cannot be submitted for lack of memory is such a
+ * failure, with SPOOL_ENOMEM. Cancelling the map future does the same and
+ * ends it CANCELLED once its running tasks have settled. A timeout is
+ * spool_wait_for() on the map future: it cancels the rest the same way.
+ * The args array is read during the call and must not be NULL when n > 0
+ * (its entries may be anything). n = 0 gives a future already DONE.
+ * Returns a new reference; NULL only when out of memory; a NULL ex or fn
+ * gives a future FAILED with SPOOL_EINVAL. Thread-safe; never blocks (it
+ * starts tasks with spool_submit(), so with spool_executor_inline() the
+ * tasks run before it returns). */
 SPOOL_API spool_future *spool_map(spool_executor *ex, spool_task_fn fn,
 				  void *const *args, size_t n,
 				  size_t max_in_flight);
@@ -257,7 +269,9 @@ typedef int (*spool_then_fn)(spool_future *src, void *arg, void **result);
  * it is the current task, so spool_cancel_requested() in fn sees a cancel
  * of the continuation. Cancelling the continuation before fn starts means
  * fn never runs. If ex refuses the task (shut down) the continuation fails
- * with ex's error. f is retained until fn has run. Returns a new reference;
+ * with ex's error; without memory for its callback on f or for its task it
+ * fails with SPOOL_ENOMEM, and fn never runs. f is retained until fn has
+ * run (or the continuation has failed). Returns a new reference;
  * NULL only when out of memory; NULL f, ex or fn gives a future FAILED
  * with SPOOL_EINVAL. Thread-safe; never blocks (if f is already final the
  * task is submitted at once, and an inline ex runs fn before this

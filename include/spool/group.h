@@ -50,9 +50,12 @@ SPOOL_API int spool_group_create(spool_group **out, spool_executor *ex,
  * cancelling it cancels only that task). Returns 0; SPOOL_ECANCELLED when
  * the group has been cancelled (by a failure or spool_group_cancel()): the
  * task is refused and *task is NULL; SPOOL_EINVAL for NULL g or fn;
- * SPOOL_ENOMEM. If the executor refuses the task (shut down), the task
- * fails with the executor's error, which counts as a failure. Never blocks
- * (an inline executor runs fn before this returns). */
+ * SPOOL_ENOMEM: the task is refused, *task is NULL and the group is as it
+ * was. If the executor refuses the task (shut down), the task fails with
+ * the executor's error, and if there is no memory to submit it (now or,
+ * queued, when its turn comes) with SPOOL_ENOMEM; either counts as a
+ * failure. Never blocks (an inline executor runs fn before this
+ * returns). */
 SPOOL_API int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
 				spool_future **task);
 
@@ -67,6 +70,8 @@ SPOOL_API int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
  *   SPOOL_ETIMEDOUT   timeout_ns passed first; nothing is cancelled and
  *                     join may be called again;
  *   SPOOL_EINVAL      NULL g or a negative timeout;
+ *   SPOOL_ENOMEM      no memory for the join's wait: nothing changed,
+ *                     and join may be called again;
  *   SPOOL_EDEADLK     on a loop thread outside a coroutine;
  *   SPOOL_ECANCELLED  also when the joining coroutine itself was
  *                     cancelled: the group is then cancelled too and the

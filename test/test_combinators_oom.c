@@ -78,6 +78,32 @@ static void assert_done_with(spool_future *f, void *v)
 	ck_assert_ptr_eq(spool_future_value(f), v);
 }
 
+/* Ids are handed out in blocks per thread: a future made on a thread of
+ * its own after a few hundred others has an id far from this thread's,
+ * so that a combinator that sees each distinct input once must move its id
+ * set from a bitmap to a hash set (src/combinators/dedup.h): one more
+ * allocation to fail. */
+static void *far_main(void *arg)
+{
+	for (int i = 0; i < 700; i++)
+		spool_future_release(spool_promise_new());
+	spool_future *f = spool_promise_new();
+	spool_promise_set_result(f, &V[4]);
+	*(spool_future **)arg = f;
+	return NULL;
+}
+
+/* A DONE future (value &V[4]) whose id is far from this thread's. */
+static spool_future *far_done_future(void)
+{
+	spool_future *f = NULL;
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, far_main, &f), 0);
+	pthread_join(t, NULL);
+	ck_assert_ptr_nonnull(f);
+	return f;
+}
+
 /* ---- the seam itself -------------------------------------------------- */
 
 START_TEST(seam_fails_exactly_the_nth_allocation_once)
@@ -233,23 +259,25 @@ END_TEST
 
 /* ---- wait ------------------------------------------------------------- */
 
-/* One run of spool_wait over {done a, crowded b, c, b again}, b and c
- * completed by threads a little later (c with an error when c_fails). */
+/* One run of spool_wait over {done a, crowded b, c, b again, done x with
+ * a far id}, b and c completed by a thread a little later (c with an error
+ * when c_fails). */
 static bool wait_run(long k, spool_wait_when when, bool counts, bool c_fails)
 {
 	spool_future *a = spool_promise_new(), *b = crowded_promise(),
 		     *c = spool_promise_new();
+	spool_future *x = far_done_future();
 	spool_promise_set_result(a, &V[0]);
-	spool_future *fs[4] = {a, b, c, b};
+	spool_future *fs[5] = {a, b, c, b, x};
 	struct sequencer q = {0};
 	sequence_add(&q, b, END_VALUE, 0, &V[1]);
 	sequence_add(&q, c, c_fails ? END_ERROR : END_VALUE, SPOOL_ESYS, &V[2]);
 	sequence_start(&q, LATER);
-	bool done[4] = {false, false, false, false};
+	bool done[5] = {false, false, false, false, false};
 	size_t nd = 99, np = 99;
 	arm(k);
 	int64_t t0 = spool_test_now_ns();
-	int rc = spool_wait(fs, 4, when, BOUND, done, counts ? &nd : NULL,
+	int rc = spool_wait(fs, 5, when, BOUND, done, counts ? &nd : NULL,
 			    counts ? &np : NULL);
 	ck_assert_int_lt(spool_test_now_ns() - t0, BOUND);
 	sequence_join(&q);
@@ -262,18 +290,18 @@ static bool wait_run(long k, spool_wait_when when, bool counts, bool c_fails)
 		assert_done_with(c, &V[2]);
 	if (rc == SPOOL_ENOMEM) {
 		ck_assert(f);
-		/* Either no report (no memory for its counts) or a whole
-		 * one: three distinct inputs. */
+		/* Either no counts (no memory for them) or whole ones:
+		 * four distinct inputs. */
 		if (counts && nd != 99)
-			ck_assert_uint_eq(nd + np, 3);
+			ck_assert_uint_eq(nd + np, 4);
 	} else {
 		ck_assert_int_eq(rc, 0);
-		ck_assert(done[0]);
+		ck_assert(done[0] && done[4]);
 		ck_assert_int_eq(done[1], done[3]);
 		if (counts) {
-			ck_assert_uint_eq(nd + np, 3);
-			ck_assert_uint_eq(nd,
-					  (size_t)done[0] + done[1] + done[2]);
+			ck_assert_uint_eq(nd + np, 4);
+			ck_assert_uint_eq(nd, (size_t)done[0] + done[1] +
+						      done[2] + done[4]);
 		}
 		if (when == SPOOL_ALL_COMPLETED ||
 		    (when == SPOOL_FIRST_EXCEPTION && !c_fails))
@@ -281,9 +309,11 @@ static bool wait_run(long k, spool_wait_when when, bool counts, bool c_fails)
 		if (when == SPOOL_FIRST_EXCEPTION && c_fails)
 			ck_assert(done[2]);
 	}
+	assert_done_with(x, &V[4]);
 	spool_future_release(a);
 	spool_future_release(b);
 	spool_future_release(c);
+	spool_future_release(x);
 	return f;
 }
 
@@ -361,17 +391,18 @@ END_TEST
 
 /* ---- as_completed ----------------------------------------------------- */
 
-/* One run over {done a, crowded b, c, b again}: create, then iterate while
- * threads complete b, then c. */
+/* One run over {done a, crowded b, c, b again, done x with a far id}:
+ * create, then iterate while a thread completes b, then c. */
 static bool as_completed_run(long k)
 {
 	spool_future *a = spool_promise_new(), *b = crowded_promise(),
 		     *c = spool_promise_new();
+	spool_future *x = far_done_future();
 	spool_promise_set_result(a, &V[0]);
-	spool_future *fs[4] = {a, b, c, b};
+	spool_future *fs[5] = {a, b, c, b, x};
 	arm(k);
 	spool_as_completed *it = (void *)&V[7];
-	int rc = spool_as_completed_create(&it, fs, 4, BOUND);
+	int rc = spool_as_completed_create(&it, fs, 5, BOUND);
 	ck_assert_int_eq(spool_future_state(b), SPOOL_PENDING);
 	ck_assert_int_eq(spool_future_state(c), SPOOL_PENDING);
 	struct sequencer q = {0};
@@ -382,29 +413,30 @@ static bool as_completed_run(long k)
 		ck_assert_int_eq(rc, SPOOL_ENOMEM);
 		ck_assert_ptr_null(it);
 	} else {
-		/* a first (final at create), then b and c as they end,
-		 * each once; an SPOOL_ENOMEM from next() leaves the
-		 * iterator usable, so the next call goes on. */
-		size_t want[3] = {0, 1, 2};
+		/* a and x first (final at create, in input order), then b
+		 * and c as they end, each once; an SPOOL_ENOMEM from
+		 * next() leaves the iterator usable, so the next call goes
+		 * on. */
+		size_t want[4] = {0, 4, 1, 2};
 		size_t got = 0, nomem = 0;
 		for (;;) {
-			spool_future *x = NULL;
+			spool_future *y = NULL;
 			size_t idx = 99;
-			int r = spool_as_completed_next(it, &x, &idx);
+			int r = spool_as_completed_next(it, &y, &idx);
 			if (r == SPOOL_EOF)
 				break;
 			if (r == SPOOL_ENOMEM) {
-				ck_assert_ptr_null(x);
+				ck_assert_ptr_null(y);
 				ck_assert_uint_lt(++nomem, 2);
 				continue;
 			}
 			ck_assert_int_eq(r, 0);
-			ck_assert_uint_lt(got, 3);
+			ck_assert_uint_lt(got, 4);
 			ck_assert_uint_eq(idx, want[got]);
-			ck_assert_ptr_eq(x, fs[want[got]]);
+			ck_assert_ptr_eq(y, fs[want[got]]);
 			got++;
 		}
-		ck_assert_uint_eq(got, 3);
+		ck_assert_uint_eq(got, 4);
 		spool_as_completed_destroy(it);
 	}
 	sequence_join(&q);
@@ -414,9 +446,11 @@ static bool as_completed_run(long k)
 	assert_done_with(a, &V[0]);
 	assert_done_with(b, &V[1]);
 	assert_done_with(c, &V[2]);
+	assert_done_with(x, &V[4]);
 	spool_future_release(a);
 	spool_future_release(b);
 	spool_future_release(c);
+	spool_future_release(x);
 	return f;
 }
 
@@ -525,6 +559,64 @@ START_TEST(map_out_of_memory_is_null_or_enomem_and_starts_nothing_more)
 	while (map_run(k))
 		ck_assert_int_lt(++k, MAX_K);
 	ck_assert_int_gt(swept("map", k), 1);
+}
+END_TEST
+
+static spool_future *map_gate;
+
+static int gated_map_task(void *arg, void **result)
+{
+	spool_future_wait(map_gate, BOUND);
+	return map_task(arg, result);
+}
+
+/* One run of map over 4 arguments, window 2, each task on a thread of its
+ * own and held until the gate opens: the later tasks start from the
+ * earlier ones' ends, on their threads. */
+static bool map_threads_run(long k)
+{
+	void *args[4] = {&V[0], &V[1], &V[2], &V[3]};
+	atomic_store(&map_ran, 0);
+	map_gate = spool_promise_new();
+	arm(k);
+	spool_future *m = spool_map(thread_executor(), gated_map_task, args, 4,
+				    2);
+	spool_promise_set_result(map_gate, NULL);
+	if (m) {
+		ck_assert_int_eq(spool_future_wait(m, BOUND), 0);
+	}
+	thread_executor_drain();
+	bool f = fired();
+	int ran = atomic_load(&map_ran);
+	if (!m) {
+		ck_assert(f);
+		ck_assert_int_eq(ran, 0);
+	} else if (spool_future_error(m) == SPOOL_ENOMEM) {
+		/* Tasks start one at a time in input order; the one that
+		 * could not be submitted and those after it never ran (and
+		 * those cancelled before they began did not either). */
+		ck_assert(f);
+		ck_assert_int_le(ran, k - 2);
+	} else {
+		ck_assert_int_eq(spool_future_error(m), 0);
+		ck_assert_int_eq(ran, 4);
+		for (size_t i = 0; i < 4; i++) {
+			void *v;
+			ck_assert_int_eq(spool_gather_result(m, i, &v), 0);
+			ck_assert_ptr_eq(v, (char *)args[i] + 1);
+		}
+	}
+	spool_future_release(m);
+	spool_future_release(map_gate);
+	return f;
+}
+
+START_TEST(map_on_threads_out_of_memory_fails_the_map_and_starts_nothing_more)
+{
+	long k = 1;
+	while (map_threads_run(k))
+		ck_assert_int_lt(++k, MAX_K);
+	ck_assert_int_gt(swept("map on threads", k), 1);
 }
 END_TEST
 
@@ -735,6 +827,9 @@ int main(void)
 		map_out_of_memory_is_null_or_enomem_and_starts_nothing_more);
 	tcase_add_test(tc,
 		       then_out_of_memory_is_null_or_enomem_and_runs_fn_not);
+	tcase_add_test(
+		tc,
+		map_on_threads_out_of_memory_fails_the_map_and_starts_nothing_more);
 	tcase_add_test(
 		tc,
 		group_out_of_memory_is_enomem_or_a_failure_and_loses_no_task);

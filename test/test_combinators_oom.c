@@ -47,13 +47,13 @@ static long swept(const char *what, long k)
 
 static void arm(long k)
 {
-	ck_assert_int_eq(spool__alloc_fail_nth(k), 0);
+	ck_assert_int_eq(spool_debug_alloc_fail_nth(k), 0);
 }
 
 /* Disarms the seam; true when the armed failure happened. */
 static bool fired(void)
 {
-	long left = spool__alloc_fail_nth(0);
+	long left = spool_debug_alloc_fail_nth(0);
 	ck_assert_int_ge(left, 0);
 	return left == 0;
 }
@@ -108,7 +108,7 @@ static spool_future *far_done_future(void)
 
 START_TEST(seam_fails_exactly_the_nth_allocation_once)
 {
-	ck_assert_int_eq(spool__alloc_fail_nth(0), 0);
+	ck_assert_int_eq(spool_debug_alloc_fail_nth(0), 0);
 	arm(3);
 	spool_future *a = spool_promise_new(), *b = spool_promise_new();
 	ck_assert_ptr_nonnull(a);

@@ -7,12 +7,12 @@
 #ifdef SPOOL_DEBUG_COUNTERS
 _Atomic long spool__alloc_fail_after;
 
-long spool__alloc_fail_nth(long n)
+long spool_debug_alloc_fail_nth(long n)
 {
 	return atomic_exchange(&spool__alloc_fail_after, n > 0 ? n : 0);
 }
 #else
-long spool__alloc_fail_nth(long n)
+long spool_debug_alloc_fail_nth(long n)
 {
 	(void)n;
 	return -1;

@@ -29,12 +29,15 @@
 
 /* Arms the countdown so that the n-th allocation through the seam from now
  * on fails (n <= 0 disarms). Returns the countdown as it was before: after
- * a run, spool__alloc_fail_nth(0) > 0 means the armed failure never
+ * a run, spool_debug_alloc_fail_nth(0) > 0 means the armed failure never
  * happened (fewer than n allocations), 0 that it did (or that the hook was
  * disarmed). Returns -1, and arms nothing, in builds without
- * SPOOL_DEBUG_COUNTERS. For tests only: exported from the shared library
- * under an internal name, declared in no public header. Thread-safe. */
-SPOOL_API long spool__alloc_fail_nth(long n);
+ * SPOOL_DEBUG_COUNTERS. For tests only, and declared in no public header;
+ * it is exported from the shared library (the tests link to it), and the
+ * library exports nothing but spool_[a-z]* names (the install_symbols
+ * test), hence a spool_debug_ name like spool_debug_live_futures()'s
+ * rather than an internal spool__ one. Thread-safe. */
+SPOOL_API long spool_debug_alloc_fail_nth(long n);
 
 #ifdef SPOOL_DEBUG_COUNTERS
 #include <stdatomic.h>

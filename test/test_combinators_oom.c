@@ -517,6 +517,16 @@ static int map_task(void *arg, void **result)
 	return 0;
 }
 
+/* A map over args[0..3] that succeeded: each result is its argument + 1. */
+static void assert_mapped(spool_future *m, void *const args[4])
+{
+	for (size_t i = 0; i < 4; i++) {
+		void *v;
+		ck_assert_int_eq(spool_gather_result(m, i, &v), 0);
+		ck_assert_ptr_eq(v, (char *)args[i] + 1);
+	}
+}
+
 /* One run of map over 4 arguments, window 2, on the inline executor, so
  * that the tasks run in order inside the call. */
 static bool map_run(long k)
@@ -543,11 +553,7 @@ static bool map_run(long k)
 	} else {
 		ck_assert_int_eq(err, 0);
 		ck_assert_int_eq(ran, 4);
-		for (size_t i = 0; i < 4; i++) {
-			void *v;
-			ck_assert_int_eq(spool_gather_result(m, i, &v), 0);
-			ck_assert_ptr_eq(v, (char *)args[i] + 1);
-		}
+		assert_mapped(m, args);
 	}
 	spool_future_release(m);
 	return f;
@@ -600,11 +606,7 @@ static bool map_threads_run(long k)
 	} else {
 		ck_assert_int_eq(spool_future_error(m), 0);
 		ck_assert_int_eq(ran, 4);
-		for (size_t i = 0; i < 4; i++) {
-			void *v;
-			ck_assert_int_eq(spool_gather_result(m, i, &v), 0);
-			ck_assert_ptr_eq(v, (char *)args[i] + 1);
-		}
+		assert_mapped(m, args);
 	}
 	spool_future_release(m);
 	spool_future_release(map_gate);

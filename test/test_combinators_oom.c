@@ -45,6 +45,17 @@ static long swept(const char *what, long k)
 	return k;
 }
 
+/* Runs run(k) for k = 1, 2, ... until a run makes fewer than k
+ * allocations (run returns whether the armed failure fired); returns how
+ * many runs that took. */
+static long sweep(const char *what, bool (*run)(long k))
+{
+	long k = 1;
+	while (run(k))
+		ck_assert_int_lt(++k, MAX_K);
+	return swept(what, k);
+}
+
 static void arm(long k)
 {
 	ck_assert_int_eq(spool_debug_alloc_fail_nth(k), 0);
@@ -250,10 +261,7 @@ static bool gather_bad_input_run(long k)
 
 START_TEST(gather_bad_input_out_of_memory_is_null_and_touches_no_input)
 {
-	long k = 1;
-	while (gather_bad_input_run(k))
-		ck_assert_int_lt(++k, MAX_K);
-	ck_assert_int_gt(swept("gather, bad input", k), 1);
+	ck_assert_int_gt(sweep("gather, bad input", gather_bad_input_run), 1);
 }
 END_TEST
 
@@ -456,10 +464,7 @@ static bool as_completed_run(long k)
 
 START_TEST(as_completed_out_of_memory_is_enomem_and_changes_no_input)
 {
-	long k = 1;
-	while (as_completed_run(k))
-		ck_assert_int_lt(++k, MAX_K);
-	ck_assert_int_gt(swept("as_completed", k), 1);
+	ck_assert_int_gt(sweep("as_completed", as_completed_run), 1);
 }
 END_TEST
 
@@ -499,10 +504,7 @@ static bool wait_for_run(long k)
 
 START_TEST(wait_for_out_of_memory_is_enomem_and_changes_no_input)
 {
-	long k = 1;
-	while (wait_for_run(k))
-		ck_assert_int_lt(++k, MAX_K);
-	swept("wait_for", k);
+	sweep("wait_for", wait_for_run);
 }
 END_TEST
 
@@ -561,10 +563,7 @@ static bool map_run(long k)
 
 START_TEST(map_out_of_memory_is_null_or_enomem_and_starts_nothing_more)
 {
-	long k = 1;
-	while (map_run(k))
-		ck_assert_int_lt(++k, MAX_K);
-	ck_assert_int_gt(swept("map", k), 1);
+	ck_assert_int_gt(sweep("map", map_run), 1);
 }
 END_TEST
 
@@ -615,10 +614,7 @@ static bool map_threads_run(long k)
 
 START_TEST(map_on_threads_out_of_memory_fails_the_map_and_starts_nothing_more)
 {
-	long k = 1;
-	while (map_threads_run(k))
-		ck_assert_int_lt(++k, MAX_K);
-	ck_assert_int_gt(swept("map on threads", k), 1);
+	ck_assert_int_gt(sweep("map on threads", map_threads_run), 1);
 }
 END_TEST
 
@@ -683,10 +679,7 @@ static bool then_run(long k)
 
 START_TEST(then_out_of_memory_is_null_or_enomem_and_runs_fn_not)
 {
-	long k = 1;
-	while (then_run(k))
-		ck_assert_int_lt(++k, MAX_K);
-	ck_assert_int_gt(swept("then", k), 1);
+	ck_assert_int_gt(sweep("then", then_run), 1);
 }
 END_TEST
 
@@ -778,12 +771,19 @@ static bool group_run(long k, size_t limit)
 	return f;
 }
 
+static bool group_unlimited_run(long k)
+{
+	return group_run(k, 0);
+}
+
+static bool group_limit_1_run(long k)
+{
+	return group_run(k, 1);
+}
+
 START_TEST(group_out_of_memory_is_enomem_or_a_failure_and_loses_no_task)
 {
-	long k = 1;
-	while (group_run(k, 0))
-		ck_assert_int_lt(++k, MAX_K);
-	ck_assert_int_gt(swept("group", k), 1);
+	ck_assert_int_gt(sweep("group", group_unlimited_run), 1);
 }
 END_TEST
 
@@ -791,10 +791,7 @@ END_TEST
  * the one before, on that task's thread. */
 START_TEST(group_with_a_limit_out_of_memory_starting_a_queued_task_is_a_failure)
 {
-	long k = 1;
-	while (group_run(k, 1))
-		ck_assert_int_lt(++k, MAX_K);
-	ck_assert_int_gt(swept("group, limit 1", k), 1);
+	ck_assert_int_gt(sweep("group, limit 1", group_limit_1_run), 1);
 }
 END_TEST
 

@@ -42,6 +42,8 @@ enum {
 	SEARCH_YIELD_AFTER = 8, /* later rounds yield the CPU */
 	BACKOFF_START = 64, /* ck_backoff_eb iterations in the first round */
 	HELP_SPIN_ROUNDS = 8,
+	WATCH_LOOKS = 64, /* looks for queued work before parking */
+	WATCH_SPINS = 32, /* pause instructions between two looks */
 };
 
 #define HELP_BLOCK_MIN_NS INT64_C(20000)   /* 20 us */
@@ -196,6 +198,35 @@ static struct spool__task *search(struct spool__worker *w)
 	return NULL;
 }
 
+/*
+ * Before parking, an idle worker watches the queues for a while (some 2,000
+ * pause instructions, tens of microseconds), reading only queue sizes. The
+ * reason is the park's heavy fence (park.c P2, a membarrier that
+ * interrupts every CPU running a thread of the process, the submitter's
+ * included). When one outside thread submits at about the rate the workers
+ * drain, a worker that may not search (half the workers already do) used
+ * to park at once, and the heavy fence's few microseconds always let the
+ * next task arrive: over 4,000 park attempts per million submissions,
+ * about 100 of which slept. With the watch, about 20 parks remain, with
+ * as many heavy fences, and the round time fell from 0.19-0.25 s to
+ * 0.12-0.15 s (`perf stat -e syscalls:sys_enter_membarrier` on 1M
+ * submissions to a 2-worker pool). The protocol is unchanged: the watch
+ * is only a delay before it, and a watcher that sees work goes back to
+ * find_task like any running worker.
+ */
+static bool watch(struct spool__worker *w)
+{
+	struct spool_pool *p = w->pool;
+	for (int look = 0; look < WATCH_LOOKS; look++) {
+		for (int i = 0; i < WATCH_SPINS; i++)
+			ck_pr_stall();
+		if (spool__pool_may_have_work(p) ||
+		    atomic_load_explicit(&p->draining, memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
 static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
 {
 	struct spool__worker *w = ctx;
@@ -286,7 +317,8 @@ void *spool__worker_main(void *arg)
 		if (atomic_load_explicit(&p->draining, memory_order_acquire) &&
 		    !spool__inject_maybe_nonempty(&p->inj))
 			break;
-		spool__idle_park(w);
+		if (!watch(w))
+			spool__idle_park(w);
 	}
 	spool__idle_leave(w);
 	spool__wait_context_set(outer);

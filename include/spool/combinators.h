@@ -161,8 +161,10 @@ SPOOL_API int spool_wait(spool_future *const *fs, size_t n,
 typedef struct spool_as_completed spool_as_completed;
 
 /* Makes *out an iterator that hands back each distinct future of fs once,
- * in completion order: those already final at this call first (in input
- * order), then the others as they complete. The deadline is now +
+ * in completion order: those already final when this call starts first
+ * (in input order), then the others as they complete (those that complete
+ * while this call runs may come in input order instead). The deadline is
+ * now +
  * timeout_ns, once for the whole iteration.
  * Ownership: the iterator BORROWS the array fs and the inputs. The caller
  * keeps the array, with the same n entries, and a reference to every input

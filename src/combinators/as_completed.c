@@ -4,11 +4,10 @@
  *
  * The iterator borrows the caller's input array (see the header) and hands
  * back input indices: first those of the distinct inputs already final at
- * creation,
- * in input order (straight from the `early` list, or, when every input was
- * final and distinct, simply 0, 1, 2, ... with no list at all), then the
- * others. Each of the others gets a done-callback that appends its input
- * index to a queue: an array with one slot per such input, each written
+ * creation, in input order (straight from the `early` list, or, when every
+ * input was final and distinct, simply 0, 1, 2, ... with no list at all);
+ * then the others. Each of the others gets a done-callback that appends its
+ * input index to a queue: an array with one slot per such input, each written
  * once, and a `tail` that producers advance with fetch_add; a slot holds
  * index + 1, so that 0 means "claimed but not written yet". The one
  * consumer reads slot `head` and moves on when it is non-zero. A producer
@@ -72,6 +71,7 @@ struct spool_as_completed {
 	_Alignas(64) size_t head; /* entries handed back so far */
 	size_t nearly;            /* entries final at creation */
 	size_t n;                 /* distinct inputs: nearly + pending */
+	size_t registered;        /* callbacks added by create */
 	int64_t deadline;
 	bool timed_out;
 	/* A consumer is inside next(). Relaxed loads and stores, no
@@ -138,101 +138,89 @@ static void on_done(spool_future *f, void *arg)
 	spool_future_release(f); /* taken when the callback was added */
 }
 
-/* Sorts the distinct inputs into those final now (it->early, in input
- * order) and the others (it->links). One pass, the only one that touches the
- * inputs' memory (id, reference count and state are neighbours); while every
- * input so far is final and new, nothing is written but the id set. early
- * and links are allocated for n but written only as far as used: large
- * blocks are fresh pages that cost nothing until touched. The same pass
- * checks the entries: it only reads the inputs, so one found NULL midway
- * leaves every input as it was. Returns 0, SPOOL_EINVAL (a NULL entry) or
- * SPOOL_ENOMEM, nothing allocated on error. */
+/* The one pass over the inputs, the only one that touches their memory
+ * (id, reference count and state are neighbours): sorts the distinct
+ * inputs into those final now (it->early, in input order) and the others,
+ * and registers a callback on each of the others as it meets it, so that
+ * an input is read once whether it is final or not (a second pass to
+ * register the callbacks doubled the misses on inputs still in their
+ * completers' caches). While every input so far is final and new, nothing
+ * is written but the id set. The arrays are allocated for n but written
+ * only as far as used: large blocks are fresh pages that cost nothing
+ * until touched. The entries are checked first, reading only the array,
+ * so that a NULL one leaves every input as it was. Returns 0,
+ * SPOOL_EINVAL (a NULL entry, nothing registered) or SPOOL_ENOMEM (the
+ * callbacks registered so far stay, see the header); it->registered
+ * counts the callbacks either way. */
 static int collect(spool_as_completed *it, spool_future *const *fs, size_t n)
 {
-	if (!fs[0])
-		return SPOOL_EINVAL;
-	int rc = SPOOL_ENOMEM;
-	size_t *early = spool__malloc(n * sizeof *early);
-	struct link *links = spool__malloc(n * sizeof *links);
+	for (size_t i = 0; i < n; i++)
+		if (!fs[i])
+			return SPOOL_EINVAL;
+	it->fs = fs;
+	it->early = spool__malloc(n * sizeof *it->early);
+	it->links = spool__malloc(n * sizeof *it->links);
+	it->queue = spool__calloc(n, sizeof *it->queue);
 	struct spool__idset seen = {0};
-	if (!early || !links ||
-	    spool__idset_init_near(&seen, n, fs[0]->id) != 0)
-		goto fail;
-	size_t nearly = 0, npend = 0, i;
+	if (!it->early || !it->links || !it->queue ||
+	    spool__idset_init_near(&seen, n, fs[0]->id) != 0) {
+		spool__idset_fini(&seen);
+		return SPOOL_ENOMEM;
+	}
+	int rc = 0;
+	size_t nearly = 0, npend = 0;
 	bool identity = true; /* early[k] == k so far: not written yet */
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (i + AHEAD < n)
 			__builtin_prefetch(fs[i + AHEAD]);
 		spool_future *f = fs[i];
-		if (!f) {
-			rc = SPOOL_EINVAL;
-			goto fail;
-		}
 		uint64_t id = f->id;
 		if (!spool__idset_fits(&seen, id) &&
-		    spool__idset_widen(&seen, n, fs, i) != 0)
-			goto fail;
+		    spool__idset_widen(&seen, n, fs, i) != 0) {
+			rc = SPOOL_ENOMEM;
+			break;
+		}
 		bool fresh = spool__idset_add(&seen, id);
 		bool final = fresh && spool__is_final(f);
 		if (identity && !(fresh && final)) {
 			for (size_t k = 0; k < nearly; k++)
-				early[k] = k;
+				it->early[k] = k;
 			identity = false;
 		}
 		if (!fresh)
 			continue; /* a duplicate */
 		if (final) {
 			if (!identity)
-				early[nearly] = i;
+				it->early[nearly] = i;
 			nearly++;
-		} else {
-			links[npend++] = (struct link){it, i};
+			continue;
 		}
-	}
-	spool__idset_fini(&seen);
-	if (identity) {
-		free(early);
-		early = NULL;
-	}
-	it->fs = fs;
-	it->early = early;
-	it->links = links;
-	it->nearly = nearly;
-	it->n = nearly + npend;
-	return 0;
-fail:
-	spool__idset_fini(&seen);
-	free(early);
-	free(links);
-	return rc;
-}
-
-/* Registers a callback on each input pending at creation. */
-static int arm(spool_as_completed *it)
-{
-	size_t pending = it->n - it->nearly;
-	if (pending > 0 &&
-	    !(it->queue = spool__calloc(pending, sizeof *it->queue)))
-		pending = 0; /* register nothing; report below */
-	size_t registered = 0;
-	for (size_t j = 0; j < pending; j++) {
-		struct link *l = &it->links[j];
-		spool_future *f = spool_future_retain(it->fs[l->i]);
+		struct link *l = &it->links[npend];
+		*l = (struct link){it, i};
+		spool_future_retain(f);
 		if (spool_future_add_callback(f, on_done, l) != 0) {
 			spool_future_release(f);
+			rc = SPOOL_ENOMEM;
 			break;
 		}
-		registered++;
+		npend++;
 	}
-	disarm(it, SPOOL__BIAS - registered);
-	return registered == it->n - it->nearly ? 0 : SPOOL_ENOMEM;
+	spool__idset_fini(&seen);
+	it->registered = npend;
+	if (identity) {
+		free(it->early);
+		it->early = NULL;
+	}
+	it->nearly = nearly;
+	it->n = nearly + npend;
+	return rc;
 }
 
 int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 			      size_t n, int64_t timeout_ns)
 {
-	/* The entries are checked by collect()'s pass, not by one of their
-	 * own: with many inputs every pass costs. */
+	/* The entries are checked by collect(), not by a pass of their own
+	 * here: with many inputs every pass costs. */
 	if (!out || (n > 0 && !fs) || timeout_ns < 0)
 		return SPOOL_EINVAL;
 	*out = NULL;
@@ -241,18 +229,14 @@ int spool_as_completed_create(spool_as_completed **out, spool_future *const *fs,
 	if (!it)
 		return SPOOL_ENOMEM;
 	memset(it, 0, sizeof *it);
-	int rc = n ? collect(it, fs, n) : 0;
-	if (rc != 0) {
-		free(it);
-		return rc;
-	}
 	it->deadline = spool__deadline(timeout_ns);
 	atomic_init(&it->refs, 2);
 	atomic_init(&it->armed, SPOOL__BIAS);
 	atomic_init(&it->tail, 0);
 	atomic_init(&it->waiter, NULL);
 	atomic_init(&it->busy, false);
-	rc = arm(it);
+	int rc = n ? collect(it, fs, n) : 0;
+	disarm(it, SPOOL__BIAS - it->registered);
 	if (rc != 0) {
 		/* The callbacks added keep the iterator until they run. */
 		it_unref(it);

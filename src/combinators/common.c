@@ -32,7 +32,7 @@ const struct spool__results *spool__results_of(const spool_future *f)
 
 bool spool__owns_value(const spool_future *f)
 {
-	return f->value_free || spool__results_of(f);
+	return spool__results_of(f) != NULL;
 }
 
 size_t spool_gather_size(const spool_future *g)

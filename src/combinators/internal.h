@@ -52,8 +52,8 @@ static inline bool spool__is_final(const spool_future *f)
 		atomic_load_explicit(&f->state, memory_order_acquire));
 }
 
-/* True when f owns its value (a gather's or map's results, or anything with
- * value_free): a combinator that hands that value on must keep f alive. */
+/* True when f owns its value (a gather's or map's results): a combinator
+ * that hands that value on must keep f alive. */
 bool spool__owns_value(const spool_future *f);
 
 /*

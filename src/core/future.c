@@ -75,7 +75,6 @@ void spool__future_init_refs(spool_future *f,
 	atomic_init(&f->callbacks, NULL);
 	f->error = 0;
 	f->value = NULL;
-	f->value_free = NULL;
 	f->ops = ops;
 	f->id = next_id();
 	f->label = NULL;
@@ -122,14 +121,12 @@ static void free_callbacks(spool_future *f)
 	}
 }
 
-/* Frees f, whose last reference is gone; w is its final state word. */
-static void destroy(spool_future *f, uint64_t w)
+/* Frees f, whose last reference is gone. */
+static void destroy(spool_future *f)
 {
 	/* A future dropped before completing is abandoned: nobody can
 	 * observe it, so its callbacks are freed unrun. */
 	free_callbacks(f);
-	if ((w & SPOOL__PH_MASK) == SPOOL__PH_DONE && f->value_free)
-		f->value_free(f->value);
 #ifdef SPOOL_DEBUG_COUNTERS
 	atomic_fetch_sub_explicit(&live_futures, 1, memory_order_relaxed);
 #endif
@@ -152,7 +149,7 @@ void spool_future_release(spool_future *f)
 	uint64_t old = atomic_fetch_sub_explicit(&f->state, SPOOL__REF_ONE,
 						 memory_order_acq_rel);
 	if (SPOOL__REFS(old) == 1) {
-		destroy(f, old);
+		destroy(f);
 	} else if (SPOOL__REFS(old) == 0) {
 		spool__misuse("spool_future_release",
 			      "future released more times than it was "
@@ -342,7 +339,7 @@ void spool__future_complete_owned_release(spool_future *f, int err, void *value)
 			    &f->state, &w, nw, memory_order_acq_rel,
 			    memory_order_relaxed)) {
 			if (SPOOL__REFS(w) == 1)
-				destroy(f, nw);
+				destroy(f);
 			return;
 		}
 	}

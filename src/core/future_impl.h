@@ -104,9 +104,6 @@ struct spool_future {
 	/* Written only by the thread that moved the phase to COMPLETING. */
 	int error;
 	void *value;
-	/* Frees value when the future is freed (combinator results); NULL for
-	 * values the future does not own. */
-	void (*value_free)(void *value);
 	const struct spool__future_ops *ops;
 	uint64_t id;
 	const char *label;

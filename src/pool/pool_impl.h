@@ -45,8 +45,16 @@ struct spool__task {
 	 * NULL for a record allocated by a thread outside the pool, which
 	 * goes back to its slab (slab.c). */
 	struct spool__worker *home;
-	struct spool__task *next_free;  /* free list and return stack link */
-	struct spool__inject_node link; /* injection queue link */
+	/* One word for two links that are never in use at once: a record is
+	 * in the injection queue only while its task is queued (the pool's
+	 * reference keeps it off every free list until a worker has taken it
+	 * out, and the queue touches no node it has handed out, inject.h),
+	 * and on a free list or return stack only once every reference is
+	 * gone. With the union a record is 128 bytes, two cache lines. */
+	union {
+		struct spool__inject_node link; /* injection queue link */
+		struct spool__task *next_free;  /* free list and return stack */
+	};
 };
 
 /* Per-worker statistics: written by the owner only (load + store, no

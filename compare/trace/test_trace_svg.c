@@ -308,6 +308,50 @@ START_TEST(a_real_spool_trace_is_drawn_with_one_row_per_thread)
 }
 END_TEST
 
+/* Two threads taking turns on a lock, as compare/app/gil.c records it. */
+static const char *user_slices =
+	"{\"traceEvents\":[\n"
+	"{\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":0,\"dur\":100,"
+	"\"name\":\"task\",\"cat\":\"task\"},\n"
+	"{\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":1,\"dur\":40,"
+	"\"name\":\"holds the GIL\",\"cat\":\"user\"},\n"
+	"{\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":41,\"dur\":40,"
+	"\"name\":\"waits for the GIL\",\"cat\":\"user\"},\n"
+	"{\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":81,\"dur\":19,"
+	"\"name\":\"holds the GIL\",\"cat\":\"user\"},\n"
+	"{\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":0,\"dur\":100,"
+	"\"name\":\"task\",\"cat\":\"task\"},\n"
+	"{\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":1,\"dur\":40,"
+	"\"name\":\"waits for the GIL\",\"cat\":\"user\"},\n"
+	"{\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":41,\"dur\":40,"
+	"\"name\":\"holds the GIL\",\"cat\":\"user\"}\n"
+	"]}\n";
+
+START_TEST(user_slices_get_a_colour_and_a_legend_entry_per_name)
+{
+	char *svg = draw(write_file("u.json", user_slices), NULL, TRACE_SVG_OK);
+	/* Holding is a solid outlined bar; a name starting with "wait" is
+	 * drawn as a wait is, translucent and dashed. */
+	ck_assert_int_eq(slices_drawn(svg, "user", "holds the GIL ("), 3);
+	ck_assert_int_eq(slices_drawn(svg, "user-wait", "waits for the GIL ("),
+			 2);
+	ck_assert_int_eq(slices_drawn(svg, "run", NULL), 2);
+	/* One colour per name, none shared with the task labels. */
+	ck_assert_int_eq(occurrences(svg, "fill=\"#1b9e77\" stroke=\"#222\""),
+			 3 + 1);
+	ck_assert_int_eq(occurrences(svg, "fill=\"#d95f02\" fill-opacity"),
+			 2 + 1);
+	ck_assert_int_eq(occurrences(svg, "fill=\"#4e79a7\""), 2 + 1);
+	/* The legend: the task label, then each user slice name once. */
+	ck_assert_int_eq(occurrences(svg, "class=\"legend\""), 1);
+	ck_assert_int_eq(occurrences(svg, "class=\"legend user\""), 2);
+	const char *h = strstr(svg, ">holds the GIL</text>");
+	const char *w = strstr(svg, ">waits for the GIL</text>");
+	ck_assert(h && w && h < w);
+	free(svg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("trace_svg");
@@ -321,6 +365,8 @@ int main(void)
 	tcase_add_test(tc, bad_inputs_give_clear_codes);
 	tcase_add_test(tc, empty_and_bare_array_traces_are_drawn);
 	tcase_add_test(tc, a_real_spool_trace_is_drawn_with_one_row_per_thread);
+	tcase_add_test(tc,
+		       user_slices_get_a_colour_and_a_legend_entry_per_name);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

@@ -8,6 +8,13 @@
  * one bar, so a trace of a million tiny tasks still gives a picture of a
  * reasonable size; each bar carries a <title> tooltip with its name and
  * duration.
+ *
+ * User slices (spool_trace_begin/end, "cat":"user") get colours of their
+ * own, one per name, from a palette distinct from the task labels', with
+ * a dark outline; a user slice whose name starts with "wait" is drawn
+ * translucent with a dashed outline, as spool's own waits are, so that
+ * "holds the lock" and "waits for the lock" read apart at a glance. Each
+ * name has a legend entry after the task labels.
  */
 #include "trace_svg.h"
 
@@ -20,14 +27,14 @@
 
 /* ---- model ------------------------------------------------------------ */
 
-enum kind { K_TASK, K_WAIT, K_PARK, K_ITER, K_SUBMIT, K_OTHER };
+enum kind { K_TASK, K_WAIT, K_PARK, K_ITER, K_SUBMIT, K_USER, K_OTHER };
 enum mark { M_STEAL, M_WAKE, M_SUSPEND, M_TIMER, M_DROPPED, M_OTHER };
 
 struct slice {
 	double ts, dur; /* us */
 	int track;
 	int depth;
-	int label; /* index into labels: the colour */
+	int label; /* index into labels (K_USER: users): the colour */
 	enum kind kind;
 	const char *name; /* interned */
 };
@@ -45,6 +52,12 @@ struct track {
 	bool named;
 };
 
+/* Interned names in order of appearance; an index is a colour. */
+struct names {
+	const char **v;
+	size_t n, cap;
+};
+
 struct model {
 	struct slice *s;
 	size_t ns, caps;
@@ -55,9 +68,9 @@ struct model {
 	/* Interned names: open addressing over strings. */
 	char **names;
 	size_t nnames, capnames;
-	/* Task labels in order of appearance: their colours. */
-	const char **labels;
-	size_t nlabels, caplabels;
+	/* Task labels and user slice names in order of appearance: their
+	 * colours. */
+	struct names labels, users;
 	double t0, t1;
 	double dropped;
 	bool nomem;
@@ -139,19 +152,19 @@ static int track_of(struct model *m, long tid)
 	return (int)m->nt++;
 }
 
-/* The colour index of a task label; labels are few, a scan will do. */
-static int label_of(struct model *m, const char *name)
+/* The colour index of an interned name in l; names are few, a scan will
+ * do. */
+static int label_of(struct model *m, struct names *l, const char *name)
 {
-	for (size_t i = 0; i < m->nlabels; i++)
-		if (m->labels[i] == name)
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i] == name)
 			return (int)i;
-	if (!grow((void **)&m->labels, &m->caplabels, m->nlabels,
-		  sizeof *m->labels)) {
+	if (!grow((void **)&l->v, &l->cap, l->n, sizeof *l->v)) {
 		m->nomem = true;
 		return 0;
 	}
-	m->labels[m->nlabels] = name;
-	return (int)m->nlabels++;
+	l->v[l->n] = name;
+	return (int)l->n++;
 }
 
 static void free_model(struct model *m)
@@ -162,7 +175,8 @@ static void free_model(struct model *m)
 	free(m->s);
 	free(m->in);
 	free(m->t);
-	free(m->labels);
+	free(m->labels.v);
+	free(m->users.v);
 }
 
 /* ---- reading ---------------------------------------------------------- */
@@ -238,6 +252,8 @@ static enum kind kind_of(const struct raw *e)
 		return K_WAIT;
 	if (strcmp(e->cat, "submit") == 0)
 		return K_SUBMIT;
+	if (strcmp(e->cat, "user") == 0)
+		return K_USER;
 	if (strcmp(e->name, "park") == 0)
 		return K_PARK;
 	if (strcmp(e->name, "loop iteration") == 0)
@@ -285,8 +301,11 @@ static void add_event(struct model *m, const struct raw *e)
 		s->depth = 0;
 		s->kind = kind_of(e);
 		s->name = intern(m, e->name);
-		s->label = s->kind == K_TASK && s->name ? label_of(m, s->name)
-							: 0;
+		s->label = !s->name ? 0
+			   : s->kind == K_TASK
+				   ? label_of(m, &m->labels, s->name)
+			   : s->kind == K_USER ? label_of(m, &m->users, s->name)
+					       : 0;
 		if (!s->name)
 			m->ns--;
 	} else if (e->ph[0] == 'i' || e->ph[0] == 'I') {
@@ -420,6 +439,27 @@ static const char *const palette[] = {
 	"#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
 enum { NPALETTE = sizeof palette / sizeof palette[0] };
 
+/* User slices: darker, none of the task palette's hues repeated. */
+static const char *const upalette[] = {"#1b9e77", "#d95f02", "#7570b3",
+				       "#e7298a", "#66a61e", "#a6761d",
+				       "#1f78b4", "#666666"};
+enum { NUPALETTE = sizeof upalette / sizeof upalette[0] };
+
+/* The outline that tells a bar's class apart (spool's waits, user slices,
+ * user waits); none for the rest. */
+static const char *outline(const char *cls)
+{
+	if (strcmp(cls, "wait") == 0)
+		return " fill-opacity=\"0.35\" stroke=\"#555\" "
+		       "stroke-width=\"0.6\" stroke-dasharray=\"2,1\"";
+	if (strcmp(cls, "user") == 0)
+		return " stroke=\"#222\" stroke-width=\"0.8\"";
+	if (strcmp(cls, "user-wait") == 0)
+		return " fill-opacity=\"0.35\" stroke=\"#222\" "
+		       "stroke-width=\"0.8\" stroke-dasharray=\"3,2\"";
+	return "";
+}
+
 static void xml_text(FILE *o, const char *s)
 {
 	for (; *s; s++) {
@@ -500,10 +540,7 @@ static void flush_bar(FILE *o, struct pending *p)
 		"<rect class=\"%s\" x=\"%.2f\" y=\"%d\" width=\"%.2f\" "
 		"height=\"%d\" fill=\"%s\"",
 		p->cls, p->x, p->y, p->w < 0.5 ? 0.5 : p->w, p->h, p->fill);
-	if (strcmp(p->cls, "wait") == 0)
-		fputs(" fill-opacity=\"0.35\" stroke=\"#555\" "
-		      "stroke-width=\"0.6\" stroke-dasharray=\"2,1\"",
-		      o);
+	fputs(outline(p->cls), o);
 	fputs("><title>", o);
 	xml_text(o, p->name);
 	if (p->n > 1)
@@ -551,9 +588,13 @@ static void draw_slice(FILE *o, const struct geo *g, const struct slice *s,
 		if (h < 3)
 			h = 3;
 		fill = s->kind == K_TASK   ? palette[s->label % NPALETTE]
+		       : s->kind == K_USER ? upalette[s->label % NUPALETTE]
 		       : s->kind == K_WAIT ? "#ffffff"
 					   : "#999999";
-		cls = s->kind == K_TASK   ? "run"
+		cls = s->kind == K_TASK ? "run"
+		      : s->kind == K_USER
+			      ? (strncmp(s->name, "wait", 4) == 0 ? "user-wait"
+								  : "user")
 		      : s->kind == K_WAIT ? "wait"
 					  : "other";
 	}
@@ -610,6 +651,31 @@ static void draw_mark(FILE *o, const struct geo *g, const struct instant *m)
 	}
 }
 
+/* Legend entries for names, six to a row from (x, y): a swatch in each
+ * name's colour (user: styled as the user slice's bar) and the name. */
+static void legend_names(FILE *o, const struct names *l, int x, int y,
+			 bool user)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		int col = (int)(i % 6), row = (int)(i / 6);
+		int lx = x + col * 160, ly = y + row * 16;
+		const char *fill = user ? upalette[i % NUPALETTE]
+					: palette[i % NPALETTE];
+		const char *cls = !user ? ""
+				  : strncmp(l->v[i], "wait", 4) == 0
+					  ? "user-wait"
+					  : "user";
+		fprintf(o,
+			"<rect class=\"legend%s\" x=\"%d\" y=\"%d\" "
+			"width=\"12\" height=\"10\" fill=\"%s\"%s/>"
+			"<text x=\"%d\" y=\"%d\">",
+			user ? " user" : "", lx, ly - 9, fill, outline(cls),
+			lx + 16, ly);
+		xml_text(o, l->v[i]);
+		fputs("</text>\n", o);
+	}
+}
+
 static void draw(FILE *o, struct model *m, const struct trace_svg_options *op)
 {
 	int width = op->width > 0 ? op->width : 1200;
@@ -644,7 +710,9 @@ static void draw(FILE *o, struct model *m, const struct trace_svg_options *op)
 
 	int rows_h = (int)m->nt * row_h;
 	int axis_y = top + rows_h + 4;
-	int legend_rows = op->no_legend ? 0 : 2 + (int)(m->nlabels + 5) / 6;
+	int legend_rows = op->no_legend ? 0
+					: 2 + (int)(m->labels.n + 5) / 6 +
+						  (int)(m->users.n + 5) / 6;
 	int height = axis_y + 30 + legend_rows * 16 + 10;
 
 	fprintf(o,
@@ -736,17 +804,9 @@ static void draw(FILE *o, struct model *m, const struct trace_svg_options *op)
 			x + 164, y, x + 172, y, x + 244, y, x + 252, y, x + 324,
 			y - 4, x + 342, y, x + 404, y - 8, x + 422, y);
 		y += 18;
-		for (size_t i = 0; i < m->nlabels; i++) {
-			int col = (int)(i % 6), row = (int)(i / 6);
-			int lx = label_w + col * 160, ly = y + row * 16;
-			fprintf(o,
-				"<rect class=\"legend\" x=\"%d\" y=\"%d\" "
-				"width=\"12\" height=\"10\" fill=\"%s\"/>"
-				"<text x=\"%d\" y=\"%d\">",
-				lx, ly - 9, palette[i % NPALETTE], lx + 16, ly);
-			xml_text(o, m->labels[i]);
-			fputs("</text>\n", o);
-		}
+		legend_names(o, &m->labels, label_w, y, false);
+		y += (int)(m->labels.n + 5) / 6 * 16;
+		legend_names(o, &m->users, label_w, y, true);
 	}
 	fputs("</svg>\n", o);
 	free(sorted);

@@ -68,6 +68,10 @@
  * spool_trace_stats_get(). Slices whose end was dropped are closed at the
  * thread's last recorded event and marked "truncated".
  *
+ * User slices. spool_trace_begin() and spool_trace_end() add slices of
+ * the program's own ("parsing", "holds the lock") to its thread's track,
+ * nested with spool's.
+ *
  * Labels. The trace stores the label pointer and reads the string when it
  * writes the file, so a label must stay valid until spool_trace_stop()
  * returns (string literals always do).
@@ -142,6 +146,54 @@ SPOOL_API bool spool_trace_enabled(void);
  * 31 bytes are kept). Returns 0 or SPOOL_EINVAL (NULL or empty name).
  * Cheap; may be called whether or not a session is recording. */
 SPOOL_API int spool_trace_thread_name(const char *name);
+
+/* ---- user slices -------------------------------------------------------
+ *
+ * A program marks phases of its own on the timeline: spool_trace_begin()
+ * opens a slice named name on the calling thread's track, and
+ * spool_trace_end() closes the innermost one this thread has open. In the
+ * file each is a complete event ("X") with "cat":"user", drawn nested
+ * with spool's own slices: inside the task run or wait that was open when
+ * it began, around the runs, waits and submissions recorded while it is
+ * open. Inside a loop coroutine a slice follows the coroutine, like its
+ * waits: it is split at each suspension and reopened at the resumption.
+ *
+ * Pairing. Ends match begins last-in first-out, per thread (per coroutine
+ * on the loop's thread). A slice must close inside the slice of spool's
+ * that was open when it began:
+ *   - a user slice still open when that run or wait ends is closed there
+ *     and marked "truncated" in its args (spool's slice is never cut);
+ *   - an end with no user slice open directly inside the innermost slice
+ *     of spool's (never begun, begun before the session, already closed
+ *     as above, or begun outside the run that ends it) is ignored: nothing
+ *     is drawn for it and it is counted in the file's
+ *     metadata.unmatched_ends, so the file always nests;
+ *   - a slice still open at spool_trace_stop() ends at the stop, marked
+ *     "unfinished".
+ * Both calls are recorded as they come; the pairing is done when the file
+ * is written, so an unbalanced end is never an error and never aborts.
+ *
+ * Cost. Without a session, each call is a function call that loads one
+ * global flag and takes a branch predicted not taken: nothing is recorded
+ * and no memory is touched. While recording, one event (begin: 32 bytes
+ * with its name; end: 16) in the thread's own buffer, with one clock read,
+ * no lock and no allocation (except a thread's first event of a session,
+ * as for every event).
+ *
+ * name: not copied. As for task labels, the trace stores the pointer and
+ * reads the string when it writes the file, so it must stay valid until
+ * spool_trace_stop() returns: a string literal, or storage that outlives
+ * the session. NULL is drawn as "slice". Any bytes are safe: the writer
+ * escapes them and replaces invalid UTF-8.
+ *
+ * Thread safety: any thread, inside or outside tasks and coroutines.
+ * Never blocks. */
+SPOOL_API void spool_trace_begin(const char *name);
+
+/* Closes the calling thread's innermost open user slice (see above for
+ * the pairing rules and what an unbalanced end does). Thread-safe, never
+ * blocks; without a session it records nothing. */
+SPOOL_API void spool_trace_end(void);
 
 /* What the last finished session recorded. */
 typedef struct spool_trace_stats {

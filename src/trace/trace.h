@@ -47,6 +47,8 @@ enum spool__trace_kind {
 	SPOOL__TR_TIMER,
 	SPOOL__TR_ITER_BEGIN,
 	SPOOL__TR_ITER_END,
+	SPOOL__TR_USER_BEGIN, /* arg: the name pointer (spool_trace_begin) */
+	SPOOL__TR_USER_END,
 	SPOOL__TR_KINDS
 };
 

@@ -23,6 +23,14 @@
  * still open when the buffer ends are closed at the stop time ("unfinished")
  * or, if the buffer filled up, at its last event ("truncated").
  *
+ * User slices (spool_trace_begin/end) go on the same stack. An end closes
+ * the thread's innermost user slice only if it is the top of the stack,
+ * i.e. opened inside the innermost slice of spool's that is still open;
+ * otherwise it is counted as unmatched and skipped, so a program's
+ * unbalanced ends can never cut a task's run short. A user slice left
+ * open when the run or wait around it ends is closed with it (truncated),
+ * as any slice above a matched end is.
+ *
  * Coroutines. A loop coroutine's run is not one slice: between a
  * suspension and its resumption the loop runs other coroutines on the same
  * thread. So a suspend record closes the coroutine's current segment, and
@@ -263,7 +271,7 @@ enum {
 
 struct slice {
 	uint64_t id;
-	uint64_t arg;     /* RUN, WAIT: label pointer; ITER: iteration */
+	uint64_t arg;     /* RUN, WAIT, USER: label pointer; ITER: iteration */
 	uint64_t b;       /* begin, ns */
 	uint64_t min_end; /* end of its latest child */
 	uint64_t target;  /* resumed: what the coroutine waited for */
@@ -365,6 +373,10 @@ static void emit_slice(struct wctx *w, const struct slice *s, uint64_t end)
 	case SPOOL__TR_PARK_BEGIN:
 		puts_(o, "park");
 		cat = "pool";
+		break;
+	case SPOOL__TR_USER_BEGIN:
+		put_jchars(o, s->arg ? label_of(s->arg) : "slice");
+		cat = "user";
 		break;
 	default: /* SPOOL__TR_ITER_BEGIN */
 		puts_(o, "loop iteration");
@@ -725,6 +737,18 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 		case SPOOL__TR_PARK_END:
 		case SPOOL__TR_ITER_END:
 			close_match(w, kind - 1, 0, ts, ev_code(e));
+			break;
+		case SPOOL__TR_USER_BEGIN:
+			push(w, kind, 0, e->arg, ts);
+			break;
+		case SPOOL__TR_USER_END:
+			/* Only directly inside spool's innermost open slice:
+			 * see the top of this file. */
+			if (w->n &&
+			    w->stk[w->n - 1].kind == SPOOL__TR_USER_BEGIN)
+				close_top(w, ts, F_ENDED);
+			else
+				w->unmatched++;
 			break;
 		case SPOOL__TR_STEAL:
 		case SPOOL__TR_WAKE:

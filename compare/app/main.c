@@ -53,8 +53,8 @@ static void progress(const struct cmp_config *cfg, const char *fmt,
 
 /* Runs the --timeline scenario once more under spool's tracer, so that its
  * every task run, suspension and wake-up can be opened in Perfetto
- * (DIR/trace.json); the GIL model's hold intervals are only in
- * timeline.svg, since the tracer knows nothing of the model. */
+ * (DIR/trace.json), with the GIL model's turns as user slices ("holds the
+ * GIL", "waits for the GIL", see gil.c). */
 static int trace_scenario(const struct cmp_config *cfg)
 {
 	struct cmp_config one = *cfg;

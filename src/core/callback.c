@@ -21,36 +21,96 @@
  * otherwise the adder's read-modify-write returns a final phase and the
  * adder runs its callback at once without pushing. Either way it runs
  * exactly once.
+ *
+ * A node comes from one of three places: the one inside the future (taken
+ * by the adder that raised HAS_CB), one allocated here, or one the
+ * registrant owns (spool__future_add_callback_node), tagged in post_ops.
+ * Only an allocated one is freed here. A registrant-owned node may be
+ * freed by its own callback, so the completer copies a node's fields
+ * before it calls or posts the callback and touches the node no more.
  */
+#include <assert.h>
 #include <stdlib.h>
 
 #include "alloc.h"
 #include "future_impl.h"
 #include "wait.h"
 
-void spool__callback_free(spool_future *f, struct spool__cb *c, bool ran)
+/* A node whose fields are copied out, so that the callback may free the
+ * node itself (a caller-owned node: see spool__future_add_callback_node)
+ * before core is done with what it recorded. */
+struct cb_copy {
+	spool_callback_fn fn;
+	void *arg;
+	const struct spool__wait_ops *post_ops;
+	void *post_ctx;
+	bool ours; /* core allocated the node and frees it */
+};
+
+static struct cb_copy cb_copy(spool_future *f, const struct spool__cb *c)
 {
-	if (c->post_ops && c->post_ops->drop)
-		c->post_ops->drop(c->post_ctx, c->fn, c->arg, ran);
-	if (c != &f->inline_cb)
+	return (struct cb_copy){
+		.fn = c->fn,
+		.arg = c->arg,
+		.post_ops = spool__cb_post_ops(c),
+		.post_ctx = c->post_ctx,
+		.ours = c != &f->inline_cb &&
+			!((uintptr_t)c->post_ops & SPOOL__CB_CALLER_OWNED),
+	};
+}
+
+/* Tells the recorded context the node is gone, and frees the node if core
+ * allocated it. */
+static void cb_drop(struct spool__cb *c, const struct cb_copy *k, bool ran)
+{
+	if (k->post_ops && k->post_ops->drop)
+		k->post_ops->drop(k->post_ctx, k->fn, k->arg, ran);
+	if (k->ours)
 		free(c);
 }
 
-static void cb_call(spool_future *f, struct spool__cb *c)
+void spool__callback_free(spool_future *f, struct spool__cb *c, bool ran)
 {
-	if (c->post_ops) {
-		struct spool__wait_context here = spool__wait_context_get();
-		if (here.ctx != c->post_ctx &&
-		    c->post_ops->post(c->post_ctx, c->fn, f, c->arg) == 0)
-			return;
-	}
-	c->fn(f, c->arg);
+	struct cb_copy k = cb_copy(f, c);
+	cb_drop(c, &k, ran);
 }
 
-int spool_future_add_callback(spool_future *f, spool_callback_fn fn, void *arg)
+/* Calls or posts c's callback, then lets go of c. Nothing reads c after
+ * the call or the post: fn may free a caller-owned node (a post may run fn
+ * on the loop's thread before post returns here). */
+static void cb_run(spool_future *f, struct spool__cb *c)
 {
-	if (!f || !fn)
-		return SPOOL_EINVAL;
+	struct cb_copy k = cb_copy(f, c);
+	if (k.post_ops) {
+		struct spool__wait_context here = spool__wait_context_get();
+		if (here.ctx != k.post_ctx &&
+		    k.post_ops->post(k.post_ctx, k.fn, f, k.arg) == 0) {
+			cb_drop(c, &k, true);
+			return;
+		}
+	}
+	k.fn(f, k.arg);
+	cb_drop(c, &k, true);
+}
+
+/* Runs the callback on node c, prepared for a list that was closed
+ * meanwhile: at once, on this thread, as an adder that finds f final does.
+ * Out of line, so that the rare case costs the common one no registers. */
+static __attribute__((noinline, cold)) void run_late(spool_future *f,
+						     struct spool__cb *c)
+{
+	struct cb_copy k = cb_copy(f, c);
+	k.fn(f, k.arg);
+	cb_drop(c, &k, true);
+}
+
+/* The body of both registrations; own is NULL for the public one, which
+ * allocates a node when f's own is taken. Inlined into each, so that the
+ * public one keeps its code. */
+static inline __attribute__((always_inline)) int
+add_callback(spool_future *f, struct spool__cb *own, spool_callback_fn fn,
+	     void *arg)
+{
 	/* Acquire, on the load and on the read-modify-write: a final phase
 	 * read here comes with the outcome its completer published. */
 	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
@@ -67,25 +127,35 @@ int spool_future_add_callback(spool_future *f, spool_callback_fn fn, void *arg)
 	/* The adder that raised HAS_CB takes the node inside the future;
 	 * HAS_CB is never cleared while f lives, so that node is used at
 	 * most once. Most futures get one callback at most. */
-	struct spool__cb *c = first ? &f->inline_cb
-				    : spool__malloc(sizeof(struct spool__cb));
-	if (!c)
-		return SPOOL_ENOMEM;
+	uintptr_t tag = 0;
+	struct spool__cb *c;
+	if (first) {
+		c = &f->inline_cb;
+	} else if (own) {
+		c = own;
+		tag = SPOOL__CB_CALLER_OWNED;
+	} else {
+		c = spool__malloc(sizeof(struct spool__cb));
+		if (!c)
+			return SPOOL_ENOMEM;
+	}
 	struct spool__cb *head = atomic_load_explicit(&f->callbacks,
 						      memory_order_acquire);
 	c->fn = fn;
 	c->arg = arg;
 	struct spool__wait_context here = spool__wait_context_get();
-	c->post_ops = here.ops && here.ops->post ? here.ops : NULL;
+	const struct spool__wait_ops *ops = here.ops && here.ops->post
+						    ? here.ops
+						    : NULL;
+	c->post_ops = (const struct spool__wait_ops *)((uintptr_t)ops | tag);
 	c->post_ctx = here.ctx;
-	if (c->post_ops && c->post_ops->hold)
-		c->post_ops->hold(c->post_ctx);
+	if (ops && ops->hold)
+		ops->hold(c->post_ctx);
 	do {
 		if (head == SPOOL__CB_CLOSED) {
 			/* Closed while we prepared: f is final. Acquire on
 			 * the load pairs with the completer's exchange. */
-			fn(f, arg);
-			spool__callback_free(f, c, true);
+			run_late(f, c);
 			return 0;
 		}
 		c->next = head;
@@ -96,6 +166,23 @@ int spool_future_add_callback(spool_future *f, spool_callback_fn fn, void *arg)
 							memory_order_acquire));
 	return 0;
 }
+
+int spool_future_add_callback(spool_future *f, spool_callback_fn fn, void *arg)
+{
+	if (!f || !fn)
+		return SPOOL_EINVAL;
+	return add_callback(f, NULL, fn, arg);
+}
+
+void spool__future_add_callback_node(spool_future *f, struct spool__cb *node,
+				     spool_callback_fn fn, void *arg)
+{
+	assert(f && node && fn);
+	(void)add_callback(f, node, fn, arg);
+}
+
+_Static_assert(_Alignof(struct spool__wait_ops) > SPOOL__CB_CALLER_OWNED,
+	       "bit 0 of a wait_ops pointer is free for the ownership tag");
 
 void spool__callbacks_run(spool_future *f)
 {
@@ -111,8 +198,7 @@ void spool__callbacks_run(spool_future *f)
 	}
 	while (ordered) {
 		struct spool__cb *next = ordered->next;
-		cb_call(f, ordered);
-		spool__callback_free(f, ordered, true);
+		cb_run(f, ordered);
 		ordered = next;
 	}
 }

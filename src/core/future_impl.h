@@ -87,7 +87,11 @@ struct spool__future_ops {
 
 /* One registered done-callback. post_ctx records the waiting context of the
  * registering thread when that context can take posted callbacks (a loop),
- * so the completion can send the callback home. */
+ * so the completion can send the callback home. post_ops is that context's
+ * ops, with bit 0 (SPOOL__CB_CALLER_OWNED) set on a node its registrant
+ * owns (spool__future_add_callback_node), which core must never free:
+ * a tag rather than a field keeps the node, and so every future, a word
+ * smaller. Read it through spool__cb_post_ops(). */
 struct spool__cb {
 	struct spool__cb *next;
 	spool_callback_fn fn;
@@ -95,6 +99,16 @@ struct spool__cb {
 	const struct spool__wait_ops *post_ops;
 	void *post_ctx;
 };
+
+#define SPOOL__CB_CALLER_OWNED ((uintptr_t)1)
+
+/* c's post_ops without the ownership tag. */
+static inline const struct spool__wait_ops *
+spool__cb_post_ops(const struct spool__cb *c)
+{
+	return (const struct spool__wait_ops *)((uintptr_t)c->post_ops &
+						~SPOOL__CB_CALLER_OWNED);
+}
 
 struct spool_future {
 	_Atomic uint64_t state; /* phase, flags and references, see above */
@@ -155,6 +169,23 @@ void spool__future_complete_owned_release(spool_future *f, int err,
  * deadline (ns; INT64_MAX = never) passes: a short spin, then futex.
  * Returns 0 or SPOOL_ETIMEDOUT. */
 int spool__future_block(spool_future *f, int64_t deadline);
+
+/* Registers fn(f, arg) as a done-callback of f, exactly as
+ * spool_future_add_callback does (same order, same once-only guarantee,
+ * same posting to the registering thread's loop), but with node, which the
+ * caller owns, instead of a node core allocates: it never allocates, so it
+ * never fails. fn runs at once, on this thread, if f is already final.
+ * node is uninitialised storage; it must stay valid and untouched until fn
+ * has run (or been posted to a loop) or f has been freed without
+ * completing, whichever is first; core never frees it, and does not touch
+ * it once fn has been called or posted, so fn may free it. node may go
+ * unused (f's own node is taken when it is free). One node serves one
+ * registration at a time. f and fn must not be NULL (checked by assert
+ * only: the callers are internal). Thread-safe like
+ * spool_future_add_callback; never blocks (apart from fn itself when it
+ * runs at once). */
+void spool__future_add_callback_node(spool_future *f, struct spool__cb *node,
+				     spool_callback_fn fn, void *arg);
 
 /* Runs f's callbacks in order and closes the list (callback.c). */
 void spool__callbacks_run(spool_future *f);

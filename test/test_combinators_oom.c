@@ -20,9 +20,7 @@
  * allocates).
  */
 #include "comb_support.h"
-#include "core/alloc.h"
-
-#include <stdio.h>
+#include "oom_sweep.h"
 
 static int V[8]; /* addresses used as values */
 
@@ -32,42 +30,6 @@ static int V[8]; /* addresses used as values */
 /* How long a completing thread waits before each completion: long enough
  * that the call under test has made its allocations and waits. */
 #define LATER (2 * MS)
-
-/* More runs than any sweep needs: reaching it means the sweep never saw
- * a run without a failure. */
-#define MAX_K 64
-
-/* Prints how many runs a sweep took (the allocations it covered, plus
- * the run without a failure), for the record. */
-static long swept(const char *what, long k)
-{
-	fprintf(stderr, "sweep %s: %ld runs\n", what, k);
-	return k;
-}
-
-/* Runs run(k) for k = 1, 2, ... until a run makes fewer than k
- * allocations (run returns whether the armed failure fired); returns how
- * many runs that took. */
-static long sweep(const char *what, bool (*run)(long k))
-{
-	long k = 1;
-	while (run(k))
-		ck_assert_int_lt(++k, MAX_K);
-	return swept(what, k);
-}
-
-static void arm(long k)
-{
-	ck_assert_int_eq(spool_debug_alloc_fail_nth(k), 0);
-}
-
-/* Disarms the seam; true when the armed failure happened. */
-static bool fired(void)
-{
-	long left = spool_debug_alloc_fail_nth(0);
-	ck_assert_int_ge(left, 0);
-	return left == 0;
-}
 
 static void noop_cb(spool_future *f, void *arg)
 {

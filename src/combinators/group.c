@@ -53,6 +53,12 @@ struct gtask {
 	void *arg;
 	size_t index;
 	_Atomic(spool_future *) exec; /* the wrapper's future, a reference */
+	/* on_exec's node on the wrapper's future: registering it cannot
+	 * fail, so on_exec always runs, always lets go of its reference and
+	 * completes a task whose wrapper never ran (else the join would wait
+	 * for it forever). It outlives that registration: on_exec holds the
+	 * task until it has run. */
+	struct spool__cb exec_node;
 	/* Under the group's lock: */
 	bool submitted;
 	struct gtask *next_queued;
@@ -146,10 +152,10 @@ static void start(spool_group *g, struct gtask *t)
 		return;
 	}
 	atomic_store(&t->exec, e);
-	/* Without a node for on_exec its reference stays taken (a small
-	 * leak when memory is already short), since a wrapper still queued
-	 * must find the task alive. */
-	spool_future_add_callback(e, on_exec, t);
+	/* The executor's future may already carry callbacks (a user
+	 * executor), so on_exec brings its own node rather than one that
+	 * would be allocated. */
+	spool__future_add_callback_node(e, &t->exec_node, on_exec, t);
 }
 
 /* ---- the group -------------------------------------------------------- */

@@ -31,6 +31,10 @@ struct then {
 	spool_executor *ex;
 	spool_then_fn fn;
 	void *arg;
+	/* on_task's node on the task's future: registering it cannot fail,
+	 * so on_task always runs and always lets go of its reference. It
+	 * outlives that registration: on_task holds c until it has run. */
+	struct spool__cb task_node;
 };
 
 static void drop_src(struct then *th)
@@ -111,10 +115,10 @@ static void on_src(spool_future *f, void *arg)
 		return;
 	}
 	atomic_store(&th->task, t);
-	/* This callback's reference to c passes to on_task. Without a node
-	 * for on_task it stays taken (a small leak when memory is already
-	 * short), since a task still queued must find c alive. */
-	spool_future_add_callback(t, on_task, th);
+	/* This callback's reference to c passes to on_task. The executor's
+	 * future may already carry callbacks (a user executor), so on_task
+	 * brings its own node rather than one that would be allocated. */
+	spool__future_add_callback_node(t, &th->task_node, on_task, th);
 }
 
 spool_future *spool_then(spool_future *f, spool_executor *ex, spool_then_fn fn,

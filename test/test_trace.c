@@ -12,9 +12,9 @@
  * directly. (Linked against the static archive the two are one tracer,
  * which every test below also tolerates: each test uses one API only.)
  *
- * Every trace is checked by parsing it with a strict JSON parser written
- * here (no dependency), then by properties of the events: tracks and their
- * names, slices that nest on every track, every run inside or after its
+ * Every trace is checked by reading it with the project's strict JSON
+ * reader (compare/trace/json.h), then by properties of the events: tracks and
+ * their names, slices that nest on every track, every run inside or after its
  * submission, counts that match what the test did.
  */
 #define SPOOL_TRACE_NO_ENVIRONMENT
@@ -39,6 +39,7 @@
 
 #include "core/executor_impl.h"
 #include "core/future_impl.h"
+#include "json.h"
 #include "support.h"
 
 /* In a static build the copy above is the library's tracer: start it from
@@ -55,7 +56,14 @@ __attribute__((constructor)) static void copy_from_environment(void)
 		spool__trace_from_environment();
 }
 
-/* ---- a strict JSON parser (RFC 8259) ------------------------------------ */
+/* ---- reading a trace ---------------------------------------------------- */
+
+/* Traces are read with the project's strict pull reader (json.h, built
+ * from compare/trace/json.c): anything RFC 8259 rejects fails it. The
+ * reader walks the top object and the traceEvents array; each event is
+ * read as one small tree of struct jv, distilled into a struct tev (its
+ * strings and args taken out) and dropped, so only the free-form objects
+ * the tests query by key (an event's args, the metadata) stay trees. */
 
 enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
 
@@ -69,290 +77,83 @@ struct jv {
 	size_t n;
 };
 
-struct jp {
-	const char *s, *end;
-	const char *err;
-	int depth;
+/* One trace file being read: the reader and what a failure names. */
+struct jload {
+	struct json_reader r;
+	const char *path, *text;
 };
 
-static void jfail(struct jp *p, const char *why)
+/* Fails the test unless the text read so far is JSON. */
+static void json_so_far(const struct jload *l)
 {
-	if (!p->err)
-		p->err = why;
+	ck_assert_msg(!l->r.failed, "%s is not JSON at offset %ld", l->path,
+		      (long)(l->r.p - l->text));
 }
 
-static void jws(struct jp *p)
+/* The next object key into key (of cap bytes), false after the last. */
+static bool jkey(struct jload *l, char *key, size_t cap)
 {
-	while (p->s < p->end && (*p->s == ' ' || *p->s == '\t' ||
-				 *p->s == '\n' || *p->s == '\r'))
-		p->s++;
+	bool more = json_object_next(&l->r, key, cap);
+	json_so_far(l);
+	ck_assert_msg(!more || strlen(key) < cap - 1, "%s: key %s... too long",
+		      l->path, key);
+	return more;
 }
 
-static bool jlit(struct jp *p, const char *lit)
+static void *grow(void *a, size_t n, size_t *cap, size_t size)
 {
-	size_t n = strlen(lit);
-	if ((size_t)(p->end - p->s) < n || memcmp(p->s, lit, n) != 0)
-		return false;
-	p->s += n;
-	return true;
+	if (n < *cap)
+		return a;
+	*cap = *cap ? 2 * *cap : 8;
+	a = realloc(a, *cap * size);
+	ck_assert_ptr_nonnull(a);
+	return a;
 }
 
-static int hexv(char c)
+/* Reads the next value, whatever it is, into v. */
+static void jread(struct jload *l, struct jv *v)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static long jhex4(struct jp *p)
-{
-	if (p->end - p->s < 4) {
-		jfail(p, "short \\u escape");
-		return -1;
-	}
-	long v = 0;
-	for (int i = 0; i < 4; i++) {
-		int h = hexv(p->s[i]);
-		if (h < 0) {
-			jfail(p, "bad \\u escape");
-			return -1;
-		}
-		v = v * 16 + h;
-	}
-	p->s += 4;
-	return v;
-}
-
-static size_t put_utf8(char *o, long cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | (cp >> 6));
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | (cp >> 12));
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | (cp >> 18));
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* A string: the opening quote is at p->s. Raw bytes must be valid UTF-8
- * (utf8_len() from writer.c) and not control characters. */
-static char *jstring(struct jp *p)
-{
-	p->s++;
-	/* Decoded text is never longer than the source up to the closing
-	 * quote (an escaped quote is two source bytes for one). */
-	const char *q = p->s;
-	while (q < p->end && *q != '"')
-		q += *q == '\\' && q + 1 < p->end ? 2 : 1;
-	char *o = malloc((size_t)(q - p->s) + 1);
-	size_t n = 0;
-	while (p->s < p->end && *p->s != '"') {
-		unsigned char c = (unsigned char)*p->s;
-		if (c < 0x20) {
-			jfail(p, "control character in string");
-			break;
-		}
-		if (c == '\\') {
-			p->s++;
-			if (p->s >= p->end)
-				break;
-			char e = *p->s++;
-			const char *simple = strchr("\"\\/bfnrt", e);
-			if (e && simple) {
-				o[n++] = "\"\\/\b\f\n\r\t"[simple -
-							   "\"\\/bfnrt"];
-			} else if (e == 'u') {
-				long cp = jhex4(p);
-				if (cp >= 0xd800 && cp <= 0xdbff) {
-					if (!jlit(p, "\\u")) {
-						jfail(p, "lone high surrogate");
-						break;
-					}
-					long lo = jhex4(p);
-					if (lo < 0xdc00 || lo > 0xdfff) {
-						jfail(p, "bad low surrogate");
-						break;
-					}
-					cp = 0x10000 + ((cp - 0xd800) << 10) +
-					     (lo - 0xdc00);
-				} else if (cp >= 0xdc00 && cp <= 0xdfff) {
-					jfail(p, "lone low surrogate");
-					break;
-				}
-				if (cp < 0)
-					break;
-				n += put_utf8(o + n, cp);
-			} else {
-				jfail(p, "bad escape");
-				break;
-			}
-		} else if (c < 0x80) {
-			o[n++] = (char)c;
-			p->s++;
-		} else {
-			int len = p->end - p->s >= 4
-					  ? utf8_len(
-						    (const unsigned char *)p->s)
-					  : 0;
-			if (!len) {
-				jfail(p, "invalid UTF-8 in string");
-				break;
-			}
-			memcpy(o + n, p->s, (size_t)len);
-			n += (size_t)len;
-			p->s += len;
-		}
-	}
-	if (p->s >= p->end || *p->s != '"')
-		jfail(p, "unterminated string");
-	else
-		p->s++;
-	o[n] = 0;
-	return o;
-}
-
-static void jnumber(struct jp *p, struct jv *v)
-{
-	const char *b = p->s;
-	if (p->s < p->end && *p->s == '-')
-		p->s++;
-	if (p->s < p->end && *p->s == '0') {
-		p->s++;
-	} else if (p->s < p->end && *p->s >= '1' && *p->s <= '9') {
-		while (p->s < p->end && *p->s >= '0' && *p->s <= '9')
-			p->s++;
-	} else {
-		jfail(p, "bad number");
-		return;
-	}
-	if (p->s < p->end && *p->s == '.') {
-		p->s++;
-		if (p->s >= p->end || *p->s < '0' || *p->s > '9') {
-			jfail(p, "bad fraction");
-			return;
-		}
-		while (p->s < p->end && *p->s >= '0' && *p->s <= '9')
-			p->s++;
-	}
-	if (p->s < p->end && (*p->s == 'e' || *p->s == 'E')) {
-		p->s++;
-		if (p->s < p->end && (*p->s == '+' || *p->s == '-'))
-			p->s++;
-		if (p->s >= p->end || *p->s < '0' || *p->s > '9') {
-			jfail(p, "bad exponent");
-			return;
-		}
-		while (p->s < p->end && *p->s >= '0' && *p->s <= '9')
-			p->s++;
-	}
-	char buf[64];
-	size_t len = (size_t)(p->s - b);
-	if (len >= sizeof buf)
-		len = sizeof buf - 1;
-	memcpy(buf, b, len);
-	buf[len] = 0;
-	v->t = J_NUM;
-	v->num = strtod(buf, NULL);
-}
-
-static void jvalue(struct jp *p, struct jv *v);
-
-static void jappend(struct jp *p, struct jv *v, size_t *cap)
-{
-	if (v->n == *cap) {
-		*cap = *cap ? 2 * *cap : 8;
-		v->items = realloc(v->items, *cap * sizeof *v->items);
-		if (v->t == J_OBJ)
-			v->keys = realloc(v->keys, *cap * sizeof *v->keys);
-	}
-	memset(&v->items[v->n], 0, sizeof v->items[v->n]);
-	(void)p;
-}
-
-static void jvalue(struct jp *p, struct jv *v)
-{
+	struct json_reader *r = &l->r;
+	char key[256];
+	size_t cap = 0;
 	memset(v, 0, sizeof *v);
-	if (++p->depth > 64) {
-		jfail(p, "nested too deep");
-		return;
-	}
-	jws(p);
-	if (p->s >= p->end) {
-		jfail(p, "unexpected end");
-	} else if (*p->s == '{' || *p->s == '[') {
-		bool obj = *p->s == '{';
-		char close = obj ? '}' : ']';
-		size_t cap = 0;
-		v->t = obj ? J_OBJ : J_ARR;
-		p->s++;
-		jws(p);
-		if (p->s < p->end && *p->s == close) {
-			p->s++;
-		} else {
-			for (;;) {
-				jappend(p, v, &cap);
-				if (obj) {
-					jws(p);
-					if (p->s >= p->end || *p->s != '"') {
-						jfail(p, "object key expected");
-						break;
-					}
-					v->keys[v->n] = jstring(p);
-					jws(p);
-					if (p->s >= p->end || *p->s != ':') {
-						v->n++;
-						jfail(p, "':' expected");
-						break;
-					}
-					p->s++;
-				}
-				jvalue(p, &v->items[v->n++]);
-				if (p->err)
-					break;
-				jws(p);
-				if (p->s < p->end && *p->s == ',') {
-					p->s++;
-					continue;
-				}
-				if (p->s < p->end && *p->s == close) {
-					p->s++;
-					break;
-				}
-				jfail(p, "',' or close expected");
-				break;
-			}
+	switch (json_peek(r)) {
+	case '{':
+		v->t = J_OBJ;
+		json_object_begin(r);
+		while (jkey(l, key, sizeof key)) {
+			v->items = grow(v->items, v->n, &cap, sizeof *v->items);
+			v->keys = realloc(v->keys, cap * sizeof *v->keys);
+			v->keys[v->n] = strdup(key);
+			jread(l, &v->items[v->n++]);
 		}
-	} else if (*p->s == '"') {
+		break;
+	case '[':
+		v->t = J_ARR;
+		json_array_begin(r);
+		while (json_array_next(r)) {
+			v->items = grow(v->items, v->n, &cap, sizeof *v->items);
+			jread(l, &v->items[v->n++]);
+		}
+		break;
+	case '"':
 		v->t = J_STR;
-		v->str = jstring(p);
-	} else if (jlit(p, "true")) {
+		v->str = json_string_dup(r);
+		break;
+	case 't':
+	case 'f':
 		v->t = J_BOOL;
-		v->b = true;
-	} else if (jlit(p, "false")) {
-		v->t = J_BOOL;
-	} else if (jlit(p, "null")) {
-		v->t = J_NULL;
-	} else {
-		jnumber(p, v);
+		v->b = json_peek(r) == 't';
+		json_skip(r);
+		break;
+	case 'n':
+		json_skip(r);
+		break;
+	default:
+		v->t = J_NUM;
+		json_number(r, &v->num);
 	}
-	p->depth--;
+	json_so_far(l);
 }
 
 static void jfree(struct jv *v)
@@ -395,22 +196,19 @@ static bool jgetb(const struct jv *o, const char *key)
 	return v && v->t == J_BOOL && v->b;
 }
 
-/* ---- reading a trace ---------------------------------------------------- */
-
 struct tev {
 	char ph;
-	const char *name, *cat, *bind_id;
+	char *name, *cat, *bind_id;
 	long tid;
 	int64_t ts, dur; /* ns */
 	bool flow_in, flow_out;
-	const struct jv *args;
+	struct jv *args;
 };
 
 struct trace {
-	struct jv root;
 	struct tev *ev;
 	size_t n;
-	const struct jv *meta;
+	struct jv *meta;
 };
 
 static char *slurp(const char *path, size_t *len)
@@ -436,63 +234,123 @@ static int64_t us_to_ns(double us)
 /* The process whose trace is read: 0 for this one. */
 static long trace_pid;
 
-/* Parses path (failing the test unless it is valid JSON with the trace
- * shape) into t. */
+/* Takes v out of its tree (leaving a null there): the caller owns it. */
+static struct jv *jtake(const struct jv *v)
+{
+	if (!v)
+		return NULL;
+	struct jv *own = malloc(sizeof *own);
+	ck_assert_ptr_nonnull(own);
+	*own = *v;
+	memset((struct jv *)v, 0, sizeof *v);
+	return own;
+}
+
+static void jdelete(struct jv *v)
+{
+	if (v)
+		jfree(v);
+	free(v);
+}
+
+/* The string at key in o, taken out of o, or NULL if it is not one. */
+static char *jtakes(const struct jv *o, const char *key)
+{
+	const struct jv *v = jget(o, key);
+	if (!v || v->t != J_STR)
+		return NULL;
+	struct jv *own = jtake(v);
+	char *s = own->str;
+	free(own);
+	return s;
+}
+
+/* Reads the next event of traceEvents into e, checking its shape. */
+static void read_event(struct jload *l, struct tev *e)
+{
+	struct jv o;
+	jread(l, &o);
+	const char *ph = jgets(&o, "ph");
+	ck_assert_ptr_nonnull(ph);
+	e->ph = ph[0];
+	e->name = jtakes(&o, "name");
+	ck_assert_ptr_nonnull(e->name);
+	e->cat = jtakes(&o, "cat");
+	e->bind_id = jtakes(&o, "bind_id");
+	ck_assert_int_eq((long)jgetn(&o, "pid", -1),
+			 trace_pid ? trace_pid : (long)getpid());
+	e->tid = (long)jgetn(&o, "tid", -1);
+	ck_assert_int_ge(e->tid, 0);
+	if (e->ph != 'M') {
+		ck_assert_ptr_nonnull(jget(&o, "ts"));
+		e->ts = us_to_ns(jgetn(&o, "ts", 0));
+	}
+	if (e->ph == 'X') {
+		ck_assert_ptr_nonnull(jget(&o, "dur"));
+		e->dur = us_to_ns(jgetn(&o, "dur", 0));
+		ck_assert_int_ge(e->dur, 0);
+	}
+	if (e->ph == 'i')
+		ck_assert_str_eq(jgets(&o, "s"), "t");
+	e->flow_in = jgetb(&o, "flow_in");
+	e->flow_out = jgetb(&o, "flow_out");
+	e->args = jtake(jget(&o, "args"));
+	jfree(&o);
+}
+
+/* Parses path (failing the test unless it is strict JSON with the trace
+ * shape) into t: an object whose first key is displayTimeUnit, with an
+ * array traceEvents and a metadata value (the first of each name). */
 static void load(struct trace *t, const char *path)
 {
-	size_t len;
+	struct jload l = {.path = path};
+	size_t len, cap = 0;
 	char *s = slurp(path, &len);
-	struct jp p = {s, s + len, NULL, 0};
-	jvalue(&p, &t->root);
-	jws(&p);
-	if (!p.err && p.s != p.end)
-		p.err = "trailing characters";
-	ck_assert_msg(p.err == NULL, "%s is not JSON: %s at offset %ld", path,
-		      p.err, (long)(p.s - s));
-	free(s);
-	ck_assert_int_eq(t->root.t, J_OBJ);
-	ck_assert_str_eq(t->root.keys[0], "displayTimeUnit");
-	const struct jv *evs = jget(&t->root, "traceEvents");
-	ck_assert_ptr_nonnull(evs);
-	ck_assert_int_eq(evs->t, J_ARR);
-	t->meta = jget(&t->root, "metadata");
-	ck_assert_ptr_nonnull(t->meta);
-	t->n = evs->n;
-	t->ev = calloc(t->n ? t->n : 1, sizeof *t->ev);
-	for (size_t i = 0; i < evs->n; i++) {
-		const struct jv *o = &evs->items[i];
-		struct tev *e = &t->ev[i];
-		const char *ph = jgets(o, "ph");
-		ck_assert_ptr_nonnull(ph);
-		e->ph = ph[0];
-		e->name = jgets(o, "name");
-		ck_assert_ptr_nonnull(e->name);
-		e->cat = jgets(o, "cat");
-		e->bind_id = jgets(o, "bind_id");
-		ck_assert_int_eq((long)jgetn(o, "pid", -1),
-				 trace_pid ? trace_pid : (long)getpid());
-		e->tid = (long)jgetn(o, "tid", -1);
-		ck_assert_int_ge(e->tid, 0);
-		if (e->ph != 'M') {
-			ck_assert_ptr_nonnull(jget(o, "ts"));
-			e->ts = us_to_ns(jgetn(o, "ts", 0));
+	char key[64];
+	bool first = true, have_events = false;
+	l.text = s;
+	json_init(&l.r, s, len);
+	memset(t, 0, sizeof *t);
+	json_object_begin(&l.r);
+	while (jkey(&l, key, sizeof key)) {
+		if (first)
+			ck_assert_str_eq(key, "displayTimeUnit");
+		first = false;
+		if (strcmp(key, "traceEvents") == 0 && !have_events) {
+			have_events = true;
+			ck_assert_int_eq(json_peek(&l.r), '[');
+			json_array_begin(&l.r);
+			while (json_array_next(&l.r)) {
+				t->ev = grow(t->ev, t->n, &cap, sizeof *t->ev);
+				memset(&t->ev[t->n], 0, sizeof t->ev[t->n]);
+				read_event(&l, &t->ev[t->n++]);
+			}
+		} else if (strcmp(key, "metadata") == 0 && !t->meta) {
+			t->meta = malloc(sizeof *t->meta);
+			ck_assert_ptr_nonnull(t->meta);
+			jread(&l, t->meta);
+		} else {
+			json_skip(&l.r);
 		}
-		if (e->ph == 'X') {
-			ck_assert_ptr_nonnull(jget(o, "dur"));
-			e->dur = us_to_ns(jgetn(o, "dur", 0));
-			ck_assert_int_ge(e->dur, 0);
-		}
-		if (e->ph == 'i')
-			ck_assert_str_eq(jgets(o, "s"), "t");
-		e->flow_in = jgetb(o, "flow_in");
-		e->flow_out = jgetb(o, "flow_out");
-		e->args = jget(o, "args");
+		json_so_far(&l);
 	}
+	ck_assert_msg(json_end(&l.r), "%s is not JSON at offset %ld", path,
+		      (long)(l.r.p - s));
+	free(s);
+	ck_assert(!first);
+	ck_assert(have_events);
+	ck_assert_ptr_nonnull(t->meta);
 }
 
 static void unload(struct trace *t)
 {
-	jfree(&t->root);
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->ev[i].name);
+		free(t->ev[i].cat);
+		free(t->ev[i].bind_id);
+		jdelete(t->ev[i].args);
+	}
+	jdelete(t->meta);
 	free(t->ev);
 }
 

@@ -130,8 +130,21 @@ static long hex4(struct json_reader *r)
 	return v;
 }
 
-/* Appends the UTF-8 form of cp to buf if it fits. */
-static void put_cp(char *buf, size_t cap, size_t *n, long cp)
+/* Appends the k bytes at t to buf if they fit with the terminating NUL;
+ * once something does not fit nothing more is appended, so a truncated
+ * result is a prefix of the text, cut between characters. */
+static void put(char *buf, size_t *cap, size_t *n, const char *t, size_t k)
+{
+	if (*n + k < *cap) {
+		memcpy(buf + *n, t, k);
+		*n += k;
+	} else if (*cap) {
+		*cap = *n + 1;
+	}
+}
+
+/* Appends the UTF-8 form of the code point cp. */
+static void put_cp(char *buf, size_t *cap, size_t *n, long cp)
 {
 	char t[4];
 	size_t k;
@@ -154,10 +167,36 @@ static void put_cp(char *buf, size_t cap, size_t *n, long cp)
 		t[3] = (char)(0x80 | (cp & 0x3f));
 		k = 4;
 	}
-	if (*n + k < cap) {
-		memcpy(buf + *n, t, k);
-		*n += k;
+	put(buf, cap, n, t, k);
+}
+
+/* The length of the well-formed UTF-8 sequence at p (before end), or 0
+ * (RFC 3629, section 4): the lead byte gives the length, the sequence is
+ * decoded, and the code point must need that length (no overlong form),
+ * be at most U+10FFFF and not be a surrogate. */
+static size_t utf8_len(const char *p, const char *end)
+{
+	static const long least[] = {0, 0, 0x80, 0x800, 0x10000};
+	const unsigned char *s = (const unsigned char *)p;
+	size_t n = s[0] < 0x80   ? 1
+		   : s[0] < 0xc0 ? 0
+		   : s[0] < 0xe0 ? 2
+		   : s[0] < 0xf0 ? 3
+		   : s[0] < 0xf8 ? 4
+				 : 0;
+	if (n == 1)
+		return 1;
+	if (n == 0 || (size_t)(end - p) < n)
+		return 0;
+	long cp = s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
 	}
+	if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
 }
 
 bool json_string(struct json_reader *r, char *buf, size_t cap)
@@ -166,22 +205,24 @@ bool json_string(struct json_reader *r, char *buf, size_t cap)
 		return false;
 	size_t n = 0;
 	while (r->p < r->end && *r->p != '"') {
-		unsigned char c = (unsigned char)*r->p++;
+		unsigned char c = (unsigned char)*r->p;
 		if (c < 0x20)
 			return fail(r);
 		if (c != '\\') {
-			if (n + 1 < cap)
-				buf[n++] = (char)c;
+			size_t k = utf8_len(r->p, r->end);
+			if (!k)
+				return fail(r);
+			put(buf, &cap, &n, r->p, k);
+			r->p += k;
 			continue;
 		}
-		if (r->p >= r->end)
+		if (++r->p >= r->end)
 			return fail(r);
 		char e = *r->p++;
 		const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
 		const char *s = e ? strchr(from, e) : NULL;
 		if (s) {
-			if (n + 1 < cap)
-				buf[n++] = to[s - from];
+			put(buf, &cap, &n, &to[s - from], 1);
 		} else if (e == 'u') {
 			long cp = hex4(r);
 			if (cp < 0 || (cp >= 0xdc00 && cp <= 0xdfff))
@@ -197,7 +238,7 @@ bool json_string(struct json_reader *r, char *buf, size_t cap)
 				cp = 0x10000 + ((cp - 0xd800) << 10) +
 				     (lo - 0xdc00);
 			}
-			put_cp(buf, cap, &n, cp);
+			put_cp(buf, &cap, &n, cp);
 		} else {
 			return fail(r);
 		}
@@ -207,9 +248,33 @@ bool json_string(struct json_reader *r, char *buf, size_t cap)
 	return eat(r, '"');
 }
 
+char *json_string_dup(struct json_reader *r)
+{
+	if (json_peek(r) != '"') {
+		fail(r);
+		return NULL;
+	}
+	/* The decoded text is never longer than its source: an escape is at
+	 * least as long as the UTF-8 it stands for. So the source up to the
+	 * closing quote, plus one for the NUL, bounds the buffer. */
+	const char *q = r->p + 1;
+	while (q < r->end && *q != '"')
+		q += *q == '\\' && q + 1 < r->end ? 2 : 1;
+	size_t cap = (size_t)(q - r->p);
+	char *s = malloc(cap);
+	if (!s || !json_string(r, s, cap)) {
+		free(s);
+		fail(r);
+		return NULL;
+	}
+	return s;
+}
+
 bool json_number(struct json_reader *r, double *v)
 {
 	char c = json_peek(r);
+	if (r->failed)
+		return false;
 	const char *b = r->p;
 	if (c == '-')
 		r->p++;

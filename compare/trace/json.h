@@ -10,6 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Not thread-safe: one reader belongs to one thread. It points into the
+ * caller's text, which must outlive it; nothing is allocated but what
+ * json_string_dup() returns. Nesting deeper than 256 arrays and objects
+ * fails the reader. */
 struct json_reader {
 	const char *p, *end;
 	bool failed; /* sticky: once set, every call returns false */
@@ -31,10 +35,17 @@ bool json_object_next(struct json_reader *r, char *key, size_t cap);
 bool json_array_begin(struct json_reader *r);
 bool json_array_next(struct json_reader *r);
 
-/* A string value decoded into buf (NUL-terminated, truncated to cap - 1
- * bytes, the rest consumed); a number; any value skipped. Each returns
- * false, and marks the reader failed, if the text is not that value. */
+/* A string value decoded into buf (NUL-terminated, truncated between two
+ * characters to at most cap - 1 bytes, the rest consumed); a number; any
+ * value skipped. Each returns false, and marks the reader failed, if the
+ * text is not that value. Strings are strict: every escape is one RFC 8259
+ * names, \u surrogates come in pairs, raw bytes are well-formed UTF-8 and
+ * not control characters. \u0000 decodes to a NUL byte, which ends the C
+ * string early. */
 bool json_string(struct json_reader *r, char *buf, size_t cap);
+/* The same, whole, in a buffer from malloc() that the caller frees; NULL
+ * (and the reader failed) if the text is not a string or memory ran out. */
+char *json_string_dup(struct json_reader *r);
 bool json_number(struct json_reader *r, double *v);
 bool json_skip(struct json_reader *r);
 

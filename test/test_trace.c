@@ -83,11 +83,14 @@ struct jload {
 	const char *path, *text;
 };
 
-/* Fails the test unless the text read so far is JSON. */
+/* Fails the test unless the text read so far is JSON. (Here and below a
+ * check on every value tests first and calls Check only on failure: each
+ * ck_assert that passes costs the forked test a write to its parent.) */
 static void json_so_far(const struct jload *l)
 {
-	ck_assert_msg(!l->r.failed, "%s is not JSON at offset %ld", l->path,
-		      (long)(l->r.p - l->text));
+	if (l->r.failed)
+		ck_abort_msg("%s is not JSON at offset %ld", l->path,
+			     (long)(l->r.p - l->text));
 }
 
 /* The next object key into key (of cap bytes), false after the last. */
@@ -95,8 +98,8 @@ static bool jkey(struct jload *l, char *key, size_t cap)
 {
 	bool more = json_object_next(&l->r, key, cap);
 	json_so_far(l);
-	ck_assert_msg(!more || strlen(key) < cap - 1, "%s: key %s... too long",
-		      l->path, key);
+	if (more && strlen(key) >= cap - 1)
+		ck_abort_msg("%s: key %s... too long", l->path, key);
 	return more;
 }
 
@@ -115,7 +118,7 @@ static void jread(struct jload *l, struct jv *v)
 {
 	struct json_reader *r = &l->r;
 	char key[256];
-	size_t cap = 0;
+	size_t cap = 0, kcap = 0;
 	memset(v, 0, sizeof *v);
 	switch (json_peek(r)) {
 	case '{':
@@ -123,7 +126,7 @@ static void jread(struct jload *l, struct jv *v)
 		json_object_begin(r);
 		while (jkey(l, key, sizeof key)) {
 			v->items = grow(v->items, v->n, &cap, sizeof *v->items);
-			v->keys = realloc(v->keys, cap * sizeof *v->keys);
+			v->keys = grow(v->keys, v->n, &kcap, sizeof *v->keys);
 			v->keys[v->n] = strdup(key);
 			jread(l, &v->items[v->n++]);
 		}
@@ -240,7 +243,8 @@ static struct jv *jtake(const struct jv *v)
 	if (!v)
 		return NULL;
 	struct jv *own = malloc(sizeof *own);
-	ck_assert_ptr_nonnull(own);
+	if (!own)
+		ck_abort_msg("out of memory");
 	*own = *v;
 	memset((struct jv *)v, 0, sizeof *v);
 	return own;

@@ -260,12 +260,11 @@ static void jdelete(struct jv *v)
 /* The string at key in o, taken out of o, or NULL if it is not one. */
 static char *jtakes(const struct jv *o, const char *key)
 {
-	const struct jv *v = jget(o, key);
+	struct jv *v = (struct jv *)jget(o, key);
 	if (!v || v->t != J_STR)
 		return NULL;
-	struct jv *own = jtake(v);
-	char *s = own->str;
-	free(own);
+	char *s = v->str;
+	memset(v, 0, sizeof *v);
 	return s;
 }
 
@@ -315,6 +314,7 @@ static void load(struct trace *t, const char *path)
 	l.text = s;
 	json_init(&l.r, s, len);
 	memset(t, 0, sizeof *t);
+	ck_assert_int_eq(json_peek(&l.r), '{');
 	json_object_begin(&l.r);
 	while (jkey(&l, key, sizeof key)) {
 		if (first)

@@ -20,6 +20,7 @@
  * allocates).
  */
 #include "comb_support.h"
+#include "core/future_impl.h"
 #include "oom_sweep.h"
 
 static int V[8]; /* addresses used as values */
@@ -311,19 +312,55 @@ START_TEST(wait_first_exception_out_of_memory_is_enomem_and_changes_no_input)
 }
 END_TEST
 
+/* The callbacks on f now. A snapshot, safe while nothing can complete f:
+ * its nodes stay on its list until it completes. */
+static int callbacks_on(spool_future *f)
+{
+	int n = 0;
+	for (struct spool__cb *c = atomic_load(&f->callbacks);
+	     c && c != SPOOL__CB_CLOSED; c = c->next)
+		n++;
+	return n;
+}
+
+/* Completes b with V[1] once a waiter has put its callback next to the
+ * crowding one, or once the waiter has returned without doing so: b is
+ * pending when the waiter looks, however late the waiting thread gets a
+ * CPU (a completion after a fixed delay could come first under load). */
+struct after_registration {
+	pthread_t thread;
+	spool_future *b;
+	_Atomic bool waiter_returned;
+};
+
+static void *after_registration_main(void *arg)
+{
+	struct after_registration *r = arg;
+	int64_t until = spool_test_now_ns() + BOUND;
+	while (callbacks_on(r->b) < 2 && !atomic_load(&r->waiter_returned) &&
+	       spool_test_now_ns() < until)
+		spool_test_sleep_ns(INT64_C(50000)); /* 50 us */
+	spool_promise_set_result(r->b, &V[1]);
+	return NULL;
+}
+
 /* FIRST_COMPLETED holds at once with a done input: its slow path is swept
  * over pending inputs only, {crowded b, c, b again}. */
 static bool wait_first_run(long k, bool counts)
 {
 	spool_future *b = crowded_promise(), *c = spool_promise_new();
 	spool_future *fs[3] = {b, c, b};
-	struct completer *cb = complete_later(b, LATER, END_VALUE, 0, &V[1]);
+	struct after_registration r = {.b = b};
+	ck_assert_int_eq(
+		pthread_create(&r.thread, NULL, after_registration_main, &r),
+		0);
 	bool done[3] = {false, false, false};
 	size_t nd = 99, np = 99;
 	arm(k);
 	int rc = spool_wait(fs, 3, SPOOL_FIRST_COMPLETED, BOUND, done,
 			    counts ? &nd : NULL, counts ? &np : NULL);
-	completer_join(cb);
+	atomic_store(&r.waiter_returned, true);
+	pthread_join(r.thread, NULL);
 	bool f = fired();
 	assert_done_with(b, &V[1]);
 	ck_assert_int_eq(spool_future_state(c), SPOOL_PENDING);

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The allocation seam of the core and the combinators: spool__malloc,
- * spool__calloc, spool__realloc and spool__aligned_alloc, the libc calls
- * with an optional injected failure, so that tests can prove the
- * SPOOL_ENOMEM paths the public headers promise.
+ * The allocation seam of the library: spool__malloc, spool__calloc,
+ * spool__realloc and spool__aligned_alloc, the libc calls with an optional
+ * injected failure, so that tests can prove the SPOOL_ENOMEM paths the
+ * public headers promise. The core, the combinators, the pool (the pool
+ * itself, its deques, task records, the slab blocks of outside
+ * submissions) and the loop (the loop, task records, shared-stack save
+ * buffers, stack slab headers, timers, IO registrations, handles, the
+ * inbox) all allocate through it.
  *
  * In builds without SPOOL_DEBUG_COUNTERS (Release benchmark builds) each is
  * exactly the libc call. With SPOOL_DEBUG_COUNTERS (dev and test builds)
@@ -14,8 +18,16 @@
  *     calling libc (errno ENOMEM). The countdown then stays 0, disarmed, so
  *     one arming makes exactly one allocation fail: the n-th after arming.
  * A realloc that fails leaves its block untouched, as libc's does.
- * Allocations outside this seam (the pool's slab, the loop, the trace
- * buffers, libc itself) never count and never fail here.
+ * Outside this seam, never counting and never failing here: the trace
+ * buffers and the trace writer (src/trace: tracing is a diagnostic that
+ * must not change the failures of the work it watches, and a sweep over
+ * traced work would mostly exercise the tracer), the mmap of coroutine
+ * stacks (the stack slab's header, allocated just before it, takes its
+ * failure path), the thread stacks libc allocates in pthread_create, and
+ * libc's own allocations.
+ * The pool's slab (src/pool/slab.c) counts taking a block, even one from
+ * its cache, as one allocation, so that the failure of an outside
+ * submission does not depend on what earlier tests left cached.
  */
 #ifndef SPOOL_CORE_ALLOC_H
 #define SPOOL_CORE_ALLOC_H

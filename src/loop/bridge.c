@@ -18,6 +18,7 @@
  */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "loop_impl.h"
 
 struct bridge {
@@ -64,7 +65,7 @@ spool_future *spool_loop_run_in_executor(spool_loop *loop, spool_executor *ex,
 {
 	if (!loop || !ex || !fn)
 		return spool__future_failed(SPOOL_EINVAL);
-	struct bridge *b = malloc(sizeof *b);
+	struct bridge *b = spool__malloc(sizeof *b);
 	if (!b)
 		return NULL;
 	spool_future *inner = spool_submit(ex, fn, arg);

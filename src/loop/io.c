@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 
+#include "core/alloc.h"
 #include "loop_impl.h"
 
 /* Readiness that ends a wait for reading, or for writing: errors and
@@ -67,7 +68,8 @@ static int grow(spool_loop *loop, int fd)
 	int n = loop->nfds ? loop->nfds : 64;
 	while (n <= fd)
 		n *= 2;
-	struct spool__fd_watch *v = realloc(loop->fds, (size_t)n * sizeof *v);
+	struct spool__fd_watch *v = spool__realloc(loop->fds,
+						   (size_t)n * sizeof *v);
 	if (!v)
 		return SPOOL_ENOMEM;
 	for (int i = loop->nfds; i < n; i++)
@@ -152,7 +154,7 @@ static int queue_check(spool_loop *loop, int fd)
 		return 0;
 	if (loop->io_ncheck == loop->io_capcheck) {
 		size_t cap = loop->io_capcheck ? 2 * loop->io_capcheck : 16;
-		int *v = realloc(loop->io_check, cap * sizeof *v);
+		int *v = spool__realloc(loop->io_check, cap * sizeof *v);
 		if (!v)
 			return SPOOL_ENOMEM;
 		loop->io_check = v;

@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "sanitizer.h"
 #include "stack.h"
 
@@ -132,7 +133,7 @@ static bool install_guards_batch(struct spool__stack_pool *p, char *mem,
 
 static struct spool__stack_slab *new_slab(struct spool__stack_pool *p)
 {
-	struct spool__stack_slab *s = malloc(sizeof *s);
+	struct spool__stack_slab *s = spool__malloc(sizeof *s);
 	if (!s)
 		return NULL;
 	size_t slot = p->guard + p->size;

@@ -16,6 +16,7 @@
  */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "loop_impl.h"
 
 enum { MIN_HEAP_FOR_REBUILD = 100 };
@@ -60,7 +61,7 @@ int spool__timer_push(spool_loop *loop, struct spool_handle *h)
 	struct spool__timer_heap *t = &loop->timers;
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? 2 * t->cap : 64;
-		struct spool_handle **v = realloc(t->v, cap * sizeof *v);
+		struct spool_handle **v = spool__realloc(t->v, cap * sizeof *v);
 		if (!v)
 			return SPOOL_ENOMEM;
 		t->v = v;

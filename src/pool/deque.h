@@ -74,6 +74,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "fence.h"
 #include "spool/error.h"
 
@@ -101,7 +102,7 @@ enum spool__steal_result {
 
 static inline struct spool__deque_buf *spool__deque_buf_new(int64_t cap)
 {
-	struct spool__deque_buf *b = malloc(
+	struct spool__deque_buf *b = spool__malloc(
 		sizeof *b + (size_t)cap * sizeof(_Atomic(void *)));
 	if (b) {
 		b->mask = cap - 1;

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/misuse.h"
 #include "pool_impl.h"
 
@@ -154,7 +155,7 @@ int spool_pool_create(spool_pool **out, const spool_pool_options *opts)
 	size_t size = sizeof(struct spool_pool) +
 		      (size_t)n * sizeof(struct spool__worker);
 	size = (size + 63) & ~(size_t)63;
-	struct spool_pool *p = aligned_alloc(64, size);
+	struct spool_pool *p = spool__aligned_alloc(64, size);
 	if (!p)
 		return SPOOL_ENOMEM;
 	memset(p, 0, size);

@@ -30,6 +30,7 @@
  */
 #include <stdlib.h>
 
+#include "core/alloc.h"
 #include "pool_impl.h"
 #include "slab.h"
 
@@ -43,7 +44,7 @@ static struct spool__task *record_new(void)
 	/* Cache-line aligned, so that two tasks run by two workers never
 	 * share a line. */
 	size_t size = (sizeof(struct spool__task) + 63) & ~(size_t)63;
-	return aligned_alloc(64, size);
+	return spool__aligned_alloc(64, size);
 }
 
 struct spool__task *spool__task_alloc_outside(void)

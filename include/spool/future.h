@@ -129,7 +129,9 @@ SPOOL_API spool_future *spool_current_future(void);
  * outcome; SPOOL_ETIMEDOUT when the time passed first (f is untouched);
  * SPOOL_EDEADLK on the loop thread outside a coroutine while f is not final;
  * SPOOL_ECANCELLED when the waiting coroutine itself was cancelled;
- * SPOOL_EINVAL for NULL f or a negative timeout. May block. */
+ * SPOOL_ENOMEM in a loop coroutine that had no memory to register the wait
+ * (f is untouched; waiting again may succeed); SPOOL_EINVAL for NULL f or
+ * a negative timeout. May block. */
 SPOOL_API int spool_future_wait(spool_future *f, int64_t timeout_ns);
 
 /* Waits as spool_future_wait(), then gives the outcome: 0 with *value set

@@ -33,11 +33,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "loop_impl.h"
 
 int spool__anchor_new(struct spool__anchor **out, spool_loop *loop)
 {
-	struct spool__anchor *a = malloc(sizeof *a);
+	struct spool__anchor *a = spool__malloc(sizeof *a);
 	if (!a)
 		return SPOOL_ENOMEM;
 	a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -146,7 +147,20 @@ int spool__anchor_post(void *ctx, spool_callback_fn fn, spool_future *f,
 		       void *arg)
 {
 	struct spool__anchor *a = ctx;
-	struct spool_handle *h = malloc(sizeof *h);
+	struct spool_handle *h;
+	if (fn == spool__await_fired) {
+		/* An await's wake-up brings its own handle (task.c): it
+		 * cannot fail here for want of memory. */
+		h = arg;
+		h->kind = SPOOL__H_AWAIT;
+		h->f = spool_future_retain(f);
+		if (spool__inbox_push(a, h) != 0) {
+			spool_future_release(f);
+			return -1; /* core runs fn in place, which puts h */
+		}
+		return 0;
+	}
+	h = spool__malloc(sizeof *h);
 	if (!h)
 		return -1; /* core runs fn in place: late, but exactly once */
 	h->kind = SPOOL__H_POSTED;
@@ -172,10 +186,18 @@ void spool__anchor_hold_ctx(void *ctx)
 void spool__anchor_drop_ctx(void *ctx, spool_callback_fn fn, void *arg,
 			    bool ran)
 {
-	/* An await's callback owns a reference to its task (task.c); if the
-	 * awaited future was freed without completing, nobody else will
-	 * drop it. */
-	if (!ran && fn == spool__await_fired)
-		spool_future_release(arg);
+	/* An await's callback owns its handle and a reference to its task
+	 * (task.c); if the awaited future was freed without completing,
+	 * nobody else will drop them. */
+	if (!ran && fn == spool__await_fired) {
+		struct spool_handle *h = arg;
+		struct spool__task *t = h->arg;
+		/* The embedded one stays marked in use: this may be any
+		 * thread, and an in-use mark only costs a later await an
+		 * allocation. */
+		if (h != &t->await_h)
+			free(h);
+		spool_future_release(&t->fut);
+	}
 	spool__anchor_release(ctx);
 }

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/misuse.h"
 #include "loop_impl.h"
 #include "sanitizer.h"
@@ -57,7 +58,7 @@ static const struct spool__executor_ops loop_executor_ops = {
 
 struct spool_handle *spool__handle_new(spool_loop *loop, int kind)
 {
-	struct spool_handle *h = calloc(1, sizeof *h);
+	struct spool_handle *h = spool__calloc(1, sizeof *h);
 	if (h) {
 		h->loop = loop;
 		h->kind = (uint8_t)kind;
@@ -92,6 +93,9 @@ run_handle(spool_loop *loop, struct spool_handle *h)
 		h->fn.post_fn(h->f, h->arg);
 		spool_future_release(h->f);
 		spool__handle_unref(h);
+		break;
+	case SPOOL__H_AWAIT:
+		spool__await_run(h);
 		break;
 	case SPOOL__H_CANCEL:
 		spool__task_deliver_cancel(h->arg);
@@ -257,7 +261,7 @@ int spool_loop_create(spool_loop **out, const spool_loop_options *opts)
 	     ~(unsigned)(SPOOL_LOOP_TIMERFD | SPOOL_LOOP_SHARED_STACK)))
 		return SPOOL_EINVAL;
 
-	spool_loop *loop = calloc(1, sizeof *loop);
+	spool_loop *loop = spool__calloc(1, sizeof *loop);
 	if (!loop)
 		return SPOOL_ENOMEM;
 	loop->executor.ops = &loop_executor_ops;
@@ -409,6 +413,7 @@ static void finish_handle(spool_loop *loop, struct spool_handle *h)
 {
 	switch (h->kind) {
 	case SPOOL__H_POSTED:
+	case SPOOL__H_AWAIT:
 		run_handle(loop, h);
 		break;
 	case SPOOL__H_STEP: {

@@ -41,6 +41,7 @@ enum spool__handle_kind {
 	SPOOL__H_POSTED,   /* a done-callback sent home: post_fn(f, arg) */
 	SPOOL__H_CANCEL,   /* deliver a cancel from another thread to arg */
 	SPOOL__H_WAKE,     /* a deadline: wake task arg with wake_rc */
+	SPOOL__H_AWAIT,    /* an await's future completed elsewhere (task.c) */
 };
 
 struct spool_handle {
@@ -124,6 +125,8 @@ struct spool__task {
 	int resume_rc;        /* what the pending await returns */
 	spool_future *wait_f; /* the future an await waits on */
 	struct spool_handle *timer; /* the await's deadline, if any */
+	/* The wake-up handle of an await (task.c); refs 0 while free. */
+	struct spool_handle await_h;
 	struct spool__io_waiter io; /* the descriptor wait, if any */
 	int rc;                     /* the outcome, once FINISHED */
 	void *value;
@@ -261,7 +264,11 @@ int spool__task_suspend(spool_loop *loop, struct spool__task *t);
 /* Inside a coroutine on a shared-stack loop, before suspending: reserves
  * the buffer its stack will be saved in; 0 or SPOOL_ENOMEM. */
 int spool__shared_reserve(spool_loop *loop, struct spool__task *t);
+/* The done-callback of an await (arg: the await's handle, task.c), and
+ * what the loop runs for that handle when spool__anchor_post() has sent it
+ * home as SPOOL__H_AWAIT. */
 void spool__await_fired(spool_future *f, void *arg);
+void spool__await_run(struct spool_handle *h);
 spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 				 void *arg, const char *label);
 

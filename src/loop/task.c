@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "loop_impl.h"
 #include "sanitizer.h"
 
@@ -116,7 +117,7 @@ spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 	bool here = spool__on_loop(a);
 	if (here && loop->closing)
 		return spool__future_failed(SPOOL_ESHUTDOWN);
-	struct spool__task *t = calloc(1, sizeof *t);
+	struct spool__task *t = spool__calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
 	spool__future_init(&t->fut, &task_ops);
@@ -221,7 +222,7 @@ int spool__shared_reserve(spool_loop *loop, struct spool__task *t)
 	size_t need = (size_t)(shared_top(loop) - here) + SHARED_MARGIN;
 	if (need <= t->save_cap)
 		return 0;
-	unsigned char *b = realloc(t->save, need);
+	unsigned char *b = spool__realloc(t->save, need);
 	if (!b)
 		return SPOOL_ENOMEM;
 	t->save = b;
@@ -240,7 +241,7 @@ static void shared_evict(spool_loop *loop)
 	if (n > o->save_cap) {
 		/* The reserve's margin was too small: a bug, but still
 		 * try to carry on. */
-		unsigned char *b = realloc(o->save, n);
+		unsigned char *b = spool__realloc(o->save, n);
 		if (!b) {
 			fputs("spool: out of memory saving a coroutine's "
 			      "shared stack\n",
@@ -427,7 +428,7 @@ static int task_cancel_running(spool_future *f)
 	}
 	/* Another thread (or the loop's own, between runs): the loop
 	 * delivers it. The handle holds a reference to the task. */
-	struct spool_handle *h = calloc(1, sizeof *h);
+	struct spool_handle *h = spool__calloc(1, sizeof *h);
 	if (!h)
 		return SPOOL_EBUSY;
 	h->kind = SPOOL__H_CANCEL;
@@ -443,13 +444,64 @@ static int task_cancel_running(spool_future *f)
 
 /* ---- the waiting seam (core/wait.h) ----------------------------------- */
 
-void spool__await_fired(spool_future *f, void *arg)
+/*
+ * The wake-up of an await. The callback an await adds to its future
+ * carries a handle taken when the await begins, where running out of
+ * memory is the await's SPOOL_ENOMEM: the one embedded in the task, or a
+ * new one while an earlier await's callback still holds that (a wait that
+ * timed out leaves its callback on the future). When the future completes
+ * on another thread, spool__anchor_post() sends that very handle home
+ * through the inbox instead of allocating one. Allocated at the
+ * completion instead, the handle could fail with nobody to report to:
+ * core then ran the callback in place on the completing thread, which
+ * cannot resume a coroutine, and the wake-up was lost (the coroutine slept
+ * until its await's timeout, or for ever without one; test_loop_oom).
+ */
+static struct spool_handle *await_handle_take(struct spool__task *t)
 {
-	struct spool__task *t = arg;
+	struct spool_handle *h = &t->await_h;
+	if (h->refs != 0 && !(h = spool__malloc(sizeof *h)))
+		return NULL;
+	h->refs = 1; /* in use */
+	h->arg = t;
+	return h;
+}
+
+/* Loop thread, or any thread once the loop is gone (nobody takes it). */
+static void await_handle_put(struct spool__task *t, struct spool_handle *h)
+{
+	if (h == &t->await_h)
+		h->refs = 0;
+	else
+		free(h);
+}
+
+static void await_wake(struct spool__task *t, spool_future *f)
+{
 	if (spool__on_loop(t->anchor) && t->status == SPOOL__T_SUSPENDED &&
 	    t->wait_f == f)
 		spool__task_wake(t, 0);
-	spool_future_release(&t->fut);
+	spool_future_release(&t->fut); /* the callback's reference */
+}
+
+/* The callback run in place: on the loop's thread, or on the completing
+ * thread once the loop is gone (its inbox refused the post). */
+void spool__await_fired(spool_future *f, void *arg)
+{
+	struct spool_handle *h = arg;
+	struct spool__task *t = h->arg;
+	await_handle_put(t, h);
+	await_wake(t, f);
+}
+
+/* The same, sent home (f retained by spool__anchor_post). */
+void spool__await_run(struct spool_handle *h)
+{
+	struct spool__task *t = h->arg;
+	spool_future *f = h->f;
+	await_handle_put(t, h); /* before t may go */
+	await_wake(t, f);
+	spool_future_release(f);
 }
 
 static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
@@ -464,10 +516,14 @@ static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
 	int rc = spool__task_await_begin(loop, t);
 	if (rc != 0)
 		return rc;
+	struct spool_handle *h = await_handle_take(t);
+	if (!h)
+		return SPOOL_ENOMEM;
 	spool_future_retain(&t->fut);
-	rc = spool_future_add_callback(f, spool__await_fired, t);
+	rc = spool_future_add_callback(f, spool__await_fired, h);
 	if (rc != 0) {
 		spool_future_release(&t->fut);
+		await_handle_put(t, h);
 		return rc;
 	}
 	if (spool_future_done(f))

@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Suite "loop_oom": the out-of-memory promises of the event loop
+ * (spool/loop.h, spool/executor.h), proven by making each allocation fail
+ * in turn (test/oom_support.h): spool_loop_create() returns SPOOL_ENOMEM
+ * and leaves nothing behind; spool_submit() on the loop's executor returns
+ * NULL, from the loop's thread, from a coroutine and from another thread;
+ * the scheduling calls return SPOOL_ENOMEM and then never run their
+ * callback; a coroutine's sleep or wait for a descriptor fails with
+ * SPOOL_ENOMEM instead of hanging; every future reaches a final state and
+ * destroy finishes. Every wait is bounded; the fixture checks that no
+ * future is left alive, and LeakSanitizer (AddressSanitizer builds) that
+ * no block is.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "oom_support.h"
+#include "support.h"
+
+#define MS SPOOL_NS_PER_MS
+/* A bound for every wait: nothing here should take more than a fraction. */
+#define BOUND (10 * SPOOL_NS_PER_S)
+
+static char V[32]; /* addresses used as arguments */
+
+/* Runs the loop until f is final. A SPOOL_ENOMEM from the run itself (only
+ * for an armed failure) leaves f as it was: the run is repeated. */
+static void run_until_final(spool_loop *loop, spool_future *f, bool *nomem)
+{
+	for (int i = 0; i < 3; i++) {
+		int rc = spool_loop_run_until_complete(loop, f);
+		if (spool_future_state(f) != SPOOL_PENDING)
+			return;
+		ck_assert_int_eq(rc, SPOOL_ENOMEM);
+		*nomem = true;
+	}
+	ck_abort_msg("the run left the future pending");
+}
+
+/* A loop task's outcome: DONE with arg + 1, or (only when an allocation
+ * failed) FAILED with SPOOL_ENOMEM. Returns 1 when it failed. */
+static int check_task(spool_future *t, void *arg, bool f)
+{
+	if (spool_future_state(t) == SPOOL_FAILED) {
+		ck_assert(f);
+		ck_assert_int_eq(spool_future_error(t), SPOOL_ENOMEM);
+		return 1;
+	}
+	ck_assert_int_eq(spool_future_state(t), SPOOL_DONE);
+	ck_assert_ptr_eq(spool_future_value(t), (char *)arg + 1);
+	return 0;
+}
+
+/* ---- create ----------------------------------------------------------- */
+
+static int add_one(void *arg, void **result)
+{
+	*result = (char *)arg + 1;
+	return 0;
+}
+
+static bool create_run(long k)
+{
+	spool_loop *loop = (void *)&V[0];
+	arm(k);
+	int rc = spool_loop_create(&loop, NULL);
+	bool f = fired();
+	if (rc != 0) {
+		ck_assert(f);
+		ck_assert_int_eq(rc, SPOOL_ENOMEM);
+		ck_assert_ptr_null(loop);
+		return f;
+	}
+	/* A loop that was made works. */
+	spool_future *t = spool_submit(spool_loop_executor(loop), add_one,
+				       &V[1]);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, t), 0);
+	check_task(t, &V[1], false);
+	spool_future_release(t);
+	spool_loop_destroy(loop);
+	return f;
+}
+
+START_TEST(create_out_of_memory_is_enomem_and_leaves_nothing_behind)
+{
+	ck_assert_int_gt(sweep_upto("loop create", create_run, 32), 1);
+}
+END_TEST
+
+/* ---- tasks: spawn, sleep, spawn from a coroutine ---------------------- */
+
+/* Sleeps 1 ms (a timer), then succeeds with arg + 1. */
+static int sleeper(void *arg, void **result)
+{
+	int rc = spool_sleep(MS);
+	if (rc != 0)
+		return rc;
+	*result = (char *)arg + 1;
+	return 0;
+}
+
+/* Spawns a sleeper child, yields, and waits for it (suspending): succeeds
+ * with arg + 1 when the child did. */
+static int parent(void *arg, void **result)
+{
+	spool_future *c = spool_submit(
+		spool_loop_executor(spool_loop_current()), sleeper, arg);
+	if (!c)
+		return SPOOL_ENOMEM;
+	int rc = spool_sleep(0);
+	if (rc == 0)
+		rc = spool_future_wait(c, BOUND);
+	if (rc == 0)
+		rc = spool_future_error(c);
+	if (rc == 0)
+		*result = spool_future_value(c);
+	spool_future_release(c);
+	return rc;
+}
+
+enum { NTASK = 4 };
+
+static bool tasks_run(long k)
+{
+	spool_loop *loop = spool_test_loop_new();
+	spool_executor *ex = spool_loop_executor(loop);
+	spool_future *t[NTASK];
+	arm(k);
+	for (int i = 0; i < NTASK; i++)
+		t[i] = spool_submit(ex, i % 2 ? parent : sleeper, &V[i]);
+	bool nomem = false;
+	for (int i = 0; i < NTASK; i++)
+		if (t[i])
+			run_until_final(loop, t[i], &nomem);
+	spool_loop_destroy(loop);
+	bool f = fired();
+	if (nomem)
+		ck_assert(f);
+	int failures = 0;
+	for (int i = 0; i < NTASK; i++) {
+		if (!t[i]) {
+			failures++;
+			continue;
+		}
+		failures += check_task(t[i], &V[i], f);
+		spool_future_release(t[i]);
+	}
+	/* One failed allocation costs one task at most. */
+	at_most_one_refused(failures, f);
+	return f;
+}
+
+START_TEST(tasks_out_of_memory_are_null_or_fail_with_enomem_and_end)
+{
+	ck_assert_int_gt(sweep_upto("loop tasks", tasks_run, 64), NTASK);
+}
+END_TEST
+
+/* ---- submission from another thread ----------------------------------- */
+
+struct foreign {
+	spool_loop *loop;
+	spool_future *t[NTASK];
+	int rc; /* of call_soon_threadsafe */
+};
+
+static _Atomic int foreign_calls;
+
+static void count_cb(spool_loop *loop, void *arg)
+{
+	(void)loop;
+	(void)arg;
+	atomic_fetch_add(&foreign_calls, 1);
+}
+
+static void *foreign_main(void *arg)
+{
+	struct foreign *o = arg;
+	for (int i = 0; i < NTASK; i++)
+		o->t[i] = spool_submit(spool_loop_executor(o->loop), sleeper,
+				       &V[i]);
+	o->rc = spool_loop_call_soon_threadsafe(o->loop, count_cb, NULL);
+	return NULL;
+}
+
+static bool foreign_run(long k)
+{
+	struct foreign o = {spool_test_loop_new(), {NULL}, -1};
+	atomic_store(&foreign_calls, 0);
+	pthread_t th;
+	arm(k); /* published to the thread by its creation */
+	ck_assert_int_eq(pthread_create(&th, NULL, foreign_main, &o), 0);
+	pthread_join(th, NULL);
+	bool nomem = false;
+	for (int i = 0; i < NTASK; i++)
+		if (o.t[i])
+			run_until_final(o.loop, o.t[i], &nomem);
+	/* One more iteration for the callback. */
+	spool_future *last = spool_submit(spool_loop_executor(o.loop), add_one,
+					  &V[0]);
+	if (last) {
+		run_until_final(o.loop, last, &nomem);
+		spool_future_release(last);
+	}
+	spool_loop_destroy(o.loop);
+	bool f = fired();
+	if (nomem || !last)
+		ck_assert(f);
+	int failures = 0;
+	for (int i = 0; i < NTASK; i++) {
+		if (!o.t[i]) {
+			failures++;
+			continue;
+		}
+		failures += check_task(o.t[i], &V[i], f);
+		spool_future_release(o.t[i]);
+	}
+	if (o.rc == 0) {
+		ck_assert_int_eq(atomic_load(&foreign_calls), 1);
+	} else {
+		ck_assert_int_eq(o.rc, SPOOL_ENOMEM);
+		ck_assert_int_eq(atomic_load(&foreign_calls), 0);
+		failures++;
+	}
+	at_most_one_refused(failures, f);
+	return f;
+}
+
+START_TEST(submit_from_another_thread_out_of_memory_is_null_or_enomem)
+{
+	ck_assert_int_gt(
+		sweep_upto("loop, from another thread", foreign_run, 64),
+		NTASK);
+}
+END_TEST
+
+/* ---- callbacks and timers --------------------------------------------- */
+
+enum { NCB = 4 };
+
+static int cb_runs[NCB];
+
+static void mark_cb(spool_loop *loop, void *arg)
+{
+	(void)loop;
+	cb_runs[(char *)arg - V]++;
+}
+
+static void stop_cb(spool_loop *loop, void *arg)
+{
+	(void)arg;
+	spool_loop_stop(loop);
+}
+
+static bool callbacks_run(long k)
+{
+	spool_loop *loop = spool_test_loop_new();
+	for (int i = 0; i < NCB; i++)
+		cb_runs[i] = 0;
+	spool_handle *h[NCB] = {NULL};
+	int rc[NCB];
+	arm(k);
+	rc[0] = spool_loop_call_soon(loop, mark_cb, &V[0], &h[0]);
+	rc[1] = spool_loop_call_later(loop, MS, mark_cb, &V[1], &h[1]);
+	rc[2] = spool_loop_call_at(loop, spool_loop_time(loop) + 2 * MS,
+				   mark_cb, &V[2], &h[2]);
+	rc[3] = spool_loop_call_later(loop, 3 * MS, mark_cb, &V[3], NULL);
+	int rs = spool_loop_call_later(loop, 5 * MS, stop_cb, NULL, NULL);
+	bool f;
+	if (rs != 0) {
+		ck_assert_int_eq(rs, SPOOL_ENOMEM);
+		f = fired();
+		ck_assert(f);
+		ck_assert_int_eq(spool_loop_call_later(loop, 5 * MS, stop_cb,
+						       NULL, NULL),
+				 0);
+	}
+	ck_assert_int_eq(spool_loop_run(loop), 0);
+	spool_loop_destroy(loop);
+	f = fired() || rs != 0;
+	int refused = rs != 0;
+	for (int i = 0; i < NCB; i++) {
+		if (rc[i] == 0) {
+			ck_assert_int_eq(cb_runs[i], 1);
+			if (i < 3) {
+				ck_assert_ptr_nonnull(h[i]);
+				ck_assert(!spool_handle_cancelled(h[i]));
+			}
+		} else {
+			ck_assert_int_eq(rc[i], SPOOL_ENOMEM);
+			ck_assert_int_eq(cb_runs[i], 0);
+			refused++;
+		}
+		spool_handle_release(h[i]);
+	}
+	at_most_one_refused(refused, f);
+	return f;
+}
+
+START_TEST(callbacks_out_of_memory_are_enomem_and_never_run)
+{
+	ck_assert_int_gt(sweep_upto("loop callbacks", callbacks_run, 64), NCB);
+}
+END_TEST
+
+/* ---- waiting for a descriptor ----------------------------------------- */
+
+struct reader {
+	int fd;
+	int rc;
+};
+
+/* Waits (bounded) for the pipe to be readable; fails with what the wait
+ * returned. */
+static int reader_task(void *arg, void **result)
+{
+	struct reader *r = arg;
+	r->rc = spool_wait_readable(r->fd, BOUND);
+	*result = r;
+	return r->rc;
+}
+
+struct writer {
+	int fd;
+	int64_t delay_ns;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	spool_test_sleep_ns(w->delay_ns);
+	ck_assert_int_eq(write(w->fd, "x", 1), 1);
+	return NULL;
+}
+
+enum { NREAD = 2 };
+
+static bool io_run(long k)
+{
+	spool_loop *loop = spool_test_loop_new();
+	int fds[2];
+	ck_assert_int_eq(pipe(fds), 0);
+	struct reader r[NREAD];
+	spool_future *t[NREAD];
+	arm(k);
+	for (int i = 0; i < NREAD; i++) {
+		r[i] = (struct reader){fds[0], -1};
+		t[i] = spool_submit(spool_loop_executor(loop), reader_task,
+				    &r[i]);
+	}
+	struct writer w = {fds[1], 2 * MS};
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, writer_main, &w), 0);
+	bool nomem = false;
+	for (int i = 0; i < NREAD; i++)
+		if (t[i])
+			run_until_final(loop, t[i], &nomem);
+	pthread_join(th, NULL);
+	spool_loop_destroy(loop);
+	bool f = fired();
+	if (nomem)
+		ck_assert(f);
+	int failures = 0;
+	for (int i = 0; i < NREAD; i++) {
+		if (!t[i]) {
+			failures++;
+			continue;
+		}
+		if (spool_future_state(t[i]) == SPOOL_DONE) {
+			ck_assert_int_eq(r[i].rc, 0);
+		} else {
+			/* The wait had no memory, or the task never ran
+			 * (no memory to start its coroutine). */
+			ck_assert_int_eq(spool_future_error(t[i]),
+					 SPOOL_ENOMEM);
+			ck_assert(r[i].rc == SPOOL_ENOMEM || r[i].rc == -1);
+			failures++;
+		}
+		spool_future_release(t[i]);
+	}
+	at_most_one_refused(failures, f);
+	close(fds[0]);
+	close(fds[1]);
+	return f;
+}
+
+START_TEST(wait_readable_out_of_memory_is_enomem_and_never_hangs)
+{
+	ck_assert_int_gt(sweep_upto("loop io", io_run, 64), NREAD);
+}
+END_TEST
+
+/* ---- a wake-up from another thread ------------------------------------ */
+
+/* Far shorter than BOUND, far longer than a wake-up takes. */
+#define WAKE_TIMEOUT (2 * SPOOL_NS_PER_S)
+
+struct awaiter {
+	spool_future *p;
+	int rc;
+	int64_t waited_ns;
+};
+
+/* Waits for a promise another thread completes. */
+static int awaiter_task(void *arg, void **result)
+{
+	struct awaiter *a = arg;
+	int64_t t0 = spool_test_now_ns();
+	a->rc = spool_future_wait(a->p, WAKE_TIMEOUT);
+	a->waited_ns = spool_test_now_ns() - t0;
+	*result = a;
+	return 0;
+}
+
+static void *complete_main(void *arg)
+{
+	spool_test_sleep_ns(2 * MS);
+	spool_promise_set_result(arg, &V[0]);
+	return NULL;
+}
+
+static bool wake_run(long k)
+{
+	spool_loop *loop = spool_test_loop_new();
+	struct awaiter a = {spool_promise_new(), -1, 0};
+	spool_future *t = spool_submit(spool_loop_executor(loop), awaiter_task,
+				       &a);
+	ck_assert_ptr_nonnull(t);
+	pthread_t th;
+	arm(k);
+	ck_assert_int_eq(pthread_create(&th, NULL, complete_main, a.p), 0);
+	bool nomem = false;
+	run_until_final(loop, t, &nomem);
+	pthread_join(th, NULL);
+	spool_loop_destroy(loop);
+	bool f = fired();
+	if (nomem)
+		ck_assert(f);
+	if (spool_future_state(t) == SPOOL_FAILED) {
+		/* No memory to start the coroutine: it never ran. */
+		ck_assert(f);
+		ck_assert_int_eq(spool_future_error(t), SPOOL_ENOMEM);
+		ck_assert_int_eq(a.rc, -1);
+	} else if (a.rc == SPOOL_ENOMEM) {
+		/* No memory to register the wait; f untouched. */
+		ck_assert(f);
+	} else {
+		ck_assert_int_eq(a.rc, 0);
+		/* Woken by the completion, not by its own timeout: the
+		 * wake-up from the completing thread was not lost. */
+		ck_assert_int_lt(a.waited_ns, WAKE_TIMEOUT / 2);
+	}
+	ck_assert_int_eq(spool_future_state(a.p), SPOOL_DONE);
+	spool_future_release(a.p);
+	spool_future_release(t);
+	return f;
+}
+
+START_TEST(a_coroutine_woken_from_another_thread_out_of_memory_still_wakes)
+{
+	ck_assert_int_gt(sweep_upto("loop wake-up", wake_run, 64), 1);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("loop_oom");
+	TCase *tc = spool_test_case("loop_oom", 120);
+	tcase_add_test(
+		tc, create_out_of_memory_is_enomem_and_leaves_nothing_behind);
+	tcase_add_test(
+		tc, tasks_out_of_memory_are_null_or_fail_with_enomem_and_end);
+	tcase_add_test(
+		tc, submit_from_another_thread_out_of_memory_is_null_or_enomem);
+	tcase_add_test(tc, callbacks_out_of_memory_are_enomem_and_never_run);
+	tcase_add_test(tc,
+		       wait_readable_out_of_memory_is_enomem_and_never_hangs);
+	tcase_add_test(
+		tc,
+		a_coroutine_woken_from_another_thread_out_of_memory_still_wakes);
+	suite_add_tcase(s, tc);
+	return spool_test_run(s);
+}

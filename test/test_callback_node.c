@@ -314,9 +314,18 @@ END_TEST
 struct on_loop {
 	spool_future *src;
 	pthread_t loop_thread, drainer;
-	pthread_t completed_on;
-	atomic_int calls;
+	pthread_t completed_on, user_cb_on;
+	atomic_int calls, user_calls;
 };
+
+/* A user's callback on c, registered from the loop's thread. */
+static void record_user_cb(spool_future *f, void *arg)
+{
+	struct on_loop *o = arg;
+	(void)f;
+	o->user_cb_on = pthread_self();
+	atomic_fetch_add(&o->user_calls, 1);
+}
 
 static void record_thread_cb(spool_future *f, void *arg)
 {
@@ -344,7 +353,8 @@ static void *refuse_main(void *arg)
 
 /* A coroutine on the loop: then() over a DONE source, so that on_src, and
  * with it the registration of on_task on the task's crowded future, runs
- * here; another thread then refuses the task. */
+ * here; the coroutine adds a callback of its own to c; another thread
+ * then refuses the task. */
 static int then_on_loop(void *arg, void **result)
 {
 	struct on_loop *o = arg;
@@ -352,6 +362,7 @@ static int then_on_loop(void *arg, void **result)
 	o->loop_thread = pthread_self();
 	spool_future *c = spool_then(o->src, &crowded_executor, then_fn, NULL);
 	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(spool_future_add_callback(c, record_user_cb, o), 0);
 	struct drain_args d = {c, o};
 	ck_assert_int_eq(pthread_create(&o->drainer, NULL, refuse_main, &d), 0);
 	int rc = spool_future_wait(c, BOUND);
@@ -362,25 +373,29 @@ static int then_on_loop(void *arg, void **result)
 	return 0;
 }
 
-START_TEST(callback_node_runs_on_the_registering_loop)
+START_TEST(
+	callback_node_runs_where_its_future_completes_and_user_callbacks_go_home)
 {
-	/* on_task, registered from the loop, is posted back there when
-	 * another thread refuses the task: so c, which on_task completes,
-	 * is completed on the loop's thread, not on the refusing one. */
+	/* on_task, registered from the loop on a node, is never sent home
+	 * (it must not fail, so it reserves nothing): it runs on the thread
+	 * that refuses the task, and completes c there. A callback the user
+	 * registered on c from the loop still runs on the loop's thread. */
 	crowd_refuses = true;
 	spool_loop *loop = spool_test_loop_new();
 	struct on_loop o = {.src = spool_promise_new()};
 	atomic_init(&o.calls, 0);
+	atomic_init(&o.user_calls, 0);
 	spool_promise_set_result(o.src, &V[0]);
 	spool_future *t = spool_test_loop_submit(loop, then_on_loop, &o);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, t), 0);
 	ck_assert_int_eq(spool_future_error(t), 0);
-	ck_assert_int_eq(atomic_load(&o.calls), 1);
-	ck_assert(pthread_equal(o.completed_on, o.loop_thread));
-	ck_assert(!pthread_equal(o.completed_on, o.drainer));
 	spool_future_release(t);
 	spool_future_release(o.src);
-	spool_loop_destroy(loop);
+	spool_loop_destroy(loop); /* runs anything still posted */
+	ck_assert_int_eq(atomic_load(&o.calls), 1);
+	ck_assert(pthread_equal(o.completed_on, o.drainer));
+	ck_assert_int_eq(atomic_load(&o.user_calls), 1);
+	ck_assert(pthread_equal(o.user_cb_on, o.loop_thread));
 }
 END_TEST
 
@@ -403,7 +418,9 @@ int main(void)
 	tcase_add_test(
 		tc,
 		callback_node_never_allocates_so_a_crowded_future_costs_nothing);
-	tcase_add_test(tc, callback_node_runs_on_the_registering_loop);
+	tcase_add_test(
+		tc,
+		callback_node_runs_where_its_future_completes_and_user_callbacks_go_home);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

@@ -423,23 +423,35 @@ static void *complete_main(void *arg)
 	return NULL;
 }
 
-static bool wake_run(long k)
+/* Runs task(arg) as a coroutine on a new loop, with the k-th allocation
+ * armed to fail, while another thread completes p after 2 ms; the
+ * completion happens before destroy, which runs whatever the completing
+ * thread sent home that the loop has not run yet. Returns whether the
+ * armed failure happened; *t is the coroutine's future (the caller's). */
+static bool run_completed_elsewhere(long k, spool_task_fn task, void *arg,
+				    spool_future *p, spool_future **t)
 {
 	spool_loop *loop = spool_test_loop_new();
-	struct awaiter a = {spool_promise_new(), -1, 0};
-	spool_future *t = spool_submit(spool_loop_executor(loop), awaiter_task,
-				       &a);
-	ck_assert_ptr_nonnull(t);
+	*t = spool_submit(spool_loop_executor(loop), task, arg);
+	ck_assert_ptr_nonnull(*t);
 	pthread_t th;
 	arm(k);
-	ck_assert_int_eq(pthread_create(&th, NULL, complete_main, a.p), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, complete_main, p), 0);
 	bool nomem = false;
-	run_until_final(loop, t, &nomem);
+	run_until_final(loop, *t, &nomem);
 	pthread_join(th, NULL);
 	spool_loop_destroy(loop);
 	bool f = fired();
 	if (nomem)
 		ck_assert(f);
+	return f;
+}
+
+static bool wake_run(long k)
+{
+	struct awaiter a = {spool_promise_new(), -1, 0};
+	spool_future *t;
+	bool f = run_completed_elsewhere(k, awaiter_task, &a, a.p, &t);
 	if (spool_future_state(t) == SPOOL_FAILED) {
 		/* No memory to start the coroutine: it never ran. */
 		ck_assert(f);
@@ -466,6 +478,66 @@ START_TEST(a_coroutine_woken_from_another_thread_out_of_memory_still_wakes)
 }
 END_TEST
 
+/* A coroutine adds a done-callback to a promise that another thread
+ * completes, then waits for it. */
+struct homing {
+	spool_future *p;
+	int add_rc;
+	pthread_t loop_thread, ran_on;
+	atomic_int calls;
+};
+
+static void homing_cb(spool_future *f, void *arg)
+{
+	struct homing *h = arg;
+	(void)f;
+	h->ran_on = pthread_self();
+	atomic_fetch_add(&h->calls, 1);
+}
+
+static int homing_task(void *arg, void **result)
+{
+	struct homing *h = arg;
+	h->loop_thread = pthread_self();
+	h->add_rc = spool_future_add_callback(h->p, homing_cb, h);
+	spool_future_wait(h->p, WAKE_TIMEOUT); /* may fail: no matter */
+	*result = h;
+	return 0;
+}
+
+static bool homing_run(long k)
+{
+	struct homing h = {.p = spool_promise_new(), .add_rc = -1};
+	atomic_init(&h.calls, 0);
+	spool_future *t;
+	bool f = run_completed_elsewhere(k, homing_task, &h, h.p, &t);
+	if (spool_future_state(t) == SPOOL_FAILED) {
+		ck_assert(f);
+		ck_assert_int_eq(spool_future_error(t), SPOOL_ENOMEM);
+		ck_assert_int_eq(h.add_rc, -1); /* never ran */
+		ck_assert_int_eq(atomic_load(&h.calls), 0);
+	} else if (h.add_rc == SPOOL_ENOMEM) {
+		/* Refused at once: nothing added, nothing runs. */
+		ck_assert(f);
+		ck_assert_int_eq(atomic_load(&h.calls), 0);
+	} else {
+		/* Added: it ran exactly once, and on the loop's thread, even
+		 * if the failed allocation came at the completion. */
+		ck_assert_int_eq(h.add_rc, 0);
+		ck_assert_int_eq(atomic_load(&h.calls), 1);
+		ck_assert(pthread_equal(h.ran_on, h.loop_thread));
+	}
+	spool_future_release(h.p);
+	spool_future_release(t);
+	return f;
+}
+
+START_TEST(a_callback_added_on_the_loop_runs_there_or_is_refused)
+{
+	ck_assert_int_gt(sweep_upto("callback homing", homing_run, 64), 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loop_oom");
@@ -482,6 +554,8 @@ int main(void)
 	tcase_add_test(
 		tc,
 		a_coroutine_woken_from_another_thread_out_of_memory_still_wakes);
+	tcase_add_test(tc,
+		       a_callback_added_on_the_loop_runs_there_or_is_refused);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

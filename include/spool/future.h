@@ -89,8 +89,10 @@ SPOOL_API void spool_future_release(spool_future *f);
  * in the order they were added. If f is already final, fn runs at once in
  * the caller's thread before this returns. Otherwise it runs in the thread
  * that completes f, except that a callback registered from a loop's thread
- * runs on that loop. A callback must not block for long; it may retain f,
- * add callbacks, complete other futures or submit work.
+ * runs on that loop, never elsewhere (what carries it home is reserved
+ * here, so running out of memory at the completion cannot divert it). A
+ * callback must not block for long; it may retain f, add callbacks,
+ * complete other futures or submit work.
  * Returns 0, SPOOL_EINVAL (NULL f or fn) or SPOOL_ENOMEM (nothing added). */
 SPOOL_API int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
 					void *arg);

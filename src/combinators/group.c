@@ -59,6 +59,10 @@ struct gtask {
 	 * for it forever). It outlives that registration: on_exec holds the
 	 * task until it has run. */
 	struct spool__cb exec_node;
+	/* on_finished's node on the task's own future (which, fresh, lends
+	 * its inner node first: this one is there so that the registration
+	 * cannot fail). */
+	struct spool__cb fin_node;
 	/* Under the group's lock: */
 	bool submitted;
 	struct gtask *next_queued;
@@ -303,9 +307,11 @@ int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
 	atomic_init(&t->exec, NULL);
 	t->submitted = false;
 	t->next_queued = NULL;
-	/* The first callback of a future uses the node inside it: this
-	 * cannot fail. It runs only once the task is final. */
-	spool_future_add_callback(&t->fut, on_finished, t);
+	/* On a node of its own, so that it cannot fail, even on a loop's
+	 * thread (where spool_future_add_callback reserves what would carry
+	 * it home): on_finished only updates the group under its lock, so
+	 * any thread may run it. It runs only once the task is final. */
+	spool__future_add_callback_node(&t->fut, &t->fin_node, on_finished, t);
 
 	lock(g);
 	int rc = g->cancelled ? SPOOL_ECANCELLED : reserve(g);

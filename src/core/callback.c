@@ -59,12 +59,13 @@ static struct cb_copy cb_copy(spool_future *f, const struct spool__cb *c)
 	};
 }
 
-/* Tells the recorded context the node is gone, and frees the node if core
- * allocated it. */
-static void cb_drop(struct spool__cb *c, const struct cb_copy *k, bool ran)
+/* Tells the recorded context the node is gone (whether fn ran, whether it
+ * was posted), and frees the node if core allocated it. */
+static void cb_drop(struct spool__cb *c, const struct cb_copy *k, bool ran,
+		    bool posted)
 {
 	if (k->post_ops && k->post_ops->drop)
-		k->post_ops->drop(k->post_ctx, k->fn, k->arg, ran);
+		k->post_ops->drop(k->post_ctx, k->fn, k->arg, ran, posted);
 	if (k->ours)
 		free(c);
 }
@@ -72,7 +73,7 @@ static void cb_drop(struct spool__cb *c, const struct cb_copy *k, bool ran)
 void spool__callback_free(spool_future *f, struct spool__cb *c, bool ran)
 {
 	struct cb_copy k = cb_copy(f, c);
-	cb_drop(c, &k, ran);
+	cb_drop(c, &k, ran, false);
 }
 
 /* Calls or posts c's callback, then lets go of c. Nothing reads c after
@@ -85,12 +86,12 @@ static void cb_run(spool_future *f, struct spool__cb *c)
 		struct spool__wait_context here = spool__wait_context_get();
 		if (here.ctx != k.post_ctx &&
 		    k.post_ops->post(k.post_ctx, k.fn, f, k.arg) == 0) {
-			cb_drop(c, &k, true);
+			cb_drop(c, &k, true, true);
 			return;
 		}
 	}
 	k.fn(f, k.arg);
-	cb_drop(c, &k, true);
+	cb_drop(c, &k, true, false);
 }
 
 /* Runs the callback on node c, prepared for a list that was closed
@@ -101,7 +102,7 @@ static __attribute__((noinline, cold)) void run_late(spool_future *f,
 {
 	struct cb_copy k = cb_copy(f, c);
 	k.fn(f, k.arg);
-	cb_drop(c, &k, true);
+	cb_drop(c, &k, true, false);
 }
 
 /* The body of both registrations; own is NULL for the public one, which
@@ -139,18 +140,29 @@ add_callback(spool_future *f, struct spool__cb *own, spool_callback_fn fn,
 		if (!c)
 			return SPOOL_ENOMEM;
 	}
+	/* A node registered from a loop is sent home at the completion, and
+	 * what sending needs is reserved now, where a failure can still be
+	 * reported (wait.h, hold). A registration through
+	 * spool__future_add_callback_node is never sent home: it must not
+	 * fail, and its callbacks are spool's own, which any thread may run. */
+	struct spool__wait_context here = spool__wait_context_get();
+	const struct spool__wait_ops *ops = !own && here.ops && here.ops->post
+						    ? here.ops
+						    : NULL;
+	if (ops && ops->hold && ops->hold(here.ctx, fn) != 0) {
+		/* f's own node, if taken, stays unused: HAS_CB stays set.
+		 * Any other node here was allocated above (a caller's node
+		 * reserves nothing). */
+		if (!first)
+			free(c);
+		return SPOOL_ENOMEM;
+	}
 	struct spool__cb *head = atomic_load_explicit(&f->callbacks,
 						      memory_order_acquire);
 	c->fn = fn;
 	c->arg = arg;
-	struct spool__wait_context here = spool__wait_context_get();
-	const struct spool__wait_ops *ops = here.ops && here.ops->post
-						    ? here.ops
-						    : NULL;
 	c->post_ops = (const struct spool__wait_ops *)((uintptr_t)ops | tag);
 	c->post_ctx = here.ctx;
-	if (ops && ops->hold)
-		ops->hold(c->post_ctx);
 	do {
 		if (head == SPOOL__CB_CLOSED) {
 			/* Closed while we prepared: f is final. Acquire on

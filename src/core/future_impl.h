@@ -170,15 +170,18 @@ void spool__future_complete_owned_release(spool_future *f, int err,
  * Returns 0 or SPOOL_ETIMEDOUT. */
 int spool__future_block(spool_future *f, int64_t deadline);
 
-/* Registers fn(f, arg) as a done-callback of f, exactly as
- * spool_future_add_callback does (same order, same once-only guarantee,
- * same posting to the registering thread's loop), but with node, which the
- * caller owns, instead of a node core allocates: it never allocates, so it
- * never fails. fn runs at once, on this thread, if f is already final.
+/* Registers fn(f, arg) as a done-callback of f, as
+ * spool_future_add_callback does (same order, same once-only guarantee),
+ * but with node, which the caller owns, instead of a node core allocates,
+ * and without sending fn home to the registering thread's loop: fn runs in
+ * the thread that completes f. So it never allocates or reserves anything
+ * and never fails; it is for spool's own callbacks, which touch nothing
+ * that only a loop's thread may touch. fn runs at once, on this thread,
+ * if f is already final.
  * node is uninitialised storage; it must stay valid and untouched until fn
- * has run (or been posted to a loop) or f has been freed without
- * completing, whichever is first; core never frees it, and does not touch
- * it once fn has been called or posted, so fn may free it. node may go
+ * has run or f has been freed without completing, whichever is first;
+ * core never frees it, and does not touch it once fn has been called, so
+ * fn may free it. node may go
  * unused (f's own node is taken when it is free). One node serves one
  * registration at a time. f and fn must not be NULL (checked by assert
  * only: the callers are internal). Thread-safe like

@@ -40,20 +40,29 @@ struct spool__wait_ops {
 	 * SPOOL_ECANCELLED (the waiter itself was cancelled). */
 	int (*wait)(void *ctx, spool_future *f, int64_t deadline);
 	/* Optional. Arranges for fn(f, arg) to run on ctx's thread soon;
-	 * called from another thread. The callee retains f for as long as it
-	 * needs it. Returns 0, or nonzero when it cannot (the loop is gone):
-	 * the callback then runs in the completing thread. */
+	 * called from another thread, for a node that hold() reserved for.
+	 * The callee retains f for as long as it needs it. Returns 0, or
+	 * nonzero when it cannot because the loop is gone (never for want of
+	 * memory: hold reserved it): the callback then runs in the completing
+	 * thread. */
 	int (*post)(void *ctx, spool_callback_fn fn, spool_future *f,
 		    void *arg);
 	/* Optional, with post. A callback node that records ctx holds it:
-	 * hold(ctx) when the node is added, drop(ctx, fn, arg, ran) when the
-	 * node is freed, so ctx outlives every callback that may still be
-	 * posted to it (a loop destroyed before a foreign future completes).
-	 * ran is true once fn ran or was handed to post; false when the
-	 * future was freed without completing and fn never runs, so the
-	 * context can reclaim arg if it owns it. Any thread. */
-	void (*hold)(void *ctx);
-	void (*drop)(void *ctx, spool_callback_fn fn, void *arg, bool ran);
+	 * hold(ctx, fn) when the node is added, drop(ctx, fn, arg, ran,
+	 * posted) when the node is freed, so ctx outlives every callback
+	 * that may still be posted to it (a loop destroyed before a foreign
+	 * future completes). hold also reserves what post needs to send fn
+	 * home, so that a callback registered on a loop never runs elsewhere
+	 * for want of memory at its completion; it returns nonzero when it
+	 * cannot (no memory), and the registration then fails with
+	 * SPOOL_ENOMEM. ran is true once fn ran or was handed to post; false
+	 * when the future was freed without completing and fn never runs, so
+	 * the context can reclaim arg if it owns it. posted is true when post
+	 * took fn (and spent the reservation); otherwise drop gives the
+	 * reservation back. Any thread. */
+	int (*hold)(void *ctx, spool_callback_fn fn);
+	void (*drop)(void *ctx, spool_callback_fn fn, void *arg, bool ran,
+		     bool posted);
 };
 
 struct spool__wait_context {

@@ -6,13 +6,14 @@
  *
  * The work runs as an ordinary task on the other executor (the inner
  * future). The caller gets an outer future that only the loop's thread
- * completes: the inner future's done-callback runs on the loop's thread if
- * core already routes it there (registered from the loop), and otherwise
- * posts itself there through the loop's inbox. So the outer future's
+ * completes: the inner future's done-callback runs where the work ends
+ * and sends itself to the loop's thread through the loop's inbox, on a
+ * spare handle reserved when the bridge was made (inbox.c), so that
+ * running out of memory later cannot divert it. So the outer future's
  * callbacks and the coroutines awaiting it are woken by the loop, never by
  * a pool thread. Cancelling the outer future cancels the inner one.
  *
- * If the loop is destroyed first, the post fails and the thread that ran
+ * If the loop is destroyed first, the send fails and the thread that ran
  * the work completes the outer future itself, so it still reaches a final
  * state. The outer record holds the anchor, which outlives the loop.
  */
@@ -24,6 +25,11 @@
 struct bridge {
 	spool_future fut; /* first: the outer future */
 	struct spool__anchor *anchor;
+	/* inner_done's send home uses a spare handle reserved at creation
+	 * (inbox.c); sent once it did, after which the reservation is spent
+	 * and only the loop's thread reads the flag. */
+	bool sent;
+	struct spool__cb on_inner, on_outer; /* never fail (future_impl.h) */
 };
 
 static void bridge_free(spool_future *f)
@@ -37,13 +43,20 @@ static void bridge_free(spool_future *f)
 static const struct spool__future_ops bridge_ops = {.free = bridge_free};
 
 /* On inner: completes the outer future, on the loop's thread if it can.
- * Owns one reference to the outer future, which travels with a post. */
+ * Owns one reference to the outer future, which travels with a send. It
+ * runs where inner completes, and once more on the loop's thread when it
+ * sent itself there. */
 static void inner_done(spool_future *inner, void *arg)
 {
 	struct bridge *b = arg;
-	if (!spool__on_loop(b->anchor) &&
-	    spool__anchor_post(b->anchor, inner_done, inner, b) == 0)
-		return;
+	if (!b->sent && !spool__on_loop(b->anchor)) {
+		b->sent = true;
+		if (spool__anchor_send(b->anchor, inner_done, inner, b) == 0)
+			return;
+		b->sent = false; /* the loop is gone: complete it here */
+	}
+	if (!b->sent)
+		spool__anchor_unreserve(b->anchor);
 	int err = spool_future_error(inner);
 	spool__future_complete(&b->fut, err,
 			       err == 0 ? spool_future_value(inner) : NULL);
@@ -68,20 +81,24 @@ spool_future *spool_loop_run_in_executor(spool_loop *loop, spool_executor *ex,
 	struct bridge *b = spool__malloc(sizeof *b);
 	if (!b)
 		return NULL;
+	if (spool__anchor_reserve(loop->anchor) != 0) {
+		free(b);
+		return NULL;
+	}
 	spool_future *inner = spool_submit(ex, fn, arg);
 	if (!inner) {
+		spool__anchor_unreserve(loop->anchor);
 		free(b);
 		return NULL;
 	}
 	spool__future_init(&b->fut, &bridge_ops);
 	spool__anchor_hold(loop->anchor);
 	b->anchor = loop->anchor;
-	if (spool_future_add_callback(&b->fut, outer_done, inner) != 0)
-		spool_future_release(inner); /* no cancel propagation */
-	spool_future_retain(&b->fut);        /* for inner_done */
-	if (spool_future_add_callback(inner, inner_done, b) != 0) {
-		spool__future_complete(&b->fut, SPOOL_ENOMEM, NULL);
-		spool_future_release(&b->fut);
-	}
+	b->sent = false;
+	/* Both callbacks on own nodes: from here on nothing can fail. */
+	spool__future_add_callback_node(&b->fut, &b->on_outer, outer_done,
+					inner);
+	spool_future_retain(&b->fut); /* for inner_done */
+	spool__future_add_callback_node(inner, &b->on_inner, inner_done, b);
 	return &b->fut;
 }

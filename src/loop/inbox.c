@@ -27,6 +27,25 @@
  * release closes the eventfd and frees the anchor. A push that succeeded
  * before close was drained at close, so the eventfd write that follows it
  * reaches a descriptor that is still open (the pusher holds a reference).
+ *
+ * Spare handles. A done-callback registered on the loop's thread and
+ * completed on another is carried home in a handle. That handle used to
+ * be allocated at the completion, where running out of memory left no one
+ * to tell: the callback then ran on the completing thread, against
+ * spool_future_add_callback()'s promise. Now the registration reserves
+ * one (core's hold hook, where SPOOL_ENOMEM can still be returned), and a
+ * send takes a reserved spare, so it cannot fail for want of memory.
+ * Counting, under spare_mu: nreserved is the number of registrations
+ * (and run_in_executor bridges) that may still send; nspare, the handles
+ * on the list, never falls below it. A reservation allocates a handle
+ * only when nspare == nreserved; a send takes a handle and its
+ * reservation at once; a registration that ends without sending (its
+ * callback ran in place, or never ran) gives its reservation back and
+ * leaves the handle on the list for the next one. So a loop that
+ * registers and completes its callbacks itself reuses one spare, and the
+ * list never holds more handles than reservations were ever outstanding
+ * at once. The await's wake-up brings its own handle (task.c) and
+ * reserves nothing.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -50,6 +69,9 @@ int spool__anchor_new(struct spool__anchor **out, spool_loop *loop)
 	atomic_init(&a->inbox, NULL);
 	atomic_init(&a->wake_pending, 0);
 	a->loop = loop;
+	pthread_mutex_init(&a->spare_mu, NULL);
+	a->spares = NULL;
+	a->nspare = a->nreserved = 0;
 	*out = a;
 	return 0;
 }
@@ -67,6 +89,12 @@ void spool__anchor_release(struct spool__anchor *a)
 	 * which ThreadSanitizer does not model. */
 	if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1) {
 		close(a->efd);
+		while (a->spares) {
+			struct spool_handle *h = a->spares;
+			a->spares = h->next;
+			free(h);
+		}
+		pthread_mutex_destroy(&a->spare_mu);
 		free(a);
 	}
 }
@@ -143,26 +171,43 @@ struct spool_handle *spool__inbox_close(struct spool__anchor *a)
 
 /* ---- the wait-context hooks (core/wait.h) ----------------------------- */
 
-int spool__anchor_post(void *ctx, spool_callback_fn fn, spool_future *f,
-		       void *arg)
+int spool__anchor_reserve(struct spool__anchor *a)
 {
-	struct spool__anchor *a = ctx;
-	struct spool_handle *h;
-	if (fn == spool__await_fired) {
-		/* An await's wake-up brings its own handle (task.c): it
-		 * cannot fail here for want of memory. */
-		h = arg;
-		h->kind = SPOOL__H_AWAIT;
-		h->f = spool_future_retain(f);
-		if (spool__inbox_push(a, h) != 0) {
-			spool_future_release(f);
-			return -1; /* core runs fn in place, which puts h */
+	int rc = 0;
+	pthread_mutex_lock(&a->spare_mu);
+	if (a->nspare == a->nreserved) {
+		struct spool_handle *h = spool__malloc(sizeof *h);
+		if (h) {
+			h->next = a->spares;
+			a->spares = h;
+			a->nspare++;
+		} else {
+			rc = SPOOL_ENOMEM;
 		}
-		return 0;
 	}
-	h = spool__malloc(sizeof *h);
-	if (!h)
-		return -1; /* core runs fn in place: late, but exactly once */
+	if (rc == 0)
+		a->nreserved++;
+	pthread_mutex_unlock(&a->spare_mu);
+	return rc;
+}
+
+void spool__anchor_unreserve(struct spool__anchor *a)
+{
+	pthread_mutex_lock(&a->spare_mu);
+	a->nreserved--;
+	pthread_mutex_unlock(&a->spare_mu);
+}
+
+int spool__anchor_send(struct spool__anchor *a, spool_callback_fn fn,
+		       spool_future *f, void *arg)
+{
+	pthread_mutex_lock(&a->spare_mu);
+	/* The caller's reservation guarantees one (nspare >= nreserved). */
+	struct spool_handle *h = a->spares;
+	a->spares = h->next;
+	a->nspare--;
+	a->nreserved--;
+	pthread_mutex_unlock(&a->spare_mu);
 	h->kind = SPOOL__H_POSTED;
 	h->loop = NULL;
 	h->cancelled = h->done = h->in_heap = false;
@@ -171,21 +216,51 @@ int spool__anchor_post(void *ctx, spool_callback_fn fn, spool_future *f,
 	h->arg = arg;
 	h->f = spool_future_retain(f);
 	if (spool__inbox_push(a, h) != 0) {
-		spool_future_release(h->f);
-		free(h);
+		/* The loop is gone: the handle and the reservation go back,
+		 * and the caller runs fn itself. */
+		spool_future_release(f);
+		pthread_mutex_lock(&a->spare_mu);
+		h->next = a->spares;
+		a->spares = h;
+		a->nspare++;
+		a->nreserved++;
+		pthread_mutex_unlock(&a->spare_mu);
 		return -1;
 	}
 	return 0;
 }
 
-void spool__anchor_hold_ctx(void *ctx)
+int spool__anchor_post(void *ctx, spool_callback_fn fn, spool_future *f,
+		       void *arg)
 {
+	struct spool__anchor *a = ctx;
+	if (fn == spool__await_fired) {
+		/* An await's wake-up brings its own handle (task.c). */
+		struct spool_handle *h = arg;
+		h->kind = SPOOL__H_AWAIT;
+		h->f = spool_future_retain(f);
+		if (spool__inbox_push(a, h) != 0) {
+			spool_future_release(f);
+			return -1; /* core runs fn in place, which puts h */
+		}
+		return 0;
+	}
+	return spool__anchor_send(a, fn, f, arg);
+}
+
+int spool__anchor_hold_ctx(void *ctx, spool_callback_fn fn)
+{
+	if (fn != spool__await_fired && spool__anchor_reserve(ctx) != 0)
+		return SPOOL_ENOMEM;
 	spool__anchor_hold(ctx);
+	return 0;
 }
 
 void spool__anchor_drop_ctx(void *ctx, spool_callback_fn fn, void *arg,
-			    bool ran)
+			    bool ran, bool posted)
 {
+	if (fn != spool__await_fired && !posted)
+		spool__anchor_unreserve(ctx);
 	/* An await's callback owns its handle and a reference to its task
 	 * (task.c); if the awaited future was freed without completing,
 	 * nobody else will drop them. */

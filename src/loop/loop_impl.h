@@ -79,6 +79,12 @@ struct spool__anchor {
 	atomic_int wake_pending;
 	int efd;          /* eventfd, closed with the anchor */
 	spool_loop *loop; /* read only on the loop's thread */
+	/* Spare handles for sending done-callbacks home (inbox.c), under
+	 * spare_mu: nspare on the list, nreserved promised to callbacks
+	 * not yet sent or dropped; nspare >= nreserved always. */
+	pthread_mutex_t spare_mu;
+	struct spool_handle *spares;
+	size_t nspare, nreserved;
 };
 
 #define SPOOL__INBOX_CLOSED ((struct spool_handle *)(uintptr_t)1)
@@ -244,11 +250,20 @@ void spool__inbox_drain(spool_loop *loop);
 /* Loop thread, at destroy: closes the inbox and returns what was left,
  * oldest first. */
 struct spool_handle *spool__inbox_close(struct spool__anchor *a);
+/* Reserves one spare handle for a later send (0 or SPOOL_ENOMEM), gives a
+ * reservation back, and sends fn(f, arg) home on a reserved spare: 0, or
+ * -1 when the loop is gone (the reservation is then still held). Any
+ * thread. */
+int spool__anchor_reserve(struct spool__anchor *a);
+void spool__anchor_unreserve(struct spool__anchor *a);
+int spool__anchor_send(struct spool__anchor *a, spool_callback_fn fn,
+		       spool_future *f, void *arg);
+/* The wait-context hooks (core/wait.h). */
 int spool__anchor_post(void *ctx, spool_callback_fn fn, spool_future *f,
 		       void *arg);
-void spool__anchor_hold_ctx(void *ctx);
+int spool__anchor_hold_ctx(void *ctx, spool_callback_fn fn);
 void spool__anchor_drop_ctx(void *ctx, spool_callback_fn fn, void *arg,
-			    bool ran);
+			    bool ran, bool posted);
 
 /* task.c */
 void spool__task_step(spool_loop *loop, struct spool__task *t);

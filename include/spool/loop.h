@@ -241,7 +241,9 @@ SPOOL_API void spool_handle_release(spool_handle *handle);
  * coroutines once. Anywhere else, including a pool worker and the loop's
  * thread outside a coroutine, it blocks the thread (nanosleep, as
  * time.sleep). Returns 0, SPOOL_ECANCELLED if the sleeping coroutine was
- * cancelled (it wakes at once), SPOOL_EINVAL for ns < 0. */
+ * cancelled (it wakes at once), SPOOL_EINVAL for ns < 0, or, in a
+ * coroutine, SPOOL_ENOMEM when there is no memory for its timer or to
+ * suspend it (it has not slept; nothing else changed). */
 SPOOL_API int spool_sleep(int64_t ns);
 
 /* Waits until descriptor fd is readable (data, end of file, or an error

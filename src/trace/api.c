@@ -46,7 +46,7 @@ void spool_trace_begin(const char *name)
 	if (spool__trace_on()) {
 		spool__trace_record(SPOOL__TR_USER_BEGIN, 0,
 				    (uint64_t)(uintptr_t)name);
-		spool__trace_fresh = false;
+		spool__trace_stale();
 	}
 }
 
@@ -54,6 +54,6 @@ void spool_trace_end(void)
 {
 	if (spool__trace_on()) {
 		spool__trace_record(SPOOL__TR_USER_END, 0, 0);
-		spool__trace_fresh = false;
+		spool__trace_stale();
 	}
 }

@@ -28,4 +28,9 @@ void *spool__slab_alloc(void);
  * block, on a short internal mutex. */
 void spool__slab_free(void *slot);
 
+/* For an idle worker: has the kernel fault in the block a submitting
+ * thread will take next, if one asked for it (slab.c, "Pre-faulting").
+ * Any thread; a system call at most, never touching the block's bytes. */
+void spool__slab_prefault(void);
+
 #endif /* SPOOL_POOL_SLAB_H */

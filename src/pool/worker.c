@@ -31,6 +31,7 @@
 
 #include "core/wait.h"
 #include "pool_impl.h"
+#include "slab.h"
 #include "trace/trace.h"
 
 SPOOL__TLS struct spool__worker *spool__self;
@@ -217,6 +218,7 @@ static struct spool__task *search(struct spool__worker *w)
 static bool watch(struct spool__worker *w)
 {
 	struct spool_pool *p = w->pool;
+	spool__slab_prefault();
 	for (int look = 0; look < WATCH_LOOKS; look++) {
 		for (int i = 0; i < WATCH_SPINS; i++)
 			ck_pr_stall();

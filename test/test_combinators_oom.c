@@ -566,11 +566,13 @@ START_TEST(map_out_of_memory_is_null_or_enomem_and_starts_nothing_more)
 }
 END_TEST
 
-static spool_future *map_gate;
+/* Holds the tasks of one run until the run opens it (map on threads, task
+ * groups): a promise made and released by each run. */
+static spool_future *gate;
 
 static int gated_map_task(void *arg, void **result)
 {
-	spool_future_wait(map_gate, BOUND);
+	spool_future_wait(gate, BOUND);
 	return map_task(arg, result);
 }
 
@@ -581,11 +583,11 @@ static bool map_threads_run(long k)
 {
 	void *args[4] = {&V[0], &V[1], &V[2], &V[3]};
 	atomic_store(&map_ran, 0);
-	map_gate = spool_promise_new();
+	gate = spool_promise_new();
 	arm(k);
 	spool_future *m = spool_map(thread_executor(), gated_map_task, args, 4,
 				    2);
-	spool_promise_set_result(map_gate, NULL);
+	spool_promise_set_result(gate, NULL);
 	if (m) {
 		ck_assert_int_eq(spool_future_wait(m, BOUND), 0);
 	}
@@ -607,7 +609,7 @@ static bool map_threads_run(long k)
 		assert_mapped(m, args);
 	}
 	spool_future_release(m);
-	spool_future_release(map_gate);
+	spool_future_release(gate);
 	return f;
 }
 
@@ -684,12 +686,10 @@ END_TEST
 
 /* ---- task group ------------------------------------------------------- */
 
-static spool_future *group_gate;
-
 /* Waits (bounded) for the gate, then succeeds with arg. */
 static int gated_task(void *arg, void **result)
 {
-	spool_future_wait(group_gate, BOUND);
+	spool_future_wait(gate, BOUND);
 	*result = arg;
 	return 0;
 }
@@ -698,7 +698,7 @@ static int gated_task(void *arg, void **result)
  * a spawn refused for memory is retried once (the group stays usable). */
 static bool group_run(long k, size_t limit)
 {
-	group_gate = spool_promise_new();
+	gate = spool_promise_new();
 	spool_future *tasks[3] = {NULL, NULL, NULL};
 	arm(k);
 	spool_group *g = (void *)&V[7];
@@ -707,7 +707,7 @@ static bool group_run(long k, size_t limit)
 		ck_assert_int_eq(rc, SPOOL_ENOMEM);
 		ck_assert_ptr_null(g);
 		ck_assert(fired());
-		spool_future_release(group_gate);
+		spool_future_release(gate);
 		return true;
 	}
 	size_t refused = 0;
@@ -728,7 +728,7 @@ static bool group_run(long k, size_t limit)
 		ck_assert_int_eq(rc, 0);
 		ck_assert_ptr_nonnull(tasks[i]);
 	}
-	spool_promise_set_result(group_gate, NULL);
+	spool_promise_set_result(gate, NULL);
 	rc = spool_group_join(g, BOUND);
 	if (rc == SPOOL_ENOMEM && spool_group_failures(g) == 0) {
 		refused++; /* no memory for the join's own future */
@@ -766,7 +766,7 @@ static bool group_run(long k, size_t limit)
 	}
 	spool_group_destroy(g);
 	thread_executor_drain();
-	spool_future_release(group_gate);
+	spool_future_release(gate);
 	return f;
 }
 

@@ -171,19 +171,24 @@ struct spool_handle *spool__inbox_close(struct spool__anchor *a)
 
 /* ---- the wait-context hooks (core/wait.h) ----------------------------- */
 
+/* Under spare_mu: h joins the spares. */
+static void spare_put(struct spool__anchor *a, struct spool_handle *h)
+{
+	h->next = a->spares;
+	a->spares = h;
+	a->nspare++;
+}
+
 int spool__anchor_reserve(struct spool__anchor *a)
 {
 	int rc = 0;
 	pthread_mutex_lock(&a->spare_mu);
 	if (a->nspare == a->nreserved) {
 		struct spool_handle *h = spool__malloc(sizeof *h);
-		if (h) {
-			h->next = a->spares;
-			a->spares = h;
-			a->nspare++;
-		} else {
+		if (h)
+			spare_put(a, h);
+		else
 			rc = SPOOL_ENOMEM;
-		}
 	}
 	if (rc == 0)
 		a->nreserved++;
@@ -220,9 +225,7 @@ int spool__anchor_send(struct spool__anchor *a, spool_callback_fn fn,
 		 * and the caller runs fn itself. */
 		spool_future_release(f);
 		pthread_mutex_lock(&a->spare_mu);
-		h->next = a->spares;
-		a->spares = h;
-		a->nspare++;
+		spare_put(a, h);
 		a->nreserved++;
 		pthread_mutex_unlock(&a->spare_mu);
 		return -1;

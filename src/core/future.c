@@ -140,6 +140,26 @@ void spool_future_release(spool_future *f)
 {
 	if (!f)
 		return;
+	/* The sole holder frees without a read-modify-write. A thread that
+	 * holds a reference and reads a count of one holds the only one:
+	 * nobody else can make a new one (a retain needs a reference to
+	 * retain from), so the count cannot change under it. Acquire pairs
+	 * with the release half of every earlier decrement (and of the
+	 * pool's completion, which drops its reference in the same step),
+	 * so every other holder's use of f happens before the free, as the
+	 * last decrement's acquire would give. This is the common case: a
+	 * pool task's future is usually released by its submitter after
+	 * the pool has dropped its reference, and the saved atomic
+	 * operation is one of the few a fork-join spawn costs. The store
+	 * leaves the count at zero, as the decrement would, so that debug
+	 * builds still catch a double release (see free_later). */
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
+	if (SPOOL__REFS(w) == 1) {
+		atomic_store_explicit(&f->state, w - SPOOL__REF_ONE,
+				      memory_order_relaxed);
+		destroy(f);
+		return;
+	}
 	/* Release on the decrement, acquire for the last one: all uses of f
 	 * by other holders happen before it is freed (the usual refcount
 	 * argument, as in Boost's and the kernel's). acq_rel on the decrement

@@ -36,7 +36,10 @@ static const spool_bench_suite suite = {
 		"with one task per row placement,\nand submit (a thread "
 		"outside the pool submits 1M tiny tasks, then joins\nthem), "
 		"through spool, sequential C, oneTBB task_group, libgomp and "
-		"libomp\ntasks, GThreadPool and a plain mutex+condvar pool. "
+		"libomp\ntasks, GThreadPool and a plain mutex+condvar pool, "
+		"and "
+		"\"floor\", the\nlower bound of the pool's design (fib on one "
+		"thread, submit). "
 		"Every answer is\nchecked; a wrong one fails the program "
 		"(exit 1). Targets are printed\nafter the table, met or "
 		"missed; a missed target is not an error.",
@@ -121,6 +124,7 @@ static const struct peer_ref peers[] = {
 	{"gthreadpool", NULL, NULL, NULL, POOL_GTHREADPOOL_MISSING},
 #endif
 	{"mutexpool", &pool_peer_mutexpool, NULL, NULL, NULL},
+	{"floor", &pool_peer_floor, NULL, NULL, NULL},
 };
 #define NPEERS (sizeof(peers) / sizeof(peers[0]))
 
@@ -264,9 +268,12 @@ static void build_experiments(const spool_bench_opts *o)
 		for (size_t p = 0; p < NPEERS; p++) {
 			const struct peer_ref *ref = &peers[p];
 			bool seq = strcmp(ref->impl, "sequential") == 0;
+			/* The floor of fib is the floor of one worker. */
+			bool one = seq || (b == POOL_FIB &&
+					   strcmp(ref->impl, "floor") == 0);
 
 			add_exp(o, (enum pool_bench)b, ref,
-				seq ? 1 : o->threads);
+				one ? 1 : o->threads);
 			/* fib on one worker: spool's cost per spawn against
 			 * a plain call. */
 			if (b == POOL_FIB && strcmp(ref->impl, "spool") == 0 &&
@@ -274,6 +281,32 @@ static void build_experiments(const spool_bench_opts *o)
 				add_exp(o, POOL_FIB, ref, 1);
 		}
 	}
+}
+
+/* One line for a floor (peer_floor.c) against ref: the best ratio the
+ * target of spool's row could reach, printed the way the target is. */
+static void print_floor(const char *bench, int threads, const char *ref,
+			int ref_threads, double need, bool throughput)
+{
+	const spool_bench_exp *f = spool_bench_find(exps, nexps, bench, "floor",
+						    threads);
+	const spool_bench_exp *r = spool_bench_find(exps, nexps, bench, ref,
+						    ref_threads);
+
+	if (!f || !r || r->median_s <= 0 || f->median_s <= 0)
+		return;
+	if (throughput)
+		fprintf(stderr,
+			"  %-8s floor(%d) vs %s(%d)  throughput %6.2fx at "
+			"best  (spool's target: >= %.2fx)\n",
+			bench, threads, ref, ref_threads,
+			r->median_s / f->median_s, need);
+	else
+		fprintf(stderr,
+			"  %-8s floor(%d) vs %s(%d)  time %6.2fx at best  "
+			"(spool's target: <= %.2fx)\n",
+			bench, threads, ref, ref_threads,
+			f->median_s / r->median_s, need);
 }
 
 int main(int argc, char **argv)
@@ -297,6 +330,12 @@ int main(int argc, char **argv)
 	};
 	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof(targets) / sizeof(targets[0]));
+	fprintf(stderr,
+		"floors (medians; peer_floor.c: only the atomic operations, "
+		"or the page\nfaults, that the pool's design requires, so no "
+		"implementation of it does better):\n");
+	print_floor("fib", 1, "sequential", 1, 10.0, false);
+	print_floor("submit", o.threads, "mutexpool", o.threads, 5.0, true);
 	if (o.quick)
 		fprintf(stderr, "(--quick: sizes too small for the targets "
 				"to mean anything)\n");

@@ -141,6 +141,8 @@ extern const struct pool_peer pool_peer_spool;
 extern const struct pool_peer pool_peer_tbb;
 extern const struct pool_peer pool_peer_gthreadpool;
 extern const struct pool_peer pool_peer_mutexpool;
+/* Not a pool: the lower bound two targets are read against (peer_floor.c). */
+extern const struct pool_peer pool_peer_floor;
 
 #ifdef __cplusplus
 }

@@ -7,10 +7,12 @@
  * NULL, from the loop's thread, from a coroutine and from another thread;
  * the scheduling calls return SPOOL_ENOMEM and then never run their
  * callback; a coroutine's sleep or wait for a descriptor fails with
- * SPOOL_ENOMEM instead of hanging; every future reaches a final state and
- * destroy finishes. Every wait is bounded; the fixture checks that no
- * future is left alive, and LeakSanitizer (AddressSanitizer builds) that
- * no block is.
+ * SPOOL_ENOMEM instead of hanging; spool_loop_run_in_executor() returns
+ * NULL without submitting anything, or a future that ends with the
+ * function's outcome (or cancelled, when cancelled while it runs); every
+ * future reaches a final state and destroy finishes. Every wait is bounded; the
+ * fixture checks that no future is left alive, and LeakSanitizer
+ * (AddressSanitizer builds) that no block is.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -538,6 +540,168 @@ START_TEST(a_callback_added_on_the_loop_runs_there_or_is_refused)
 }
 END_TEST
 
+/* ---- run_in_executor ------------------------------------------------- */
+
+/* Calls of the function run on the pool (reset by each run). */
+static atomic_int pool_calls;
+
+/* On the pool: counts its call, then succeeds with arg + 1. */
+static int counted_add_one(void *arg, void **result)
+{
+	atomic_fetch_add(&pool_calls, 1);
+	return add_one(arg, result);
+}
+
+/* On the pool: counts its call, tells it started, then polls (bounded)
+ * for the cancellation request the loop's future passes on; succeeds with
+ * arg + 1 whether or not it came, which the run records. */
+static atomic_int bridged_started, bridged_saw_cancel;
+
+static int held_add_one(void *arg, void **result)
+{
+	atomic_fetch_add(&pool_calls, 1);
+	atomic_store(&bridged_started, 1);
+	int64_t t0 = spool_test_now_ns();
+	while (!spool_cancel_requested() && spool_test_now_ns() - t0 < BOUND)
+		spool_test_sleep_ns(100 * 1000);
+	atomic_store(&bridged_saw_cancel, spool_cancel_requested());
+	return add_one(arg, result);
+}
+
+struct bridged {
+	long k; /* the allocation armed to fail */
+	spool_loop *loop;
+	spool_executor *pool;
+	spool_task_fn fn;
+	bool cancel;     /* cancel the future once fn runs */
+	spool_future *t; /* the coroutine, or NULL */
+	spool_future *f; /* run_in_executor's future (the run's), or NULL */
+	int cancel_rc;   /* of spool_future_cancel(f) */
+	int wait_rc;     /* of the coroutine's wait for f */
+	bool nomem;      /* a run of the loop had no memory */
+};
+
+/* A coroutine: hands fn to the pool through the loop, cancels the future
+ * once fn runs if asked to, and waits for the future. Blocking the loop's
+ * thread while fn starts is harmless: fn runs on the pool. */
+static int bridging_task(void *arg, void **result)
+{
+	struct bridged *b = arg;
+	b->f = spool_loop_run_in_executor(b->loop, b->pool, b->fn, &V[1]);
+	if (b->f && b->cancel) {
+		int64_t t0 = spool_test_now_ns();
+		while (!atomic_load(&bridged_started))
+			ck_assert_int_lt(spool_test_now_ns() - t0, BOUND);
+		b->cancel_rc = spool_future_cancel(b->f);
+	}
+	if (b->f)
+		b->wait_rc = spool_future_wait(b->f, BOUND);
+	*result = (char *)arg + 1;
+	return 0;
+}
+
+/* The loop's side of a run, on a thread of its own: a new thread has no
+ * block of task records yet (src/pool/slab.c), so its first submission to
+ * the pool allocates, and the sweep reaches the submission's failure. */
+static void *bridge_loop_main(void *arg)
+{
+	struct bridged *b = arg;
+	b->loop = spool_test_loop_new();
+	arm(b->k);
+	b->t = spool_submit(spool_loop_executor(b->loop), bridging_task, b);
+	if (b->t)
+		run_until_final(b->loop, b->t, &b->nomem);
+	/* Final already unless the coroutine's wait had no memory: then
+	 * the loop completes it here. */
+	if (b->f)
+		run_until_final(b->loop, b->f, &b->nomem);
+	spool_loop_destroy(b->loop);
+	return NULL;
+}
+
+/* One run: a coroutine on a new loop hands fn to a new 2-worker pool,
+ * with the k-th allocation armed to fail; both are destroyed before the
+ * checks, so whatever was submitted has run by then. */
+static bool bridge_run(long k, spool_task_fn fn, bool cancel)
+{
+	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
+	o.workers = 2;
+	spool_pool *pool = NULL;
+	ck_assert_int_eq(spool_pool_create(&pool, &o), 0);
+	struct bridged b = {.k = k,
+			    .pool = spool_pool_executor(pool),
+			    .fn = fn,
+			    .cancel = cancel,
+			    .cancel_rc = -1,
+			    .wait_rc = -1};
+	atomic_store(&pool_calls, 0);
+	atomic_store(&bridged_started, 0);
+	atomic_store(&bridged_saw_cancel, 0);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, bridge_loop_main, &b), 0);
+	pthread_join(th, NULL);
+	spool_pool_destroy(pool);
+	bool f = fired();
+	int calls = atomic_load(&pool_calls);
+	int saw_cancel = atomic_load(&bridged_saw_cancel);
+	if (b.nomem || !b.t)
+		ck_assert(f);
+	if (b.t) {
+		/* The coroutine never ran (no memory to start it), or ran
+		 * to its end. */
+		if (check_task(b.t, &b, f))
+			ck_assert_int_eq(b.wait_rc, -1);
+		spool_future_release(b.t);
+	}
+	if (!b.f) {
+		/* NULL only when out of memory, and nothing was submitted:
+		 * the function never ran. */
+		ck_assert(f);
+		ck_assert_int_eq(calls, 0);
+		return f;
+	}
+	/* The function ran exactly once, and no allocation failure changes
+	 * the future's outcome. */
+	ck_assert_int_eq(calls, 1);
+	ck_assert(b.wait_rc == 0 || (f && b.wait_rc == SPOOL_ENOMEM));
+	if (cancel) {
+		/* Cancelled while fn ran: the future at once, and fn saw the
+		 * request it could poll, then ran to its end. */
+		ck_assert_int_eq(b.cancel_rc, 0);
+		ck_assert_int_eq(spool_future_state(b.f), SPOOL_CANCELLED);
+		ck_assert_int_eq(saw_cancel, 1);
+	} else {
+		ck_assert_int_eq(spool_future_state(b.f), SPOOL_DONE);
+		ck_assert_ptr_eq(spool_future_value(b.f), &V[2]);
+	}
+	spool_future_release(b.f);
+	return f;
+}
+
+static bool executor_run(long k)
+{
+	return bridge_run(k, counted_add_one, false);
+}
+
+static bool executor_cancel_run(long k)
+{
+	return bridge_run(k, held_add_one, true);
+}
+
+START_TEST(run_in_executor_out_of_memory_is_null_unsubmitted_or_the_result)
+{
+	ck_assert_int_gt(sweep_upto("run_in_executor", executor_run, 64), 1);
+}
+END_TEST
+
+START_TEST(run_in_executor_cancelled_while_running_asks_the_task_to_stop)
+{
+	ck_assert_int_gt(sweep_upto("run_in_executor cancelled",
+				    executor_cancel_run, 64),
+			 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loop_oom");
@@ -556,6 +720,12 @@ int main(void)
 		a_coroutine_woken_from_another_thread_out_of_memory_still_wakes);
 	tcase_add_test(tc,
 		       a_callback_added_on_the_loop_runs_there_or_is_refused);
+	tcase_add_test(
+		tc,
+		run_in_executor_out_of_memory_is_null_unsubmitted_or_the_result);
+	tcase_add_test(
+		tc,
+		run_in_executor_cancelled_while_running_asks_the_task_to_stop);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

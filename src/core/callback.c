@@ -193,6 +193,12 @@ void spool__future_add_callback_node(spool_future *f, struct spool__cb *node,
 	(void)add_callback(f, node, fn, arg);
 }
 
+void spool_debug_add_callback_node(spool_future *f, struct spool__cb *node,
+				   spool_callback_fn fn, void *arg)
+{
+	spool__future_add_callback_node(f, node, fn, arg);
+}
+
 _Static_assert(_Alignof(struct spool__wait_ops) > SPOOL__CB_CALLER_OWNED,
 	       "bit 0 of a wait_ops pointer is free for the ownership tag");
 

@@ -190,6 +190,13 @@ int spool__future_block(spool_future *f, int64_t deadline);
 void spool__future_add_callback_node(spool_future *f, struct spool__cb *node,
 				     spool_callback_fn fn, void *arg);
 
+/* spool__future_add_callback_node under a name the shared library exports,
+ * for tests, which see only its spool_ names (as spool_debug_alloc_fail_nth
+ * in alloc.h). Declared in no public header. */
+SPOOL_API void spool_debug_add_callback_node(spool_future *f,
+					     struct spool__cb *node,
+					     spool_callback_fn fn, void *arg);
+
 /* Runs f's callbacks in order and closes the list (callback.c). */
 void spool__callbacks_run(spool_future *f);
 

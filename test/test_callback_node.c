@@ -12,8 +12,12 @@
  * allocation seam (src/core/alloc.h) to fail the k-th allocation, k = 1,
  * 2, ..., until a run makes fewer than k allocations, and check after each
  * run that the continuation or the group ended (bounded waits) with the
- * outcome the headers promise and that no future is left alive.
+ * outcome the headers promise and that no future is left alive. A future
+ * released for the last time before it completes frees its callbacks
+ * unrun, but never a node its registrant owns.
  */
+#include <string.h>
+
 #include "comb_support.h"
 #include "oom_sweep.h"
 
@@ -399,6 +403,55 @@ START_TEST(
 }
 END_TEST
 
+/* ---- a caller's node on a future dropped unfinished ------------------ */
+
+static void count_cb(spool_future *f, void *arg)
+{
+	(void)f;
+	(*(int *)arg)++;
+}
+
+/* A promise released for the last time without completing, with three
+ * callbacks: a first ordinary one, which takes the node inside the future
+ * (so that the caller's node is really on the list, tagged as the
+ * caller's), then an ordinary one on a node core allocates and one on a
+ * node the test allocated, in the order node_first says. Core frees the
+ * callbacks unrun, and its own nodes only: if it freed the caller's, the
+ * test's free below is a double free, which AddressSanitizer reports (and
+ * glibc's allocator aborts on). */
+static void drop_unfinished_with_caller_node(bool node_first)
+{
+	long live = spool_debug_live_futures();
+	int first_calls = 0, ordinary_calls = 0, node_calls = 0;
+	struct spool__cb *node = malloc(sizeof *node);
+	ck_assert_ptr_nonnull(node);
+	spool_future *p = spool_promise_new();
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(spool_future_add_callback(p, count_cb, &first_calls),
+			 0);
+	if (node_first)
+		spool_debug_add_callback_node(p, node, count_cb, &node_calls);
+	ck_assert_int_eq(
+		spool_future_add_callback(p, count_cb, &ordinary_calls), 0);
+	if (!node_first)
+		spool_debug_add_callback_node(p, node, count_cb, &node_calls);
+	spool_future_release(p); /* the last reference */
+	ck_assert_int_eq(spool_debug_live_futures(), live);
+	ck_assert_int_eq(first_calls, 0);
+	ck_assert_int_eq(ordinary_calls, 0);
+	ck_assert_int_eq(node_calls, 0);
+	/* The node is still the test's to write and to free. */
+	memset(node, 0x5a, sizeof *node);
+	free(node);
+}
+
+START_TEST(a_caller_owned_node_on_a_dropped_future_is_never_freed_by_core)
+{
+	drop_unfinished_with_caller_node(false);
+	drop_unfinished_with_caller_node(true);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("callback_node");
@@ -421,6 +474,9 @@ int main(void)
 	tcase_add_test(
 		tc,
 		callback_node_runs_where_its_future_completes_and_user_callbacks_go_home);
+	tcase_add_test(
+		tc,
+		a_caller_owned_node_on_a_dropped_future_is_never_freed_by_core);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

@@ -69,7 +69,7 @@ static void usage(FILE *to, const spool_bench_suite *s, const char *prog)
 		"usage: %s [--runs N] [--threads N] [--quick] [--only B,..]\n"
 		"       [--impl I,..] [--timeout S] [--help]\n"
 		"  --runs N      interleaved rounds; the median of N is "
-		"reported (default 5)\n"
+		"reported (default %d)\n"
 		"  --threads N   worker threads (default 2)\n"
 		"  --quick       small sizes: a smoke test, not a measurement\n"
 		"  --only B,..   run only these benchmarks\n"
@@ -77,7 +77,7 @@ static void usage(FILE *to, const spool_bench_suite *s, const char *prog)
 		"  --timeout S   limit per isolated run in seconds "
 		"(default 300; 0: none)\n"
 		"  --help        this text\n",
-		prog);
+		prog, s->default_runs > 0 ? s->default_runs : 5);
 	if (s->summary)
 		fprintf(to, "\n%s\n", s->summary);
 	fprintf(to, "\nbenchmarks:");
@@ -180,7 +180,10 @@ int spool_bench_parse(spool_bench_opts *o, const spool_bench_suite *suite,
 	const char *prog = argc > 0 ? argv[0] : "spool-bench";
 	const char *v;
 
-	*o = (spool_bench_opts){.runs = 5, .threads = 2, .timeout_s = 300};
+	*o = (spool_bench_opts){
+		.runs = suite->default_runs > 0 ? suite->default_runs : 5,
+		.threads = 2,
+		.timeout_s = 300};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 

@@ -64,7 +64,8 @@ int64_t spool_bench_now_ns(void);
 
 /* What the shared command line chose. Filled by spool_bench_parse(). */
 typedef struct spool_bench_opts {
-	int runs;         /* --runs N: rounds, N >= 1; default 5 */
+	int runs;         /* --runs N: rounds, N >= 1; default 5 (see
+			     spool_bench_suite.default_runs) */
 	int threads;      /* --threads N: workers, N >= 1; default 2 */
 	bool quick;       /* --quick: small sizes, for a smoke test */
 	const char *only; /* --only a,b: benches to run; NULL: all */
@@ -83,6 +84,9 @@ typedef struct spool_bench_suite {
 	 * "spool"; an experiment of the same bench with this impl and the
 	 * default thread count is the reference of its bench. */
 	const char *reference;
+	/* Rounds when --runs is not given; 0 means 5. A suite whose runs
+	 * last milliseconds takes more, so that its medians are steady. */
+	int default_runs;
 } spool_bench_suite;
 
 /* Parses argv into *o (defaults first). --help prints the usage, the

@@ -584,14 +584,31 @@ static void *racer(void *arg)
 	return NULL;
 }
 
+/* Starts n threads running fn((void *)i) that meet the caller at the two
+ * barriers each round (n + 1 parties); join_racers() ends them. */
+static void start_racers(pthread_t *t, int n, void *(*fn)(void *),
+			 pthread_barrier_t *start, pthread_barrier_t *end)
+{
+	pthread_barrier_init(start, NULL, (unsigned)n + 1);
+	pthread_barrier_init(end, NULL, (unsigned)n + 1);
+	for (intptr_t i = 0; i < n; i++)
+		pthread_create(&t[i], NULL, fn, (void *)i);
+}
+
+static void join_racers(pthread_t *t, int n, pthread_barrier_t *start,
+			pthread_barrier_t *end)
+{
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(start);
+	pthread_barrier_destroy(end);
+}
+
 START_TEST(race_complete_cancel_callback_wait_from_8_threads)
 {
-	pthread_barrier_init(&R.start, NULL, RACE_THREADS + 1);
-	pthread_barrier_init(&R.end, NULL, RACE_THREADS + 1);
 	atomic_store(&R.ops, 0);
 	pthread_t t[RACE_THREADS];
-	for (intptr_t i = 0; i < RACE_THREADS; i++)
-		pthread_create(&t[i], NULL, racer, (void *)i);
+	start_racers(t, RACE_THREADS, racer, &R.start, &R.end);
 	for (int round = 0; round < RACE_ROUNDS; round++) {
 		for (int i = 0; i < RACE_FUTURES; i++) {
 			R.f[i] = spool_promise_new();
@@ -628,11 +645,8 @@ START_TEST(race_complete_cancel_callback_wait_from_8_threads)
 			spool_future_release(f);
 		}
 	}
-	for (int i = 0; i < RACE_THREADS; i++)
-		pthread_join(t[i], NULL);
+	join_racers(t, RACE_THREADS, &R.start, &R.end);
 	ck_assert_int_ge(atomic_load(&R.ops), 100000);
-	pthread_barrier_destroy(&R.start);
-	pthread_barrier_destroy(&R.end);
 }
 END_TEST
 
@@ -684,12 +698,9 @@ static void *releaser(void *arg)
 
 START_TEST(concurrent_releases_free_each_future_exactly_once)
 {
-	pthread_barrier_init(&Rel.start, NULL, REL_THREADS + 1);
-	pthread_barrier_init(&Rel.end, NULL, REL_THREADS + 1);
 	atomic_store(&Rel.reads, 0);
 	pthread_t t[REL_THREADS];
-	for (intptr_t i = 0; i < REL_THREADS; i++)
-		pthread_create(&t[i], NULL, releaser, (void *)i);
+	start_racers(t, REL_THREADS, releaser, &Rel.start, &Rel.end);
 	long live = spool_debug_live_futures();
 	for (int round = 0; round < REL_ROUNDS; round++) {
 		for (int i = 0; i < REL_FUTURES; i++) {
@@ -703,13 +714,10 @@ START_TEST(concurrent_releases_free_each_future_exactly_once)
 		/* -1 in builds without the debug counter, on both sides. */
 		ck_assert_int_eq(spool_debug_live_futures(), live);
 	}
-	for (int i = 0; i < REL_THREADS; i++)
-		pthread_join(t[i], NULL);
+	join_racers(t, REL_THREADS, &Rel.start, &Rel.end);
 	/* The completing thread reads its own future, at least. */
 	ck_assert_int_ge(atomic_load(&Rel.reads),
 			 (long)REL_ROUNDS * REL_FUTURES);
-	pthread_barrier_destroy(&Rel.start);
-	pthread_barrier_destroy(&Rel.end);
 }
 END_TEST
 

@@ -10,9 +10,9 @@
  * SPOOL_ENOMEM instead of hanging; spool_loop_run_in_executor() returns
  * NULL without submitting anything, or a future that ends with the
  * function's outcome (or cancelled, when cancelled while it runs); every
- * future reaches a final state and destroy finishes. Every wait is bounded; the
- * fixture checks that no future is left alive, and LeakSanitizer
- * (AddressSanitizer builds) that no block is.
+ * future reaches a final state and destroy finishes. Every wait is
+ * bounded; the fixture checks that no future is left alive, and
+ * LeakSanitizer (AddressSanitizer builds) that no block is.
  */
 #include <pthread.h>
 #include <stdatomic.h>

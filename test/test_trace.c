@@ -18,6 +18,7 @@
  * submission, counts that match what the test did.
  */
 #define SPOOL_TRACE_NO_ENVIRONMENT
+#include "core/misuse.c"
 #include "trace/buffer.c"
 #include "trace/clock.c"
 #include "trace/session.c"

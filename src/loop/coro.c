@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "coro.h"
+#include "core/misuse.h"
 #include "sanitizer.h"
 
 void spool__coro_init_thread(struct spool__coro *c)
@@ -118,7 +119,7 @@ _Noreturn void spool__coro_exit(struct spool__coro *from,
 	leaving = from;
 #endif
 	spool__coro_raw_switch(from, to);
-	abort(); /* a finished coroutine is never resumed */
+	spool__bug("coroutine exit", "a finished coroutine was resumed");
 }
 
 void spool__coro_release(struct spool__coro *c)

@@ -10,6 +10,7 @@
  * two 32-bit halves.
  */
 #include "coro.h"
+#include "core/misuse.h"
 
 #ifdef SPOOL__CORO_UCONTEXT
 
@@ -21,7 +22,7 @@ static void boot(unsigned hi, unsigned lo)
 	struct spool__coro *c =
 		(struct spool__coro *)(((uintptr_t)hi << 16 << 16) | lo);
 	c->entry(c->arg);
-	abort(); /* entry functions never return */
+	spool__bug("coroutine entry", "an entry function returned");
 }
 
 void spool__coro_raw_make(struct spool__coro *c, void *stack_lo, size_t size,
@@ -31,7 +32,7 @@ void spool__coro_raw_make(struct spool__coro *c, void *stack_lo, size_t size,
 	c->entry = entry;
 	c->arg = arg;
 	if (getcontext(&c->uc) != 0)
-		abort(); /* cannot fail on Linux */
+		spool__bug_errno("coroutine creation", "getcontext");
 	c->uc.uc_stack.ss_sp = stack_lo;
 	c->uc.uc_stack.ss_size = size;
 	c->uc.uc_link = NULL;
@@ -42,7 +43,7 @@ void spool__coro_raw_make(struct spool__coro *c, void *stack_lo, size_t size,
 void spool__coro_raw_switch(struct spool__coro *from, struct spool__coro *to)
 {
 	if (swapcontext(&from->uc, &to->uc) != 0)
-		abort(); /* cannot fail with a valid context */
+		spool__bug_errno("coroutine switch", "swapcontext");
 }
 
 #endif /* SPOOL__CORO_UCONTEXT */

@@ -103,7 +103,7 @@ run_handle(spool_loop *loop, struct spool_handle *h)
 		spool__handle_unref(h);
 		break;
 	default:
-		spool__misuse("spool loop", "corrupt ready queue");
+		spool__bug("loop ready queue", "a handle of unknown kind");
 	}
 }
 

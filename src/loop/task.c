@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/misuse.h"
 #include "loop_impl.h"
 #include "sanitizer.h"
 
@@ -242,12 +243,10 @@ static void shared_evict(spool_loop *loop)
 		/* The reserve's margin was too small: a bug, but still
 		 * try to carry on. */
 		unsigned char *b = spool__realloc(o->save, n);
-		if (!b) {
-			fputs("spool: out of memory saving a coroutine's "
-			      "shared stack\n",
-			      stderr);
-			abort();
-		}
+		if (!b)
+			spool__bug("shared stack",
+				   "no memory to save a coroutine's stack "
+				   "beyond its reserve");
 		o->save = b;
 		o->save_cap = n;
 	}

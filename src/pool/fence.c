@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fence.h"
+#include "core/misuse.h"
 
 _Atomic bool spool__membarrier_ok;
 
@@ -42,8 +43,6 @@ void spool__fence_heavy(void)
 	/* Once registered, the call cannot fail (membarrier(2) lists no
 	 * error for it). Were it to, the light sides have no fence to fall
 	 * back on: stop rather than risk a lost wake-up. */
-	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0)) {
-		perror("spool: membarrier");
-		abort();
-	}
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+		spool__bug_errno("pool heavy fence", "membarrier");
 }

@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "core/misuse.h"
 #include "clock.h"
 #include "session.h"
 
@@ -180,7 +181,9 @@ static void thread_exit(void *p)
 static void make_key(void)
 {
 	if (pthread_key_create(&buf_key, thread_exit) != 0)
-		abort(); /* only at PTHREAD_KEYS_MAX: nothing sane to do */
+		spool__bug("trace buffers",
+			   "pthread_key_create failed (PTHREAD_KEYS_MAX "
+			   "keys in use)");
 }
 
 /* The track name of the calling thread: set by spool_trace_thread_name()

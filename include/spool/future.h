@@ -14,8 +14,15 @@
  * Reference counting: every function that returns a future returns a new
  * reference, which the caller gives back with spool_future_release().
  * Releasing NULL does nothing. Releasing more often than retaining is a
- * caller bug and aborts with a message (checked always for counts that reach
- * below zero; use-after-free in general is found by the sanitizer builds).
+ * caller bug and aborts with "spool: misuse of spool_future_release()", in
+ * every build type, when the extra release finds the count at zero: each
+ * thread keeps the memory of the last 16 futures it freed (64 KiB at most)
+ * aside for that, and a pool task's record keeps its zero count until the
+ * pool reuses it. An extra release while spool still holds a reference of
+ * its own (a pending task's, a combinator's) cannot be told from a
+ * legitimate one; and one that comes after the memory was reused is a use
+ * after free, for the sanitizer builds to find. Retaining a freed future,
+ * or one that already has 2^32 - 1 references, aborts likewise.
  *
  * Thread safety: every function in this header may be called from any thread
  * on the same future at the same time, unless its comment says otherwise.
@@ -92,7 +99,14 @@ SPOOL_API void spool_future_release(spool_future *f);
  * runs on that loop, never elsewhere (what carries it home is reserved
  * here, so running out of memory at the completion cannot divert it). A
  * callback must not block for long; it may retain f, add callbacks,
- * complete other futures or submit work.
+ * complete other futures, submit work, or release a reference it owns,
+ * even the last one: f stays valid until every callback has run.
+ * Completions nest in constant stack depth: a callback that completes
+ * another future runs that future's callbacks before its completing call
+ * returns, except beyond 16 levels of such nesting on one thread, where
+ * they are queued and run, in order, before the outermost completion
+ * returns (or before that thread next waits), so that a chain of any
+ * length (a then-chain, nested gathers) cannot overflow the stack.
  * Returns 0, SPOOL_EINVAL (NULL f or fn) or SPOOL_ENOMEM (nothing added). */
 SPOOL_API int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
 					void *arg);
@@ -108,7 +122,13 @@ SPOOL_API int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
  *                coroutine suspended at an await is the exception: its await
  *                returns SPOOL_ECANCELLED and this returns 0
  *                (asyncio.Task.cancel).
- *   DONE, FAILED -> no change; returns SPOOL_ESTATE.
+ *   DONE, FAILED -> no change; returns SPOOL_ESTATE. Also while another
+ *                thread is completing f with a value or an error (f is
+ *                then not final yet, for a few instructions).
+ * A cancel that another thread's completion has made moot answers at once
+ * from the outcome that completion publishes, without waiting for it.
+ * Cancelling a combinator cancels what it waits on, in constant stack
+ * depth however deeply combinators nest (see the callbacks above).
  * SPOOL_EINVAL for NULL. Never blocks. */
 SPOOL_API int spool_future_cancel(spool_future *f);
 
@@ -150,10 +170,11 @@ SPOOL_API int spool_future_result(spool_future *f, int64_t timeout_ns,
  * reference, or NULL when out of memory. */
 SPOOL_API spool_future *spool_promise_new(void);
 
-/* The three calls below are for promises (spool_promise_new). A future that
- * a pool's executor returned is completed only by the pool, as
- * asyncio.Task refuses set_result: for it these calls return SPOOL_EINVAL
- * and change nothing. */
+/* The three calls below are for promises (spool_promise_new). Every other
+ * future (an executor's task, a gather's, a map's, a then's, a group
+ * task's, a loop's run_in_executor bridge) is completed only by what made
+ * it, as asyncio.Task refuses set_result: for it these calls return
+ * SPOOL_EINVAL and change nothing. */
 
 /* Marks a PENDING promise RUNNING, so that cancel only requests. Returns 0,
  * SPOOL_ECANCELLED if it was cancelled meanwhile, SPOOL_ESTATE if it already

@@ -61,18 +61,17 @@ struct gather {
 	struct slot *slots; /* room for n */
 };
 
-static void gather_free(spool_future *f)
+static void gather_fini(spool_future *f)
 {
 	struct gather *g = (struct gather *)f;
 	for (size_t j = 0; j < g->nslots; j++)
 		spool_future_release(g->slots[j].child);
-	free(g);
 }
 
 static int gather_cancel_running(spool_future *f);
 
 const struct spool__future_ops spool__gather_ops = {
-	.free = gather_free,
+	.fini = gather_fini,
 	.cancel_running = gather_cancel_running,
 };
 
@@ -154,16 +153,17 @@ static int gather_cancel_running(spool_future *f)
 	if (!decide(g, &seen, CANCELLING)) {
 		if (seen == CANCELLING)
 			return 0;
-		/* A failure or the last completion won; the gather is final
-		 * or a few instructions from it. */
-		spool__future_block(f, INT64_MAX);
+		/* A failure or the last completion won: the gather will end
+		 * FAILED or DONE, whether or not its completer has published
+		 * that yet. Answer now; waiting here could wait on this very
+		 * thread (a callback of the winner that cancels). */
 		return SPOOL_ESTATE;
 	}
 	/* Cancelling a child runs its callback here when it was pending; the
 	 * last one completes the gather CANCELLED. Children that are final
 	 * answer SPOOL_ESTATE, which changes nothing. */
 	for (size_t j = 0; j < g->nslots; j++)
-		spool_future_cancel(g->slots[j].child);
+		spool__future_cancel_nested(g->slots[j].child);
 	return 0;
 }
 

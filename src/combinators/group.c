@@ -105,11 +105,10 @@ static void unlock(const spool_group *g)
 
 /* ---- tasks ------------------------------------------------------------ */
 
-static void gtask_free(spool_future *f)
+static void gtask_fini(spool_future *f)
 {
 	struct gtask *t = (struct gtask *)f;
 	spool_future_release(atomic_load(&t->exec));
-	free(t);
 }
 
 /* A task suspended at an await on a loop is interrupted by cancelling the
@@ -122,7 +121,7 @@ static int gtask_cancel_running(spool_future *f)
 }
 
 static const struct spool__future_ops gtask_ops = {
-	.free = gtask_free,
+	.fini = gtask_fini,
 	.cancel_running = gtask_cancel_running,
 };
 
@@ -133,7 +132,7 @@ static const struct spool__future_ops gtask_ops = {
 static int wrapper(void *arg, void **result)
 {
 	struct gtask *t = arg;
-	int rc = spool_run_task(&t->fut, t->fn, t->arg);
+	int rc = spool__run_task(&t->fut, t->fn, t->arg);
 	return rc == SPOOL_ESTATE ? SPOOL_ECANCELLED : rc;
 }
 

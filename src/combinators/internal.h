@@ -19,6 +19,7 @@
 
 #include "core/executor_impl.h"
 #include "core/future_impl.h"
+#include "core/nest.h"
 #include "core/wait.h"
 #include "spool/combinators.h"
 

@@ -58,20 +58,19 @@ struct map {
 	struct link *links; /* n */
 };
 
-static void map_free(spool_future *f)
+static void map_fini(spool_future *f)
 {
 	struct map *m = (struct map *)f;
 	for (size_t i = 0; i < m->res.n; i++)
 		spool_future_release(atomic_load_explicit(
 			&m->links[i].task,
 			memory_order_relaxed)); /* last reference: no race */
-	free(m);
 }
 
 static int map_cancel_running(spool_future *f);
 
 const struct spool__future_ops spool__map_ops = {
-	.free = map_free,
+	.fini = map_fini,
 	.cancel_running = map_cancel_running,
 };
 
@@ -103,7 +102,7 @@ static void stop(struct map *m)
 	for (size_t i = 0; i < launched; i++) {
 		spool_future *t = atomic_load(&m->links[i].task);
 		if (t)
-			spool_future_cancel(t);
+			spool__future_cancel_nested(t);
 	}
 	countdown(m, n - launched);
 }
@@ -181,7 +180,8 @@ static int map_cancel_running(spool_future *f)
 	if (!decide(m, &seen, CANCELLING)) {
 		if (seen == CANCELLING)
 			return 0;
-		spool__future_block(f, INT64_MAX);
+		/* FAILED or ALL_DONE won: the map ends that way, published
+		 * or not yet; answer without waiting (see gather.c). */
 		return SPOOL_ESTATE;
 	}
 	stop(m);

@@ -42,12 +42,11 @@ static void drop_src(struct then *th)
 	spool_future_release(atomic_exchange(&th->src, NULL));
 }
 
-static void then_free(spool_future *f)
+static void then_fini(spool_future *f)
 {
 	struct then *th = (struct then *)f;
 	drop_src(th);
 	spool_future_release(atomic_load(&th->task));
-	free(th);
 }
 
 /* A running fn on a loop may be suspended at an await: cancelling its task
@@ -61,7 +60,7 @@ static int then_cancel_running(spool_future *f)
 }
 
 static const struct spool__future_ops then_ops = {
-	.free = then_free,
+	.fini = then_fini,
 	.cancel_running = then_cancel_running,
 };
 

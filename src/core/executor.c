@@ -34,8 +34,13 @@ spool_future *spool_submit(spool_executor *ex, spool_task_fn fn, void *arg)
 
 int spool_run_task(spool_future *f, spool_task_fn fn, void *arg)
 {
-	if (!f || !fn)
+	if (!spool__is_promise(f) || !fn)
 		return SPOOL_EINVAL;
+	return spool__run_task(f, fn, arg);
+}
+
+int spool__run_task(spool_future *f, spool_task_fn fn, void *arg)
+{
 	int rc = spool__future_start(f);
 	if (rc != 0)
 		return rc == SPOOL_ECANCELLED ? rc : SPOOL_ESTATE;

@@ -24,4 +24,10 @@ struct spool_executor {
 /* A new future already FAILED with err: what submit returns on bad input. */
 spool_future *spool__future_failed(int err);
 
+/* spool_run_task for a future of spool's own that is not a promise (a
+ * group task's): starts f (PENDING, else SPOOL_ECANCELLED or
+ * SPOOL_ESTATE, and fn does not run), runs fn as f's task and completes
+ * f with its outcome. Returns fn's result code. */
+int spool__run_task(spool_future *f, spool_task_fn fn, void *arg);
+
 #endif /* SPOOL_CORE_EXECUTOR_IMPL_H */

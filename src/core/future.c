@@ -4,40 +4,107 @@
  * the one atomic state word described in future_impl.h. Callbacks live in
  * callback.c, waiting in wait.c.
  */
+#include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "alloc.h"
 #include "future_impl.h"
 #include "misuse.h"
+#include "nest.h"
 #include "trace/trace.h"
 
 /* ---- debug counter and ids -------------------------------------------- */
 
 #ifdef SPOOL_DEBUG_COUNTERS
-#include <pthread.h>
-
 static _Atomic long live_futures;
+#endif
 
-/* Debug builds keep the last QUARANTINE freed futures unfreed with their
- * count at zero, so that a double release soon after the last one is caught
- * with a message instead of corrupting the heap. */
-enum { QUARANTINE = 64 };
-static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
-static spool_future *quarantine[QUARANTINE];
-static unsigned quarantine_next;
+/* ---- the quarantine --------------------------------------------------- */
 
+/* Each thread keeps the last QUARANTINE futures it freed (up to
+ * QUARANTINE_BYTES of them) unfreed, with their count at zero, before
+ * giving their memory back, in every build type: a double release soon
+ * after the last one then finds a count of zero and aborts with a message
+ * (spool_future_release) instead of corrupting the heap. A future larger
+ * than QUARANTINE_BYTES (the results of a huge gather or map) is freed at
+ * once. Per thread, so that it costs no lock: a release on another thread
+ * finds the memory aside all the same. The pool's tasks have their own
+ * allocator, whose records keep their count at zero until reused. */
+enum { QUARANTINE = 16, QUARANTINE_BYTES = 64 * 1024 };
+
+struct quarantine {
+	spool_future *slot[QUARANTINE];
+	size_t bytes[QUARANTINE];
+	size_t total;
+	unsigned next;
+};
+
+static SPOOL__TLS struct quarantine *quarantine;
+static pthread_key_t quarantine_key;
+static pthread_once_t quarantine_once = PTHREAD_ONCE_INIT;
+
+/* At thread exit: give back what the thread kept aside. */
+static void quarantine_flush(void *p)
+{
+	struct quarantine *q = p;
+	for (unsigned i = 0; i < QUARANTINE; i++)
+		free(q->slot[i]);
+	free(q);
+	quarantine = NULL; /* a later free_later starts a new one */
+}
+
+static void quarantine_key_make(void)
+{
+	if (pthread_key_create(&quarantine_key, quarantine_flush) != 0)
+		quarantine_key = (pthread_key_t)-1;
+}
+
+static struct quarantine *quarantine_get(void)
+{
+	if (quarantine)
+		return quarantine;
+	pthread_once(&quarantine_once, quarantine_key_make);
+	struct quarantine *q = calloc(1, sizeof *q);
+	if (!q)
+		return NULL;
+	if (quarantine_key == (pthread_key_t)-1 ||
+	    pthread_setspecific(quarantine_key, q) != 0) {
+		free(q);
+		return NULL;
+	}
+	return quarantine = q;
+}
+
+static void evict(struct quarantine *q, unsigned i)
+{
+	free(q->slot[i]);
+	q->total -= q->bytes[i];
+	q->slot[i] = NULL;
+	q->bytes[i] = 0;
+}
+
+/* Sets f aside in the slot of the oldest one, which is freed, and frees
+ * the next oldest while the bytes kept would exceed the budget. */
 static void free_later(spool_future *f)
 {
-	pthread_mutex_lock(&quarantine_lock);
-	spool_future *old = quarantine[quarantine_next];
-	quarantine[quarantine_next] = f;
-	quarantine_next = (quarantine_next + 1) % QUARANTINE;
-	pthread_mutex_unlock(&quarantine_lock);
-	free(old);
+	size_t size = malloc_usable_size(f);
+	struct quarantine *q = size <= QUARANTINE_BYTES ? quarantine_get()
+							: NULL;
+	if (!q) {
+		free(f);
+		return;
+	}
+	unsigned i = q->next;
+	evict(q, i);
+	for (unsigned k = 1;
+	     k < QUARANTINE && q->total + size > QUARANTINE_BYTES; k++)
+		evict(q, (i + k) % QUARANTINE);
+	q->slot[i] = f;
+	q->bytes[i] = size;
+	q->total += size;
+	q->next = (i + 1) % QUARANTINE;
 }
-#else
-#define free_later free
-#endif
 
 long spool_debug_live_futures(void)
 {
@@ -106,6 +173,12 @@ spool_future *spool_future_retain(spool_future *f)
 		if (SPOOL__REFS(old) == 0)
 			spool__misuse("spool_future_retain",
 				      "future has already been freed");
+		/* The count is 32 bits: 2^32 - 1 references are a leak of
+		 * references, and one more would wrap to "freed". */
+		if (SPOOL__REFS(old) == UINT32_MAX)
+			spool__misuse("spool_future_retain",
+				      "more than 2^32 - 1 references to one "
+				      "future (references leaked)");
 	}
 	return f;
 }
@@ -121,6 +194,19 @@ static void free_callbacks(spool_future *f)
 	}
 }
 
+/* The second half of destroy: let go of what f holds, give back its
+ * memory. Runs at a bounded nesting depth (nest.h): letting go of what f
+ * holds may free more futures, a chain of them as long as the user made. */
+static void destroy_now(spool_future *f)
+{
+	if (f->ops && f->ops->fini)
+		f->ops->fini(f);
+	if (f->ops && f->ops->free)
+		f->ops->free(f);
+	else
+		free_later(f);
+}
+
 /* Frees f, whose last reference is gone. */
 static void destroy(spool_future *f)
 {
@@ -130,10 +216,30 @@ static void destroy(spool_future *f)
 #ifdef SPOOL_DEBUG_COUNTERS
 	atomic_fetch_sub_explicit(&live_futures, 1, memory_order_relaxed);
 #endif
-	if (f->ops && f->ops->free)
-		f->ops->free(f);
-	else
-		free_later(f);
+	if (!f->ops || !f->ops->fini) {
+		/* Holds nothing: nothing can nest below. */
+		destroy_now(f);
+	} else if (spool__nest_enter(f, SPOOL__NEST_DESTROY)) {
+		destroy_now(f);
+		spool__nest_leave();
+	}
+}
+
+void spool__nest_run(spool_future *f, enum spool__nest_kind kind)
+{
+	switch (kind) {
+	case SPOOL__NEST_CALLBACKS:
+		spool__callbacks_run(f);
+		spool_future_release(f);
+		break;
+	case SPOOL__NEST_DESTROY:
+		destroy_now(f);
+		break;
+	case SPOOL__NEST_CANCEL:
+		spool_future_cancel(f);
+		spool_future_release(f);
+		break;
+	}
 }
 
 void spool_future_release(spool_future *f)
@@ -262,15 +368,21 @@ int spool__future_start(spool_future *f)
 	}
 }
 
+/* The final phase a completion with err publishes. */
+static uint32_t final_phase(int err)
+{
+	return err == 0                  ? SPOOL__PH_DONE
+	       : err == SPOOL_ECANCELLED ? SPOOL__PH_CANCELLED
+					 : SPOOL__PH_FAILED;
+}
+
 /* Writes f's outcome (only the thread that may complete f calls this) and
  * returns the final phase that publishes it. */
 static uint32_t write_outcome(spool_future *f, int err, void *value)
 {
 	f->error = err;
 	f->value = err == 0 ? value : NULL;
-	return err == 0                  ? SPOOL__PH_DONE
-	       : err == SPOOL_ECANCELLED ? SPOOL__PH_CANCELLED
-					 : SPOOL__PH_FAILED;
+	return final_phase(err);
 }
 
 /* After the final phase replaced the word w: wakes the sleepers and runs
@@ -285,8 +397,18 @@ static void after_final(spool_future *f, uint64_t w)
 		spool__trace_stale();
 	if (w & SPOOL__WAITERS)
 		spool__futex_wake_all(f);
-	if (w & SPOOL__HAS_CB)
+	if (!(w & SPOOL__HAS_CB))
+		return;
+	/* Callbacks may complete more futures, whose callbacks complete
+	 * more: a bounded nesting (nest.h) keeps the stack flat however long
+	 * the chain. Queued, f needs a reference of its own: the completer's
+	 * may be gone by the time the queue runs. */
+	spool_future_retain(f);
+	if (spool__nest_enter(f, SPOOL__NEST_CALLBACKS)) {
 		spool__callbacks_run(f);
+		spool__nest_leave();
+		spool_future_release(f);
+	}
 }
 
 /* Debug builds: the owned completions' precondition (future_impl.h). */
@@ -368,8 +490,9 @@ void spool__future_complete_owned_release(spool_future *f, int err, void *value)
 }
 
 /* Claims the right to complete f: PENDING (or, unless pending_only,
- * RUNNING) -> COMPLETING. extra is OR-ed in (CANCEL_REQ for a cancel).
- * Returns false when f is in any other phase. */
+ * RUNNING) -> COMPLETING. extra is OR-ed in (CANCEL_REQ for a cancel, and
+ * the TARGET phase, which finish() clears). Returns false when f is in
+ * any other phase. */
 static bool claim(spool_future *f, uint32_t extra, bool pending_only)
 {
 	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -391,16 +514,26 @@ static bool claim(spool_future *f, uint32_t extra, bool pending_only)
 
 int spool__future_complete(spool_future *f, int err, void *value)
 {
-	if (!claim(f, err == SPOOL_ECANCELLED ? SPOOL__CANCEL_REQ : 0, false))
+	uint32_t extra = final_phase(err) << SPOOL__TARGET_SHIFT;
+	if (err == SPOOL_ECANCELLED)
+		extra |= SPOOL__CANCEL_REQ;
+	if (!claim(f, extra, false))
 		return SPOOL_ESTATE;
 	finish(f, err, value);
 	return 0;
 }
 
-/* A promise is any future no executor owns (future_impl.h). */
+/* A promise is a future made by spool_promise_new: one without ops. Every
+ * future with ops (a task's, a combinator's) is completed only by what
+ * made it (future_impl.h). */
 static bool is_promise(const spool_future *f)
 {
-	return f && !(f->ops && f->ops->owned);
+	return f && !f->ops;
+}
+
+bool spool__is_promise(const spool_future *f)
+{
+	return is_promise(f);
 }
 
 int spool_promise_set_result(spool_future *f, void *value)
@@ -438,7 +571,11 @@ int spool_future_cancel(spool_future *f)
 			 * (the next round of the loop). Claiming it from
 			 * RUNNING would end a running task CANCELLED under
 			 * its runner's feet. */
-			if (claim(f, SPOOL__CANCEL_REQ, true)) {
+			if (claim(f,
+				  SPOOL__CANCEL_REQ |
+					  SPOOL__PH_CANCELLED
+						  << SPOOL__TARGET_SHIFT,
+				  true)) {
 				finish(f, SPOOL_ECANCELLED, NULL);
 				return 0;
 			}
@@ -452,10 +589,13 @@ int spool_future_cancel(spool_future *f)
 				return f->ops->cancel_running(f);
 			return SPOOL_EBUSY;
 		case SPOOL__PH_COMPLETING:
-			/* Somebody is writing the outcome; it will be final
-			 * in a few instructions. */
-			spool__future_block(f, INT64_MAX);
-			continue;
+			/* Somebody is writing the outcome; the phase it will
+			 * publish is already in the word, so cancel answers
+			 * as if it were final without waiting for it. */
+			return ((w & SPOOL__TARGET_MASK) >>
+				SPOOL__TARGET_SHIFT) == SPOOL__PH_CANCELLED
+				       ? 0
+				       : SPOOL_ESTATE;
 		case SPOOL__PH_CANCELLED:
 			return 0;
 		default:

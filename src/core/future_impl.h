@@ -13,8 +13,22 @@
  *   bit  5    HAS_CB: a done-callback may be on the list (callback.c), so
  *             the completer must take the list; without it, completing
  *             costs no exchange on the list
+ *   bits 6-8  TARGET: while COMPLETING, the final phase the completer
+ *             will publish, so that a cancel racing it can answer at once
+ *             (0 or SPOOL_ESTATE) instead of waiting for the outcome
  *   bits 32-63  references (SPOOL__REF_ONE each); reference changes leave
  *             the futex half alone, so they never disturb a sleeper
+ *
+ * The reference rule: every thread that touches f (its word, its fields,
+ * its callback list) holds a reference for the whole time it does, or is
+ * f's completer, whose executor holds one for it. A retain is made only
+ * from a reference already held. Two facts follow, and the code relies on
+ * both: a holder that reads a count of one holds the only reference and
+ * nobody can make another (spool_future_release frees without a
+ * read-modify-write then), and a count of zero means freed (retain and
+ * release abort on it). A done-callback may drop the reference that kept
+ * f alive; the completer keeps f alive while more callbacks follow
+ * (callback.c).
  *
  * COMPLETING is the private phase between "this thread won the right to
  * complete" and "value and error are written": the winner of the CAS into
@@ -51,6 +65,8 @@ enum {
 	SPOOL__CANCEL_REQ = 1u << 3,
 	SPOOL__WAITERS = 1u << 4,
 	SPOOL__HAS_CB = 1u << 5,
+	SPOOL__TARGET_SHIFT = 6,
+	SPOOL__TARGET_MASK = 7u << SPOOL__TARGET_SHIFT,
 };
 
 #define SPOOL__REF_ONE (UINT64_C(1) << 32)
@@ -72,16 +88,24 @@ static inline uint32_t *spool__futex_word(_Atomic uint64_t *state)
 }
 
 struct spool__future_ops {
-	/* Gives the memory back once the last reference is gone (after
-	 * spool__future_fini). NULL means free(). */
+	/* Lets go of what f holds (the futures it references, an anchor)
+	 * when its last reference goes. NULL: nothing to let go of. It may
+	 * release other futures; core bounds the nesting (trampoline.c). */
+	void (*fini)(spool_future *f);
+	/* Gives the memory back, after fini. NULL means core frees it with
+	 * free(), after keeping it aside a while so that a double release
+	 * is caught with a message in every build (future.c, quarantine).
+	 * A type with its own allocator (the pool's slab) gives its own. */
 	void (*free)(spool_future *f);
 	/* Called by spool_future_cancel on a RUNNING future after the request
 	 * flag is raised. Returns 0 if the work will now end CANCELLED (a
 	 * coroutine suspended at an await), SPOOL_EBUSY otherwise. NULL means
 	 * SPOOL_EBUSY. */
 	int (*cancel_running)(spool_future *f);
-	/* Only the executor completes these futures (see the top of this
-	 * file); spool_promise_set_* refuse them with SPOOL_EINVAL. */
+	/* Completed only through spool__future_complete_owned* by the one
+	 * thread that runs it. A future with ops is never a promise:
+	 * spool_promise_* refuse every future whose ops is not NULL with
+	 * SPOOL_EINVAL, so only its producer completes it. */
 	bool owned;
 };
 
@@ -164,6 +188,10 @@ void spool__future_complete_owned(spool_future *f, int err, void *value);
  * read-modify-write. */
 void spool__future_complete_owned_release(spool_future *f, int err,
 					  void *value);
+
+/* True when f was made by spool_promise_new (no ops): the only futures
+ * the public promise calls and spool_run_task may complete. */
+bool spool__is_promise(const spool_future *f);
 
 /* Blocks the calling thread until f is final or the absolute monotonic
  * deadline (ns; INT64_MAX = never) passes: a short spin, then futex.

@@ -5,5 +5,6 @@ list(APPEND SPOOL_SOURCES
   src/core/executor.c
   src/core/future.c
   src/core/misuse.c
+  src/core/nest.c
   src/core/version.c
   src/core/wait.c)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "future_impl.h"
+#include "nest.h"
 #include "wait.h"
 #include "../trace/trace.h"
 
@@ -133,6 +134,9 @@ int spool_future_wait(spool_future *f, int64_t timeout_ns)
 	if (timeout_ns == 0)
 		return SPOOL_ETIMEDOUT;
 	int64_t deadline = spool__deadline(timeout_ns);
+	/* Work this thread queued to keep its stack flat (nest.h) may be
+	 * what f waits for: do it before waiting. */
+	spool__nest_flush();
 	/* Traced: a "wait" slice; a pool worker's helping runs nest in it,
 	 * a loop coroutine's suspension splits it (see src/trace/writer.c). */
 	spool__trace_wait_begin(f);

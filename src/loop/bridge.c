@@ -32,15 +32,14 @@ struct bridge {
 	struct spool__cb on_inner, on_outer; /* never fail (future_impl.h) */
 };
 
-static void bridge_free(spool_future *f)
+static void bridge_fini(spool_future *f)
 {
 	struct bridge *b = (struct bridge *)f;
-	struct spool__anchor *a = b->anchor;
-	free(b);
-	spool__anchor_release(a);
+	spool__anchor_release(b->anchor);
+	b->anchor = NULL;
 }
 
-static const struct spool__future_ops bridge_ops = {.free = bridge_free};
+static const struct spool__future_ops bridge_ops = {.fini = bridge_fini};
 
 /* On inner: completes the outer future, on the loop's thread if it can.
  * Owns one reference to the outer future, which travels with a send. It

@@ -33,6 +33,7 @@
 
 #include "core/alloc.h"
 #include "core/misuse.h"
+#include "core/nest.h"
 #include "loop_impl.h"
 #include "sanitizer.h"
 
@@ -187,6 +188,9 @@ static int poll_events(spool_loop *loop, bool now, int64_t deadline)
 
 static void run_once(spool_loop *loop)
 {
+	/* Work queued to keep a stack flat (core/nest.h) by a coroutine now
+	 * suspended inside a callback: done before the loop may block. */
+	spool__nest_flush();
 	spool__timers_cleanup(loop);
 	bool now = loop->ready_head || loop->stopping || loop->closing;
 	int64_t deadline = loop->timers.n ? loop->timers.v[0]->when : -1;

@@ -40,19 +40,19 @@
 #include "loop_impl.h"
 #include "sanitizer.h"
 
-static void task_free(spool_future *f)
+static void task_fini(spool_future *f)
 {
 	struct spool__task *t = (struct spool__task *)f;
-	struct spool__anchor *a = t->anchor;
 	free(t->save);
-	free(t);
-	spool__anchor_release(a);
+	t->save = NULL;
+	spool__anchor_release(t->anchor);
+	t->anchor = NULL;
 }
 
 static int task_cancel_running(spool_future *f);
 
 static const struct spool__future_ops task_ops = {
-	.free = task_free,
+	.fini = task_fini,
 	.cancel_running = task_cancel_running,
 };
 

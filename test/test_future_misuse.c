@@ -339,75 +339,93 @@ START_TEST(cancel_of_a_future_being_completed_answers_without_waiting)
 }
 END_TEST
 
-/* Many threads cancel gathers while others complete their children: a
- * cancel that answers 0 means the gather ends CANCELLED, SPOOL_ESTATE
- * that it ends DONE or FAILED, whichever thread decided. */
-enum { RACE_THREADS = 4, RACE_ROUNDS = 2000, RACE_CHILDREN = 3 };
+/* Pairs of threads race, round after round: one cancels a gather while
+ * the other completes its children (one of them with an error, every
+ * third round). A cancel that answers 0 means the gather ends CANCELLED,
+ * SPOOL_ESTATE that it ends DONE or FAILED, whichever thread decided. */
+enum { RACE_PAIRS = 4, RACE_ROUNDS = 500, RACE_CHILDREN = 3 };
 
 struct race {
-	spool_future *g;
-	spool_future *kids[RACE_CHILDREN];
-	_Atomic int go;
-	int answer;
+	spool_future *g[RACE_ROUNDS];
+	spool_future *kids[RACE_ROUNDS][RACE_CHILDREN];
+	int answer[RACE_ROUNDS];
+	_Atomic int ready[2]; /* rounds each side has reached */
 };
+
+/* Both sides of a pair start round i together. */
+static void meet(struct race *r, int side, int i)
+{
+	atomic_store(&r->ready[side], i + 1);
+	while (atomic_load(&r->ready[!side]) < i + 1)
+		;
+}
 
 static void *race_cancel(void *arg)
 {
 	struct race *r = arg;
-	while (!atomic_load(&r->go))
-		;
-	r->answer = spool_future_cancel(r->g);
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		meet(r, 0, i);
+		r->answer[i] = spool_future_cancel(r->g[i]);
+	}
 	return NULL;
 }
 
 static void *race_complete(void *arg)
 {
 	struct race *r = arg;
-	while (!atomic_load(&r->go))
-		;
-	for (int i = 0; i < RACE_CHILDREN; i++) {
-		if (i == 1 && (uintptr_t)r % 3 == 0)
-			spool_promise_set_error(r->kids[i], 9);
-		else
-			spool_promise_set_result(r->kids[i], &V);
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		meet(r, 1, i);
+		for (int k = 0; k < RACE_CHILDREN; k++) {
+			if (k == 1 && i % 3 == 0)
+				spool_promise_set_error(r->kids[i][k], 9);
+			else
+				spool_promise_set_result(r->kids[i][k], &V);
+		}
 	}
 	return NULL;
 }
 
 START_TEST(cancel_racing_a_gathers_completion_answers_what_it_ends_as)
 {
-	for (int round = 0; round < RACE_ROUNDS / RACE_THREADS; round++) {
-		struct race rs[RACE_THREADS];
-		pthread_t tc[RACE_THREADS], tk[RACE_THREADS];
-		for (int i = 0; i < RACE_THREADS; i++) {
-			struct race *r = &rs[i];
+	static struct race rs[RACE_PAIRS];
+	pthread_t tc[RACE_PAIRS], tk[RACE_PAIRS];
+	for (int p = 0; p < RACE_PAIRS; p++) {
+		struct race *r = &rs[p];
+		for (int i = 0; i < RACE_ROUNDS; i++) {
 			for (int k = 0; k < RACE_CHILDREN; k++)
-				r->kids[k] = spool_promise_new();
-			r->g = spool_gather(r->kids, RACE_CHILDREN, 0);
-			atomic_init(&r->go, 0);
-			pthread_create(&tc[i], NULL, race_cancel, r);
-			pthread_create(&tk[i], NULL, race_complete, r);
+				r->kids[i][k] = spool_promise_new();
+			r->g[i] = spool_gather(r->kids[i], RACE_CHILDREN, 0);
 		}
-		for (int i = 0; i < RACE_THREADS; i++)
-			atomic_store(&rs[i].go, 1);
-		for (int i = 0; i < RACE_THREADS; i++) {
-			struct race *r = &rs[i];
-			pthread_join(tc[i], NULL);
-			pthread_join(tk[i], NULL);
-			ck_assert_int_eq(spool_future_wait(r->g, SPOOL_FOREVER),
-					 0);
-			spool_state st = spool_future_state(r->g);
-			if (r->answer == 0)
+		atomic_init(&r->ready[0], 0);
+		atomic_init(&r->ready[1], 0);
+		pthread_create(&tc[p], NULL, race_cancel, r);
+		pthread_create(&tk[p], NULL, race_complete, r);
+	}
+	int outcomes[3] = {0}; /* cancelled, done, failed */
+	for (int p = 0; p < RACE_PAIRS; p++) {
+		struct race *r = &rs[p];
+		pthread_join(tc[p], NULL);
+		pthread_join(tk[p], NULL);
+		for (int i = 0; i < RACE_ROUNDS; i++) {
+			ck_assert_int_eq(
+				spool_future_wait(r->g[i], SPOOL_FOREVER), 0);
+			spool_state st = spool_future_state(r->g[i]);
+			if (r->answer[i] == 0)
 				ck_assert_int_eq(st, SPOOL_CANCELLED);
 			else
-				ck_assert(r->answer == SPOOL_ESTATE &&
+				ck_assert(r->answer[i] == SPOOL_ESTATE &&
 					  (st == SPOOL_DONE ||
 					   st == SPOOL_FAILED));
-			spool_future_release(r->g);
+			outcomes[st == SPOOL_CANCELLED ? 0
+				 : st == SPOOL_DONE    ? 1
+						       : 2]++;
+			spool_future_release(r->g[i]);
 			for (int k = 0; k < RACE_CHILDREN; k++)
-				spool_future_release(r->kids[k]);
+				spool_future_release(r->kids[i][k]);
 		}
 	}
+	printf("gather cancel race: %d cancelled, %d done, %d failed\n",
+	       outcomes[0], outcomes[1], outcomes[2]);
 }
 END_TEST
 

@@ -9,7 +9,8 @@
  * callback; a coroutine's sleep or wait for a descriptor fails with
  * SPOOL_ENOMEM instead of hanging; spool_loop_run_in_executor() returns
  * NULL without submitting anything, or a future that ends with the
- * function's outcome (or cancelled, when cancelled while it runs); every
+ * function's outcome (or cancelled, when cancelled while it runs); a
+ * cancel from another thread needs no memory and is always delivered; every
  * future reaches a final state and destroy finishes. Every wait is
  * bounded; the fixture checks that no future is left alive, and
  * LeakSanitizer (AddressSanitizer builds) that no block is.
@@ -702,6 +703,66 @@ START_TEST(run_in_executor_cancelled_while_running_asks_the_task_to_stop)
 }
 END_TEST
 
+/* ---- a cancel from another thread ------------------------------------ */
+
+/* Sleeps (bounded) until cancelled; records what the sleep returned. */
+static int cancellable_task(void *arg, void **result)
+{
+	int *rc = arg;
+	*rc = spool_sleep(BOUND);
+	*result = NULL;
+	return *rc;
+}
+
+struct remote_cancel {
+	spool_future *t;
+	long k;
+	int rc;
+	bool fired;
+};
+
+static void *remote_cancel_main(void *arg)
+{
+	struct remote_cancel *r = arg;
+	arm(r->k);
+	r->rc = spool_future_cancel(r->t);
+	r->fired = fired();
+	return NULL;
+}
+
+/* A coroutine suspended in a sleep is cancelled from another thread, with
+ * the k-th allocation armed to fail there (the loop is not running, so
+ * only the cancel can allocate). */
+static bool remote_cancel_run(long k)
+{
+	spool_loop *loop = spool_test_loop_new();
+	int slept = 1;
+	spool_future *t = spool_test_loop_submit(loop, cancellable_task,
+						 &slept);
+	spool_future *s = spool_test_loop_submit(loop, sleeper, &V[0]);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, s), 0);
+	spool_future_release(s);
+	ck_assert_int_eq(slept, 1); /* suspended in its sleep */
+	struct remote_cancel r = {t, k, -1, false};
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, remote_cancel_main, &r), 0);
+	pthread_join(th, NULL);
+	/* Accepted whatever the allocator says, and delivered. */
+	ck_assert_int_eq(r.rc, 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, t),
+			 SPOOL_ECANCELLED);
+	ck_assert_int_eq(slept, SPOOL_ECANCELLED);
+	spool_future_release(t);
+	spool_loop_destroy(loop);
+	return r.fired;
+}
+
+START_TEST(a_cancel_from_another_thread_needs_no_memory_and_is_delivered)
+{
+	sweep_upto("cancel from another thread", remote_cancel_run, 8);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loop_oom");
@@ -726,6 +787,9 @@ int main(void)
 	tcase_add_test(
 		tc,
 		run_in_executor_cancelled_while_running_asks_the_task_to_stop);
+	tcase_add_test(
+		tc,
+		a_cancel_from_another_thread_needs_no_memory_and_is_delivered);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

@@ -20,12 +20,29 @@
  *
  * Threads: a loop is not thread-safe except where stated. Its functions are
  * called on the thread that runs it (or, while it is not running, by one
- * thread at a time). The calls that are safe from any thread are
- * spool_loop_call_soon_threadsafe() and spool_submit() on the loop's
- * executor (asyncio.run_coroutine_threadsafe); spool_future_cancel() on a
- * loop task, like every future call, is also safe anywhere. A coroutine
- * never migrates between threads: a loop with suspended coroutines may only
- * run on the thread that started them.
+ * thread at a time). While the loop runs they check this: called from
+ * another thread, those that return an int return SPOOL_EINVAL and change
+ * nothing, and those that cannot answer (spool_loop_stop(),
+ * spool_loop_destroy(), spool_handle_cancelled(), spool_handle_release())
+ * abort with a message. The calls that are safe from any thread are
+ * spool_loop_call_soon_threadsafe(), spool_submit() on the loop's executor
+ * (asyncio.run_coroutine_threadsafe), spool_loop_run_in_executor(),
+ * spool_loop_is_running(), spool_loop_time(), spool_loop_current() and
+ * spool_handle_when(); spool_future_cancel() on a loop task, like every
+ * future call, is also safe anywhere. A coroutine never migrates between
+ * threads: a loop with suspended coroutines may only run on the thread that
+ * started them.
+ *
+ * Destroyed loops: calls from other threads may overlap
+ * spool_loop_destroy(). From the moment destroy begins they are refused
+ * with SPOOL_ESHUTDOWN (a submission gets a future FAILED with it), and
+ * destroy waits for the calls already under way, which it then handles as
+ * described there, before it frees anything. A call made after destroy has
+ * returned, from any thread, is a caller bug: the memory of a destroyed
+ * loop is kept (never given back, only reused by later loops), so such a
+ * call aborts with "the loop was destroyed" as long as fewer than 16 other
+ * loops have been destroyed after it; once more have, its memory may be a
+ * new loop, which the call would reach instead.
  *
  * Coroutine stacks are mmap'd with a guard region below each (a coroutine
  * that overflows its stack dies with SIGSEGV), commit memory only where they
@@ -51,13 +68,16 @@ extern "C" {
 typedef struct spool_loop spool_loop;
 
 /* A scheduled callback (asyncio's Handle / TimerHandle): a reference the
- * caller may keep to cancel the callback. Loop thread only. */
+ * caller may keep to cancel the callback. Its calls are loop thread only,
+ * like the loop's, except spool_handle_when(). */
 typedef struct spool_handle spool_handle;
 
 /* A loop callback: runs on the loop's thread with the argument given when it
  * was scheduled. It may schedule more callbacks, submit tasks, complete
  * futures or stop the loop. It must not block for long; a wait inside it
- * (outside any coroutine) returns SPOOL_EDEADLK. */
+ * (outside any coroutine) that only the loop could end, on a future or on
+ * a descriptor with a timeout, returns SPOOL_EDEADLK (spool_sleep()
+ * blocks the thread). */
 typedef void (*spool_loop_callback_fn)(spool_loop *loop, void *arg);
 
 /* ---- creating and running --------------------------------------------- */
@@ -107,9 +127,9 @@ typedef struct spool_loop_options {
 /* clang-format on */
 
 /* Creates a loop; *out gets it. opts NULL means the defaults. Returns 0,
- * SPOOL_EINVAL (NULL out, bad options), SPOOL_ENOMEM, or SPOOL_ESYS (epoll
- * or eventfd could not be created; *out is then NULL). Any thread; the loop
- * is not bound to it. Never blocks. */
+ * SPOOL_EINVAL (NULL out, bad options), SPOOL_ENOMEM, or SPOOL_ESYS (epoll,
+ * eventfd or timerfd could not be created; *out is then NULL). Any thread;
+ * the loop is not bound to it. Never blocks. */
 SPOOL_API int spool_loop_create(spool_loop **out,
 				const spool_loop_options *opts);
 
@@ -123,22 +143,27 @@ SPOOL_API int spool_loop_create(spool_loop **out,
  * and timers still pending after the last task has finished are discarded
  * unrun (asyncio's close()), except done-callbacks of futures, which
  * always run exactly once (here, if they were already on their way to the
- * loop). Handles the caller still holds stay valid until released, and
- * report cancelled. Futures the caller holds stay valid.
- * Frees every descriptor and stack the loop owns.
+ * loop). Handles the caller still holds stay valid until released; those
+ * of callbacks destroy dropped report cancelled. Futures the caller holds
+ * stay valid. Frees every descriptor and stack the loop owns (its memory
+ * is kept: see "Destroyed loops" above).
+ * Other threads: calls from them that began before destroy are finished
+ * first (a task submitted so is cancelled unstarted, a callback runs or
+ * is discarded as above); later ones are refused with SPOOL_ESHUTDOWN
+ * until destroy returns, after which they must stop calling.
  * Call it on the loop's thread (the thread that started its suspended
  * coroutines, if any), not from inside the loop (a callback or coroutine),
- * and only once no other thread can still call into this loop: these are
- * caller bugs and abort with a message. NULL is a no-op. */
+ * not while another thread runs the loop, and only once: these are caller
+ * bugs and abort with a message. NULL is a no-op. */
 SPOOL_API void spool_loop_destroy(spool_loop *loop);
 
 /* Runs the loop until spool_loop_stop() (asyncio's run_forever). If stop
  * was called before, runs one iteration and returns. The calling thread
  * becomes the loop's thread while it runs. Returns 0; SPOOL_EINVAL for
- * NULL; SPOOL_ESTATE when this loop, or another loop on this thread, is
- * already running (the loop is not re-entrant). Running it on a thread
- * other than the one that started its suspended coroutines is a caller bug
- * and aborts. Blocks. */
+ * NULL; SPOOL_ESTATE when this loop (on this thread or another), or
+ * another loop on this thread, is already running (the loop is not
+ * re-entrant). Running it on a thread other than the one that started its
+ * suspended coroutines is a caller bug and aborts. Blocks. */
 SPOOL_API int spool_loop_run(spool_loop *loop);
 
 /* Runs the loop until f is final, then returns f's outcome: 0 when DONE
@@ -151,13 +176,15 @@ SPOOL_API int spool_loop_run(spool_loop *loop);
 SPOOL_API int spool_loop_run_until_complete(spool_loop *loop, spool_future *f);
 
 /* Asks the loop to return from spool_loop_run() after the current
- * iteration (asyncio's stop). Loop thread only; from another thread,
- * schedule it with spool_loop_call_soon_threadsafe(). NULL is a no-op.
- * Never blocks. */
+ * iteration (asyncio's stop). Loop thread only (from another thread while
+ * the loop runs it aborts with a message): from another thread, schedule
+ * it with spool_loop_call_soon_threadsafe(). NULL is a no-op. Never
+ * blocks. */
 SPOOL_API void spool_loop_stop(spool_loop *loop);
 
-/* True while spool_loop_run() (or run_until_complete) is active. Not
- * thread-safe: call it on the loop's thread, like the other loop calls. */
+/* True while spool_loop_run() (or run_until_complete, or destroy) is
+ * active. Any thread; from another thread the answer may be stale by the
+ * time it is used. */
 SPOOL_API bool spool_loop_is_running(const spool_loop *loop);
 
 /* The loop running on the calling thread (asyncio.get_running_loop), or
@@ -173,9 +200,9 @@ SPOOL_API int64_t spool_loop_time(const spool_loop *loop);
  * the loop's thread while it runs, the task is queued like call_soon (in
  * order with other callbacks); from any other thread it goes through the
  * thread-safe inbox and starts in a later iteration. After destroy has
- * begun, submissions from inside the loop get a future FAILED with
- * SPOOL_ESHUTDOWN. A task's done-callbacks and waiters are woken by the
- * loop's thread. */
+ * begun, submissions, from inside the loop or from another thread, get a
+ * future FAILED with SPOOL_ESHUTDOWN. A task's done-callbacks and waiters
+ * are woken by the loop's thread. */
 SPOOL_API spool_executor *spool_loop_executor(spool_loop *loop);
 
 /* ---- callbacks and timers --------------------------------------------- */
@@ -184,9 +211,10 @@ SPOOL_API spool_executor *spool_loop_executor(spool_loop *loop);
  * called from a callback), after everything scheduled before it (FIFO).
  * If handle is not NULL, *handle gets a new reference to a handle that can
  * cancel the call; release it with spool_handle_release(). Returns 0,
- * SPOOL_EINVAL (NULL loop or fn), SPOOL_ENOMEM, or SPOOL_ESHUTDOWN from a
- * done-callback that destroy runs after the last task has finished. Loop
- * thread only; never blocks. */
+ * SPOOL_EINVAL (NULL loop or fn, or called from another thread while the
+ * loop runs: nothing is scheduled and *handle is NULL), SPOOL_ENOMEM, or
+ * SPOOL_ESHUTDOWN from a done-callback that destroy runs after the last
+ * task has finished. Loop thread only; never blocks. */
 SPOOL_API int spool_loop_call_soon(spool_loop *loop, spool_loop_callback_fn fn,
 				   void *arg, spool_handle **handle);
 
@@ -194,25 +222,30 @@ SPOOL_API int spool_loop_call_soon(spool_loop *loop, spool_loop_callback_fn fn,
  * call_later). Timers run in order of their deadline, and timers with the
  * same deadline in the order they were scheduled. Precision is well under a
  * millisecond (the epoll wait is timed in nanoseconds). delay_ns < 0 is
- * SPOOL_EINVAL; SPOOL_FOREVER never fires. Otherwise as call_soon. */
+ * SPOOL_EINVAL; a deadline past INT64_MAX is INT64_MAX, which, like
+ * SPOOL_FOREVER, never fires. Otherwise as call_soon. */
 SPOOL_API int spool_loop_call_later(spool_loop *loop, int64_t delay_ns,
 				    spool_loop_callback_fn fn, void *arg,
 				    spool_handle **handle);
 
-/* As call_later, at an absolute time on spool_loop_time()'s clock (a time
- * in the past runs in the next iteration). */
+/* As call_later, at an absolute time on spool_loop_time()'s clock. Any
+ * time in the past runs in the next iteration, including a negative one
+ * (the clock starts at boot, so "an hour ago" may be) down to INT64_MIN;
+ * INT64_MAX never fires. */
 SPOOL_API int spool_loop_call_at(spool_loop *loop, int64_t when_ns,
 				 spool_loop_callback_fn fn, void *arg,
 				 spool_handle **handle);
 
 /* Schedules fn(loop, arg) from ANY thread and wakes the loop (asyncio's
- * call_soon_threadsafe). Each call runs exactly once, in the order the
- * calls were made (as ordered by one atomic list); wake-ups are coalesced,
- * so a burst of calls costs the loop one eventfd read. Returns 0,
- * SPOOL_EINVAL, SPOOL_ENOMEM, SPOOL_ESHUTDOWN (on the loop's thread, as
- * spool_loop_call_soon). The loop must not be destroyed while other
- * threads may still call this. Thread-safe; never blocks (one write(2) to
- * an eventfd at most). */
+ * call_soon_threadsafe). Each call accepted runs once, in the order the
+ * calls were made (as ordered by one atomic list), unless destroy
+ * discards it unrun (see spool_loop_destroy); wake-ups are coalesced, so a
+ * burst of calls costs the loop one eventfd read. Returns 0, SPOOL_EINVAL
+ * (NULL loop or fn), SPOOL_ENOMEM, SPOOL_ESHUTDOWN (from another thread
+ * once destroy has begun; on the loop's thread, as spool_loop_call_soon).
+ * Calling it after destroy has returned is a caller bug (see "Destroyed
+ * loops" above). Thread-safe; never blocks (one write(2) to an eventfd at
+ * most). */
 SPOOL_API int spool_loop_call_soon_threadsafe(spool_loop *loop,
 					      spool_loop_callback_fn fn,
 					      void *arg);
@@ -220,18 +253,28 @@ SPOOL_API int spool_loop_call_soon_threadsafe(spool_loop *loop,
 /* Cancels a scheduled callback: it will not run. Returns 0 if it had not
  * run (cancelling twice is 0 too; a timer is removed from the heap
  * lazily, as asyncio does), SPOOL_ESTATE if it already ran or is running,
- * SPOOL_EINVAL for NULL. Loop thread only; never blocks. */
+ * SPOOL_EINVAL for NULL or from another thread while the loop runs
+ * (nothing changes). Loop thread only; never blocks. */
 SPOOL_API int spool_handle_cancel(spool_handle *handle);
 
-/* True if the handle was cancelled (or dropped by a destroyed loop). */
+/* True if the handle was cancelled (or dropped by a destroyed loop). Loop
+ * thread only (from another thread while the loop runs it aborts with a
+ * message). */
 SPOOL_API bool spool_handle_cancelled(const spool_handle *handle);
 
 /* The deadline of a timer handle (spool_loop_time() clock), 0 for a
- * call_soon handle. */
+ * call_soon handle. Any thread: it never changes. */
 SPOOL_API int64_t spool_handle_when(const spool_handle *handle);
 
 /* Drops the caller's reference. NULL is a no-op. Loop thread only (or any
- * single thread once the loop is destroyed). */
+ * single thread once the loop is destroyed); from another thread while
+ * the loop runs it aborts with a message. Releasing a handle twice, or
+ * using it after its release, is a caller bug. While the loop lives the
+ * memory of a released handle stays a handle of the loop, marked
+ * released, until at least 16 other handles of the loop have been done
+ * with: in that time a second release aborts with "handle released
+ * twice", and the other handle calls with "the handle was released".
+ * Later, or once the loop is destroyed, it is a use after free. */
 SPOOL_API void spool_handle_release(spool_handle *handle);
 
 /* ---- inside a coroutine ----------------------------------------------- */
@@ -252,7 +295,10 @@ SPOOL_API int spool_sleep(int64_t ns);
  * threads it blocks in poll(2); on the loop's thread outside a coroutine it
  * returns SPOOL_EDEADLK unless timeout_ns is 0. A timeout of 0 only polls.
  * Returns 0 when ready, SPOOL_ETIMEDOUT, SPOOL_ECANCELLED (the coroutine
- * was cancelled), SPOOL_EINVAL (bad descriptor, negative timeout),
+ * was cancelled), SPOOL_EINVAL (negative timeout; a descriptor that is
+ * negative or not open, which costs nothing however large its number; on
+ * the loop's thread, one of the loop's own descriptors: its epoll,
+ * eventfd and timerfd, whose registration a wait would take over),
  * SPOOL_ENOMEM, SPOOL_ESYS. Regular files are always ready. Any number of
  * coroutines may wait on the same descriptor; all are woken. Readiness is
  * a hint, as with poll(2): retry the I/O and wait again on EAGAIN (a
@@ -275,8 +321,12 @@ SPOOL_API int spool_wait_writable(int fd, int64_t timeout_ns);
  *   - cancelling itself while running: its next await returns
  *     SPOOL_ECANCELLED at once; cancel returns 0;
  *   - from another thread: the request is handed to the loop, which
- *     delivers it as above; cancel returns 0 (SPOOL_EBUSY if the loop is
- *     gone).
+ *     delivers it as above; cancel returns 0 and needs no memory. Cancels
+ *     from other threads made before the loop has delivered the first
+ *     are delivered with it, as one. If the task has finished by the
+ *     time the request would be handed over (its loop is being
+ *     destroyed), cancel answers as for a final future: 0 if it ended
+ *     CANCELLED, else SPOOL_ESTATE.
  * spool_cancel_requested() becomes true in every case. The coroutine
  * decides what a cancelled await means: returning SPOOL_ECANCELLED makes
  * the task CANCELLED, as letting CancelledError propagate does in Python.
@@ -291,8 +341,9 @@ SPOOL_API int spool_wait_writable(int fd, int64_t timeout_ns);
  * returned future cancels the work on ex as far as ex allows (a pool task
  * not started yet never runs). If the loop is destroyed before fn ends,
  * the future is completed by the thread that ran fn. A NULL loop, ex or fn
- * gives a future FAILED with SPOOL_EINVAL; NULL only when out of memory.
- * Any thread; never blocks. */
+ * gives a future FAILED with SPOOL_EINVAL; from another thread once
+ * destroy has begun, FAILED with SPOOL_ESHUTDOWN; NULL only when out of
+ * memory. Any thread; never blocks (unless ex runs fn in place). */
 SPOOL_API spool_future *spool_loop_run_in_executor(spool_loop *loop,
 						   spool_executor *ex,
 						   spool_task_fn fn, void *arg);

@@ -77,22 +77,37 @@ spool_future *spool_loop_run_in_executor(spool_loop *loop, spool_executor *ex,
 {
 	if (!loop || !ex || !fn)
 		return spool__future_failed(SPOOL_EINVAL);
+	/* Another thread enters the loop through its gate (loop.c) for as
+	 * long as it reads the loop: refused once destroy has begun. */
+	bool here = spool__loop_here() == loop;
+	int rc = here ? 0
+		      : spool__gate_enter(loop, "spool_loop_run_in_executor");
+	if (rc != 0)
+		return spool__future_failed(rc);
+	struct spool__anchor *a = loop->anchor;
 	struct bridge *b = spool__malloc(sizeof *b);
+	if (b && spool__anchor_reserve(a) != 0) {
+		free(b);
+		b = NULL;
+	}
+	if (b)
+		spool__anchor_hold(a);
+	if (!here)
+		spool__gate_leave(loop);
 	if (!b)
 		return NULL;
-	if (spool__anchor_reserve(loop->anchor) != 0) {
-		free(b);
-		return NULL;
-	}
+	/* From here on only the anchor, which outlives the loop, is used:
+	 * ex may run fn in place, for as long as fn likes, and destroy
+	 * must not wait for that. */
 	spool_future *inner = spool_submit(ex, fn, arg);
 	if (!inner) {
-		spool__anchor_unreserve(loop->anchor);
+		spool__anchor_unreserve(a);
 		free(b);
+		spool__anchor_release(a);
 		return NULL;
 	}
 	spool__future_init(&b->fut, &bridge_ops);
-	spool__anchor_hold(loop->anchor);
-	b->anchor = loop->anchor;
+	b->anchor = a;
 	b->sent = false;
 	/* Both callbacks on own nodes: from here on nothing can fail. */
 	spool__future_add_callback_node(&b->fut, &b->on_outer, outer_done,

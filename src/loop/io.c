@@ -36,6 +36,7 @@
  * SPOOL_EDEADLK, since the loop could not run while they block.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -61,22 +62,37 @@ struct spool__fd_watch {
 	bool queued;     /* in loop->io_check, awaiting verification */
 };
 
+/* Makes the table reach fd (>= 0). Only for a descriptor that is open: a
+ * number that is not (closed, or beyond any descriptor table, up to
+ * INT_MAX) is SPOOL_EINVAL before anything grows, so a bad number costs
+ * neither memory nor time. An open one can be no larger than the
+ * process's descriptor table, which the kernel already holds. The size
+ * doubles, or reaches fd + 1 if that is more, in size_t: no overflow. */
 static int grow(spool_loop *loop, int fd)
 {
-	if (fd < loop->nfds)
+	if ((size_t)fd < loop->nfds)
 		return 0;
-	int n = loop->nfds ? loop->nfds : 64;
-	while (n <= fd)
-		n *= 2;
-	struct spool__fd_watch *v = spool__realloc(loop->fds,
-						   (size_t)n * sizeof *v);
+	if (fcntl(fd, F_GETFD) < 0)
+		return SPOOL_EINVAL; /* EBADF, its only error */
+	size_t n = loop->nfds ? 2 * loop->nfds : 64;
+	if (n <= (size_t)fd)
+		n = (size_t)fd + 1;
+	struct spool__fd_watch *v = spool__realloc(loop->fds, n * sizeof *v);
 	if (!v)
 		return SPOOL_ENOMEM;
-	for (int i = loop->nfds; i < n; i++)
+	for (size_t i = loop->nfds; i < n; i++)
 		v[i] = (struct spool__fd_watch){NULL, 0, false, false};
 	loop->fds = v;
 	loop->nfds = n;
 	return 0;
+}
+
+/* The loop's own descriptors: a wait on them would take over their epoll
+ * registration (the eventfd's, and with it every wake-up from another
+ * thread; the timerfd's), or fail (epoll in itself). */
+static bool own_fd(const spool_loop *loop, int fd)
+{
+	return fd == loop->epfd || fd == loop->anchor->efd || fd == loop->tfd;
 }
 
 static void link_waiter(spool_loop *loop, struct spool__io_waiter *w)
@@ -188,7 +204,7 @@ void spool__io_verify(spool_loop *loop)
 
 void spool__io_event(spool_loop *loop, int fd, uint32_t revents)
 {
-	if (fd < 0 || fd >= loop->nfds)
+	if (fd < 0 || (size_t)fd >= loop->nfds)
 		return;
 	struct spool__fd_watch *fw = &loop->fds[fd];
 	bool read_ok = revents & (READ_EVENTS | EPOLLRDHUP);
@@ -261,6 +277,8 @@ static int wait_fd(int fd, uint32_t events, int64_t timeout_ns)
 	spool_loop *loop = spool__loop_here();
 	if (!loop)
 		return poll_fd(fd, pev, timeout_ns);
+	if (own_fd(loop, fd))
+		return SPOOL_EINVAL;
 	struct spool__task *t = loop->current;
 	if (timeout_ns == 0)
 		return poll_fd(fd, pev, 0);

@@ -23,10 +23,22 @@
  *
  * Cost per iteration: one epoll system call (none of the work of step 5
  * needs one), plus O(log n) per timer and O(1) per callback.
+ *
+ * Misuse. The calls that belong to the loop's thread check, while the loop
+ * runs, that they are made there (spool__loop_mine: one thread-local read
+ * on the loop's thread, one relaxed load elsewhere), and answer
+ * SPOOL_EINVAL or abort with a message when they are not. Calls from other
+ * threads go through the gate (below), which lets destroy wait for those
+ * in flight and refuse later ones; a loop's memory is type-stable, so a
+ * call after destroy finds its gate marked dead and aborts with a message.
  */
 #include <errno.h>
+#include <linux/futex.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,23 +67,209 @@ static const struct spool__executor_ops loop_executor_ops = {
 	.submit = spool__loop_submit,
 };
 
-/* ---- handles and the ready queue -------------------------------------- */
+/* ---- the memory of loops ----------------------------------------------
+ *
+ * Type-stable, as SLAB_TYPESAFE_BY_RCU caches in Linux: memory that has
+ * been a loop is never given back to malloc, only reused for a later loop,
+ * so that its header (the executor, gate and gen, loop_impl.h) can be read
+ * at any time. A call that comes after destroy, which is the caller's bug,
+ * then finds the gate marked DEAD and aborts with a message instead of
+ * reading freed memory. Destroyed loops wait in a FIFO, and the oldest is
+ * reused only when more than QUARANTINE are waiting: a call into a
+ * destroyed loop is caught until QUARANTINE more loops have been destroyed
+ * after it (then its memory may be a new loop, which such a call would
+ * reach). The memory kept is that of the most loops alive at once, plus
+ * QUARANTINE, a few hundred bytes each.
+ */
+enum { QUARANTINE = 16 };
+
+static pthread_mutex_t dead_mu = PTHREAD_MUTEX_INITIALIZER;
+static spool_loop *dead_head, *dead_tail; /* oldest first */
+static size_t ndead;
+
+/* The part of a loop that is reset when its memory is reused. */
+#define BODY_OFFSET offsetof(spool_loop, anchor)
+#define BODY_SIZE (sizeof(spool_loop) - BODY_OFFSET)
+
+static spool_loop *loop_memory_get(void)
+{
+	spool_loop *loop = NULL;
+	pthread_mutex_lock(&dead_mu);
+	if (ndead > QUARANTINE) {
+		loop = dead_head;
+		dead_head = loop->pool_next;
+		ndead--;
+	}
+	pthread_mutex_unlock(&dead_mu);
+	if (loop) {
+#ifdef SPOOL__ASAN
+		__asan_unpoison_memory_region((char *)loop + BODY_OFFSET,
+					      BODY_SIZE);
+#endif
+		memset((char *)loop + BODY_OFFSET, 0, BODY_SIZE);
+		loop->pool_next = NULL;
+		/* executor.ops is never written again: late readers of the
+		 * old loop may read it. gen moved on when the old loop died;
+		 * a late caller of it now reaches this loop (see above). */
+		atomic_store_explicit(&loop->gate, 0, memory_order_relaxed);
+		return loop;
+	}
+	loop = spool__calloc(1, sizeof *loop);
+	if (loop) {
+		loop->executor.ops = &loop_executor_ops;
+		atomic_init(&loop->gate, 0);
+		atomic_init(&loop->gen, 0);
+	}
+	return loop;
+}
+
+/* Marks the loop dead and keeps its memory for a later loop. */
+static void loop_memory_put(spool_loop *loop)
+{
+	/* Handles the caller still holds are no longer this loop's. */
+	atomic_fetch_add_explicit(&loop->gen, 1, memory_order_relaxed);
+	atomic_store_explicit(&loop->gate, SPOOL__GATE_DEAD,
+			      memory_order_release);
+#ifdef SPOOL__ASAN
+	__asan_poison_memory_region((char *)loop + BODY_OFFSET, BODY_SIZE);
+#endif
+	pthread_mutex_lock(&dead_mu);
+	loop->pool_next = NULL;
+	if (ndead)
+		dead_tail->pool_next = loop;
+	else
+		dead_head = loop;
+	dead_tail = loop;
+	ndead++;
+	pthread_mutex_unlock(&dead_mu);
+}
+
+/* ---- the gate: calls from other threads -------------------------------
+ *
+ * A call from a thread that is not running the loop (call_soon_threadsafe,
+ * spool_submit, run_in_executor) enters with a CAS that adds
+ * SPOOL__GATE_ONE to the gate unless CLOSED or DEAD is set, and leaves with
+ * a decrement. Destroy sets CLOSED (and RUNNING) in one CAS, then waits
+ * until the count is 0 before it touches the inbox. Every call is
+ * therefore answered, and none is lost: the gate's modification order puts
+ * each entry either before CLOSED, and then destroy waits until that call
+ * has left, so whatever it pushed to the inbox is there when destroy
+ * drains it (the leave's release, read by destroy's acquire load, orders
+ * the push first), or after CLOSED, and then the CAS sees CLOSED and the
+ * call returns SPOOL_ESHUTDOWN without touching anything. No entry can
+ * succeed once CLOSED is set, so the count only falls and the wait ends as
+ * soon as the calls inside return (none blocks: an allocation, a CAS, a
+ * write to the eventfd). The waiter sleeps on the gate word with a futex;
+ * the leave that brings the count to 0 with CLOSED set wakes it (a leave
+ * between the waiter's load and its FUTEX_WAIT changes the word, and the
+ * kernel then refuses to sleep). The wake may follow the waiter's return:
+ * the word is in type-stable memory, so that is harmless.
+ */
+int spool__gate_enter(spool_loop *loop, const char *fn)
+{
+	uint32_t g = atomic_load_explicit(&loop->gate, memory_order_relaxed);
+	do {
+		if (g & SPOOL__GATE_DEAD)
+			spool__misuse(fn, "the loop was destroyed");
+		if (g & SPOOL__GATE_CLOSED)
+			return SPOOL_ESHUTDOWN;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&loop->gate, &g, g + SPOOL__GATE_ONE, memory_order_acquire,
+		memory_order_relaxed));
+	return 0;
+}
+
+void spool__gate_leave(spool_loop *loop)
+{
+	uint32_t g = atomic_fetch_sub_explicit(&loop->gate, SPOOL__GATE_ONE,
+					       memory_order_release);
+	if ((g & SPOOL__GATE_CLOSED) && g < 2 * SPOOL__GATE_ONE)
+		syscall(SYS_futex, &loop->gate, FUTEX_WAKE_PRIVATE, 1, NULL,
+			NULL, 0);
+}
+
+/* Destroy, once CLOSED is set: until every call inside has left. */
+static void gate_drain(spool_loop *loop)
+{
+	uint32_t g;
+	while ((g = atomic_load_explicit(&loop->gate, memory_order_acquire)) >=
+	       SPOOL__GATE_ONE)
+		syscall(SYS_futex, &loop->gate, FUTEX_WAIT_PRIVATE, g, NULL,
+			NULL, 0);
+}
+
+/* ---- handles and the ready queue --------------------------------------
+ *
+ * CALLBACK and WAKE handles come from the loop's spares when it has more
+ * than SPARE_QUARANTINE, and go back to them when the last reference is
+ * dropped, oldest reused first (at most SPARE_MAX are kept; destroy frees
+ * them). So a released handle's memory stays a handle of this loop, marked
+ * released (user false), until at least SPARE_QUARANTINE other handles
+ * have been done with after it: a second spool_handle_release() of it in
+ * that time finds the mark and aborts with a message instead of freeing it
+ * twice. Reuse also spares the allocator most calls.
+ */
+enum { SPARE_QUARANTINE = 16, SPARE_MAX = 256 };
 
 struct spool_handle *spool__handle_new(spool_loop *loop, int kind)
 {
-	struct spool_handle *h = spool__calloc(1, sizeof *h);
-	if (h) {
-		h->loop = loop;
-		h->kind = (uint8_t)kind;
-		h->refs = 1;
+	struct spool_handle *h;
+	if (loop->nspare > SPARE_QUARANTINE) {
+		h = loop->spare_head;
+		loop->spare_head = h->next;
+		loop->nspare--;
+		memset(h, 0, sizeof *h);
+	} else if (!(h = spool__calloc(1, sizeof *h))) {
+		return NULL;
 	}
+	h->loop = loop;
+	h->gen = atomic_load_explicit(&loop->gen, memory_order_relaxed);
+	h->kind = (uint8_t)kind;
+	h->refs = 1;
 	return h;
+}
+
+/* True while the loop that made h lives (h->loop's memory is type-stable,
+ * so this may be asked after destroy). */
+static bool handle_loop_alive(const struct spool_handle *h)
+{
+	return h->loop && h->gen == atomic_load_explicit(&h->loop->gen,
+							 memory_order_relaxed);
 }
 
 void spool__handle_unref(struct spool_handle *h)
 {
-	if (--h->refs == 0)
+	if (--h->refs != 0)
+		return;
+	if ((h->kind != SPOOL__H_CALLBACK && h->kind != SPOOL__H_WAKE) ||
+	    !handle_loop_alive(h)) {
 		free(h);
+		return;
+	}
+	spool_loop *loop = h->loop;
+	h->next = NULL;
+	if (loop->nspare)
+		loop->spare_tail->next = h;
+	else
+		loop->spare_head = h;
+	loop->spare_tail = h;
+	if (++loop->nspare > SPARE_MAX) {
+		struct spool_handle *old = loop->spare_head;
+		loop->spare_head = old->next;
+		loop->nspare--;
+		free(old);
+	}
+}
+
+static void spares_free(spool_loop *loop)
+{
+	while (loop->nspare) {
+		struct spool_handle *h = loop->spare_head;
+		loop->spare_head = h->next;
+		loop->nspare--;
+		free(h);
+	}
+	loop->spare_head = loop->spare_tail = NULL;
 }
 
 /* Inlined into run_ready: one return level fewer after a coroutine
@@ -99,9 +297,7 @@ run_handle(spool_loop *loop, struct spool_handle *h)
 		spool__await_run(h);
 		break;
 	case SPOOL__H_CANCEL:
-		spool__task_deliver_cancel(h->arg);
-		spool_future_release(h->arg);
-		spool__handle_unref(h);
+		spool__task_cancel_arrived(h->arg, true);
 		break;
 	default:
 		spool__bug("loop ready queue", "a handle of unknown kind");
@@ -130,42 +326,51 @@ static int run_ready(spool_loop *loop)
 
 /* ---- waiting for events ----------------------------------------------- */
 
-/* Fallback timing: arms the timerfd at deadline (absolute ns; -1 none). */
-static void arm_timerfd(spool_loop *loop, int64_t deadline)
+/* A deadline is any int64_t on CLOCK_MONOTONIC: a time in the past may be
+ * negative (the clock starts at boot), down to INT64_MIN, and must then
+ * end the wait at once; INT64_MAX is never (SPOOL_FOREVER). Every
+ * difference below is taken only where it cannot overflow. */
+
+/* Fallback timing: arms the timerfd at deadline (absolute ns) when has is
+ * set, else disarms it. */
+static void arm_timerfd(spool_loop *loop, bool has, int64_t deadline)
 {
-	if (deadline == loop->tfd_armed)
+	/* tfd_armed 0 means disarmed (0 is how timerfd_settime disarms);
+	 * a deadline at or before time 1 is long past, so 1 stands for
+	 * all of them. */
+	int64_t d = !has ? 0 : deadline > 1 ? deadline : 1;
+	if (d == loop->tfd_armed)
 		return;
 	struct itimerspec its = {{0, 0}, {0, 0}};
-	if (deadline >= 0) {
-		/* 0 would disarm; a deadline at time 0 is long past. */
-		int64_t d = deadline > 0 ? deadline : 1;
-		its.it_value.tv_sec = d / SPOOL_NS_PER_S;
-		its.it_value.tv_nsec = d % SPOOL_NS_PER_S;
-	}
+	its.it_value.tv_sec = (time_t)(d / SPOOL_NS_PER_S);
+	its.it_value.tv_nsec = (long)(d % SPOOL_NS_PER_S);
 	timerfd_settime(loop->tfd, TFD_TIMER_ABSTIME, &its, NULL);
-	loop->tfd_armed = deadline;
+	loop->tfd_armed = d;
 }
 
-/* Step 3. deadline: absolute ns of the first timer, -1 for none; poll only
- * when `now` is set. */
-static int poll_events(spool_loop *loop, bool now, int64_t deadline)
+/* Step 3. has: there is a first deadline, at absolute time deadline; poll
+ * only when `now` is set. */
+static int poll_events(spool_loop *loop, bool now, bool has, int64_t deadline)
 {
 	struct epoll_event ev[SPOOL__MAX_EVENTS];
 	int n;
 	if (loop->use_pwait2) {
 		struct timespec ts, *tsp = NULL;
-		if (now || deadline >= 0) {
-			int64_t rel = now ? 0 : deadline - spool__now_ns();
-			if (rel < 0)
-				rel = 0;
-			ts.tv_sec = rel / SPOOL_NS_PER_S;
-			ts.tv_nsec = rel % SPOOL_NS_PER_S;
+		if (now || has) {
+			int64_t rel = 0;
+			if (!now) {
+				int64_t t = spool__now_ns();
+				if (deadline > t)
+					rel = deadline - t; /* t >= 0 */
+			}
+			ts.tv_sec = (time_t)(rel / SPOOL_NS_PER_S);
+			ts.tv_nsec = (long)(rel % SPOOL_NS_PER_S);
 			tsp = &ts;
 		}
 		n = epoll_pwait2(loop->epfd, ev, SPOOL__MAX_EVENTS, tsp, NULL);
 	} else {
 		if (!now)
-			arm_timerfd(loop, deadline);
+			arm_timerfd(loop, has, deadline);
 		n = epoll_wait(loop->epfd, ev, SPOOL__MAX_EVENTS, now ? 0 : -1);
 	}
 	if (n < 0)
@@ -178,7 +383,7 @@ static int poll_events(spool_loop *loop, bool now, int64_t deadline)
 			uint64_t expirations;
 			if (read(loop->tfd, &expirations, sizeof expirations) >
 			    0)
-				loop->tfd_armed = -1;
+				loop->tfd_armed = 0;
 		} else {
 			spool__io_event(loop, (int)tag, ev[i].events);
 		}
@@ -193,7 +398,9 @@ static void run_once(spool_loop *loop)
 	spool__nest_flush();
 	spool__timers_cleanup(loop);
 	bool now = loop->ready_head || loop->stopping || loop->closing;
-	int64_t deadline = loop->timers.n ? loop->timers.v[0]->when : -1;
+	/* A timer at INT64_MAX never fires: it is no deadline. */
+	int64_t deadline = loop->timers.n ? loop->timers.v[0]->when : INT64_MAX;
+	bool has = deadline != INT64_MAX;
 	/* Descriptor waits that rely on a kept registration are verified
 	 * before the loop would block, and in a busy loop every
 	 * SPOOL__IO_VERIFY_TURNS turns (io.c explains why). A non-blocking
@@ -202,13 +409,13 @@ static void run_once(spool_loop *loop)
 	if (loop->io_ncheck) {
 		bool overdue = loop->iterations - loop->io_check_since >=
 			       SPOOL__IO_VERIFY_TURNS;
-		if (!overdue && !now && poll_events(loop, true, -1) > 0)
+		if (!overdue && !now && poll_events(loop, true, false, 0) > 0)
 			polled = true;
 		else if (overdue || !now)
 			spool__io_verify(loop);
 	}
 	if (!polled)
-		poll_events(loop, now, deadline);
+		poll_events(loop, now, has, deadline);
 	/* A turn, for traces, starts after the wait in epoll: idle time is
 	 * not part of it. */
 	uint64_t turn = ++loop->iterations;
@@ -245,7 +452,8 @@ static void free_loop(spool_loop *loop)
 		loop->anchor->loop = NULL;
 		spool__anchor_release(loop->anchor);
 	}
-	free(loop);
+	spares_free(loop);
+	loop_memory_put(loop);
 }
 
 int spool_loop_create(spool_loop **out, const spool_loop_options *opts)
@@ -265,12 +473,10 @@ int spool_loop_create(spool_loop **out, const spool_loop_options *opts)
 	     ~(unsigned)(SPOOL_LOOP_TIMERFD | SPOOL_LOOP_SHARED_STACK)))
 		return SPOOL_EINVAL;
 
-	spool_loop *loop = spool__calloc(1, sizeof *loop);
+	spool_loop *loop = loop_memory_get();
 	if (!loop)
 		return SPOOL_ENOMEM;
-	loop->executor.ops = &loop_executor_ops;
 	loop->epfd = loop->tfd = -1;
-	loop->tfd_armed = -1;
 	loop->ready_tail = &loop->ready_head;
 	spool__stack_pool_init(&loop->stacks, o.stack_size, o.stack_cache);
 	loop->shared = o.flags & SPOOL_LOOP_SHARED_STACK;
@@ -302,23 +508,44 @@ int spool_loop_create(spool_loop **out, const spool_loop_options *opts)
 
 /* ---- running ---------------------------------------------------------- */
 
-/* Makes the calling thread the loop's: its wait context is the loop's. */
+/* Sets RUNNING, and the flags `also`, in the gate for the calling thread.
+ * Returns 0, or 1 if another thread has set RUNNING; aborts, naming fn,
+ * for a destroyed loop. The acquire pairs with the release in leave(): a
+ * loop run by one thread after another sees what the first did. */
+static int claim(spool_loop *loop, uint32_t also, const char *fn)
+{
+	uint32_t g = atomic_load_explicit(&loop->gate, memory_order_relaxed);
+	do {
+		if (g & SPOOL__GATE_DEAD)
+			spool__misuse(fn, "the loop was destroyed");
+		if (g & SPOOL__GATE_RUNNING)
+			return 1;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&loop->gate, &g, g | SPOOL__GATE_RUNNING | also,
+		memory_order_acquire, memory_order_relaxed));
+	return 0;
+}
+
+/* Makes the calling thread the loop's: its wait context is the loop's. The
+ * caller has claimed it. */
 static void install(spool_loop *loop)
 {
 	loop->owner = pthread_self();
-	loop->running = true;
 	spool__trace_thread_name("loop", -1);
 	loop->saved_ctx = spool__wait_context_set((struct spool__wait_context){
 		&spool__loop_wait_ops, loop->anchor});
 	spool__coro_init_thread(&loop->sched);
 }
 
-static int enter(spool_loop *loop)
+static int enter(spool_loop *loop, const char *fn)
 {
-	if (loop->running || spool__loop_here())
+	uint32_t g = atomic_load_explicit(&loop->gate, memory_order_relaxed);
+	if (g & SPOOL__GATE_DEAD)
+		spool__misuse(fn, "the loop was destroyed");
+	if (spool__loop_here() || claim(loop, 0, fn) != 0)
 		return SPOOL_ESTATE;
 	if (loop->nstarted && !pthread_equal(loop->owner, pthread_self()))
-		spool__misuse("spool_loop_run",
+		spool__misuse(fn,
 			      "the loop has suspended coroutines started on "
 			      "another thread; coroutines never migrate");
 	install(loop);
@@ -328,7 +555,8 @@ static int enter(spool_loop *loop)
 static void leave(spool_loop *loop)
 {
 	spool__wait_context_set(loop->saved_ctx);
-	loop->running = false;
+	atomic_fetch_and_explicit(&loop->gate, ~(uint32_t)SPOOL__GATE_RUNNING,
+				  memory_order_release);
 }
 
 static void run_forever(spool_loop *loop)
@@ -345,7 +573,7 @@ int spool_loop_run(spool_loop *loop)
 {
 	if (!loop)
 		return SPOOL_EINVAL;
-	int rc = enter(loop);
+	int rc = enter(loop, "spool_loop_run");
 	if (rc != 0)
 		return rc;
 	run_forever(loop);
@@ -368,7 +596,7 @@ int spool_loop_run_until_complete(spool_loop *loop, spool_future *f)
 		return SPOOL_EINVAL;
 	if (spool_future_done(f))
 		return spool_future_error(f);
-	int rc = enter(loop);
+	int rc = enter(loop, "spool_loop_run_until_complete");
 	if (rc != 0)
 		return rc;
 	loop->until = f;
@@ -384,13 +612,24 @@ int spool_loop_run_until_complete(spool_loop *loop, spool_future *f)
 
 void spool_loop_stop(spool_loop *loop)
 {
-	if (loop)
-		loop->stopping = true;
+	if (!loop)
+		return;
+	if (!spool__loop_mine(loop, "spool_loop_stop"))
+		spool__misuse("spool_loop_stop",
+			      "called from another thread while the loop runs "
+			      "(use spool_loop_call_soon_threadsafe)");
+	loop->stopping = true;
 }
 
 bool spool_loop_is_running(const spool_loop *loop)
 {
-	return loop && loop->running;
+	if (!loop)
+		return false;
+	uint32_t g = atomic_load_explicit(&loop->gate, memory_order_relaxed);
+	if (g & SPOOL__GATE_DEAD)
+		spool__misuse("spool_loop_is_running",
+			      "the loop was destroyed");
+	return g & SPOOL__GATE_RUNNING;
 }
 
 spool_loop *spool_loop_current(void)
@@ -428,12 +667,10 @@ static void finish_handle(spool_loop *loop, struct spool_handle *h)
 		break;
 	}
 	case SPOOL__H_CANCEL:
-		spool_future_release(h->arg);
-		spool__handle_unref(h);
+		spool__task_cancel_arrived(h->arg, false);
 		break;
 	default:
 		h->cancelled = h->done = true;
-		h->loop = NULL;
 		spool__handle_unref(h);
 		break;
 	}
@@ -443,15 +680,20 @@ void spool_loop_destroy(spool_loop *loop)
 {
 	if (!loop)
 		return;
-	if (loop->running)
+	if (spool__loop_here() == loop)
 		spool__misuse("spool_loop_destroy",
 			      "called from inside the running loop");
+	/* From here on other threads are refused (the gate). */
+	if (claim(loop, SPOOL__GATE_CLOSED, "spool_loop_destroy") != 0)
+		spool__misuse("spool_loop_destroy",
+			      "called while the loop runs on another thread");
 	if (loop->nstarted && !pthread_equal(loop->owner, pthread_self()))
 		spool__misuse("spool_loop_destroy",
 			      "the loop has suspended coroutines started on "
 			      "another thread; destroy it there");
 	install(loop); /* also inside another loop's callback */
 	loop->closing = true;
+	gate_drain(loop);
 	/* Tasks submitted from other threads join the live list first. */
 	spool__inbox_drain(loop);
 	spool__tasks_cancel_all(loop);
@@ -476,18 +718,21 @@ void spool_loop_destroy(spool_loop *loop)
 	spool__io_free(loop);
 	spool__shared_stack_free(loop);
 	spool__stack_pool_fini(&loop->stacks);
-	leave(loop);
+	/* RUNNING stays set until free_loop marks the loop dead, so that
+	 * no other thread takes it for a stopped loop it may use. */
+	spool__wait_context_set(loop->saved_ctx);
 	free_loop(loop);
 }
 
 /* ---- callbacks and timers --------------------------------------------- */
 
-static int schedule(spool_loop *loop, bool timer, int64_t when,
-		    spool_loop_callback_fn fn, void *arg, spool_handle **out)
+static int schedule(spool_loop *loop, const char *name, bool timer,
+		    int64_t when, spool_loop_callback_fn fn, void *arg,
+		    spool_handle **out)
 {
 	if (out)
 		*out = NULL;
-	if (!loop || !fn)
+	if (!loop || !fn || !spool__loop_mine(loop, name))
 		return SPOOL_EINVAL;
 	if (loop->closed)
 		return SPOOL_ESHUTDOWN;
@@ -507,6 +752,7 @@ static int schedule(spool_loop *loop, bool timer, int64_t when,
 	}
 	if (out) {
 		h->refs++;
+		h->user = true;
 		*out = h;
 	}
 	return 0;
@@ -515,14 +761,16 @@ static int schedule(spool_loop *loop, bool timer, int64_t when,
 int spool_loop_call_soon(spool_loop *loop, spool_loop_callback_fn fn, void *arg,
 			 spool_handle **handle)
 {
-	return schedule(loop, false, 0, fn, arg, handle);
+	return schedule(loop, "spool_loop_call_soon", false, 0, fn, arg,
+			handle);
 }
 
 int spool_loop_call_at(spool_loop *loop, int64_t when_ns,
 		       spool_loop_callback_fn fn, void *arg,
 		       spool_handle **handle)
 {
-	return schedule(loop, true, when_ns, fn, arg, handle);
+	return schedule(loop, "spool_loop_call_at", true, when_ns, fn, arg,
+			handle);
 }
 
 int spool_loop_call_later(spool_loop *loop, int64_t delay_ns,
@@ -534,7 +782,9 @@ int spool_loop_call_later(spool_loop *loop, int64_t delay_ns,
 			*handle = NULL;
 		return SPOOL_EINVAL;
 	}
-	return schedule(loop, true, spool__deadline(delay_ns), fn, arg, handle);
+	/* Saturates at INT64_MAX, never: no overflow for huge delays. */
+	return schedule(loop, "spool_loop_call_later", true,
+			spool__deadline(delay_ns), fn, arg, handle);
 }
 
 int spool_loop_call_soon_threadsafe(spool_loop *loop, spool_loop_callback_fn fn,
@@ -542,46 +792,89 @@ int spool_loop_call_soon_threadsafe(spool_loop *loop, spool_loop_callback_fn fn,
 {
 	if (!loop || !fn)
 		return SPOOL_EINVAL;
-	if (spool__on_loop(loop->anchor))
+	if (spool__loop_here() == loop)
 		return spool_loop_call_soon(loop, fn, arg, NULL);
-	struct spool_handle *h = spool__handle_new(loop, SPOOL__H_CALLBACK);
-	if (!h)
-		return SPOOL_ENOMEM;
-	h->fn.cb = fn;
-	h->arg = arg;
-	if (spool__inbox_push(loop->anchor, h) != 0) {
-		free(h);
-		return SPOOL_ESHUTDOWN;
+	int rc = spool__gate_enter(loop, "spool_loop_call_soon_threadsafe");
+	if (rc != 0)
+		return rc;
+	/* Not from the spares, which are the loop thread's; the loop puts
+	 * it there once it has run. */
+	struct spool_handle *h = spool__calloc(1, sizeof *h);
+	if (h) {
+		h->loop = loop;
+		h->gen = atomic_load_explicit(&loop->gen, memory_order_relaxed);
+		h->kind = SPOOL__H_CALLBACK;
+		h->refs = 1;
+		h->fn.cb = fn;
+		h->arg = arg;
+		/* Cannot fail inside the gate: the inbox closes after
+		 * destroy has waited for every call inside. */
+		if (spool__inbox_push(loop->anchor, h) != 0)
+			spool__bug("spool_loop_call_soon_threadsafe",
+				   "the inbox closed while a call was inside");
+	} else {
+		rc = SPOOL_ENOMEM;
 	}
-	return 0;
+	spool__gate_leave(loop);
+	return rc;
+}
+
+/* For the handle calls: aborts, naming fn, if h was released; true when
+ * h's loop lives and runs on another thread than the caller's. */
+static bool handle_foreign(const spool_handle *h, const char *fn)
+{
+	if (!h->user)
+		spool__misuse(fn, "the handle was released");
+	/* h->loop is type-stable memory: its gen says whether that loop is
+	 * still the one that made h. */
+	if (!handle_loop_alive(h) || spool__loop_here() == h->loop)
+		return false;
+	return atomic_load_explicit(&h->loop->gate, memory_order_relaxed) &
+	       SPOOL__GATE_RUNNING;
 }
 
 int spool_handle_cancel(spool_handle *h)
 {
-	if (!h)
+	if (!h || handle_foreign(h, "spool_handle_cancel"))
 		return SPOOL_EINVAL;
 	if (h->cancelled)
 		return 0;
 	if (h->done)
 		return SPOOL_ESTATE;
 	h->cancelled = true;
-	if (h->in_heap && h->loop)
+	if (h->in_heap) /* never after destroy, which empties the heap */
 		spool__timer_cancelled(h->loop);
 	return 0;
 }
 
 bool spool_handle_cancelled(const spool_handle *h)
 {
-	return h && h->cancelled;
+	if (!h)
+		return false;
+	if (handle_foreign(h, "spool_handle_cancelled"))
+		spool__misuse("spool_handle_cancelled",
+			      "called from another thread while the loop runs");
+	return h->cancelled;
 }
 
 int64_t spool_handle_when(const spool_handle *h)
 {
-	return h ? h->when : 0;
+	if (!h)
+		return 0;
+	if (!h->user)
+		spool__misuse("spool_handle_when", "the handle was released");
+	return h->when; /* set before the handle was returned */
 }
 
 void spool_handle_release(spool_handle *h)
 {
-	if (h)
-		spool__handle_unref(h);
+	if (!h)
+		return;
+	if (!h->user)
+		spool__misuse("spool_handle_release", "handle released twice");
+	if (handle_foreign(h, "spool_handle_release"))
+		spool__misuse("spool_handle_release",
+			      "called from another thread while the loop runs");
+	h->user = false;
+	spool__handle_unref(h);
 }

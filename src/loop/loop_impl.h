@@ -15,7 +15,8 @@
  *   Task.__step / __wakeup          task_step() / spool__task_wake() (task.c)
  *
  * Threads: everything here belongs to the loop's thread except the anchor's
- * inbox, which any thread may push to (inbox.c).
+ * inbox, which any thread may push to (inbox.c), and the loop's gate, which
+ * any thread may read (loop.c).
  */
 #ifndef SPOOL_LOOP_IMPL_H
 #define SPOOL_LOOP_IMPL_H
@@ -27,6 +28,7 @@
 
 #include "core/executor_impl.h"
 #include "core/future_impl.h"
+#include "core/misuse.h"
 #include "core/wait.h"
 #include "coro.h"
 #include "spool/loop.h"
@@ -39,18 +41,22 @@ enum spool__handle_kind {
 	SPOOL__H_CALLBACK, /* fn(loop, arg): call_soon / call_later / ... */
 	SPOOL__H_STEP,     /* start or resume a task (embedded in it) */
 	SPOOL__H_POSTED,   /* a done-callback sent home: post_fn(f, arg) */
-	SPOOL__H_CANCEL,   /* deliver a cancel from another thread to arg */
+	SPOOL__H_CANCEL,   /* deliver a cancel from another thread (task.c) */
 	SPOOL__H_WAKE,     /* a deadline: wake task arg with wake_rc */
 	SPOOL__H_AWAIT,    /* an await's future completed elsewhere (task.c) */
 };
 
 struct spool_handle {
-	struct spool_handle *next; /* ready queue or inbox */
-	spool_loop *loop;          /* NULL once the loop is destroyed */
+	struct spool_handle *next; /* ready queue, inbox or spare list */
+	/* The loop that made it (CALLBACK, WAKE): alive while gen equals
+	 * the loop's gen (loop.c); NULL when not made for a loop. */
+	spool_loop *loop;
+	uint32_t gen;
 	uint8_t kind;
 	bool cancelled;
 	bool done;     /* ran, or was dropped by the loop */
 	bool in_heap;  /* a timer not yet due */
+	bool user;     /* the caller holds a reference (not yet released) */
 	uint32_t refs; /* the loop's (while queued) and the user's */
 	int wake_rc;   /* SPOOL__H_WAKE: what the woken wait returns */
 	int64_t when;  /* timers: CLOCK_MONOTONIC ns */
@@ -133,6 +139,11 @@ struct spool__task {
 	struct spool_handle *timer; /* the await's deadline, if any */
 	/* The wake-up handle of an await (task.c); refs 0 while free. */
 	struct spool_handle await_h;
+	/* A cancel from another thread on its way to the loop (task.c):
+	 * cancel_h is in the inbox or the ready queue while cancel_queued
+	 * is set. */
+	struct spool_handle cancel_h;
+	atomic_bool cancel_queued;
 	struct spool__io_waiter io; /* the descriptor wait, if any */
 	int rc;                     /* the outcome, once FINISHED */
 	void *value;
@@ -149,12 +160,31 @@ struct spool__fd_watch; /* io.c */
 
 enum { SPOOL__MAX_EVENTS = 256 };
 
+/* The gate word (loop.c): flags, and in the bits above them the number of
+ * calls from other threads inside the loop now. */
+enum {
+	SPOOL__GATE_RUNNING = 1u, /* a thread runs (or destroys) the loop */
+	SPOOL__GATE_CLOSED = 2u,  /* destroy has begun: refuse other threads */
+	SPOOL__GATE_DEAD = 4u,    /* destroyed: the memory awaits reuse */
+	SPOOL__GATE_ONE = 8u,     /* one call from another thread inside */
+};
+
 struct spool_loop {
 	spool_executor executor; /* first: spool_loop_executor() */
+	/* The header: a loop's memory is never given back to malloc, only
+	 * reused for a later loop (loop.c), so any thread may read these
+	 * at any time, even after destroy. gate is the word above; gen
+	 * counts the loops this memory has been (a handle made by an
+	 * earlier one is no longer this loop's). */
+	_Atomic uint32_t gate;
+	_Atomic uint32_t gen;
+	struct spool_loop *pool_next; /* among destroyed loops (loop.c) */
+
+	/* The rest is reset when the memory is reused. */
 	struct spool__anchor *anchor;
 	int epfd;
 	int tfd;           /* timerfd in the fallback mode, else -1 */
-	int64_t tfd_armed; /* deadline the timerfd is armed for, or -1 */
+	int64_t tfd_armed; /* deadline the timerfd is armed for, or 0 */
 	bool use_pwait2;
 
 	struct spool_handle *ready_head, **ready_tail;
@@ -167,8 +197,11 @@ struct spool_loop {
 	struct spool__timer_heap timers;
 	size_t timers_cancelled;
 	uint64_t timer_seq;
+	/* Spare CALLBACK and WAKE handles, oldest first (loop.c). */
+	struct spool_handle *spare_head, *spare_tail;
+	size_t nspare;
 
-	bool running, stopping;
+	bool stopping;
 	bool closing;        /* destroy has begun: tasks are being finished */
 	bool closed;         /* destroy's last phase: nothing new is accepted */
 	uint64_t iterations; /* turns of the loop, for traces */
@@ -190,7 +223,7 @@ struct spool_loop {
 	struct spool__task *shared_owner;
 
 	struct spool__fd_watch *fds; /* indexed by descriptor */
-	int nfds;
+	size_t nfds;
 	/* Descriptors whose kept registration a wait relies on, to verify
 	 * (io.c), and the turn when the oldest was queued. */
 	int *io_check;
@@ -223,8 +256,32 @@ static inline void spool__ready_push(spool_loop *loop, struct spool_handle *h)
 	*loop->ready_tail = h;
 	loop->ready_tail = &h->next;
 }
+/* A handle of this loop, from its spares or the allocator; loop thread
+ * (or the one thread using a loop that is not running). */
 struct spool_handle *spool__handle_new(spool_loop *loop, int kind);
+/* Drops a reference; the last one gives a CALLBACK or WAKE handle of a
+ * live loop to its spares (the loop's thread, or the single thread using
+ * it), any other handle to free(). */
 void spool__handle_unref(struct spool_handle *h);
+
+/* The calling thread may use the loop's thread-only calls: it runs the
+ * loop, or nobody does. Aborts, naming fn, for a destroyed loop. */
+static inline bool spool__loop_mine(const spool_loop *loop, const char *fn)
+{
+	if (spool__loop_here() == loop)
+		return true;
+	/* Relaxed: the answer itself is all that is read. */
+	uint32_t g = atomic_load_explicit(&loop->gate, memory_order_relaxed);
+	if (g & SPOOL__GATE_DEAD)
+		spool__misuse(fn, "the loop was destroyed");
+	return !(g & SPOOL__GATE_RUNNING);
+}
+/* A call from a thread other than the running loop's enters the loop
+ * (0), or is refused once destroy has begun (SPOOL_ESHUTDOWN); aborts,
+ * naming fn, once the loop is destroyed. Destroy waits for every call
+ * that entered to leave before it frees anything (loop.c). */
+int spool__gate_enter(spool_loop *loop, const char *fn);
+void spool__gate_leave(spool_loop *loop);
 
 /* timer.c */
 int spool__timer_push(spool_loop *loop, struct spool_handle *h);
@@ -269,6 +326,9 @@ void spool__anchor_drop_ctx(void *ctx, spool_callback_fn fn, void *arg,
 void spool__task_step(spool_loop *loop, struct spool__task *t);
 void spool__task_wake(struct spool__task *t, int rc);
 void spool__task_deliver_cancel(struct spool__task *t);
+/* The loop runs (deliver) or, at destroy, drops a cancel that came from
+ * another thread on t->cancel_h. */
+void spool__task_cancel_arrived(struct spool__task *t, bool deliver);
 void spool__task_adopt(spool_loop *loop, struct spool__task *t);
 void spool__task_discard(spool_loop *loop, struct spool__task *t);
 void spool__tasks_cancel_all(spool_loop *loop);

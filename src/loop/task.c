@@ -114,13 +114,21 @@ spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 				 void *arg, const char *label)
 {
 	spool_loop *loop = (spool_loop *)ex; /* the executor is first */
-	struct spool__anchor *a = loop->anchor;
-	bool here = spool__on_loop(a);
+	bool here = spool__loop_here() == loop;
 	if (here && loop->closing)
 		return spool__future_failed(SPOOL_ESHUTDOWN);
+	/* Another thread enters through the gate (loop.c), which refuses it
+	 * once destroy has begun, and aborts once the loop is destroyed. */
+	int rc = here ? 0 : spool__gate_enter(loop, "spool_submit");
+	if (rc != 0)
+		return spool__future_failed(rc);
+	struct spool__anchor *a = loop->anchor;
 	struct spool__task *t = spool__calloc(1, sizeof *t);
-	if (!t)
+	if (!t) {
+		if (!here)
+			spool__gate_leave(loop);
 		return NULL;
+	}
 	spool__future_init(&t->fut, &task_ops);
 	t->fut.label = label;
 	spool_future_retain(&t->fut); /* one for the caller, one for us */
@@ -136,11 +144,13 @@ spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 	t->step.arg = t;
 	if (here) {
 		spool__task_adopt(loop, t);
-	} else if (spool__inbox_push(a, &t->step) != 0) {
-		/* The loop is gone: only when the caller broke the rule that
-		 * destroy happens after every other thread's last call. */
-		spool__future_complete(&t->fut, SPOOL_ESHUTDOWN, NULL);
-		spool_future_release(&t->fut);
+	} else {
+		/* Cannot fail inside the gate: the inbox closes after destroy
+		 * has waited for every call inside. */
+		if (spool__inbox_push(a, &t->step) != 0)
+			spool__bug("spool_submit",
+				   "the inbox closed while a call was inside");
+		spool__gate_leave(loop);
 	}
 	return &t->fut;
 }
@@ -417,7 +427,20 @@ void spool__task_deliver_cancel(struct spool__task *t)
 	}
 }
 
-/* spool__future_ops.cancel_running: core has raised the request flag. */
+/* spool__future_ops.cancel_running: core has raised the request flag.
+ *
+ * From another thread (or the loop's own, between runs) the loop delivers
+ * the cancel: the task's own cancel_h carries it through the inbox, so it
+ * needs no memory and cannot fail for want of it. cancel_queued says that
+ * cancel_h is on its way (the exchange admits one sender); it is cleared
+ * when the loop runs cancel_h (spool__task_cancel_arrived), before the
+ * delivery, so a cancel made after that is sent again. A cancel made while
+ * one is on its way joins it, delivered as one: both would have ended the
+ * same await anyway, since the loop runs them before the coroutine
+ * resumes (asyncio likewise throws one CancelledError for two cancel()
+ * calls before the task runs). cancel_h holds a reference to the task. The
+ * exchange and the clearing store are seq_cst: the loop is done with
+ * cancel_h (it has unlinked it) before a new sender writes it. */
 static int task_cancel_running(spool_future *f)
 {
 	struct spool__task *t = (struct spool__task *)f;
@@ -425,20 +448,31 @@ static int task_cancel_running(spool_future *f)
 		spool__task_deliver_cancel(t);
 		return 0;
 	}
-	/* Another thread (or the loop's own, between runs): the loop
-	 * delivers it. The handle holds a reference to the task. */
-	struct spool_handle *h = spool__calloc(1, sizeof *h);
-	if (!h)
-		return SPOOL_EBUSY;
+	if (atomic_exchange(&t->cancel_queued, true))
+		return 0;
+	struct spool_handle *h = &t->cancel_h;
 	h->kind = SPOOL__H_CANCEL;
 	h->refs = 1;
-	h->arg = spool_future_retain(f);
+	h->arg = t;
+	spool_future_retain(f);
 	if (spool__inbox_push(t->anchor, h) != 0) {
+		/* The inbox closes only once every task of the loop has
+		 * finished, so f is final now: the answer is that of a
+		 * cancel of a final future. */
+		atomic_store(&t->cancel_queued, false);
 		spool_future_release(f);
-		free(h);
-		return SPOOL_EBUSY;
+		return spool_future_state(f) == SPOOL_CANCELLED ? 0
+								: SPOOL_ESTATE;
 	}
 	return 0;
+}
+
+void spool__task_cancel_arrived(struct spool__task *t, bool deliver)
+{
+	atomic_store(&t->cancel_queued, false);
+	if (deliver)
+		spool__task_deliver_cancel(t);
+	spool_future_release(&t->fut);
 }
 
 /* ---- the waiting seam (core/wait.h) ----------------------------------- */

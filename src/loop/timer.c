@@ -121,6 +121,13 @@ void spool__timers_cleanup(spool_loop *loop)
 		drop_cancelled(loop, pop(loop));
 }
 
+/* How late a timer due at `when` fires at `now` (>= 0), saturating: a
+ * deadline may be anything down to INT64_MIN. */
+static int64_t lateness(int64_t now, int64_t when)
+{
+	return when < now - INT64_MAX ? INT64_MAX : now - when;
+}
+
 void spool__timers_expire(spool_loop *loop, int64_t now)
 {
 	struct spool__timer_heap *t = &loop->timers;
@@ -134,11 +141,11 @@ void spool__timers_expire(spool_loop *loop, int64_t now)
 			struct spool__task *task = h->arg;
 			task->timer = NULL;
 			h->done = true;
-			spool__trace_timer(&task->fut, now - h->when);
+			spool__trace_timer(&task->fut, lateness(now, h->when));
 			spool__task_wake(task, h->wake_rc);
 			spool__handle_unref(h);
 		} else {
-			spool__trace_timer(NULL, now - h->when);
+			spool__trace_timer(NULL, lateness(now, h->when));
 			spool__ready_push(loop, h);
 		}
 	}
@@ -151,7 +158,6 @@ void spool__timers_free(spool_loop *loop)
 		struct spool_handle *h = pop(loop);
 		h->done = true;
 		h->cancelled = true;
-		h->loop = NULL;
 		spool__handle_unref(h);
 	}
 	loop->timers_cancelled = 0;

@@ -910,9 +910,7 @@ int main(void)
 	tcase_add_test(tc,
 		       destroy_cancels_live_tasks_and_every_future_ends_final);
 	tcase_add_test(tc, destroy_of_a_loop_that_never_ran_cancels_its_tasks);
-	tcase_add_test(
-		tc,
-		a_loop_tasks_future_cannot_be_completed_by_hand);
+	tcase_add_test(tc, a_loop_tasks_future_cannot_be_completed_by_hand);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("stacks", 30);

@@ -90,7 +90,7 @@ static inline uint32_t *spool__futex_word(_Atomic uint64_t *state)
 struct spool__future_ops {
 	/* Lets go of what f holds (the futures it references, an anchor)
 	 * when its last reference goes. NULL: nothing to let go of. It may
-	 * release other futures; core bounds the nesting (trampoline.c). */
+	 * release other futures; core bounds the nesting (nest.h). */
 	void (*fini)(spool_future *f);
 	/* Gives the memory back, after fini. NULL means core frees it with
 	 * free(), after keeping it aside a while so that a double release

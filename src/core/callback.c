@@ -214,9 +214,17 @@ void spool__callbacks_run(spool_future *f)
 		ordered = list;
 		list = next;
 	}
+	/* A callback may drop the last reference to f (one it owns): with
+	 * more callbacks to come, the completer holds f for them. A single
+	 * callback needs no such hold: nothing here touches f after it. */
+	bool hold = ordered && ordered->next;
+	if (hold)
+		spool_future_retain(f);
 	while (ordered) {
 		struct spool__cb *next = ordered->next;
 		cb_run(f, ordered);
 		ordered = next;
 	}
+	if (hold)
+		spool_future_release(f);
 }

@@ -22,27 +22,28 @@ static _Atomic long live_futures;
 
 /* ---- the quarantine --------------------------------------------------- */
 
-/* Each thread keeps the last QUARANTINE futures it freed (up to
- * QUARANTINE_BYTES of them) unfreed, with their count at zero, before
- * giving their memory back, in every build type: a double release soon
- * after the last one then finds a count of zero and aborts with a message
- * (spool_future_release) instead of corrupting the heap. A future larger
- * than QUARANTINE_BYTES (the results of a huge gather or map) is freed at
- * once. Per thread, so that it costs no lock: a release on another thread
- * finds the memory aside all the same. The pool's tasks have their own
- * allocator, whose records keep their count at zero until reused. */
-enum { QUARANTINE = 16, QUARANTINE_BYTES = 64 * 1024 };
+/* Each thread keeps the last QUARANTINE futures it freed unfreed, with
+ * their count at zero, before giving their memory back, in every build
+ * type: a double release soon after the last one then finds a count of
+ * zero and aborts with a message (spool_future_release) instead of
+ * corrupting the heap. Only futures of at most QUARANTINE_MAX bytes are
+ * kept (a promise, a task, a small gather), so a thread keeps 64 KiB at
+ * most; a larger one (the results of a big gather or map) is freed at
+ * once. Per thread, so that it costs no lock, and a ring, so that it costs
+ * a few instructions: a release on another thread finds the memory aside
+ * all the same. The pool's tasks have their own allocator, whose records
+ * keep their count at zero until reused. */
+enum { QUARANTINE = 16, QUARANTINE_MAX = 4096 };
 
 struct quarantine {
 	spool_future *slot[QUARANTINE];
-	size_t bytes[QUARANTINE];
-	size_t total;
 	unsigned next;
 };
 
 static SPOOL__TLS struct quarantine *quarantine;
 static pthread_key_t quarantine_key;
 static pthread_once_t quarantine_once = PTHREAD_ONCE_INIT;
+static bool quarantine_key_ok;
 
 /* At thread exit: give back what the thread kept aside. */
 static void quarantine_flush(void *p)
@@ -56,54 +57,39 @@ static void quarantine_flush(void *p)
 
 static void quarantine_key_make(void)
 {
-	if (pthread_key_create(&quarantine_key, quarantine_flush) != 0)
-		quarantine_key = (pthread_key_t)-1;
+	quarantine_key_ok = pthread_key_create(&quarantine_key,
+					       quarantine_flush) == 0;
 }
 
-static struct quarantine *quarantine_get(void)
+/* The calling thread's ring, made at its first free; NULL if it cannot
+ * be (the future is then freed at once). */
+static __attribute__((noinline)) struct quarantine *quarantine_make(void)
 {
-	if (quarantine)
-		return quarantine;
 	pthread_once(&quarantine_once, quarantine_key_make);
 	struct quarantine *q = calloc(1, sizeof *q);
-	if (!q)
-		return NULL;
-	if (quarantine_key == (pthread_key_t)-1 ||
-	    pthread_setspecific(quarantine_key, q) != 0) {
+	if (q && (!quarantine_key_ok ||
+		  pthread_setspecific(quarantine_key, q) != 0)) {
 		free(q);
-		return NULL;
+		q = NULL;
 	}
 	return quarantine = q;
 }
 
-static void evict(struct quarantine *q, unsigned i)
-{
-	free(q->slot[i]);
-	q->total -= q->bytes[i];
-	q->slot[i] = NULL;
-	q->bytes[i] = 0;
-}
-
-/* Sets f aside in the slot of the oldest one, which is freed, and frees
- * the next oldest while the bytes kept would exceed the budget. */
+/* Sets f aside in place of the oldest, which is freed now. */
 static void free_later(spool_future *f)
 {
-	size_t size = malloc_usable_size(f);
-	struct quarantine *q = size <= QUARANTINE_BYTES ? quarantine_get()
-							: NULL;
-	if (!q) {
+	/* A promise is one struct; other types may carry arrays. */
+	size_t size = f->ops ? malloc_usable_size(f) : sizeof *f;
+	struct quarantine *q = quarantine;
+	if (size > QUARANTINE_MAX || (!q && !(q = quarantine_make()))) {
 		free(f);
 		return;
 	}
 	unsigned i = q->next;
-	evict(q, i);
-	for (unsigned k = 1;
-	     k < QUARANTINE && q->total + size > QUARANTINE_BYTES; k++)
-		evict(q, (i + k) % QUARANTINE);
+	spool_future *old = q->slot[i];
 	q->slot[i] = f;
-	q->bytes[i] = size;
-	q->total += size;
 	q->next = (i + 1) % QUARANTINE;
+	free(old);
 }
 
 long spool_debug_live_futures(void)
@@ -401,13 +387,10 @@ static void after_final(spool_future *f, uint64_t w)
 		return;
 	/* Callbacks may complete more futures, whose callbacks complete
 	 * more: a bounded nesting (nest.h) keeps the stack flat however long
-	 * the chain. Queued, f needs a reference of its own: the completer's
-	 * may be gone by the time the queue runs. */
-	spool_future_retain(f);
+	 * the chain. */
 	if (spool__nest_enter(f, SPOOL__NEST_CALLBACKS)) {
 		spool__callbacks_run(f);
 		spool__nest_leave();
-		spool_future_release(f);
 	}
 }
 

@@ -5,52 +5,41 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "future_impl.h"
-
-/* Levels run at once before work is queued. Each level of a then-chain
- * costs a few hundred bytes of stack (more under sanitizers), so 16 keep
- * a chain well inside the smallest coroutine stack (16 KiB). */
-enum { NEST_MAX = 16 };
-
 struct nest_queue {
 	uintptr_t *items; /* a future with its kind in the low two bits */
 	size_t head, n, cap;
 };
 
-static SPOOL__TLS unsigned depth;
+SPOOL__TLS unsigned spool__nest_depth;
+SPOOL__TLS bool spool__nest_queued;
 static SPOOL__TLS struct nest_queue queue;
 
 _Static_assert(_Alignof(spool_future) >= 4, "two low bits for the kind");
 
-static bool push(spool_future *f, enum spool__nest_kind kind)
+bool spool__nest_queue(spool_future *f, enum spool__nest_kind kind)
 {
 	struct nest_queue *q = &queue;
 	if (q->n == q->cap) {
 		size_t cap = q->cap ? q->cap * 2 : 16;
 		/* Plain realloc, not the failure-injecting seam: a failure
-		 * here changes nothing the caller can see. */
+		 * here changes nothing the caller can see (the work runs at
+		 * once instead). */
 		uintptr_t *items = realloc(q->items, cap * sizeof *items);
 		if (!items)
 			return false;
 		q->items = items;
 		q->cap = cap;
 	}
+	if (kind != SPOOL__NEST_DESTROY)
+		spool_future_retain(f);
 	q->items[q->n++] = (uintptr_t)f | (uintptr_t)kind;
+	spool__nest_queued = true;
 	return true;
 }
 
-bool spool__nest_enter(spool_future *f, enum spool__nest_kind kind)
-{
-	if (depth < NEST_MAX || !push(f, kind)) {
-		depth++;
-		return true;
-	}
-	return false;
-}
-
-/* Runs the queue at level one: each item may nest NEST_MAX - 1 deeper and
- * queue more, which this loop then runs too. */
-static void drain(void)
+/* Runs the queue at level one: each item may nest SPOOL__NEST_MAX - 1
+ * deeper and queue more, which this loop then runs too. */
+void spool__nest_drain(void)
 {
 	struct nest_queue *q = &queue;
 	while (q->head < q->n) {
@@ -60,31 +49,23 @@ static void drain(void)
 	}
 	free(q->items);
 	*q = (struct nest_queue){0};
-}
-
-void spool__nest_leave(void)
-{
-	if (depth == 1 && queue.head < queue.n)
-		drain();
-	depth--;
+	spool__nest_queued = false;
 }
 
 void spool__nest_flush(void)
 {
-	if (queue.head == queue.n)
+	if (!spool__nest_queued)
 		return;
-	unsigned saved = depth;
-	depth = 1;
-	drain();
-	depth = saved;
+	unsigned saved = spool__nest_depth;
+	spool__nest_depth = 1;
+	spool__nest_drain();
+	spool__nest_depth = saved;
 }
 
 void spool__future_cancel_nested(spool_future *f)
 {
-	spool_future_retain(f);
 	if (!spool__nest_enter(f, SPOOL__NEST_CANCEL))
-		return; /* the queue took the reference */
+		return; /* queued, with a reference of its own */
 	spool_future_cancel(f);
 	spool__nest_leave();
-	spool_future_release(f);
 }

@@ -33,8 +33,9 @@
 #define SPOOL_CORE_NEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
-#include "spool/future.h"
+#include "future_impl.h"
 
 enum spool__nest_kind {
 	SPOOL__NEST_CALLBACKS = 1, /* run final f's callbacks, then release */
@@ -42,15 +43,42 @@ enum spool__nest_kind {
 	SPOOL__NEST_CANCEL = 3,    /* spool_future_cancel(f), then release */
 };
 
+/* Levels run at once before work is queued. Each level of a then-chain
+ * costs a few hundred bytes of stack (more under sanitizers), so 16 keep
+ * a chain well inside the smallest coroutine stack (16 KiB). */
+enum { SPOOL__NEST_MAX = 16 };
+
+/* The calling thread's level, and whether its queue holds work (nest.c);
+ * read inline on every completion with callbacks and every free of a
+ * future that holds others. */
+extern SPOOL__TLS unsigned spool__nest_depth;
+extern SPOOL__TLS bool spool__nest_queued;
+
+bool spool__nest_queue(spool_future *f, enum spool__nest_kind kind);
+void spool__nest_drain(void);
+
 /* Enters a level for work of kind on f. Returns true when the caller
  * must do the work now and then call spool__nest_leave(); false when the
- * work was queued (the queue owns a reference to f for CALLBACKS and
- * CANCEL: the caller retains f before calling, and must not
- * spool__nest_leave). */
-bool spool__nest_enter(spool_future *f, enum spool__nest_kind kind);
+ * work was queued (the caller must not spool__nest_leave). For CALLBACKS
+ * and CANCEL the queue takes a reference of its own, which the work
+ * drops: the caller's may be gone by the time the queue runs. */
+static inline bool spool__nest_enter(spool_future *f,
+				     enum spool__nest_kind kind)
+{
+	if (__builtin_expect(spool__nest_depth >= SPOOL__NEST_MAX, 0) &&
+	    spool__nest_queue(f, kind))
+		return false;
+	spool__nest_depth++;
+	return true;
+}
 
 /* Leaves a level; the outermost level runs what was queued. */
-void spool__nest_leave(void);
+static inline void spool__nest_leave(void)
+{
+	if (__builtin_expect(spool__nest_queued, 0) && spool__nest_depth == 1)
+		spool__nest_drain();
+	spool__nest_depth--;
+}
 
 /* Runs the queued work now, on this thread (before it waits). */
 void spool__nest_flush(void);

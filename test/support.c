@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,17 +92,30 @@ void spool_test_run_child(int (*fn)(void *), void *arg, unsigned limit_s,
 		/* The child: no ck_assert from here on (it would report to
 		 * the runner as if it were the test). */
 		signal(SIGABRT, SIG_DFL);
-		signal(SIGALRM, SIG_DFL);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		alarm(0); /* the test's alarm, if any, is not the child's */
 		dup2(p[1], STDERR_FILENO); /* dup2 clears O_CLOEXEC */
-		alarm(limit_s);
 		_exit(fn(arg));
 	}
 	close(p[1]);
+	int64_t deadline = spool_test_now_ns() + (int64_t)limit_s * 1000000000;
+	out->timed_out = false;
 	size_t len = 0;
 	for (;;) {
+		int64_t left = deadline - spool_test_now_ns();
+		if (left <= 0 && !out->timed_out) {
+			kill(pid, SIGKILL); /* the pipe then reaches EOF */
+			out->timed_out = true;
+		}
+		struct pollfd pf = {.fd = p[0], .events = POLLIN};
+		int r = poll(&pf, 1,
+			     out->timed_out ? -1 : (int)(left / 1000000) + 1);
+		if (r < 0 && errno != EINTR)
+			ck_abort_msg("poll: %s", strerror(errno));
+		if (r <= 0)
+			continue;
 		char buf[512];
 		ssize_t n = read(p[0], buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
@@ -116,17 +130,29 @@ void spool_test_run_child(int (*fn)(void *), void *arg, unsigned limit_s,
 	}
 	out->err[len] = 0;
 	close(p[0]);
-	while (waitpid(pid, &out->status, 0) < 0)
-		ck_assert_int_eq(errno, EINTR);
+	/* EOF: the child has ended or closed stderr; it gets what is left of
+	 * its time to end. */
+	for (;;) {
+		pid_t w = waitpid(pid, &out->status, WNOHANG);
+		if (w == pid)
+			break;
+		ck_assert_msg(w == 0 || errno == EINTR, "waitpid: %s",
+			      strerror(errno));
+		if (spool_test_now_ns() >= deadline && !out->timed_out) {
+			kill(pid, SIGKILL);
+			out->timed_out = true;
+		}
+		spool_test_sleep_ns(100000);
+	}
 }
 
 const char *spool_test_child_end(const struct spool_test_child *c, char *buf,
 				 size_t size)
 {
-	if (WIFEXITED(c->status))
-		snprintf(buf, size, "exited with %d", WEXITSTATUS(c->status));
-	else if (WIFSIGNALED(c->status) && WTERMSIG(c->status) == SIGALRM)
+	if (c->timed_out)
 		snprintf(buf, size, "did not end within its time limit");
+	else if (WIFEXITED(c->status))
+		snprintf(buf, size, "exited with %d", WEXITSTATUS(c->status));
 	else if (WIFSIGNALED(c->status))
 		snprintf(buf, size, "killed by signal %d (%s)",
 			 WTERMSIG(c->status), strsignal(WTERMSIG(c->status)));
@@ -138,7 +164,8 @@ const char *spool_test_child_end(const struct spool_test_child *c, char *buf,
 bool spool_test_child_misused(const struct spool_test_child *c, const char *api,
 			      const char *rule_part)
 {
-	if (!WIFSIGNALED(c->status) || WTERMSIG(c->status) != SIGABRT)
+	if (c->timed_out || !WIFSIGNALED(c->status) ||
+	    WTERMSIG(c->status) != SIGABRT)
 		return false;
 	char head[160];
 	snprintf(head, sizeof head, "spool: misuse of %s(): ", api);
@@ -164,7 +191,7 @@ void spool_test_expect_misuse(int (*fn)(void *), void *arg, const char *api,
 	char end[96];
 	ck_assert_msg(spool_test_child_misused(&c, api, rule_part),
 		      "expected SIGABRT with \"spool: misuse of %s(): %s\"; "
-		      "the child %s, stderr:\n%s",
+		      "the child %s, stderr:\n%.1500s",
 		      api, rule_part ? rule_part : "<rule>",
 		      spool_test_child_end(&c, end, sizeof end), c.err);
 }

@@ -32,20 +32,23 @@ spool_future *spool_test_loop_submit(spool_loop *loop, spool_task_fn fn,
 
 /* ---- death tests --------------------------------------------------------
  *
- * What a child process did: how it ended (a waitpid() status) and what it
- * wrote to stderr (cut to fit, always NUL-terminated). */
+ * What a child process did: how it ended (a waitpid() status), whether it
+ * was killed for overrunning its time limit, and what it wrote to stderr
+ * (cut to fit, always NUL-terminated). */
 struct spool_test_child {
 	int status;
+	bool timed_out;
 	char err[4096];
 };
 
 /* Runs fn(arg) in a forked child whose stderr goes to a pipe that this
  * process reads, and fills *out. The child exits with _exit(fn's return
- * value) if fn returns (no atexit handlers, no leak check), and is killed
- * by SIGALRM after limit_s seconds if it has not ended by then, so a call
- * that hangs ends the child instead of the suite. Fork it from a thread
- * that runs no other threads of its own (sanitizers and locks held by
- * other threads do not survive a fork); the child may start threads. */
+ * value) if fn returns (no atexit handlers, no leak check); if it has not
+ * ended after limit_s seconds this process kills it (SIGKILL, which no
+ * runtime can delay), so a call that hangs ends the child instead of the
+ * suite. Fork it from a thread that runs no other threads of its own
+ * (sanitizers and locks held by other threads do not survive a fork); the
+ * child may start threads. */
 void spool_test_run_child(int (*fn)(void *), void *arg, unsigned limit_s,
 			  struct spool_test_child *out);
 

@@ -3742,6 +3742,7 @@ START_TEST(table)
 	}
 	printf("misuse table: %d rows checked, %d passed, %d failed\n", checked,
 	       checked - failed, failed);
+	fflush(stdout); /* a failing check below ends this process */
 	ck_assert_msg(failed == 0 && !late,
 		      "%d of %d rows failed (listed above)", failed, checked);
 }
@@ -3920,6 +3921,31 @@ START_TEST(docs_page_is_the_table)
 }
 END_TEST
 
+/* The support helper other suites use, on a row's call: it sees the
+ * message and the signal. */
+static int state_null_arg(void *arg)
+{
+	(void)arg;
+	return state_null();
+}
+
+START_TEST(expect_misuse_sees_sigabrt_and_the_rule)
+{
+	spool_test_expect_misuse(state_null_arg, NULL, "spool_future_state",
+				 "NULL future");
+	spool_test_expect_misuse(state_null_arg, NULL, "spool_future_state",
+				 NULL);
+	struct spool_test_child c;
+	spool_test_run_child(state_null_arg, NULL, CHILD_LIMIT_S, &c);
+	ck_assert(spool_test_child_misused(&c, "spool_future_state", NULL));
+	ck_assert(!spool_test_child_misused(&c, "spool_future_done", NULL));
+	ck_assert(!spool_test_child_misused(&c, "spool_future_state",
+					    "another rule"));
+	spool_test_run_child(child_row, (void *)&rows[1], CHILD_LIMIT_S, &c);
+	ck_assert(!spool_test_child_misused(&c, "spool_future_done", NULL));
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--markdown") == 0) {
@@ -3944,6 +3970,7 @@ int main(int argc, char **argv)
 	tc = spool_test_case("docs", 10);
 	tcase_add_test(tc, docs_page_is_the_table);
 	tcase_add_test(tc, table_names_every_public_function);
+	tcase_add_test(tc, expect_misuse_sees_sigabrt_and_the_rule);
 	suite_add_tcase(s, tc);
 
 	SRunner *sr = srunner_create(s);

@@ -975,7 +975,7 @@ static int run_task_cancelled(void)
 	spool_future *f = promise();
 	ck_assert_int_eq(spool_future_cancel(f), 0);
 	atomic_store(&ran, 0);
-	EXPECT_RC(spool_run_task(f, ok_task, &V2), SPOOL_ESTATE);
+	EXPECT_RC(spool_run_task(f, ok_task, &V2), SPOOL_ECANCELLED);
 	EXPECT(atomic_load(&ran) == 0);
 	EXPECT_STATE(f, SPOOL_CANCELLED);
 	spool_future_release(f);
@@ -3346,7 +3346,7 @@ ROW("spool_run_task", "NULL f", "SPOOL_EINVAL, fn not run", "executor.h: NULL f 
 ROW("spool_run_task", "NULL fn", "SPOOL_EINVAL, f stays PENDING", "executor.h: NULL f or fn is SPOOL_EINVAL", run_task_null_fn),
 ROW("spool_run_task", "a DONE promise", "SPOOL_ESTATE, fn not run", "executor.h: else SPOOL_ESTATE, and fn does not run", run_task_done),
 ROW("spool_run_task", "a RUNNING promise", "SPOOL_ESTATE, fn not run", "executor.h: else SPOOL_ESTATE, and fn does not run", run_task_running),
-ROW("spool_run_task", "a CANCELLED promise", "SPOOL_ESTATE, fn not run", "executor.h: f must be PENDING (else SPOOL_ESTATE, and fn does not run)", run_task_cancelled),
+ROW("spool_run_task", "a CANCELLED promise", "SPOOL_ECANCELLED, fn not run", "executor.h: f must be PENDING (else SPOOL_ECANCELLED if it was cancelled); fn does not run then", run_task_cancelled),
 ROW("spool_run_task", "a then's PENDING future (not a promise)", "SPOOL_EINVAL, fn not run, f untouched", "executor.h: f must have been made with spool_promise_new() (any other future is SPOOL_EINVAL)", run_task_not_a_promise),
 
 #undef SECTION

@@ -42,7 +42,8 @@ SPOOL_API spool_executor *spool_executor_inline(void);
 /* Completes f with the outcome of fn(arg): runs fn on this thread now with
  * f as the current future. Executors and adapters use it; f must have been
  * made with spool_promise_new() (any other future, or NULL f or fn, is
- * SPOOL_EINVAL) and be PENDING (else SPOOL_ESTATE); fn does not run then.
+ * SPOOL_EINVAL) and be PENDING (else SPOOL_ECANCELLED if it was
+ * cancelled, SPOOL_ESTATE otherwise); fn does not run then.
  * Returns the task's result code. May block if fn does. */
 SPOOL_API int spool_run_task(spool_future *f, spool_task_fn fn, void *arg);
 

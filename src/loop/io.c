@@ -153,12 +153,12 @@ static int reg(spool_loop *loop, int fd)
 	return 0;
 }
 
-static void wake_all(spool_loop *loop, struct spool__fd_watch *fw)
+static void wake_all(spool_loop *loop, struct spool__fd_watch *fw, int rc)
 {
 	struct spool__io_waiter *w;
 	while ((w = fw->head)) {
 		unlink_waiter(loop, w);
-		spool__task_wake(w->task, 0);
+		spool__task_wake(w->task, rc);
 	}
 }
 
@@ -192,11 +192,13 @@ void spool__io_verify(spool_loop *loop)
 		fw->queued = false;
 		if (!fw->head)
 			continue; /* nobody to wake; the next wait queues it */
-		if (reg(loop, fd) != 0) {
-			/* A regular file now (always ready), or no longer
-			 * open: let the waiters find out from their own
-			 * read or write. */
-			wake_all(loop, fw);
+		int rc = reg(loop, fd);
+		if (rc != 0) {
+			/* A regular file now (always ready): let the waiters
+			 * find out from their own read or write. No longer
+			 * open: the descriptor is bad (SPOOL_EINVAL). */
+			wake_all(loop, fw,
+				 rc == SPOOL_EINVAL ? SPOOL_EINVAL : 0);
 		}
 	}
 	loop->io_ncheck = 0;

@@ -411,8 +411,12 @@ static void run_once(spool_loop *loop)
 			       SPOOL__IO_VERIFY_TURNS;
 		if (!overdue && !now && poll_events(loop, true, false, 0) > 0)
 			polled = true;
-		else if (overdue || !now)
+		else if (overdue || !now) {
 			spool__io_verify(loop);
+			/* Verifying may have woken waiters: then the loop
+			 * must not block. */
+			now = now || loop->ready_head;
+		}
 	}
 	if (!polled)
 		poll_events(loop, now, has, deadline);

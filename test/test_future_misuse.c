@@ -5,7 +5,8 @@
  * edges: a done-callback that drops the last reference, a double release
  * of every kind of future, a reference count at its limit, promise calls
  * on futures that are not promises, and a cancel that races a completion.
- * Aborts are checked in a child process, message included.
+ * Aborts are checked in a child process, message included
+ * (spool_test_expect_misuse).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -19,44 +20,6 @@
 #include "support.h"
 
 static int V;
-
-/* ---- running a caller bug in a child ---------------------------------- */
-
-/* Runs fn(arg) in a child process and asserts that it aborted (SIGABRT)
- * after printing a line that contains want on stderr. */
-static void expect_abort(void (*fn)(void *), void *arg, const char *want)
-{
-	int pipefd[2];
-	ck_assert_int_eq(pipe(pipefd), 0);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(pipefd[1], STDERR_FILENO);
-		close(pipefd[0]);
-		fn(arg);
-		_exit(0); /* did not abort: the parent reports it */
-	}
-	close(pipefd[1]);
-	char buf[1024];
-	size_t len = 0;
-	ssize_t r;
-	while (len < sizeof buf - 1 &&
-	       (r = read(pipefd[0], buf + len, sizeof buf - 1 - len)) > 0)
-		len += (size_t)r;
-	buf[len] = '\0';
-	close(pipefd[0]);
-	int status;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
-		      "expected an abort with \"%s\"; the child %s %d, "
-		      "printing \"%s\"",
-		      want, WIFSIGNALED(status) ? "died of signal" : "exited",
-		      WIFSIGNALED(status) ? WTERMSIG(status)
-					  : WEXITSTATUS(status),
-		      buf);
-	ck_assert_msg(strstr(buf, want),
-		      "expected \"%s\" on stderr, got \"%s\"", want, buf);
-}
 
 static spool_pool *new_pool(int workers)
 {
@@ -109,11 +72,12 @@ END_TEST
 
 /* ---- double release --------------------------------------------------- */
 
-static void release_twice(void *arg)
+static int release_twice(void *arg)
 {
 	spool_future *f = arg;
 	spool_future_release(f);
 	spool_future_release(f);
+	return 0;
 }
 
 static int value_task(void *arg, void **result)
@@ -129,18 +93,18 @@ static int then_fn(spool_future *src, void *arg, void **result)
 	return 0;
 }
 
-#define RELEASED_TWICE                                                         \
-	"spool: misuse of spool_future_release(): future released more "       \
-	"times than it was retained"
+#define RELEASED_TWICE "future released more times than it was retained"
 
 START_TEST(double_release_of_a_promise_aborts_with_message)
 {
 	spool_future *pending = spool_promise_new();
-	expect_abort(release_twice, pending, RELEASED_TWICE);
+	spool_test_expect_misuse(release_twice, pending, "spool_future_release",
+				 RELEASED_TWICE);
 	spool_future_release(pending);
 	spool_future *done = spool_promise_new();
 	spool_promise_set_result(done, &V);
-	expect_abort(release_twice, done, RELEASED_TWICE);
+	spool_test_expect_misuse(release_twice, done, "spool_future_release",
+				 RELEASED_TWICE);
 	spool_future_release(done);
 }
 END_TEST
@@ -162,7 +126,9 @@ START_TEST(double_release_of_a_combinator_future_aborts_with_message)
 	spool_future *list[] = {g, m, t, bad};
 	for (size_t i = 0; i < sizeof list / sizeof *list; i++) {
 		ck_assert(spool_future_done(list[i]));
-		expect_abort(release_twice, list[i], RELEASED_TWICE);
+		spool_test_expect_misuse(release_twice, list[i],
+					 "spool_future_release",
+					 RELEASED_TWICE);
 		spool_future_release(list[i]);
 	}
 	spool_future_release(p);
@@ -178,14 +144,16 @@ START_TEST(double_release_of_a_pool_or_loop_task_aborts_with_message)
 	/* The worker drops its reference just after the completion. */
 	while (spool__future_refs(pt) > 1)
 		spool_test_sleep_ns(100000);
-	expect_abort(release_twice, pt, RELEASED_TWICE);
+	spool_test_expect_misuse(release_twice, pt, "spool_future_release",
+				 RELEASED_TWICE);
 	spool_future_release(pt);
 	spool_pool_destroy(pool);
 
 	spool_loop *loop = spool_test_loop_new();
 	spool_future *lt = spool_test_loop_submit(loop, value_task, &V);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, lt), 0);
-	expect_abort(release_twice, lt, RELEASED_TWICE);
+	spool_test_expect_misuse(release_twice, lt, "spool_future_release",
+				 RELEASED_TWICE);
 	spool_future_release(lt);
 	spool_loop_destroy(loop);
 }
@@ -193,21 +161,22 @@ END_TEST
 
 /* ---- the reference count's limit -------------------------------------- */
 
-static void retain_past_the_limit(void *arg)
+static int retain_past_the_limit(void *arg)
 {
 	spool_future *f = arg;
 	/* As if 2^32 - 2 retains had been made: the count's top. */
 	atomic_store(&f->state,
 		     atomic_load(&f->state) | (UINT64_C(0xffffffff) << 32));
 	spool_future_retain(f);
+	return 0;
 }
 
 START_TEST(a_retain_past_the_count_limit_aborts_instead_of_wrapping)
 {
 	spool_future *f = spool_promise_new();
-	expect_abort(retain_past_the_limit, f,
-		     "spool: misuse of spool_future_retain(): more than "
-		     "2^32 - 1 references");
+	spool_test_expect_misuse(retain_past_the_limit, f,
+				 "spool_future_retain",
+				 "more than 2^32 - 1 references");
 	spool_future_release(f);
 }
 END_TEST

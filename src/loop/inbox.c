@@ -29,10 +29,10 @@
  * reaches a descriptor that is still open (the pusher holds a reference).
  *
  * Spare handles. A done-callback registered on the loop's thread and
- * completed on another is carried home in a handle. That handle used to
- * be allocated at the completion, where running out of memory left no one
- * to tell: the callback then ran on the completing thread, against
- * spool_future_add_callback()'s promise. Now the registration reserves
+ * completed on another is carried home in a handle. Allocating it at the
+ * completion would leave no one to tell when memory runs out (the
+ * callback would run on the completing thread, against
+ * spool_future_add_callback()'s promise). So the registration reserves
  * one (core's hold hook, where SPOOL_ENOMEM can still be returned), and a
  * send takes a reserved spare, so it cannot fail for want of memory.
  * Counting, under spare_mu: nreserved is the number of registrations

@@ -18,11 +18,9 @@
  * may still look at them), and its ck_pr atomics are invisible to
  * ThreadSanitizer, so the task data it carries would need extra C11
  * release/acquire pairs to be seen as synchronised. And it is slower:
- * one producer pushing 1,000,000 items while two consumers take them
- * (test/pool_inject_bench.c, 2-core AMD EPYC VM, median of 9 interleaved
- * runs) took 0.027-0.034 s through this queue, 0.051-0.055 s through
- * ck_fifo_mpmc with preallocated entries (its best case) and 0.055-0.058 s
- * through a mutex-protected list.
+ * test/pool_inject_bench.c times one producer against two consumers
+ * through this queue, ck_fifo_mpmc and a mutex-protected list (run it to
+ * compare them on your machine).
  *
  * Spurious emptiness. Between a producer's exchange and its link, the
  * consumer can see the queue's head with no successor although the tail

@@ -75,9 +75,9 @@
 /* Slots are packed at 16 bytes, not padded to a cache line: a million
  * records kept until a join are a million slots the kernel must clear
  * when it faults them in, and that clearing is the largest remaining
- * cost (1M submissions to a 2-worker pool, medians of 9 interleaved runs
- * on a 2-core VM: 0.092 s with 144-byte slots against 0.116 s with
- * 192-byte ones). Two neighbouring records share at most one line. */
+ * cost of the pool suite's "submit", so fewer bytes per record is faster
+ * there than fewer shared lines. Two neighbouring records share at most
+ * one line. */
 #define SLOT ((sizeof(struct spool__task) + 15) & ~(size_t)15)
 
 enum {
@@ -211,14 +211,13 @@ static void *refill(void)
 	if (!key_ok)
 		return NULL;
 	/* No transparent huge pages for blocks. Asked for with madvise, they
-	 * made the second and later rounds of 1M submissions in one process
-	 * faster (0.092 s against 0.239 s, medians) but the first round, and
-	 * every round of the full pool suite, where other work runs in
-	 * between, 2x slower (0.42-0.47 s against 0.21-0.26 s), with 69% of
-	 * the samples in the kernel zeroing fresh pages: a huge page needs
-	 * contiguous free memory, which on a virtual machine is often memory
-	 * the host has not backed yet, where 4 KiB pages reuse what was
-	 * freed a moment ago. Untouched slots of a block cost no memory. */
+	 * speed up repeated rounds of submissions in one process but slow
+	 * down the first round, and every round of the pool suite, where
+	 * other work runs in between, with most of the time in the kernel
+	 * zeroing fresh pages: a huge page needs contiguous free memory,
+	 * which on a virtual machine is often memory the host has not backed
+	 * yet, where 4 KiB pages reuse what was freed a moment ago. Untouched
+	 * slots of a block cost no memory. */
 	if (cur && limit != end) {
 		/* Halfway: ask for the next block, then go on (see
 		 * "Pre-faulting"). */

@@ -2,11 +2,11 @@
 /*
  * Slabs for the task records of outside submissions (never installed).
  *
- * A thread outside the pool that submits a million tasks in a row used to
- * malloc a record for each and free it at the join: at that rate glibc's
- * allocator (chunks too big for its per-thread caches when freed in bulk)
- * and the page faults of a heap growing and trimming were most of the
- * submission's cost. Here each submitting thread cuts its records out of a
+ * A thread outside the pool that submits a million tasks in a row and
+ * frees them at the join would, with malloc per record, spend most of
+ * the submission in glibc's allocator (chunks too big for its per-thread
+ * caches when freed in bulk) and in the page faults of a heap growing
+ * and trimming. Here each submitting thread cuts its records out of a
  * block of its own with a bump pointer, and a block goes away when the
  * last of its records is released, on whatever thread, at whatever time
  * (futures outlive the pool and the thread that submitted them). The

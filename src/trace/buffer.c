@@ -413,9 +413,9 @@ void spool__trace_buffers_open(size_t cap)
 	 * more (a pool just created may not have started its workers yet),
 	 * plus one for the starting thread. Committing the pages here,
 	 * outside the recorded work, keeps the page faults (and the kernel's
-	 * zeroing) out of the events' times: filling 24 MiB of fresh pages
-	 * took 6 to 20 ms on a 2-core virtual machine, against 30 to 55 ms
-	 * for the whole traced fib(27) run. Up to SPOOL__TRACE_PREFAULT_BYTES
+	 * zeroing) out of the events' times: filling tens of MiB of fresh
+	 * pages can take a large fraction of a short traced run. Up to
+	 * SPOOL__TRACE_PREFAULT_BYTES
 	 * per thread and SPOOL__TRACE_PREFAULT_TOTAL bytes in all, so that a
 	 * huge buffer or a big machine does not commit its whole reserve. */
 	long online = sysconf(_SC_NPROCESSORS_ONLN);

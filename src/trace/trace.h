@@ -120,10 +120,10 @@ uint64_t spool__trace_now(void);
 
 /* ---- reusing a clock read ----------------------------------------------
  *
- * A clock read is most of what an event costs: rdtsc takes 10 to 20 ns on
- * the virtual machines we measure on, against about 45 ns of CPU for a
- * whole fork-join task, and a profile of the traced fib benchmark put 77%
- * of the recording path's samples on it. So the two events that usually
+ * A clock read is most of what an event costs: on a virtual machine rdtsc
+ * may cost a fair part of a whole fork-join task, and in a profile of the
+ * traced fib benchmark the clock read dominates the recording path. So
+ * the two events that usually
  * follow another one after nothing but spool's own bookkeeping take that
  * event's stamp instead of reading the clock:
  *   - a pool worker's run of a task popped from its own deque, right after

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Suite "compare_lesson": the lesson's claims as properties with wide
- * margins, measured by the comparison program's own code. Timing
- * properties: sanitizer builds skip this suite (label "lesson"). */
+ * margins, measured by the comparison program's own code, each against
+ * what the machine gives while it runs (support.h: timing lessons on a
+ * shared machine). Timing properties: sanitizer builds skip this suite
+ * (label "lesson"). */
 /* ctest-labels: lesson */
 #include <stdio.h>
 
@@ -43,42 +45,80 @@ static double speedup(int w, int b, struct cmp_config *cfg)
 	return s;
 }
 
-/* Up to three measurements, stopping at the first that meets the claim
- * (a speedup of at least `bound` when `above`, under it otherwise); returns
- * the one closest to the claim. The bound itself is unchanged: a backend
- * that breaks the claim breaks it in every measurement.
- *   - Claims that threads speed CPU work up: on a virtual machine whose
- *     second CPU the host lends elsewhere for a while (fib on 2 workers
- *     measured 1.09x in one CI run, 1.28-1.75x in the three runs after
- *     it), a whole measurement can see one CPU.
- *   - The claim that the GIL model does not: with other programs busy on
- *     the machine (load average 4-8 on 2 CPUs), the sequential baseline
- *     can be slowed in all five of its runs, which makes the model look
- *     faster than it is. */
-static double speedup_toward(int w, int b, struct cmp_config *cfg, double bound,
-			     bool above)
+/* ---- speedups, against the CPUs the machine gives ------------------------
+ * The claims about CPU-bound work are about running two threads at once,
+ * which the machine may or may not allow right now: other programs can
+ * take the second CPU for the whole measurement (hash on 2 pool workers
+ * measured 0.98-1.25x in four runs beside two `yes > /dev/null`, against
+ * 1.5x or more on an idle machine). So each attempt measures the CPUs the
+ * machine gives cfg->threads spinning threads right before and right after
+ * the measurement, skips when either figure is under SPOOL_TEST_MIN_CPUS,
+ * and otherwise checks the claim for the lower figure (support.h, "a
+ * lesson in attempts"). */
+
+/* The CPUs a claim counts on: the machine's figure, where 95% of the
+ * threads' CPUs counts as all of them (the probe loses a little to
+ * interrupts and to the test's own thread), and at most two, so that on
+ * any machine the bounds are at most those of two idle cores. */
+static double cpus_counted(double cpus, int threads)
 {
-	double best = 0;
-	for (int attempt = 0; attempt < 3; attempt++) {
-		double s = speedup(w, b, cfg);
-		if (attempt == 0 || (above ? s > best : s < best))
-			best = s;
-		if (above ? best >= bound : best < bound)
-			break;
+	if (cpus >= 0.95 * threads)
+		cpus = threads;
+	return cpus < 2 ? cpus : 2;
+}
+
+/* Checks a speedup claim about backend b on workload w: bound(cpus) is the
+ * speedup it promises for that many CPUs, which the speedup must reach
+ * (above) or stay under (!above). */
+static void speedup_lesson(int w, int b, struct cmp_config *cfg,
+			   double (*bound)(double cpus), bool above)
+{
+	char name[64];
+	snprintf(name, sizeof name, "%s on %s", cmp_workload_name(w),
+		 cmp_backend_name(b));
+	if (spool_test_cpus() < 2) {
+		spool_test_skip("%s: one CPU online, so threads cannot run "
+				"CPU work in parallel here",
+				name);
+		return;
 	}
-	return best;
+	struct spool_test_lesson l = {.name = name};
+	while (spool_test_lesson_next(&l)) {
+		double before = spool_test_cpus_given(cfg->threads);
+		if (before < SPOOL_TEST_MIN_CPUS) {
+			spool_test_lesson_busy(
+				&l,
+				"%.2f CPUs for %d threads before "
+				"measuring (%.1f needed)",
+				before, cfg->threads, SPOOL_TEST_MIN_CPUS);
+			continue;
+		}
+		double s = speedup(w, b, cfg);
+		double after = spool_test_cpus_given(cfg->threads);
+		double cpus = before < after ? before : after;
+		if (cpus < SPOOL_TEST_MIN_CPUS) {
+			spool_test_lesson_busy(
+				&l,
+				"speedup %.2fx, but %.2f CPUs for "
+				"%d threads after measuring (%.1f "
+				"needed)",
+				s, after, cfg->threads, SPOOL_TEST_MIN_CPUS);
+			continue;
+		}
+		double want = bound(cpus_counted(cpus, cfg->threads));
+		spool_test_lesson_result(
+			&l, above ? s >= want : s < want,
+			"speedup %.2fx, %s %.2fx for %.2f CPUs "
+			"given",
+			s, above ? "at least" : "under", want, cpus);
+	}
+	spool_test_lesson_end(&l);
 }
 
-static double best_speedup(int w, int b, struct cmp_config *cfg, double bound)
-{
-	return speedup_toward(w, b, cfg, bound, true);
-}
-
-static double least_speedup(int w, int b, struct cmp_config *cfg, double bound)
-{
-	return speedup_toward(w, b, cfg, bound, false);
-}
-
+/* The IO-bound claims need no CPU figure: waiting is what they measure, and
+ * a machine that wakes threads late delays each of the sequential run's 16
+ * waits, the loop's concurrent ones about once, so load can only raise the
+ * speedup (sleep on the loop: 11.9x idle, 14.5x beside eight `yes`). */
 START_TEST(loop_speeds_up_io_bound_sleeps_at_least_tasks_over_2)
 {
 	struct cmp_config cfg;
@@ -95,56 +135,71 @@ START_TEST(loop_speeds_up_io_bound_requests_at_least_tasks_over_2)
 }
 END_TEST
 
+/* Whatever the CPUs given, as long as there are two to use: the GIL model
+ * runs one thread at a time. (With fewer, a speedup could not show
+ * anyway; and a sequential baseline squeezed by other programs makes the
+ * model look faster than it is.) */
+static double under_1_3(double cpus)
+{
+	(void)cpus;
+	return 1.3;
+}
+
 START_TEST(gil_model_keeps_cpu_bound_speedup_under_1_3)
 {
 	struct cmp_config cfg;
 	config(&cfg, CMP_W_FIB, (1u << CMP_B_SEQ) | (1u << CMP_B_GIL));
 	cfg.fib_n = 31;
-	ck_assert(least_speedup(CMP_W_FIB, CMP_B_GIL, &cfg, 1.3) < 1.3);
+	speedup_lesson(CMP_W_FIB, CMP_B_GIL, &cfg, under_1_3, false);
 	config(&cfg, CMP_W_HASH, (1u << CMP_B_SEQ) | (1u << CMP_B_GIL));
-	ck_assert(least_speedup(CMP_W_HASH, CMP_B_GIL, &cfg, 1.3) < 1.3);
+	speedup_lesson(CMP_W_HASH, CMP_B_GIL, &cfg, under_1_3, false);
 }
 END_TEST
 
-static bool two_cpus_or_skip(void)
+/* The lesson's claim, on the CPU-bound workload whose speedup the
+ * hardware does not cap: hashing, one long multiply chain. The pool turns
+ * at least half of each CPU given beyond the first into speedup: 1.5x on
+ * two idle cores, 1.25x when the machine gives 1.5 CPUs. */
+static double half_the_extra(double cpus)
 {
-	if (spool_test_cpus() >= 2)
-		return true;
-	printf("skipped: one CPU, so threads cannot run CPU work in "
-	       "parallel here\n");
-	return false;
+	return 1 + 0.5 * (cpus - 1);
 }
 
-/* The lesson's claim, on the CPU-bound workload whose speedup the
- * hardware does not cap: hashing, one long multiply chain. */
-START_TEST(threads_without_the_gil_speed_up_cpu_bound_work_at_least_1_5)
+START_TEST(threads_without_the_gil_speed_up_hash_by_half_the_extra_cpus)
 {
-	if (!two_cpus_or_skip())
-		return;
 	struct cmp_config cfg;
 	config(&cfg, CMP_W_HASH, (1u << CMP_B_SEQ) | (1u << CMP_B_POOL));
-	ck_assert(best_speedup(CMP_W_HASH, CMP_B_POOL, &cfg, 1.5) >= 1.5);
+	speedup_lesson(CMP_W_HASH, CMP_B_POOL, &cfg, half_the_extra, true);
 }
 END_TEST
 
 /* fib, call-heavy integer code, is a separate property with its own
  * bound: where the two "CPUs" are hardware threads of one core (as on
  * the 2-vCPU machines this was measured on: 1.41-1.83x in quiet runs) it
- * gets about 1.5x from the second thread, so 1.5 itself would flake.
- * 1.2 still separates it from the GIL model, which stays under 1.3. */
-START_TEST(threads_without_the_gil_speed_up_fib_at_least_1_2)
+ * gets about 1.5x from the second thread, so half the extra would flake.
+ * A fifth (1.2x on two idle cores) still separates it from the GIL model,
+ * which stays at about 1.0x. */
+static double a_fifth_of_the_extra(double cpus)
 {
-	if (!two_cpus_or_skip())
-		return;
+	return 1 + 0.2 * (cpus - 1);
+}
+
+START_TEST(threads_without_the_gil_speed_up_fib_by_a_fifth_of_the_extra_cpus)
+{
 	struct cmp_config cfg;
 	config(&cfg, CMP_W_FIB, (1u << CMP_B_SEQ) | (1u << CMP_B_POOL));
 	cfg.fib_n = 31;
-	ck_assert(best_speedup(CMP_W_FIB, CMP_B_POOL, &cfg, 1.2) >= 1.2);
+	speedup_lesson(CMP_W_FIB, CMP_B_POOL, &cfg, a_fifth_of_the_extra, true);
 }
 END_TEST
 
+/* The article's bounds leave 25 ms beyond the ideal at the least (the
+ * group that ends at a 5 ms failure, under 30 ms): checked only when the
+ * machine wakes threads well within that. */
 START_TEST(article_orders_follow_the_patterns)
 {
+	if (!spool_test_prompt_for(25 * MS))
+		return;
 	struct cmp_config cfg;
 	cmp_config_defaults(&cfg);
 	struct cmp_article_result res[16];
@@ -185,8 +240,10 @@ int main(void)
 	tcase_add_test(tc, gil_model_keeps_cpu_bound_speedup_under_1_3);
 	tcase_add_test(
 		tc,
-		threads_without_the_gil_speed_up_cpu_bound_work_at_least_1_5);
-	tcase_add_test(tc, threads_without_the_gil_speed_up_fib_at_least_1_2);
+		threads_without_the_gil_speed_up_hash_by_half_the_extra_cpus);
+	tcase_add_test(
+		tc,
+		threads_without_the_gil_speed_up_fib_by_a_fifth_of_the_extra_cpus);
 	tcase_add_test(tc, article_orders_follow_the_patterns);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);

@@ -102,20 +102,25 @@ static int64_t thread_cpu_ns(void)
 
 struct spinner {
 	pthread_barrier_t *go;
-	int64_t deadline;
+	_Atomic int64_t *deadline;
 	int64_t start, end, cpu;
 };
 
-/* Spins until the shared deadline; records when it started and ended and
- * the CPU time it got meanwhile. A thread the machine does not run at
- * once starts late and gets less CPU: exactly what the figure is for. */
+/* Spins until SPIN_NS after the first spinner left the barrier; records
+ * when it started and ended and the CPU time it got meanwhile. A thread
+ * the machine does not run at once starts late and gets less CPU: exactly
+ * what the figure is for. */
 static void *spin_main(void *arg)
 {
 	struct spinner *sp = arg;
 	pthread_barrier_wait(sp->go);
 	int64_t cpu0 = thread_cpu_ns();
 	sp->start = spool_test_now_ns();
-	while (spool_test_now_ns() < sp->deadline)
+	int64_t none = 0;
+	atomic_compare_exchange_strong(sp->deadline, &none,
+				       sp->start + SPIN_NS);
+	int64_t deadline = atomic_load(sp->deadline);
+	while (spool_test_now_ns() < deadline)
 		;
 	sp->end = spool_test_now_ns();
 	sp->cpu = thread_cpu_ns() - cpu0;
@@ -129,19 +134,15 @@ double spool_test_cpus_given(int threads)
 	if (threads > MAX_SPINNERS)
 		threads = MAX_SPINNERS;
 	pthread_barrier_t go;
-	ck_assert_int_eq(pthread_barrier_init(&go, NULL, (unsigned)threads + 1),
-			 0);
+	ck_assert_int_eq(pthread_barrier_init(&go, NULL, (unsigned)threads), 0);
+	_Atomic int64_t deadline = 0;
 	struct spinner sp[MAX_SPINNERS];
 	pthread_t th[MAX_SPINNERS];
-	/* The deadline leaves the threads' creation a few ms; one created
-	 * later than that spins less, and the figure says so. */
-	int64_t deadline = spool_test_now_ns() + 5 * SPOOL_NS_PER_MS + SPIN_NS;
 	for (int i = 0; i < threads; i++) {
-		sp[i] = (struct spinner){.go = &go, .deadline = deadline};
+		sp[i] = (struct spinner){.go = &go, .deadline = &deadline};
 		ck_assert_int_eq(
 			pthread_create(&th[i], NULL, spin_main, &sp[i]), 0);
 	}
-	pthread_barrier_wait(&go);
 	int64_t first = INT64_MAX, last = 0, cpu = 0;
 	for (int i = 0; i < threads; i++) {
 		pthread_join(th[i], NULL);

@@ -58,10 +58,7 @@ int spool_test_run(Suite *s)
 		return EXIT_FAILURE;
 	int n = skipped ? atomic_load(skipped) : 0;
 	if (n > 0) {
-		fprintf(stderr,
-			"%d test(s) skipped, each for the reason printed "
-			"above; "
-			"the others passed\n",
+		fprintf(stderr, "%d test(s) skipped, each saying why above\n",
 			n);
 		return SPOOL_TEST_SKIPPED;
 	}

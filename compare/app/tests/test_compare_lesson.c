@@ -48,13 +48,12 @@ static double speedup(int w, int b, struct cmp_config *cfg)
 /* ---- speedups, against the CPUs the machine gives ------------------------
  * The claims about CPU-bound work are about running two threads at once,
  * which the machine may or may not allow right now: other programs can
- * take the second CPU for the whole measurement (hash on 2 pool workers
- * measured 0.98-1.25x in four runs beside two `yes > /dev/null`, against
- * 1.5x or more on an idle machine). So each attempt measures the CPUs the
- * machine gives cfg->threads spinning threads right before and right after
- * the measurement, skips when either figure is under SPOOL_TEST_MIN_CPUS,
- * and otherwise checks the claim for the lower figure (support.h, "a
- * lesson in attempts"). */
+ * take the second CPU for the whole measurement, and then no pool can
+ * show a speedup. So each attempt measures the CPUs the machine gives
+ * cfg->threads spinning threads right before and right after the
+ * measurement, skips when either figure is under SPOOL_TEST_MIN_CPUS, and
+ * otherwise checks the claim for the lower figure (support.h, "a lesson
+ * in attempts"). */
 
 /* The CPUs a claim counts on: the machine's figure, where 95% of the
  * threads' CPUs counts as all of them (the probe loses a little to
@@ -118,7 +117,7 @@ static void speedup_lesson(int w, int b, struct cmp_config *cfg,
 /* The IO-bound claims need no CPU figure: waiting is what they measure, and
  * a machine that wakes threads late delays each of the sequential run's 16
  * waits, the loop's concurrent ones about once, so load can only raise the
- * speedup (sleep on the loop: 11.9x idle, 14.5x beside eight `yes`). */
+ * speedup. */
 START_TEST(loop_speeds_up_io_bound_sleeps_at_least_tasks_over_2)
 {
 	struct cmp_config cfg;

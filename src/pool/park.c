@@ -27,8 +27,8 @@
  *       searching (or running) to parked; w goes on the sleepers list
  *   P2  seq_cst fence (heavy: membarrier, a full barrier on every
  *       thread of the process, where the kernel has it)
- *   P3  look at every deque and the injection queue (and the drain flag);
- *       if anything may be there, take w off the list again and search
+ *   P3  look at every work source (listed below) and the drain flag; if
+ *       anything may be there, take w off the list again and search
  *   P4  loop { e = ck_ec_value(w->ec); if !w->sleeping break;
  *              ck_ec_wait(w->ec, e) }
  *
@@ -67,6 +67,25 @@
  * the increment and ck_ec_wait returns once it lands. An increment meant
  * for an earlier park (W left at P3 just as a waker claimed it) only makes
  * ck_ec_wait return early; W sees sleeping still set and waits again.
+ *
+ * Work sources: every place where a task can wait for a worker. P3 reads
+ * each of them; one it missed could hold a task while every worker sleeps.
+ *   work-source: inject  the injection queue: outside submissions
+ *                        (spool__inject_maybe_nonempty)
+ *   work-source: deque   each worker's deque: tasks spawned by tasks, and
+ *                        batches moved from the injection queue
+ *                        (spool__deque_size)
+ * A new source goes into this list, into spool__pool_may_have_work() (a
+ * marker comment and a `return true;` of its own) and into the model
+ * test/model/park.pml (may_have_work); the ctest work_sources fails until
+ * the three lists agree. The drain flag is no source (no task waits in
+ * it), but a worker that sees it set must not sleep either.
+ *
+ * Checked by a tool: test/model/park.pml models this protocol step for
+ * step in SPIN, on store buffers (x86-TSO), with every work source; `./run
+ * model` searches every schedule of two workers and a submitter for a
+ * lost wake-up, and shows that without P2, without P3, or without any one
+ * source in P3, SPIN finds one (docs/design/pool.md).
  *
  * Spurious emptiness: P3 never trusts a failed pop. It asks
  * spool__inject_maybe_nonempty() (true whenever an item is queued, even
@@ -161,8 +180,12 @@ void spool__idle_fini(struct spool_pool *p)
 
 bool spool__pool_may_have_work(struct spool_pool *p)
 {
+	/* Each work source (listed at the top of this file) under its
+	 * marker, with a return of its own. */
+	/* work-source: inject */
 	if (spool__inject_maybe_nonempty(&p->inj))
 		return true;
+	/* work-source: deque */
 	for (int i = 0; i < p->nworkers; i++)
 		if (spool__deque_size(&p->workers[i].dq) > 0)
 			return true;

@@ -69,6 +69,7 @@ inline took(tid, x)
 /* spool__deque_push(q, x): owner only. */
 inline push(x)
 {
+	printf("t0: push(item %d)\n", x);
 	/* int64_t b = load(&q->bottom, relaxed); */
 	load(OWNER, BOTTOM, b);
 	/* int64_t t = load(&q->top, acquire); */
@@ -84,6 +85,7 @@ inline push(x)
 /* x = spool__deque_pop(q): owner only; x == 0 is NULL. */
 inline pop(x)
 {
+	printf("t0: pop()\n");
 	/* int64_t b = load(&q->bottom, relaxed) - 1; */
 	load(OWNER, BOTTOM, b);
 	b = b - 1;
@@ -158,6 +160,7 @@ proctype thief(byte me)
 	byte tries = 0;
 	do
 	:: tries < NSTEALS ->
+		printf("t%d: steal()\n", me);
 		/* int64_t t = load(&q->top, acquire); */
 		load(me, TOP, t);
 		/* spool__fence_seq_cst(); */

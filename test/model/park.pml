@@ -200,6 +200,7 @@ inline notify(me)
 /* spool__deque_push(&w->dq, t), owner me */
 inline deque_push(me)
 {
+	printf("t%d: pushes a task onto its deque\n", me);
 	load(me, BOTTOM(me), b);
 	load(me, TOP(me), t);
 	store(me, BOTTOM(me), b + 1);
@@ -336,10 +337,11 @@ inline may_have_work(me)
 	r = 0;
 #ifndef NO_RECHECK_INJECT
 	/* work-source: inject */
-	if
-	:: inj > 0 -> r = 1
-	:: else -> skip
-	fi;
+	d_step {
+		/* spool__inject_maybe_nonempty(&p->inj) */
+		r = (inj > 0);
+		printf("t%d: reads inject: %d queued\n", me, inj)
+	};
 #endif
 #ifndef NO_RECHECK_DEQUE
 	/* work-source: deque */
@@ -393,6 +395,7 @@ proctype worker(byte me)
 loop:
 	/* find_task(w): the own deque, then find_elsewhere */
 	got = 0;
+	printf("t%d: find_task\n", me);
 	deque_pop(me);
 	if
 	:: !got -> find_elsewhere(me)
@@ -443,6 +446,7 @@ loop:
 	:: else -> skip
 	fi;
 	/* watch(w) */
+	printf("t%d: watch\n", me);
 	may_have_work(me);
 	if
 	:: r -> r = 0; goto loop
@@ -476,6 +480,7 @@ loop:
 #endif
 	/* P3 */
 #ifndef NO_RECHECK
+	printf("t%d: P3\n", me);
 	may_have_work(me);
 	if
 	:: r ->

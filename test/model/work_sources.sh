@@ -100,18 +100,20 @@ check() {
 	if ((bad)); then
 		return 1
 	fi
-	echo "work_sources: $(echo $all) (park.c comment, spool__pool_may_have_work, park.pml agree)"
+	echo "work_sources: $(tr '\n' ' ' <<<"$all")(park.c comment, spool__pool_may_have_work, park.pml agree)"
 }
 
 # expect_fail <what> <root>: the check must fail on root.
 expect_fail() {
-	local what=$1 root=$2 out
+	local what=$1 root=$2 out line
 	if out=$(check "$root"); then
 		echo "self-test: FAILED to catch: $what"
 		return 1
 	fi
 	echo "self-test: caught: $what"
-	sed 's/^/    /' <<<"$out"
+	while IFS= read -r line; do
+		echo "    $line"
+	done <<<"$out"
 }
 
 self_test() {

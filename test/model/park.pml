@@ -37,7 +37,7 @@
  * injection fairness tick (INJECT_EVERY = 61 tasks, more than the model
  * makes); one search round for SEARCH_ROUNDS (each round is the same
  * find_elsewhere); one look for watch()'s 64 (a look only reads); the
- * submission gate and shutdown (draining) are not modelled; the consumer
+ * submission gate is not modelled, nor shutdown unless SHUTDOWN; the consumer
  * side of the injection queue takes an item in one step. ck_ec is an
  * event count: inc is a locked increment, wait returns once the count
  * differs from the value read (its futex and waiter flag are Concurrency
@@ -49,6 +49,15 @@
  *   NSPAWN=n      tasks spawned by running tasks, in all (default 1)
  *   FALLBACK      both halves of the asymmetric fence are full fences
  *                 (fence.h: a kernel without membarrier)
+ *   SHUTDOWN      the last submitter then shuts the pool down
+ *                 (spool_pool_shutdown: close_gate, draining, wake_all),
+ *                 and workers leave as spool__worker_main does. This finds
+ *                 a fault of the pool (docs/design/pool.md, "A finding"):
+ *                 a worker leaves while a running task's child waits in
+ *                 its worker's deque; if the task blocks on the child
+ *                 without helping, nothing runs the child.
+ *   NO_BLOCKING_SPAWN  spawners never block (with SHUTDOWN: the search
+ *                 passes, 37.7 million states, 2.5 GB; not in ./run model)
  * Broken variants, each of which the check must fail (./run model runs
  * them and fails if SPIN passes one):
  *   NO_PARK_FENCE        spool__idle_park without P2
@@ -77,12 +86,13 @@
 #define SLEEPING(w) (2 + (w))    /* p->workers[w].sleeping */
 #define TOP(w) (2 + NW + (w))    /* p->workers[w].dq.top */
 #define BOTTOM(w) (2 + 2 * NW + (w)) /* p->workers[w].dq.bottom */
-#define NVARS (2 + 3 * NW)
+#define DRAINING (2 + 3 * NW) /* p->draining */
+#define NVARS (3 + 3 * NW)
 #if NW > 3
 #error "name more addresses in init"
 #endif
 
-mtype = { sleep_mu, inj_lock, sleeping0, sleeping1, sleeping2, top0, top1,
+mtype = { draining, sleep_mu, inj_lock, sleeping0, sleeping1, sleeping2, top0, top1,
 	  top2, bottom0, bottom1, bottom2 };
 
 #include "tso.pml"
@@ -97,8 +107,8 @@ byte ec[NW];     /* p->workers[w].ec, ck_ec32 */
 byte sl[NW];
 byte nsl;
 
-/* Ghosts: tasks made and run, spawns still allowed. */
-byte created, ran;
+/* Ghosts: tasks made and run, spawns still allowed, submitters done. */
+byte created, ran, submitted;
 byte spawns = NSPAWN;
 
 /* ---- memory operations on idle -------------------------------------------- */
@@ -364,6 +374,19 @@ inline may_have_work(me)
 #endif
 }
 
+/* P3 and watch(): "|| atomic_load(&p->draining, relaxed)" */
+inline draining_too(me)
+{
+#ifdef SHUTDOWN
+	if
+	:: !r -> load(me, DRAINING, r)
+	:: else -> skip
+	fi
+#else
+	skip
+#endif
+}
+
 /* Runs a task: counts it, and maybe spawns a child (pool_submit from a
  * worker: spool__deque_push, then spool__idle_notify). A spawner may then
  * return, or block until every task made so far has run, without helping
@@ -377,11 +400,13 @@ inline run_task(me)
 	:: d_step { spawns > 0 -> spawns--; created++ };
 		deque_push(me);
 		notify(me);
+#ifndef NO_BLOCKING_SPAWN
 		if
 		:: skip
 		:: printf("t%d: blocks until the child has run\n", me);
 			ran == created
 		fi
+#endif
 	:: skip
 	fi
 }
@@ -445,9 +470,18 @@ loop:
 		goto loop
 	:: else -> skip
 	fi;
+#ifdef SHUTDOWN
+	/* if (draining (acquire) && !spool__inject_maybe_nonempty) break */
+	load(me, DRAINING, v);
+	if
+	:: v && inj == 0 -> goto leave
+	:: else -> v = 0
+	fi;
+#endif
 	/* watch(w) */
 	printf("t%d: watch\n", me);
 	may_have_work(me);
+	draining_too(me);
 	if
 	:: r -> r = 0; goto loop
 	:: else -> skip
@@ -482,6 +516,7 @@ loop:
 #ifndef NO_RECHECK
 	printf("t%d: P3\n", me);
 	may_have_work(me);
+	draining_too(me);
 	if
 	:: r ->
 		printf("t%d: P3 finds work\n", me);
@@ -510,7 +545,14 @@ loop:
 end_asleep:	ec[me] != e
 	od;
 	atomic { searching = 1; e = 0; v = 0; printf("t%d: awake\n", me) };
-	goto loop
+	goto loop;
+leave:
+	/* spool__idle_leave(w) */
+	printf("t%d: leaves\n", me);
+	if
+	:: searching -> d_step { drain(me); idle_s--; searching = 0 }
+	:: else -> skip
+	fi
 }
 
 /* submit_outside(p, ...) (pool.c), the gate left out */
@@ -525,7 +567,36 @@ proctype submitter(byte me)
 		created++;
 		printf("t%d: pushes a task into inject\n", me)
 	};
-	notify(me)
+	notify(me);
+#ifdef SHUTDOWN
+	/* The last submitter then calls spool_pool_shutdown(p, WAIT) (or
+	 * destroy): close_gate waits for the other submitters' pushes. */
+	if
+	:: me == NT - 1 ->
+		d_step { submitted++ };
+		submitted == NS;
+		/* atomic_store(&p->draining, true, seq_cst): an xchg */
+		d_step {
+			drain(me);
+			mem[DRAINING] = 1;
+			printf("t%d: shutdown: draining\n", me)
+		};
+		/* spool__idle_wake_all(p) */
+		lock(me);
+		do
+		:: nsl > 0 -> w = sl[nsl - 1]; claim(me, w)
+		:: else -> break
+		od;
+		unlock(me);
+		w = 0;
+		do
+		:: w < NW -> ec_inc(me, w); w++
+		:: else -> break
+		od;
+		w = 0
+	:: else -> d_step { submitted++ }
+	fi
+#endif
 }
 
 /* When nothing can move any more (every worker asleep, every submitter
@@ -563,6 +634,7 @@ init
 	byte i;
 	atomic {
 		aname[MU] = sleep_mu;
+		aname[DRAINING] = draining;
 		aname[INJ_LOCK] = inj_lock;
 		aname[SLEEPING(0)] = sleeping0;
 		aname[TOP(0)] = top0;

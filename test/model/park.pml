@@ -56,8 +56,9 @@
  *                 a worker leaves while a running task's child waits in
  *                 its worker's deque; if the task blocks on the child
  *                 without helping, nothing runs the child.
- *   NO_BLOCKING_SPAWN  spawners never block (with SHUTDOWN: the search
- *                 passes, 37.7 million states, 2.5 GB; not in ./run model)
+ *   NO_BLOCKING_SPAWN  spawners never block (with SHUTDOWN the search
+ *                 then passes, but it is some five times park's, so it is
+ *                 not in ./run model)
  * Broken variants, each of which the check must fail (./run model runs
  * them and fails if SPIN passes one):
  *   NO_PARK_FENCE        spool__idle_park without P2

@@ -19,8 +19,8 @@
  * thread keeps the memory of the last 16 futures it freed aside for that
  * (those of at most 4 KiB: a gather or map of a few hundred futures or
  * more is freed at once), and a pool task's record keeps its zero count
- * until the pool reuses it. An extra release while spool still holds a reference of
- * its own (a pending task's, a combinator's) cannot be told from a
+ * until the pool reuses it. An extra release while spool still holds a
+ * reference of its own (a pending task's, a combinator's) cannot be told from a
  * legitimate one; and one that comes after the memory was reused is a use
  * after free, for the sanitizer builds to find. Retaining a freed future,
  * or one that already has 2^32 - 1 references, aborts likewise.

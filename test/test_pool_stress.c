@@ -142,6 +142,59 @@ START_TEST(lost_wakeup_worker_spawn_is_stolen_by_a_parked_worker_10k_rounds)
 }
 END_TEST
 
+/* A task that, while the pool drains, spawns a child and waits for it
+ * without helping: only another worker can run the child, so no worker
+ * may leave while a task still runs (worker.c, drain_leave). The shutdown
+ * lands at different moments of the task, from before its spawn to after
+ * it. */
+struct drain_spawn {
+	struct relay rl;
+	atomic_int started, shut;
+	int64_t spawn_after_ns;
+};
+
+static int spawn_during_drain(void *arg, void **result)
+{
+	struct drain_spawn *d = arg;
+	atomic_store(&d->started, 1);
+	int64_t end = spool_test_now_ns() + TIMEOUT;
+	while (!atomic_load(&d->shut) && spool_test_now_ns() < end)
+		sched_yield();
+	spin_ns(d->spawn_after_ns);
+	return spawn_and_block(&d->rl, result);
+}
+
+START_TEST(a_task_that_spawns_while_the_pool_drains_gets_its_child_run)
+{
+	enum { ROUNDS = 200 };
+	unsigned seed = 11;
+	for (int r = 0; r < ROUNDS; r++) {
+		spool_pool *p = make_pool(2);
+		struct drain_spawn d = {
+			.rl = {spool_pool_executor(p), spool_promise_new()},
+			.spawn_after_ns = (int64_t)(rand_r(&seed) % 200000),
+		};
+		atomic_init(&d.started, 0);
+		atomic_init(&d.shut, 0);
+		spool_future *f = spool_submit(d.rl.ex, spawn_during_drain, &d);
+		while (!atomic_load(&d.started))
+			sched_yield();
+		ck_assert_int_eq(spool_pool_shutdown(p, 0), 0);
+		atomic_store(&d.shut, 1);
+		/* The other worker has seen the drain (or soon will); the
+		 * task spawns now, or a little later. */
+		spool_pool_destroy(p);
+		ck_assert_msg(spool_future_error(f) == 0,
+			      "round %d: a worker left the draining pool "
+			      "while a task still ran, and the task's child "
+			      "never ran",
+			      r);
+		spool_future_release(f);
+		spool_future_release(d.rl.done);
+	}
+}
+END_TEST
+
 /* ---- shutdown against submitters ----------------------------------------- */
 
 enum { SUBMITTERS = 4, PER_SUBMITTER = 20000 };
@@ -693,6 +746,9 @@ int main(void)
 	tcase_add_test(
 		tc,
 		lost_wakeup_worker_spawn_is_stolen_by_a_parked_worker_10k_rounds);
+	tcase_add_test(
+		tc,
+		a_task_that_spawns_while_the_pool_drains_gets_its_child_run);
 	suite_add_tcase(s, tc);
 	tc = spool_test_case("completion", 240);
 	tcase_add_test(tc,

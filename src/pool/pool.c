@@ -22,9 +22,10 @@
  * Shutdown, then: close the gate and drain it; with CANCEL_PENDING take
  * every queued task (injection queue, then every deque through its steal
  * end, which is safe from any thread) and cancel it; set draining and wake
- * every sleeper. A worker leaves when its own deque is empty, the
- * injection queue is empty and draining is set; it never leaves work in
- * its own deque, and nobody else pushes there, so nothing is stranded.
+ * every sleeper. Workers leave together, once draining is set and every
+ * started worker is idle with no work in any queue (worker.c,
+ * drain_leave): a task still running may spawn a child and wait for it
+ * without helping, and that child needs a worker that has not left.
  * Destroy joins the workers and hands the task records to task.c, which
  * frees the pool memory once no future refers to it.
  */
@@ -138,6 +139,7 @@ static void free_pool(struct spool_pool *p)
 		spool__deque_fini(&p->workers[i].dq);
 	spool__idle_fini(p);
 	pthread_mutex_destroy(&p->join_mu);
+	pthread_mutex_destroy(&p->drain_mu);
 }
 
 int spool_pool_create(spool_pool **out, const spool_pool_options *opts)
@@ -167,6 +169,8 @@ int spool_pool_create(spool_pool **out, const spool_pool_options *opts)
 	atomic_init(&p->orphans, 0);
 	pthread_mutex_init(&p->join_mu, NULL);
 	p->joined = false;
+	pthread_mutex_init(&p->drain_mu, NULL);
+	p->nlive = n;
 
 	int rc = 0, made = 0;
 	for (; made < n; made++) {
@@ -191,6 +195,10 @@ int spool_pool_create(spool_pool **out, const spool_pool_options *opts)
 	}
 	if (rc != 0) {
 		/* Nothing was submitted: let the started workers leave. */
+		int started = 0;
+		for (int i = 0; i < n; i++)
+			started += p->workers[i].started;
+		p->nlive = started; /* before draining: see pool_impl.h */
 		close_gate(p);
 		atomic_store(&p->draining, true);
 		spool__idle_wake_all(p);

@@ -123,6 +123,15 @@ struct spool_pool {
 	pthread_mutex_t join_mu;
 	bool joined; /* under join_mu */
 
+	/* Leaving after a drain (worker.c, drain_leave): workers leave all
+	 * together, once every one of the nlive started workers is idle
+	 * with no work anywhere. Under drain_mu. nlive is written before
+	 * draining is set and read after it is seen. */
+	pthread_mutex_t drain_mu;
+	int nlive;
+	int drain_idle;
+	bool drained;
+
 	/* Task records still referenced after destroy (task.c). */
 	_Atomic long orphans;
 

@@ -289,6 +289,62 @@ static void set_name(struct spool__worker *w)
 	pthread_setname_np(pthread_self(), name);
 }
 
+/* How long an idle worker of a draining pool sleeps between looks for
+ * work that a still-running task may spawn. */
+enum { DRAIN_POLL_NS = 100000 };
+
+/* Called with the worker's own deque empty (find_task popped it dry) and
+ * nothing found elsewhere, while the pool drains. Returns true when the
+ * worker may leave, false when there is work to look for again.
+ *
+ * Leaving when the queues look empty is not enough: a task still running
+ * on another worker may spawn a child onto its own deque and then wait
+ * for it without helping (a plain spin or condition variable), and its
+ * child needs a worker that has not left. So workers leave together: a
+ * worker with no work counts itself idle under drain_mu and polls; the
+ * one that brings the count to nlive, with no work in any queue, declares
+ * the pool drained. Why nothing is stranded: at that moment no worker
+ * runs a task (each counted itself idle, and an idle worker runs nothing
+ * until it uncounts itself), outside submissions ended with the gate, so
+ * no push can happen any more; and each worker counted itself only after
+ * popping its own deque dry and finding every queue empty, while any
+ * task pushed later by a still-running worker either stays on that
+ * worker's deque, which it pops dry before counting itself, or is stolen
+ * by a worker that uncounted itself to run it. Shutdown is rare and
+ * short, so a poll under a mutex costs nothing that matters. */
+static bool drain_leave(struct spool__worker *w)
+{
+	struct spool_pool *p = w->pool;
+	bool leave = false;
+	pthread_mutex_lock(&p->drain_mu);
+	if (p->drained) {
+		leave = true;
+	} else if (!spool__pool_may_have_work(p)) {
+		p->drain_idle++;
+		for (;;) {
+			if (p->drained) {
+				leave = true;
+				break;
+			}
+			if (spool__pool_may_have_work(p)) {
+				p->drain_idle--;
+				break;
+			}
+			if (p->drain_idle == p->nlive) {
+				p->drained = true;
+				leave = true;
+				break;
+			}
+			pthread_mutex_unlock(&p->drain_mu);
+			struct timespec ts = {0, DRAIN_POLL_NS};
+			nanosleep(&ts, NULL);
+			pthread_mutex_lock(&p->drain_mu);
+		}
+	}
+	pthread_mutex_unlock(&p->drain_mu);
+	return leave;
+}
+
 void *spool__worker_main(void *arg)
 {
 	struct spool__worker *w = arg;
@@ -310,14 +366,10 @@ void *spool__worker_main(void *arg)
 			run_task(w, t, local);
 			continue;
 		}
-		/* Own deque empty (find_task popped it dry) and nothing
-		 * injected: after a drain nothing can arrive any more, so the
-		 * worker may leave. Tasks in other deques are their owners'
-		 * to run: owners never leave with tasks in their deque.
-		 * Acquire: pairs with shutdown's store, made after the gate
-		 * drained, so the check below sees every accepted push. */
+		/* Acquire: pairs with shutdown's store, made after the gate
+		 * drained, so drain_leave sees every accepted push. */
 		if (atomic_load_explicit(&p->draining, memory_order_acquire) &&
-		    !spool__inject_maybe_nonempty(&p->inj))
+		    drain_leave(w))
 			break;
 		if (!watch(w))
 			spool__idle_park(w);

@@ -328,6 +328,81 @@ START_TEST(
 }
 END_TEST
 
+/* Many rounds in which the other input completes on another thread just
+ * as the wait looks: it must never be taken for stuck, whether its
+ * completion is seen or only its callback is still on its way. */
+enum { RACE_ROUNDS = 300 };
+
+struct race {
+	spool_pool *pool;
+	int strand_rc;
+	int refused; /* waits that wrongly returned SPOOL_EDEADLK */
+	int other;   /* waits that returned anything else but 0 */
+	int alone_rc;
+};
+
+static int fail_at_once(void *arg, void **result)
+{
+	(void)arg, (void)result;
+	return 9;
+}
+
+static void count(struct race *r, int rc)
+{
+	if (rc == SPOOL_EDEADLK)
+		r->refused++;
+	else if (rc != 0)
+		r->other++;
+}
+
+static void *race_thread(void *arg)
+{
+	struct race *r = arg;
+	struct stranded s = {0};
+	r->strand_rc = strand(&s);
+	spool_executor *pool = spool_pool_executor(r->pool);
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		spool_future *in[2] = {s.coro,
+				       spool_submit(pool, nothing, NULL)};
+		count(r, spool_wait(in, 2, SPOOL_FIRST_COMPLETED, SPOOL_FOREVER,
+				    NULL, NULL, NULL));
+		spool_future_release(in[1]);
+
+		in[1] = spool_submit(pool, fail_at_once, NULL);
+		spool_future *g = spool_gather(in, 2, 0);
+		count(r, spool_future_wait(g, SPOOL_FOREVER));
+		spool_future_release(g);
+		spool_future_release(in[1]);
+
+		in[1] = spool_submit(pool, nothing, NULL);
+		spool_as_completed *it = NULL;
+		spool_as_completed_create(&it, in, 2, SPOOL_FOREVER);
+		spool_future *f = NULL;
+		count(r, spool_as_completed_next(it, &f, NULL));
+		spool_as_completed_destroy(it);
+		spool_future_release(in[1]);
+	}
+	r->alone_rc = spool_wait(&s.coro, 1, SPOOL_FIRST_COMPLETED,
+				 SPOOL_FOREVER, NULL, NULL, NULL);
+	unstrand(&s);
+	return NULL;
+}
+
+START_TEST(a_wait_for_the_first_is_never_refused_while_another_input_completes)
+{
+	struct race r = {0};
+	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
+	o.workers = 2;
+	ck_assert_int_eq(spool_pool_create(&r.pool, &o), 0);
+	run_bounded(race_thread, &r);
+	spool_pool_destroy(r.pool);
+	ck_assert_int_eq(r.strand_rc, 0);
+	ck_assert_int_eq(r.refused, 0);
+	ck_assert_int_eq(r.other, 0);
+	ck_assert_int_eq(r.alone_rc, SPOOL_EDEADLK);
+}
+END_TEST
+
 struct iter {
 	int strand_rc, first_rc, second_rc, third_rc, eof_rc;
 	size_t first_idx, second_idx;
@@ -592,6 +667,9 @@ static Suite *deadlock_suite(void)
 		tc,
 		as_completed_and_wait_for_on_a_stranded_loop_task_are_edeadlk);
 	tcase_add_test(tc, group_join_and_map_on_a_stranded_loop_are_edeadlk);
+	tcase_add_test(
+		tc,
+		a_wait_for_the_first_is_never_refused_while_another_input_completes);
 	suite_add_tcase(s, tc);
 	tc = spool_test_case("pool", 3 * BOUND_S);
 	tcase_add_test(tc, a_pool_task_waiting_on_its_own_future_is_edeadlk);

@@ -47,8 +47,8 @@
  *     stranded: another thread may run it, and the wait blocks;
  *   - in a pool worker, f is the task that is waiting
  *     (spool_current_future()) or one beneath it on the same worker (a
- *     task whose wait this worker is helping under, which ran this one):
- *     it completes only after the wait returns;
+ *     task that was waiting when this worker started the waiting one, as
+ *     help): it completes only after the wait returns;
  *   - f is a combinator's future (spool/combinators.h) or a task group's
  *     join (spool/group.h) that needs such a future: one that waits for
  *     all of its inputs (a gather with SPOOL_RETURN_ERRORS,
@@ -64,14 +64,14 @@
  * another thread of a stranded loop's task that has not started (which
  * would end it CANCELLED): waiting for that is not supported. spool_then()
  * futures are not looked through (a wait on one blocks), and neither are
- * cycles across threads (two threads waiting on each other's work block,
- * as before). The check is made when the wait is about to block (a plain
- * thread after its spin, a pool worker when it has nothing left to help
- * with), and again now and then while it blocks, at most 100 ms apart, so
- * a wait that becomes hopeless while it waits (the other inputs of a wait
- * for all complete, leaving only one that never can) returns SPOOL_EDEADLK
- * then. A wait with a deadline is not refused: it ends, with
- * SPOOL_ETIMEDOUT.
+ * cycles across threads (two threads waiting on each other's work block).
+ * The check is made when the wait is about to block (a plain thread after
+ * its spin, a pool worker when it has nothing left to help with), and
+ * again now and then while it blocks, at most 100 ms apart, so a wait
+ * that becomes hopeless while it waits (the other children of a gather
+ * that fails fast all succeed, leaving only one that never can complete)
+ * returns SPOOL_EDEADLK then. A wait with a deadline is not refused: it
+ * ends, with SPOOL_ETIMEDOUT.
  */
 #ifndef SPOOL_FUTURE_H
 #define SPOOL_FUTURE_H

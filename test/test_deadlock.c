@@ -23,17 +23,28 @@
 #define MS SPOOL_NS_PER_MS
 #define BOUND_S 20 /* a helper thread that takes longer hung */
 
-/* Runs fn(arg) on a new thread and fails if it does not end in time. */
-static void run_bounded(void *(*fn)(void *), void *arg)
+/* Runs fn(arg) on a new thread with a stack of `stack` bytes (0: the
+ * default) and fails if it does not end in time. */
+static void run_bounded_stack(void *(*fn)(void *), void *arg, size_t stack)
 {
 	pthread_t th;
-	ck_assert_int_eq(pthread_create(&th, NULL, fn, arg), 0);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	if (stack)
+		pthread_attr_setstacksize(&attr, stack);
+	ck_assert_int_eq(pthread_create(&th, &attr, fn, arg), 0);
+	pthread_attr_destroy(&attr);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += BOUND_S;
 	int rc = pthread_timedjoin_np(th, NULL, &ts);
 	ck_assert_msg(rc == 0, "a wait that can never finish hung instead of "
 			       "returning SPOOL_EDEADLK");
+}
+
+static void run_bounded(void *(*fn)(void *), void *arg)
+{
+	run_bounded_stack(fn, arg, 0);
 }
 
 /* ---- a stranded loop -------------------------------------------------- */
@@ -403,6 +414,53 @@ START_TEST(a_wait_for_the_first_is_never_refused_while_another_input_completes)
 }
 END_TEST
 
+/* Gathers nested deeper than the check follows, over a promise another
+ * thread completes: the check must neither refuse the wait nor run out of
+ * stack on the way down, on a thread with a stack of 1 MiB (one that
+ * followed every level would need several). */
+enum { DEEP = 100000 };
+
+struct deep {
+	int strand_rc, wait_rc;
+	bool built;
+};
+
+static void *deep_thread(void *arg)
+{
+	struct deep *d = arg;
+	struct stranded s = {0};
+	d->strand_rc = strand(&s);
+	struct setter st = {spool_promise_new(), 50, 0, 0};
+	spool_future *g = spool_future_retain(st.p);
+	d->built = true;
+	for (int i = 0; i < DEEP && d->built; i++) {
+		spool_future *up = spool_gather(&g, 1, 0);
+		spool_future_release(g);
+		g = up;
+		d->built = g != NULL;
+	}
+	if (d->built) {
+		setter_start(&st);
+		d->wait_rc = spool_future_wait(g, SPOOL_FOREVER);
+		pthread_join(st.th, NULL);
+	}
+	spool_future_release(g);
+	spool_future_release(st.p);
+	unstrand(&s);
+	return NULL;
+}
+
+START_TEST(
+	a_wait_on_gathers_nested_deeper_than_the_check_follows_is_not_refused)
+{
+	struct deep d = {0};
+	run_bounded_stack(deep_thread, &d, (size_t)1 << 20);
+	ck_assert_int_eq(d.strand_rc, 0);
+	ck_assert(d.built);
+	ck_assert_int_eq(d.wait_rc, 0);
+}
+END_TEST
+
 struct iter {
 	int strand_rc, first_rc, second_rc, third_rc, eof_rc;
 	size_t first_idx, second_idx;
@@ -670,6 +728,9 @@ static Suite *deadlock_suite(void)
 	tcase_add_test(
 		tc,
 		a_wait_for_the_first_is_never_refused_while_another_input_completes);
+	tcase_add_test(
+		tc,
+		a_wait_on_gathers_nested_deeper_than_the_check_follows_is_not_refused);
 	suite_add_tcase(s, tc);
 	tc = spool_test_case("pool", 3 * BOUND_S);
 	tcase_add_test(tc, a_pool_task_waiting_on_its_own_future_is_edeadlk);

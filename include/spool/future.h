@@ -63,8 +63,10 @@
  * is never refused. The one way out it does not count is a cancel from
  * another thread of a stranded loop's task that has not started (which
  * would end it CANCELLED): waiting for that is not supported. spool_then()
- * futures are not looked through (a wait on one blocks), and neither are
- * cycles across threads (two threads waiting on each other's work block).
+ * futures are not looked through (a wait on one blocks), nor combinators
+ * nested more than 64 deep (a gather of a gather of ...: the deeper ones
+ * count as able to complete), nor cycles across threads (two threads
+ * waiting on each other's work block).
  * The check is made when the wait is about to block (a plain thread after
  * its spin, a pool worker when it has nothing left to help with), and
  * again now and then while it blocks, at most 100 ms apart, so a wait

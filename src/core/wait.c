@@ -34,6 +34,8 @@ static SPOOL__TLS struct spool__wait_context wait_ctx;
  * the thread's token. */
 static SPOOL__TLS unsigned stranded;
 static SPOOL__TLS char token_byte;
+/* How deep spool__future_stuck() is in futures' stuck ops. */
+static SPOOL__TLS unsigned stuck_depth;
 
 struct spool__wait_context spool__wait_context_set(struct spool__wait_context c)
 {
@@ -169,7 +171,16 @@ bool spool__future_stuck(spool_future *f)
 	if (wait_ctx.ops && wait_ctx.ops->holds &&
 	    wait_ctx.ops->holds(wait_ctx.ctx, f))
 		return true;
-	return f->ops->stuck && f->ops->stuck(f);
+	/* A combinator's op asks its inputs, which may be combinators too,
+	 * nested as deep as the user made them (test_depth nests gathers
+	 * 100,000 deep): below SPOOL__STUCK_DEPTH_MAX levels the answer is
+	 * "not stuck", which is never wrong, and the stack stays flat. */
+	if (!f->ops->stuck || stuck_depth >= SPOOL__STUCK_DEPTH_MAX)
+		return false;
+	stuck_depth++;
+	bool stuck = f->ops->stuck(f);
+	stuck_depth--;
+	return stuck;
 }
 
 /* A plain thread's wait without a deadline, on a thread with a loop

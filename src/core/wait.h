@@ -48,8 +48,10 @@
  * stuck; for the first: every watched future stuck and none final). A
  * future without the op (a promise, a pool task) is never stuck by itself:
  * another thread may complete it. So a "stuck" answer is never wrong, and
- * it stays right for as long as the thread waits. A wait that is not stuck
- * when it looks may become so later (for all, the others complete and
+ * it stays right for as long as the thread waits; "not stuck" may be
+ * wrong only the safe way (when in doubt, and below
+ * SPOOL__STUCK_DEPTH_MAX levels of nesting). A wait that is not stuck when
+ * it looks may become so later (failing fast, the other inputs succeed and
  * leave only the stuck one), so the waits look again now and then
  * (SPOOL__STUCK_RECHECK_*). The check is not made on the paths that do
  * not block: a wait that finds f final, or polls, never looks; a plain
@@ -121,6 +123,10 @@ struct spool__wait_context spool__wait_context_get(void);
  * where a wait without a deadline is about to block; it may walk every
  * future a combinator watches. Never blocks. */
 bool spool__future_stuck(spool_future *f);
+
+/* How many levels of futures' stuck ops spool__future_stuck() follows
+ * (a gather of a gather of ...); deeper ones answer "not stuck". */
+#define SPOOL__STUCK_DEPTH_MAX 64
 
 /* How often a wait that found f not stuck looks again while it blocks:
  * after SPOOL__STUCK_RECHECK_MIN_NS, then twice as long each time, up to

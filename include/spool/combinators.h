@@ -25,6 +25,16 @@
  * a future already FAILED with SPOOL_EINVAL, as spool_submit() does), and
  * no input is touched.
  *
+ * Deadlocks. A blocking combinator without a deadline whose condition can
+ * never hold while the calling thread waits returns SPOOL_EDEADLK instead
+ * of hanging, as spool_future_wait() does (see "Waiting" in
+ * spool/future.h for the exact rule): waiting for all, when one input can
+ * never complete; waiting for the first (or the first failure), when
+ * every input not final can never complete. So do waits on gather and map
+ * futures. An input that can never complete is a task of a loop stranded
+ * on the calling thread, or, on a pool worker, the waiting task itself or
+ * one beneath it on that worker.
+ *
  * Timeouts are relative nanoseconds (SPOOL_FOREVER: no limit; 0: poll).
  * Each call takes one absolute deadline when it starts; waits inside it use
  * the time left, so a call never overruns its timeout by adding up waits.
@@ -146,7 +156,8 @@ typedef enum spool_wait_when {
  * `when` (nothing written); SPOOL_ENOMEM, after which the report is not to
  * be relied on (done may be partly written, the counts left unwritten);
  * or an error of the wait itself (SPOOL_EDEADLK on a loop thread outside a
- * coroutine, SPOOL_ECANCELLED when the waiting coroutine was cancelled),
+ * coroutine, or without a deadline when `when` can never hold, see the
+ * top; SPOOL_ECANCELLED when the waiting coroutine was cancelled),
  * with the report filled in. After SPOOL_ENOMEM, as after a timeout, the
  * callbacks already registered stay on their inputs until those complete.
  * The inputs are never changed. Thread-safe; may block. */
@@ -196,8 +207,10 @@ SPOOL_API int spool_as_completed_create(spool_as_completed **out,
  * deadline. Returns SPOOL_EOF when every input has been handed back;
  * SPOOL_ETIMEDOUT when it would have to wait past the deadline, and from
  * then on at every call (nothing is cancelled; the futures not handed back
- * keep running); the wait's own errors (SPOOL_EDEADLK, SPOOL_ECANCELLED
- * when the waiting coroutine was cancelled; the iterator stays usable);
+ * keep running); the wait's own errors (SPOOL_EDEADLK, see the top: also
+ * when no input not yet handed back can ever complete, with the iterator
+ * created with SPOOL_FOREVER; SPOOL_ECANCELLED when the waiting coroutine
+ * was cancelled; the iterator stays usable);
  * SPOOL_ENOMEM when it would have to wait and has no memory to wait with
  * (nothing is handed back or lost; the iterator stays usable);
  * SPOOL_EINVAL for NULL it or f. *f is NULL unless the result is 0.
@@ -227,8 +240,13 @@ SPOOL_API void spool_as_completed_destroy(spool_as_completed *it);
  * SPOOL_ETIMEDOUT; f is then final (CANCELLED, or whatever the task
  * returned if it ignored the request). value may be NULL; *value is NULL
  * unless the result is 0. SPOOL_EINVAL for NULL f or a negative timeout;
- * SPOOL_EDEADLK on a loop thread outside a coroutine while f is not final
- * (f untouched); SPOOL_ECANCELLED when the waiting coroutine itself was
+ * SPOOL_EDEADLK on a loop thread outside a coroutine while f is not final,
+ * or when f can never complete while this thread waits (see the top):
+ * with SPOOL_FOREVER nothing is cancelled (f untouched); with a deadline
+ * it comes after the deadline, when the cancel did not end f and its
+ * settling can never finish either (f is then not final; a suspended task
+ * of a loop stranded on this thread gets the cancel when the loop runs
+ * again); SPOOL_ECANCELLED when the waiting coroutine itself was
  * cancelled: f is then cancelled too and waited for, as asyncio.wait_for
  * does (a second cancellation of the waiter ends that wait early). f stays
  * owned by the caller. Thread-safe; may block. */

@@ -35,6 +35,45 @@
  *     never hold a lock across such a wait: the tasks it runs may want it;
  *   - in any other thread it blocks (futex), after a short bounded spin;
  *   - on the loop thread outside a coroutine it returns SPOOL_EDEADLK.
+ *
+ * A wait without a deadline (SPOOL_FOREVER) that can never finish returns
+ * SPOOL_EDEADLK instead of blocking for ever. That is the case when f
+ * needs, to complete, something only the waiting thread could do:
+ *   - f is a task of a loop stranded on this thread: the thread left the
+ *     loop (spool_loop_run() returned) while coroutines it started were
+ *     suspended, so that no other thread may run the loop, and none of its
+ *     tasks, suspended or not yet started, moves until this thread runs it
+ *     again (spool/loop.h). A loop with no coroutine suspended is not
+ *     stranded: another thread may run it, and the wait blocks;
+ *   - in a pool worker, f is the task that is waiting
+ *     (spool_current_future()) or one beneath it on the same worker (a
+ *     task that was waiting when this worker started the waiting one, as
+ *     help): it completes only after the wait returns;
+ *   - f is a combinator's future (spool/combinators.h) or a task group's
+ *     join (spool/group.h) that needs such a future: one that waits for
+ *     all of its inputs (a gather with SPOOL_RETURN_ERRORS,
+ *     SPOOL_ALL_COMPLETED, a map, a join) when any input not final can
+ *     never complete; one that ends at the first input (FIRST_COMPLETED,
+ *     as_completed) or the first failure (a gather or map failing fast,
+ *     FIRST_EXCEPTION) when every input not final can never complete and
+ *     no final input decides it.
+ * The answer is exact: a wait that anything could still end (another
+ * thread completing a promise, a pool task running elsewhere, a loop that
+ * another thread may run, an input of FIRST_COMPLETED that can complete)
+ * is never refused. The one way out it does not count is a cancel from
+ * another thread of a stranded loop's task that has not started (which
+ * would end it CANCELLED): waiting for that is not supported. spool_then()
+ * futures are not looked through (a wait on one blocks), nor combinators
+ * nested more than 64 deep (a gather of a gather of ...: the deeper ones
+ * count as able to complete), nor cycles across threads (two threads
+ * waiting on each other's work block).
+ * The check is made when the wait is about to block (a plain thread after
+ * its spin, a pool worker when it has nothing left to help with), and
+ * again now and then while it blocks, at most 100 ms apart, so a wait
+ * that becomes hopeless while it waits (the other children of a gather
+ * that fails fast all succeed, leaving only one that never can complete)
+ * returns SPOOL_EDEADLK then. A wait with a deadline is not refused: it
+ * ends, with SPOOL_ETIMEDOUT.
  */
 #ifndef SPOOL_FUTURE_H
 #define SPOOL_FUTURE_H
@@ -150,7 +189,9 @@ SPOOL_API spool_future *spool_current_future(void);
 /* Waits until f is final or timeout_ns passes (see "Waiting" above for what
  * waiting means on this thread). Returns 0 when f is final, whatever its
  * outcome; SPOOL_ETIMEDOUT when the time passed first (f is untouched);
- * SPOOL_EDEADLK on the loop thread outside a coroutine while f is not final;
+ * SPOOL_EDEADLK on the loop thread outside a coroutine while f is not
+ * final, and, for SPOOL_FOREVER, anywhere when f can never complete while
+ * this thread waits (see "Waiting" above; f is untouched);
  * SPOOL_ECANCELLED when the waiting coroutine itself was cancelled;
  * SPOOL_ENOMEM in a loop coroutine that had no memory to register the wait
  * (f is untouched; waiting again may succeed); SPOOL_EINVAL for NULL f or

@@ -72,7 +72,13 @@ SPOOL_API int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
  *   SPOOL_EINVAL      NULL g or a negative timeout;
  *   SPOOL_ENOMEM      no memory for the join's wait: nothing changed,
  *                     and join may be called again;
- *   SPOOL_EDEADLK     on a loop thread outside a coroutine;
+ *   SPOOL_EDEADLK     on a loop thread outside a coroutine; and, with
+ *                     SPOOL_FOREVER, when a task of the group can never
+ *                     finish while this thread waits: the joiner is
+ *                     itself a task of the group, running on a pool
+ *                     worker, or a task runs on a loop stranded on this
+ *                     thread (spool/future.h, "Waiting"); nothing changed,
+ *                     and join may be called again;
  *   SPOOL_ECANCELLED  also when the joining coroutine itself was
  *                     cancelled: the group is then cancelled too and the
  *                     join still waits for its tasks to settle, as

@@ -44,6 +44,18 @@
  * loops have been destroyed after it; once more have, its memory may be a
  * new loop, which the call would reach instead.
  *
+ * So a loop that its thread leaves (spool_loop_run() returns) with
+ * coroutines suspended is stranded on that thread until the thread runs or
+ * destroys it again: its tasks, suspended or submitted and not started,
+ * cannot move meanwhile. A wait without a deadline on that thread for one
+ * of them, or for a combinator or group that needs one, returns
+ * SPOOL_EDEADLK instead of hanging (spool/future.h, "Waiting"); with a
+ * deadline it times out. Other threads' waits on them block as usual, and
+ * so does a wait on the tasks of a loop with no coroutine suspended (any
+ * thread may run it next). A task that has not started could also be
+ * ended by a cancel from another thread: the stranded thread's wait does
+ * not count on that.
+ *
  * Coroutine stacks are mmap'd with a guard region below each (a coroutine
  * that overflows its stack dies with SIGSEGV), commit memory only where they
  * are touched (a sleeping coroutine typically costs one 4 KiB page), and are

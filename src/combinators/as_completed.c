@@ -26,6 +26,15 @@
  * waits again. Whoever takes the future out of `waiter` (a producer, or the
  * consumer reclaiming it) owns the reference the slot held.
  *
+ * Deadlock check (core/wait.h): the future a consumer waits on is stuck
+ * when no entry can ever arrive: every input not handed back yet is not
+ * final (a final one has pushed, or is about to) and is stuck. Inputs
+ * final at creation are all handed back before any wait, so the inputs in
+ * question are those of the links, of which head - nearly have been
+ * handed back. The check runs on the consumer's thread inside next(), so
+ * it may read the links and the borrowed array; `scanned` skips the links
+ * already seen final, so that over an iteration the finals are read once.
+ *
  * Lifetime: the owner and the callbacks (together, registration bias in
  * internal.h) each hold one reference to the iterator, so callbacks still
  * pending after destroy (after a timeout) find valid memory. The inputs
@@ -72,6 +81,7 @@ struct spool_as_completed {
 	size_t nearly;            /* entries final at creation */
 	size_t n;                 /* distinct inputs: nearly + pending */
 	size_t registered;        /* callbacks added by create */
+	size_t scanned;           /* links known final (the deadlock check) */
 	int64_t deadline;
 	bool timed_out;
 	/* A consumer is inside next(). Relaxed loads and stores, no
@@ -271,6 +281,47 @@ take(spool_as_completed *it, spool_future **f, size_t *index)
 	return true;
 }
 
+/* The future next() waits on: a promise that knows its iterator, for the
+ * deadlock check (top of file). */
+struct next_waiter {
+	spool_future fut; /* must be first */
+	spool_as_completed *it;
+};
+
+static bool next_waiter_stuck(spool_future *f)
+{
+	spool_as_completed *it = ((struct next_waiter *)f)->it;
+	while (it->scanned < it->registered &&
+	       spool__is_final(it->fs[it->links[it->scanned].i]))
+		it->scanned++;
+	size_t final = it->scanned;
+	bool stuck = false;
+	for (size_t k = it->scanned; k < it->registered; k++) {
+		spool_future *c = it->fs[it->links[k].i];
+		if (spool__is_final(c))
+			final++;
+		else if (spool__future_stuck(c))
+			stuck = true;
+		else
+			return false;
+	}
+	return stuck && final == it->head - it->nearly;
+}
+
+static const struct spool__future_ops next_waiter_ops = {
+	.stuck = next_waiter_stuck,
+};
+
+static spool_future *next_waiter_new(spool_as_completed *it)
+{
+	struct next_waiter *w = spool__malloc(sizeof *w);
+	if (!w)
+		return NULL;
+	spool__future_init(&w->fut, &next_waiter_ops);
+	w->it = it;
+	return &w->fut;
+}
+
 /* Takes the waiter back from the slot if no producer did. */
 static void reclaim(spool_as_completed *it)
 {
@@ -294,7 +345,7 @@ next_locked(spool_as_completed *it, spool_future **f, size_t *index)
 			it->timed_out = true;
 			return SPOOL_ETIMEDOUT;
 		}
-		spool_future *w = spool_promise_new();
+		spool_future *w = next_waiter_new(it);
 		if (!w)
 			return SPOOL_ENOMEM;
 		w->label = "as_completed"; /* names the wait in traces */

@@ -69,10 +69,12 @@ static void gather_fini(spool_future *f)
 }
 
 static int gather_cancel_running(spool_future *f);
+static bool gather_stuck(spool_future *f);
 
 const struct spool__future_ops spool__gather_ops = {
 	.fini = gather_fini,
 	.cancel_running = gather_cancel_running,
+	.stuck = gather_stuck,
 };
 
 static struct gather *gather_alloc(size_t n, unsigned flags)
@@ -167,6 +169,32 @@ static int gather_cancel_running(spool_future *f)
 	return 0;
 }
 
+/* The deadlock check (core/wait.h). With SPOOL_RETURN_ERRORS the gather
+ * waits for every child, so one stuck child it counts on (one whose
+ * callback was added: s->g set) makes it stuck. Failing fast, a child that
+ * fails completes it too, so it is stuck only when every child not final
+ * is stuck and no final child failed (that child's callback may still be
+ * on its way: were it done, the gather would be final). */
+static bool gather_stuck(spool_future *f)
+{
+	struct gather *g = (struct gather *)f;
+	bool all = g->flags & SPOOL_RETURN_ERRORS, stuck = false;
+	for (size_t j = 0; j < g->nslots; j++) {
+		const struct slot *s = &g->slots[j];
+		if (spool__is_final(s->child)) {
+			if (!all && spool_future_error(s->child) != 0)
+				return false;
+		} else if (spool__future_stuck(s->child)) {
+			if (all && s->g)
+				return true;
+			stuck = true;
+		} else if (!all) {
+			return false;
+		}
+	}
+	return !all && stuck;
+}
+
 /* Drops a gather that bad input showed should never have been made: no
  * input was touched and nobody else holds it. */
 static spool_future *discard(struct gather *g)
@@ -231,6 +259,7 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 		if (spool_future_add_callback(c, on_child, s) != 0) {
 			/* No memory for the callback node: the child's
 			 * outcome can never reach us, so the slot fails. */
+			s->g = NULL; /* not counted on (gather_stuck) */
 			g->res.values[i] = NULL;
 			if (g->res.errors)
 				g->res.errors[i] = SPOOL_ENOMEM;

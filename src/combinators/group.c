@@ -33,6 +33,13 @@
  * moment: it either saw 0 under the lock or registered `idle` before that
  * end took the lock.
  *
+ * Deadlock check (core/wait.h): the joiners' future is stuck when one
+ * task not final is, since the join needs them all; the list is walked as
+ * cancel walks it. A task is stuck when the executor's task that runs it
+ * (the wrapper) is: a loop task of a loop stranded on this thread. A task
+ * running beneath the joiner on the same pool thread is found by the
+ * worker itself (its future is the current one there, pool_holds()).
+ *
  * Cancelling walks the list of all tasks (nodes are only added, and never
  * after the group is cancelled, so the list read under the lock can be
  * walked after unlocking). Lifetime: the group holds a reference to every
@@ -120,9 +127,19 @@ static int gtask_cancel_running(spool_future *f)
 	return e && spool_future_cancel(e) == 0 ? 0 : SPOOL_EBUSY;
 }
 
+/* The task ends only after its wrapper has run, or with it when it never
+ * does (on_exec): if the wrapper is stuck, so is the task. */
+static bool gtask_stuck(spool_future *f)
+{
+	struct gtask *t = (struct gtask *)f;
+	spool_future *e = atomic_load(&t->exec);
+	return e && spool__future_stuck(e);
+}
+
 static const struct spool__future_ops gtask_ops = {
 	.fini = gtask_fini,
 	.cancel_running = gtask_cancel_running,
+	.stuck = gtask_stuck,
 };
 
 /* Runs the task. The wrapper holds no reference of its own: the task cannot
@@ -359,6 +376,39 @@ static int outcome(const spool_group *g)
 	return g->by_user ? SPOOL_ECANCELLED : 0;
 }
 
+/* The joiners' future (g->idle): a promise that knows its group, for the
+ * deadlock check (top of file). */
+struct idle {
+	spool_future fut; /* must be first */
+	spool_group *g;   /* alive while a joiner waits, the only time it is
+			     read */
+};
+
+static bool idle_stuck(spool_future *f)
+{
+	spool_group *g = ((struct idle *)f)->g;
+	lock(g);
+	struct gtask *t = g->all;
+	unlock(g);
+	for (; t; t = t->next_all)
+		if (spool__future_stuck(&t->fut))
+			return true;
+	return false;
+}
+
+static const struct spool__future_ops idle_ops = {.stuck = idle_stuck};
+
+static spool_future *idle_new(spool_group *g)
+{
+	struct idle *i = spool__malloc(sizeof *i);
+	if (!i)
+		return NULL;
+	spool__future_init(&i->fut, &idle_ops);
+	i->fut.label = "task group"; /* for traces */
+	i->g = g;
+	return &i->fut;
+}
+
 int spool_group_join(spool_group *g, int64_t timeout_ns)
 {
 	if (!g || timeout_ns < 0)
@@ -372,8 +422,8 @@ int spool_group_join(spool_group *g, int64_t timeout_ns)
 			unlock(g);
 			return rc;
 		}
-		if (!g->idle && (g->idle = spool_promise_new()))
-			g->idle->label = "task group"; /* for traces */
+		if (!g->idle)
+			g->idle = idle_new(g);
 		spool_future *w = spool_future_retain(g->idle);
 		unlock(g);
 		if (!w)

@@ -68,10 +68,12 @@ static void map_fini(spool_future *f)
 }
 
 static int map_cancel_running(spool_future *f);
+static bool map_stuck(spool_future *f);
 
 const struct spool__future_ops spool__map_ops = {
 	.fini = map_fini,
 	.cancel_running = map_cancel_running,
+	.stuck = map_stuck,
 };
 
 static bool decide(struct map *m, int *seen, int to)
@@ -186,6 +188,37 @@ static int map_cancel_running(spool_future *f)
 	}
 	stop(m);
 	return 0;
+}
+
+/* The deadlock check (core/wait.h). The map completes when every task has
+ * succeeded or one has failed, and launches the rest as tasks complete. So
+ * it is stuck when some launched task is stuck and nothing else can move:
+ * every launched task not final is stuck, none that is final failed (its
+ * callback may still be on its way), and, while indices remain to launch,
+ * none is final at all (its callback may still launch the next). A launch
+ * in progress (an index handed out, its task not stored yet) may complete
+ * anything: not stuck. */
+static bool map_stuck(spool_future *f)
+{
+	struct map *m = (struct map *)f;
+	size_t n = m->res.n, launched = atomic_load(&m->next);
+	bool more = launched < n, stuck = false;
+	if (!more)
+		launched = n;
+	for (size_t i = 0; i < launched; i++) {
+		spool_future *t = atomic_load(&m->links[i].task);
+		if (!t)
+			return false;
+		if (spool__is_final(t)) {
+			if (more || spool_future_error(t) != 0)
+				return false;
+		} else if (spool__future_stuck(t)) {
+			stuck = true;
+		} else {
+			return false;
+		}
+	}
+	return stuck;
 }
 
 spool_future *spool_map(spool_executor *ex, spool_task_fn fn, void *const *args,

@@ -21,6 +21,14 @@
  * together, so they count as the one future they are. Completing the waiter
  * twice is harmless (SPOOL_ESTATE).
  *
+ * Deadlock check (core/wait.h): the waiter is stuck when `when` can no
+ * longer hold. For ALL_COMPLETED that is one watched input stuck. For the
+ * other two the waiter completes on one decisive input, so it is stuck
+ * only when every input not final is stuck and no final input is decisive
+ * (its callback, or the registration, may still be on its way to complete
+ * the waiter). The waiter borrows the caller's array for this, which is
+ * valid while the caller waits: the only time the check runs.
+ *
  * Lifetime: the waiter lives until both the caller and the last callback
  * are done with it, so a caller that returns early (FIRST_COMPLETED, a
  * timeout) leaves callbacks that still find valid memory. Each watched
@@ -37,6 +45,10 @@ struct waiter {
 	spool_future fut; /* the internal future; must be first */
 	spool_wait_when when;
 	_Atomic size_t armed;
+	/* The inputs, borrowed for the deadlock check while the caller
+	 * waits. */
+	spool_future *const *fs;
+	size_t n;
 };
 
 static bool is_failed(const spool_future *f)
@@ -50,6 +62,28 @@ static bool decisive(spool_wait_when when, const spool_future *c)
 	return when == SPOOL_FIRST_COMPLETED ||
 	       (when == SPOOL_FIRST_EXCEPTION && is_failed(c));
 }
+
+static bool waiter_stuck(spool_future *f)
+{
+	struct waiter *w = (struct waiter *)f;
+	bool all = w->when == SPOOL_ALL_COMPLETED, stuck = false;
+	for (size_t i = 0; i < w->n; i++) {
+		spool_future *c = w->fs[i];
+		if (spool__is_final(c)) {
+			if (!all && decisive(w->when, c))
+				return false;
+		} else if (spool__future_stuck(c)) {
+			if (all)
+				return true;
+			stuck = true;
+		} else if (!all) {
+			return false;
+		}
+	}
+	return stuck;
+}
+
+static const struct spool__future_ops waiter_ops = {.stuck = waiter_stuck};
 
 static void disarm(struct waiter *w, size_t k)
 {
@@ -76,12 +110,14 @@ static int wait_slow(spool_future *const *fs, size_t n, spool_wait_when when,
 	struct waiter *w = spool__malloc(sizeof *w);
 	if (!w)
 		return SPOOL_ENOMEM;
-	spool__future_init(&w->fut, NULL);
+	spool__future_init(&w->fut, &waiter_ops);
 	/* The caller's wait on it is a "wait: ..." slice in traces. */
 	w->fut.label = when == SPOOL_ALL_COMPLETED     ? "wait ALL_COMPLETED"
 		       : when == SPOOL_FIRST_COMPLETED ? "wait FIRST_COMPLETED"
 						       : "wait FIRST_EXCEPTION";
 	w->when = when;
+	w->fs = fs;
+	w->n = n;
 	atomic_init(&w->armed, SPOOL__BIAS);
 	spool_future_retain(&w->fut); /* for the callbacks, see disarm() */
 

@@ -107,6 +107,12 @@ struct spool__future_ops {
 	 * spool_promise_* refuse every future whose ops is not NULL with
 	 * SPOOL_EINVAL, so only its producer completes it. */
 	bool owned;
+	/* Optional: the deadlock check (core/wait.h). Called only through
+	 * spool__future_stuck(), on a thread about to block on f (or on a
+	 * future waiting for f) with no deadline, with f not final. True
+	 * only when f can never complete while that thread is blocked; when
+	 * in doubt, false. NULL means false. Never blocks. */
+	bool (*stuck)(spool_future *f);
 };
 
 /* One registered done-callback. post_ctx records the waiting context of the

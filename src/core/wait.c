@@ -30,6 +30,13 @@
 
 static SPOOL__TLS struct spool__wait_context wait_ctx;
 
+/* Loops stranded on this thread (wait.h), and the byte whose address is
+ * the thread's token. */
+static SPOOL__TLS unsigned stranded;
+static SPOOL__TLS char token_byte;
+/* How deep spool__future_stuck() is in futures' stuck ops. */
+static SPOOL__TLS unsigned stuck_depth;
+
 struct spool__wait_context spool__wait_context_set(struct spool__wait_context c)
 {
 	struct spool__wait_context old = wait_ctx;
@@ -78,15 +85,22 @@ static inline void cpu_relax(void)
  * happen (a tiny task on another core) without a system call. */
 enum { SPIN_ROUNDS = 128 };
 
-int spool__future_block(spool_future *f, int64_t deadline)
+/* The first half of spool__future_block: true when f became final. */
+static inline bool spin(spool_future *f)
 {
-	spool__trace_stale(); /* it may sleep: see src/trace/trace.h */
 	for (int i = 0; i < SPIN_ROUNDS; i++) {
 		if (spool__phase_final(atomic_load_explicit(
 			    &f->state, memory_order_acquire)))
-			return 0;
+			return true;
 		cpu_relax();
 	}
+	return false;
+}
+
+/* The second half: sleeps on the futex until f is final (0) or the
+ * deadline passes (SPOOL_ETIMEDOUT). */
+static inline int sleep_until(spool_future *f, int64_t deadline)
+{
 	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
 	for (;;) {
 		if (spool__phase_final(w))
@@ -124,6 +138,80 @@ int spool__future_block(spool_future *f, int64_t deadline)
 	}
 }
 
+int spool__future_block(spool_future *f, int64_t deadline)
+{
+	spool__trace_stale(); /* it may sleep: see src/trace/trace.h */
+	if (spin(f))
+		return 0;
+	return sleep_until(f, deadline);
+}
+
+/* ---- the deadlock check (wait.h) -------------------------------------- */
+
+uintptr_t spool__thread_token(void)
+{
+	return (uintptr_t)&token_byte;
+}
+
+void spool__stranded_add(int delta)
+{
+	if (delta > 0)
+		stranded++;
+	else if (stranded > 0)
+		stranded--;
+}
+
+bool spool__future_stuck(spool_future *f)
+{
+	if (spool__phase_final(
+		    atomic_load_explicit(&f->state, memory_order_acquire)))
+		return false;
+	if (!f->ops)
+		return false; /* a promise: anybody may complete it */
+	if (wait_ctx.ops && wait_ctx.ops->holds &&
+	    wait_ctx.ops->holds(wait_ctx.ctx, f))
+		return true;
+	/* A combinator's op asks its inputs, which may be combinators too,
+	 * nested as deep as the user made them (test_depth nests gathers
+	 * 100,000 deep): below SPOOL__STUCK_DEPTH_MAX levels the answer is
+	 * "not stuck", which is never wrong, and the stack stays flat. */
+	if (!f->ops->stuck || stuck_depth >= SPOOL__STUCK_DEPTH_MAX)
+		return false;
+	stuck_depth++;
+	bool stuck = f->ops->stuck(f);
+	stuck_depth--;
+	return stuck;
+}
+
+/* A plain thread's wait without a deadline, on a thread with a loop
+ * stranded on it: spin as spool__future_block does, then look before
+ * sleeping, and again now and then while asleep (wait.h). */
+static int block_checked(spool_future *f)
+{
+	spool__trace_stale();
+	if (spin(f))
+		return 0;
+	int64_t every = SPOOL__STUCK_RECHECK_MIN_NS;
+	for (;;) {
+		if (spool__future_stuck(f))
+			return SPOOL_EDEADLK;
+		if (sleep_until(f, spool__deadline(every)) == 0)
+			return 0;
+		if (every < SPOOL__STUCK_RECHECK_MAX_NS)
+			every *= 2;
+	}
+}
+
+/* A plain thread's wait: the check only where it can find something. Out
+ * of line, as spool__future_block is, so that spool_future_wait's path to
+ * a context's wait (a worker's, the loop's) saves no more registers. */
+static __attribute__((noinline)) int block(spool_future *f, int64_t deadline)
+{
+	if (deadline != INT64_MAX || stranded == 0)
+		return spool__future_block(f, deadline);
+	return block_checked(f);
+}
+
 int spool_future_wait(spool_future *f, int64_t timeout_ns)
 {
 	if (!f || timeout_ns < 0)
@@ -141,7 +229,7 @@ int spool_future_wait(spool_future *f, int64_t timeout_ns)
 	 * a loop coroutine's suspension splits it (see src/trace/writer.c). */
 	spool__trace_wait_begin(f);
 	int rc = wait_ctx.ops ? wait_ctx.ops->wait(wait_ctx.ctx, f, deadline)
-			      : spool__future_block(f, deadline);
+			      : block(f, deadline);
 	spool__trace_wait_end(f, rc);
 	return rc;
 }

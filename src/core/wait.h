@@ -27,6 +27,37 @@
  * on a thread whose context has ops->post is sent back there (the loop runs
  * it on its own thread) unless the completing thread already has the same
  * ctx.
+ *
+ * The deadlock check. Before a wait without a deadline blocks for good (a
+ * plain thread after its spin, a pool worker once it has nothing left to
+ * help with), it asks spool__future_stuck() whether f can still complete
+ * while this thread is blocked, and returns SPOOL_EDEADLK when it cannot.
+ * Only two things make a future stuck, both facts about the waiting thread
+ * that cannot change while it waits:
+ *   - its context holds f (ops->holds): f is a task running on this very
+ *     thread, beneath the wait (a pool task waiting on itself, or on a
+ *     task whose wait this worker is helping under), so f completes only
+ *     after the wait returns;
+ *   - f needs an executor stranded on this thread: a loop this thread left
+ *     with coroutines suspended, which no other thread may run, so its
+ *     tasks never run or resume while this thread blocks (the loop task's
+ *     ops->stuck, see src/loop/deadlock.c).
+ * Every other future answers through its own ops->stuck from the futures it
+ * waits for: a combinator's internal future is stuck when the condition it
+ * completes on can no longer hold (waiting for all: one watched future
+ * stuck; for the first: every watched future stuck and none final). A
+ * future without the op (a promise, a pool task) is never stuck by itself:
+ * another thread may complete it. So a "stuck" answer is never wrong, and
+ * it stays right for as long as the thread waits; "not stuck" may be
+ * wrong only the safe way (when in doubt, and below
+ * SPOOL__STUCK_DEPTH_MAX levels of nesting). A wait that is not stuck when
+ * it looks may become so later (failing fast, the other inputs succeed and
+ * leave only the stuck one), so the waits look again now and then
+ * (SPOOL__STUCK_RECHECK_*). The check is not made on the paths that do
+ * not block: a wait that finds f final, or polls, never looks; a plain
+ * thread with no loop stranded on it never looks either (the only stuck
+ * futures it could meet come from such a loop); and a wait with a
+ * deadline keeps returning SPOOL_ETIMEDOUT (it does finish).
  */
 #ifndef SPOOL_CORE_WAIT_H
 #define SPOOL_CORE_WAIT_H
@@ -63,6 +94,13 @@ struct spool__wait_ops {
 	int (*hold)(void *ctx, spool_callback_fn fn);
 	void (*drop)(void *ctx, spool_callback_fn fn, void *arg, bool ran,
 		     bool posted);
+	/* Optional. True when f is running on ctx's thread beneath the wait
+	 * in progress there (the task whose function called that wait, or one
+	 * further down the thread's stack), so that f cannot complete before
+	 * that wait returns. Called on ctx's thread only, by
+	 * spool__future_stuck(), for futures that are not promises. Never
+	 * blocks. */
+	bool (*holds)(void *ctx, const spool_future *f);
 };
 
 struct spool__wait_context {
@@ -77,6 +115,33 @@ spool__wait_context_set(struct spool__wait_context c);
 
 /* The calling thread's context ({NULL, NULL} by default). */
 struct spool__wait_context spool__wait_context_get(void);
+
+/* True when f is not final and can never complete while the calling thread
+ * blocks in a wait (see "The deadlock check" above): f is held by the
+ * thread's context, or f's ops->stuck says so. A promise (a future with
+ * no ops) is never held: anybody may complete it. Called only on the path
+ * where a wait without a deadline is about to block; it may walk every
+ * future a combinator watches. Never blocks. */
+bool spool__future_stuck(spool_future *f);
+
+/* How many levels of futures' stuck ops spool__future_stuck() follows
+ * (a gather of a gather of ...); deeper ones answer "not stuck". */
+#define SPOOL__STUCK_DEPTH_MAX 64
+
+/* How often a wait that found f not stuck looks again while it blocks:
+ * after SPOOL__STUCK_RECHECK_MIN_NS, then twice as long each time, up to
+ * SPOOL__STUCK_RECHECK_MAX_NS. */
+#define SPOOL__STUCK_RECHECK_MIN_NS INT64_C(1000000)   /* 1 ms */
+#define SPOOL__STUCK_RECHECK_MAX_NS INT64_C(100000000) /* 100 ms */
+
+/* A word that identifies the calling thread: nonzero, and different from
+ * that of every other thread alive. */
+uintptr_t spool__thread_token(void);
+
+/* Counts the loops stranded on the calling thread (delta +1 or -1): left by
+ * it with coroutines suspended, so that only it may run them again. A
+ * plain thread with none skips the deadlock check when it blocks. */
+void spool__stranded_add(int delta);
 
 /* CLOCK_MONOTONIC now, in ns. */
 int64_t spool__now_ns(void);

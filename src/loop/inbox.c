@@ -68,6 +68,7 @@ int spool__anchor_new(struct spool__anchor **out, spool_loop *loop)
 	atomic_init(&a->refs, 1);
 	atomic_init(&a->inbox, NULL);
 	atomic_init(&a->wake_pending, 0);
+	atomic_init(&a->stranded_on, 0);
 	a->loop = loop;
 	pthread_mutex_init(&a->spare_mu, NULL);
 	a->spares = NULL;

@@ -534,6 +534,7 @@ static int claim(spool_loop *loop, uint32_t also, const char *fn)
  * caller has claimed it. */
 static void install(spool_loop *loop)
 {
+	spool__loop_unstrand(loop);
 	loop->owner = pthread_self();
 	spool__trace_thread_name("loop", -1);
 	loop->saved_ctx = spool__wait_context_set((struct spool__wait_context){
@@ -559,6 +560,7 @@ static int enter(spool_loop *loop, const char *fn)
 static void leave(spool_loop *loop)
 {
 	spool__wait_context_set(loop->saved_ctx);
+	spool__loop_strand(loop); /* before another thread may claim it */
 	atomic_fetch_and_explicit(&loop->gate, ~(uint32_t)SPOOL__GATE_RUNNING,
 				  memory_order_release);
 }

@@ -91,6 +91,11 @@ struct spool__anchor {
 	pthread_mutex_t spare_mu;
 	struct spool_handle *spares;
 	size_t nspare, nreserved;
+	/* The token (spool__thread_token) of the thread the loop is
+	 * stranded on: set when that thread leaves the loop with coroutines
+	 * suspended, cleared when it runs the loop again; 0 otherwise
+	 * (deadlock.c). */
+	_Atomic uintptr_t stranded_on;
 };
 
 #define SPOOL__INBOX_CLOSED ((struct spool_handle *)(uintptr_t)1)
@@ -321,6 +326,13 @@ int spool__anchor_post(void *ctx, spool_callback_fn fn, spool_future *f,
 int spool__anchor_hold_ctx(void *ctx, spool_callback_fn fn);
 void spool__anchor_drop_ctx(void *ctx, spool_callback_fn fn, void *arg,
 			    bool ran, bool posted);
+
+/* deadlock.c: the loop's part of the deadlock check (core/wait.h). When
+ * the loop's thread leaves it, and when a thread starts running it. */
+void spool__loop_strand(spool_loop *loop);
+void spool__loop_unstrand(spool_loop *loop);
+/* The ops->stuck of a loop task. */
+bool spool__task_stuck(spool_future *f);
 
 /* task.c */
 void spool__task_step(spool_loop *loop, struct spool__task *t);

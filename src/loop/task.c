@@ -54,6 +54,7 @@ static int task_cancel_running(spool_future *f);
 static const struct spool__future_ops task_ops = {
 	.fini = task_fini,
 	.cancel_running = task_cancel_running,
+	.stuck = spool__task_stuck,
 };
 
 /* ---- the live list ---------------------------------------------------- */

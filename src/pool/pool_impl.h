@@ -36,6 +36,7 @@
 #include "spool/pool.h"
 
 struct spool__worker;
+struct spool__help_frame; /* worker.c */
 
 struct spool__task {
 	spool_future fut; /* first: a task record is its future */
@@ -78,6 +79,9 @@ struct spool__worker {
 	unsigned tick;  /* tasks run, for the injection fairness check */
 	uint32_t rng;   /* victim selection */
 	bool searching; /* counted in the pool's searching count */
+	/* The waits this worker is in, innermost first: one per task
+	 * beneath the one running now (worker.c, the deadlock check). */
+	struct spool__help_frame *frames;
 
 	/* Records whose last reference was dropped on another thread: a
 	 * Treiber stack pushed by anyone, emptied at once by the owner. */

@@ -22,6 +22,18 @@
  * this worker (other workers are woken for it as usual). The deadline is
  * checked between tasks; a task run while helping is not interrupted, so a
  * wait can return later than its deadline by up to one task's run time.
+ *
+ * The deadlock check (core/wait.h). Every wait records, in a frame on its
+ * own stack linked from the worker, the task that called it; the tasks it
+ * runs while helping wait in frames above it. A task in a frame is running
+ * on this thread beneath the innermost wait, so it completes only after
+ * that wait returns: pool_holds() says so, and a wait without a deadline
+ * that reaches the blocking stage (nothing left to help with) and finds
+ * its future stuck, a task of the chain itself or a combinator or group
+ * that needs one, returns SPOOL_EDEADLK instead of helping and blocking
+ * for ever. The frames cost two stores per wait that does not find its
+ * future final at once; the check itself runs only at the blocking stage,
+ * and then again now and then (SPOOL__STUCK_RECHECK_*).
  */
 #include <sched.h>
 #include <stdio.h>
@@ -229,11 +241,18 @@ static bool watch(struct spool__worker *w)
 	return false;
 }
 
-static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
+/* One wait of a worker: the task whose function called it. */
+struct spool__help_frame {
+	spool_future *task; /* NULL for a wait outside any task */
+	struct spool__help_frame *up;
+};
+
+/* Helps until f is final, the deadline passes or f is found stuck. */
+static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 {
-	struct spool__worker *w = ctx;
 	int idle = 0;
 	int64_t block_ns = HELP_BLOCK_MIN_NS;
+	int64_t look_at = 0, look_every = 0; /* the deadlock check's */
 	unsigned c = BACKOFF_START;
 	for (;;) {
 		/* Acquire: when final, the outcome is visible to the caller. */
@@ -257,6 +276,17 @@ static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
 			int64_t now = spool__now_ns();
 			if (now >= deadline)
 				return SPOOL_ETIMEDOUT;
+			if (deadline == INT64_MAX && now >= look_at) {
+				if (spool__future_stuck(f))
+					return SPOOL_EDEADLK;
+				look_every =
+					!look_every
+						? SPOOL__STUCK_RECHECK_MIN_NS
+					: look_every < SPOOL__STUCK_RECHECK_MAX_NS
+						? 2 * look_every
+						: look_every;
+				look_at = now + look_every;
+			}
 			int64_t until = deadline - now > block_ns
 						? now + block_ns
 						: deadline;
@@ -274,9 +304,29 @@ static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
 	}
 }
 
+static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
+{
+	struct spool__worker *w = ctx;
+	struct spool__help_frame frame = {spool_current_future(), w->frames};
+	w->frames = &frame;
+	int rc = help(w, f, deadline);
+	w->frames = frame.up;
+	return rc;
+}
+
+static bool pool_holds(void *ctx, const spool_future *f)
+{
+	struct spool__worker *w = ctx;
+	for (struct spool__help_frame *h = w->frames; h; h = h->up)
+		if (h->task == f)
+			return true;
+	return false;
+}
+
 static const struct spool__wait_ops pool_wait_ops = {
 	.wait = pool_wait,
 	.post = NULL,
+	.holds = pool_holds,
 };
 
 static void set_name(struct spool__worker *w)

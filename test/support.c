@@ -278,6 +278,15 @@ void spool_test_lesson_end(struct spool_test_lesson *l)
 				  : "");
 }
 
+spool_pool *spool_test_pool_new(int workers)
+{
+	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
+	o.workers = workers;
+	spool_pool *p = NULL;
+	ck_assert_int_eq(spool_pool_create(&p, &o), 0);
+	return p;
+}
+
 spool_loop *spool_test_loop_new(void)
 {
 	spool_loop *loop = NULL;

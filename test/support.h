@@ -95,6 +95,10 @@ void spool_test_lesson_result(struct spool_test_lesson *l, bool held,
 	__attribute__((format(printf, 3, 4)));
 void spool_test_lesson_end(struct spool_test_lesson *l);
 
+/* A pool of that many workers (0: one per CPU); fails the test if it
+ * cannot be made. */
+spool_pool *spool_test_pool_new(int workers);
+
 /* A loop with default options; fails the test if it cannot be made. */
 spool_loop *spool_test_loop_new(void);
 

@@ -586,15 +586,6 @@ END_TEST
 
 /* ---- pool ------------------------------------------------------------- */
 
-static spool_pool *new_pool(int workers)
-{
-	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
-	o.workers = workers;
-	spool_pool *p = NULL;
-	ck_assert_int_eq(spool_pool_create(&p, &o), 0);
-	return p;
-}
-
 struct selfwait {
 	int forever_rc, timed_rc, first_rc, all_rc;
 	spool_future *p; /* a promise the test completes */
@@ -618,7 +609,7 @@ static int wait_on_itself(void *arg, void **result)
 
 START_TEST(a_pool_task_waiting_on_its_own_future_is_edeadlk)
 {
-	spool_pool *pool = new_pool(2);
+	spool_pool *pool = spool_test_pool_new(2);
 	struct selfwait s = {0, 0, 0, 0, spool_promise_new()};
 	struct setter st = {s.p, 20, 0, 0};
 	setter_start(&st);
@@ -667,7 +658,7 @@ static int parent_waits_on_child(void *arg, void **result)
 
 START_TEST(a_pool_task_waiting_on_a_task_beneath_it_on_its_worker_is_edeadlk)
 {
-	spool_pool *pool = new_pool(1);
+	spool_pool *pool = spool_test_pool_new(1);
 	struct nested n = {spool_pool_executor(pool), NULL, 0, 0};
 	spool_future *f = spool_submit(n.ex, parent_waits_on_child, &n);
 	ck_assert_int_eq(spool_future_wait(f, BOUND_S * SPOOL_NS_PER_S), 0);
@@ -693,7 +684,7 @@ static int join_own_group(void *arg, void **result)
 
 START_TEST(a_pool_task_joining_its_own_group_is_edeadlk)
 {
-	spool_pool *pool = new_pool(2);
+	spool_pool *pool = spool_test_pool_new(2);
 	struct joiner j = {0};
 	ck_assert_int_eq(spool_group_create(&j.g, spool_pool_executor(pool), 0),
 			 0);

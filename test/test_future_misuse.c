@@ -21,15 +21,6 @@
 
 static int V;
 
-static spool_pool *new_pool(int workers)
-{
-	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
-	o.workers = workers;
-	spool_pool *p = NULL;
-	ck_assert_int_eq(spool_pool_create(&p, &o), 0);
-	return p;
-}
-
 /* ---- a callback that drops the last reference ------------------------- */
 
 struct alive_log {
@@ -137,7 +128,7 @@ END_TEST
 
 START_TEST(double_release_of_a_pool_or_loop_task_aborts_with_message)
 {
-	spool_pool *pool = new_pool(1);
+	spool_pool *pool = spool_test_pool_new(1);
 	spool_future *pt = spool_submit(spool_pool_executor(pool), value_task,
 					&V);
 	ck_assert_int_eq(spool_future_wait(pt, SPOOL_FOREVER), 0);
@@ -222,7 +213,7 @@ START_TEST(promise_calls_refuse_every_future_that_is_not_a_promise)
 				     &V);
 	assert_not_a_promise(t);
 
-	spool_pool *pool = new_pool(2);
+	spool_pool *pool = spool_test_pool_new(2);
 	spool_executor *ex = spool_pool_executor(pool);
 	spool_future *args[] = {gate};
 	spool_future *m = spool_map(ex, wait_for_gate, (void *const *)args, 1,

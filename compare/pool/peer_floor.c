@@ -53,7 +53,7 @@
 #endif
 
 /* The size of a spool task record, its future included: two cache lines
- * (struct spool__task, src/pool/pool_impl.h). */
+ * (struct spool__pool_task, src/pool/pool_impl.h). */
 enum { RECORD_SIZE = 128, MAX_DEPTH = 96, MAX_THREADS = 256 };
 
 /* ---- fib ---------------------------------------------------------------- */

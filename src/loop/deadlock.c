@@ -56,7 +56,7 @@ void spool__loop_unstrand(spool_loop *loop)
 
 bool spool__task_stuck(spool_future *f)
 {
-	struct spool__task *t = (struct spool__task *)f;
+	struct spool__loop_task *t = (struct spool__loop_task *)f;
 	return atomic_load_explicit(&t->anchor->stranded_on,
 				    memory_order_relaxed) ==
 	       spool__thread_token();

@@ -144,7 +144,8 @@ static void adopt(spool_loop *loop, struct spool_handle *h)
 		struct spool_handle *next = h->next;
 		if (h->kind == SPOOL__H_STEP) {
 			/* A task submitted from another thread. */
-			spool__task_adopt(loop, (struct spool__task *)h->arg);
+			spool__task_adopt(loop,
+					  (struct spool__loop_task *)h->arg);
 		} else {
 			spool__ready_push(loop, h);
 		}
@@ -270,7 +271,7 @@ void spool__anchor_drop_ctx(void *ctx, spool_callback_fn fn, void *arg,
 	 * nobody else will drop them. */
 	if (!ran && fn == spool__await_fired) {
 		struct spool_handle *h = arg;
-		struct spool__task *t = h->arg;
+		struct spool__loop_task *t = h->arg;
 		/* The embedded one stays marked in use: this may be any
 		 * thread, and an in-use mark only costs a later await an
 		 * allocation. */

@@ -281,7 +281,7 @@ static int wait_fd(int fd, uint32_t events, int64_t timeout_ns)
 		return poll_fd(fd, pev, timeout_ns);
 	if (own_fd(loop, fd))
 		return SPOOL_EINVAL;
-	struct spool__task *t = loop->current;
+	struct spool__loop_task *t = loop->current;
 	if (timeout_ns == 0)
 		return poll_fd(fd, pev, 0);
 	if (!t)

@@ -667,7 +667,7 @@ static void finish_handle(spool_loop *loop, struct spool_handle *h)
 		break;
 	case SPOOL__H_STEP: {
 		/* Submitted from another thread after destroy began. */
-		struct spool__task *t = h->arg;
+		struct spool__loop_task *t = h->arg;
 		spool__future_complete(&t->fut, SPOOL_ESHUTDOWN, NULL);
 		spool_future_release(&t->fut);
 		break;

@@ -108,7 +108,7 @@ struct spool__anchor {
  * stack holds another coroutine's frames. */
 struct spool__io_waiter {
 	struct spool__io_waiter *next, *prev;
-	struct spool__task *task;
+	struct spool__loop_task *task;
 	uint32_t events; /* EPOLLIN or EPOLLOUT */
 	int fd;
 	bool linked;
@@ -122,14 +122,14 @@ enum spool__task_status {
 	SPOOL__T_FINISHED,  /* its function returned (or it never ran) */
 };
 
-struct spool__task {
+struct spool__loop_task {
 	spool_future fut; /* first: a task pointer is its future */
 	struct spool_handle step;
 	spool_loop *loop;
 	struct spool__anchor *anchor; /* held */
 	spool_task_fn fn;
 	void *arg;
-	struct spool__task *prev, *next; /* the loop's live tasks */
+	struct spool__loop_task *prev, *next; /* the loop's live tasks */
 	struct spool__coro coro;
 	struct spool__stack *stack; /* NULL on a shared-stack loop */
 	/* Shared stack: the used part of the shared stack while another
@@ -214,18 +214,19 @@ struct spool_loop {
 	spool_future *until; /* run_until_complete's future */
 	struct spool__wait_context saved_ctx;
 
-	struct spool__coro sched;    /* the scheduler's context */
-	struct spool__task *current; /* the coroutine on the CPU, or NULL */
-	struct spool__task *tasks;   /* live tasks (queued, started) */
-	size_t ntasks;               /* tasks alive on this loop */
-	size_t nstarted;             /* of which have a stack */
+	struct spool__coro sched; /* the scheduler's context */
+	struct spool__loop_task
+		*current;               /* the coroutine on the CPU, or NULL */
+	struct spool__loop_task *tasks; /* live tasks (queued, started) */
+	size_t ntasks;                  /* tasks alive on this loop */
+	size_t nstarted;                /* of which have a stack */
 	struct spool__stack_pool stacks;
 	/* SPOOL_LOOP_SHARED_STACK (task.c): the one stack every coroutine
 	 * runs on (taken at the first start), and the task whose frames it
 	 * holds now, if any (saved only when another needs the stack). */
 	bool shared;
 	struct spool__stack *shared_stack;
-	struct spool__task *shared_owner;
+	struct spool__loop_task *shared_owner;
 
 	struct spool__fd_watch *fds; /* indexed by descriptor */
 	size_t nfds;
@@ -295,8 +296,9 @@ void spool__timers_cleanup(spool_loop *loop);
 void spool__timers_expire(spool_loop *loop, int64_t now);
 void spool__timers_free(spool_loop *loop);
 /* An internal deadline that wakes t with rc; NULL when out of memory. */
-struct spool_handle *spool__timer_wake(spool_loop *loop, struct spool__task *t,
-				       int64_t when, int rc);
+struct spool_handle *spool__timer_wake(spool_loop *loop,
+				       struct spool__loop_task *t, int64_t when,
+				       int rc);
 /* Cancels a wake timer (lazily: it stays in the heap until popped). */
 void spool__timer_disarm(spool_loop *loop, struct spool_handle *h);
 
@@ -335,22 +337,22 @@ void spool__loop_unstrand(spool_loop *loop);
 bool spool__task_stuck(spool_future *f);
 
 /* task.c */
-void spool__task_step(spool_loop *loop, struct spool__task *t);
-void spool__task_wake(struct spool__task *t, int rc);
-void spool__task_deliver_cancel(struct spool__task *t);
+void spool__task_step(spool_loop *loop, struct spool__loop_task *t);
+void spool__task_wake(struct spool__loop_task *t, int rc);
+void spool__task_deliver_cancel(struct spool__loop_task *t);
 /* The loop runs (deliver) or, at destroy, drops a cancel that came from
  * another thread on t->cancel_h. */
-void spool__task_cancel_arrived(struct spool__task *t, bool deliver);
-void spool__task_adopt(spool_loop *loop, struct spool__task *t);
-void spool__task_discard(spool_loop *loop, struct spool__task *t);
+void spool__task_cancel_arrived(struct spool__loop_task *t, bool deliver);
+void spool__task_adopt(spool_loop *loop, struct spool__loop_task *t);
+void spool__task_discard(spool_loop *loop, struct spool__loop_task *t);
 void spool__tasks_cancel_all(spool_loop *loop);
 /* At destroy: gives the shared stack back to the pool. */
 void spool__shared_stack_free(spool_loop *loop);
 /* Inside a coroutine: suspends until woken; returns the wake's rc. */
-int spool__task_suspend(spool_loop *loop, struct spool__task *t);
+int spool__task_suspend(spool_loop *loop, struct spool__loop_task *t);
 /* Inside a coroutine on a shared-stack loop, before suspending: reserves
  * the buffer its stack will be saved in; 0 or SPOOL_ENOMEM. */
-int spool__shared_reserve(spool_loop *loop, struct spool__task *t);
+int spool__shared_reserve(spool_loop *loop, struct spool__loop_task *t);
 /* The done-callback of an await (arg: the await's handle, task.c), and
  * what the loop runs for that handle when spool__anchor_post() has sent it
  * home as SPOOL__H_AWAIT. */
@@ -370,7 +372,7 @@ enum { SPOOL__IO_VERIFY_TURNS = 64 };
 /* Before suspending: an await that must end at once (a cancel already
  * delivered, or the loop closing) returns SPOOL_ECANCELLED here. */
 static inline int spool__task_await_begin(spool_loop *loop,
-					  struct spool__task *t)
+					  struct spool__loop_task *t)
 {
 	if (loop->closing)
 		return SPOOL_ECANCELLED;
@@ -397,12 +399,13 @@ static inline int spool__task_await_begin(spool_loop *loop,
  * exactly as if every handle were run by the scheduler; and whichever
  * coroutine switches back to the scheduler finds itself in loop->current
  * (switch_in in task.c reads it there, not from its own frame). */
-static inline void spool__task_leave(spool_loop *loop, struct spool__task *t)
+static inline void spool__task_leave(spool_loop *loop,
+				     struct spool__loop_task *t)
 {
 	struct spool__coro *to = &loop->sched;
 	struct spool_handle *h = loop->batch;
 	if (!loop->shared && h && h->kind == SPOOL__H_STEP) {
-		struct spool__task *n = h->arg;
+		struct spool__loop_task *n = h->arg;
 		if (n->status == SPOOL__T_READY) {
 			loop->batch = h->next;
 			loop->batch_ran++;
@@ -418,7 +421,8 @@ static inline void spool__task_leave(spool_loop *loop, struct spool__task *t)
 
 /* Inside a coroutine: lets every other ready callback run once. Inline:
  * the hot path of spool_sleep(0). */
-static inline int spool__task_yield(spool_loop *loop, struct spool__task *t)
+static inline int spool__task_yield(spool_loop *loop,
+				    struct spool__loop_task *t)
 {
 	if (loop->shared && spool__shared_reserve(loop, t) != 0)
 		return SPOOL_ENOMEM;

@@ -24,7 +24,7 @@ static void block(int64_t ns)
  * yield, then needs no registers or stack for it (a smaller frame to save
  * and restore, and to copy on a shared-stack loop). */
 static __attribute__((noinline)) int
-sleep_timed(spool_loop *loop, struct spool__task *t, int64_t ns)
+sleep_timed(spool_loop *loop, struct spool__loop_task *t, int64_t ns)
 {
 	int rc;
 	t->timer = spool__timer_wake(loop, t, spool__deadline(ns), 0);
@@ -44,7 +44,7 @@ int spool_sleep(int64_t ns)
 	if (ns < 0)
 		return SPOOL_EINVAL;
 	spool_loop *loop = spool__loop_here();
-	struct spool__task *t = loop ? loop->current : NULL;
+	struct spool__loop_task *t = loop ? loop->current : NULL;
 	if (!t) {
 		block(ns);
 		return 0;

@@ -42,7 +42,7 @@
 
 static void task_fini(spool_future *f)
 {
-	struct spool__task *t = (struct spool__task *)f;
+	struct spool__loop_task *t = (struct spool__loop_task *)f;
 	free(t->save);
 	t->save = NULL;
 	spool__anchor_release(t->anchor);
@@ -59,7 +59,7 @@ static const struct spool__future_ops task_ops = {
 
 /* ---- the live list ---------------------------------------------------- */
 
-void spool__task_adopt(spool_loop *loop, struct spool__task *t)
+void spool__task_adopt(spool_loop *loop, struct spool__loop_task *t)
 {
 	t->prev = NULL;
 	t->next = loop->tasks;
@@ -70,7 +70,7 @@ void spool__task_adopt(spool_loop *loop, struct spool__task *t)
 	spool__ready_push(loop, &t->step);
 }
 
-static void unlink_task(spool_loop *loop, struct spool__task *t)
+static void unlink_task(spool_loop *loop, struct spool__loop_task *t)
 {
 	if (t->prev)
 		t->prev->next = t->next;
@@ -82,14 +82,14 @@ static void unlink_task(spool_loop *loop, struct spool__task *t)
 }
 
 /* Ends a task whose future is already final (it never started). */
-void spool__task_discard(spool_loop *loop, struct spool__task *t)
+void spool__task_discard(spool_loop *loop, struct spool__loop_task *t)
 {
 	t->status = SPOOL__T_FINISHED;
 	unlink_task(loop, t);
 	spool_future_release(&t->fut);
 }
 
-static void task_complete(spool_loop *loop, struct spool__task *t, int rc,
+static void task_complete(spool_loop *loop, struct spool__loop_task *t, int rc,
 			  void *value)
 {
 	t->status = SPOOL__T_FINISHED;
@@ -101,7 +101,7 @@ static void task_complete(spool_loop *loop, struct spool__task *t, int rc,
 
 void spool__tasks_cancel_all(spool_loop *loop)
 {
-	for (struct spool__task *t = loop->tasks; t; t = t->next) {
+	for (struct spool__loop_task *t = loop->tasks; t; t = t->next) {
 		spool_future_cancel(&t->fut);
 		/* A future completed by hand refuses the cancel (ESTATE);
 		 * its coroutine must still be woken to finish. */
@@ -124,7 +124,7 @@ spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 	if (rc != 0)
 		return spool__future_failed(rc);
 	struct spool__anchor *a = loop->anchor;
-	struct spool__task *t = spool__calloc(1, sizeof *t);
+	struct spool__loop_task *t = spool__calloc(1, sizeof *t);
 	if (!t) {
 		if (!here)
 			spool__gate_leave(loop);
@@ -228,7 +228,7 @@ static void shared_unpoison(spool_loop *loop)
 
 /* In the coroutine, before it suspends: makes sure its buffer can hold
  * what eviction will copy. */
-int spool__shared_reserve(spool_loop *loop, struct spool__task *t)
+int spool__shared_reserve(spool_loop *loop, struct spool__loop_task *t)
 {
 	char *here = __builtin_frame_address(0);
 	size_t need = (size_t)(shared_top(loop) - here) + SHARED_MARGIN;
@@ -245,7 +245,7 @@ int spool__shared_reserve(spool_loop *loop, struct spool__task *t)
 /* In the scheduler: copies the owner's used stack to its buffer. */
 static void shared_evict(spool_loop *loop)
 {
-	struct spool__task *o = loop->shared_owner;
+	struct spool__loop_task *o = loop->shared_owner;
 	if (!o)
 		return;
 	const char *low = spool__coro_low(&o->coro);
@@ -267,7 +267,7 @@ static void shared_evict(spool_loop *loop)
 }
 
 /* In the scheduler: puts t's frames on the shared stack. */
-static void shared_enter(spool_loop *loop, struct spool__task *t)
+static void shared_enter(spool_loop *loop, struct spool__loop_task *t)
 {
 	if (loop->shared_owner == t)
 		return;
@@ -293,7 +293,7 @@ void spool__shared_stack_free(spool_loop *loop)
 
 static void task_entry(void *p)
 {
-	struct spool__task *t = p;
+	struct spool__loop_task *t = p;
 	spool__coro_started(&t->coro, &t->loop->sched);
 	void *value = NULL;
 	int rc = t->fn(t->arg, &value);
@@ -307,7 +307,7 @@ static void task_entry(void *p)
 /* Inlined into spool__task_step so that the return after the switch back
  * is one level fewer (see spool__coro_switch). */
 static inline __attribute__((always_inline)) void
-switch_in(spool_loop *loop, struct spool__task *t)
+switch_in(spool_loop *loop, struct spool__loop_task *t)
 {
 	t->status = SPOOL__T_RUNNING;
 	loop->current = t;
@@ -336,7 +336,7 @@ switch_in(spool_loop *loop, struct spool__task *t)
 	}
 }
 
-void spool__task_step(spool_loop *loop, struct spool__task *t)
+void spool__task_step(spool_loop *loop, struct spool__loop_task *t)
 {
 	if (t->status == SPOOL__T_READY) {
 		spool__trace_resume(&t->fut, t->resume_rc);
@@ -389,7 +389,7 @@ void spool__task_step(spool_loop *loop, struct spool__task *t)
 
 /* ---- suspending and waking -------------------------------------------- */
 
-int spool__task_suspend(spool_loop *loop, struct spool__task *t)
+int spool__task_suspend(spool_loop *loop, struct spool__loop_task *t)
 {
 	if (loop->shared && spool__shared_reserve(loop, t) != 0)
 		return SPOOL_ENOMEM; /* the caller undoes its registrations */
@@ -398,7 +398,7 @@ int spool__task_suspend(spool_loop *loop, struct spool__task *t)
 	return t->resume_rc;
 }
 
-void spool__task_wake(struct spool__task *t, int rc)
+void spool__task_wake(struct spool__loop_task *t, int rc)
 {
 	if (t->status != SPOOL__T_SUSPENDED)
 		return;
@@ -409,7 +409,7 @@ void spool__task_wake(struct spool__task *t, int rc)
 
 /* ---- cancellation ----------------------------------------------------- */
 
-void spool__task_deliver_cancel(struct spool__task *t)
+void spool__task_deliver_cancel(struct spool__loop_task *t)
 {
 	switch (t->status) {
 	case SPOOL__T_SUSPENDED:
@@ -444,7 +444,7 @@ void spool__task_deliver_cancel(struct spool__task *t)
  * cancel_h (it has unlinked it) before a new sender writes it. */
 static int task_cancel_running(spool_future *f)
 {
-	struct spool__task *t = (struct spool__task *)f;
+	struct spool__loop_task *t = (struct spool__loop_task *)f;
 	if (spool__on_loop(t->anchor)) {
 		spool__task_deliver_cancel(t);
 		return 0;
@@ -468,7 +468,7 @@ static int task_cancel_running(spool_future *f)
 	return 0;
 }
 
-void spool__task_cancel_arrived(struct spool__task *t, bool deliver)
+void spool__task_cancel_arrived(struct spool__loop_task *t, bool deliver)
 {
 	atomic_store(&t->cancel_queued, false);
 	if (deliver)
@@ -491,7 +491,7 @@ void spool__task_cancel_arrived(struct spool__task *t, bool deliver)
  * cannot resume a coroutine, and the wake-up was lost (the coroutine slept
  * until its await's timeout, or for ever without one; test_loop_oom).
  */
-static struct spool_handle *await_handle_take(struct spool__task *t)
+static struct spool_handle *await_handle_take(struct spool__loop_task *t)
 {
 	struct spool_handle *h = &t->await_h;
 	if (h->refs != 0 && !(h = spool__malloc(sizeof *h)))
@@ -502,7 +502,7 @@ static struct spool_handle *await_handle_take(struct spool__task *t)
 }
 
 /* Loop thread, or any thread once the loop is gone (nobody takes it). */
-static void await_handle_put(struct spool__task *t, struct spool_handle *h)
+static void await_handle_put(struct spool__loop_task *t, struct spool_handle *h)
 {
 	if (h == &t->await_h)
 		h->refs = 0;
@@ -510,7 +510,7 @@ static void await_handle_put(struct spool__task *t, struct spool_handle *h)
 		free(h);
 }
 
-static void await_wake(struct spool__task *t, spool_future *f)
+static void await_wake(struct spool__loop_task *t, spool_future *f)
 {
 	if (spool__on_loop(t->anchor) && t->status == SPOOL__T_SUSPENDED &&
 	    t->wait_f == f)
@@ -523,7 +523,7 @@ static void await_wake(struct spool__task *t, spool_future *f)
 void spool__await_fired(spool_future *f, void *arg)
 {
 	struct spool_handle *h = arg;
-	struct spool__task *t = h->arg;
+	struct spool__loop_task *t = h->arg;
 	await_handle_put(t, h);
 	await_wake(t, f);
 }
@@ -531,7 +531,7 @@ void spool__await_fired(spool_future *f, void *arg)
 /* The same, sent home (f retained by spool__anchor_post). */
 void spool__await_run(struct spool_handle *h)
 {
-	struct spool__task *t = h->arg;
+	struct spool__loop_task *t = h->arg;
 	spool_future *f = h->f;
 	await_handle_put(t, h); /* before t may go */
 	await_wake(t, f);
@@ -541,7 +541,7 @@ void spool__await_run(struct spool_handle *h)
 static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
 {
 	spool_loop *loop = ((struct spool__anchor *)ctx)->loop;
-	struct spool__task *t = loop->current;
+	struct spool__loop_task *t = loop->current;
 	if (!t)
 		return SPOOL_EDEADLK; /* only this thread could end the wait */
 	/* Other coroutines and callbacks may run before this one resumes:

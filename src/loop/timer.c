@@ -138,7 +138,7 @@ void spool__timers_expire(spool_loop *loop, int64_t now)
 		} else if (h->kind == SPOOL__H_WAKE) {
 			/* Wake the coroutine now rather than via the ready
 			 * queue: it resumes in this iteration. */
-			struct spool__task *task = h->arg;
+			struct spool__loop_task *task = h->arg;
 			task->timer = NULL;
 			h->done = true;
 			spool__trace_timer(&task->fut, lateness(now, h->when));
@@ -167,8 +167,8 @@ void spool__timers_free(spool_loop *loop)
 }
 
 struct spool_handle *spool__timer_wake(spool_loop *loop,
-				       struct spool__task *task, int64_t when,
-				       int rc)
+				       struct spool__loop_task *task,
+				       int64_t when, int rc)
 {
 	struct spool_handle *h = spool__handle_new(loop, SPOOL__H_WAKE);
 	if (!h)

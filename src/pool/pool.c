@@ -58,7 +58,7 @@ static spool_future *submit_outside(struct spool_pool *p, spool_task_fn fn,
 	if (g & SPOOL__GATE_CLOSED) {
 		f = spool__future_failed(SPOOL_ESHUTDOWN);
 	} else {
-		struct spool__task *t = spool__task_alloc_outside();
+		struct spool__pool_task *t = spool__task_alloc_outside();
 		if (t) {
 			spool__task_init(t, NULL, fn, arg, label);
 			spool__inject_push(&p->inj, &t->link);
@@ -82,7 +82,7 @@ static spool_future *pool_submit(spool_executor *ex, spool_task_fn fn,
 	struct spool__worker *w = spool__self;
 	if (__builtin_expect(w == NULL || w->pool != p, 0))
 		return submit_outside(p, fn, arg, label);
-	struct spool__task *t = spool__task_alloc(w);
+	struct spool__pool_task *t = spool__task_alloc(w);
 	if (__builtin_expect(t == NULL, 0))
 		return NULL;
 	spool__task_init(t, w, fn, arg, label);
@@ -222,7 +222,7 @@ int spool_pool_workers(const spool_pool *p)
 	return p ? p->nworkers : SPOOL_EINVAL;
 }
 
-static void cancel_task(struct spool__task *t)
+static void cancel_task(struct spool__pool_task *t)
 {
 	spool_future_cancel(&t->fut);
 	spool_future_release(&t->fut); /* the pool's reference */
@@ -236,10 +236,11 @@ static void cancel_pending(struct spool_pool *p)
 		if (r == SPOOL__INJECT_EMPTY)
 			break;
 		if (r == SPOOL__INJECT_ITEM)
-			cancel_task((
-				struct spool__task
-					*)((char *)n -
-					   offsetof(struct spool__task, link)));
+			cancel_task(
+				(struct spool__pool_task
+					 *)((char *)n -
+					    offsetof(struct spool__pool_task,
+						     link)));
 		else
 			sched_yield(); /* a worker holds the consumer side */
 	}

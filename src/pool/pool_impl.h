@@ -38,7 +38,7 @@
 struct spool__worker;
 struct spool__help_frame; /* worker.c */
 
-struct spool__task {
+struct spool__pool_task {
 	spool_future fut; /* first: a task record is its future */
 	spool_task_fn fn;
 	void *arg;
@@ -54,7 +54,8 @@ struct spool__task {
 	 * gone. With the union a record is 128 bytes, two cache lines. */
 	union {
 		struct spool__inject_node link; /* injection queue link */
-		struct spool__task *next_free;  /* free list and return stack */
+		struct spool__pool_task
+			*next_free; /* free list and return stack */
 	};
 };
 
@@ -72,7 +73,7 @@ struct spool__worker {
 	bool started;
 
 	/* Owner only. */
-	struct spool__task *free_list;
+	struct spool__pool_task *free_list;
 	long nfree;     /* records on free_list */
 	long nmalloc;   /* records this worker took from malloc, minus the
 			   ones it gave back to free (may go negative) */
@@ -85,7 +86,7 @@ struct spool__worker {
 
 	/* Records whose last reference was dropped on another thread: a
 	 * Treiber stack pushed by anyone, emptied at once by the owner. */
-	alignas(64) _Atomic(struct spool__task *) returns;
+	alignas(64) _Atomic(struct spool__pool_task *) returns;
 
 	/* Parking (park.c). sleeping and next_sleeper are written under the
 	 * pool's sleep_mu; sleeping is also read without it. */
@@ -162,15 +163,16 @@ extern const struct spool__future_ops spool__task_ops;
 
 /* Refills an empty free list (returned records, else malloc). NULL when out
  * of memory. */
-struct spool__task *spool__task_refill(struct spool__worker *w);
+struct spool__pool_task *spool__task_refill(struct spool__worker *w);
 
 /* A record for a task submitted from outside the pool. */
-struct spool__task *spool__task_alloc_outside(void);
+struct spool__pool_task *spool__task_alloc_outside(void);
 
 /* A fresh record from w's free list (owner only). */
-static inline struct spool__task *spool__task_alloc(struct spool__worker *w)
+static inline struct spool__pool_task *
+spool__task_alloc(struct spool__worker *w)
 {
-	struct spool__task *t = w->free_list;
+	struct spool__pool_task *t = w->free_list;
 	if (__builtin_expect(t != NULL, 1)) {
 		w->free_list = t->next_free;
 		w->nfree--;
@@ -181,7 +183,7 @@ static inline struct spool__task *spool__task_alloc(struct spool__worker *w)
 
 /* Makes t a PENDING task with two references (the pool's and the
  * submitter's). */
-static inline void spool__task_init(struct spool__task *t,
+static inline void spool__task_init(struct spool__pool_task *t,
 				    struct spool__worker *home,
 				    spool_task_fn fn, void *arg,
 				    const char *label)

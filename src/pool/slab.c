@@ -78,7 +78,7 @@
  * cost of the pool suite's "submit", so fewer bytes per record is faster
  * there than fewer shared lines. Two neighbouring records share at most
  * one line. */
-#define SLOT ((sizeof(struct spool__task) + 15) & ~(size_t)15)
+#define SLOT ((sizeof(struct spool__pool_task) + 15) & ~(size_t)15)
 
 enum {
 	BLOCK_SIZE = 1 << 21, /* 2 MiB: some 14,000 records per malloc */
@@ -88,7 +88,7 @@ enum {
 
 #define SLOTS_PER_BLOCK ((BLOCK_SIZE - HEADER_SIZE) / SLOT)
 
-_Static_assert(_Alignof(struct spool__task) <= 16, "slots are 16-aligned");
+_Static_assert(_Alignof(struct spool__pool_task) <= 16, "slots are 16-aligned");
 
 struct block {
 	alignas(64) _Atomic long balance; /* see the top of this file */

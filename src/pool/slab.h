@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-/* Room for one struct spool__task (16-byte aligned) from the calling
+/* Room for one struct spool__pool_task (16-byte aligned) from the calling
  * thread's current block; NULL when out of memory. Never blocks except,
  * once per block, on a short internal mutex and the allocator. Not
  * async-signal-safe; otherwise any thread. */

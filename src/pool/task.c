@@ -37,17 +37,17 @@
 /* Bounds the records a worker keeps: beyond it, frees go to free(). */
 enum { FREE_LIST_MAX = 4096 };
 
-#define RETURNS_CLOSED ((struct spool__task *)(uintptr_t)1)
+#define RETURNS_CLOSED ((struct spool__pool_task *)(uintptr_t)1)
 
-static struct spool__task *record_new(void)
+static struct spool__pool_task *record_new(void)
 {
 	/* Cache-line aligned, so that two tasks run by two workers never
 	 * share a line. */
-	size_t size = (sizeof(struct spool__task) + 63) & ~(size_t)63;
+	size_t size = (sizeof(struct spool__pool_task) + 63) & ~(size_t)63;
 	return spool__aligned_alloc(64, size);
 }
 
-struct spool__task *spool__task_alloc_outside(void)
+struct spool__pool_task *spool__task_alloc_outside(void)
 {
 	return spool__slab_alloc();
 }
@@ -64,7 +64,7 @@ static void release_pool_memory(struct spool_pool *p, long n)
 
 static void task_free(spool_future *f)
 {
-	struct spool__task *t = (struct spool__task *)f;
+	struct spool__pool_task *t = (struct spool__pool_task *)f;
 	struct spool__worker *home = t->home;
 	if (!home) {
 		spool__slab_free(t);
@@ -83,8 +83,8 @@ static void task_free(spool_future *f)
 		return;
 	}
 	/* Relaxed first read: the CAS below validates it. */
-	struct spool__task *head = atomic_load_explicit(&home->returns,
-							memory_order_relaxed);
+	struct spool__pool_task *head = atomic_load_explicit(
+		&home->returns, memory_order_relaxed);
 	do {
 		if (head == RETURNS_CLOSED) {
 			/* The pool is gone: t is an orphan. */
@@ -107,16 +107,16 @@ const struct spool__future_ops spool__task_ops = {
 	.owned = true, /* only run_task() completes a pool task */
 };
 
-struct spool__task *spool__task_refill(struct spool__worker *w)
+struct spool__pool_task *spool__task_refill(struct spool__worker *w)
 {
 	/* Acquire: pairs with the release CAS of each pusher. */
-	struct spool__task *r = atomic_exchange_explicit(&w->returns, NULL,
-							 memory_order_acquire);
+	struct spool__pool_task *r = atomic_exchange_explicit(
+		&w->returns, NULL, memory_order_acquire);
 	if (r) {
-		struct spool__task *t = r;
+		struct spool__pool_task *t = r;
 		r = r->next_free;
 		while (r) {
-			struct spool__task *next = r->next_free;
+			struct spool__pool_task *next = r->next_free;
 			if (w->nfree < FREE_LIST_MAX) {
 				r->next_free = w->free_list;
 				w->free_list = r;
@@ -129,7 +129,7 @@ struct spool__task *spool__task_refill(struct spool__worker *w)
 		}
 		return t;
 	}
-	struct spool__task *t = record_new();
+	struct spool__pool_task *t = record_new();
 	if (t)
 		w->nmalloc++;
 	return t;
@@ -142,17 +142,17 @@ void spool__task_heap_close(struct spool_pool *p)
 		struct spool__worker *w = &p->workers[i];
 		allocated += w->nmalloc;
 		while (w->free_list) {
-			struct spool__task *t = w->free_list;
+			struct spool__pool_task *t = w->free_list;
 			w->free_list = t->next_free;
 			free(t);
 			seen++;
 		}
 		w->nfree = 0;
 		/* Acquire: as in refill. From here on, releasers see CLOSED. */
-		struct spool__task *r = atomic_exchange_explicit(
+		struct spool__pool_task *r = atomic_exchange_explicit(
 			&w->returns, RETURNS_CLOSED, memory_order_acquire);
 		while (r) {
-			struct spool__task *next = r->next_free;
+			struct spool__pool_task *next = r->next_free;
 			free(r);
 			seen++;
 			r = next;

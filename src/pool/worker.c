@@ -62,10 +62,12 @@ enum {
 #define HELP_BLOCK_MIN_NS INT64_C(20000)   /* 20 us */
 #define HELP_BLOCK_MAX_NS INT64_C(1000000) /* 1 ms */
 
-static inline struct spool__task *task_of_node(struct spool__inject_node *n)
+static inline struct spool__pool_task *
+task_of_node(struct spool__inject_node *n)
 {
-	return (struct spool__task *)((char *)n -
-				      offsetof(struct spool__task, link));
+	return (struct spool__pool_task *)((char *)n -
+					   offsetof(struct spool__pool_task,
+						    link));
 }
 
 static inline uint32_t next_rand(uint32_t *s)
@@ -80,18 +82,18 @@ static inline uint32_t next_rand(uint32_t *s)
 
 /* Takes the oldest injected task, and moves up to INJECT_BATCH - 1 more
  * into w's deque. */
-static struct spool__task *take_injected(struct spool__worker *w)
+static struct spool__pool_task *take_injected(struct spool__worker *w)
 {
 	struct spool_pool *p = w->pool;
 	if (!spool__inject_maybe_nonempty(&p->inj) ||
 	    !spool__inject_trylock(&p->inj))
 		return NULL;
 	struct spool__inject_node *n;
-	struct spool__task *first = NULL;
+	struct spool__pool_task *first = NULL;
 	int moved = 0;
 	while (moved < INJECT_BATCH - 1 &&
 	       spool__inject_pop_locked(&p->inj, &n) == SPOOL__INJECT_ITEM) {
-		struct spool__task *t = task_of_node(n);
+		struct spool__pool_task *t = task_of_node(n);
 		if (!first) {
 			first = t;
 		} else if (spool__deque_push(&w->dq, t) == 0) {
@@ -115,7 +117,7 @@ static struct spool__task *take_injected(struct spool__worker *w)
 }
 
 /* One steal attempt on each other worker. */
-static struct spool__task *steal_round(struct spool__worker *w)
+static struct spool__pool_task *steal_round(struct spool__worker *w)
 {
 	struct spool_pool *p = w->pool;
 	int n = p->nworkers;
@@ -139,17 +141,17 @@ static struct spool__task *steal_round(struct spool__worker *w)
 }
 
 /* Work from the injection queue or another worker's deque. */
-static struct spool__task *find_elsewhere(struct spool__worker *w)
+static struct spool__pool_task *find_elsewhere(struct spool__worker *w)
 {
-	struct spool__task *t = take_injected(w);
+	struct spool__pool_task *t = take_injected(w);
 	return t ? t : steal_round(w);
 }
 
 /* Inlined into both loops: it is on every task's path. */
-static inline __attribute__((always_inline)) struct spool__task *
+static inline __attribute__((always_inline)) struct spool__pool_task *
 find_task(struct spool__worker *w, bool *local)
 {
-	struct spool__task *t;
+	struct spool__pool_task *t;
 	*local = false;
 	if (--w->tick == 0) {
 		w->tick = INJECT_EVERY;
@@ -168,7 +170,7 @@ find_task(struct spool__worker *w, bool *local)
  * deque, so its run may reuse the latest trace stamp. Inlined into both
  * loops. */
 static inline __attribute__((always_inline)) void
-run_task(struct spool__worker *w, struct spool__task *t, bool local)
+run_task(struct spool__worker *w, struct spool__pool_task *t, bool local)
 {
 	if (spool__future_start(&t->fut) == 0) {
 		spool_future *outer = spool__current_swap(&t->fut);
@@ -189,14 +191,14 @@ run_task(struct spool__worker *w, struct spool__task *t, bool local)
 }
 
 /* The searching phase: bounded steal rounds with backoff. */
-static struct spool__task *search(struct spool__worker *w)
+static struct spool__pool_task *search(struct spool__worker *w)
 {
 	struct spool_pool *p = w->pool;
 	if (!w->searching && !spool__idle_try_search(w))
 		return NULL;
 	unsigned c = BACKOFF_START;
 	for (int round = 0; round < SEARCH_ROUNDS; round++) {
-		struct spool__task *t = find_elsewhere(w);
+		struct spool__pool_task *t = find_elsewhere(w);
 		if (t)
 			return t;
 		/* Relaxed: only a hint to stop searching early; the decision
@@ -262,7 +264,7 @@ static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 		/* find_task, so that the injection queue gets its turn even
 		 * while a fork-join computation runs inside this wait. */
 		bool local;
-		struct spool__task *t = find_task(w, &local);
+		struct spool__pool_task *t = find_task(w, &local);
 		if (t) {
 			run_task(w, t, local);
 			idle = 0;
@@ -407,7 +409,7 @@ void *spool__worker_main(void *arg)
 	w->tick = INJECT_EVERY;
 	for (;;) {
 		bool local;
-		struct spool__task *t = find_task(w, &local);
+		struct spool__pool_task *t = find_task(w, &local);
 		if (!t)
 			t = search(w);
 		if (t) {

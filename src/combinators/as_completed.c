@@ -99,10 +99,6 @@ struct spool_as_completed {
 	_Atomic size_t *queue; /* n - nearly slots: input index + 1, or 0 */
 };
 
-/* How far ahead the pass over the inputs prefetches: it is bound by
- * memory, not by instructions, so the misses must overlap. */
-enum { AHEAD = 16 };
-
 static void it_free(spool_as_completed *it)
 {
 	free(it->early);
@@ -181,8 +177,8 @@ static int collect(spool_as_completed *it, spool_future *const *fs, size_t n)
 	size_t nearly = 0, npend = 0;
 	bool identity = true; /* early[k] == k so far: not written yet */
 	for (size_t i = 0; i < n; i++) {
-		if (i + AHEAD < n)
-			__builtin_prefetch(fs[i + AHEAD]);
+		if (i + SPOOL__AHEAD < n)
+			__builtin_prefetch(fs[i + SPOOL__AHEAD]);
 		spool_future *f = fs[i];
 		uint64_t id = f->id;
 		if (!spool__idset_fits(&seen, id) &&
@@ -264,10 +260,11 @@ take(spool_as_completed *it, spool_future **f, size_t *index)
 	size_t i;
 	if (it->head < it->nearly) {
 		i = it->early ? it->early[it->head] : it->head;
-		if (it->head + AHEAD < it->nearly)
+		if (it->head + SPOOL__AHEAD < it->nearly)
 			__builtin_prefetch(
-				it->fs[it->early ? it->early[it->head + AHEAD]
-						 : it->head + AHEAD]);
+				it->fs[it->early ? it->early[it->head +
+							     SPOOL__AHEAD]
+						 : it->head + SPOOL__AHEAD]);
 	} else {
 		size_t i1 = atomic_load(&it->queue[it->head - it->nearly]);
 		if (!i1)

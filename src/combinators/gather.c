@@ -38,10 +38,6 @@
 
 enum { OPEN, FAILED, CANCELLING, ALL_DONE };
 
-/* How far ahead the pass over the children prefetches: with many children
- * it is bound by memory, not by instructions, so the misses must overlap. */
-enum { AHEAD = 16 };
-
 struct gather;
 
 struct slot {
@@ -226,8 +222,8 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 	bool checked = false; /* fs[i .. n) known to hold no NULL */
 	int seen;
 	for (size_t i = 0; i < n; i++) {
-		if (i + AHEAD < n)
-			__builtin_prefetch(fs[i + AHEAD]);
+		if (i + SPOOL__AHEAD < n)
+			__builtin_prefetch(fs[i + SPOOL__AHEAD]);
 		spool_future *c = fs[i];
 		if (!c)
 			return discard(g); /* only before checked: see above */

@@ -36,6 +36,11 @@
  */
 #define SPOOL__BIAS ((size_t)1 << (sizeof(size_t) * 8 - 2))
 
+/* How far ahead a pass over many inputs prefetches (gather, wait,
+ * as_completed): such a pass is bound by memory, not by instructions, so
+ * the misses must overlap. */
+enum { SPOOL__AHEAD = 16 };
+
 /* SPOOL_EINVAL unless fs is a valid array of n non-NULL futures. */
 int spool__check_inputs(spool_future *const *fs, size_t n);
 

@@ -157,10 +157,6 @@ struct report {
 	size_t ndone, npending;
 };
 
-/* How far ahead the pass prefetches: it is bound by memory, not by
- * instructions, so the misses must overlap. */
-enum { AHEAD = 16 };
-
 /* Takes the report; *holds says whether `when` holds on it. With
  * may_stop, a look whose report is not wanted if `when` does not hold (a
  * wait and a second look will follow), ALL_COMPLETED stops at the first
@@ -176,8 +172,8 @@ static int scan(spool_future *const *fs, size_t n, spool_wait_when when,
 	if (r->count && n && spool__idset_init_near(&seen, n, fs[0]->id) != 0)
 		return SPOOL_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (i + AHEAD < n)
-			__builtin_prefetch(fs[i + AHEAD]);
+		if (i + SPOOL__AHEAD < n)
+			__builtin_prefetch(fs[i + SPOOL__AHEAD]);
 		const spool_future *f = fs[i];
 		bool d = spool__is_final(f);
 		if (!d && may_stop && when == SPOOL_ALL_COMPLETED) {

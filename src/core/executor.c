@@ -5,7 +5,7 @@
  */
 #include "executor_impl.h"
 #include "future_impl.h"
-#include "../trace/trace.h"
+#include "trace/trace.h"
 
 spool_future *spool__future_failed(int err)
 {

@@ -26,7 +26,7 @@
 #include "future_impl.h"
 #include "nest.h"
 #include "wait.h"
-#include "../trace/trace.h"
+#include "trace/trace.h"
 
 static SPOOL__TLS struct spool__wait_context wait_ctx;
 

@@ -54,8 +54,7 @@ int spool__wait_until(spool_future *f, int64_t deadline);
  * acquire, as there, so that value and error may be read after it. */
 static inline bool spool__is_final(const spool_future *f)
 {
-	return spool__phase_final(
-		atomic_load_explicit(&f->state, memory_order_acquire));
+	return spool__future_is_final(f);
 }
 
 /* True when f owns its value (a gather's or map's results): a combinator

@@ -156,6 +156,15 @@ struct spool_future {
 	struct spool__cb inline_cb;
 };
 
+/* True when f is final, with acquire: the outcome its completer published
+ * is then visible. The one way code outside core reads f's state word
+ * (the phase layout above is core's to change). */
+static inline bool spool__future_is_final(const spool_future *f)
+{
+	return spool__phase_final(
+		atomic_load_explicit(&f->state, memory_order_acquire));
+}
+
 #define SPOOL__CB_CLOSED ((struct spool__cb *)(uintptr_t)1)
 
 /* The number of references f has now (a snapshot: for tests and debug). */

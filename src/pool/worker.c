@@ -258,8 +258,7 @@ static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 	unsigned c = BACKOFF_START;
 	for (;;) {
 		/* Acquire: when final, the outcome is visible to the caller. */
-		if (spool__phase_final(atomic_load_explicit(
-			    &f->state, memory_order_acquire)))
+		if (spool__future_is_final(f))
 			return 0;
 		/* find_task, so that the injection queue gets its turn even
 		 * while a fork-join computation runs inside this wait. */
@@ -299,10 +298,7 @@ static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 			continue;
 		}
 		if (deadline != INT64_MAX && spool__now_ns() >= deadline)
-			return spool__phase_final(atomic_load_explicit(
-				       &f->state, memory_order_acquire))
-				       ? 0
-				       : SPOOL_ETIMEDOUT;
+			return spool__future_is_final(f) ? 0 : SPOOL_ETIMEDOUT;
 	}
 }
 

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "futex.h"
 #include "future_impl.h"
 #include "nest.h"
 #include "wait.h"
@@ -68,17 +69,7 @@ int64_t spool__deadline(int64_t timeout_ns)
 
 void spool__futex_wake_all(spool_future *f)
 {
-	syscall(SYS_futex, spool__futex_word(&f->state), FUTEX_WAKE_PRIVATE,
-		INT32_MAX, NULL, NULL, 0);
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
+	spool__futex_wake(spool__futex_word(&f->state), INT_MAX);
 }
 
 /* A few hundred nanoseconds of polling catch completions that are about to
@@ -92,7 +83,7 @@ static inline bool spin(spool_future *f)
 		if (spool__phase_final(atomic_load_explicit(
 			    &f->state, memory_order_acquire)))
 			return true;
-		cpu_relax();
+		spool__cpu_relax();
 	}
 	return false;
 }
@@ -126,9 +117,8 @@ static inline int sleep_until(spool_future *f, int64_t deadline)
 		 * so spurious wake-ups do not stretch the deadline. */
 		/* The kernel compares the low half only: reference changes
 		 * in the high half do not wake or refuse us. */
-		long r = syscall(SYS_futex, spool__futex_word(&f->state),
-				 FUTEX_WAIT_BITSET_PRIVATE, (uint32_t)w, tsp,
-				 NULL, FUTEX_BITSET_MATCH_ANY);
+		long r = spool__futex_wait(spool__futex_word(&f->state),
+					   (uint32_t)w, tsp);
 		if (r == -1 && errno == ETIMEDOUT)
 			return spool__phase_final(atomic_load_explicit(
 				       &f->state, memory_order_acquire))

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/futex.h"
 #include "core/misuse.h"
 #include "core/nest.h"
 #include "loop_impl.h"
@@ -184,8 +185,7 @@ void spool__gate_leave(spool_loop *loop)
 	uint32_t g = atomic_fetch_sub_explicit(&loop->gate, SPOOL__GATE_ONE,
 					       memory_order_release);
 	if ((g & SPOOL__GATE_CLOSED) && g < 2 * SPOOL__GATE_ONE)
-		syscall(SYS_futex, &loop->gate, FUTEX_WAKE_PRIVATE, 1, NULL,
-			NULL, 0);
+		spool__futex_wake(&loop->gate, 1);
 }
 
 /* Destroy, once CLOSED is set: until every call inside has left. */
@@ -194,8 +194,7 @@ static void gate_drain(spool_loop *loop)
 	uint32_t g;
 	while ((g = atomic_load_explicit(&loop->gate, memory_order_acquire)) >=
 	       SPOOL__GATE_ONE)
-		syscall(SYS_futex, &loop->gate, FUTEX_WAIT_PRIVATE, g, NULL,
-			NULL, 0);
+		spool__futex_wait(&loop->gate, g, NULL);
 }
 
 /* ---- handles and the ready queue --------------------------------------

@@ -115,6 +115,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/futex.h"
 #include "pool_impl.h"
 #include "trace/trace.h"
 
@@ -133,14 +134,13 @@ static void ec_wait32(const struct ck_ec_wait_state *state,
 	(void)state;
 	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, the
 	 * clock ec_gettime reports. */
-	syscall(SYS_futex, addr, FUTEX_WAIT_BITSET_PRIVATE, expected, deadline,
-		NULL, FUTEX_BITSET_MATCH_ANY);
+	spool__futex_wait(addr, expected, deadline);
 }
 
 static void ec_wake32(const struct ck_ec_ops *ops, const uint32_t *addr)
 {
 	(void)ops;
-	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	spool__futex_wake(addr, INT_MAX);
 }
 
 static const struct ck_ec_ops ec_ops = {

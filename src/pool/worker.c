@@ -41,6 +41,7 @@
 
 #include <ck_backoff.h>
 
+#include "core/futex.h"
 #include "core/wait.h"
 #include "pool_impl.h"
 #include "slab.h"
@@ -235,7 +236,7 @@ static bool watch(struct spool__worker *w)
 	spool__slab_prefault();
 	for (int look = 0; look < WATCH_LOOKS; look++) {
 		for (int i = 0; i < WATCH_SPINS; i++)
-			ck_pr_stall();
+			spool__cpu_relax();
 		if (spool__pool_may_have_work(p) ||
 		    atomic_load_explicit(&p->draining, memory_order_relaxed))
 			return true;

@@ -18,7 +18,6 @@
  * also cause EAGAIN; the loop re-reads and sleeps again.
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>

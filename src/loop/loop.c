@@ -33,7 +33,6 @@
  * call after destroy finds its gate marked dead and aborts with a message.
  */
 #include <errno.h>
-#include <linux/futex.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>

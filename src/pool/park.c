@@ -110,7 +110,6 @@
  * count itself is ordered through it.
  */
 #include <limits.h>
-#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>

@@ -61,7 +61,7 @@ static void *grow(void *a, size_t n, size_t *cap, size_t size)
 		return a;
 	*cap = *cap ? 2 * *cap : 8;
 	a = realloc(a, *cap * size);
-	ck_assert_ptr_nonnull(a);
+	REQUIRE(a, "out of memory");
 	return a;
 }
 
@@ -408,8 +408,10 @@ void assert_slices_nest(const struct trace *t)
 				(long long)top->ts, (long long)top->dur,
 				v[i]->tid);
 			REQUIRE(top->ts < v[i]->ts,
-				"slices %s and %s start together", top->name,
-				v[i]->name);
+				"slices %s and %s start together at %lld on "
+				"tid %ld",
+				top->name, v[i]->name, (long long)v[i]->ts,
+				v[i]->tid);
 		}
 		stk[depth++] = v[i];
 	}

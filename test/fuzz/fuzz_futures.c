@@ -177,7 +177,6 @@ struct track {
 	void *_Atomic win_value;
 	/* tasks, bridges, thens */
 	struct spec *spec;
-	bool grouped; /* a group task: the group's future, not the pool's */
 	/* a map's executor or a then's: 0 inline, 1 pool, 2 loop */
 	int ex;
 	/* gathers and maps */
@@ -901,10 +900,6 @@ static void op_set(struct track *t, bool result)
 					    SPOOL_ETIMEDOUT, 0, 42};
 		err = errs[u8() % 5];
 	}
-	/* Promises, and pool tasks, which must refuse. The header makes no
-	 * promise for other futures. */
-	if (t->kind != K_PROMISE && (t->kind != K_POOL || t->grouped))
-		return;
 	bool was_final = spool_future_done(t->f);
 	int rc = result ? spool_promise_set_result(t->f, value)
 			: spool_promise_set_error(t->f, err);
@@ -1173,7 +1168,6 @@ static void op_group(uint8_t slot)
 		CHECK(rc == 0, "group_spawn gave %d", rc);
 		struct track *t = add(task, on_loop ? K_LOOP : K_POOL, slot);
 		t->spec = sp;
-		t->grouped = true;
 		check_track(t);
 		spawned++;
 	}
@@ -1277,9 +1271,15 @@ static int run_task_fn(void *arg, void **result)
 
 static void op_run_task(struct track *t)
 {
-	if (t->kind != K_PROMISE)
-		return; /* only promises may be run (spool/executor.h) */
 	uintptr_t a = u8();
+	if (t->kind != K_PROMISE) {
+		/* Only promises may be run (spool/executor.h). */
+		int rc = spool_run_task(t->f, run_task_fn, (void *)a);
+		CHECK(rc == SPOOL_EINVAL,
+		      "run_task on a %s gave %d, not SPOOL_EINVAL",
+		      kind_names[t->kind], rc);
+		return;
+	}
 	bool was_pending = spool_future_state(t->f) == SPOOL_PENDING;
 	int rc = spool_run_task(t->f, run_task_fn, (void *)a);
 	if (rc == SPOOL_ESTATE || rc == SPOOL_ECANCELLED) {
@@ -1312,13 +1312,11 @@ static void run_op(uint8_t code)
 		add(spool_promise_new(), K_PROMISE, b);
 		break;
 	case OP_START:
-		if ((t = pick(b)) != NULL &&
-		    (t->kind == K_PROMISE ||
-		     (t->kind == K_POOL && !t->grouped))) {
+		if ((t = pick(b)) != NULL) {
 			int rc = spool_promise_start(t->f);
 			if (t->kind != K_PROMISE) {
-				CHECK(rc == SPOOL_EINVAL || rc == SPOOL_ESTATE,
-				      "start on a %s gave %d",
+				CHECK(rc == SPOOL_EINVAL,
+				      "start on a %s gave %d, not SPOOL_EINVAL",
 				      kind_names[t->kind], rc);
 				break;
 			}

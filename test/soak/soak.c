@@ -637,21 +637,15 @@ static void stop_cb(spool_loop *l, void *arg)
 	spool_loop_stop(l);
 }
 
-/* Met by the main thread once its spool_loop_call_soon_threadsafe(stop)
- * has returned, and by the loop's thread once the loop has stopped: only
- * then may the loop be destroyed ("the loop must not be destroyed while
- * other threads may still call this", spool/loop.h), since the stop can
- * run on the loop before the call that sent it has returned. */
-static pthread_barrier_t stop_sent;
-
 static void *loop_main(void *arg)
 {
 	(void)arg;
 	int rc = spool_loop_run(loop);
 	if (rc != 0)
 		soak_fail("loop_run gave %d", rc);
-	pthread_barrier_wait(&stop_sent);
-	/* Destroyed on its own thread, as spool/loop.h asks. */
+	/* Destroyed on its own thread, as spool/loop.h asks, possibly while
+	 * the main thread's call_soon_threadsafe(stop) is still returning:
+	 * destroy finishes calls already under way first. */
 	spool_loop_destroy(loop);
 	return NULL;
 }
@@ -714,7 +708,6 @@ int main(int argc, char **argv)
 	       seconds, CLIENTS, POOL_WORKERS, SLOTS);
 
 	pthread_t loop_thread, clients[CLIENTS];
-	pthread_barrier_init(&stop_sent, NULL, 2);
 	pthread_create(&loop_thread, NULL, loop_main, NULL);
 	for (int i = 0; i < CLIENTS; i++)
 		pthread_create(&clients[i], NULL, client_main,
@@ -767,7 +760,6 @@ int main(int argc, char **argv)
 	spool_pool_shutdown(pool, SPOOL_SHUTDOWN_WAIT);
 	if (spool_loop_call_soon_threadsafe(loop, stop_cb, NULL) != 0)
 		soak_fail("could not stop the loop");
-	pthread_barrier_wait(&stop_sent);
 	pthread_join(loop_thread, NULL);
 	spool_pool_destroy(pool);
 	long live = spool_debug_live_futures();

@@ -52,10 +52,8 @@ void spool__nest_drain(void)
 	spool__nest_queued = false;
 }
 
-void spool__nest_flush(void)
+void spool__nest_flush_queued(void)
 {
-	if (!spool__nest_queued)
-		return;
 	unsigned saved = spool__nest_depth;
 	spool__nest_depth = 1;
 	spool__nest_drain();

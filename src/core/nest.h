@@ -80,8 +80,15 @@ static inline void spool__nest_leave(void)
 	spool__nest_depth--;
 }
 
-/* Runs the queued work now, on this thread (before it waits). */
-void spool__nest_flush(void);
+void spool__nest_flush_queued(void);
+
+/* Runs the queued work now, on this thread (before it waits). Inline:
+ * every wait that does not find its future final at once asks. */
+static inline void spool__nest_flush(void)
+{
+	if (__builtin_expect(spool__nest_queued, 0))
+		spool__nest_flush_queued();
+}
 
 /* The queued work, done by the owner of each kind (future.c, callback.c). */
 void spool__nest_run(spool_future *f, enum spool__nest_kind kind);

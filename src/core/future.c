@@ -202,9 +202,16 @@ static void destroy(spool_future *f)
 #ifdef SPOOL_DEBUG_COUNTERS
 	atomic_fetch_sub_explicit(&live_futures, 1, memory_order_relaxed);
 #endif
-	if (!f->ops || !f->ops->fini) {
-		/* Holds nothing: nothing can nest below. */
-		destroy_now(f);
+	const struct spool__future_ops *ops = f->ops;
+	if (!ops) {
+		free_later(f); /* a promise */
+	} else if (!ops->fini) {
+		/* Holds nothing: nothing can nest below. A pool task, on
+		 * every fork-join spawn's path: no call through destroy_now. */
+		if (ops->free)
+			ops->free(f);
+		else
+			free_later(f);
 	} else if (spool__nest_enter(f, SPOOL__NEST_DESTROY)) {
 		destroy_now(f);
 		spool__nest_leave();

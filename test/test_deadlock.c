@@ -15,6 +15,7 @@
  * (or, in a pool task, are waited for with a timeout), so that a
  * regression fails the test instead of hanging the suite. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -656,6 +657,54 @@ static int parent_waits_on_child(void *arg, void **result)
 	return 0;
 }
 
+/* wait_for on a task beneath the caller on its worker: the cancel can
+ * only raise A's flag (A runs, waiting), and the settling wait after it
+ * would wait for A, which resumes only after the caller returns. */
+struct beneath {
+	spool_future *gate, *a;
+	atomic_int a_waiting;
+	int c_rc;
+};
+
+static int beneath_a(void *arg, void **result)
+{
+	struct beneath *b = arg;
+	*result = NULL;
+	atomic_store(&b->a_waiting, 1);
+	return spool_future_wait(b->gate, 20 * SPOOL_NS_PER_S);
+}
+
+static int beneath_c(void *arg, void **result)
+{
+	struct beneath *b = arg;
+	void *v;
+	*result = NULL;
+	b->c_rc = spool_wait_for(b->a, SPOOL_NS_PER_S / 1000, &v);
+	return 0;
+}
+
+START_TEST(wait_for_on_a_task_beneath_it_on_its_worker_is_edeadlk)
+{
+	spool_pool *pool = spool_test_pool_new(1);
+	spool_executor *ex = spool_pool_executor(pool);
+	struct beneath b = {.gate = spool_promise_new(), .c_rc = 99};
+	atomic_init(&b.a_waiting, 0);
+	b.a = spool_submit(ex, beneath_a, &b);
+	while (!atomic_load(&b.a_waiting))
+		sched_yield();
+	/* A waits, so the one worker helps: it runs C on top of A. */
+	spool_future *c = spool_submit(ex, beneath_c, &b);
+	ck_assert_int_eq(spool_future_wait(c, SPOOL_FOREVER), 0);
+	ck_assert_int_eq(b.c_rc, SPOOL_EDEADLK);
+	spool_promise_set_result(b.gate, NULL);
+	ck_assert_int_eq(spool_future_wait(b.a, SPOOL_FOREVER), 0);
+	spool_future_release(c);
+	spool_future_release(b.a);
+	spool_future_release(b.gate);
+	spool_pool_destroy(pool);
+}
+END_TEST
+
 START_TEST(a_pool_task_waiting_on_a_task_beneath_it_on_its_worker_is_edeadlk)
 {
 	spool_pool *pool = spool_test_pool_new(1);
@@ -729,6 +778,8 @@ static Suite *deadlock_suite(void)
 		tc,
 		a_pool_task_waiting_on_a_task_beneath_it_on_its_worker_is_edeadlk);
 	tcase_add_test(tc, a_pool_task_joining_its_own_group_is_edeadlk);
+	tcase_add_test(tc,
+		       wait_for_on_a_task_beneath_it_on_its_worker_is_edeadlk);
 	suite_add_tcase(s, tc);
 	return s;
 }

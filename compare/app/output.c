@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What spool-compare prints: a table for people (stdout by default, stderr
- * with --json or --csv), JSON lines in the format of BENCH.md, and CSV.
+ * with --json or --csv), JSON lines in the benchmarks' format
+ * (docs/results/README.md), and CSV.
  * docs/compare.md explains how to read each column.
  */
 #include <string.h>

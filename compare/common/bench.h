@@ -113,9 +113,9 @@ typedef struct spool_bench_exp spool_bench_exp;
  * The suite fills in the first group; the harness owns the second. */
 struct spool_bench_exp {
 	const char *bench; /* "fib" */
-	const char *impl;  /* "spool", "tbb", ... (see BENCH.md) */
+	const char *impl;  /* "spool", "tbb", ... */
 	int threads;       /* workers it uses */
-	int64_t n;         /* the size, as BENCH.md's "n" */
+	int64_t n;         /* the size: the JSON line's "n" */
 	/* Non-NULL: this experiment is not run and reports
 	 * {"skipped": skipped} instead (a peer that is not installed, or a
 	 * workload the peer cannot do, with the reason). */

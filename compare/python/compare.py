@@ -13,7 +13,8 @@ through CPython's own tools:
   asyncio-threads    the loop, CPU parts via run_in_executor(ThreadPool T)
   asyncio-processes  the loop, CPU parts via run_in_executor(ProcessPool T)
 
-Each line on stdout is one JSON object (spool's BENCH.md format):
+Each line on stdout is one JSON object (the benchmarks' format,
+docs/results/README.md):
   {"bench": "lesson_fib", "impl": "cpython", "backend": "threadpool",
    "threads": 2, "tasks": 16, "n": 20, "runs": 3, "median_s": 0.05, ...}
 Standard library only. Network traffic stays on 127.0.0.1: the requests go

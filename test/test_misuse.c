@@ -209,15 +209,6 @@ static void stop_cb(spool_loop *loop, void *arg)
 	spool_loop_stop(loop);
 }
 
-static spool_pool *new_pool(int workers)
-{
-	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
-	o.workers = workers;
-	spool_pool *p = NULL;
-	ck_assert_int_eq(spool_pool_create(&p, &o), 0);
-	return p;
-}
-
 /* Polls until f has left PENDING (bounded by the row's alarm). */
 static void until_started(spool_future *f)
 {
@@ -735,7 +726,7 @@ static void np_make(enum np_kind kind, struct np *n)
 		n->f = spool_test_loop_submit(n->loop, ok_task, &V1);
 		break;
 	case NP_POOL:
-		n->pool = new_pool(1);
+		n->pool = spool_test_pool_new(1);
 		n->gate = promise();
 		n->f = spool_submit(spool_pool_executor(n->pool), gated_task,
 				    n->gate);
@@ -872,7 +863,7 @@ static int submit_labeled_null(void)
 
 static int submit_after_pool_shutdown(void)
 {
-	spool_pool *p = new_pool(1);
+	spool_pool *p = spool_test_pool_new(1);
 	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
 	atomic_store(&ran, 0);
 	EXPECT_FAILED_WITH(spool_submit(spool_pool_executor(p), ok_task, &V1),
@@ -1081,7 +1072,7 @@ static int pool_workers_null(void)
 
 static int pool_workers_zero(void)
 {
-	spool_pool *p = new_pool(0);
+	spool_pool *p = spool_test_pool_new(0);
 	EXPECT(spool_pool_workers(p) >= 1);
 	spool_pool_destroy(p);
 	return 0;
@@ -1096,7 +1087,7 @@ static int pool_shutdown_null(void)
 
 static int pool_shutdown_flags(unsigned flags)
 {
-	spool_pool *p = new_pool(1);
+	spool_pool *p = spool_test_pool_new(1);
 	EXPECT_RC(spool_pool_shutdown(p, flags), SPOOL_EINVAL);
 	spool_pool_destroy(p);
 	return 0;
@@ -1114,7 +1105,7 @@ static int pool_shutdown_uint_max(void)
 
 static int pool_shutdown_twice(void)
 {
-	spool_pool *p = new_pool(1);
+	spool_pool *p = spool_test_pool_new(1);
 	EXPECT_RC(spool_pool_shutdown(p, 0), 0);
 	EXPECT_RC(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
 	EXPECT_RC(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT |
@@ -1143,7 +1134,7 @@ static int shuts_own_pool(void *arg, void **result)
 
 static int pool_shutdown_wait_from_worker(void)
 {
-	struct self_shutdown s = {new_pool(1), 1, NULL};
+	struct self_shutdown s = {spool_test_pool_new(1), 1, NULL};
 	spool_future *t = spool_submit(spool_pool_executor(s.pool),
 				       shuts_own_pool, &s);
 	ck_assert_int_eq(spool_future_wait(t, SPOOL_FOREVER), 0);
@@ -1191,7 +1182,7 @@ static int pool_stats_null(void)
 {
 	spool_pool_stats st;
 	EXPECT_RC(spool_pool_stats_get(NULL, &st), SPOOL_EINVAL);
-	spool_pool *p = new_pool(1);
+	spool_pool *p = spool_test_pool_new(1);
 	EXPECT_RC(spool_pool_stats_get(p, NULL), SPOOL_EINVAL);
 	spool_pool_destroy(p);
 	return 0;
@@ -1199,7 +1190,7 @@ static int pool_stats_null(void)
 
 static int pool_stats_after_shutdown(void)
 {
-	spool_pool *p = new_pool(1);
+	spool_pool *p = spool_test_pool_new(1);
 	spool_future *t = spool_submit(spool_pool_executor(p), ok_task, &V1);
 	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
 	spool_pool_stats st;
@@ -1224,7 +1215,7 @@ static int waits_for_itself(void *arg, void **result)
 
 static int pool_task_waits_for_itself(bool result)
 {
-	spool_pool *p = new_pool(1);
+	spool_pool *p = spool_test_pool_new(1);
 	spool_future *t = spool_submit(spool_pool_executor(p), waits_for_itself,
 				       result ? &V1 : NULL);
 	EXPECT_RC(spool_future_result(t, SPOOL_FOREVER, NULL), 0);
@@ -1992,7 +1983,7 @@ static int rie_null(void)
 static int rie_shut_down_pool(void)
 {
 	spool_loop *loop = spool_test_loop_new();
-	spool_pool *p = new_pool(1);
+	spool_pool *p = spool_test_pool_new(1);
 	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
 	atomic_store(&ran, 0);
 	spool_future *f = spool_loop_run_in_executor(
@@ -2524,7 +2515,7 @@ static int then_null(void)
 
 static int then_shut_down(void)
 {
-	spool_pool *p = new_pool(1);
+	spool_pool *p = spool_test_pool_new(1);
 	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
 	spool_future *src = done_promise(&V1);
 	atomic_store(&ran, 0);
@@ -2601,7 +2592,7 @@ static int group_spawn_cancelled(void)
 
 static int group_spawn_shut_down(void)
 {
-	spool_pool *p = new_pool(1);
+	spool_pool *p = spool_test_pool_new(1);
 	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
 	spool_group *g = NULL;
 	ck_assert_int_eq(spool_group_create(&g, spool_pool_executor(p), 0), 0);
@@ -2667,7 +2658,7 @@ static int group_join_on_loop(void)
 {
 	spool_future *gate = promise();
 	struct group_loop j = {NULL, 1};
-	spool_pool *p = new_pool(1);
+	spool_pool *p = spool_test_pool_new(1);
 	ck_assert_int_eq(spool_group_create(&j.g, spool_pool_executor(p), 0),
 			 0);
 	ck_assert_int_eq(spool_group_spawn(j.g, gated_task, gate, NULL), 0);

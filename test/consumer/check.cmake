@@ -93,6 +93,11 @@ elseif(STEP STREQUAL "pkg_config")
     set(static --static)
   endif()
   run(${PKG_CONFIG} --cflags spool)
+  # Only spool's own include directory: a dependency's flags (ck.pc's
+  # -D__x86_64__) have no business in a user's compile line.
+  if(run_out MATCHES "-D")
+    message(FATAL_ERROR "pkg-config --cflags spool defines macros: ${run_out}")
+  endif()
   separate_arguments(cflags UNIX_COMMAND "${run_out}")
   run(${PKG_CONFIG} --libs ${static} spool)
   separate_arguments(libs UNIX_COMMAND "${run_out}")

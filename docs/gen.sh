@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # docs/gen.sh [BUILD_DIR]: regenerates docs/results/ from a Release build
-# (default build/release; `./run docs` passes it). Runs spool-compare --json
+# (default build/release; `./run results` passes it). Runs spool-compare --json
 # and the benchmark suites spool-bench-{pool,loop,combinators,trace}, writes
 # each one's JSON lines to docs/results/<name>.jsonl, and turns them into
 # docs/results/tables.md. A suite runs with its defaults; if that has not

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -67,7 +68,7 @@ static void usage(FILE *to, const spool_bench_suite *s, const char *prog)
 {
 	fprintf(to,
 		"usage: %s [--runs N] [--threads N] [--quick] [--only B,..]\n"
-		"       [--impl I,..] [--timeout S] [--help]\n"
+		"       [--impl I,..] [--timeout S] [--hogs N] [--help]\n"
 		"  --runs N      interleaved rounds; the median of N is "
 		"reported (default %d)\n"
 		"  --threads N   worker threads (default 2)\n"
@@ -76,6 +77,9 @@ static void usage(FILE *to, const spool_bench_suite *s, const char *prog)
 		"  --impl I,..   run only these implementations\n"
 		"  --timeout S   limit per isolated run in seconds "
 		"(default 300; 0: none)\n"
+		"  --hogs N      N busy-looping processes beside every timed "
+		"run\n"
+		"                (0: none; rows then carry \"hogs\": N)\n"
 		"  --help        this text\n",
 		prog, s->default_runs > 0 ? s->default_runs : 5);
 	if (s->summary)
@@ -183,7 +187,8 @@ int spool_bench_parse(spool_bench_opts *o, const spool_bench_suite *suite,
 	*o = (spool_bench_opts){
 		.runs = suite->default_runs > 0 ? suite->default_runs : 5,
 		.threads = 2,
-		.timeout_s = 300};
+		.timeout_s = 300,
+		.hogs = -1};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -214,6 +219,13 @@ int spool_bench_parse(spool_bench_opts *o, const spool_bench_suite *suite,
 				bad_usage(suite, prog,
 					  "--timeout wants seconds >= 0, not "
 					  "'%s'",
+					  v);
+		} else if ((v = flag_value(suite, argc, argv, &i, "--hogs"))) {
+			o->hogs = parse_int(v, 0, 64);
+			if (o->hogs < 0)
+				bad_usage(suite, prog,
+					  "--hogs wants an integer in 0..64, "
+					  "not '%s'",
 					  v);
 		} else if ((v = flag_value(suite, argc, argv, &i, "--only"))) {
 			check_only(suite, prog, v);
@@ -389,22 +401,75 @@ static double process_cpu_s(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
+/* ---- hogs -----------------------------------------------------------------
+ */
+
+enum { MAX_HOGS = 64 };
+
+/* Forks n processes that spin until killed (and die with this process,
+ * should it die first). Each child only spins: safe to fork from a
+ * process with threads. Returns how many were started. */
+static int hogs_start(pid_t *pids, int n)
+{
+	int started = 0;
+
+	for (int i = 0; i < n && i < MAX_HOGS; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			break;
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (volatile unsigned long x = 0;; x++)
+				;
+		}
+		pids[started++] = pid;
+	}
+	return started;
+}
+
+static void hogs_stop(const pid_t *pids, int n)
+{
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	for (int i = 0; i < n; i++)
+		while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+/* What one_run needs: the experiment and the hogs beside it. */
+struct run_ctx {
+	const spool_bench_exp *e;
+	int hogs;
+};
+
 /* setup, timed run, teardown: the body of one run, in whichever process. */
 static int one_run(void *ctx, struct run_times *t, char *err)
 {
-	const spool_bench_exp *e = ctx;
+	const struct run_ctx *rc_ = ctx;
+	const spool_bench_exp *e = rc_->e;
+	pid_t hogs[MAX_HOGS];
 	void *state = NULL;
 	double c0, c1;
 	int64_t t0, t1;
-	int rc;
+	int rc, nhogs;
 
 	if (e->setup && (rc = e->setup(e, &state, err)) != 0)
 		return rc;
+	nhogs = hogs_start(hogs, rc_->hogs);
+	if (nhogs < rc_->hogs) {
+		hogs_stop(hogs, nhogs);
+		if (e->teardown)
+			e->teardown(e, state);
+		return spool_bench_fail(err, "fork for a hog: %s",
+					strerror(errno));
+	}
 	c0 = process_cpu_s();
 	t0 = spool_bench_now_ns();
 	rc = e->run(e, state, err);
 	t1 = spool_bench_now_ns();
 	c1 = process_cpu_s();
+	hogs_stop(hogs, nhogs);
 	if (e->teardown)
 		e->teardown(e, state);
 	t->wall = (double)(t1 - t0) * 1e-9;
@@ -428,6 +493,12 @@ static double load_average(void)
 }
 
 static double load_at_start = -1, load_at_end = -1;
+
+/* The hogs beside e's runs: --hogs if given, else e's own. */
+static int hogs_of(const spool_bench_opts *o, const spool_bench_exp *e)
+{
+	return o->hogs >= 0 ? o->hogs : e->hogs;
+}
 
 static bool runnable(const spool_bench_opts *o, const spool_bench_exp *e)
 {
@@ -502,11 +573,12 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 
 			if (!runnable(o, e) || e->failed)
 				continue;
+			struct run_ctx ctx = {e, hogs_of(o, e)};
 			if (e->isolate)
-				rc = in_child(one_run, e, o->timeout_s, &t,
+				rc = in_child(one_run, &ctx, o->timeout_s, &t,
 					      &rss, e->error);
 			else
-				rc = one_run(e, &t, e->error);
+				rc = one_run(&ctx, &t, e->error);
 			if (rc != 0) {
 				e->failed = true;
 				failed++;
@@ -524,9 +596,10 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 				e->peak_rss_kib = rss;
 			fprintf(stderr,
 				"%s: round %d/%d  %-8s %-12s %2d thr "
-				"%10.6f s  (cpu %.6f s)\n",
+				"%10.6f s  (cpu %.6f s)%s\n",
 				suite->name, r + 1, o->runs, e->bench, e->impl,
-				e->threads, t.wall, t.cpu);
+				e->threads, t.wall, t.cpu,
+				ctx.hogs > 0 ? "  [hogs]" : "");
 		}
 	}
 	load_at_end = load_average();
@@ -582,6 +655,8 @@ static void json_line(const spool_bench_opts *o, const spool_bench_suite *s,
 	printf(",\"impl\":");
 	json_string(stdout, e->impl);
 	printf(",\"threads\":%d,\"n\":%lld", e->threads, (long long)e->n);
+	if (hogs_of(o, e) > 0)
+		printf(",\"hogs\":%d", hogs_of(o, e));
 	if (e->skipped) {
 		printf(",\"skipped\":");
 		json_string(stdout, e->skipped);
@@ -667,6 +742,8 @@ static void table(const spool_bench_opts *o, const spool_bench_suite *s,
 			fprintf(stderr, "%9s", "-");
 		if (e->peak_rss_kib >= 0)
 			fprintf(stderr, "  %ld KiB", e->peak_rss_kib);
+		if (hogs_of(o, e) > 0)
+			fprintf(stderr, "  [%d hogs]", hogs_of(o, e));
 		fprintf(stderr, "\n");
 	}
 }

@@ -8,13 +8,17 @@
  *
  *   - a monotonic clock;
  *   - one command line for every suite: --runs, --threads, --quick, --only,
- *     --impl, --timeout, --help (bad flags: a message and exit status 2);
+ *     --impl, --timeout, --hogs, --help (bad flags: a message and exit
+ *     status 2);
  *   - running a list of experiments interleaved, A B C A B C ..., so that
  *     drift (frequency, other load) hits every implementation alike, then
  *     taking the median and the minimum of each;
  *   - running one measurement in a forked child that reports its time, CPU
  *     time and peak RSS back (isolation: a runtime's idle threads, heap and
  *     spinning never touch the next implementation's run);
+ *   - "hogs": busy-looping processes run beside a timed run, so that a
+ *     runtime is also measured on cores it has to share, where threads
+ *     that spin while idle take time from the ones doing the work;
  *   - the JSON lines, the table with a ratio to a reference implementation,
  *     and targets ("spool's time at most 0.5x tbb's") marked met or missed.
  *
@@ -71,6 +75,9 @@ typedef struct spool_bench_opts {
 	const char *only; /* --only a,b: benches to run; NULL: all */
 	const char *impl; /* --impl x,y: implementations to run; NULL: all */
 	int timeout_s;    /* --timeout S: limit per isolated run; default 300 */
+	int hogs;         /* --hogs N: busy processes beside every timed run
+			     (N >= 0); -1 when not given, and then each
+			     experiment's own hogs count */
 } spool_bench_opts;
 
 /* A suite's fixed description. Owned by the caller (usually static). */
@@ -135,6 +142,12 @@ struct spool_bench_exp {
 	 * per-run peak RSS, and the --timeout limit. Otherwise in this
 	 * process, with no RSS figure. */
 	bool isolate;
+	/* Busy-looping processes (forked before the timed part starts,
+	 * killed when it ends) beside each timed run; the JSON line then
+	 * carries "hogs": N. 0: none. --hogs replaces it for every
+	 * experiment. spool_bench_find() takes the first match in the array,
+	 * so a suite puts its rows with hogs after the plain ones. */
+	int hogs;
 
 	/* ---- results, written by spool_bench_run() ---- */
 	int runs_done;
@@ -162,7 +175,8 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
  *   {"suite":"pool","bench":"fib","impl":"spool","threads":2,"n":32,
  *    "runs":5,"median_s":0.1,"min_s":0.09,"max_s":0.12,"cpu_s":0.19,
  *    "peak_rss_kib":5120}
- * (peak_rss_kib only for isolated experiments), or with "skipped": "why"
+ * (peak_rss_kib only for isolated experiments; "hogs":N after "n" when
+ * the runs had N hogs beside them), or with "skipped": "why"
  * in place of the figures, or with "error": "what" for a failure. Then the
  * human table on stderr: the machine's load average during the runs, and
  * per bench each impl's median, min, CPU time and its ratio to the suite's

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The pool suite's workloads and the one interface every implementation of
- * them ("peer") provides: spool, sequential C, oneTBB, libgomp, libomp,
- * GThreadPool and a plain mutex+condition-variable pool.
+ * them ("peer") provides: spool (a future per task), spool-join
+ * (spool_join, scopes and spool_for: no futures), sequential C, oneTBB,
+ * libgomp, libomp, GThreadPool and a plain mutex+condition-variable pool.
  *
  * Workloads (the same shape in every peer, so only the runtime differs):
  *   fib(n)      one task per call, both children spawned, no cut-off;
@@ -13,6 +14,17 @@
  *               is still safe); answer the number of solutions.
  *   submit(n)   a thread outside the pool submits n tiny tasks (each adds
  *               one to a counter), then joins them all; answer the count.
+ *   for_sum(n)  a parallel loop over an array a of n int64_t with
+ *               a[i] = i: answer the sum of the a[i], n (n - 1) / 2.
+ *   for_map(n)  the same array; the loop writes b[i] = (a[i] * a[i]) %
+ *               1000003 into a second array b of n int64_t; answer
+ *               b[0] + b[n / 2] + b[n - 1].
+ * For the two loops, start() (untimed) allocates a (and b for for_map)
+ * for the largest n, writes a[i] = i and writes b with zeros, so that
+ * both arrays' pages are in memory before the timed run; the timed run
+ * uses their first n elements (pool_loop_arrays below). Only the peers
+ * with a parallel loop run them (spool-join's spool_for, and sequential
+ * C); the rest report why not (pool_loop_cannot).
  *
  * A peer is a table of functions with C linkage, so C, C++ and the OpenMP
  * modules (built by two compilers and loaded with dlopen, since libgomp and
@@ -27,6 +39,7 @@
 #define SPOOL_BENCH_POOL_PEER_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -37,6 +50,8 @@ enum pool_bench {
 	POOL_SKYNET,
 	POOL_NQUEENS,
 	POOL_SUBMIT,
+	POOL_FOR_SUM,
+	POOL_FOR_MAP,
 	POOL_NBENCH
 };
 
@@ -124,6 +139,71 @@ static inline struct pool_nqueens pool_nqueens_root(int n)
 	return s;
 }
 
+/* ---- the loops' arrays ----------------------------------------------------
+ */
+
+/* for_map's function of one element. */
+static inline int64_t pool_loop_map(int64_t x)
+{
+	return (x * x) % 1000003;
+}
+
+/* The arrays of for_sum and for_map (b only for for_map). */
+struct pool_loop_arrays {
+	int64_t *a, *b;
+	int64_t n;
+};
+
+/* Allocates and fills the arrays for bench b and sizes up to n (the
+ * untimed part of start, as described at the top). Returns 0, or -1 when
+ * out of memory (nothing left allocated). */
+static inline int pool_loop_arrays_new(struct pool_loop_arrays *arr,
+				       enum pool_bench b, int64_t n)
+{
+	arr->n = n;
+	arr->a = (int64_t *)malloc((size_t)n * sizeof(int64_t));
+	arr->b = 0;
+	if (!arr->a)
+		return -1;
+	for (int64_t i = 0; i < n; i++)
+		arr->a[i] = i;
+	if (b == POOL_FOR_MAP) {
+		arr->b = (int64_t *)malloc((size_t)n * sizeof(int64_t));
+		if (!arr->b) {
+			free(arr->a);
+			arr->a = 0;
+			return -1;
+		}
+		for (int64_t i = 0; i < n; i++)
+			arr->b[i] = 0;
+	}
+	return 0;
+}
+
+static inline void pool_loop_arrays_free(struct pool_loop_arrays *arr)
+{
+	free(arr->a);
+	free(arr->b);
+	arr->a = arr->b = 0;
+}
+
+/* for_map's answer from the b of a run of size n. */
+static inline int64_t pool_loop_map_answer(const int64_t *b, int64_t n)
+{
+	return b[0] + b[n / 2] + b[n - 1];
+}
+
+/* Why a peer without a parallel loop does not run bench b, or NULL: every
+ * peer but the loop's own (spool-join, sequential) calls it first in its
+ * cannot(). */
+static inline const char *pool_loop_cannot(enum pool_bench b)
+{
+	if (b == POOL_FOR_SUM || b == POOL_FOR_MAP)
+		return "the parallel loops run only on spool-join (spool_for) "
+		       "and sequential C";
+	return 0;
+}
+
 /* What OpenMP cannot run, for the modules and for the driver (which never
  * loads a module into its own process). */
 static inline const char *pool_omp_cannot(enum pool_bench b)
@@ -131,13 +211,14 @@ static inline const char *pool_omp_cannot(enum pool_bench b)
 	if (b == POOL_SUBMIT)
 		return "OpenMP tasks are created by a thread of the team; no "
 		       "thread outside it can submit";
-	return 0;
+	return pool_loop_cannot(b);
 }
 
 /* The peers linked into the driver (each exists only if its dependency was
  * found at configure time; see CMakeLists.txt). */
 extern const struct pool_peer pool_peer_sequential;
 extern const struct pool_peer pool_peer_spool;
+extern const struct pool_peer pool_peer_spool_join;
 extern const struct pool_peer pool_peer_tbb;
 extern const struct pool_peer pool_peer_gthreadpool;
 extern const struct pool_peer pool_peer_mutexpool;

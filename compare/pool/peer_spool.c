@@ -139,8 +139,7 @@ struct sp_state {
 
 static const char *spool_cannot(enum pool_bench b)
 {
-	(void)b;
-	return NULL;
+	return pool_loop_cannot(b);
 }
 
 static int spool_start(int threads, enum pool_bench b, int64_t n, void **state,

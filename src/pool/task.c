@@ -101,6 +101,11 @@ static void task_free(spool_future *f)
 							memory_order_relaxed));
 }
 
+void spool__task_record_free(struct spool__pool_task *t)
+{
+	task_free(&t->fut);
+}
+
 const struct spool__future_ops spool__task_ops = {
 	.free = task_free,
 	.cancel_running = NULL,

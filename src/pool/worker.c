@@ -295,8 +295,11 @@ static bool watch(struct spool__worker *w)
 	return false;
 }
 
-/* Helps until f is final, the deadline passes or f is found stuck. */
-static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
+/* The whole of help() once it found nothing to run: the same loop with
+ * its spinning, blocking and deadlock-check state, out of line so that
+ * the common wait (its child is on the deque) sets none of it up. */
+static __attribute__((noinline)) int
+help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 {
 	int idle = 0;
 	int64_t block_ns = HELP_BLOCK_MIN_NS;
@@ -348,11 +351,31 @@ static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 	}
 }
 
+/* Helps until f is final, the deadline passes or f is found stuck. */
+static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
+{
+	for (;;) {
+		/* Acquire: when final, the outcome is visible to the caller. */
+		if (spool__future_is_final(f))
+			return 0;
+		/* find_task, so that the injection queue gets its turn even
+		 * while a fork-join computation runs inside this wait. */
+		bool local;
+		void *t = find_task(w, &local);
+		if (!t)
+			return help_idle(w, f, deadline);
+		run_item(w, t, local);
+		if (deadline != INT64_MAX && spool__now_ns() >= deadline)
+			return spool__future_is_final(f) ? 0 : SPOOL_ETIMEDOUT;
+	}
+}
+
 /* Helps until l is open (job.h): a join's wait for its stolen half, a
  * scope's for its spawns, a job handed to another pool. The same phases as
  * help(): run what there is, spin briefly, then block on the latch in
  * short slices, looking for work between them. */
-void spool__worker_wait_latch(struct spool__worker *w, struct spool__latch *l)
+static __attribute__((noinline)) void wait_latch_idle(struct spool__worker *w,
+						      struct spool__latch *l)
 {
 	int idle = 0;
 	int64_t block_ns = HELP_BLOCK_MIN_NS;
@@ -379,6 +402,21 @@ void spool__worker_wait_latch(struct spool__worker *w, struct spool__latch *l)
 			if (block_ns < HELP_BLOCK_MAX_NS)
 				block_ns *= 2;
 		}
+	}
+}
+
+void spool__worker_wait_latch(struct spool__worker *w, struct spool__latch *l)
+{
+	for (;;) {
+		if (spool__latch_open(l))
+			return;
+		bool local;
+		void *t = find_task(w, &local);
+		if (!t) {
+			wait_latch_idle(w, l);
+			return;
+		}
+		run_item(w, t, local);
 	}
 }
 

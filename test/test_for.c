@@ -72,7 +72,7 @@ static const int64_t ranges[][2] = {
 	{-1000, -1},   {1, 1000},   {0, 4096}, {0, 4097}, {13, 20013},
 	{-7777, 3333}, {-20000, 0},
 };
-static const int64_t grains[] = {0, 1, 2, 3, 7, 64, 1000, 1 << 20};
+static const int64_t grains[] = {0, 1, 3, 64, 1 << 20};
 
 static void cover_all(spool_pool *p)
 {

@@ -3,18 +3,18 @@
  * A traced program: spool's trace API writing a Chrome trace (JSON) that
  * ui.perfetto.dev or chrome://tracing opens as a timeline.
  *
- * The program records one session with spool_trace_start_opts() and
+ * The program records one trace with spool_trace_start_opts() and
  * spool_trace_stop() into a fresh temporary directory: a parallel sum on
  * a two-worker pool (spool_map) and three coroutines labelled "nap" on
  * the loop that sleep different times, each phase inside a slice of
  * the program's own (spool_trace_begin/end). The main thread runs the
  * loop, so its track is named "loop"; the workers' are "worker 0" and
- * "worker 1". The session keeps 16 Ki events per thread, plenty for this
+ * "worker 1". The trace keeps 16 Ki events per thread, plenty for this
  * run, so that starting it commits little memory (the default is 1 Mi
  * events). Then it checks the file: it exists, it is one
  * well-formed JSON object (a small reader below checks the grammar, not
  * the meaning), it has a "traceEvents" member, and it names the user
- * slices, the labels and the threads. It prints the session's figures,
+ * slices, the labels and the threads. It prints the recording's figures,
  * removes the file and the directory, and exits non-zero if anything is
  * missing. To keep the trace, give a path as the first argument.
  */
@@ -295,7 +295,7 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/trace.json", dir);
 	}
 
-	spool_trace_stop(); /* in case SPOOL_TRACE started a session */
+	spool_trace_stop(); /* in case SPOOL_TRACE started recording */
 	spool_trace_options opts = SPOOL_TRACE_OPTIONS_INIT;
 	opts.events_per_thread = 1u << 14;
 	int err = spool_trace_start_opts(path, &opts);
@@ -308,7 +308,7 @@ int main(int argc, char **argv)
 	err = spool_trace_stop();
 	spool_trace_stats st;
 	spool_trace_stats_get(&st);
-	printf("session: %llu events from %u threads, %llu dropped\n",
+	printf("recorded: %llu events from %u threads, %llu dropped\n",
 	       (unsigned long long)st.events, st.threads,
 	       (unsigned long long)st.dropped);
 	int file = err == 0 ? check_file(path) : -1;

@@ -109,14 +109,11 @@ fn main() {
         Err(e) => proto::fail(&format!("ThreadPoolBuilder: {}", e)),
     };
     let max = args.n;
-    // for_sum and for_map: a[i] = i and the output b, both written here
-    // (untimed) so that no page is first touched inside a run.
+    // for_sum and for_map: a[i] = i, and for_map the output b, written
+    // here (untimed) so that no page is first touched inside a run.
     let (a, mut b) = match args.bench.as_str() {
-        "for_sum" | "for_map" => {
-            let a: Vec<i64> = (0..max).collect();
-            let b: Vec<i64> = vec![-1; max as usize];
-            (a, b)
-        }
+        "for_sum" => ((0..max).collect(), Vec::new()),
+        "for_map" => ((0..max).collect(), vec![-1; max as usize]),
         "fib" | "skynet" | "submit" => (Vec::new(), Vec::new()),
         "nqueens" if max <= NQUEENS_MAX => (Vec::new(), Vec::new()),
         "nqueens" => proto::fail("nqueens: n is at most 16"),

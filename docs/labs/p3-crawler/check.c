@@ -26,7 +26,7 @@
 #include "lab_check.h"
 
 #define NPAGES 80
-#define LINKED 70 /* pages 70..79 are linked only from broken pages */
+#define LINKED 70  /* pages 70..79 are linked only from broken pages */
 #define MAXLINKS 9 /* page 0 links to 8; page 20 gets one more */
 
 static struct lab_page pages[NPAGES];

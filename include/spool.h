@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * spool: a work-stealing thread pool and a single-threaded event loop that
+/**
+ * @file
+ * @brief spool: a work-stealing thread pool and a single-threaded event loop that
  * produce the same kind of future, and asyncio's combinators on any future.
  * This umbrella header is the only one users need.
  */

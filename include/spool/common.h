@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file
- * @brief Shared definitions for every public spool header: the export macro, the
- * timeout convention and the handle types that more than one header names.
+ * @brief Shared definitions for every public spool header: the export macro,
+ * the timeout convention and the handle types that more than one header names.
  * Users include <spool.h>; this file is an implementation detail of it.
  */
 #ifndef SPOOL_COMMON_H

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file
- * @brief Error codes. Every spool call that can fail returns an int: 0 is success,
- * spool's own codes are negative and listed once below, and a task's own
- * error ("exception") is a positive code the task chose. errno is never the
+ * @brief Error codes. Every spool call that can fail returns an int: 0 is
+ * success, spool's own codes are negative and listed once below, and a task's
+ * own error ("exception") is a positive code the task chose. errno is never the
  * channel.
  */
 #ifndef SPOOL_ERROR_H
@@ -37,7 +37,7 @@ typedef enum spool_errno {
 #define SPOOL__ERR_ENUM(name, value, msg) SPOOL_##name = (value),
 	SPOOL_ERRNO_MAP(SPOOL__ERR_ENUM)
 #undef SPOOL__ERR_ENUM
-/** @endcond */
+	/** @endcond */
 } spool_errno;
 
 /** A static, human-readable message for any code: 0 gives "success", a

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file
- * @brief Task groups: structured concurrency (asyncio.TaskGroup, Go's errgroup).
+ * @brief Task groups: structured concurrency (asyncio.TaskGroup, Go's
+ * errgroup).
  *
  * Spawn tasks into a group on an executor, then join: the join waits for
  * every task. The first task that FAILS (ends with an error other than a

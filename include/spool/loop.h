@@ -138,7 +138,10 @@ typedef struct spool_loop_options {
 } spool_loop_options;
 
 /** clang-format off */
-#define SPOOL_LOOP_OPTIONS_INIT {0, 0, 0}
+#define SPOOL_LOOP_OPTIONS_INIT                                                \
+	{                                                                      \
+		0, 0, 0                                                        \
+	}
 /* clang-format on */
 
 /** Creates a loop; *out gets it. opts NULL means the defaults. Returns 0,

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * spool-bench-pool: spool's work-stealing pool against the runtimes C and
- * C++ programs use for the same jobs, on fork-join workloads (fib, skynet,
- * nqueens), on submission from a thread outside the pool (submit) and on
- * parallel loops (for_sum, for_map).
+ * spool-bench-pool: spool's work-stealing pool against the runtimes C, C++,
+ * Rust and Go programs use for the same jobs, on fork-join workloads (fib,
+ * skynet, nqueens), on submission from a thread outside the pool (submit)
+ * and on parallel loops over an array (for_sum, for_map).
  *
  * Every run of every implementation happens in a forked child of its own
  * (spool_bench_in_child): the child starts the runtime, warms it up on a
@@ -36,18 +36,21 @@ static const spool_bench_suite suite = {
 		"cut-off, skynet\n(1M leaf tasks, 10-ary tree), nqueens(11) "
 		"with one task per row placement,\nsubmit (a thread "
 		"outside the pool submits 1M tiny tasks, then joins\nthem), "
-		"and two parallel loops over 10M int64 (for_sum: their sum;\n"
-		"for_map: b[i] = a[i]^2 mod 1000003), "
-		"through spool (a future per task),\nspool-join (spool_join, "
-		"scopes, spool_for: no futures), sequential C,\noneTBB "
-		"task_group, libgomp and libomp tasks, GThreadPool, a plain\n"
-		"mutex+condvar pool, and \"floor\", the lower bound of the "
-		"pool's design\n(fib on one thread, submit). Without --hogs, "
-		"fib also runs on spool-join\n(and rayon, if built) beside 2 "
-		"busy-looping processes (\"hogs\": 2).\nEvery answer is "
-		"checked; a wrong one fails the program (exit 1).\nTargets are "
-		"printed after the table, met or missed; a missed target is\n"
-		"not an error.",
+		"and two parallel loops over 10M int64s (for_sum: their sum;\n"
+		"for_map: b[i] = a[i]^2 mod 1000003), through spool (a future "
+		"per task),\nspool-join (spool_join, scopes, spool_for: no "
+		"futures), sequential C,\noneTBB task_group, libgomp and "
+		"libomp "
+		"tasks, GThreadPool, a plain\nmutex+condvar pool, \"floor\" "
+		"(the "
+		"lower bound of the pool's design\nfor fib on one thread and "
+		"submit), and rayon, tokio (submit) and Go\ngoroutines (fib, "
+		"skynet, nqueens) as programs of their own. Without\n--hogs, "
+		"fib "
+		"also runs on spool-join and rayon beside 2 busy-looping\n"
+		"processes (\"hogs\": 2). Every answer is checked; a wrong one "
+		"fails the\nprogram (exit 1). Targets are printed after the "
+		"table, met or missed;\na missed target is not an error.",
 	.benches = bench_names,
 	.reference = "spool",
 };
@@ -91,8 +94,8 @@ static int64_t answer_of(enum pool_bench b, int64_t n)
 	case POOL_FOR_SUM:
 		return n * (n - 1) / 2;
 	case POOL_FOR_MAP:
-		return pool_loop_map(0) + pool_loop_map(n / 2) +
-		       pool_loop_map(n - 1);
+		return pool_for_map_value(0) + pool_for_map_value(n / 2) +
+		       pool_for_map_value(n - 1);
 	default:
 		return n;
 	}
@@ -139,15 +142,37 @@ static const struct peer_ref peers[] = {
 #endif
 	{"mutexpool", &pool_peer_mutexpool, NULL, NULL, NULL},
 	{"floor", &pool_peer_floor, NULL, NULL, NULL},
+	{"rayon", &pool_peer_rayon, NULL, NULL, NULL},
+	{"tokio", &pool_peer_tokio, NULL, NULL, NULL},
+	{"go", &pool_peer_go, NULL, NULL, NULL},
 };
 #define NPEERS (sizeof(peers) / sizeof(peers[0]))
 
 /* Why ref cannot run bench b (checked in this process: modules are never
  * loaded here), or NULL. */
+/* The parallel loops came after most peers: those whose run() does not
+ * know them yet are skipped here rather than run on a bench they would
+ * mistake for another. These peers' cannot() answers for the loops
+ * (sequential and spool-join run them). */
+static const char *const loop_impls[] = {"sequential", "spool-join", "rayon",
+					 "tokio", "go"};
+
+static const char *loop_missing(const struct peer_ref *ref, enum pool_bench b)
+{
+	if (b != POOL_FOR_SUM && b != POOL_FOR_MAP)
+		return NULL;
+	for (size_t i = 0; i < sizeof(loop_impls) / sizeof(loop_impls[0]); i++)
+		if (strcmp(ref->impl, loop_impls[i]) == 0)
+			return NULL;
+	return "no parallel loop is written for this peer yet";
+}
+
 static const char *cannot_run(const struct peer_ref *ref, enum pool_bench b)
 {
 	if (ref->missing)
 		return ref->missing;
+	if (loop_missing(ref, b))
+		return loop_missing(ref, b);
 	if (ref->module)
 		return pool_omp_cannot(b);
 	return ref->linked->cannot(b);
@@ -370,6 +395,7 @@ int main(int argc, char **argv)
 		 true},
 		{"submit", "spool", o.threads, "mutexpool", o.threads, 0.2,
 		 true},
+		{"submit", "spool", o.threads, "tokio", o.threads, 0.5, true},
 	};
 	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof(targets) / sizeof(targets[0]));

@@ -3,7 +3,9 @@
  * The pool suite's workloads and the one interface every implementation of
  * them ("peer") provides: spool (a future per task), spool-join
  * (spool_join, scopes and spool_for: no futures), sequential C, oneTBB,
- * libgomp, libomp, GThreadPool and a plain mutex+condition-variable pool.
+ * libgomp, libomp, GThreadPool, a plain mutex+condition-variable pool, and
+ * rayon, tokio and Go, which are programs of their own driven over a pipe
+ * (peer_ext.c).
  *
  * Workloads (the same shape in every peer, so only the runtime differs):
  *   fib(n)      one task per call, both children spawned, no cut-off;
@@ -14,17 +16,16 @@
  *               is still safe); answer the number of solutions.
  *   submit(n)   a thread outside the pool submits n tiny tasks (each adds
  *               one to a counter), then joins them all; answer the count.
- *   for_sum(n)  a parallel loop over an array a of n int64_t with
- *               a[i] = i: answer the sum of the a[i], n (n - 1) / 2.
- *   for_map(n)  the same array; the loop writes b[i] = (a[i] * a[i]) %
- *               1000003 into a second array b of n int64_t; answer
- *               b[0] + b[n / 2] + b[n - 1].
+ *   for_sum(n)  a parallel loop: the sum of a[0..n-1], where a[i] = i is
+ *               an int64_t array written before the clock starts; answer
+ *               n (n - 1) / 2.
+ *   for_map(n)  a parallel loop: b[i] = pool_for_map_value(a[i]) into a
+ *               second array, also written before the clock starts;
+ *               answer b[0] + b[n / 2] + b[n - 1].
  * For the two loops, start() (untimed) allocates a (and b for for_map)
- * for the largest n, writes a[i] = i and writes b with zeros, so that
- * both arrays' pages are in memory before the timed run; the timed run
- * uses their first n elements (pool_loop_arrays below). Only the peers
- * with a parallel loop run them (spool-join's spool_for, and sequential
- * C); the rest report why not (pool_loop_cannot).
+ * for the largest n and writes both (a[i] = i, b with a constant), so that
+ * no page is first touched inside a timed run; a run uses their first n
+ * elements (pool_loop_arrays below, for the C peers).
  *
  * A peer is a table of functions with C linkage, so C, C++ and the OpenMP
  * modules (built by two compilers and loaded with dlopen, since libgomp and
@@ -139,14 +140,15 @@ static inline struct pool_nqueens pool_nqueens_root(int n)
 	return s;
 }
 
-/* ---- the loops' arrays ----------------------------------------------------
- */
-
-/* for_map's function of one element. */
-static inline int64_t pool_loop_map(int64_t x)
+/* for_map's element function: a multiply and a modulo, so the loop is
+ * neither free nor memory-bound only. */
+static inline int64_t pool_for_map_value(int64_t x)
 {
-	return (x * x) % 1000003;
+	return x * x % 1000003;
 }
+
+/* ---- the loops' arrays, for the C peers ------------------------------------
+ */
 
 /* The arrays of for_sum and for_map (b only for for_map). */
 struct pool_loop_arrays {
@@ -154,7 +156,7 @@ struct pool_loop_arrays {
 	int64_t n;
 };
 
-/* Allocates and fills the arrays for bench b and sizes up to n (the
+/* Allocates and writes the arrays for bench b and sizes up to n (the
  * untimed part of start, as described at the top). Returns 0, or -1 when
  * out of memory (nothing left allocated). */
 static inline int pool_loop_arrays_new(struct pool_loop_arrays *arr,
@@ -175,7 +177,7 @@ static inline int pool_loop_arrays_new(struct pool_loop_arrays *arr,
 			return -1;
 		}
 		for (int64_t i = 0; i < n; i++)
-			arr->b[i] = 0;
+			arr->b[i] = -1;
 	}
 	return 0;
 }
@@ -187,21 +189,10 @@ static inline void pool_loop_arrays_free(struct pool_loop_arrays *arr)
 	arr->a = arr->b = 0;
 }
 
-/* for_map's answer from the b of a run of size n. */
+/* for_map's answer from the b of a run of size n (n >= 1). */
 static inline int64_t pool_loop_map_answer(const int64_t *b, int64_t n)
 {
 	return b[0] + b[n / 2] + b[n - 1];
-}
-
-/* Why a peer without a parallel loop does not run bench b, or NULL: every
- * peer but the loop's own (spool-join, sequential) calls it first in its
- * cannot(). */
-static inline const char *pool_loop_cannot(enum pool_bench b)
-{
-	if (b == POOL_FOR_SUM || b == POOL_FOR_MAP)
-		return "the parallel loops run only on spool-join (spool_for) "
-		       "and sequential C";
-	return 0;
 }
 
 /* What OpenMP cannot run, for the modules and for the driver (which never
@@ -211,7 +202,7 @@ static inline const char *pool_omp_cannot(enum pool_bench b)
 	if (b == POOL_SUBMIT)
 		return "OpenMP tasks are created by a thread of the team; no "
 		       "thread outside it can submit";
-	return pool_loop_cannot(b);
+	return 0;
 }
 
 /* The peers linked into the driver (each exists only if its dependency was
@@ -224,6 +215,11 @@ extern const struct pool_peer pool_peer_gthreadpool;
 extern const struct pool_peer pool_peer_mutexpool;
 /* Not a pool: the lower bound two targets are read against (peer_floor.c). */
 extern const struct pool_peer pool_peer_floor;
+/* Programs driven over a pipe (peer_ext.c, compare/peers/); always linked,
+ * each says why when its program is not built. */
+extern const struct pool_peer pool_peer_rayon;
+extern const struct pool_peer pool_peer_tokio;
+extern const struct pool_peer pool_peer_go;
 
 #ifdef __cplusplus
 }

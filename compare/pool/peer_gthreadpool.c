@@ -38,8 +38,6 @@ static void gtp_task(gpointer data, gpointer user)
 
 static const char *gtp_cannot(enum pool_bench b)
 {
-	if (pool_loop_cannot(b))
-		return pool_loop_cannot(b);
 	if (b == POOL_SUBMIT)
 		return NULL;
 	return "GThreadPool cannot fork-join: a task blocked on its children "

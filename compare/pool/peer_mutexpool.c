@@ -155,8 +155,6 @@ static void mp_tiny(void *arg)
 
 static const char *mp_cannot(enum pool_bench b)
 {
-	if (pool_loop_cannot(b))
-		return pool_loop_cannot(b);
 	if (b == POOL_SUBMIT)
 		return NULL;
 	return "a mutex+condvar pool cannot help while waiting: a task "

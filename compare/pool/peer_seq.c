@@ -89,7 +89,7 @@ static int64_t for_sum(const int64_t *a, int64_t n)
 static int64_t for_map(const int64_t *a, int64_t *b, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
-		b[i] = pool_loop_map(a[i]);
+		b[i] = pool_for_map_value(a[i]);
 	return pool_loop_map_answer(b, n);
 }
 

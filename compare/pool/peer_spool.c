@@ -139,7 +139,8 @@ struct sp_state {
 
 static const char *spool_cannot(enum pool_bench b)
 {
-	return pool_loop_cannot(b);
+	(void)b;
+	return NULL;
 }
 
 static int spool_start(int threads, enum pool_bench b, int64_t n, void **state,

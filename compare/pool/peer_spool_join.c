@@ -149,7 +149,7 @@ static int map_body(void *arg, int64_t lo, int64_t hi)
 	const int64_t *a = l->arr.a;
 	int64_t *b = l->arr.b;
 	for (int64_t i = lo; i < hi; i++)
-		b[i] = pool_loop_map(a[i]);
+		b[i] = pool_for_map_value(a[i]);
 	return 0;
 }
 

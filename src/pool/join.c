@@ -35,6 +35,7 @@ struct join_job {
 	void *arg;
 	spool_future *cur;
 	int err;
+	int64_t index; /* where the owner pushed it */
 	struct spool__latch done;
 };
 
@@ -52,15 +53,23 @@ static void join_exec(struct spool__job *j, bool cancel)
 	spool__latch_count_down(&b->done); /* b may be gone after this */
 }
 
-/* After a: the pop did not return b. x is what it returned: NULL, or an
- * older entry below b (b was stolen), or one that a pushed and left. Runs
- * entries of this deque until b comes up, or waits for b's thief. */
+/* After a: b was not where spool__deque_pop_at looks for it. Either a
+ * left entries of its own above b, which are popped and run here until b
+ * comes up; or b is gone: stolen, or popped and run by a wait inside a
+ * (as any entry of this deque), and then its latch opens once it has run.
+ * Entries below b popped meanwhile are older work of this worker, run
+ * here as a waiting worker would. */
 static __attribute__((noinline)) int join_rest(struct spool__worker *w,
-					       struct join_job *b, void *item,
-					       void *x, int ea)
+					       struct join_job *b, int ea)
 {
+	void *item = spool__job_item(&b->job);
 	int eb;
 	for (;;) {
+		if (spool__latch_open(&b->done)) {
+			eb = b->err;
+			break;
+		}
+		void *x = spool__deque_pop(&w->dq);
 		if (x == item) {
 			eb = b->fn(b->arg);
 			break;
@@ -71,11 +80,6 @@ static __attribute__((noinline)) int join_rest(struct spool__worker *w,
 			break;
 		}
 		spool__worker_run_item(w, x);
-		if (spool__latch_open(&b->done)) {
-			eb = b->err;
-			break;
-		}
-		x = spool__deque_pop(&w->dq);
 	}
 	return ea ? ea : eb;
 }
@@ -115,18 +119,21 @@ int spool_join(spool_pool *pool, spool_work_fn a, void *aarg, spool_work_fn b,
 	rec.arg = barg;
 	rec.cur = spool_current_future();
 	spool__latch_init(&rec.done, 1);
-	void *item = spool__job_item(&rec.job);
-	if (__builtin_expect(spool__deque_push(&w->dq, item) != 0, 0)) {
+	rec.index = spool__deque_push_at(&w->dq, spool__job_item(&rec.job));
+	if (__builtin_expect(rec.index < 0, 0)) {
 		/* The deque could not grow: both halves here. */
 		int ea = a(aarg), eb = b(barg);
 		return ea ? ea : eb;
 	}
 	spool__idle_notify(pool);
 	int ea = a(aarg);
-	void *x = spool__deque_pop(&w->dq);
-	if (__builtin_expect(x == item, 1)) {
-		int eb = b(barg);
+	/* After the call, everything is read back from rec and the thread's
+	 * worker rather than kept in registers across it: the common path
+	 * then saves and restores fewer of them. */
+	w = spool__self;
+	if (__builtin_expect(spool__deque_pop_at(&w->dq, rec.index), 1)) {
+		int eb = rec.fn(rec.arg);
 		return ea ? ea : eb;
 	}
-	return join_rest(w, &rec, item, x, ea);
+	return join_rest(w, &rec, ea);
 }

@@ -308,8 +308,8 @@ typedef int (*spool_for_fn)(void *arg, int64_t lo, int64_t hi);
  * worker has nothing queued for it. So an idle pool gets work within one
  * call of fn, and a busy one pays for few splits. grain is the smallest
  * piece worth splitting: a piece of fewer than 2 * grain indices is never
- * split, and fn is called on at least grain indices at a time (except at
- * a range's end). grain 0 means 1: let the splitting decide.
+ * split, and fn is called on at least grain indices at a time (unless the
+ * whole range is smaller). grain 0 means 1: let the splitting decide.
  *
  * Errors: fn's first nonzero result (the first recorded, in time) is
  * returned; pieces not yet started are then skipped and calls already

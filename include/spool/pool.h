@@ -165,7 +165,7 @@ SPOOL_API int spool_pool_stats_get(spool_pool *p, spool_pool_stats *out);
 
 /* ---- fork-join without futures ----------------------------------------- */
 
-/* A piece of work for spool_join() and scopes: returns 0 on success or an
+/** A piece of work for spool_join() and scopes: returns 0 on success or an
  * error code (positive for its own errors, SPOOL_ECANCELLED to
  * acknowledge a cancel request). It has no result slot, unlike a task
  * (spool_task_fn): results go through arg, typically into the caller's
@@ -173,7 +173,7 @@ SPOOL_API int spool_pool_stats_get(spool_pool *p, spool_pool_stats *out);
  * only after it has finished. */
 typedef int (*spool_work_fn)(void *arg);
 
-/* Runs a(aarg) and b(barg), possibly in parallel, and returns once both
+/** Runs a(aarg) and b(barg), possibly in parallel, and returns once both
  * have finished: 0 if both returned 0, else a's error if a failed, else
  * b's. Both always run, each exactly once (one failing does not stop the
  * other), with one exception: a half still queued when
@@ -211,7 +211,7 @@ typedef int (*spool_work_fn)(void *arg);
 SPOOL_API int spool_join(spool_pool *pool, spool_work_fn a, void *aarg,
 			 spool_work_fn b, void *barg);
 
-/* A scope (rayon::scope, oneTBB's task_group): spawn any number of pieces
+/** A scope (rayon::scope, oneTBB's task_group): spawn any number of pieces
  * of work that may borrow the caller's stack, then wait for all of them.
  * The caller owns the storage (typically a local variable) and must not
  * touch its contents; it is in use from spool_scope_begin() until
@@ -219,24 +219,30 @@ SPOOL_API int spool_join(spool_pool *pool, spool_work_fn a, void *aarg,
  * that was begun must be waited for before its storage, or anything its
  * spawns borrow, goes away. */
 typedef struct spool_scope {
+	/** @cond */
+	/* Private: aligned for pointers and 64-bit words. */
 	union {
 		void *p_;
 		uint64_t u_;
 		unsigned char bytes_[192];
 	} opaque_;
+	/** @endcond */
 } spool_scope;
 
-/* Storage the caller lends to one spawn (spool_scope_spawn_in()), so that
+/** Storage the caller lends to one spawn (spool_scope_spawn_in()), so that
  * the spawn takes no record from the pool. */
 typedef struct spool_scope_job {
+	/** @cond */
+	/* Private: aligned for pointers and 64-bit words. */
 	union {
 		void *p_;
 		uint64_t u_;
 		unsigned char bytes_[64];
 	} opaque_;
+	/** @endcond */
 } spool_scope_job;
 
-/* Opens scope s on pool. s is the caller's (see spool_scope); pool must
+/** Opens scope s on pool. s is the caller's (see spool_scope); pool must
  * outlive the scope. Spawns run with the scope's own future as
  * spool_current_future() (borrowed, valid while the scope is open; not to
  * be waited for or released): spool_cancel_requested() in a spawn is true
@@ -247,7 +253,7 @@ typedef struct spool_scope_job {
  * a message. Never blocks. Thread-safe for different scopes. */
 SPOOL_API int spool_scope_begin(spool_scope *s, spool_pool *pool);
 
-/* Spawns fn(arg) in scope s: it runs once on one of the pool's workers,
+/** Spawns fn(arg) in scope s: it runs once on one of the pool's workers,
  * possibly before this returns, and spool_scope_wait(s) returns only after
  * it has finished. arg is borrowed until then. Spawns never fail each
  * other: one that fails does not stop the rest (they see
@@ -269,7 +275,7 @@ SPOOL_API int spool_scope_begin(spool_scope *s, spool_pool *pool);
  * open is a caller bug and aborts with a message. Never blocks. */
 SPOOL_API int spool_scope_spawn(spool_scope *s, spool_work_fn fn, void *arg);
 
-/* spool_scope_spawn() with job as the spawn's record: job is the caller's
+/** spool_scope_spawn() with job as the spawn's record: job is the caller's
  * (uninitialised storage), lent until spool_scope_wait(s) returns; it may
  * be used again after that, and one spool_scope_job serves one spawn at a
  * time. Never allocates. Same results, same rules, except no
@@ -277,7 +283,7 @@ SPOOL_API int spool_scope_spawn(spool_scope *s, spool_work_fn fn, void *arg);
 SPOOL_API int spool_scope_spawn_in(spool_scope *s, spool_scope_job *job,
 				   spool_work_fn fn, void *arg);
 
-/* Waits until every spawn of s, including the spawns of spawns, has
+/** Waits until every spawn of s, including the spawns of spawns, has
  * finished, and closes s. Returns 0, or the first failure of a spawn (the
  * first to be recorded, in time; a spawn that a shutdown with
  * SPOOL_SHUTDOWN_CANCEL_PENDING took from a queue counts as
@@ -289,12 +295,12 @@ SPOOL_API int spool_scope_spawn_in(spool_scope *s, spool_scope_job *job,
  * a message. Blocks. */
 SPOOL_API int spool_scope_wait(spool_scope *s);
 
-/* The body of spool_for(): handles the indices [lo, hi) (lo < hi) and
+/** The body of spool_for(): handles the indices [lo, hi) (lo < hi) and
  * returns 0, or an error code that ends the loop early. arg is
  * spool_for()'s. */
 typedef int (*spool_for_fn)(void *arg, int64_t lo, int64_t hi);
 
-/* A parallel loop: calls fn(arg, lo, hi) on disjoint pieces [lo, hi) that
+/** A parallel loop: calls fn(arg, lo, hi) on disjoint pieces [lo, hi) that
  * together cover [begin, end) exactly once, and returns once every call
  * has returned. Nothing happens for begin >= end (an empty range, or a
  * reversed one). Any int64_t range works, negative or spanning

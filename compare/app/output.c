@@ -217,6 +217,43 @@ static void table_part2(const struct cmp_report *rep, FILE *out)
 	}
 }
 
+static void table_convoy(const struct cmp_report *rep, FILE *out)
+{
+	const struct cmp_config *cfg = rep->cfg;
+	if (!(cfg->workloads & (1u << CMP_W_CONVOY)))
+		return;
+	fprintf(out,
+		"\nconvoy: %d round trips of %d bytes to an echo thread "
+		"beside 0..%d CPU-bound threads\n",
+		cfg->round_trips, CMP_CONVOY_BYTES, cfg->convoy_cpus);
+	rule(out);
+	fprintf(out, "%-12s %11s %10s %10s %10s %9s\n", "backend",
+		"CPU threads", "p50 ms", "p99 ms", "factor", "GIL drops");
+	rule(out);
+	if (rep->n_convoy == 0)
+		fputs("(no backend with a convoy row selected: seq, pool, "
+		      "gil, loop, procs)\n",
+		      out);
+	for (int i = 0; i < rep->n_convoy; i++) {
+		const struct cmp_convoy_result *r = &rep->convoy[i];
+		if (!r->ok) {
+			fprintf(out, "%-12s %11d FAILED: %s\n",
+				cmp_backend_name(r->backend), r->cpu_threads,
+				r->error);
+			continue;
+		}
+		char factor[16] = "-", drops[24] = "-";
+		if (r->factor > 0)
+			snprintf(factor, sizeof(factor), "%.1fx", r->factor);
+		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS)
+			snprintf(drops, sizeof(drops), "%llu",
+				 (unsigned long long)r->gil_drop_requests);
+		fprintf(out, "%-12s %11d %10.3f %10.3f %10s %9s\n",
+			cmp_backend_name(r->backend), r->cpu_threads, r->p50_ms,
+			r->p99_ms, factor, drops);
+	}
+}
+
 /* Whether two speedups tell the same story: within a factor of 1.5 of
  * each other. */
 static const char *agreement(double py, double c)
@@ -298,8 +335,10 @@ void cmp_print_table(const struct cmp_report *rep, FILE *out)
 		spool_version_string(), (unsigned long long)cfg->seed);
 	if (cfg->parts & (1u << 1))
 		table_part1(rep, out);
-	if (cfg->parts & (1u << 2))
+	if (cfg->parts & (1u << 2)) {
 		table_part2(rep, out);
+		table_convoy(rep, out);
+	}
 	if (cfg->parts & (1u << 3))
 		table_part3(rep, out);
 	fflush(out);

@@ -327,111 +327,6 @@ START_TEST(without_the_gil_an_echo_beside_a_cpu_thread_stays_within_5x)
 }
 END_TEST
 
-/* ---- the convoy -------------------------------------------------------------
- * Round trips to an echo thread beside one CPU-bound thread. Under the GIL
- * model each round trip waits for forced switches (a switch interval, 5 ms,
- * against a floor of tens of microseconds: hundreds of times slower);
- * without it the echo has a CPU of its own and stays about as fast as
- * alone. Both need that second CPU: with one, the kernel's own scheduling
- * delays the echo behind the CPU-bound thread whatever the model does, and
- * a busy machine inflates the baseline. So each attempt measures the CPUs
- * the machine gives two spinning threads before and after (as the
- * speedups do), skips when either figure is under SPOOL_TEST_MIN_CPUS,
- * and checks the factor of every backend asked for otherwise. The bounds
- * are an order of magnitude from both figures: at least 50x, under 5x. */
-
-/* The smallest (above) or largest (!above) convoy factor beside one
- * CPU-bound thread among the backends asked for; names the backend. */
-static double convoy_factor(unsigned backends, bool above, int *which)
-{
-	struct cmp_config cfg;
-	cmp_config_defaults(&cfg);
-	cfg.workloads = 1u << CMP_W_CONVOY;
-	cfg.backends = backends;
-	cfg.runs = 3;
-	cfg.round_trips = 30;
-	cfg.convoy_cpus = 1;
-	cfg.quiet = true;
-	struct cmp_convoy_result rows[CMP_B_COUNT * 2];
-	int n = 0;
-	int failures = cmp_run_convoy(&cfg, rows, CMP_B_COUNT * 2, &n);
-	double worst = above ? 1e30 : 0;
-	for (int i = 0; i < n; i++) {
-		ck_assert_msg(rows[i].ok, "%s: %s",
-			      cmp_backend_name(rows[i].backend), rows[i].error);
-		if (rows[i].cpu_threads != 1)
-			continue;
-		printf("convoy on %s: p50 %.3f ms beside one CPU thread, "
-		       "factor %.1fx\n",
-		       cmp_backend_name(rows[i].backend), rows[i].p50_ms,
-		       rows[i].factor);
-		if (above ? rows[i].factor < worst : rows[i].factor > worst) {
-			worst = rows[i].factor;
-			*which = rows[i].backend;
-		}
-	}
-	fflush(stdout);
-	ck_assert_int_eq(failures, 0);
-	return worst;
-}
-
-static void convoy_lesson(const char *name, unsigned backends, bool above,
-			  double bound)
-{
-	if (spool_test_cpus() < 2) {
-		spool_test_skip("%s: one CPU online, so the echo cannot have "
-				"a CPU of its own here",
-				name);
-		return;
-	}
-	struct spool_test_lesson l = {.name = name};
-	while (spool_test_lesson_next(&l)) {
-		double before = spool_test_cpus_given(2);
-		if (before < SPOOL_TEST_MIN_CPUS) {
-			spool_test_lesson_busy(&l,
-					       "%.2f CPUs for 2 threads before "
-					       "measuring (%.1f needed)",
-					       before, SPOOL_TEST_MIN_CPUS);
-			continue;
-		}
-		int b = -1;
-		double f = convoy_factor(backends, above, &b);
-		double after = spool_test_cpus_given(2);
-		if (after < SPOOL_TEST_MIN_CPUS) {
-			spool_test_lesson_busy(&l,
-					       "factor %.1fx on %s, but %.2f "
-					       "CPUs for 2 threads after "
-					       "measuring (%.1f needed)",
-					       f, cmp_backend_name(b), after,
-					       SPOOL_TEST_MIN_CPUS);
-			continue;
-		}
-		spool_test_lesson_result(
-			&l, above ? f >= bound : f < bound,
-			"factor %.1fx on %s, %s %.0fx, %.2f CPUs given", f,
-			cmp_backend_name(b), above ? "at least" : "under",
-			bound, before < after ? before : after);
-	}
-	spool_test_lesson_end(&l);
-}
-
-START_TEST(gil_model_slows_echo_round_trips_at_least_50x_beside_a_cpu_thread)
-{
-	convoy_lesson("convoy under the GIL model", 1u << CMP_B_GIL, true, 50);
-}
-END_TEST
-
-/* procs keeps the model for its echo thread, but the CPU job runs in
- * another process: nothing contends for the lock. */
-START_TEST(echo_round_trips_stay_under_5x_beside_a_cpu_thread_without_the_gil)
-{
-	convoy_lesson("convoy without the GIL",
-		      (1u << CMP_B_POOL) | (1u << CMP_B_LOOP) |
-			      (1u << CMP_B_PROCS),
-		      false, 5);
-}
-END_TEST
-
 /* The article's bounds leave 25 ms beyond the ideal at the least (the
  * group that ends at a 5 ms failure, under 30 ms): checked only when the
  * machine wakes threads well within that. */
@@ -483,12 +378,6 @@ int main(void)
 	tcase_add_test(
 		tc,
 		threads_without_the_gil_speed_up_fib_by_a_fifth_of_the_extra_cpus);
-	tcase_add_test(
-		tc,
-		gil_model_slows_echo_round_trips_at_least_50x_beside_a_cpu_thread);
-	tcase_add_test(
-		tc,
-		echo_round_trips_stay_under_5x_beside_a_cpu_thread_without_the_gil);
 	tcase_add_test(tc, article_orders_follow_the_patterns);
 	tcase_add_test(tc,
 		       gil_model_makes_an_echo_beside_a_cpu_thread_50x_slower);

@@ -7,7 +7,10 @@
  * model, where the task holds the model's lock while it runs, as a Python
  * thread holds the GIL while it runs Python code), or a loop coroutine
  * (loop; loop-pool, where the CPU part goes to a pool through
- * spool_loop_run_in_executor() and the coroutine awaits it). Because the
+ * spool_loop_run_in_executor() and the coroutine awaits it), or a worker
+ * process that received the task as a message (procs, through farm.h).
+ * What a task computes is described by value (task.h) and run by
+ * cmp_task_run() on all of them. Because the
  * workload code calls spool_sleep() and waits on sockets through the same
  * functions everywhere, the difference between the rows of the table is
  * the backend alone.

@@ -4,37 +4,47 @@
  * does a little IO at a time.
  *
  * A client times round trips of CMP_CONVOY_BYTES bytes to an echo server
- * on 127.0.0.1, one after another, while k CPU-bound jobs run beside them
- * (k = 0 .. cfg->convoy_cpus; each job does units of fib, with GIL-model
+ * on 127.0.0.1, one after another, pausing CMP_CONVOY_GAP_NS before each
+ * (not timed), while k CPU-bound jobs run beside the server (k = 0 ..
+ * cfg->convoy_cpus; each job does units of fib, with GIL-model
  * checkpoints inside, until the client is done). The median round trip
  * with k jobs over the same backend's median with none is the convoy
  * factor.
+ *
+ * The client is the server's peer, another program: it never runs under
+ * the GIL model. Were it a thread of the same Python program, the client
+ * and the server would hand the lock to each other at every system call,
+ * and the CPU threads, woken a little too late each time, would starve
+ * instead of the echo (CPython does the same). The pause stands for the
+ * time a real server waits between two requests; a client that answers
+ * within microseconds never leaves the CPU threads time to take the lock.
  *
  *   seq    k = 0 only: one thread plays client and server in turn (send,
  *          receive on the server's socket, echo, receive): the round
  *          trip's floor, system calls without a single thread wake-up.
  *   pool   the echo server on a pool thread, the jobs on k more, the client
  *          on the calling thread; no GIL.
- *   gil    the same threads, every one of them under one GIL model: the
- *          server's handler and the client are Python threads too, so each
- *          socket call releases the lock and takes it back afterwards
+ *   gil    the same threads, the server and the jobs under one GIL model,
+ *          as threads of one Python program: each socket call of the
+ *          server releases the lock and takes it back afterwards
  *          (Py_BEGIN/END_ALLOW_THREADS around recv and send). With a
  *          CPU-bound holder, that take waits until the holder drops the
  *          lock: after a switch interval the waiter sets the drop request,
  *          the holder sees it at its next checkpoint and hands over
- *          (gil.c). A round trip has at least two such takes that can
- *          wait (the server's after its recv, the client's after its
- *          recv), and more when the jobs win the lock back in between.
+ *          (gil.c). A round trip has one such take that must wait (after
+ *          the recv that brought the request, the jobs having held the lock
+ *          during the pause) and another one when a job wins the lock
+ *          while the server is in its send.
  *   loop   the echo served by a coroutine on the event loop, the client a
  *          coroutine on the same loop, the jobs handed to a pool of k
  *          workers with spool_loop_run_in_executor (asyncio with
  *          run_in_executor(ProcessPoolExecutor) in CPython); no GIL. (A
  *          job on the loop itself would never yield, and the echo would
  *          wait for it to end: the mixed workload shows that.)
- *   procs  the jobs in k worker processes (farm.h), the server and the
- *          client threads of this process under the GIL model, as
- *          threads of a Python program that hands its CPU work to a
- *          ProcessPoolExecutor are: the lock is theirs alone.
+ *   procs  the jobs in k worker processes (farm.h), the server thread of
+ *          this process under the GIL model, as a thread of a Python
+ *          program that hands its CPU work to a ProcessPoolExecutor is:
+ *          the lock is its alone.
  *
  * Sockets: threads use blocking sockets, so that a receive is one system
  * call with the lock released around it, as a socket without a timeout is

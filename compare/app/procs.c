@@ -235,13 +235,15 @@ static int procs_start(void **farm, int workers, char *why, size_t why_len)
 {
 	*farm = NULL;
 	struct procs *p = calloc(1, sizeof(*p));
-	if (!p || workers < 1 || workers > MAX_WORKERS) {
+	if (!p) {
+		snprintf(why, why_len, "no memory for %d workers", workers);
+		return SPOOL_ENOMEM;
+	}
+	if (workers < 1 || workers > MAX_WORKERS) {
 		free(p);
-		snprintf(why, why_len,
-			 p ? "%d workers: not in 1..%d"
-			   : "no memory for %d workers",
-			 workers, MAX_WORKERS);
-		return p ? SPOOL_EINVAL : SPOOL_ENOMEM;
+		snprintf(why, why_len, "%d workers: not in 1..%d", workers,
+			 MAX_WORKERS);
+		return SPOOL_EINVAL;
 	}
 	p->pid = calloc((size_t)workers, sizeof(*p->pid));
 	p->to = calloc((size_t)workers, sizeof(*p->to));

@@ -197,7 +197,7 @@ int cmp_farm_serve(const struct cmp_farm_endpoint *ep)
 		}
 		uint64_t result = 0;
 		int trc = run_message(&s, &h, &result);
-		encode_result(&h, trc, result + 1, out);
+		encode_result(&h, trc, result, out);
 		rc = ep->send(ep->ctx, out, h.len);
 	}
 	free(s.buf);

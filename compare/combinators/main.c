@@ -49,6 +49,9 @@ static const char *const bench_names[NBENCH + 1] = {
 	"one_by_one",     "gather",       "wait_all", "wait_first",
 	"wait_exception", "as_completed", NULL};
 
+/* spool's experiments, and cf_bench.py's lines. */
+static const char *const impl_names[] = {"spool", "cpython", NULL};
+
 static const spool_bench_suite suite = {
 	.name = "combinators",
 	.summary =
@@ -61,6 +64,7 @@ static const spool_bench_suite suite = {
 		"100,000 futures of\nthe same shapes as a reference. Targets: "
 		"each combinator at most 2x\none_by_one per future.",
 	.benches = bench_names,
+	.impls = impl_names,
 	/* No reference column: every line is spool's, and the ratios that
 	 * matter (to one_by_one on the same futures, to CPython) are across
 	 * benches; the summary after the table gives them. */

@@ -33,6 +33,11 @@ _Static_assert(LOOP_ERRLEN == SPOOL_BENCH_ERRLEN,
 static const char *const bench_names[NB + 1] = {
 	"switch", "timers", "pingpong", "sleepers", "wakeups", NULL};
 
+/* Every peer's impl (peer_*.c), for --help and --impl. */
+static const char *const impl_names[] = {
+	"spool", "spool-shared", "libuv",       "cpython",
+	"tokio", "go",           "swapcontext", NULL};
+
 static const spool_bench_suite suite = {
 	.name = "loop",
 	.summary =
@@ -50,6 +55,7 @@ static const spool_bench_suite suite = {
 		"are printed after the\ntables, met or missed; a missed target "
 		"is not an error.",
 	.benches = bench_names,
+	.impls = impl_names,
 	.reference = "spool",
 };
 
@@ -267,16 +273,16 @@ int main(int argc, char **argv)
 	/* spool's throughput at least tokio's and Go's (time ratio <= 1),
 	 * and its sleepers in no more memory. */
 	const spool_bench_target targets[] = {
-		{"timers", "spool", 1, "tokio", 1, 1.0, true},
-		{"timers", "spool", 1, "go", 1, 1.0, true},
-		{"pingpong", "spool", 1, "tokio", 1, 1.0, true},
-		{"pingpong", "spool", 1, "go", 1, 1.0, true},
-		{"sleepers", "spool", 1, "tokio", 1, 1.0, true},
-		{"sleepers", "spool", 1, "go", 1, 1.0, true},
+		{"timers", "spool", 1, "tokio", 1, 1.0, true, NULL, 0},
+		{"timers", "spool", 1, "go", 1, 1.0, true, NULL, 0},
+		{"pingpong", "spool", 1, "tokio", 1, 1.0, true, NULL, 0},
+		{"pingpong", "spool", 1, "go", 1, 1.0, true, NULL, 0},
+		{"sleepers", "spool", 1, "tokio", 1, 1.0, true, NULL, 0},
+		{"sleepers", "spool", 1, "go", 1, 1.0, true, NULL, 0},
 	};
 	const spool_bench_target rss_targets[] = {
-		{"sleepers", "spool", 1, "tokio", 1, 1.0, false},
-		{"sleepers", "spool", 1, "go", 1, 1.0, false},
+		{"sleepers", "spool", 1, "tokio", 1, 1.0, false, NULL, 0},
+		{"sleepers", "spool", 1, "go", 1, 1.0, false, NULL, 0},
 	};
 	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof targets / sizeof *targets);

@@ -549,8 +549,8 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 	spool_bench_machine_measure(&machine_at_start, spin_threads(o));
 	spool_bench_machine_print(&machine_at_start, stderr, pre);
 	fprintf(stderr,
-		"%s: ideal here: a CPU-bound job on %d thread%s keeps at most "
-		"%.2f CPUs busy now\n",
+		"%s: ideal here: a CPU-bound job on %d thread%s can run at "
+		"most %.2fx as fast as on one now\n",
 		suite->name, o->threads, o->threads == 1 ? "" : "s",
 		spool_bench_machine_ideal(&machine_at_start, o->threads));
 	for (int r = 0; r < o->runs; r++) {
@@ -694,10 +694,10 @@ static void table(const spool_bench_opts *o, const spool_bench_suite *s,
 	spool_bench_machine_print(&machine_at_end, stderr,
 				  "machine at the end  ");
 	fprintf(stderr,
-		"ideal here: a CPU-bound job on %d thread%s kept at most %.2f "
-		"CPUs busy (cpu/wall),\nand ran at most that many times "
-		"faster than on one idle CPU; cpu_s = median CPU time\nof "
-		"all the threads; cpu/wall = the CPUs a run kept busy\n",
+		"ideal here: a CPU-bound job on %d thread%s could run at most "
+		"%.2fx as fast as on one;\ncpu_s = median CPU time of all the "
+		"threads; cpu/wall = the CPUs a run kept busy,\nto read "
+		"against the CPUs the spinning threads got\n",
 		o->threads, o->threads == 1 ? "" : "s",
 		spool_bench_ideal_here(o->threads));
 	fprintf(stderr, "%-9s %-12s %4s %10s %11s %11s %10s %8s %9s  %s\n",

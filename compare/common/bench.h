@@ -195,9 +195,9 @@ void spool_bench_report(const spool_bench_opts *o,
 const spool_bench_machine *spool_bench_machine_start(void);
 const spool_bench_machine *spool_bench_machine_end(void);
 
-/* The CPUs a CPU-bound job on `workers` threads could keep busy during the
- * last run, which bounds its speedup over one idle CPU: the smaller of the
- * two measurements' spool_bench_machine_ideal(). */
+/* The speedup over one thread a CPU-bound job on `workers` threads could
+ * reach during the last run: the smaller of the two measurements'
+ * spool_bench_machine_ideal(). */
 double spool_bench_ideal_here(int workers);
 
 /* The experiment with this bench, impl and thread count (threads < 1: any)

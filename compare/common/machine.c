@@ -72,24 +72,16 @@ double spool_bench_loadavg(void)
 	return l;
 }
 
-void spool_bench_machine_measure(spool_bench_machine *m, int threads)
+/* CPUs obtained by `threads` threads spinning together, or 0. */
+static double spin(int threads, int *started_out)
 {
 	struct spinner sp[MAX_SPINNERS];
 	pthread_t th[MAX_SPINNERS];
 	atomic_bool go = false;
 	_Atomic int64_t deadline = 0;
 	int64_t first = INT64_MAX, last = 0, cpu = 0;
-	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	int started = 0;
 
-	if (threads < 1)
-		threads = 1;
-	if (threads > MAX_SPINNERS)
-		threads = MAX_SPINNERS;
-	*m = (spool_bench_machine){.threads = threads,
-				   .spin_ms = SPOOL_BENCH_SPIN_MS,
-				   .online = online > 0 ? (int)online : 1,
-				   .loadavg = spool_bench_loadavg()};
 	for (; started < threads; started++) {
 		sp[started] = (struct spinner){.go = &go,
 					       .deadline = &deadline};
@@ -98,7 +90,7 @@ void spool_bench_machine_measure(spool_bench_machine *m, int threads)
 			break;
 	}
 	/* Fewer threads than asked (no resources): measure those. */
-	m->threads = started;
+	*started_out = started;
 	atomic_store(&go, true);
 	for (int i = 0; i < started; i++) {
 		pthread_join(th[i], NULL);
@@ -108,20 +100,43 @@ void spool_bench_machine_measure(spool_bench_machine *m, int threads)
 			last = sp[i].end;
 		cpu += sp[i].cpu;
 	}
-	m->cpus_given = last > first ? (double)cpu / (double)(last - first) : 0;
+	return last > first ? (double)cpu / (double)(last - first) : 0;
+}
+
+void spool_bench_machine_measure(spool_bench_machine *m, int threads)
+{
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	int one = 0;
+
+	if (threads < 1)
+		threads = 1;
+	if (threads > MAX_SPINNERS)
+		threads = MAX_SPINNERS;
+	*m = (spool_bench_machine){.threads = threads,
+				   .spin_ms = SPOOL_BENCH_SPIN_MS,
+				   .online = online > 0 ? (int)online : 1,
+				   .loadavg = spool_bench_loadavg()};
+	m->cpus_one = spin(1, &one);
+	m->cpus_given = spin(threads, &m->threads);
 }
 
 double spool_bench_machine_ideal(const spool_bench_machine *m, int workers)
 {
-	double c = m->cpus_given;
+	double c = m->cpus_given, one = m->cpus_one;
 
 	if (workers < 1)
 		workers = 1;
-	if (c <= 0)
+	if (c <= 0 || one <= 0)
 		return workers < m->online ? workers : m->online;
 	if (c >= 0.95 * m->threads)
 		c = m->threads;
-	return c < workers ? c : workers;
+	if (one >= 0.95)
+		one = 1;
+	if (c > workers)
+		c = workers;
+	c /= one;
+	/* Within [1, workers]: two noisy figures may read a little apart. */
+	return c < 1 ? 1 : c > workers ? workers : c;
 }
 
 void spool_bench_machine_print(const spool_bench_machine *m, FILE *out,
@@ -129,8 +144,10 @@ void spool_bench_machine_print(const spool_bench_machine *m, FILE *out,
 {
 	fprintf(out, "%s: ", label ? label : "machine now");
 	if (m->cpus_given > 0)
-		fprintf(out, "%d threads spinning %d ms got %.2f CPUs",
-			m->threads, m->spin_ms, m->cpus_given);
+		fprintf(out,
+			"1 thread spinning %d ms got %.2f CPUs, %d threads got "
+			"%.2f",
+			m->spin_ms, m->cpus_one, m->threads, m->cpus_given);
 	else
 		fprintf(out, "CPUs obtained not measured");
 	fprintf(out, " (%d online)", m->online);

@@ -89,7 +89,7 @@ typedef enum spool_mpi_errno {
 
 /* A static message for any code a spool-mpi future can carry: the codes
  * above, spool's own (spool_strerror()), and positive codes, which it
- * reads as MPI error codes when MPI knows them (MPI_Error_string) and as
+ * reads as MPI error codes up to MPI_ERR_LASTCODE (MPI_Error_string) and as
  * "task error" otherwise. Never NULL. Thread-safe; never blocks. The
  * MPI messages are kept in a small process-wide table filled on first use. */
 SPOOL_MPI_API const char *spool_mpi_strerror(int err);

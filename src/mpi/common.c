@@ -52,14 +52,14 @@ spool_future *spool__mpi_failed(int err)
 	return f;
 }
 
-/* MPI's messages for the error classes, copied once: MPI_Error_string may
- * not be called after MPI_Finalize, and a message is wanted then too (a
- * test's report). Codes beyond the table are asked for each time while
- * MPI lives. */
-#define MSG_CLASSES 80
+/* MPI's messages for its predefined error codes (1 to MPI_ERR_LASTCODE),
+ * copied once: MPI_Error_string may not be called after MPI_Finalize, and
+ * a message is wanted then too (a test's report). It is not asked about
+ * other codes: for an unknown one it calls MPI_COMM_WORLD's error handler,
+ * which aborts by default. */
+#define MSG_CLASSES (MPI_ERR_LASTCODE + 1)
 static char mpi_msgs[MSG_CLASSES][MPI_MAX_ERROR_STRING];
 static pthread_once_t mpi_msgs_once = PTHREAD_ONCE_INIT;
-static _Thread_local char other_msg[MPI_MAX_ERROR_STRING];
 
 static void fill_mpi_msgs(void)
 {
@@ -95,11 +95,5 @@ const char *spool_mpi_strerror(int err)
 		pthread_once(&mpi_msgs_once, fill_mpi_msgs);
 	if (err < MSG_CLASSES && mpi_msgs[err][0])
 		return mpi_msgs[err];
-	if (mpi_live()) {
-		int len = 0;
-		if (MPI_Error_string(err, other_msg, &len) == MPI_SUCCESS &&
-		    len > 0)
-			return other_msg;
-	}
 	return spool_strerror(err);
 }

@@ -101,8 +101,11 @@ struct spool_mpi_engine {
 	atomic_bool dead;        /* destroy has begun */
 	int64_t delay_ns, last_event; /* the loop's backoff state */
 
-	/* Counters (mu). */
+	/* Counters: passes and pauses under mu, the others atomic, so that
+	 * `pending` drops before the completion it counts is published. */
 	spool_mpi_engine_stats st;
+	atomic_size_t pending;
+	atomic_uint_fast64_t completed, cancelled;
 };
 
 /* ---- inbox ------------------------------------------------------------ */
@@ -136,7 +139,7 @@ static int inbox_add(spool_mpi_engine *e, MPI_Request req, struct op op)
 		e->in_reqs[e->in_n] = req;
 		e->in_ops[e->in_n] = op;
 		e->in_n++;
-		e->st.pending++;
+		atomic_fetch_add(&e->pending, 1);
 	} else if (c1 != c2) {
 		e->in_cap = c1 < c2 ? c1 : c2;
 	}
@@ -188,6 +191,12 @@ static void complete(spool_mpi_engine *e, struct op *op, MPI_Status *st,
 	int flag = 0;
 	if (err == 0 && op->cancel_sent)
 		MPI_Test_cancelled(st, &flag);
+	/* Counted before the future completes, so that whoever sees it final
+	 * sees the count too. */
+	atomic_fetch_sub(&e->pending, 1);
+	atomic_fetch_add(&e->completed, 1);
+	if (flag)
+		atomic_fetch_add(&e->cancelled, 1);
 	if (op->fn) {
 		op->fn(op->arg, st, err, flag != 0);
 		return;
@@ -203,7 +212,6 @@ static void complete(spool_mpi_engine *e, struct op *op, MPI_Status *st,
 		spool_promise_set_result(f, op->status_out);
 	}
 	spool_future_release(f);
-	(void)e;
 }
 
 /* Tests every pending request once; completes what completed. Returns the
@@ -263,12 +271,6 @@ static int test_requests(spool_mpi_engine *e)
 		j++;
 	}
 	e->n = j;
-	if (done) {
-		pthread_mutex_lock(&e->mu);
-		e->st.completed += (uint64_t)done;
-		e->st.pending -= (size_t)done;
-		pthread_mutex_unlock(&e->mu);
-	}
 	return done;
 }
 
@@ -329,7 +331,7 @@ static void *progress_main(void *arg)
 	for (;;) {
 		if (e->stop)
 			break;
-		bool idle = e->st.pending == 0 && e->npollers == 0;
+		bool idle = atomic_load(&e->pending) == 0 && e->npollers == 0;
 		if (idle) {
 			/* Nothing to poll: sleep until a kick. No wake-up is
 			 * lost: kicks set `kicked` under mu, and we test it
@@ -569,6 +571,9 @@ int spool_mpi_engine_create(spool_mpi_engine **out,
 	e->loop = o.loop;
 	e->delay_ns = 1000;
 	atomic_init(&e->refs, 1);
+	atomic_init(&e->pending, 0);
+	atomic_init(&e->completed, 0);
+	atomic_init(&e->cancelled, 0);
 	atomic_init(&e->kick_posted, false);
 	if (!e->loop) {
 		if (pthread_create(&e->thread, NULL, progress_main, e) != 0) {
@@ -696,15 +701,15 @@ int spool_mpi_engine_stats_get(spool_mpi_engine *e, spool_mpi_engine_stats *out)
 	pthread_mutex_lock(&e->mu);
 	*out = e->st;
 	pthread_mutex_unlock(&e->mu);
+	out->pending = atomic_load(&e->pending);
+	out->completed = atomic_load(&e->completed);
+	out->cancelled = atomic_load(&e->cancelled);
 	return 0;
 }
 
 static size_t pending(spool_mpi_engine *e)
 {
-	pthread_mutex_lock(&e->mu);
-	size_t n = e->st.pending;
-	pthread_mutex_unlock(&e->mu);
-	return n;
+	return atomic_load(&e->pending);
 }
 
 void spool_mpi_engine_destroy(spool_mpi_engine *e)

@@ -26,6 +26,12 @@
 int spool_mpi_test_main(int argc, char **argv, Suite *(*make)(void),
 			int min_ranks, unsigned limit_s);
 
+/* As spool_mpi_test_main(), for a suite in which a rank dies: no
+ * collective call at the end (it would wait for the dead rank for ever);
+ * each rank's exit status is its own outcome. */
+int spool_mpi_test_main_lossy(int argc, char **argv, Suite *(*make)(void),
+			      int min_ranks, unsigned limit_s);
+
 int spool_mpi_test_rank(void);
 int spool_mpi_test_size(void);
 

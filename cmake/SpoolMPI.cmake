@@ -70,6 +70,18 @@ if(SPOOL_HAVE_MPI)
     set(SPOOL_MPI_IS_OPENMPI OFF)
   endif()
 
+  # Programs under mpiexec in an AddressSanitizer build (tests, examples,
+  # the bench smoke test): LeakSanitizer ignores what Open MPI keeps past
+  # MPI_Finalize (test/mpi/lsan.supp says how), which needs its plugins
+  # kept loaded and the slow unwinder to see whose allocation a leak is.
+  set(SPOOL_MPI_TEST_ENV)
+  if(SPOOL_SANITIZE STREQUAL "address")
+    set(SPOOL_MPI_TEST_ENV
+      "OMPI_MCA_mca_base_component_disable_dlclose=1"
+      "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0"
+      "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/test/mpi/lsan.supp:print_suppressions=0")
+  endif()
+
   # Installed as a component of the spool package:
   # find_package(spool COMPONENTS mpi) gives spool::mpi.
   install(TARGETS spool_mpi EXPORT spoolMpiTargets

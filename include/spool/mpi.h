@@ -135,8 +135,9 @@ SPOOL_MPI_API int spool_mpi_engine_create(spool_mpi_engine **out,
  * SPOOL_ESHUTDOWN. Later spool_mpi_future() calls on it are caller bugs.
  * Executors using the engine must be destroyed first (a caller bug
  * otherwise). With a loop: call it on the loop's thread, inside the loop
- * or not, or from any thread while the loop does not run. NULL is a
- * no-op. Blocks until done. */
+ * or not, or from any thread while the loop does not run; outside the
+ * loop it may run one iteration of it, to collect a wake-up another
+ * thread posted to the engine. NULL is a no-op. Blocks until done. */
 SPOOL_MPI_API void spool_mpi_engine_destroy(spool_mpi_engine *e);
 
 /* Turns *req into a future (a new reference) that completes when the

@@ -184,8 +184,10 @@ static void take_inbox(spool_mpi_engine *e)
 		return;
 	}
 	e->cap = c1;
-	memcpy(e->reqs + e->n, e->in_reqs, e->in_n * sizeof *e->reqs);
-	memcpy(e->ops + e->n, e->in_ops, e->in_n * sizeof *e->ops);
+	if (e->in_n) {
+		memcpy(e->reqs + e->n, e->in_reqs, e->in_n * sizeof *e->reqs);
+		memcpy(e->ops + e->n, e->in_ops, e->in_n * sizeof *e->ops);
+	}
 	e->n = need;
 	e->in_n = 0;
 	/* The pollers too: a pass runs its own copy, so that add and remove
@@ -194,8 +196,9 @@ static void take_inbox(spool_mpi_engine *e)
 	if (grow((void **)&e->pass_pollers, &cp, e->npollers,
 		 sizeof *e->pass_pollers) == 0) {
 		e->cap_pass_pollers = cp;
-		memcpy(e->pass_pollers, e->pollers,
-		       e->npollers * sizeof *e->pollers);
+		if (e->npollers)
+			memcpy(e->pass_pollers, e->pollers,
+			       e->npollers * sizeof *e->pollers);
 		e->npass_pollers = e->npollers;
 	} else {
 		atomic_store(&e->dirty, true);
@@ -562,10 +565,10 @@ static void engine_free(spool_mpi_engine *e)
 }
 
 /* The engine's own reference is dropped by destroy; a threadsafe kick
- * holds another until it runs. A kick still queued on a loop that is
- * destroyed without running it keeps the engine's memory (a few hundred
- * bytes): destroy the engine and let the loop run once before destroying
- * the loop. */
+ * holds another until it runs. Destroy outside the loop runs one loop
+ * iteration to deliver a kick still on its way; a kick posted after that
+ * (a caller bug: nothing may add to a dying engine) would keep the
+ * engine's memory. */
 static void engine_unref(spool_mpi_engine *e)
 {
 	/* acq_rel: the last owner sees every write of the others. */
@@ -728,8 +731,9 @@ void spool__mpi_poller_remove(spool_mpi_engine *e, spool__mpi_poll_fn fn,
 	}
 	/* The pass's copy too (we hold the progress lock). */
 	if (e->cap_pass_pollers >= e->npollers) {
-		memcpy(e->pass_pollers, e->pollers,
-		       e->npollers * sizeof *e->pollers);
+		if (e->npollers)
+			memcpy(e->pass_pollers, e->pollers,
+			       e->npollers * sizeof *e->pollers);
 		e->npass_pollers = e->npollers;
 	}
 	atomic_store(&e->dirty, true);
@@ -800,6 +804,14 @@ void spool_mpi_engine_destroy(spool_mpi_engine *e)
 		pthread_cond_signal(&e->cv);
 		pthread_mutex_unlock(&e->mu);
 		pthread_join(e->thread, NULL);
+	}
+	if (e->loop && !spool_loop_is_running(e->loop) &&
+	    atomic_load(&e->kick_posted)) {
+		/* A wake-up from another thread is on its way and holds a
+		 * reference: let the loop deliver it (one iteration), or a
+		 * loop destroyed later would drop it and the engine with it. */
+		spool_loop_stop(e->loop);
+		spool_loop_run(e->loop);
 	}
 	atomic_store(&e->dead, true);
 	if (e->loop) {

@@ -571,8 +571,8 @@ static uint64_t cpu_expected(int64_t n)
 	if (memo_n != n) {
 		memo = 0;
 		for (int64_t i = 0; i < n; i++)
-			memo += i % 2 ? hash((uint64_t)i) : fib(CPU_FIB) +
-								     (uint64_t)i;
+			memo += i % 2 ? hash((uint64_t)i)
+				      : fib(CPU_FIB) + (uint64_t)i;
 		memo_n = n;
 	}
 	return memo;
@@ -685,8 +685,8 @@ static void *gil_main(void *arg)
 static int gil_run(void *state, int64_t n, char *err)
 {
 	(void)state;
-	struct gil g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-			0, n, 0};
+	struct gil g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, 0,
+			n, 0};
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++)
 		pthread_create(&t[i], NULL, gil_main, &g);
@@ -705,34 +705,31 @@ static int cpu_plain_setup(void **state, int64_t n)
 
 /* ---- the table ---------------------------------------------------------- */
 
-static const struct impl pp_spool = {pp_spool_setup,      pp_spool_run,
-				     pp_spool_teardown,   pp_spool_peer_setup,
-				     pp_spool_peer_run,   pp_spool_teardown};
-static const struct impl pp_thread = {pp_thread_setup,      pp_spool_run,
-				      pp_spool_teardown,    pp_thread_peer_setup,
-				      pp_spool_peer_run,    pp_spool_teardown};
-static const struct impl pp_mpi = {NULL, pp_mpi_run, NULL,
+static const struct impl pp_spool = {pp_spool_setup,    pp_spool_run,
+				     pp_spool_teardown, pp_spool_peer_setup,
+				     pp_spool_peer_run, pp_spool_teardown};
+static const struct impl pp_thread = {pp_thread_setup,   pp_spool_run,
+				      pp_spool_teardown, pp_thread_peer_setup,
+				      pp_spool_peer_run, pp_spool_teardown};
+static const struct impl pp_mpi = {NULL, pp_mpi_run,  NULL,
 				   NULL, pp_mpi_peer, NULL};
-static const struct impl pp_wait = {NULL, pp_wait_run, NULL,
+static const struct impl pp_wait = {NULL, pp_wait_run,  NULL,
 				    NULL, pp_wait_peer, NULL};
-static const struct impl farm_spool = {farm_setup,      farm_run,
-				       farm_teardown,   farm_peer_setup,
-				       farm_peer_run,   farm_teardown};
-static const struct impl farm_inline = {farm_inline_setup,
-					farm_run,
-					farm_teardown,
-					farm_inline_peer_setup,
-					farm_peer_run,
-					farm_teardown};
-static const struct impl farm_mpi = {NULL, farm_mpi_run, NULL,
+static const struct impl farm_spool = {farm_setup,    farm_run,
+				       farm_teardown, farm_peer_setup,
+				       farm_peer_run, farm_teardown};
+static const struct impl farm_inline = {
+	farm_inline_setup,      farm_run,      farm_teardown,
+	farm_inline_peer_setup, farm_peer_run, farm_teardown};
+static const struct impl farm_mpi = {NULL, farm_mpi_run,      NULL,
 				     NULL, farm_mpi_peer_run, NULL};
-static const struct impl cpu_spool = {cpu_setup,      cpu_run,
-				      farm_teardown,  cpu_peer_setup,
-				      farm_peer_run,  farm_teardown};
-static const struct impl cpu_seq = {cpu_plain_setup, seq_run, NULL,
-				    NULL, NULL, NULL};
-static const struct impl cpu_gil = {cpu_plain_setup, gil_run, NULL,
-				    NULL, NULL, NULL};
+static const struct impl cpu_spool = {cpu_setup,     cpu_run,
+				      farm_teardown, cpu_peer_setup,
+				      farm_peer_run, farm_teardown};
+static const struct impl cpu_seq = {
+	cpu_plain_setup, seq_run, NULL, NULL, NULL, NULL};
+static const struct impl cpu_gil = {
+	cpu_plain_setup, gil_run, NULL, NULL, NULL, NULL};
 
 /* Starts this program again under mpiexec with 2 ranks. */
 static int relaunch(int argc, char **argv)
@@ -817,7 +814,9 @@ int main(int argc, char **argv)
 			.bench = b,
 			.impl = table[i].impl,
 			.threads = table[i].threads,
-			.n = b[4] == 'p' ? pp_n : b[4] == 'f' ? farm_n : cpu_n,
+			.n = b[4] == 'p'   ? pp_n
+			     : b[4] == 'f' ? farm_n
+					   : cpu_n,
 			.setup = exp_setup,
 			.run = exp_run,
 			.teardown = exp_teardown,
@@ -837,8 +836,7 @@ int main(int argc, char **argv)
 			{"mpi_farm", "spool", 2, "mpi", 2, 1 / 0.8, true},
 			{"mpi_farm", "spool-inline", 2, "mpi", 2, 1 / 0.8,
 			 true},
-			{"mpi_cpu", "spool", 2, "sequential", 1, 1 / 1.8,
-			 true},
+			{"mpi_cpu", "spool", 2, "sequential", 1, 1 / 1.8, true},
 		};
 		spool_bench_check_targets(&o, exps, NEXPS, targets,
 					  sizeof targets / sizeof *targets);

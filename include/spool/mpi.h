@@ -75,8 +75,9 @@ extern "C" {
 
 /* spool-mpi's own codes: negative, below spool's (spool/error.h). */
 #define SPOOL_MPI_ERRNO_MAP(X)                                                 \
-	X(EPEER, -101, "the rank that held this task failed or stopped "      \
-		       "answering")                                            \
+	X(EPEER, -101,                                                         \
+	  "the rank that held this task failed or stopped "                    \
+	  "answering")                                                         \
 	X(ECOMM, -102, "an MPI call failed (communicator broken?)")            \
 	X(ENOFN, -103, "no function of that name is registered on the rank")   \
 	X(ENOTROOT, -104, "only the root rank may submit tasks")
@@ -163,17 +164,16 @@ SPOOL_MPI_API void spool_mpi_engine_destroy(spool_mpi_engine *e);
  * memory; the request then stays the caller's. Thread-safe (with
  * MPI_THREAD_MULTIPLE); on a loop engine from another thread the loop is
  * woken. Never blocks. */
-SPOOL_MPI_API spool_future *spool_mpi_future(spool_mpi_engine *e,
-					     MPI_Request *req,
-					     MPI_Status *status);
+SPOOL_MPI_API spool_future *
+spool_mpi_future(spool_mpi_engine *e, MPI_Request *req, MPI_Status *status);
 
 /* Counters of an engine, for tests and tuning (snapshots). */
 typedef struct spool_mpi_engine_stats {
-	uint64_t passes;      /* progress passes (MPI_Testsome calls) */
-	uint64_t completed;   /* requests completed */
-	uint64_t cancelled;   /* requests whose cancel took effect */
-	uint64_t pauses;      /* pauses between passes (timer or sleep) */
-	size_t pending;       /* requests pending now */
+	uint64_t passes;    /* progress passes (MPI_Testsome calls) */
+	uint64_t completed; /* requests completed */
+	uint64_t cancelled; /* requests whose cancel took effect */
+	uint64_t pauses;    /* pauses between passes (timer or sleep) */
+	size_t pending;     /* requests pending now */
 } spool_mpi_engine_stats;
 
 /* Fills *out. Returns 0, or SPOOL_EINVAL for NULL. Thread-safe; never
@@ -254,9 +254,9 @@ typedef struct spool_mpi_executor_options {
  * cannot be made for lack of MPI_THREAD_MULTIPLE); SPOOL_ENOMEM;
  * SPOOL_ESYS; SPOOL_MPI_ECOMM (an MPI call failed). Blocks for the
  * collective calls. */
-SPOOL_MPI_API int spool_mpi_executor_create(
-	spool_mpi_executor **out, MPI_Comm comm,
-	const spool_mpi_executor_options *opts);
+SPOOL_MPI_API int
+spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
+			  const spool_mpi_executor_options *opts);
 
 /* True on the executor's root rank. Thread-safe; never blocks. */
 SPOOL_MPI_API bool spool_mpi_executor_is_root(const spool_mpi_executor *ex);

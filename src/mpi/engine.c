@@ -56,7 +56,7 @@ static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* One pending request's bookkeeping, parallel to the request array. */
 struct op {
-	spool_future *f;     /* a request future (engine's reference), or */
+	spool_future *f;       /* a request future (engine's reference), or */
 	spool__mpi_done_fn fn; /* an internal request's completion */
 	void *arg;
 	MPI_Status *status_out;
@@ -107,11 +107,11 @@ struct spool_mpi_engine {
 
 	/* Loop. */
 	spool_loop *loop;
-	spool_handle *timer; /* the scheduled pass (loop thread) */
-	bool timer_soon;     /* it was scheduled with call_soon */
-	atomic_bool kick_posted; /* a threadsafe kick is on its way */
-	atomic_int refs;         /* engine + a posted kick */
-	atomic_bool dead;        /* destroy has begun */
+	spool_handle *timer;          /* the scheduled pass (loop thread) */
+	bool timer_soon;              /* it was scheduled with call_soon */
+	atomic_bool kick_posted;      /* a threadsafe kick is on its way */
+	atomic_int refs;              /* engine + a posted kick */
+	atomic_bool dead;             /* destroy has begun */
 	int64_t delay_ns, last_event; /* the loop's backoff state */
 
 	/* Counters: passes and pauses under mu, the others atomic, so that
@@ -259,9 +259,8 @@ static int test_requests(spool_mpi_engine *e)
 		if (out == MPI_UNDEFINED)
 			out = 0;
 		for (int k = 0; k < out; k++) {
-			int err = rc == MPI_ERR_IN_STATUS
-					  ? e->sts[k].MPI_ERROR
-					  : MPI_SUCCESS;
+			int err = rc == MPI_ERR_IN_STATUS ? e->sts[k].MPI_ERROR
+							  : MPI_SUCCESS;
 			if (rc == MPI_ERR_IN_STATUS && err == MPI_ERR_PENDING)
 				continue; /* not complete after all */
 			/* A failed request is freed by MPI (or should be:
@@ -431,9 +430,9 @@ static void loop_arm(spool_mpi_engine *e, int64_t delay)
 		e->timer = NULL;
 	}
 	int rc = delay == 0 ? spool_loop_call_soon(e->loop, loop_pass, e,
-						    &e->timer)
+						   &e->timer)
 			    : spool_loop_call_later(e->loop, delay, loop_pass,
-						     e, &e->timer);
+						    e, &e->timer);
 	if (rc != 0) {
 		/* No memory for a handle: poll again through the threadsafe
 		 * path, which needs none of ours... or give up this once;
@@ -603,7 +602,9 @@ int spool_mpi_engine_create(spool_mpi_engine **out,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&e->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	e->spin_ns = o.spin_ns == 0 ? 200 * 1000 : o.spin_ns < 0 ? 0 : o.spin_ns;
+	e->spin_ns = o.spin_ns == 0  ? 200 * 1000
+		     : o.spin_ns < 0 ? 0
+				     : o.spin_ns;
 	e->max_delay_ns = o.max_delay_ns == 0 ? SPOOL_NS_PER_MS
 					      : o.max_delay_ns;
 	if (e->max_delay_ns < 1000)
@@ -696,8 +697,7 @@ int spool__mpi_track(spool_mpi_engine *e, MPI_Request req,
 	return rc;
 }
 
-int spool__mpi_poller_add(spool_mpi_engine *e, spool__mpi_poll_fn fn,
-			  void *arg)
+int spool__mpi_poller_add(spool_mpi_engine *e, spool__mpi_poll_fn fn, void *arg)
 {
 	pthread_mutex_lock(&e->mu);
 	size_t cap = e->cap_pollers;

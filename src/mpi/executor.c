@@ -72,13 +72,13 @@ struct result_node {
 	alignas(max_align_t) spool_mpi_result r;
 };
 #define NODE_DATA_OFF                                                          \
-	((sizeof(struct result_node) + sizeof(max_align_t) - 1) /             \
+	((sizeof(struct result_node) + sizeof(max_align_t) - 1) /              \
 	 sizeof(max_align_t) * sizeof(max_align_t))
 
 /* A task at the root, from submit to its future's end. */
 struct task {
 	struct task *next;
-	spool_future *f; /* the executor's reference */
+	spool_future *f;    /* the executor's reference */
 	unsigned char *msg; /* header + name + argument; given to the send */
 	size_t msg_len;
 	uint64_t seq;
@@ -123,8 +123,8 @@ struct spool_mpi_executor {
 	pthread_mutex_t mu;
 	/* root (mu): queue, counts, results */
 	struct task *q_head, *q_tail;
-	size_t outstanding; /* submitted, not final */
-	bool closing;       /* destroy began: refuse submissions */
+	size_t outstanding;         /* submitted, not final */
+	bool closing;               /* destroy began: refuse submissions */
 	struct result_node results; /* list head */
 	uint64_t next_seq;
 	/* root (progress lock) */
@@ -239,9 +239,9 @@ void spool_mpi_result_free(spool_mpi_result *r)
 {
 	if (!r)
 		return;
-	struct result_node *n = (struct result_node *)((char *)r -
-						       offsetof(struct result_node,
-								r));
+	struct result_node *n =
+		(struct result_node *)((char *)r -
+				       offsetof(struct result_node, r));
 	spool_mpi_executor *ex = n->ex;
 	pthread_mutex_lock(&ex->mu);
 	n->prev->next = n->next;
@@ -739,7 +739,8 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 	if (opts)
 		o = *opts;
 	int size = 0, rank = 0;
-	if (comm == MPI_COMM_NULL || MPI_Comm_size(comm, &size) != MPI_SUCCESS ||
+	if (comm == MPI_COMM_NULL ||
+	    MPI_Comm_size(comm, &size) != MPI_SUCCESS ||
 	    MPI_Comm_rank(comm, &rank) != MPI_SUCCESS)
 		return SPOOL_EINVAL;
 	if (o.root < 0 || o.root >= size || o.threads < 0 || o.window < 0 ||
@@ -747,7 +748,8 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 	    (o.flags & ~(unsigned)SPOOL_MPI_ROOT_DISPATCH_ONLY))
 		return SPOOL_EINVAL;
 	int64_t hb = o.heartbeat_ns ? o.heartbeat_ns : 100 * SPOOL_NS_PER_MS;
-	int64_t to = o.peer_timeout_ns ? o.peer_timeout_ns : 10 * SPOOL_NS_PER_S;
+	int64_t to = o.peer_timeout_ns ? o.peer_timeout_ns
+				       : 10 * SPOOL_NS_PER_S;
 	if (to <= hb)
 		return SPOOL_EINVAL;
 	/* Collective first, so that every rank reaches the same calls
@@ -773,8 +775,8 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 	ex->timeout_ns = to;
 	ex->results.next = ex->results.prev = &ex->results;
 	ex->exec = o.executor;
-	bool runs_tasks =
-		!ex->is_root || !(o.flags & SPOOL_MPI_ROOT_DISPATCH_ONLY);
+	bool runs_tasks = !ex->is_root ||
+			  !(o.flags & SPOOL_MPI_ROOT_DISPATCH_ONLY);
 	if (runs_tasks && !ex->exec) {
 		spool_pool_options po = SPOOL_POOL_OPTIONS_INIT;
 		po.workers = threads;
@@ -854,8 +856,7 @@ int spool_mpi_executor_serve(spool_mpi_executor *ex)
 		return rc;
 	ex->polling = true;
 	if (spool__mpi_engine_on_loop(ex->engine) &&
-	    spool_loop_current() != NULL &&
-	    spool_current_future() == NULL) {
+	    spool_loop_current() != NULL && spool_current_future() == NULL) {
 		/* The loop's thread outside a coroutine: drive it here. */
 		while (!spool_future_done(ex->stop_f)) {
 			if (spool__mpi_drive(ex->engine) == 0) {
@@ -928,7 +929,8 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 
 /* Waits until done(ex) holds, driving progress itself on a loop engine
  * (the loop cannot run while its thread is in here). */
-static void wait_until(spool_mpi_executor *ex, bool (*done)(spool_mpi_executor *))
+static void wait_until(spool_mpi_executor *ex,
+		       bool (*done)(spool_mpi_executor *))
 {
 	int64_t pause = 1000;
 	for (;;) {

@@ -37,8 +37,8 @@ static void on_alarm(int sig)
 	_exit(3);
 }
 
-static int test_main(int argc, char **argv, Suite *(*make)(void),
-		     int min_ranks, unsigned limit_s, bool collective_end)
+static int test_main(int argc, char **argv, Suite *(*make)(void), int min_ranks,
+		     unsigned limit_s, bool collective_end)
 {
 	int provided = 0;
 	MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);

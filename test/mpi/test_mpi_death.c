@@ -49,8 +49,7 @@ START_TEST(a_killed_rank_fails_its_futures_and_nothing_hangs)
 	o.heartbeat_ns = 50 * SPOOL_NS_PER_MS;
 	o.peer_timeout_ns = 2 * SPOOL_NS_PER_S;
 	spool_mpi_executor *ex = NULL;
-	ck_assert_int_eq(spool_mpi_executor_create(&ex, MPI_COMM_WORLD, &o),
-			 0);
+	ck_assert_int_eq(spool_mpi_executor_create(&ex, MPI_COMM_WORLD, &o), 0);
 	if (!spool_mpi_executor_is_root(ex)) {
 		/* rank 2 never comes back from here */
 		ck_assert_int_eq(spool_mpi_executor_serve(ex), 0);

@@ -94,8 +94,7 @@ static int echo_fn(const void *arg, size_t len, void **out, size_t *out_len)
 }
 
 /* Registered on rank 0 and 1 only: rank 2 lacks it. */
-static int partial_fn(const void *arg, size_t len, void **out,
-		      size_t *out_len)
+static int partial_fn(const void *arg, size_t len, void **out, size_t *out_len)
 {
 	return rank_fn(arg, len, out, out_len);
 }
@@ -174,8 +173,7 @@ static void fail_body(spool_mpi_executor *ex)
 		ck_assert_int_eq(spool_future_state(fs[i]), SPOOL_FAILED);
 		ck_assert_int_eq(spool_future_error(fs[i]), 40 + i);
 		void *v;
-		ck_assert_int_eq(spool_gather_result(g, (size_t)i, &v),
-				 40 + i);
+		ck_assert_int_eq(spool_gather_result(g, (size_t)i, &v), 40 + i);
 		spool_future_release(fs[i]);
 	}
 	spool_future_release(g);

@@ -172,9 +172,9 @@ START_TEST(as_completed_hands_back_replies_in_arrival_order)
 		for (int r = 1; r < n; r++)
 			MPI_Send(&go, 1, MPI_INT, r, 3, c);
 		spool_as_completed *it;
-		ck_assert_int_eq(spool_as_completed_create(
-					 &it, fs, (size_t)n - 1,
-					 10 * SPOOL_NS_PER_S),
+		ck_assert_int_eq(spool_as_completed_create(&it, fs,
+							   (size_t)n - 1,
+							   10 * SPOOL_NS_PER_S),
 				 0);
 		for (int k = 0; k < n - 1; k++) {
 			spool_future *f;
@@ -382,7 +382,6 @@ struct pp {
 	bool first;
 };
 
-
 /* One request's future, waited for: in a coroutine the wait suspends it
  * and the loop's own iterations progress MPI. Returns the future's error
  * (or the wait's). */
@@ -405,8 +404,8 @@ static int pingpong_task(void *arg, void **result)
 		uint64_t v = 0, out = (uint64_t)i;
 		MPI_Request r;
 		if (p->first) {
-			MPI_Isend(&out, sizeof out, MPI_BYTE, p->peer, 40,
-				  p->c, &r);
+			MPI_Isend(&out, sizeof out, MPI_BYTE, p->peer, 40, p->c,
+				  &r);
 			if (await_request(p->e, r) != 0)
 				return 1;
 		}
@@ -417,8 +416,8 @@ static int pingpong_task(void *arg, void **result)
 			return 3;
 		if (!p->first) {
 			out = v + 1;
-			MPI_Isend(&out, sizeof out, MPI_BYTE, p->peer, 40,
-				  p->c, &r);
+			MPI_Isend(&out, sizeof out, MPI_BYTE, p->peer, 40, p->c,
+				  &r);
 			if (await_request(p->e, r) != 0)
 				return 4;
 		}
@@ -437,7 +436,10 @@ START_TEST(loop_engine_progresses_from_the_loop_iterations)
 	spool_mpi_engine *e = NULL;
 	ck_assert_int_eq(spool_mpi_engine_create(&e, &o), 0);
 	if (me < 2) {
-		struct pp p = {.e = e, .c = c, .peer = 1 - me, .rounds = 200,
+		struct pp p = {.e = e,
+			       .c = c,
+			       .peer = 1 - me,
+			       .rounds = 200,
 			       .first = me == 0};
 		spool_future *t = spool_test_loop_submit(loop, pingpong_task,
 							 &p);

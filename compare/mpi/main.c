@@ -443,7 +443,7 @@ static void farm_inline_peer_setup(void **state, int64_t n)
 static int farm_run(void *state, int64_t n, char *err)
 {
 	struct farm *f = state;
-	spool_future **fs = malloc((size_t)n * sizeof *fs);
+	spool_future **fs = calloc((size_t)n, sizeof *fs);
 	if (!fs)
 		return spool_bench_fail(err, "no memory");
 	for (int64_t i = 0; i < n; i++) {
@@ -628,7 +628,9 @@ static void cpu_peer_setup(void **state, int64_t n)
 static int cpu_run(void *state, int64_t n, char *err)
 {
 	struct farm *f = state;
-	spool_future **fs = malloc((size_t)n * sizeof *fs);
+	spool_future **fs = calloc((size_t)n, sizeof *fs);
+	if (!fs)
+		return spool_bench_fail(err, "no memory");
 	for (int64_t i = 0; i < n; i++) {
 		uint64_t v = (uint64_t)i;
 		fs[i] = spool_mpi_submit(f->ex, "cpu", &v, sizeof v);

@@ -168,6 +168,13 @@ static int send_owned(spool_mpi_executor *ex, int dest, void *buf, size_t len)
 		free(buf);
 		return SPOOL_MPI_ECOMM;
 	}
+	/* A small send is usually complete at once (eager): free it here
+	 * rather than track it (we hold the progress lock). */
+	int flag = 0;
+	if (MPI_Test(&req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS || flag) {
+		free(buf);
+		return 0;
+	}
 	if (spool__mpi_track(ex->engine, req, send_done, buf) != 0) {
 		/* No memory to track it: wait for this one send here. A
 		 * small message completes at once (eager). */

@@ -38,6 +38,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,8 +385,20 @@ static void *progress_main(void *arg)
 			last = now;
 			delay = 1000;
 		}
-		if (now - last < e->spin_ns)
-			continue; /* spin window: next pass at once */
+		if (now - last < e->spin_ns) {
+			/* Spin window: the next pass at once, but a pass that
+			 * found nothing first lets any other thread that is
+			 * ready run on this core (the thread a completion
+			 * just woke, a pool worker with a task to run): with
+			 * more threads than cores, spinning past them delays
+			 * the very events it waits for. */
+			if (ev == 0) {
+				pthread_mutex_unlock(&e->mu);
+				sched_yield();
+				pthread_mutex_lock(&e->mu);
+			}
+			continue;
+		}
 		/* Requests pending: the backoff; only idle pollers: their
 		 * pace. */
 		int64_t pause = next == 0 ? delay : next;

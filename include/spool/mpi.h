@@ -106,7 +106,7 @@ typedef struct spool_mpi_engine_options {
 	spool_loop *loop;
 	/* How long progress keeps polling without a pause after the last
 	 * event (a request completed, a message arrived, a request was
-	 * added): 0 means 50 us; negative means never (pause at once). */
+	 * added): 0 means 200 us; negative means never (pause at once). */
 	int64_t spin_ns;
 	/* The longest pause between two polls while anything is pending:
 	 * pauses double from 1 us up to this. It bounds the latency the

@@ -18,13 +18,17 @@
  *     for the pauses, and a wait without timeout when nothing is pending.
  *
  * The policy: after an event (a completion, a message, a new request) poll
- * without pausing for spin_ns (default 50 us), so a conversation of quick
+ * without pausing for spin_ns (default 200 us), so a conversation of quick
  * messages (ping-pong) pays no sleep; then pause 1 us, 2 us, 4 us, ... up
  * to max_delay_ns (default 1 ms), which bounds the latency the engine adds
  * after a quiet spell; with nothing pending and no poller, do nothing at
  * all (the thread waits on its condition variable, the loop has no
  * callback of the engine's). A new request kicks the engine out of a
- * pause. docs/design/mpi.md has the measurements behind the defaults.
+ * pause. Within the spin window the progress thread yields the core after
+ * each pass that found nothing, for threads it may be waiting on. A spin
+ * window shorter than the shortest real pause (timer slack plus wake-up)
+ * lets two engines in a conversation fall into taking turns sleeping;
+ * docs/design/mpi.md has the measurements behind the defaults.
  *
  * One thread at a time: every pass holds the process-wide progress lock,
  * so MPI_Testsome (and everything a poller does) is never called by two

@@ -26,8 +26,8 @@
 #include "lab_check.h"
 
 #define NPAGES 80
-#define LINKED 70 /* pages 70..79 are linked only from broken pages */
-#define MAXLINKS 6
+#define LINKED 70  /* pages 70..79 are linked only from broken pages */
+#define MAXLINKS 9 /* page 0 has 8 */
 
 static struct lab_page pages[NPAGES];
 static int links[NPAGES][MAXLINKS];

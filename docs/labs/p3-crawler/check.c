@@ -27,7 +27,7 @@
 
 #define NPAGES 80
 #define LINKED 70  /* pages 70..79 are linked only from broken pages */
-#define MAXLINKS 9 /* page 0 has 8 */
+#define MAXLINKS 9 /* page 0 links to 8; page 20 gets one more */
 
 static struct lab_page pages[NPAGES];
 static int links[NPAGES][MAXLINKS];

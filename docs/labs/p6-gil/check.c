@@ -11,12 +11,12 @@
  * machine gives beyond the first into speedup, and more than the GIL run.
  * The machine is measured right before and right after (lab_cpus_given):
  * an attempt counts only if two spinning threads got at least 1.5 CPUs
- * both times (when they get less before, the rounds are not even run). Up to three attempts; a claim fails only if it failed in two
- * attempts that counted; if none counted the checker skips (exit 77),
- * saying why. Each attempt takes the median of three interleaved rounds.
- * Last, the convoy effect is measured and printed (not checked): how long
- * a thread that waited 1 ms for "I/O" takes to get the GIL back, alone and
- * beside two CPU-bound threads.
+ * both times (when they get less before, the rounds are not even run). Up to
+ * three attempts; a claim fails only if it failed in two attempts that counted;
+ * if none counted the checker skips (exit 77), saying why. Each attempt takes
+ * the median of three interleaved rounds. Last, the convoy effect is measured
+ * and printed (not checked): how long a thread that waited 1 ms for "I/O" takes
+ * to get the GIL back, alone and beside two CPU-bound threads.
  */
 #include <pthread.h>
 #include <stdint.h>

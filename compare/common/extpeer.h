@@ -12,7 +12,7 @@
  * "error: <what>" and exits. Then each request "run M" gets the reply
  * "ok <answer> <cpu seconds>" or "error: <what>". The driver's clock spans
  * the request and the reply, so process start, runtime start and set-up are
- * outside every figure and one pipe round trip (tens of microseconds) is
+ * outside every figure and one pipe round trip (about 10 microseconds) is
  * inside it, like CPython's peer in the loop suite. The CPU seconds are
  * what the program itself used during the run (getrusage, every thread);
  * spool_bench_extpeer_run() adds them to the run's cpu_s, which would

@@ -8,7 +8,7 @@
  * warms the peer up and times it exactly as it does the peers linked in,
  * and checks the same answers. Why a long-lived program and not one that
  * times itself: the figures then come from the same clock, at the same
- * points, as every other peer's, with one pipe round trip (tens of
+ * points, as every other peer's, with one pipe round trip (about 10
  * microseconds) as the only addition, and no answer is taken on trust.
  *
  *   rayon  fib (rayon::join), skynet and nqueens (rayon::scope, a spawn

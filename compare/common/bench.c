@@ -809,6 +809,15 @@ int spool_bench_check_targets(const spool_bench_opts *o,
 					best);
 			continue;
 		}
+		if (!met && t->needs_cpus &&
+		    1 / t->max_ratio > spool_bench_ideal_here(a->threads)) {
+			/* The CPUs obtained do not allow the speedup. */
+			fprintf(stderr,
+				"not reachable on this machine now (ideal "
+				"here %.2fx)\n",
+				spool_bench_ideal_here(a->threads));
+			continue;
+		}
 		fprintf(stderr, "%s\n", met ? "target met" : "missed");
 		missed += !met;
 	}

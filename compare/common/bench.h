@@ -234,13 +234,18 @@ typedef struct spool_bench_target {
 	 * as "not reachable" with the floor's ratio, not as missed. */
 	const char *floor_impl;
 	int floor_threads; /* of floor_impl; < 1: any */
+	/* A CPU-bound speedup of impl over a one-thread ref_impl: when the
+	 * speedup it needs (1 / max_ratio) is above what the CPUs obtained
+	 * allow (spool_bench_ideal_here() for impl's threads), the target is
+	 * reported as "not reachable", with that ideal, not as missed. */
+	bool needs_cpus;
 } spool_bench_target;
 
 /* Prints each target whose bench passes --only to stderr with its ratio and
  * "target met", "missed", "not reachable on this machine now (floor allows
- * at best X)" (see floor_impl) or "not measured" (either side has no
- * median). Returns the number missed; unmeasured and unreachable targets
- * do not count as missed. */
+ * at best X)" (see floor_impl; or "(ideal here X)", see needs_cpus) or "not
+ * measured" (either side has no median). Returns the number missed; unmeasured
+ * and unreachable targets do not count as missed. */
 int spool_bench_check_targets(const spool_bench_opts *o,
 			      const spool_bench_exp *exps, size_t nexps,
 			      const spool_bench_target *targets,

@@ -273,16 +273,17 @@ int main(int argc, char **argv)
 	/* spool's throughput at least tokio's and Go's (time ratio <= 1),
 	 * and its sleepers in no more memory. */
 	const spool_bench_target targets[] = {
-		{"timers", "spool", 1, "tokio", 1, 1.0, true, NULL, 0},
-		{"timers", "spool", 1, "go", 1, 1.0, true, NULL, 0},
-		{"pingpong", "spool", 1, "tokio", 1, 1.0, true, NULL, 0},
-		{"pingpong", "spool", 1, "go", 1, 1.0, true, NULL, 0},
-		{"sleepers", "spool", 1, "tokio", 1, 1.0, true, NULL, 0},
-		{"sleepers", "spool", 1, "go", 1, 1.0, true, NULL, 0},
+		{"timers", "spool", 1, "tokio", 1, 1.0, true, NULL, 0, false},
+		{"timers", "spool", 1, "go", 1, 1.0, true, NULL, 0, false},
+		{"pingpong", "spool", 1, "tokio", 1, 1.0, true, NULL, 0, false},
+		{"pingpong", "spool", 1, "go", 1, 1.0, true, NULL, 0, false},
+		{"sleepers", "spool", 1, "tokio", 1, 1.0, true, NULL, 0, false},
+		{"sleepers", "spool", 1, "go", 1, 1.0, true, NULL, 0, false},
 	};
 	const spool_bench_target rss_targets[] = {
-		{"sleepers", "spool", 1, "tokio", 1, 1.0, false, NULL, 0},
-		{"sleepers", "spool", 1, "go", 1, 1.0, false, NULL, 0},
+		{"sleepers", "spool", 1, "tokio", 1, 1.0, false, NULL, 0,
+		 false},
+		{"sleepers", "spool", 1, "go", 1, 1.0, false, NULL, 0, false},
 	};
 	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof targets / sizeof *targets);

@@ -357,16 +357,17 @@ int main(int argc, char **argv)
 
 	const spool_bench_target targets[] = {
 		{"fib", "spool", o.threads, "tbb", o.threads, 0.5, false, NULL,
-		 0},
+		 0, false},
 		{"fib", "spool", o.threads, "libgomp", o.threads, 0.25, false,
-		 NULL, 0},
-		{"fib", "spool", 1, "sequential", 1, 10.0, false, "floor", 1},
+		 NULL, 0, false},
+		{"fib", "spool", 1, "sequential", 1, 10.0, false, "floor", 1,
+		 false},
 		{"submit", "spool", o.threads, "gthreadpool", o.threads, 0.5,
-		 true, "floor", o.threads},
+		 true, "floor", o.threads, false},
 		{"submit", "spool", o.threads, "mutexpool", o.threads, 0.2,
-		 true, "floor", o.threads},
+		 true, "floor", o.threads, false},
 		{"submit", "spool", o.threads, "tokio", o.threads, 0.5, true,
-		 "floor", o.threads},
+		 "floor", o.threads, false},
 	};
 	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof(targets) / sizeof(targets[0]));

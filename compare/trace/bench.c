@@ -174,8 +174,9 @@ int main(int argc, char **argv)
 	size_t nexps = sizeof exps / sizeof exps[0];
 	int failed = spool_bench_run(&o, &suite, exps, nexps);
 	spool_bench_report(&o, &suite, exps, nexps);
-	static const spool_bench_target targets[] = {
-		{"fib", "spool-traced", -1, "spool", -1, 2.0, false, NULL, 0}};
+	static const spool_bench_target targets[] = {{"fib", "spool-traced", -1,
+						      "spool", -1, 2.0, false,
+						      NULL, 0, false}};
 	spool_bench_check_targets(&o, exps, nexps, targets, 1);
 	return failed ? 1 : 0;
 }

@@ -29,6 +29,12 @@ _Static_assert(POOL_ERRLEN == SPOOL_BENCH_ERRLEN,
 static const char *const bench_names[POOL_NBENCH + 1] = {
 	"fib", "skynet", "nqueens", "submit", "for_sum", "for_map", NULL};
 
+/* Every impl of the peers table below, for --help and --impl. */
+static const char *const impl_names[] = {
+	"sequential", "spool",       "spool-join", "tbb",   "libgomp",
+	"libomp",     "gthreadpool", "mutexpool",  "floor", "rayon",
+	"tokio",      "go",          NULL};
+
 static const spool_bench_suite suite = {
 	.name = "pool",
 	.summary =
@@ -52,6 +58,7 @@ static const spool_bench_suite suite = {
 		"fails the\nprogram (exit 1). Targets are printed after the "
 		"table, met or missed;\na missed target is not an error.",
 	.benches = bench_names,
+	.impls = impl_names,
 	.reference = "spool",
 };
 
@@ -381,21 +388,26 @@ int main(int argc, char **argv)
 	spool_bench_report(&o, &suite, exps, nexps);
 
 	const spool_bench_target targets[] = {
-		{"fib", "spool-join", o.threads, "rayon", o.threads, 1.0,
+		{"fib", "spool-join", o.threads, "rayon", o.threads, 1.0, false,
+		 NULL, 0, false},
+		{"fib", "spool-join", 1, "sequential", 1, 10.0, false, NULL, 0,
 		 false},
-		{"fib", "spool-join", 1, "sequential", 1, 10.0, false},
 		{"for_sum", "spool-join", o.threads, "sequential", 1, 1 / 1.8,
-		 true},
+		 true, NULL, 0, true},
 		{"for_map", "spool-join", o.threads, "sequential", 1, 1 / 1.8,
-		 true},
-		{"fib", "spool", o.threads, "tbb", o.threads, 0.5, false},
-		{"fib", "spool", o.threads, "libgomp", o.threads, 0.25, false},
-		{"fib", "spool", 1, "sequential", 1, 10.0, false},
+		 true, NULL, 0, true},
+		{"fib", "spool", o.threads, "tbb", o.threads, 0.5, false, NULL,
+		 0, false},
+		{"fib", "spool", o.threads, "libgomp", o.threads, 0.25, false,
+		 NULL, 0, false},
+		{"fib", "spool", 1, "sequential", 1, 10.0, false, "floor", 1,
+		 false},
 		{"submit", "spool", o.threads, "gthreadpool", o.threads, 0.5,
-		 true},
+		 true, "floor", o.threads, false},
 		{"submit", "spool", o.threads, "mutexpool", o.threads, 0.2,
-		 true},
-		{"submit", "spool", o.threads, "tokio", o.threads, 0.5, true},
+		 true, "floor", o.threads, false},
+		{"submit", "spool", o.threads, "tokio", o.threads, 0.5, true,
+		 "floor", o.threads, false},
 	};
 	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof(targets) / sizeof(targets[0]));

@@ -137,7 +137,9 @@ typedef struct spool_loop_options {
 	unsigned flags;
 } spool_loop_options;
 
-/** clang-format off */
+/** The defaults of spool_loop_options: initialize every options struct
+ * with it. */
+/* clang-format off */
 #define SPOOL_LOOP_OPTIONS_INIT                                                \
 	{                                                                      \
 		0, 0, 0                                                        \

@@ -43,6 +43,7 @@ static const size_t msg_sizes[] = {1, 1000, 100000, 300000};
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int hellos;         /* clients whose hello came back */
+static int closing;        /* clients waiting for the server to close */
 static int finished;       /* clients done */
 static atomic_long echoed; /* bytes echoed back to all clients */
 static const char *server_name;
@@ -169,6 +170,9 @@ static void *client_main(void *arg)
 	/* Closing our side must make the server close its side, with
 	 * nothing more to read. */
 	shutdown(fd, SHUT_WR);
+	pthread_mutex_lock(&mu);
+	closing++;
+	pthread_mutex_unlock(&mu);
 	for (;;) {
 		wait_ready(fd, POLLIN);
 		char c;
@@ -182,6 +186,7 @@ static void *client_main(void *arg)
 	}
 	close(fd);
 	pthread_mutex_lock(&mu);
+	closing--;
 	finished++;
 	pthread_cond_broadcast(&cond);
 	pthread_mutex_unlock(&mu);
@@ -218,6 +223,12 @@ static void *watchdog_main(void *arg)
 				 "echoed, and for a second the others got "
 				 "nothing while the first waited",
 				 server_name, hellos, NCLIENTS);
+		if (idle >= 100 && closing > 0)
+			lab_fail(
+				"%s: %d client(s) closed their side and for "
+				"10 s the server did not close its side: close "
+				"each connection once read returns 0",
+				server_name, closing);
 		if (idle >= 100)
 			lab_fail("%s: no progress for 10 s (%d of %d hellos "
 				 "echoed, %d clients done, %ld bytes echoed)",
@@ -252,7 +263,7 @@ static int listen_socket(bool nonblocking)
 static double run_server(const char *name, bool on_loop)
 {
 	server_name = name;
-	hellos = finished = 0;
+	hellos = finished = closing = 0;
 	atomic_store(&echoed, 0);
 	spool_loop *loop = NULL;
 	if (on_loop)

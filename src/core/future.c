@@ -125,7 +125,7 @@ void spool__future_init_refs(spool_future *f,
 	/* Relaxed stores: f is not yet shared; whoever publishes it (a queue
 	 * push, a return value) supplies the release. */
 	atomic_init(&f->state, SPOOL__PH_PENDING | refs * SPOOL__REF_ONE);
-	atomic_init(&f->callbacks, NULL);
+	spool__lifo_init(&f->callbacks);
 	f->error = 0;
 	f->value = NULL;
 	f->ops = ops;
@@ -171,12 +171,13 @@ spool_future *spool_future_retain(spool_future *f)
 
 static void free_callbacks(spool_future *f)
 {
-	struct spool__cb *c = atomic_load_explicit(&f->callbacks,
-						   memory_order_relaxed);
-	while (c && c != SPOOL__CB_CLOSED) {
-		struct spool__cb *next = c->next;
-		spool__callback_free(f, c, false);
-		c = next;
+	/* f's last reference is gone: nobody else reaches the list. */
+	struct spool__lifo_node *n = spool__lifo_peek(&f->callbacks);
+	while (n) {
+		struct spool__lifo_node *next = n->next;
+		spool__callback_free(
+			f, spool__lifo_entry(n, struct spool__cb, link), false);
+		n = next;
 	}
 }
 

@@ -45,6 +45,7 @@
 
 #include <stdatomic.h>
 
+#include "lifo.h"
 #include "spool/future.h"
 
 /* Thread-locals on hot paths (every task touches several): initial-exec,
@@ -123,7 +124,7 @@ struct spool__future_ops {
  * a tag rather than a field keeps the node, and so every future, a word
  * smaller. Read it through spool__cb_post_ops(). */
 struct spool__cb {
-	struct spool__cb *next;
+	struct spool__lifo_node link; /* on f->callbacks */
 	spool_callback_fn fn;
 	void *arg;
 	const struct spool__wait_ops *post_ops;
@@ -142,9 +143,9 @@ spool__cb_post_ops(const struct spool__cb *c)
 
 struct spool_future {
 	_Atomic uint64_t state; /* phase, flags and references, see above */
-	/* Treiber stack of callbacks, newest first; SPOOL__CB_CLOSED once the
-	 * completing thread has taken them (after which adders run at once). */
-	_Atomic(struct spool__cb *) callbacks;
+	/* The callbacks' nodes (lifo.h), newest first; closed by the
+	 * completing thread as it takes them (later adders run at once). */
+	struct spool__lifo callbacks;
 	/* Written only by the thread that moved the phase to COMPLETING. */
 	int error;
 	void *value;
@@ -164,8 +165,6 @@ static inline bool spool__future_is_final(const spool_future *f)
 	return spool__phase_final(
 		atomic_load_explicit(&f->state, memory_order_acquire));
 }
-
-#define SPOOL__CB_CLOSED ((struct spool__cb *)(uintptr_t)1)
 
 /* The number of references f has now (a snapshot: for tests and debug). */
 static inline uint32_t spool__future_refs(spool_future *f)

@@ -30,6 +30,7 @@
 
 #include "core/executor_impl.h"
 #include "core/future_impl.h"
+#include "core/lifo.h"
 #include "deque.h"
 #include "fence.h"
 #include "inject.h"
@@ -53,9 +54,9 @@ struct spool__pool_task {
 	 * and on a free list or return stack only once every reference is
 	 * gone. With the union a record is 128 bytes, two cache lines. */
 	union {
-		struct spool__inject_node link; /* injection queue link */
-		struct spool__pool_task
-			*next_free; /* free list and return stack */
+		struct spool__inject_node link;     /* injection queue link */
+		struct spool__pool_task *next_free; /* free list */
+		struct spool__lifo_node ret;        /* return stack */
 	};
 };
 
@@ -85,8 +86,9 @@ struct spool__worker {
 	struct spool__help_frame *frames;
 
 	/* Records whose last reference was dropped on another thread: a
-	 * Treiber stack pushed by anyone, emptied at once by the owner. */
-	alignas(64) _Atomic(struct spool__pool_task *) returns;
+	 * closable stack (core/lifo.h) pushed by anyone, emptied at once by
+	 * the owner, closed by the pool's destroy (task.c). */
+	alignas(64) struct spool__lifo returns;
 
 	/* Parking (park.c). sleeping and next_sleeper are written under the
 	 * pool's sleep_mu; sleeping is also read without it. */

@@ -7,7 +7,7 @@
  * takes every node pushed before, and runs that list oldest first, so each
  * callback runs exactly once and in the order its push succeeded. An adder
  * whose push is refused (closed) runs its callback at once: the close
- * happens after the final phase is published (see finish() in future.c),
+ * happens after the final phase is published (publish_final() in future.c),
  * and a refused push acquires the close, so such a callback sees a final
  * future. Such late callbacks may run concurrently with the completer's own
  * batch, as they would for any two threads adding callbacks to a done

@@ -33,9 +33,35 @@
  * COMPLETING is the private phase between "this thread won the right to
  * complete" and "value and error are written": the winner of the CAS into
  * COMPLETING writes value/error with plain stores and then publishes the
- * final phase with a release store, so any thread that reads a final phase
- * with acquire also sees value and error. Only the winner writes, so a
- * second completion can never tear the first one's outcome.
+ * final phase with a release read-modify-write, so any thread that reads a
+ * final phase with acquire also sees value and error. Only the winner
+ * writes, so a second completion can never tear the first one's outcome.
+ *
+ * Making f final: one step, the same for every completion. Exactly one
+ * thread may move f's phase on from COMPLETING (the winner of the claim) or
+ * from RUNNING when ops->owned (the thread that runs it); call it the
+ * completer. While it completes, every other writer of the word only
+ *   - sets CANCEL_REQ, WAITERS or HAS_CB (a fetch_or, or a CAS that ORs a
+ *     flag into the word it read), never clears one, and
+ *   - adds or subtracts SPOOL__REF_ONE, in the high half, never to zero
+ *     (the completer, or its executor, holds a reference: the reference
+ *     rule above);
+ * nobody else changes the phase or TARGET. So when the completer's
+ * read-modify-write lands, the phase and TARGET bits are exactly the `from`
+ * bits it knows (COMPLETING with the TARGET its claim set, or RUNNING with
+ * TARGET 0), and adding spool__final_delta(from, ph) turns them into ph
+ * with TARGET 0 and changes no other bit (no carry, no borrow: the bits it
+ * subtracts are all set, and ph fits the cleared phase field), whatever the
+ * others did meanwhile. Hence one fetch_add and no retry loop; an owned
+ * task's completion that also drops its executor's reference subtracts
+ * SPOOL__REF_ONE in the same step (future.c, publish_final(): a CAS then,
+ * because it may do so only when WAITERS and HAS_CB are clear).
+ * WAITERS is left as it was: the completer wakes every sleeper when the
+ * word it replaced has the flag, and nobody sleeps on a final word (a
+ * waiter reads the phase before it sleeps, and the kernel refuses to sleep
+ * on a futex word that changed), so on a final word the flag is stale and
+ * costs nothing. HAS_CB stays too: it also says f's own callback node was
+ * taken (callback.c).
  *
  * An executor embeds struct spool_future at the start of its task record
  * (one allocation for both) and gives ops->free to recycle it.
@@ -76,6 +102,13 @@ enum {
 static inline bool spool__phase_final(uint64_t word)
 {
 	return (word & SPOOL__PH_MASK) >= SPOOL__PH_DONE;
+}
+
+/* What the completer adds to the state word to publish the final phase ph
+ * over the phase and TARGET bits `from` (see "Making f final" above). */
+static inline uint64_t spool__final_delta(uint64_t from, uint32_t ph)
+{
+	return (uint64_t)ph - from;
 }
 
 /* The futex half of the state word: its low 32 bits. */

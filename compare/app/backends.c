@@ -7,7 +7,10 @@
  * model, where the task holds the model's lock while it runs, as a Python
  * thread holds the GIL while it runs Python code), or a loop coroutine
  * (loop; loop-pool, where the CPU part goes to a pool through
- * spool_loop_run_in_executor() and the coroutine awaits it). Because the
+ * spool_loop_run_in_executor() and the coroutine awaits it), or a worker
+ * process that received the task as a message (procs, through farm.h).
+ * What a task computes is described by value (task.h) and run by
+ * cmp_task_run() on all of them. Because the
  * workload code calls spool_sleep() and waits on sockets through the same
  * functions everywhere, the difference between the rows of the table is
  * the backend alone.
@@ -25,7 +28,9 @@
 #include <spool.h>
 
 #include "compare.h"
+#include "farm.h"
 #include "gil.h"
+#include "task.h"
 #include "workloads.h"
 
 #define REQUEST_TIMEOUT_NS (10 * SPOOL_NS_PER_S)
@@ -39,14 +44,13 @@ static struct {
 	uint64_t buf_seed;
 } keep;
 
-enum task_kind { TASK_NORMAL, TASK_MIXED_CPU, TASK_MIXED_CLIENT };
-
 struct run {
 	const struct cmp_config *cfg;
 	int workload, backend;
 	struct cmp_gil *gil;    /* GIL backends */
 	spool_loop *loop;       /* loop backends */
 	spool_executor *cpu_ex; /* loop-pool: where CPU parts go */
+	void *farm;             /* procs: the worker processes */
 	/* mixed: set when the client has made its last request; the CPU
 	 * jobs stop at their next round (load only while it is measured). */
 	atomic_bool client_done;
@@ -54,8 +58,8 @@ struct run {
 
 struct task {
 	struct run *run;
-	int index;
-	int kind;
+	struct cmp_task_spec spec; /* what it computes (task.h) */
+	bool client;               /* the mixed workload's client */
 	uint64_t result;
 	int64_t *latency_ns; /* the mixed client's, one per request */
 };
@@ -72,36 +76,19 @@ int64_t cmp_task_delay_ns(uint64_t seed, int i, int64_t mean_ns)
 
 /* ---- the task ------------------------------------------------------------ */
 
-/* A mixed CPU job: hash rounds, one checkpoint each, until the client is
- * done or cfg->mixed_rounds rounds (the bound matters where the job runs
- * alone first: seq, and the loop, where it never yields). */
-static uint64_t mixed_cpu_job(struct task *t)
+/* The mixed CPU jobs' stop check. Relaxed: a late look only adds one more
+ * round of load. */
+static bool client_is_done(void *arg)
 {
-	uint64_t h = cmp_mix64((uint64_t)t->index);
-	for (int r = 0; r < t->run->cfg->mixed_rounds; r++) {
-		/* Relaxed: a late look only adds one more round of load. */
-		if (atomic_load_explicit(&t->run->client_done,
-					 memory_order_relaxed))
-			break;
-		h = cmp_fnv1a_rounds(keep.buf, keep.buf_len, 1, h);
-	}
-	return h;
+	struct run *r = arg;
+	return atomic_load_explicit(&r->client_done, memory_order_relaxed);
 }
 
 static int cpu_fn(void *arg, void **result)
 {
 	struct task *t = arg;
-	const struct cmp_config *cfg = t->run->cfg;
-	if (t->kind == TASK_MIXED_CPU)
-		t->result = mixed_cpu_job(t);
-	else if (t->run->workload == CMP_W_FIB)
-		t->result = cmp_fib(cfg->fib_n);
-	else
-		t->result = cmp_fnv1a_rounds(keep.buf, keep.buf_len,
-					     cfg->hash_rounds,
-					     cmp_mix64((uint64_t)t->index));
 	*result = NULL;
-	return 0;
+	return cmp_task_run(&t->spec, client_is_done, t->run, &t->result);
 }
 
 /* The CPU part: here, or on the pool when the loop hands it over. */
@@ -143,28 +130,13 @@ static int client(struct task *t)
 
 static int task_body(struct task *t)
 {
-	const struct cmp_config *cfg = t->run->cfg;
-	int rc;
-	uint64_t v;
-	if (t->kind == TASK_MIXED_CLIENT)
+	if (t->client)
 		return client(t);
-	if (t->kind == TASK_MIXED_CPU)
-		return cpu_part(t);
-	switch (t->run->workload) {
-	case CMP_W_SLEEP:
-		rc = cmp_io_sleep(
-			cmp_task_delay_ns(cfg->seed, t->index, cfg->delay_ns));
-		t->result = cmp_mix64(cfg->seed ^ (uint64_t)t->index);
-		return rc;
-	case CMP_W_REQUEST:
-		rc = cmp_io_request(cmp_server_port(keep.server),
-				    cmp_mix64(cfg->seed + (uint64_t)t->index),
-				    REQUEST_TIMEOUT_NS, &v);
-		t->result = v;
-		return rc;
-	default:
-		return cpu_part(t);
-	}
+	if (t->spec.kind == CMP_TASK_PLAIN &&
+	    (t->spec.workload == CMP_W_SLEEP ||
+	     t->spec.workload == CMP_W_REQUEST))
+		return cmp_task_run(&t->spec, NULL, NULL, &t->result);
+	return cpu_part(t);
 }
 
 /* Every backend runs exactly this. Under the GIL model the task holds the
@@ -178,7 +150,7 @@ static int task_fn(void *arg, void **result)
 	int rc = task_body(t);
 	if (t->run->gil)
 		cmp_gil_release(t->run->gil);
-	cmp_timeline_record(CMP_SPAN_TASK, t->index, begin, cmp_now_ns());
+	cmp_timeline_record(CMP_SPAN_TASK, t->spec.index, begin, cmp_now_ns());
 	*result = NULL;
 	return rc;
 }
@@ -288,19 +260,87 @@ out:
 	return rc;
 }
 
+/* procs: the tasks go to worker processes as messages (farm.h), started
+ * and ended inside the run, as a Python program pays for its
+ * ProcessPoolExecutor; the mixed client runs on this thread meanwhile and
+ * stops the workers' jobs when it is done, as compare.py's does. */
+struct farm_client {
+	struct run *r;
+	const struct cmp_farm_ops *ops;
+	struct task *client;
+	int rc;
+};
+
+static void farm_meanwhile(void *arg)
+{
+	struct farm_client *c = arg;
+	void *unused;
+	c->rc = task_fn(c->client, &unused);
+	c->ops->request_stop(c->r->farm);
+}
+
+static int run_farm(struct run *r, const struct cmp_farm_ops *ops,
+		    struct task *tasks, int n, struct task *client, char *why,
+		    size_t why_len)
+{
+	int workers = r->cfg->threads;
+	struct cmp_task_spec *specs = calloc((size_t)n, sizeof(*specs));
+	uint64_t *results = calloc((size_t)n, sizeof(*results));
+	if (!specs || !results) {
+		free(specs);
+		free(results);
+		return SPOOL_ENOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		specs[i] = tasks[i].spec;
+	int rc = ops->start(&r->farm, workers, why, why_len);
+	if (rc == 0) {
+		struct farm_client c = {.r = r, .ops = ops, .client = client};
+		rc = cmp_farm_run(ops, r->farm, workers, specs, n,
+				  r->cfg->pickle_bytes, results,
+				  client ? farm_meanwhile : NULL, &c);
+		if (rc < 0 && rc != SPOOL_EINVAL)
+			snprintf(why, why_len, "%s", ops->why(r->farm));
+		if (rc == 0)
+			rc = c.rc;
+		/* A client that failed never asked the jobs to stop. */
+		ops->request_stop(r->farm);
+		char fwhy[96] = "";
+		int frc = ops->finish(r->farm, fwhy, sizeof(fwhy));
+		r->farm = NULL;
+		if (frc && !rc) {
+			rc = frc;
+			snprintf(why, why_len, "%s", fwhy);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		tasks[i].result = results[i];
+	free(specs);
+	free(results);
+	return rc;
+}
+
 /* One measured run: builds the tasks, runs them on r->backend. */
 static int run_once(struct run *r, struct task *tasks, int n_tasks,
-		    uint64_t *checksum, int64_t *latency)
+		    uint64_t *checksum, int64_t *latency, char *why,
+		    size_t why_len)
 {
 	const struct cmp_config *cfg = r->cfg;
 	bool mixed = r->workload == CMP_W_MIXED;
 	int n = mixed ? cfg->threads + 1 : n_tasks;
 	/* The mixed client is task 0 (it starts first); CPU jobs follow. */
 	for (int i = 0; i < n; i++) {
-		tasks[i] = (struct task){.run = r, .index = i};
-		if (mixed)
-			tasks[i].kind = i == 0 ? TASK_MIXED_CLIENT
-					       : TASK_MIXED_CPU;
+		tasks[i] = (struct task){
+			.run = r,
+			.spec = cmp_task_spec_of(cfg, r->workload, i)};
+		tasks[i].spec.buf = keep.buf;
+		tasks[i].spec.buf_len = keep.buf_len;
+		if (keep.server)
+			tasks[i].spec.port = cmp_server_port(keep.server);
+		if (mixed && i == 0)
+			tasks[i].client = true;
+		else if (mixed)
+			tasks[i].spec.kind = CMP_TASK_MIXED_CPU;
 	}
 	if (mixed)
 		tasks[0].latency_ns = latency;
@@ -326,6 +366,12 @@ static int run_once(struct run *r, struct task *tasks, int n_tasks,
 		rc = mixed ? run_pool(r, tasks + 1, n - 1, n - 1, &tasks[0])
 			   : run_pool(r, tasks, n, n, NULL);
 		break;
+	case CMP_B_PROCS:
+		rc = mixed ? run_farm(r, &cmp_procs_farm, tasks + 1, n - 1,
+				      &tasks[0], why, why_len)
+			   : run_farm(r, &cmp_procs_farm, tasks, n, NULL, why,
+				      why_len);
+		break;
 	default:
 		rc = run_loop(r, tasks, n);
 		break;
@@ -334,7 +380,7 @@ static int run_once(struct run *r, struct task *tasks, int n_tasks,
 	 * length depends on the client's. */
 	uint64_t sum = 0;
 	for (int i = 0; i < n; i++)
-		if (tasks[i].kind != TASK_MIXED_CPU)
+		if (tasks[i].spec.kind != CMP_TASK_MIXED_CPU)
 			sum += cmp_mix64(tasks[i].result + (uint64_t)i);
 	*checksum = sum;
 	return rc;
@@ -376,6 +422,7 @@ static int backend_workers(const struct cmp_config *cfg, int b, int n)
 		return 1;
 	case CMP_B_POOL:
 	case CMP_B_GIL:
+	case CMP_B_PROCS:
 		return cfg->threads;
 	case CMP_B_THREADS:
 	case CMP_B_GIL_THREADS:
@@ -409,6 +456,7 @@ static double ideal_time(const struct cmp_config *cfg, int w, int b,
 	switch (b) {
 	case CMP_B_POOL:
 	case CMP_B_LOOP_POOL:
+	case CMP_B_PROCS:
 		par = cfg->threads;
 		break;
 	case CMP_B_THREADS:
@@ -437,9 +485,7 @@ static int ensure_setup(const struct cmp_config *cfg, int w, char *why,
 			snprintf(why, why_len, "out of memory");
 			return -1;
 		}
-		for (size_t i = 0; i < len; i++)
-			keep.buf[i] = (uint8_t)(cmp_mix64(cfg->seed + i / 8) >>
-						(8 * (i % 8)));
+		cmp_hash_buffer_fill(keep.buf, len, cfg->seed);
 		keep.buf_len = len;
 		keep.buf_seed = cfg->seed;
 	}
@@ -483,21 +529,14 @@ static void gil_span(void *arg, int64_t begin, int64_t end)
 	cmp_timeline_record(CMP_SPAN_GIL, -1, begin, end);
 }
 
-static int cmp_i64(const void *a, const void *b)
+bool cmp_backend_applies(int w, int b)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of n sorted values. */
-static double percentile_ms(const int64_t *sorted, int n, double p)
-{
-	int k = (int)(p / 100.0 * n + 0.999999) - 1;
-	if (k < 0)
-		k = 0;
-	if (k >= n)
-		k = n - 1;
-	return (double)sorted[k] / 1e6;
+	if (w < 0 || w >= CMP_W_COUNT || b < 0 || b >= CMP_B_COUNT)
+		return false;
+	if (w != CMP_W_CONVOY)
+		return true;
+	return b == CMP_B_SEQ || b == CMP_B_POOL || b == CMP_B_GIL ||
+	       b == CMP_B_LOOP || b == CMP_B_PROCS;
 }
 
 int cmp_run_workload(const struct cmp_config *cfg, int w,
@@ -521,7 +560,9 @@ int cmp_run_workload(const struct cmp_config *cfg, int w,
 			continue;
 		out[b].ok = true;
 	}
-	if (!tasks || !lat || !wall || !cpu || !p50 || !p99) {
+	if (w == CMP_W_CONVOY) {
+		snprintf(why, sizeof(why), "the convoy runs in cmp_run_convoy");
+	} else if (!tasks || !lat || !wall || !cpu || !p50 || !p99) {
 		snprintf(why, sizeof(why), "out of memory");
 	} else {
 		ensure_setup(cfg, w, why, sizeof(why));
@@ -564,7 +605,9 @@ int cmp_run_workload(const struct cmp_config *cfg, int w,
 			uint64_t sum;
 			cmp_peak_rss_reset();
 			int64_t c0 = cmp_cpu_ns(), t0 = cmp_now_ns();
-			int rc = run_once(&r, tasks, cfg->tasks, &sum, lat);
+			char rwhy[96] = "";
+			int rc = run_once(&r, tasks, cfg->tasks, &sum, lat,
+					  rwhy, sizeof(rwhy));
 			int64_t t1 = cmp_now_ns(), c1 = cmp_cpu_ns();
 			long rss = cmp_peak_rss_kib();
 			if (trace)
@@ -582,8 +625,9 @@ int cmp_run_workload(const struct cmp_config *cfg, int w,
 			if (rc) {
 				out[b].ok = false;
 				snprintf(out[b].error, sizeof(out[b].error),
-					 "run %d failed: %s", run + 1,
-					 spool_err_name(rc));
+					 "run %d failed: %s%s%.60s", run + 1,
+					 spool_err_name(rc),
+					 rwhy[0] ? ": " : "", rwhy);
 				failures++;
 				continue;
 			}
@@ -600,11 +644,10 @@ int cmp_run_workload(const struct cmp_config *cfg, int w,
 			if (rss > out[b].peak_rss_kib)
 				out[b].peak_rss_kib = rss;
 			if (w == CMP_W_MIXED) {
-				qsort(lat, (size_t)cfg->mixed_requests,
-				      sizeof(*lat), cmp_i64);
-				p50[b * runs + run] = percentile_ms(
+				cmp_sort_ns(lat, cfg->mixed_requests);
+				p50[b * runs + run] = cmp_percentile_ms(
 					lat, cfg->mixed_requests, 50);
-				p99[b * runs + run] = percentile_ms(
+				p99[b * runs + run] = cmp_percentile_ms(
 					lat, cfg->mixed_requests, 99);
 			}
 		}

@@ -12,18 +12,21 @@
 #include <unistd.h>
 
 #include "compare.h"
+#include "farm.h"
 
 static const char *const wl_names[CMP_W_COUNT] = {"sleep", "request", "fib",
-						  "hash", "mixed"};
+						  "hash",  "mixed",   "convoy"};
 static const char *const wl_docs[CMP_W_COUNT] = {
 	"IO-bound: each task sleeps its delay (spool_sleep)",
 	"IO-bound: one request to a local server that answers after a delay",
 	"CPU-bound: recursive fib(n) per task",
 	"CPU-bound: FNV-1a rounds over a buffer per task",
-	"request latency (p50/p99) while CPU jobs run: the convoy effect",
+	"request latency (p50/p99) while CPU jobs run: the convoy's direction",
+	"echo round trips beside 0..N CPU-bound threads: the convoy's size",
 };
 static const char *const be_names[CMP_B_COUNT] = {
-	"seq", "pool", "threads", "gil", "gil-threads", "loop", "loop-pool"};
+	"seq",         "pool", "threads",   "gil",
+	"gil-threads", "loop", "loop-pool", "procs"};
 static const char *const be_docs[CMP_B_COUNT] = {
 	"sequential: one task after another on the calling thread",
 	"the work-stealing pool with --threads workers",
@@ -32,6 +35,7 @@ static const char *const be_docs[CMP_B_COUNT] = {
 	"one thread per task under the GIL model",
 	"coroutines on the event loop (one thread)",
 	"the loop; CPU parts handed to the pool with run_in_executor",
+	"--threads worker processes; tasks and results through pipes",
 };
 
 const char *cmp_workload_name(int w)
@@ -86,6 +90,9 @@ void cmp_config_defaults(struct cmp_config *cfg)
 	cfg->mixed_delay_ns = 2 * 1000000LL;
 	cfg->mixed_rounds = 2000;
 	cfg->switch_interval_ns = 5 * 1000000LL;
+	cfg->pickle_bytes = 128;
+	cfg->round_trips = 50;
+	cfg->convoy_cpus = 2;
 	cfg->parts = (1u << 1) | (1u << 2) | (1u << 3);
 	cfg->workloads = (1u << CMP_W_COUNT) - 1;
 	cfg->backends = (1u << CMP_B_COUNT) - 1;
@@ -126,7 +133,16 @@ void cmp_cli_usage(FILE *out)
 	      "  --hash-rounds N        hash passes per task (default 64)\n"
 	      "  --requests N           requests of the mixed client (default "
 	      "20)\n"
-	      "  --switch-interval MS   GIL model switch interval (default 5)\n"
+	      "  --switch-interval MS   GIL model switch interval (default 5, "
+	      "as CPython's)\n"
+	      "  --round-trips N        convoy: round trips timed per run "
+	      "(default 50)\n"
+	      "  --cpu-threads N        convoy: rows beside 0..N CPU-bound "
+	      "threads (default 2)\n"
+	      "  --pickle-bytes N       procs: bytes of each task and result "
+	      "message\n"
+	      "                         (default 128, about a pickled small "
+	      "task; 88..16384)\n"
 	      "  --timeline W:B         scenario drawn by --svg (default "
 	      "mixed:gil)\n"
 	      "  --json                 JSON lines on stdout, table on stderr\n"
@@ -313,6 +329,9 @@ int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 						     "--hash-rounds",
 						     "--requests",
 						     "--switch-interval",
+						     "--round-trips",
+						     "--cpu-threads",
+						     "--pickle-bytes",
 						     "--timeline",
 						     "--svg",
 						     "--python",
@@ -426,6 +445,30 @@ int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 					   "a number of ms in (0, "
 					   "10000]",
 					   val);
+		} else if (!strcmp(flag, "--round-trips")) {
+			if (parse_int(val, 1, 100000, &v))
+				return bad(err,
+					   "--round-trips: '%s' is not a "
+					   "whole number in 1..100000",
+					   val);
+			cfg->round_trips = (int)v;
+		} else if (!strcmp(flag, "--cpu-threads")) {
+			if (parse_int(val, 1, CMP_CONVOY_MAX_CPUS, &v))
+				return bad(err,
+					   "--cpu-threads: '%s' is not a "
+					   "whole number in 1..%d",
+					   val, CMP_CONVOY_MAX_CPUS);
+			cfg->convoy_cpus = (int)v;
+		} else if (!strcmp(flag, "--pickle-bytes")) {
+			if (parse_int(val, CMP_FARM_HEADER, CMP_FARM_MAX_MSG,
+				      &v))
+				return bad(err,
+					   "--pickle-bytes: '%s' is not a "
+					   "whole number in %d..%d (a "
+					   "message's header alone takes %d)",
+					   val, CMP_FARM_HEADER,
+					   CMP_FARM_MAX_MSG, CMP_FARM_HEADER);
+			cfg->pickle_bytes = (int)v;
 		} else if (!strcmp(flag, "--timeline")) {
 			char w[32];
 			const char *c = strchr(val, ':');

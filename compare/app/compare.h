@@ -21,6 +21,7 @@ enum cmp_workload {
 	CMP_W_FIB,     /* CPU-bound: recursive fib(n) */
 	CMP_W_HASH,    /* CPU-bound: FNV-1a rounds over a buffer */
 	CMP_W_MIXED,   /* request latency while CPU jobs run */
+	CMP_W_CONVOY, /* echo round trips beside CPU-bound threads (convoy.c) */
 	CMP_W_COUNT
 };
 
@@ -32,6 +33,7 @@ enum cmp_backend {
 	CMP_B_GIL_THREADS, /* one thread per task + GIL model */
 	CMP_B_LOOP,        /* coroutines on the event loop */
 	CMP_B_LOOP_POOL,   /* the loop, CPU parts via run_in_executor */
+	CMP_B_PROCS,       /* --threads worker processes, tasks through pipes */
 	CMP_B_COUNT
 };
 
@@ -50,9 +52,12 @@ struct cmp_config {
 	int64_t mixed_delay_ns;     /* server delay in the mixed workload */
 	int mixed_rounds;           /* most hash rounds of a mixed CPU job */
 	int64_t switch_interval_ns; /* GIL model's switch interval */
-	unsigned parts;             /* bit p: run part p (1..3) */
-	unsigned workloads;         /* bit per cmp_workload */
-	unsigned backends;          /* bit per cmp_backend */
+	int pickle_bytes;           /* procs: bytes of each task and result */
+	int round_trips;            /* convoy: round trips timed per run */
+	int convoy_cpus;    /* convoy: rows for 0..this many CPU threads */
+	unsigned parts;     /* bit p: run part p (1..3) */
+	unsigned workloads; /* bit per cmp_workload */
+	unsigned backends;  /* bit per cmp_backend */
 	enum cmp_format format;
 	const char *svg_dir;    /* NULL: no charts */
 	const char *python;     /* interpreter; NULL: search; "" disabled */
@@ -100,13 +105,56 @@ struct cmp_result {
 	uint64_t gil_switches, gil_drop_requests;
 };
 
-/* Part 2: runs workload w on every backend selected in cfg->backends,
- * cfg->runs times each, interleaved (A B C A B C ...), and fills out[b]
- * for each (out[b].ok false and .error set when backend b failed; the
- * others are zeroed). The servers start on demand (request, mixed).
- * Returns the number of backends that failed. */
+/* Whether backend b has a row for workload w: every backend runs the
+ * sleep, request, fib, hash and mixed workloads; the convoy runs on seq,
+ * pool, gil, loop and procs. */
+bool cmp_backend_applies(int w, int b);
+
+/* Part 2: runs workload w (not the convoy: cmp_run_convoy()) on every
+ * backend selected in cfg->backends, cfg->runs times each, interleaved
+ * (A B C A B C ...), and fills out[b] for each (out[b].ok false and
+ * .error set when backend b failed; the others are zeroed). The servers
+ * start on demand (request, mixed). Returns the number of backends that
+ * failed. */
 int cmp_run_workload(const struct cmp_config *cfg, int w,
 		     struct cmp_result out[CMP_B_COUNT]);
+
+/* ---- the convoy (convoy.c) ------------------------------------------------
+ * A client thread times round trips of CMP_CONVOY_BYTES bytes to an echo
+ * thread on 127.0.0.1 while 0, 1, ... cfg->convoy_cpus CPU-bound threads
+ * run beside them. Under the GIL model every one of those threads runs
+ * "Python": each socket call releases the model's lock and takes it back
+ * afterwards, and with a CPU-bound holder that take waits for a forced
+ * switch, up to a switch interval. */
+
+#define CMP_CONVOY_BYTES 8
+/* The client's pause before each round trip (not timed): the server
+ * thread is idle between two requests, as a server between two clients'
+ * requests is, and the CPU-bound threads may take the lock meanwhile. */
+#define CMP_CONVOY_GAP_NS (1000 * 1000)
+#define CMP_CONVOY_MAX_CPUS 8
+
+struct cmp_convoy_result {
+	int backend;     /* seq, pool, gil, loop or procs */
+	int cpu_threads; /* CPU-bound threads beside the echo */
+	bool ok;
+	char error[96];
+	int runs, round_trips;
+	double p50_ms, p99_ms; /* medians over the runs of each run's */
+	double factor;     /* p50 / the same backend's p50 without CPU threads;
+			      0 when that was not measured */
+	double wall_s;     /* median time of a run's timed round trips */
+	uint64_t checksum; /* of the echoed bytes: equal everywhere */
+	uint64_t gil_switches, gil_drop_requests; /* first run */
+};
+
+/* Runs the convoy for every selected backend it applies to and every
+ * CPU-thread count 0..cfg->convoy_cpus (seq: 0 only), cfg->runs times,
+ * interleaved, and fills up to max rows of out, backend by backend in
+ * enum order, CPU threads ascending. Sets *n to the rows filled and
+ * returns how many failed. */
+int cmp_run_convoy(const struct cmp_config *cfg, struct cmp_convoy_result *out,
+		   int max, int *n);
 
 /* Releases what cmp_run_workload keeps between calls (the servers, the
  * hash buffer). */
@@ -149,6 +197,8 @@ struct cmp_py_result {
 	double n; /* the size, as compare.py reports it */
 	double wall_s, speedup, cpu_s;
 	double p50_ms, p99_ms;
+	int cpu_threads;  /* convoy: CPU-bound threads beside the echo */
+	double factor;    /* convoy: p50 over the same backend's without */
 	char skipped[96]; /* nonempty: not measured, and why */
 };
 
@@ -165,7 +215,10 @@ struct cmp_report {
 	int n_article;
 	struct cmp_result part2[CMP_W_COUNT * CMP_B_COUNT];
 	int n_part2;
-	struct cmp_py_result py[64];
+	struct cmp_convoy_result
+		convoy[CMP_B_COUNT * (CMP_CONVOY_MAX_CPUS + 1)];
+	int n_convoy;
+	struct cmp_py_result py[96];
 	int n_py;
 	char py_skipped[128]; /* nonempty: part 3 not run, and why */
 	double loadavg;       /* 1-minute load average when Part 2 began */
@@ -200,7 +253,8 @@ const struct cmp_span *cmp_timeline_spans(int *n, int64_t *origin_ns);
 const char *cmp_timeline_thread_name(int thread);
 int cmp_timeline_threads(void);
 
-/* CLOCK_MONOTONIC in ns; process CPU time in ns; peak RSS in KiB. */
+/* CLOCK_MONOTONIC in ns; CPU time in ns of the process and of its
+ * children it has waited for (worker processes); peak RSS in KiB. */
 int64_t cmp_now_ns(void);
 int64_t cmp_cpu_ns(void);
 long cmp_peak_rss_kib(void);
@@ -209,6 +263,13 @@ long cmp_peak_rss_kib(void);
 bool cmp_peak_rss_reset(void);
 
 double cmp_median(double *v, int n);
+
+/* The nearest-rank p-th percentile (0 < p <= 100) of n > 0 sorted
+ * nanosecond values, in milliseconds. */
+double cmp_percentile_ms(const int64_t *sorted, int n, double p);
+
+/* Sorts n nanosecond values in place, ascending. */
+void cmp_sort_ns(int64_t *v, int n);
 
 /* The 1-minute load average (/proc/loadavg), or -1. */
 double cmp_loadavg(void);

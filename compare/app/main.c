@@ -69,8 +69,16 @@ static int trace_scenario(const struct cmp_config *cfg)
 		return -1;
 	}
 	spool_trace_thread_name("main");
-	struct cmp_result res[CMP_B_COUNT];
-	int failed = cmp_run_workload(&one, cfg->timeline_workload, res);
+	int failed;
+	if (cfg->timeline_workload == CMP_W_CONVOY) {
+		static struct cmp_convoy_result rows[CMP_CONVOY_MAX_CPUS + 1];
+		int n;
+		failed = cmp_run_convoy(&one, rows, CMP_CONVOY_MAX_CPUS + 1,
+					&n);
+	} else {
+		struct cmp_result res[CMP_B_COUNT];
+		failed = cmp_run_workload(&one, cfg->timeline_workload, res);
+	}
 	rc = spool_trace_stop();
 	if (rc || failed) {
 		fprintf(stderr, "spool-compare: tracing %s:%s failed\n",
@@ -141,6 +149,13 @@ int main(int argc, char **argv)
 			if (!(cfg.workloads & (1u << w)))
 				continue;
 			progress(&cfg, "part 2: %s", cmp_workload_name(w));
+			if (w == CMP_W_CONVOY) {
+				int max = (int)(sizeof(rep.convoy) /
+						sizeof(*rep.convoy));
+				failures += cmp_run_convoy(&cfg, rep.convoy,
+							   max, &rep.n_convoy);
+				continue;
+			}
 			struct cmp_result res[CMP_B_COUNT];
 			failures += cmp_run_workload(&cfg, w, res);
 			for (int b = 0; b < CMP_B_COUNT; b++)
@@ -150,8 +165,9 @@ int main(int argc, char **argv)
 	}
 	if (cfg.parts & (1u << 3)) {
 		progress(&cfg, "part 3: %s", "CPython");
-		rep.n_py = cmp_python_run(&cfg, rep.py, 64, rep.py_skipped,
-					  sizeof(rep.py_skipped));
+		rep.n_py = cmp_python_run(
+			&cfg, rep.py, (int)(sizeof(rep.py) / sizeof(*rep.py)),
+			rep.py_skipped, sizeof(rep.py_skipped));
 		if (rep.n_py < 0)
 			rep.n_py = 0; /* skipped, and why, is in the report */
 		else

@@ -12,24 +12,45 @@
 
 #include "compare.h"
 
-/* The C backend a CPython backend is compared with in Part 3, or -1. */
-static int c_peer(const char *py_backend)
+/* The C backend a CPython backend is compared with in Part 3 for
+ * workload w, or -1. ProcessPoolExecutor's counterpart is procs, worker
+ * processes; when procs did not run, the pool (parallel, no GIL) stands
+ * in. */
+static int c_peer(const struct cmp_report *rep, int w, const char *py_backend)
 {
 	static const struct {
 		const char *py;
 		int c;
-	} map[] = {
-		{"sequential", CMP_B_SEQ},
-		{"threadpool", CMP_B_GIL},
-		{"threads", CMP_B_GIL_THREADS},
-		{"processpool", CMP_B_POOL},
-		{"asyncio", CMP_B_LOOP},
-		{"asyncio-threads", -1}, /* the model has no loop + GIL pool */
-		{"asyncio-processes", CMP_B_LOOP_POOL},
-	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++)
-		if (!strcmp(map[i].py, py_backend))
-			return map[i].c;
+	} lesson[] =
+		{
+			{"sequential", CMP_B_SEQ},
+			{"threadpool", CMP_B_GIL},
+			{"threads", CMP_B_GIL_THREADS},
+			{"processpool", CMP_B_PROCS},
+			{"asyncio", CMP_B_LOOP},
+			{"asyncio-threads",
+			 -1}, /* the model has no loop + GIL pool */
+			{"asyncio-processes", CMP_B_LOOP_POOL},
+		},
+	  convoy[] = {
+		  {"sequential", CMP_B_SEQ},
+		  {"threads", CMP_B_GIL},
+		  {"processpool", CMP_B_PROCS},
+		  {"asyncio-processes", CMP_B_LOOP},
+	  };
+	bool cv = w == CMP_W_CONVOY;
+	size_t n = cv ? sizeof(convoy) / sizeof(*convoy)
+		      : sizeof(lesson) / sizeof(*lesson);
+	for (size_t i = 0; i < n; i++) {
+		const char *py = cv ? convoy[i].py : lesson[i].py;
+		int c = cv ? convoy[i].c : lesson[i].c;
+		if (strcmp(py, py_backend))
+			continue;
+		if (c == CMP_B_PROCS && !cv &&
+		    !(rep->cfg->backends & (1u << CMP_B_PROCS)))
+			c = CMP_B_POOL;
+		return c;
+	}
 	return -1;
 }
 
@@ -39,6 +60,17 @@ static const struct cmp_result *find_c(const struct cmp_report *rep, int w,
 	for (int i = 0; i < rep->n_part2; i++)
 		if (rep->part2[i].workload == w && rep->part2[i].backend == b)
 			return &rep->part2[i];
+	return NULL;
+}
+
+static const struct cmp_convoy_result *find_convoy(const struct cmp_report *rep,
+						   int b, int cpu_threads)
+{
+	for (int i = 0; i < rep->n_convoy; i++)
+		if (rep->convoy[i].backend == b &&
+		    rep->convoy[i].cpu_threads == cpu_threads &&
+		    rep->convoy[i].ok)
+			return &rep->convoy[i];
 	return NULL;
 }
 
@@ -53,6 +85,8 @@ static double workload_size(const struct cmp_config *cfg, int w)
 		return cfg->fib_n;
 	case CMP_W_HASH:
 		return (double)cfg->hash_kib * cfg->hash_rounds;
+	case CMP_W_CONVOY:
+		return cfg->round_trips;
 	default:
 		return cfg->mixed_requests;
 	}
@@ -217,6 +251,51 @@ static void table_part2(const struct cmp_report *rep, FILE *out)
 	}
 }
 
+/* A convoy factor: "-" when there is none, one decimal below 10. */
+static void fmt_factor(char *buf, size_t len, double f)
+{
+	if (f <= 0)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, f < 10 ? "%.1fx" : "%.0fx", f);
+}
+
+static void table_convoy(const struct cmp_report *rep, FILE *out)
+{
+	const struct cmp_config *cfg = rep->cfg;
+	if (!(cfg->workloads & (1u << CMP_W_CONVOY)))
+		return;
+	fprintf(out,
+		"\nconvoy: %d round trips of %d bytes to an echo thread "
+		"beside 0..%d CPU-bound threads\n",
+		cfg->round_trips, CMP_CONVOY_BYTES, cfg->convoy_cpus);
+	rule(out);
+	fprintf(out, "%-12s %11s %10s %10s %10s %9s\n", "backend",
+		"CPU threads", "p50 ms", "p99 ms", "factor", "GIL drops");
+	rule(out);
+	if (rep->n_convoy == 0)
+		fputs("(no backend with a convoy row selected: seq, pool, "
+		      "gil, loop, procs)\n",
+		      out);
+	for (int i = 0; i < rep->n_convoy; i++) {
+		const struct cmp_convoy_result *r = &rep->convoy[i];
+		if (!r->ok) {
+			fprintf(out, "%-12s %11d FAILED: %s\n",
+				cmp_backend_name(r->backend), r->cpu_threads,
+				r->error);
+			continue;
+		}
+		char factor[16] = "-", drops[24] = "-";
+		fmt_factor(factor, sizeof(factor), r->factor);
+		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS)
+			snprintf(drops, sizeof(drops), "%llu",
+				 (unsigned long long)r->gil_drop_requests);
+		fprintf(out, "%-12s %11d %10.3f %10.3f %10s %9s\n",
+			cmp_backend_name(r->backend), r->cpu_threads, r->p50_ms,
+			r->p99_ms, factor, drops);
+	}
+}
+
 /* Whether two speedups tell the same story: within a factor of 1.5 of
  * each other. */
 static const char *agreement(double py, double c)
@@ -225,6 +304,20 @@ static const char *agreement(double py, double c)
 		return "";
 	double r = py > c ? py / c : c / py;
 	return r <= 1.5 ? "agree" : "differ";
+}
+
+/* Whether two convoy round trips tell the same story: both under 1 ms
+ * (nothing waits for a switch interval), or within a factor of 1.5 of
+ * each other. The medians, not the factors, are compared: each side's
+ * factor divides by its own round trip without CPU threads, which is a
+ * few microseconds in C and tens in Python. */
+static const char *convoy_agreement(double py_ms, double c_ms)
+{
+	if (py_ms <= 0 || c_ms <= 0)
+		return "";
+	if (py_ms < 1 && c_ms < 1)
+		return "agree";
+	return agreement(py_ms, c_ms);
 }
 
 static void table_part3(const struct cmp_report *rep, FILE *out)
@@ -250,6 +343,12 @@ static void table_part3(const struct cmp_report *rep, FILE *out)
 				fprintf(out, "%-18s %9s %9s   %-12s %9s %9s\n",
 					"CPython", "p50 ms", "p99 ms",
 					"C model", "p50 ms", "p99 ms");
+			else if (!strcmp(p->workload, "convoy"))
+				fprintf(out,
+					"%-17s %3s %8s %8s   %-7s %8s %8s  "
+					"%s\n",
+					"CPython", "CPU", "p50 ms", "factor",
+					"C model", "p50 ms", "factor", "p50s");
 			else
 				fprintf(out, "%-18s %9s %9s   %-12s %9s  %s\n",
 					"CPython", "wall ms", "speedup",
@@ -262,10 +361,32 @@ static void table_part3(const struct cmp_report *rep, FILE *out)
 			continue;
 		}
 		int w = cmp_workload_parse(p->workload);
-		int cb = c_peer(p->backend);
+		int cb = c_peer(rep, w, p->backend);
 		const struct cmp_result *c = (w >= 0 && cb >= 0)
 						     ? find_c(rep, w, cb)
 						     : NULL;
+		if (w == CMP_W_CONVOY) {
+			const struct cmp_convoy_result *cv =
+				cb >= 0 ? find_convoy(rep, cb, p->cpu_threads)
+					: NULL;
+			char pf[16] = "-", cf[16] = "-";
+			fmt_factor(pf, sizeof(pf), p->factor);
+			fprintf(out, "%-17s %3d %8.3f %8s   ", p->backend,
+				p->cpu_threads, p->p50_ms, pf);
+			if (cv) {
+				fmt_factor(cf, sizeof(cf), cv->factor);
+				fprintf(out, "%-7s %8.3f %8s  %s\n",
+					cmp_backend_name(cb), cv->p50_ms, cf,
+					convoy_agreement(p->p50_ms,
+							 cv->p50_ms));
+			} else {
+				fprintf(out, "%-7s %8s\n",
+					cb >= 0 ? cmp_backend_name(cb)
+						: "(none)",
+					"-");
+			}
+			continue;
+		}
 		if (w == CMP_W_MIXED) {
 			fprintf(out, "%-18s %9.2f %9.2f   ", p->backend,
 				p->p50_ms, p->p99_ms);
@@ -298,8 +419,10 @@ void cmp_print_table(const struct cmp_report *rep, FILE *out)
 		spool_version_string(), (unsigned long long)cfg->seed);
 	if (cfg->parts & (1u << 1))
 		table_part1(rep, out);
-	if (cfg->parts & (1u << 2))
+	if (cfg->parts & (1u << 2)) {
 		table_part2(rep, out);
+		table_convoy(rep, out);
+	}
 	if (cfg->parts & (1u << 3))
 		table_part3(rep, out);
 	fflush(out);
@@ -394,6 +517,43 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 				(unsigned long long)r->gil_drop_requests);
 		fputs("}\n", out);
 	}
+	for (int i = 0; i < rep->n_convoy; i++) {
+		const struct cmp_convoy_result *r = &rep->convoy[i];
+		/* threads: the CPU-bound threads, as cpu_threads says. */
+		fprintf(out,
+			"{\"bench\":\"lesson_convoy\",\"impl\":\"%s\","
+			"\"backend\":\"%s\",\"threads\":%d,"
+			"\"cpu_threads\":%d,\"n\":%d,\"bytes\":%d,"
+			"\"gap_ms\":%g,\"runs\":%d,"
+			"\"switch_interval_ms\":%.3f",
+			r->backend == CMP_B_SEQ ? "sequential" : "spool",
+			cmp_backend_name(r->backend), r->cpu_threads,
+			r->cpu_threads, cfg->round_trips, CMP_CONVOY_BYTES,
+			(double)CMP_CONVOY_GAP_NS / 1e6, cfg->runs,
+			(double)cfg->switch_interval_ns / 1e6);
+		if (!r->ok) {
+			fputs(",\"error\":", out);
+			json_str(out, r->error);
+			fputs("}\n", out);
+			continue;
+		}
+		fprintf(out,
+			",\"median_s\":%.6f,\"p50_ms\":%.4f,\"p99_ms\":%.4f,"
+			"\"checksum\":\"%016llx\"",
+			r->wall_s, r->p50_ms, r->p99_ms,
+			(unsigned long long)r->checksum);
+		if (r->factor > 0)
+			fprintf(out, ",\"factor\":%.2f", r->factor);
+		if (rep->loadavg >= 0)
+			fprintf(out, ",\"loadavg\":%.2f", rep->loadavg);
+		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS)
+			fprintf(out,
+				",\"gil_switches\":%llu,"
+				"\"gil_drop_requests\":%llu",
+				(unsigned long long)r->gil_switches,
+				(unsigned long long)r->gil_drop_requests);
+		fputs("}\n", out);
+	}
 	if (cfg->parts & (1u << 3) && rep->py_skipped[0]) {
 		fputs("{\"bench\":\"lesson\",\"impl\":\"cpython\","
 		      "\"skipped\":",
@@ -420,10 +580,10 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 		if (p->speedup > 0)
 			fprintf(out, ",\"speedup\":%.3f", p->speedup);
 		if (p->p50_ms > 0)
-			fprintf(out, ",\"p50_ms\":%.3f,\"p99_ms\":%.3f",
+			fprintf(out, ",\"p50_ms\":%.4f,\"p99_ms\":%.4f",
 				p->p50_ms, p->p99_ms);
-		int cb = c_peer(p->backend);
 		int pw = cmp_workload_parse(p->workload);
+		int cb = c_peer(rep, pw, p->backend);
 		const struct cmp_result *c = (cb >= 0 && pw >= 0)
 						     ? find_c(rep, pw, cb)
 						     : NULL;
@@ -431,7 +591,26 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 			fprintf(out, ",\"c_model_backend\":\"%s\"",
 				cmp_backend_name(cb));
 		if (c && c->ok && c->speedup > 0)
-			fprintf(out, ",\"c_model_speedup\":%.3f", c->speedup);
+			fprintf(out,
+				",\"c_model_speedup\":%.3f,\"agreement\":"
+				"\"%s\"",
+				c->speedup, agreement(p->speedup, c->speedup));
+		if (pw == CMP_W_CONVOY) {
+			const struct cmp_convoy_result *cv =
+				cb >= 0 ? find_convoy(rep, cb, p->cpu_threads)
+					: NULL;
+			fprintf(out, ",\"cpu_threads\":%d", p->cpu_threads);
+			if (p->factor > 0)
+				fprintf(out, ",\"factor\":%.2f", p->factor);
+			if (cv)
+				fprintf(out,
+					",\"c_model_p50_ms\":%.4f,"
+					"\"c_model_factor\":%.2f,"
+					"\"agreement\":\"%s\"",
+					cv->p50_ms, cv->factor,
+					convoy_agreement(p->p50_ms,
+							 cv->p50_ms));
+		}
 		fputs("}\n", out);
 	}
 	fflush(out);
@@ -445,7 +624,7 @@ void cmp_print_csv(const struct cmp_report *rep, FILE *out)
 	const struct cmp_config *cfg = rep->cfg;
 	fputs("part,bench,impl,backend,threads,tasks,runs,median_s,ideal_s,"
 	      "cpu_s,peak_rss_kib,speedup,p50_ms,p99_ms,checksum,order,"
-	      "note\n",
+	      "note,cpu_threads,factor\n",
 	      out);
 	for (int i = 0; i < rep->n_article; i++) {
 		const struct cmp_article_result *a = &rep->article[i];
@@ -456,7 +635,7 @@ void cmp_print_csv(const struct cmp_report *rep, FILE *out)
 			a->name, CMP_ARTICLE_TASKS, a->ok ? a->wall_s : 0,
 			a->ideal_s, ord);
 		/* Notes never contain commas or quotes of their own. */
-		fprintf(out, "\"%s\"\n", a->ok ? a->outcome : a->error);
+		fprintf(out, "\"%s\",,\n", a->ok ? a->outcome : a->error);
 	}
 	for (int i = 0; i < rep->n_part2; i++) {
 		const struct cmp_result *r = &rep->part2[i];
@@ -466,7 +645,7 @@ void cmp_print_csv(const struct cmp_report *rep, FILE *out)
 			cmp_backend_name(r->backend), cfg->threads, cfg->tasks,
 			cfg->runs);
 		if (!r->ok) {
-			fprintf(out, ",,,,,,,,,\"%s\"\n", r->error);
+			fprintf(out, ",,,,,,,,,\"%s\",,\n", r->error);
 			continue;
 		}
 		fprintf(out, "%.6f,", r->wall_s);
@@ -480,26 +659,51 @@ void cmp_print_csv(const struct cmp_report *rep, FILE *out)
 			fprintf(out, "%.3f,%.3f,", r->p50_ms, r->p99_ms);
 		else
 			fputs(",,", out);
-		fprintf(out, "%016llx,,\n", (unsigned long long)r->checksum);
+		fprintf(out, "%016llx,,,,\n", (unsigned long long)r->checksum);
+	}
+	for (int i = 0; i < rep->n_convoy; i++) {
+		const struct cmp_convoy_result *r = &rep->convoy[i];
+		fprintf(out, "2,lesson_convoy,%s,%s,%d,,%d,",
+			r->backend == CMP_B_SEQ ? "sequential" : "spool",
+			cmp_backend_name(r->backend), r->cpu_threads,
+			cfg->runs);
+		if (!r->ok) {
+			fprintf(out, ",,,,,,,,,\"%s\",%d,\n", r->error,
+				r->cpu_threads);
+			continue;
+		}
+		fprintf(out, "%.6f,,,,,%.4f,%.4f,%016llx,,,%d,", r->wall_s,
+			r->p50_ms, r->p99_ms, (unsigned long long)r->checksum,
+			r->cpu_threads);
+		if (r->factor > 0)
+			fprintf(out, "%.2f", r->factor);
+		fputc('\n', out);
 	}
 	if (cfg->parts & (1u << 3) && rep->py_skipped[0])
-		fprintf(out, "3,lesson,cpython,,,,,,,,,,,,,,\"skipped: %s\"\n",
+		fprintf(out,
+			"3,lesson,cpython,,,,,,,,,,,,,,\"skipped: %s\",,\n",
 			rep->py_skipped);
 	for (int i = 0; i < rep->n_py; i++) {
 		const struct cmp_py_result *p = &rep->py[i];
 		fprintf(out, "3,lesson_%s,cpython,%s,%d,%d,%d,", p->workload,
 			p->backend, p->threads, p->tasks, p->runs);
 		if (p->skipped[0]) {
-			fprintf(out, ",,,,,,,,,\"skipped: %s\"\n", p->skipped);
+			fprintf(out, ",,,,,,,,,\"skipped: %s\",,\n",
+				p->skipped);
 			continue;
 		}
 		fprintf(out, "%.6f,,%.6f,,%.3f,", p->wall_s, p->cpu_s,
 			p->speedup);
 		if (p->p50_ms > 0)
-			fprintf(out, "%.3f,%.3f,", p->p50_ms, p->p99_ms);
+			fprintf(out, "%.4f,%.4f,", p->p50_ms, p->p99_ms);
 		else
 			fputs(",,", out);
-		fputs(",,\n", out);
+		fputs(",,,", out);
+		if (!strcmp(p->workload, "convoy"))
+			fprintf(out, "%d,%.2f", p->cpu_threads, p->factor);
+		else
+			fputc(',', out);
+		fputc('\n', out);
 	}
 	fflush(out);
 }

@@ -7,6 +7,9 @@
  * their GIL. Its CPU sizes are smaller (pure Python is far slower), which
  * is why the table compares ratios, never times.
  *
+ * It also gets the GIL model's switch interval, which it sets with
+ * sys.setswitchinterval(), and the convoy's sizes.
+ *
  * The child is bounded: it is killed when the time limit passes.
  */
 #include <errno.h>
@@ -96,6 +99,8 @@ static int parse_line(const char *line, struct cmp_py_result *r)
 	r->speedup = json_num(line, "speedup");
 	r->p50_ms = json_num(line, "p50_ms");
 	r->p99_ms = json_num(line, "p99_ms");
+	r->cpu_threads = (int)json_num(line, "cpu_threads");
+	r->factor = json_num(line, "factor");
 	return 0;
 }
 
@@ -131,7 +136,8 @@ int cmp_python_run(const struct cmp_config *cfg, struct cmp_py_result *res,
 		strcat(wl, cmp_workload_name(w));
 	}
 	char a_tasks[16], a_threads[16], a_seed[32], a_runs[16], a_delay[32],
-		a_req[16], a_mdelay[32], a_port[16], a_mport[16];
+		a_req[16], a_mdelay[32], a_port[16], a_mport[16], a_si[32],
+		a_rt[16], a_cpus[16], a_gap[32];
 	snprintf(a_tasks, sizeof(a_tasks), "%d", cfg->tasks);
 	snprintf(a_threads, sizeof(a_threads), "%d", cfg->threads);
 	snprintf(a_seed, sizeof(a_seed), "%llu", (unsigned long long)cfg->seed);
@@ -143,12 +149,42 @@ int cmp_python_run(const struct cmp_config *cfg, struct cmp_py_result *res,
 		 (double)cfg->mixed_delay_ns / 1e6);
 	snprintf(a_port, sizeof(a_port), "%u", port);
 	snprintf(a_mport, sizeof(a_mport), "%u", mport);
-	char *argv[] = {(char *)py,         script,   "--workload", wl,
-			"--tasks",          a_tasks,  "--threads",  a_threads,
-			"--seed",           a_seed,   "--runs",     a_runs,
-			"--delay-ms",       a_delay,  "--requests", a_req,
-			"--mixed-delay-ms", a_mdelay, "--port",     a_port,
-			"--mixed-port",     a_mport,  NULL};
+	snprintf(a_si, sizeof(a_si), "%.3f",
+		 (double)cfg->switch_interval_ns / 1e6);
+	snprintf(a_rt, sizeof(a_rt), "%d", cfg->round_trips);
+	snprintf(a_cpus, sizeof(a_cpus), "%d", cfg->convoy_cpus);
+	snprintf(a_gap, sizeof(a_gap), "%.3f", (double)CMP_CONVOY_GAP_NS / 1e6);
+	char *argv[] = {(char *)py,
+			script,
+			"--workload",
+			wl,
+			"--tasks",
+			a_tasks,
+			"--threads",
+			a_threads,
+			"--seed",
+			a_seed,
+			"--runs",
+			a_runs,
+			"--delay-ms",
+			a_delay,
+			"--requests",
+			a_req,
+			"--mixed-delay-ms",
+			a_mdelay,
+			"--port",
+			a_port,
+			"--mixed-port",
+			a_mport,
+			"--switch-interval-ms",
+			a_si,
+			"--round-trips",
+			a_rt,
+			"--cpu-threads",
+			a_cpus,
+			"--gap-ms",
+			a_gap,
+			NULL};
 
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0) {

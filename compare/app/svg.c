@@ -8,7 +8,9 @@
  *   timeline.svg  the recorded scenario (--timeline, default mixed:gil):
  *                 one row per thread, a bar per task run, and under the
  *                 GIL backends a thin bar for each interval in which that
- *                 thread held the model's lock.
+ *                 thread held the model's lock (convoy: each timed round
+ *                 trip is a bar on the client's row, beside one CPU-bound
+ *                 thread).
  *
  * When the tracing module's SVG writer is built (compare/trace), the
  * scenario is also traced with spool's tracer and drawn by it as
@@ -177,7 +179,8 @@ static int write_speedup(const struct cmp_report *rep, FILE *f)
 			   .title = "Speedup against sequential, log scale "
 				    "(higher is better)"};
 	for (int w = 0; w < CMP_W_COUNT; w++)
-		if (rep->cfg->workloads & (1u << w) && w != CMP_W_MIXED) {
+		if (rep->cfg->workloads & (1u << w) && w != CMP_W_MIXED &&
+		    w != CMP_W_CONVOY) {
 			sp.groups[sp.n_groups] = cmp_workload_name(w);
 			sp.keys[sp.n_groups++] = w;
 		}

@@ -63,6 +63,12 @@ uint64_t cmp_fnv1a_rounds(const uint8_t *buf, size_t len, int rounds,
 	return h;
 }
 
+void cmp_hash_buffer_fill(uint8_t *buf, size_t len, uint64_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(cmp_mix64(seed + i / 8) >> (8 * (i % 8)));
+}
+
 int cmp_io_sleep(int64_t ns)
 {
 	cmp_gil_blocking_begin();

@@ -26,6 +26,10 @@ uint64_t cmp_fib(int n);
 uint64_t cmp_fnv1a_rounds(const uint8_t *buf, size_t len, int rounds,
 			  uint64_t seed);
 
+/* Fills buf with the hash workload's data for seed: every backend, and
+ * every worker process, derives the same bytes. */
+void cmp_hash_buffer_fill(uint8_t *buf, size_t len, uint64_t seed);
+
 /* Sleeps ns: spool_sleep() (suspends a coroutine, blocks a thread), with the
  * GIL model's lock released meanwhile. Returns 0 or a spool error. */
 int cmp_io_sleep(int64_t ns);

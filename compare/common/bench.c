@@ -389,6 +389,15 @@ static double process_cpu_s(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
+/* CPU seconds spent in other processes during the current timed run
+ * (spool_bench_add_cpu); one run at a time, on this thread. */
+static double added_cpu_s;
+
+void spool_bench_add_cpu(double seconds)
+{
+	added_cpu_s += seconds;
+}
+
 /* setup, timed run, teardown: the body of one run, in whichever process. */
 static int one_run(void *ctx, struct run_times *t, char *err)
 {
@@ -400,11 +409,14 @@ static int one_run(void *ctx, struct run_times *t, char *err)
 
 	if (e->setup && (rc = e->setup(e, &state, err)) != 0)
 		return rc;
+	added_cpu_s = 0; /* not what setup() added */
 	c0 = process_cpu_s();
 	t0 = spool_bench_now_ns();
 	rc = e->run(e, state, err);
 	t1 = spool_bench_now_ns();
 	c1 = process_cpu_s();
+	if (c0 >= 0 && c1 >= 0)
+		c1 += added_cpu_s;
 	if (e->teardown)
 		e->teardown(e, state);
 	t->wall = (double)(t1 - t0) * 1e-9;
@@ -720,6 +732,47 @@ int spool_bench_check_targets(const spool_bench_opts *o,
 			fprintf(stderr, "time %6.3fx  (need <= %.2fx)  ", ratio,
 				t->max_ratio);
 		fprintf(stderr, "%s\n", met ? "target met" : "missed");
+		missed += !met;
+	}
+	return missed;
+}
+
+int spool_bench_check_rss_targets(const spool_bench_opts *o,
+				  const spool_bench_exp *exps, size_t nexps,
+				  const spool_bench_target *targets,
+				  size_t ntargets)
+{
+	int missed = 0;
+
+	fprintf(stderr, "\ntargets (peak RSS, the largest of the runs):\n");
+	for (size_t i = 0; i < ntargets; i++) {
+		const spool_bench_target *t = &targets[i];
+		const spool_bench_exp *a, *b;
+		char who[96];
+		double ratio;
+		bool met;
+
+		if (o->only && !list_has(o->only, t->bench))
+			continue;
+		a = spool_bench_find(exps, nexps, t->bench, t->impl,
+				     t->threads);
+		b = spool_bench_find(exps, nexps, t->bench, t->ref_impl,
+				     t->ref_threads);
+		snprintf(who, sizeof(who), "%s(%d) vs %s(%d)", t->impl,
+			 a ? a->threads : t->threads, t->ref_impl,
+			 b ? b->threads : t->ref_threads);
+		fprintf(stderr, "  %-8s %-28s ", t->bench, who);
+		if (!a || !b || a->peak_rss_kib <= 0 || b->peak_rss_kib <= 0) {
+			fprintf(stderr, "not measured\n");
+			continue;
+		}
+		ratio = (double)a->peak_rss_kib / (double)b->peak_rss_kib;
+		met = ratio <= t->max_ratio;
+		fprintf(stderr,
+			"peak RSS %6.3fx  (%ld vs %ld KiB; need <= %.2fx)  "
+			"%s\n",
+			ratio, a->peak_rss_kib, b->peak_rss_kib, t->max_ratio,
+			met ? "target met" : "missed");
 		missed += !met;
 	}
 	return missed;

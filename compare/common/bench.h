@@ -177,6 +177,13 @@ const spool_bench_exp *spool_bench_find(const spool_bench_exp *exps,
 					size_t nexps, const char *bench,
 					const char *impl, int threads);
 
+/* For a run() whose work happens in another process (a peer program driven
+ * over a pipe, see extpeer.h): adds the CPU seconds that process reports
+ * for the timed part to the run's cpu_s, which otherwise counts only this
+ * process's threads. What a setup() adds (a warm-up) is not counted. Call
+ * it from run(), on the calling thread. Never blocks. */
+void spool_bench_add_cpu(double seconds);
+
 /* ---- targets ----------------------------------------------------------- */
 
 /* "impl's median time is at most max_ratio times ref_impl's", on one
@@ -201,6 +208,15 @@ int spool_bench_check_targets(const spool_bench_opts *o,
 			      const spool_bench_exp *exps, size_t nexps,
 			      const spool_bench_target *targets,
 			      size_t ntargets);
+
+/* The same for targets on memory: "impl's peak RSS is at most max_ratio
+ * times ref_impl's" (throughput is ignored). Prints each target whose
+ * bench passes --only, with both figures, met or missed; returns the number
+ * missed. */
+int spool_bench_check_rss_targets(const spool_bench_opts *o,
+				  const spool_bench_exp *exps, size_t nexps,
+				  const spool_bench_target *targets,
+				  size_t ntargets);
 
 /* ---- isolation ---------------------------------------------------------- */
 

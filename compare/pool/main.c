@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * spool-bench-pool: spool's work-stealing pool against the runtimes C and
- * C++ programs use for the same jobs, on fork-join workloads (fib, skynet,
- * nqueens) and on submission from a thread outside the pool (submit).
+ * spool-bench-pool: spool's work-stealing pool against the runtimes C, C++,
+ * Rust and Go programs use for the same jobs, on fork-join workloads (fib,
+ * skynet, nqueens), on submission from a thread outside the pool (submit)
+ * and on parallel loops over an array (for_sum, for_map).
  *
  * Every run of every implementation happens in a forked child of its own
  * (spool_bench_in_child): the child starts the runtime, warms it up on a
@@ -26,7 +27,7 @@ _Static_assert(POOL_ERRLEN == SPOOL_BENCH_ERRLEN,
 	       "peers write into the harness's error buffer");
 
 static const char *const bench_names[POOL_NBENCH + 1] = {
-	"fib", "skynet", "nqueens", "submit", NULL};
+	"fib", "skynet", "nqueens", "submit", "for_sum", "for_map", NULL};
 
 static const spool_bench_suite suite = {
 	.name = "pool",
@@ -39,7 +40,9 @@ static const spool_bench_suite suite = {
 		"libomp\ntasks, GThreadPool and a plain mutex+condvar pool, "
 		"and "
 		"\"floor\", the\nlower bound of the pool's design (fib on one "
-		"thread, submit). "
+		"thread, submit); rayon, tokio (submit)\nand Go goroutines "
+		"(fib, skynet, nqueens) as programs of their own; for_sum\n"
+		"and for_map, parallel loops over 10M int64s. "
 		"Every answer is\nchecked; a wrong one fails the program "
 		"(exit 1). Targets are printed\nafter the table, met or "
 		"missed; a missed target is not an error.",
@@ -48,9 +51,11 @@ static const spool_bench_suite suite = {
 };
 
 /* Sizes: the measurement, --quick, and the warm-up before every run. */
-static const int64_t full_n[POOL_NBENCH] = {32, 1000000, 11, 1000000};
-static const int64_t quick_n[POOL_NBENCH] = {20, 10000, 8, 10000};
-static const int64_t warm_n[POOL_NBENCH] = {15, 1000, 6, 1000};
+static const int64_t full_n[POOL_NBENCH] = {32,      1000000,  11,
+					    1000000, 10000000, 10000000};
+static const int64_t quick_n[POOL_NBENCH] = {20,    10000,  8,
+					     10000, 100000, 100000};
+static const int64_t warm_n[POOL_NBENCH] = {15, 1000, 6, 1000, 10000, 10000};
 
 /* ---- answers ------------------------------------------------------------- */
 
@@ -81,6 +86,11 @@ static int64_t answer_of(enum pool_bench b, int64_t n)
 		return n * (n - 1) / 2;
 	case POOL_NQUEENS:
 		return nqueens_answers[n];
+	case POOL_FOR_SUM:
+		return n * (n - 1) / 2;
+	case POOL_FOR_MAP:
+		return pool_for_map_value(0) + pool_for_map_value(n / 2) +
+		       pool_for_map_value(n - 1);
 	default:
 		return n;
 	}
@@ -125,15 +135,35 @@ static const struct peer_ref peers[] = {
 #endif
 	{"mutexpool", &pool_peer_mutexpool, NULL, NULL, NULL},
 	{"floor", &pool_peer_floor, NULL, NULL, NULL},
+	{"rayon", &pool_peer_rayon, NULL, NULL, NULL},
+	{"tokio", &pool_peer_tokio, NULL, NULL, NULL},
+	{"go", &pool_peer_go, NULL, NULL, NULL},
 };
 #define NPEERS (sizeof(peers) / sizeof(peers[0]))
 
 /* Why ref cannot run bench b (checked in this process: modules are never
  * loaded here), or NULL. */
+/* The parallel loops came after most peers: those whose run() does not
+ * know them yet are skipped here rather than run on a bench they would
+ * mistake for another. These peers' cannot() answers for the loops. */
+static const char *const loop_impls[] = {"rayon", "tokio", "go"};
+
+static const char *loop_missing(const struct peer_ref *ref, enum pool_bench b)
+{
+	if (b != POOL_FOR_SUM && b != POOL_FOR_MAP)
+		return NULL;
+	for (size_t i = 0; i < sizeof(loop_impls) / sizeof(loop_impls[0]); i++)
+		if (strcmp(ref->impl, loop_impls[i]) == 0)
+			return NULL;
+	return "no parallel loop is written for this peer yet";
+}
+
 static const char *cannot_run(const struct peer_ref *ref, enum pool_bench b)
 {
 	if (ref->missing)
 		return ref->missing;
+	if (loop_missing(ref, b))
+		return loop_missing(ref, b);
 	if (ref->module)
 		return pool_omp_cannot(b);
 	return ref->linked->cannot(b);
@@ -327,6 +357,7 @@ int main(int argc, char **argv)
 		 true},
 		{"submit", "spool", o.threads, "mutexpool", o.threads, 0.2,
 		 true},
+		{"submit", "spool", o.threads, "tokio", o.threads, 0.5, true},
 	};
 	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof(targets) / sizeof(targets[0]));

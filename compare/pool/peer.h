@@ -2,7 +2,8 @@
 /*
  * The pool suite's workloads and the one interface every implementation of
  * them ("peer") provides: spool, sequential C, oneTBB, libgomp, libomp,
- * GThreadPool and a plain mutex+condition-variable pool.
+ * GThreadPool, a plain mutex+condition-variable pool, and rayon, tokio and
+ * Go, which are programs of their own driven over a pipe (peer_ext.c).
  *
  * Workloads (the same shape in every peer, so only the runtime differs):
  *   fib(n)      one task per call, both children spawned, no cut-off;
@@ -13,6 +14,12 @@
  *               is still safe); answer the number of solutions.
  *   submit(n)   a thread outside the pool submits n tiny tasks (each adds
  *               one to a counter), then joins them all; answer the count.
+ *   for_sum(n)  a parallel loop: the sum of a[0..n-1], where a[i] = i is
+ *               an int64_t array written before the clock starts; answer
+ *               n (n - 1) / 2.
+ *   for_map(n)  a parallel loop: b[i] = pool_for_map_value(a[i]) into a
+ *               second array, also written before the clock starts;
+ *               answer b[0] + b[n / 2] + b[n - 1].
  *
  * A peer is a table of functions with C linkage, so C, C++ and the OpenMP
  * modules (built by two compilers and loaded with dlopen, since libgomp and
@@ -37,6 +44,8 @@ enum pool_bench {
 	POOL_SKYNET,
 	POOL_NQUEENS,
 	POOL_SUBMIT,
+	POOL_FOR_SUM,
+	POOL_FOR_MAP,
 	POOL_NBENCH
 };
 
@@ -124,6 +133,13 @@ static inline struct pool_nqueens pool_nqueens_root(int n)
 	return s;
 }
 
+/* for_map's element function: a multiply and a modulo, so the loop is
+ * neither free nor memory-bound only. */
+static inline int64_t pool_for_map_value(int64_t x)
+{
+	return x * x % 1000003;
+}
+
 /* What OpenMP cannot run, for the modules and for the driver (which never
  * loads a module into its own process). */
 static inline const char *pool_omp_cannot(enum pool_bench b)
@@ -143,6 +159,11 @@ extern const struct pool_peer pool_peer_gthreadpool;
 extern const struct pool_peer pool_peer_mutexpool;
 /* Not a pool: the lower bound two targets are read against (peer_floor.c). */
 extern const struct pool_peer pool_peer_floor;
+/* Programs driven over a pipe (peer_ext.c, compare/peers/); always linked,
+ * each says why when its program is not built. */
+extern const struct pool_peer pool_peer_rayon;
+extern const struct pool_peer pool_peer_tokio;
+extern const struct pool_peer pool_peer_go;
 
 #ifdef __cplusplus
 }

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 """The lesson's workloads in real CPython, for spool-compare's Part 3.
 
-The same workloads as compare/app (sleep, request, fib, hash, mixed), run
-through CPython's own tools:
+The same workloads as compare/app (sleep, request, fib, hash, mixed,
+convoy), run through CPython's own tools:
 
   sequential         one task after another
   threadpool         concurrent.futures.ThreadPoolExecutor(max_workers=T)
@@ -30,6 +30,7 @@ import resource
 import socket
 import statistics
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -334,6 +335,227 @@ def run_mixed(backend, a, lat):
         asyncio.run(main())
 
 
+# ---- convoy: echo round trips beside CPU-bound threads --------------------
+#
+# A client in this process times round trips of 8 bytes to an echo server in
+# a child CPython process (this script, --convoy-serve), which runs k
+# CPU-bound jobs beside its server: as threads (the GIL), in a
+# ProcessPoolExecutor, or with the server on asyncio and the jobs handed to
+# run_in_executor(ProcessPoolExecutor). The client sleeps --gap-ms before
+# each round trip (not timed), so that the server is idle between requests.
+# As in compare/app/convoy.c, the client is the outside peer: it does not
+# share the server's GIL.
+
+CONVOY_BACKENDS = ["sequential", "threads", "processpool", "asyncio-processes"]
+CONVOY_BYTES = 8
+SPIN_FIB = 12  # one unit of a CPU job: a few tens of microseconds
+STOP = [False]  # the threads' jobs end at their next unit
+STARTED = None  # the process jobs count themselves here
+
+
+def set_convoy_shared(ev, started):
+    global CLIENT_DONE, STARTED
+    CLIENT_DONE, STARTED = ev, started
+
+
+def spin_thread(started):
+    started.release()
+    while not STOP[0]:
+        fib(SPIN_FIB)
+
+
+def spin_process():
+    with STARTED.get_lock():
+        STARTED.value += 1
+    units = 0
+    while not CLIENT_DONE.is_set():
+        fib(SPIN_FIB)
+        units += 1
+    return units
+
+
+def echo_blocking(conn):
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:
+        d = conn.recv(64)
+        if not d:
+            break
+        conn.sendall(d)
+    conn.close()
+
+
+def wait_started(started, k):
+    deadline = time.monotonic() + 10
+    while started.value < k and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def convoy_serve(a):
+    """The child: an echo server beside k CPU jobs; prints its port once
+    the jobs run, serves one connection, then stops the jobs."""
+    backend, k = a.convoy_serve[0], int(a.convoy_serve[1])
+    sys.setswitchinterval(a.switch_interval_ms / 1000.0)
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    port = ls.getsockname()[1]
+    if backend == "threads":
+        started = threading.Semaphore(0)
+        ts = [threading.Thread(target=spin_thread, args=(started,))
+              for _ in range(k)]
+        for t in ts:
+            t.start()
+        for _ in ts:
+            started.acquire()
+        print(port, flush=True)
+        conn, _ = ls.accept()
+        echo_blocking(conn)
+        STOP[0] = True
+        for t in ts:
+            t.join()
+        return
+    ev, started = multiprocessing.Event(), multiprocessing.Value("i", 0)
+    ex = (cf.ProcessPoolExecutor(k, initializer=set_convoy_shared,
+                                 initargs=(ev, started)) if k else None)
+    try:
+        if backend == "processpool":
+            futs = [ex.submit(spin_process) for _ in range(k)] if ex else []
+            wait_started(started, k)
+            print(port, flush=True)
+            conn, _ = ls.accept()
+            echo_blocking(conn)
+            ev.set()
+            [f.result() for f in futs]
+            return
+
+        async def handle(reader, writer):
+            while True:
+                d = await reader.read(64)
+                if not d:
+                    break
+                writer.write(d)
+                await writer.drain()
+            writer.close()
+            done.set()
+
+        async def main():
+            global done
+            done = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            srv = await asyncio.start_server(handle, sock=ls)
+            jobs = [loop.run_in_executor(ex, spin_process) for _ in range(k)]
+            while started.value < k:
+                await asyncio.sleep(0.001)
+            print(port, flush=True)
+            await done.wait()
+            ev.set()
+            await asyncio.gather(*jobs)
+            srv.close()
+        asyncio.run(main())
+    finally:
+        if ex:
+            ex.shutdown(wait=True)
+
+
+def convoy_client(a, sock, server=None):
+    """Times a.round_trips round trips on sock; server, if given, is the
+    other end, echoed by this same thread (sequential)."""
+    lat = []
+    for k in range(-1, a.round_trips):  # -1: the warm-up
+        v = struct.pack("<Q", mix64((a.seed * 131 + k) & MASK))
+        time.sleep(a.gap_ms / 1000.0)
+        t = time.perf_counter()
+        sock.sendall(v)
+        if server is not None:
+            server.sendall(server.recv(64))
+        got = b""
+        while len(got) < CONVOY_BYTES:
+            chunk = sock.recv(CONVOY_BYTES - len(got))
+            if not chunk:
+                raise ConnectionError("closed before the echo")
+            got += chunk
+        if k >= 0:
+            lat.append(time.perf_counter() - t)
+        if got != v:
+            raise ValueError("the echo differs")
+    return lat
+
+
+def convoy_once(a, backend, k):
+    """One run: returns the round trips' times (s) and their total."""
+    if backend == "sequential":
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        c = socket.create_connection(ls.getsockname())
+        s, _ = ls.accept()
+        for x in (c, s):
+            x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        t0 = time.perf_counter()
+        lat = convoy_client(a, c, s)
+        wall = time.perf_counter() - t0
+        for x in (c, s, ls):
+            x.close()
+        return lat, wall
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--convoy-serve", backend, str(k),
+         "--switch-interval-ms", str(a.switch_interval_ms)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            t0 = time.perf_counter()
+            lat = convoy_client(a, c)
+            wall = time.perf_counter() - t0
+        if child.wait(30) != 0:
+            raise RuntimeError("the echo server exited with %d"
+                               % child.returncode)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return lat, wall
+
+
+def run_convoy(a, backends):
+    rows = [(b, k) for b in CONVOY_BACKENDS if b in backends
+            for k in (range(a.cpu_threads + 1) if b != "sequential"
+                      else [0])]
+    got = {r: ([], [], [], None) for r in rows}
+    for _ in range(a.runs):
+        for k in range(a.cpu_threads + 1):
+            for r in rows:
+                if r[1] != k or got[r][3]:
+                    continue
+                try:
+                    lat, wall = convoy_once(a, *r)
+                except Exception as e:  # reported on the row
+                    got[r] = got[r][:3] + ("%s: %s" % (type(e).__name__,
+                                                       e),)
+                    continue
+                got[r][0].append(percentile(lat, 50) * 1e3)
+                got[r][1].append(percentile(lat, 99) * 1e3)
+                got[r][2].append(wall)
+    p50 = {r: statistics.median(got[r][0]) for r in rows if not got[r][3]}
+    for r in rows:
+        b, k = r
+        line = {"bench": "lesson_convoy", "impl": "cpython", "backend": b,
+                "threads": k, "cpu_threads": k, "tasks": 1,
+                "n": a.round_trips, "runs": a.runs,
+                "switch_interval_ms": a.switch_interval_ms,
+                "gap_ms": a.gap_ms, "python": sys.version.split()[0]}
+        if got[r][3]:
+            line["error"] = got[r][3]
+        else:
+            line["median_s"] = round(statistics.median(got[r][2]), 6)
+            line["p50_ms"] = round(p50[r], 4)
+            line["p99_ms"] = round(statistics.median(got[r][1]), 4)
+            if (b, 0) in p50 and p50[(b, 0)] > 0:
+                line["factor"] = round(p50[r] / p50[(b, 0)], 2)
+        print(json.dumps(line), flush=True)
+
+
 # ---- measuring ------------------------------------------------------------
 
 def cpu_seconds():
@@ -396,7 +618,21 @@ def main():
                    "(default: start one in this process)")
     p.add_argument("--mixed-port", type=int, default=0,
                    help="the same, answering after --mixed-delay-ms")
+    p.add_argument("--switch-interval-ms", type=float, default=5.0,
+                   help="sys.setswitchinterval, in ms (CPython's default)")
+    p.add_argument("--round-trips", type=int, default=50,
+                   help="convoy: round trips timed per run")
+    p.add_argument("--cpu-threads", type=int, default=2,
+                   help="convoy: rows beside 0..N CPU-bound jobs")
+    p.add_argument("--gap-ms", type=float, default=1.0,
+                   help="convoy: the client's pause before each round trip")
+    p.add_argument("--convoy-serve", nargs=2, metavar=("BACKEND", "K"),
+                   help=argparse.SUPPRESS)  # the convoy's child process
     a = p.parse_args()
+    if a.convoy_serve:
+        convoy_serve(a)
+        return
+    sys.setswitchinterval(a.switch_interval_ms / 1000.0)
     workloads = a.workload.split(",")
     backends = a.backend.split(",")
     for b in backends:
@@ -415,6 +651,9 @@ def main():
     BUFFERS[a.hash_kib] = make_buffer(a.seed, a.hash_kib * 1024)
     try:
         for w in workloads:
+            if w == "convoy":
+                run_convoy(a, backends)
+                continue
             a.workload = w
             a.port = a.mixed_port if w == "mixed" else request_port
             seq = None

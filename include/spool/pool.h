@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * The work-stealing thread pool.
+/**
+ * @file
+ * @brief The work-stealing thread pool.
  *
  * A pool owns N worker threads. Each worker has its own Chase-Lev deque:
  * a task submitted from inside a pool task goes onto the submitting
@@ -46,28 +47,30 @@
 extern "C" {
 #endif
 
-/* An opaque pool handle. */
+/** An opaque pool handle. */
 typedef struct spool_pool spool_pool;
 
-/* Creation options. Always start from SPOOL_POOL_OPTIONS_INIT so that fields
+/** Creation options. Always start from SPOOL_POOL_OPTIONS_INIT so that fields
  * added later get their defaults. */
 typedef struct spool_pool_options {
-	/* Number of worker threads. 0: the number of online CPUs
+	/** Number of worker threads. 0: the number of online CPUs
 	 * (sysconf(_SC_NPROCESSORS_ONLN), at least 1). Negative: SPOOL_EINVAL.
 	 * More workers than CPUs is allowed. */
 	int workers;
-	/* Thread-name prefix: worker i is named "<name>-<i>". Linux allows 15
+	/** Thread-name prefix: worker i is named "<name>-<i>". Linux allows 15
 	 * characters, so a long prefix is cut to keep the "-<i>" whole.
 	 * NULL: "spool". The string is copied; the caller keeps ownership. */
 	const char *name;
 } spool_pool_options;
 
+/** The defaults of spool_pool_options: initialize every options struct
+ * with it. */
 #define SPOOL_POOL_OPTIONS_INIT                                                \
 	{                                                                      \
 		0, NULL                                                        \
 	}
 
-/* Creates a pool and starts its workers. opts NULL means the defaults.
+/** Creates a pool and starts its workers. opts NULL means the defaults.
  * On success *out gets the pool (owned by the caller, who frees it with
  * spool_pool_destroy()) and 0 is returned. Otherwise *out is set to NULL
  * and the result is SPOOL_EINVAL (NULL out, negative workers),
@@ -76,7 +79,7 @@ typedef struct spool_pool_options {
 SPOOL_API int spool_pool_create(spool_pool **out,
 				const spool_pool_options *opts);
 
-/* The executor through which work is submitted to p: pass it to
+/** The executor through which work is submitted to p: pass it to
  * spool_submit(). Borrowed: it lives exactly as long as p and must not be
  * destroyed. Submission through it is thread-safe from any thread and
  * never blocks. From a worker of p (a task submitting children) it goes
@@ -88,25 +91,25 @@ SPOOL_API int spool_pool_create(spool_pool **out,
  * spool_pool_shutdown()). Returns NULL for a NULL p. */
 SPOOL_API spool_executor *spool_pool_executor(spool_pool *p);
 
-/* The number of worker threads of p (>= 1); SPOOL_EINVAL for NULL.
+/** The number of worker threads of p (>= 1); SPOOL_EINVAL for NULL.
  * Never blocks. */
 SPOOL_API int spool_pool_workers(const spool_pool *p);
 
-/* Flags for spool_pool_shutdown(), as
+/** Flags for spool_pool_shutdown(), as
  * concurrent.futures.Executor.shutdown(wait, cancel_futures). */
 enum {
-	/* Block until every task that is running or still queued (and not
+	/** Block until every task that is running or still queued (and not
 	 * cancelled) has finished. Without it, shutdown returns at once and
 	 * the workers finish the remaining work in the background. */
 	SPOOL_SHUTDOWN_WAIT = 1u,
-	/* Cancel every task still queued: its future ends CANCELLED, before
+	/** Cancel every task still queued: its future ends CANCELLED, before
 	 * shutdown returns, and the task never runs. Running tasks are not
 	 * stopped; they see spool_cancel_requested() only if someone cancels
 	 * them. */
 	SPOOL_SHUTDOWN_CANCEL_PENDING = 2u
 };
 
-/* Stops p from accepting work: every later spool_submit() on its executor
+/** Stops p from accepting work: every later spool_submit() on its executor
  * from a thread that is not one of p's workers returns a future FAILED
  * with SPOOL_ESHUTDOWN. Work already accepted still runs (unless
  * SPOOL_SHUTDOWN_CANCEL_PENDING), and so do the tasks that running tasks
@@ -124,7 +127,7 @@ enum {
  * Blocks only with SPOOL_SHUTDOWN_WAIT. Thread-safe. */
 SPOOL_API int spool_pool_shutdown(spool_pool *p, unsigned flags);
 
-/* Shuts p down with SPOOL_SHUTDOWN_WAIT if that was not yet done, joins the
+/** Shuts p down with SPOOL_SHUTDOWN_WAIT if that was not yet done, joins the
  * worker threads and frees the pool. NULL is a harmless no-op.
  * Futures obtained from p stay valid after destroy until their last
  * spool_future_release(); they are all final by then. p and its executor
@@ -133,20 +136,20 @@ SPOOL_API int spool_pool_shutdown(spool_pool *p, unsigned flags);
  * with any other call on p, is undefined. Blocks until the work is done. */
 SPOOL_API void spool_pool_destroy(spool_pool *p);
 
-/* Counters since creation, summed over the workers when read. Each is a
+/** Counters since creation, summed over the workers when read. Each is a
  * monotonic count; a read while the pool runs is a consistent-enough
  * snapshot (each counter exact at some instant, not all at the same one);
  * after spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT) they are exact. */
 typedef struct spool_pool_stats {
-	uint64_t tasks_run;     /* tasks whose function was called */
-	uint64_t steals;        /* tasks taken from another worker's deque */
-	uint64_t failed_steals; /* steal attempts that found nothing or lost
+	uint64_t tasks_run;     /**< tasks whose function was called */
+	uint64_t steals;        /**< tasks taken from another worker's deque */
+	uint64_t failed_steals; /**< steal attempts that found nothing or lost
 				   a race */
-	uint64_t parks;         /* times a worker went to sleep */
-	uint64_t wakeups;       /* wake-ups sent to sleeping workers */
+	uint64_t parks;         /**< times a worker went to sleep */
+	uint64_t wakeups;       /**< wake-ups sent to sleeping workers */
 } spool_pool_stats;
 
-/* Fills *out with p's counters. Returns 0 or SPOOL_EINVAL (NULL p or out).
+/** Fills *out with p's counters. Returns 0 or SPOOL_EINVAL (NULL p or out).
  * Thread-safe; never blocks. */
 SPOOL_API int spool_pool_stats_get(spool_pool *p, spool_pool_stats *out);
 

@@ -70,6 +70,9 @@ START_TEST(no_arguments_runs_the_defaults)
 	ck_assert_uint_eq(p.cfg.backends, (1u << CMP_B_COUNT) - 1);
 	ck_assert_int_eq(p.cfg.format, CMP_FMT_TABLE);
 	ck_assert_int_eq(p.cfg.switch_interval_ns, 5000000);
+	ck_assert_int_eq(p.cfg.pickle_bytes, 128);
+	ck_assert_int_eq(p.cfg.round_trips, 50);
+	ck_assert_int_eq(p.cfg.convoy_cpus, 2);
 	ck_assert_str_eq(p.err, "");
 	done(&p);
 }
@@ -81,6 +84,9 @@ START_TEST(help_prints_usage_and_asks_to_exit_zero)
 	ck_assert_int_eq(p.rc, 1);
 	ck_assert_ptr_nonnull(strstr(p.out, "usage: spool-compare"));
 	ck_assert_ptr_nonnull(strstr(p.out, "--switch-interval"));
+	ck_assert_ptr_nonnull(strstr(p.out, "--pickle-bytes"));
+	ck_assert_ptr_nonnull(strstr(p.out, "--round-trips"));
+	ck_assert_ptr_nonnull(strstr(p.out, "--cpu-threads"));
 	ck_assert_str_eq(p.err, "");
 	done(&p);
 	p = parse("--tasks", "4", "-h", NULL);
@@ -127,6 +133,17 @@ START_TEST(values_are_parsed_in_both_spellings)
 	ck_assert_str_eq(p.cfg.svg_dir, "/tmp/x");
 	ck_assert_str_eq(p.cfg.python, "");
 	done(&p);
+	p = parse("--workload", "convoy", "--backend", "gil,procs",
+		  "--round-trips=7", "--cpu-threads", "3", "--pickle-bytes",
+		  "4096", NULL);
+	ck_assert_int_eq(p.rc, 0);
+	ck_assert_uint_eq(p.cfg.workloads, 1u << CMP_W_CONVOY);
+	ck_assert_uint_eq(p.cfg.backends,
+			  (1u << CMP_B_GIL) | (1u << CMP_B_PROCS));
+	ck_assert_int_eq(p.cfg.round_trips, 7);
+	ck_assert_int_eq(p.cfg.convoy_cpus, 3);
+	ck_assert_int_eq(p.cfg.pickle_bytes, 4096);
+	done(&p);
 	p = parse("--workload", "all", "--csv", NULL);
 	ck_assert_int_eq(p.rc, 0);
 	ck_assert_uint_eq(p.cfg.workloads, (1u << CMP_W_COUNT) - 1);
@@ -164,6 +181,14 @@ START_TEST(bad_numbers_are_status_2_with_the_range)
 	expect_bad(parse("--delay", "fast", NULL), "--delay: 'fast'");
 	expect_bad(parse("--fib", "99", NULL), "--fib: '99'");
 	expect_bad(parse("--time-limit", "-1", NULL), "--time-limit: '-1'");
+	expect_bad(parse("--pickle-bytes", "40", NULL),
+		   "--pickle-bytes: '40' is not a whole number in 88..16384");
+	expect_bad(parse("--pickle-bytes", "16385", NULL), "header");
+	expect_bad(parse("--round-trips", "0", NULL),
+		   "--round-trips: '0' is not a whole number in 1..100000");
+	expect_bad(parse("--cpu-threads", "9", NULL),
+		   "--cpu-threads: '9' is not a whole number in 1..8");
+	expect_bad(parse("--cpu-threads", "0", NULL), "--cpu-threads: '0'");
 }
 END_TEST
 

@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "compare.h"
+#include "farm.h"
 #include "gil.h"
 #include "support.h"
+#include "task.h"
 #include "workloads.h"
 
 #define MS INT64_C(1000000)
@@ -206,6 +208,232 @@ START_TEST(mixed_gives_the_same_checksum_on_every_backend)
 }
 END_TEST
 
+/* ---- procs and the farm ---------------------------------------------------
+ * Not timing lessons: what the worker processes compute must be what the
+ * sequential run computes, on any machine. */
+
+static void procs_equal_seq(int w)
+{
+	struct cmp_config cfg;
+	small_config(&cfg);
+	cfg.backends = (1u << CMP_B_SEQ) | (1u << CMP_B_PROCS);
+	struct cmp_result res[CMP_B_COUNT];
+	int failures = cmp_run_workload(&cfg, w, res);
+	ck_assert_msg(failures == 0, "%s: %s", cmp_workload_name(w),
+		      res[CMP_B_PROCS].error);
+	ck_assert(res[CMP_B_PROCS].ok && res[CMP_B_SEQ].ok);
+	ck_assert_uint_eq(res[CMP_B_PROCS].checksum, res[CMP_B_SEQ].checksum);
+	ck_assert_uint_ne(res[CMP_B_SEQ].checksum, 0);
+	cmp_workloads_cleanup();
+}
+
+START_TEST(procs_fib_equals_sequential)
+{
+	procs_equal_seq(CMP_W_FIB);
+}
+END_TEST
+
+START_TEST(procs_hash_equals_sequential)
+{
+	procs_equal_seq(CMP_W_HASH);
+}
+END_TEST
+
+START_TEST(procs_sleep_and_request_equal_sequential)
+{
+	procs_equal_seq(CMP_W_SLEEP);
+	procs_equal_seq(CMP_W_REQUEST);
+}
+END_TEST
+
+/* Task by task, not only the checksum: every result a worker process sends
+ * back is the one cmp_task_run() computes here, at the smallest and the
+ * largest message size, with more tasks than the workers' windows hold. */
+START_TEST(farm_results_equal_running_each_task_here)
+{
+	enum { N = 11 };
+	struct cmp_config cfg;
+	small_config(&cfg);
+	uint8_t *buf = malloc((size_t)cfg.hash_kib * 1024);
+	ck_assert_ptr_nonnull(buf);
+	cmp_hash_buffer_fill(buf, (size_t)cfg.hash_kib * 1024, cfg.seed);
+	struct cmp_task_spec t[N];
+	uint64_t want[N];
+	for (int i = 0; i < N; i++) {
+		t[i] = cmp_task_spec_of(&cfg, i % 2 ? CMP_W_FIB : CMP_W_HASH,
+					i);
+		t[i].fib_n = 10 + i;
+		t[i].buf = buf;
+		t[i].buf_len = (size_t)cfg.hash_kib * 1024;
+		ck_assert_int_eq(cmp_task_run(&t[i], NULL, NULL, &want[i]), 0);
+	}
+	static const int sizes[] = {CMP_FARM_HEADER, 128, CMP_FARM_MAX_MSG};
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(*sizes); k++) {
+		for (int workers = 1; workers <= 3; workers++) {
+			void *farm;
+			char why[96] = "";
+			ck_assert_msg(cmp_procs_farm.start(&farm, workers, why,
+							   sizeof(why)) == 0,
+				      "%s", why);
+			uint64_t got[N] = {0};
+			int rc = cmp_farm_run(&cmp_procs_farm, farm, workers, t,
+					      N, sizes[k], got, NULL, NULL);
+			ck_assert_msg(rc == 0, "%s: %s", spool_err_name(rc),
+				      cmp_procs_farm.why(farm));
+			ck_assert_int_eq(
+				cmp_procs_farm.finish(farm, why, sizeof(why)),
+				0);
+			for (int i = 0; i < N; i++)
+				ck_assert_uint_eq(got[i], want[i]);
+		}
+	}
+	free(buf);
+}
+END_TEST
+
+/* Stop-checking jobs run until request_stop, then report their units. */
+static void stop_soon(void *arg)
+{
+	spool_test_sleep_ns(20 * MS);
+	cmp_procs_farm.request_stop(arg);
+}
+
+START_TEST(farm_request_stop_ends_running_jobs)
+{
+	void *farm;
+	char why[96];
+	ck_assert_int_eq(cmp_procs_farm.start(&farm, 2, why, sizeof(why)), 0);
+	struct cmp_task_spec t[2] = {
+		{.workload = CMP_W_CONVOY, .kind = CMP_TASK_SPIN_CPU},
+		{.workload = CMP_W_CONVOY, .kind = CMP_TASK_SPIN_CPU}};
+	uint64_t units[2] = {0};
+	ck_assert_int_eq(cmp_farm_run(&cmp_procs_farm, farm, 2, t, 2, 128,
+				      units, stop_soon, farm),
+			 0);
+	ck_assert_int_eq(cmp_procs_farm.finish(farm, why, sizeof(why)), 0);
+	ck_assert_uint_gt(units[0] + units[1], 0);
+}
+END_TEST
+
+/* A task the worker cannot run fails with the worker's error; the farm
+ * refuses message sizes outside its range. */
+START_TEST(farm_reports_task_errors_and_refuses_bad_sizes)
+{
+	void *farm;
+	char why[96];
+	ck_assert_int_eq(cmp_procs_farm.start(&farm, 1, why, sizeof(why)), 0);
+	struct cmp_task_spec t[2] = {
+		{.workload = CMP_W_FIB, .fib_n = 5},
+		{.workload = CMP_W_FIB, .fib_n = 99}}; /* out of range */
+	uint64_t got[2];
+	ck_assert_int_eq(cmp_farm_run(&cmp_procs_farm, farm, 1, t, 2,
+				      CMP_FARM_HEADER - 1, got, NULL, NULL),
+			 SPOOL_EINVAL);
+	ck_assert_int_eq(cmp_farm_run(&cmp_procs_farm, farm, 1, t, 2,
+				      CMP_FARM_MAX_MSG + 1, got, NULL, NULL),
+			 SPOOL_EINVAL);
+	ck_assert_int_eq(cmp_farm_run(&cmp_procs_farm, farm, 1, t, 2, 128, got,
+				      NULL, NULL),
+			 SPOOL_EINVAL);
+	ck_assert_uint_eq(got[0], 5);
+	ck_assert_int_eq(cmp_procs_farm.finish(farm, why, sizeof(why)), 0);
+	ck_assert_int_eq(cmp_procs_farm.finish(NULL, why, sizeof(why)), 0);
+	ck_assert_int_ne(cmp_procs_farm.start(&farm, 0, why, sizeof(why)), 0);
+	ck_assert_ptr_null(farm);
+}
+END_TEST
+
+/* ---- the convoy -----------------------------------------------------------
+ */
+
+START_TEST(convoy_has_a_row_per_backend_and_cpu_count_with_one_answer)
+{
+	struct cmp_config cfg;
+	small_config(&cfg);
+	cfg.round_trips = 5;
+	cfg.convoy_cpus = 1;
+	struct cmp_convoy_result rows[CMP_B_COUNT * 2];
+	int n = -1;
+	int failures = cmp_run_convoy(&cfg, rows, CMP_B_COUNT * 2, &n);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(rows[i].ok, "%s with %d: %s",
+			      cmp_backend_name(rows[i].backend),
+			      rows[i].cpu_threads, rows[i].error);
+	ck_assert_int_eq(failures, 0);
+	/* seq (0 only), then pool, gil, loop, procs with 0 and 1. */
+	static const int want[][2] = {
+		{CMP_B_SEQ, 0},  {CMP_B_POOL, 0},  {CMP_B_POOL, 1},
+		{CMP_B_GIL, 0},  {CMP_B_GIL, 1},   {CMP_B_LOOP, 0},
+		{CMP_B_LOOP, 1}, {CMP_B_PROCS, 0}, {CMP_B_PROCS, 1}};
+	ck_assert_int_eq(n, 9);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(rows[i].backend, want[i][0]);
+		ck_assert_int_eq(rows[i].cpu_threads, want[i][1]);
+		ck_assert_uint_eq(rows[i].checksum, rows[0].checksum);
+		ck_assert(rows[i].p50_ms > 0);
+		ck_assert(rows[i].p99_ms >= rows[i].p50_ms);
+		ck_assert(rows[i].factor > 0);
+		if (rows[i].cpu_threads == 0)
+			ck_assert(rows[i].factor == 1.0);
+	}
+	ck_assert_uint_ne(rows[0].checksum, 0);
+	/* Only the backends it applies to: threads, gil-threads and
+	 * loop-pool have none. */
+	cfg.backends = (1u << CMP_B_THREADS) | (1u << CMP_B_LOOP_POOL);
+	ck_assert_int_eq(cmp_run_convoy(&cfg, rows, CMP_B_COUNT * 2, &n), 0);
+	ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+START_TEST(convoy_json_lines_carry_the_bench_fields)
+{
+	static struct cmp_report rep;
+	struct cmp_config cfg;
+	small_config(&cfg);
+	cfg.parts = 1u << 2;
+	rep.cfg = &cfg;
+	rep.n_convoy = 1;
+	rep.convoy[0] = (struct cmp_convoy_result){.backend = CMP_B_GIL,
+						   .cpu_threads = 1,
+						   .ok = true,
+						   .runs = 1,
+						   .round_trips = 50,
+						   .p50_ms = 5.1,
+						   .p99_ms = 9.5,
+						   .factor = 480,
+						   .wall_s = 0.3};
+	rep.n_part2 = 1;
+	rep.part2[0] = (struct cmp_result){.workload = CMP_W_FIB,
+					   .backend = CMP_B_PROCS,
+					   .ok = true,
+					   .runs = 1,
+					   .wall_s = 0.5,
+					   .speedup = 1.4};
+	char *text;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+	cmp_print_json(&rep, f);
+	fclose(f);
+	static const char *const need[] = {
+		"{\"bench\":\"lesson_fib\",\"impl\":\"spool\","
+		"\"backend\":\"procs\",\"threads\":2",
+		"\"speedup\":1.400",
+		"{\"bench\":\"lesson_convoy\",\"impl\":\"spool\","
+		"\"backend\":\"gil\",\"threads\":1,\"cpu_threads\":1,"
+		"\"n\":50,",
+		"\"switch_interval_ms\":1.000",
+		"\"median_s\":0.300000",
+		"\"p50_ms\":5.1000",
+		"\"p99_ms\":9.5000",
+		"\"factor\":480.00",
+		"\"gil_drop_requests\":"};
+	for (size_t i = 0; i < sizeof(need) / sizeof(*need); i++)
+		ck_assert_msg(strstr(text, need[i]), "%s lacks %s", text,
+			      need[i]);
+	free(text);
+}
+END_TEST
+
 START_TEST(timeline_records_task_and_gil_spans_of_the_chosen_scenario)
 {
 	struct cmp_config cfg;
@@ -326,6 +554,7 @@ int main(void)
 	tcase_add_test(
 		tc, task_delays_stay_within_half_and_one_and_a_half_the_mean);
 	tcase_add_test(tc, json_lines_carry_the_bench_fields);
+	tcase_add_test(tc, convoy_json_lines_carry_the_bench_fields);
 	tcase_add_test(tc, python_part_is_skipped_with_a_reason);
 	suite_add_tcase(s, tc);
 	tc = spool_test_case("server", 60);
@@ -341,6 +570,14 @@ int main(void)
 	tcase_add_test(tc, mixed_gives_the_same_checksum_on_every_backend);
 	tcase_add_test(
 		tc, timeline_records_task_and_gil_spans_of_the_chosen_scenario);
+	tcase_add_test(tc, procs_fib_equals_sequential);
+	tcase_add_test(tc, procs_hash_equals_sequential);
+	tcase_add_test(tc, procs_sleep_and_request_equal_sequential);
+	tcase_add_test(tc, farm_results_equal_running_each_task_here);
+	tcase_add_test(tc, farm_request_stop_ends_running_jobs);
+	tcase_add_test(tc, farm_reports_task_errors_and_refuses_bad_sizes);
+	tcase_add_test(
+		tc, convoy_has_a_row_per_backend_and_cpu_count_with_one_answer);
 	tcase_add_test(tc, article_scenarios_all_run_on_the_loop);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);

@@ -158,8 +158,14 @@ struct spool__loop_task {
 
 /* ---- the loop --------------------------------------------------------- */
 
+/* A timer in the heap: its handle and a copy of its deadline (timer.c). */
+struct spool__timer_entry {
+	int64_t when;
+	struct spool_handle *h;
+};
+
 struct spool__timer_heap {
-	struct spool_handle **v;
+	struct spool__timer_entry *v;
 	size_t n, cap;
 };
 

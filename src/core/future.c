@@ -489,7 +489,8 @@ void spool__future_complete_owned(spool_future *f, int err, void *value)
 	after_final(f, w);
 }
 
-void spool__future_complete_owned_release(spool_future *f, int err, void *value)
+static inline __attribute__((always_inline)) void
+complete_owned_release(spool_future *f, int err, void *value)
 {
 	static const char who[] = "spool__future_complete_owned_release";
 	check_owned(f, who);
@@ -508,6 +509,16 @@ void spool__future_complete_owned_release(spool_future *f, int err, void *value)
 	check_word(w, SPOOL__PH_RUNNING, who);
 	after_final(f, w);
 	spool_future_release(f);
+}
+
+void spool__future_complete_owned_release(spool_future *f, int err, void *value)
+{
+	/* The common case with a constant phase: the whole delta, reference
+	 * included, folds into one constant (every pool task ends here). */
+	if (__builtin_expect(err == 0, 1))
+		complete_owned_release(f, 0, value);
+	else
+		complete_owned_release(f, err, value);
 }
 
 /* Claims the right to complete f: PENDING (or, unless pending_only,

@@ -205,7 +205,7 @@ int spool_pool_create(spool_pool **out, const spool_pool_options *opts)
 		w->pool = p;
 		w->index = made;
 		w->rng = 2654435761u * (uint32_t)(made + 1);
-		atomic_init(&w->returns, NULL);
+		spool__lifo_init(&w->returns);
 	}
 	spool__idle_init(p);
 	for (int i = 0; rc == 0 && i < n; i++) {

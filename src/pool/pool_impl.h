@@ -35,6 +35,7 @@
 
 #include "core/executor_impl.h"
 #include "core/future_impl.h"
+#include "core/lifo.h"
 #include "deque.h"
 #include "fence.h"
 #include "inject.h"
@@ -62,12 +63,12 @@ struct spool__pool_task {
 		/* The worker running the task, stored when it starts: the
 		 * deadlock check's answer to "is this task running beneath
 		 * my wait?" (worker.c, pool_holds). Read only through a
-		 * reference, so never while the record is on a free list;
-		 * what the other members leave in the word is a task
-		 * record's or a queue node's address, never a worker's. */
+		 * reference, so never while the record is on a free list or
+		 * return stack; what the other members leave in the word is a
+		 * task record's or a queue node's address, never a worker's. */
 		_Atomic(struct spool__worker *) runner;
-		struct spool__pool_task
-			*next_free; /* free list and return stack */
+		struct spool__pool_task *next_free; /* free list */
+		struct spool__lifo_node ret;        /* return stack */
 	};
 };
 
@@ -94,8 +95,9 @@ struct spool__worker {
 	bool searching; /* counted in the pool's searching count */
 
 	/* Records whose last reference was dropped on another thread: a
-	 * Treiber stack pushed by anyone, emptied at once by the owner. */
-	alignas(64) _Atomic(struct spool__pool_task *) returns;
+	 * closable stack (core/lifo.h) pushed by anyone, emptied at once by
+	 * the owner, closed by the pool's destroy (task.c). */
+	alignas(64) struct spool__lifo returns;
 
 	/* Parking (park.c). sleeping and next_sleeper are written under the
 	 * pool's sleep_mu; sleeping is also read without it. */

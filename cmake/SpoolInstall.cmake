@@ -19,11 +19,13 @@ install(TARGETS spool EXPORT spoolTargets
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 # Public headers only: the internal ones live in src/ and are never installed.
+# spool/mpi.h belongs to the MPI component and is installed with it
+# (cmake/SpoolMPI.cmake).
 install(FILES ${PROJECT_SOURCE_DIR}/include/spool.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/spool
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-  FILES_MATCHING PATTERN "*.h")
+  FILES_MATCHING PATTERN "*.h" PATTERN "mpi.h" EXCLUDE)
 
 install(EXPORT spoolTargets
   NAMESPACE spool::

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * spool: a work-stealing thread pool and a single-threaded event loop that
- * produce the same kind of future, and asyncio's combinators on any future.
- * This umbrella header is the only one users need.
+/**
+ * @file
+ * @brief spool: a work-stealing thread pool and a single-threaded event loop
+ * that produce the same kind of future, and asyncio's combinators on any
+ * future. This umbrella header is the only one users need.
  */
 #ifndef SPOOL_H
 #define SPOOL_H

@@ -317,8 +317,8 @@ END_TEST
 static int callbacks_on(spool_future *f)
 {
 	int n = 0;
-	for (struct spool__cb *c = atomic_load(&f->callbacks);
-	     c && c != SPOOL__CB_CLOSED; c = c->next)
+	for (struct spool__lifo_node *c = spool__lifo_peek(&f->callbacks); c;
+	     c = c->next)
 		n++;
 	return n;
 }

@@ -248,6 +248,60 @@ START_TEST(a_coroutine_waiting_in_a_combinator_can_be_cancelled)
 }
 END_TEST
 
+/* A then continuation and a group task, each running as a coroutine
+ * suspended at an await: cancelling their own future is forwarded to the
+ * loop task that runs them (src/combinators/proxy.c), which interrupts the
+ * await. So the cancel answers 0 (cancel_cb checks it), not SPOOL_EBUSY,
+ * and both end CANCELLED while what they awaited is still pending. */
+static int await_forever_cont(spool_future *src, void *arg, void **result)
+{
+	(void)src, (void)result;
+	return spool_future_wait(arg, SPOOL_FOREVER);
+}
+
+static int await_forever_task(void *arg, void **result)
+{
+	(void)result;
+	return spool_future_wait(arg, SPOOL_FOREVER);
+}
+
+START_TEST(
+	a_then_or_group_task_awaiting_in_a_coroutine_is_cancelled_through_its_future)
+{
+	spool_loop *loop = spool_test_loop_new();
+	spool_executor *ex = spool_loop_executor(loop);
+	spool_future *p = spool_promise_new();
+	spool_future *src = spool_promise_new();
+	ck_assert_int_eq(spool_promise_set_result(src, NULL), 0);
+	spool_future *c = spool_then(src, ex, await_forever_cont, p);
+	ck_assert_ptr_nonnull(c);
+	spool_group *g;
+	ck_assert_int_eq(spool_group_create(&g, ex, 0), 0);
+	spool_future *t;
+	ck_assert_int_eq(spool_group_spawn(g, await_forever_task, p, &t), 0);
+	ck_assert_int_eq(
+		spool_loop_call_later(loop, 1 * MS, cancel_cb, c, NULL), 0);
+	ck_assert_int_eq(
+		spool_loop_call_later(loop, 1 * MS, cancel_cb, t, NULL), 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, c),
+			 SPOOL_ECANCELLED);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, t),
+			 SPOOL_ECANCELLED);
+	ck_assert_int_eq(spool_future_state(c), SPOOL_CANCELLED);
+	ck_assert_int_eq(spool_future_state(t), SPOOL_CANCELLED);
+	ck_assert_int_eq(spool_future_state(p), SPOOL_PENDING);
+	/* Cancelled through its future: not a failure of the group. */
+	ck_assert_int_eq(spool_group_join(g, SPOOL_FOREVER), 0);
+	spool_group_destroy(g);
+	spool_promise_set_result(p, NULL);
+	spool_future_release(p);
+	spool_future_release(src);
+	spool_future_release(c);
+	spool_future_release(t);
+	spool_loop_destroy(loop);
+}
+END_TEST
+
 struct deadlk {
 	spool_future *p;
 	int wait_rc, wait_for_rc;
@@ -294,6 +348,9 @@ int main(void)
 		wait_for_in_a_coroutine_cancels_a_slow_coroutine_on_timeout);
 	tcase_add_test(tc,
 		       a_coroutine_waiting_in_a_combinator_can_be_cancelled);
+	tcase_add_test(
+		tc,
+		a_then_or_group_task_awaiting_in_a_coroutine_is_cancelled_through_its_future);
 	tcase_add_test(
 		tc,
 		combinators_on_the_loop_thread_outside_a_coroutine_are_edeadlk);

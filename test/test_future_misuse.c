@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/executor_impl.h"
 #include "core/future_impl.h"
 #include "support.h"
 
@@ -299,10 +300,11 @@ START_TEST(cancel_of_a_future_being_completed_answers_without_waiting)
 }
 END_TEST
 
-/* Pairs of threads race, round after round: one cancels a gather while
- * the other completes its children (one of them with an error, every
- * third round). A cancel that answers 0 means the gather ends CANCELLED,
- * SPOOL_ESTATE that it ends DONE or FAILED, whichever thread decided. */
+/* Pairs of threads race, round after round: one cancels a gather (or a
+ * map) while the other completes its children (one of them with an error,
+ * every third round). A cancel that answers 0 means it ends CANCELLED,
+ * SPOOL_ESTATE that it ends DONE or FAILED, whichever thread decided. Both
+ * settle through src/combinators/settle.c. */
 enum { RACE_PAIRS = 4, RACE_ROUNDS = 500, RACE_CHILDREN = 3 };
 
 struct race {
@@ -345,17 +347,63 @@ static void *race_complete(void *arg)
 	return NULL;
 }
 
-START_TEST(cancel_racing_a_gathers_completion_answers_what_it_ends_as)
+/* An executor whose tasks are promises that the test completes: a map's
+ * tasks stay pending until the completing side of the race ends them. */
+struct deferred {
+	spool_executor ex; /* must be first */
+	spool_future **made;
+	int n;
+};
+
+static spool_future *deferred_submit(spool_executor *ex, spool_task_fn fn,
+				     void *arg, const char *label)
+{
+	(void)fn, (void)arg, (void)label;
+	struct deferred *d = (struct deferred *)ex;
+	spool_future *p = spool_promise_new();
+	ck_assert_ptr_nonnull(p);
+	d->made[d->n++] = p; /* the test's reference */
+	return spool_future_retain(p);
+}
+
+static const struct spool__executor_ops deferred_ops = {
+	.name = "deferred",
+	.submit = deferred_submit,
+};
+
+static int unused_task(void *arg, void **result)
+{
+	(void)arg, (void)result;
+	return 0;
+}
+
+/* Round i's combinator over kids[i], which it makes. */
+static spool_future *make_gather(struct race *r, int i)
+{
+	for (int k = 0; k < RACE_CHILDREN; k++)
+		r->kids[i][k] = spool_promise_new();
+	return spool_gather(r->kids[i], RACE_CHILDREN, 0);
+}
+
+static spool_future *make_map(struct race *r, int i)
+{
+	struct deferred d = {{&deferred_ops}, r->kids[i], 0};
+	void *args[RACE_CHILDREN] = {0};
+	spool_future *m = spool_map(&d.ex, unused_task, args, RACE_CHILDREN, 0);
+	ck_assert_int_eq(d.n, RACE_CHILDREN);
+	return m;
+}
+
+static void race_cancel_against_completion(const char *what,
+					   spool_future *(*make)(struct race *r,
+								 int i))
 {
 	static struct race rs[RACE_PAIRS];
 	pthread_t tc[RACE_PAIRS], tk[RACE_PAIRS];
 	for (int p = 0; p < RACE_PAIRS; p++) {
 		struct race *r = &rs[p];
-		for (int i = 0; i < RACE_ROUNDS; i++) {
-			for (int k = 0; k < RACE_CHILDREN; k++)
-				r->kids[i][k] = spool_promise_new();
-			r->g[i] = spool_gather(r->kids[i], RACE_CHILDREN, 0);
-		}
+		for (int i = 0; i < RACE_ROUNDS; i++)
+			r->g[i] = make(r, i);
 		atomic_init(&r->ready[0], 0);
 		atomic_init(&r->ready[1], 0);
 		pthread_create(&tc[p], NULL, race_cancel, r);
@@ -384,8 +432,19 @@ START_TEST(cancel_racing_a_gathers_completion_answers_what_it_ends_as)
 				spool_future_release(r->kids[i][k]);
 		}
 	}
-	printf("gather cancel race: %d cancelled, %d done, %d failed\n",
+	printf("%s cancel race: %d cancelled, %d done, %d failed\n", what,
 	       outcomes[0], outcomes[1], outcomes[2]);
+}
+
+START_TEST(cancel_racing_a_gathers_completion_answers_what_it_ends_as)
+{
+	race_cancel_against_completion("gather", make_gather);
+}
+END_TEST
+
+START_TEST(cancel_racing_a_maps_completion_answers_what_it_ends_as)
+{
+	race_cancel_against_completion("map", make_map);
 }
 END_TEST
 
@@ -415,6 +474,8 @@ static Suite *future_misuse_suite(void)
 		tc, cancel_of_a_future_being_completed_answers_without_waiting);
 	tcase_add_test(
 		tc, cancel_racing_a_gathers_completion_answers_what_it_ends_as);
+	tcase_add_test(tc,
+		       cancel_racing_a_maps_completion_answers_what_it_ends_as);
 	suite_add_tcase(s, tc);
 	return s;
 }

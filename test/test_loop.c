@@ -179,6 +179,67 @@ static void timers_never_fire_early(unsigned flags)
 	spool_loop_destroy(loop);
 }
 
+/* Many timers all due at once, with many ties and some cancelled, in an
+ * order that makes the heap move entries up and down: they run exactly by
+ * (deadline, scheduling order), the cancelled ones never. */
+struct order_log {
+	int n;
+	int v[4000];
+};
+
+struct order_entry {
+	struct order_log *log;
+	int id;
+};
+
+static void order_cb(spool_loop *loop, void *arg)
+{
+	struct order_entry *e = arg;
+	(void)loop;
+	e->log->v[e->log->n++] = e->id;
+}
+
+static int order_at(int i)
+{
+	return (i * 7919) % 97; /* scrambled, each value about 41 times */
+}
+
+START_TEST(thousands_of_due_timers_run_in_deadline_then_scheduling_order)
+{
+	enum { N = 4000 };
+	spool_loop *loop = new_loop(0);
+	static struct order_log log;
+	static struct order_entry e[N];
+	static spool_handle *h[N];
+	log.n = 0;
+	/* All in the past, so that one iteration pops them all. */
+	int64_t t0 = spool_loop_time(loop) - 1000 * MS;
+	for (int i = 0; i < N; i++) {
+		e[i] = (struct order_entry){&log, i};
+		ck_assert_int_eq(spool_loop_call_at(loop, t0 + order_at(i),
+						    order_cb, &e[i], &h[i]),
+				 0);
+	}
+	for (int i = 0; i < N; i += 3)
+		ck_assert_int_eq(spool_handle_cancel(h[i]), 0);
+	ck_assert_int_eq(spool_loop_call_at(loop, t0 + 97, stop_cb, NULL, NULL),
+			 0);
+	ck_assert_int_eq(spool_loop_run(loop), 0);
+	int k = 0;
+	for (int at = 0; at < 97; at++)
+		for (int i = 0; i < N; i++)
+			if (i % 3 != 0 && order_at(i) == at) {
+				ck_assert_int_lt(k, log.n);
+				ck_assert_int_eq(log.v[k], i);
+				k++;
+			}
+	ck_assert_int_eq(log.n, k);
+	for (int i = 0; i < N; i++)
+		spool_handle_release(h[i]);
+	spool_loop_destroy(loop);
+}
+END_TEST
+
 START_TEST(timers_never_fire_before_their_deadline)
 {
 	timers_never_fire_early(0);
@@ -739,6 +800,9 @@ int main(void)
 	tcase_add_test(
 		tc,
 		timers_run_by_deadline_then_in_scheduling_order_with_timerfd);
+	tcase_add_test(
+		tc,
+		thousands_of_due_timers_run_in_deadline_then_scheduling_order);
 	tcase_add_test(tc, timers_never_fire_before_their_deadline);
 	tcase_add_test(tc,
 		       timers_never_fire_before_their_deadline_with_timerfd);

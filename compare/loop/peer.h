@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The loop suite's workloads and the interface every implementation of them
- * ("peer") provides: spool's loop, libuv, bare swapcontext and CPython's
- * asyncio (driven through loop_bench.py).
+ * ("peer") provides: spool's loop, libuv, bare swapcontext, CPython's
+ * asyncio (driven through loop_bench.py), and tokio and Go (programs of
+ * their own, compare/peers/, driven by peer_ext.c).
  *
  * Workloads (the same shape in every peer, so only the runtime differs):
  *   switch    100 coroutines on one loop, each yielding n / 100 times
@@ -69,6 +70,8 @@ extern const struct loop_peer loop_peer_spool_shared;
 extern const struct loop_peer loop_peer_libuv;
 extern const struct loop_peer loop_peer_swapcontext;
 extern const struct loop_peer loop_peer_cpython;
+extern const struct loop_peer loop_peer_tokio;
+extern const struct loop_peer loop_peer_go;
 
 /* Room for an error message: SPOOL_BENCH_ERRLEN (checked in main.c). */
 #define LOOP_ERRLEN 256

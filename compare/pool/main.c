@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * spool-bench-pool: spool's work-stealing pool against the runtimes C and
- * C++ programs use for the same jobs, on fork-join workloads (fib, skynet,
- * nqueens) and on submission from a thread outside the pool (submit).
+ * spool-bench-pool: spool's work-stealing pool against the runtimes C, C++,
+ * Rust and Go programs use for the same jobs, on fork-join workloads (fib,
+ * skynet, nqueens), on submission from a thread outside the pool (submit)
+ * and on parallel loops over an array (for_sum, for_map).
  *
  * Every run of every implementation happens in a forked child of its own
  * (spool_bench_in_child): the child starts the runtime, warms it up on a
@@ -26,31 +27,47 @@ _Static_assert(POOL_ERRLEN == SPOOL_BENCH_ERRLEN,
 	       "peers write into the harness's error buffer");
 
 static const char *const bench_names[POOL_NBENCH + 1] = {
-	"fib", "skynet", "nqueens", "submit", NULL};
+	"fib", "skynet", "nqueens", "submit", "for_sum", "for_map", NULL};
+
+/* Every impl of the peers table below, for --help and --impl. */
+static const char *const impl_names[] = {
+	"sequential", "spool",       "spool-join", "tbb",   "libgomp",
+	"libomp",     "gthreadpool", "mutexpool",  "floor", "rayon",
+	"tokio",      "go",          NULL};
 
 static const spool_bench_suite suite = {
 	.name = "pool",
 	.summary =
 		"The pool suite: fib(32) with one task per call and no "
 		"cut-off, skynet\n(1M leaf tasks, 10-ary tree), nqueens(11) "
-		"with one task per row placement,\nand submit (a thread "
+		"with one task per row placement,\nsubmit (a thread "
 		"outside the pool submits 1M tiny tasks, then joins\nthem), "
-		"through spool, sequential C, oneTBB task_group, libgomp and "
-		"libomp\ntasks, GThreadPool and a plain mutex+condvar pool, "
-		"and "
-		"\"floor\", the\nlower bound of the pool's design (fib on one "
-		"thread, submit). "
-		"Every answer is\nchecked; a wrong one fails the program "
-		"(exit 1). Targets are printed\nafter the table, met or "
-		"missed; a missed target is not an error.",
+		"and two parallel loops over 10M int64s (for_sum: their sum;\n"
+		"for_map: b[i] = a[i]^2 mod 1000003), through spool (a future "
+		"per task),\nspool-join (spool_join, scopes, spool_for: no "
+		"futures), sequential C,\noneTBB task_group, libgomp and "
+		"libomp "
+		"tasks, GThreadPool, a plain\nmutex+condvar pool, \"floor\" "
+		"(the "
+		"lower bound of the pool's design\nfor fib on one thread and "
+		"submit), and rayon, tokio (submit) and Go\ngoroutines (fib, "
+		"skynet, nqueens) as programs of their own. Without\n--hogs, "
+		"fib "
+		"also runs on spool-join and rayon beside 2 busy-looping\n"
+		"processes (\"hogs\": 2). Every answer is checked; a wrong one "
+		"fails the\nprogram (exit 1). Targets are printed after the "
+		"table, met or missed;\na missed target is not an error.",
 	.benches = bench_names,
+	.impls = impl_names,
 	.reference = "spool",
 };
 
 /* Sizes: the measurement, --quick, and the warm-up before every run. */
-static const int64_t full_n[POOL_NBENCH] = {32, 1000000, 11, 1000000};
-static const int64_t quick_n[POOL_NBENCH] = {20, 10000, 8, 10000};
-static const int64_t warm_n[POOL_NBENCH] = {15, 1000, 6, 1000};
+static const int64_t full_n[POOL_NBENCH] = {32,      1000000,  11,
+					    1000000, 10000000, 10000000};
+static const int64_t quick_n[POOL_NBENCH] = {20,    10000,  8,
+					     10000, 100000, 100000};
+static const int64_t warm_n[POOL_NBENCH] = {15, 1000, 6, 1000, 10000, 10000};
 
 /* ---- answers ------------------------------------------------------------- */
 
@@ -81,6 +98,11 @@ static int64_t answer_of(enum pool_bench b, int64_t n)
 		return n * (n - 1) / 2;
 	case POOL_NQUEENS:
 		return nqueens_answers[n];
+	case POOL_FOR_SUM:
+		return n * (n - 1) / 2;
+	case POOL_FOR_MAP:
+		return pool_for_map_value(0) + pool_for_map_value(n / 2) +
+		       pool_for_map_value(n - 1);
 	default:
 		return n;
 	}
@@ -100,8 +122,10 @@ static const struct peer_ref peers[] = {
 	{"sequential", &pool_peer_sequential, NULL, NULL, NULL},
 #if POOL_HAVE_SPOOL
 	{"spool", &pool_peer_spool, NULL, NULL, NULL},
+	{"spool-join", &pool_peer_spool_join, NULL, NULL, NULL},
 #else
 	{"spool", NULL, NULL, NULL, POOL_SPOOL_MISSING},
+	{"spool-join", NULL, NULL, NULL, POOL_SPOOL_MISSING},
 #endif
 #if POOL_HAVE_TBB
 	{"tbb", &pool_peer_tbb, NULL, NULL, NULL},
@@ -125,15 +149,37 @@ static const struct peer_ref peers[] = {
 #endif
 	{"mutexpool", &pool_peer_mutexpool, NULL, NULL, NULL},
 	{"floor", &pool_peer_floor, NULL, NULL, NULL},
+	{"rayon", &pool_peer_rayon, NULL, NULL, NULL},
+	{"tokio", &pool_peer_tokio, NULL, NULL, NULL},
+	{"go", &pool_peer_go, NULL, NULL, NULL},
 };
 #define NPEERS (sizeof(peers) / sizeof(peers[0]))
 
 /* Why ref cannot run bench b (checked in this process: modules are never
  * loaded here), or NULL. */
+/* The parallel loops came after most peers: those whose run() does not
+ * know them yet are skipped here rather than run on a bench they would
+ * mistake for another. These peers' cannot() answers for the loops
+ * (sequential and spool-join run them). */
+static const char *const loop_impls[] = {"sequential", "spool-join", "rayon",
+					 "tokio", "go"};
+
+static const char *loop_missing(const struct peer_ref *ref, enum pool_bench b)
+{
+	if (b != POOL_FOR_SUM && b != POOL_FOR_MAP)
+		return NULL;
+	for (size_t i = 0; i < sizeof(loop_impls) / sizeof(loop_impls[0]); i++)
+		if (strcmp(ref->impl, loop_impls[i]) == 0)
+			return NULL;
+	return "no parallel loop is written for this peer yet";
+}
+
 static const char *cannot_run(const struct peer_ref *ref, enum pool_bench b)
 {
 	if (ref->missing)
 		return ref->missing;
+	if (loop_missing(ref, b))
+		return loop_missing(ref, b);
 	if (ref->module)
 		return pool_omp_cannot(b);
 	return ref->linked->cannot(b);
@@ -230,16 +276,16 @@ static void exp_teardown(const spool_bench_exp *e, void *state)
 	free(rs);
 }
 
-/* At most every peer at the chosen threads, plus spool on 1 worker, for
- * every bench. */
-#define MAX_EXPS (POOL_NBENCH * (NPEERS + 1))
+/* At most every peer at the chosen threads, plus spool and spool-join on 1
+ * worker, for every bench, and a fib row with hogs for every peer. */
+#define MAX_EXPS (POOL_NBENCH * (NPEERS + 2) + NPEERS)
 
 static spool_bench_exp exps[MAX_EXPS];
 static struct exp_arg args[MAX_EXPS];
 static size_t nexps;
 
 static void add_exp(const spool_bench_opts *o, enum pool_bench b,
-		    const struct peer_ref *ref, int threads)
+		    const struct peer_ref *ref, int threads, int hogs)
 {
 	spool_bench_exp *e = &exps[nexps];
 	struct exp_arg *a = &args[nexps];
@@ -259,8 +305,20 @@ static void add_exp(const spool_bench_opts *o, enum pool_bench b,
 	e->teardown = exp_teardown;
 	e->arg = a;
 	e->isolate = true;
+	e->hogs = hogs;
 	nexps++;
 }
+
+/* The peers whose fib also runs beside hogs by default: spool-join, and
+ * rayon (the fork-join reference) when it is in the table. */
+static bool fib_with_hogs(const struct peer_ref *ref)
+{
+	return strcmp(ref->impl, "spool-join") == 0 ||
+	       strcmp(ref->impl, "rayon") == 0;
+}
+
+/* Busy processes beside the default hog rows. */
+enum { DEFAULT_HOGS = 2 };
 
 static void build_experiments(const spool_bench_opts *o)
 {
@@ -273,14 +331,24 @@ static void build_experiments(const spool_bench_opts *o)
 					   strcmp(ref->impl, "floor") == 0);
 
 			add_exp(o, (enum pool_bench)b, ref,
-				one ? 1 : o->threads);
+				one ? 1 : o->threads, 0);
 			/* fib on one worker: spool's cost per spawn against
-			 * a plain call. */
-			if (b == POOL_FIB && strcmp(ref->impl, "spool") == 0 &&
+			 * a plain call, with a future and without. */
+			if (b == POOL_FIB &&
+			    (strcmp(ref->impl, "spool") == 0 ||
+			     strcmp(ref->impl, "spool-join") == 0) &&
 			    o->threads != 1)
-				add_exp(o, POOL_FIB, ref, 1);
+				add_exp(o, POOL_FIB, ref, 1, 0);
 		}
 	}
+	/* Last, so that spool_bench_find() picks the plain rows: fib beside
+	 * hogs, unless --hogs put hogs beside every row. Idle workers that
+	 * spin cost most when other processes want the cores. */
+	if (o->hogs < 0)
+		for (size_t p = 0; p < NPEERS; p++)
+			if (fib_with_hogs(&peers[p]))
+				add_exp(o, POOL_FIB, &peers[p], o->threads,
+					DEFAULT_HOGS);
 }
 
 /* One line for a floor (peer_floor.c) against ref: the best ratio the
@@ -320,13 +388,26 @@ int main(int argc, char **argv)
 	spool_bench_report(&o, &suite, exps, nexps);
 
 	const spool_bench_target targets[] = {
-		{"fib", "spool", o.threads, "tbb", o.threads, 0.5, false},
-		{"fib", "spool", o.threads, "libgomp", o.threads, 0.25, false},
-		{"fib", "spool", 1, "sequential", 1, 10.0, false},
+		{"fib", "spool-join", o.threads, "rayon", o.threads, 1.0, false,
+		 NULL, 0, false},
+		{"fib", "spool-join", 1, "sequential", 1, 10.0, false, NULL, 0,
+		 false},
+		{"for_sum", "spool-join", o.threads, "sequential", 1, 1 / 1.8,
+		 true, NULL, 0, true},
+		{"for_map", "spool-join", o.threads, "sequential", 1, 1 / 1.8,
+		 true, NULL, 0, true},
+		{"fib", "spool", o.threads, "tbb", o.threads, 0.5, false, NULL,
+		 0, false},
+		{"fib", "spool", o.threads, "libgomp", o.threads, 0.25, false,
+		 NULL, 0, false},
+		{"fib", "spool", 1, "sequential", 1, 10.0, false, "floor", 1,
+		 false},
 		{"submit", "spool", o.threads, "gthreadpool", o.threads, 0.5,
-		 true},
+		 true, "floor", o.threads, false},
 		{"submit", "spool", o.threads, "mutexpool", o.threads, 0.2,
-		 true},
+		 true, "floor", o.threads, false},
+		{"submit", "spool", o.threads, "tokio", o.threads, 0.5, true,
+		 "floor", o.threads, false},
 	};
 	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof(targets) / sizeof(targets[0]));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Combinators: asyncio's gather, wait, as_completed and wait_for, and
+/**
+ * @file
+ * @brief Combinators: asyncio's gather, wait, as_completed and wait_for, and
  * concurrent.futures' map with a window, plus then() continuations, on
  * futures from any source (pool tasks, loop coroutines, promises).
  *
@@ -73,14 +74,14 @@ extern "C" {
 
 /* ---- gather ----------------------------------------------------------- */
 
-/* Flags of spool_gather(). */
+/** Flags of spool_gather(). */
 enum spool_gather_flags {
-	/* Collect every child's value or error; the gather itself succeeds
+	/** Collect every child's value or error; the gather itself succeeds
 	 * (asyncio.gather(return_exceptions=True)). */
 	SPOOL_RETURN_ERRORS = 1u
 };
 
-/* A future for the outcome of the n futures fs, in input order
+/** A future for the outcome of the n futures fs, in input order
  * (asyncio.gather). The gather is RUNNING from the start and completes:
  *   - DONE once every child is final, if none failed (or with
  *     SPOOL_RETURN_ERRORS, whatever they did); its value is a void **
@@ -111,11 +112,11 @@ enum spool_gather_flags {
 SPOOL_API spool_future *spool_gather(spool_future *const *fs, size_t n,
 				     unsigned flags);
 
-/* The number of result slots of a gather or map future (its n), whatever
+/** The number of result slots of a gather or map future (its n), whatever
  * its state; 0 for NULL or any other future. Never blocks. */
 SPOOL_API size_t spool_gather_size(const spool_future *g);
 
-/* The outcome of slot i of a gather or map future g. When g is DONE:
+/** The outcome of slot i of a gather or map future g. When g is DONE:
  * returns 0 and sets *value to slot i's value, or returns that slot's
  * child error (only with SPOOL_RETURN_ERRORS; SPOOL_ECANCELLED for a
  * cancelled child) and sets *value to NULL. When g is FAILED or
@@ -128,18 +129,18 @@ SPOOL_API int spool_gather_result(const spool_future *g, size_t i,
 
 /* ---- wait ------------------------------------------------------------- */
 
-/* When spool_wait() returns (concurrent.futures / asyncio constants). */
+/** When spool_wait() returns (concurrent.futures / asyncio constants). */
 typedef enum spool_wait_when {
-	/* Every input is final. */
+	/** Every input is final. */
 	SPOOL_ALL_COMPLETED = 0,
-	/* At least one input is final; a cancellation counts. */
+	/** At least one input is final; a cancellation counts. */
 	SPOOL_FIRST_COMPLETED = 1,
-	/* At least one input FAILED (a cancellation does not count), or
+	/** At least one input FAILED (a cancellation does not count), or
 	 * else every input is final. */
 	SPOOL_FIRST_EXCEPTION = 2
 } spool_wait_when;
 
-/* Waits until `when` holds for the n futures fs, or timeout_ns passes
+/** Waits until `when` holds for the n futures fs, or timeout_ns passes
  * (asyncio.wait / concurrent.futures.wait), then reports:
  *   - done (optional, n entries): done[i] is true when fs[i] is final;
  *   - *ndone, *npending (each optional): how many DISTINCT inputs are
@@ -167,11 +168,11 @@ SPOOL_API int spool_wait(spool_future *const *fs, size_t n,
 
 /* ---- as_completed ----------------------------------------------------- */
 
-/* An iterator over futures in the order they complete
+/** An iterator over futures in the order they complete
  * (asyncio.as_completed / concurrent.futures.as_completed). */
 typedef struct spool_as_completed spool_as_completed;
 
-/* Makes *out an iterator that hands back each distinct future of fs once,
+/** Makes *out an iterator that hands back each distinct future of fs once,
  * in completion order: those already final when this call starts first
  * (in input order), then the others as they complete (those that complete
  * while this call runs may come in input order instead). The deadline is
@@ -199,7 +200,7 @@ SPOOL_API int spool_as_completed_create(spool_as_completed **out,
 					spool_future *const *fs, size_t n,
 					int64_t timeout_ns);
 
-/* The next completed future: returns 0 and sets *f to the ORIGINAL future
+/** The next completed future: returns 0 and sets *f to the ORIGINAL future
  * (the caller's own input, borrowed as create says) and *index (optional)
  * to its position in fs (the first one, for a future given more than
  * once). A completion that is already queued is
@@ -223,7 +224,7 @@ SPOOL_API int spool_as_completed_create(spool_as_completed **out,
 SPOOL_API int spool_as_completed_next(spool_as_completed *it, spool_future **f,
 				      size_t *index);
 
-/* Destroys the iterator; from then on the caller may release the inputs.
+/** Destroys the iterator; from then on the caller may release the inputs.
  * Futures not yet handed back are left running; the iterator's callbacks
  * stay on those still pending, and its memory (and each such input's
  * reference) goes once the last of them completes. NULL is a no-op. Must not
@@ -232,7 +233,7 @@ SPOOL_API void spool_as_completed_destroy(spool_as_completed *it);
 
 /* ---- wait_for --------------------------------------------------------- */
 
-/* Waits for f with a timeout, asyncio.wait_for style. If f is final in
+/** Waits for f with a timeout, asyncio.wait_for style. If f is final in
  * time, returns its outcome as spool_future_result() does: 0 with *value
  * set for DONE, the error for FAILED, SPOOL_ECANCELLED for CANCELLED.
  * Otherwise cancels f, waits until f is final (a RUNNING pool task that
@@ -254,7 +255,7 @@ SPOOL_API int spool_wait_for(spool_future *f, int64_t timeout_ns, void **value);
 
 /* ---- map -------------------------------------------------------------- */
 
-/* Runs fn(args[i]) on ex for i in 0..n-1 with at most max_in_flight of them
+/** Runs fn(args[i]) on ex for i in 0..n-1 with at most max_in_flight of them
  * started and unfinished at any moment (concurrent.futures'
  * Executor.map with a window; 0 means no limit), starting them in input
  * order. Returns a results future like a gather's: DONE once all succeed,
@@ -278,13 +279,13 @@ SPOOL_API spool_future *spool_map(spool_executor *ex, spool_task_fn fn,
 
 /* ---- then ------------------------------------------------------------- */
 
-/* A continuation: receives the source future (borrowed, final) and arg,
+/** A continuation: receives the source future (borrowed, final) and arg,
  * and completes the continuation future like a task: return 0 and set
  * *result, a positive code to fail, SPOOL_ECANCELLED to acknowledge a
  * cancellation. */
 typedef int (*spool_then_fn)(spool_future *src, void *arg, void **result);
 
-/* A new future completed by fn(f, arg, &result) run on ex once f is final,
+/** A new future completed by fn(f, arg, &result) run on ex once f is final,
  * whatever f's outcome (fn decides what a failed f means). While fn runs
  * it is the current task, so spool_cancel_requested() in fn sees a cancel
  * of the continuation. Cancelling the continuation before fn starts means

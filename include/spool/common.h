@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Shared definitions for every public spool header: the export macro, the
- * timeout convention and the handle types that more than one header names.
+/**
+ * @file
+ * @brief Shared definitions for every public spool header: the export macro,
+ * the timeout convention and the handle types that more than one header names.
  * Users include <spool.h>; this file is an implementation detail of it.
  */
 #ifndef SPOOL_COMMON_H
@@ -23,21 +24,21 @@
 extern "C" {
 #endif
 
-/* Timeouts are relative, in nanoseconds, on CLOCK_MONOTONIC.
+/** Timeouts are relative, in nanoseconds, on CLOCK_MONOTONIC.
  * SPOOL_FOREVER waits without limit; 0 only polls; other negative values are
  * SPOOL_EINVAL. */
 #define SPOOL_FOREVER INT64_MAX
-#define SPOOL_NS_PER_MS INT64_C(1000000)
-#define SPOOL_NS_PER_S INT64_C(1000000000)
+#define SPOOL_NS_PER_MS INT64_C(1000000)   /**< nanoseconds in a millisecond */
+#define SPOOL_NS_PER_S INT64_C(1000000000) /**< nanoseconds in a second */
 
-/* An opaque, reference-counted future (see spool/future.h). */
+/** An opaque, reference-counted future (see spool/future.h). */
 typedef struct spool_future spool_future;
 
-/* Something that runs tasks: a pool, a loop, or the inline executor
+/** Something that runs tasks: a pool, a loop, or the inline executor
  * (see spool/executor.h). Executors are owned by whatever created them. */
 typedef struct spool_executor spool_executor;
 
-/* A task: return 0 and set *result on success; return a positive code of
+/** A task: return 0 and set *result on success; return a positive code of
  * your own choosing to fail; return SPOOL_ECANCELLED to acknowledge a
  * cancellation request. *result is NULL on entry. */
 typedef int (*spool_task_fn)(void *arg, void **result);

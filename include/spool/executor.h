@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Executors: the one call that starts work anywhere.
+/**
+ * @file
+ * @brief Executors: the one call that starts work anywhere.
  *
  * A pool (spool/pool.h), a loop (spool/loop.h) and the inline executor below
  * each hand out a spool_executor *; spool_submit() on it starts a task and
@@ -17,7 +18,7 @@
 extern "C" {
 #endif
 
-/* Starts fn(arg) on ex and returns its future (a new reference).
+/** Starts fn(arg) on ex and returns its future (a new reference).
  * Bad input never returns NULL: a NULL ex or fn gives a future already
  * FAILED with SPOOL_EINVAL, and a shut-down executor one FAILED with
  * SPOOL_ESHUTDOWN, so the caller's error handling is the same as for a
@@ -28,18 +29,18 @@ extern "C" {
 SPOOL_API spool_future *spool_submit(spool_executor *ex, spool_task_fn fn,
 				     void *arg);
 
-/* As spool_submit(), with a label that traces show for this task. The label
+/** As spool_submit(), with a label that traces show for this task. The label
  * must be a string that outlives the task (a literal, typically). */
 SPOOL_API spool_future *spool_submit_labeled(spool_executor *ex,
 					     spool_task_fn fn, void *arg,
 					     const char *label);
 
-/* An executor that runs each task at once in the submitting thread, before
+/** An executor that runs each task at once in the submitting thread, before
  * spool_submit() returns. A process-wide static; never destroy it.
  * Useful for then() continuations that are cheap, and for tests. */
 SPOOL_API spool_executor *spool_executor_inline(void);
 
-/* Completes f with the outcome of fn(arg): runs fn on this thread now with
+/** Completes f with the outcome of fn(arg): runs fn on this thread now with
  * f as the current future. Executors and adapters use it; f must have been
  * made with spool_promise_new() (any other future, or NULL f or fn, is
  * SPOOL_EINVAL) and be PENDING (else SPOOL_ECANCELLED if it was

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Futures and promises.
+/**
+ * @file
+ * @brief Futures and promises.
  *
  * A future is the eventual outcome of one piece of work. It moves through
  *
@@ -85,54 +86,55 @@
 extern "C" {
 #endif
 
+/** The states of a future (see the top of this header). */
 typedef enum spool_state {
-	SPOOL_PENDING = 0,  /* not started; cancel stops it for good */
-	SPOOL_RUNNING = 1,  /* started; cancel only raises a request flag */
-	SPOOL_DONE = 2,     /* final: has a value */
-	SPOOL_FAILED = 3,   /* final: has an error code */
-	SPOOL_CANCELLED = 4 /* final: error is SPOOL_ECANCELLED */
+	SPOOL_PENDING = 0,  /**< not started; cancel stops it for good */
+	SPOOL_RUNNING = 1,  /**< started; cancel only raises a request flag */
+	SPOOL_DONE = 2,     /**< final: has a value */
+	SPOOL_FAILED = 3,   /**< final: has an error code */
+	SPOOL_CANCELLED = 4 /**< final: error is SPOOL_ECANCELLED */
 } spool_state;
 
-/* Called once when a future completes, with the future (borrowed: retain it
+/** Called once when a future completes, with the future (borrowed: retain it
  * to keep it) and the argument given at registration. */
 typedef void (*spool_callback_fn)(spool_future *f, void *arg);
 
 /* ---- reading ---------------------------------------------------------- */
 
-/* The current state. A snapshot: unless it is final it may change at once.
+/** The current state. A snapshot: unless it is final it may change at once.
  * f must not be NULL (SPOOL_PENDING is not a safe default for a bug, so a
  * NULL f aborts with a message). Never blocks. */
 SPOOL_API spool_state spool_future_state(const spool_future *f);
 
-/* True when f is DONE, FAILED or CANCELLED; false for NULL. Never blocks.
+/** True when f is DONE, FAILED or CANCELLED; false for NULL. Never blocks.
  * When it returns true, the value and error are visible to the caller. */
 SPOOL_API bool spool_future_done(const spool_future *f);
 
-/* The outcome of a final future without waiting: 0 for DONE, the error for
+/** The outcome of a final future without waiting: 0 for DONE, the error for
  * FAILED, SPOOL_ECANCELLED for CANCELLED, SPOOL_EAGAIN while not final,
  * SPOOL_EINVAL for NULL. Never blocks. */
 SPOOL_API int spool_future_error(const spool_future *f);
 
-/* The value of a DONE future; NULL in any other state or for NULL.
+/** The value of a DONE future; NULL in any other state or for NULL.
  * The value is borrowed: the future does not own it. Never blocks. */
 SPOOL_API void *spool_future_value(const spool_future *f);
 
-/* A process-unique id (starts at 1), for traces and messages; 0 for NULL. */
+/** A process-unique id (starts at 1), for traces and messages; 0 for NULL. */
 SPOOL_API uint64_t spool_future_id(const spool_future *f);
 
 /* ---- references ------------------------------------------------------- */
 
-/* Adds a reference and returns f (NULL stays NULL). Never blocks. */
+/** Adds a reference and returns f (NULL stays NULL). Never blocks. */
 SPOOL_API spool_future *spool_future_retain(spool_future *f);
 
-/* Drops a reference; the last one frees the future. NULL is a no-op.
+/** Drops a reference; the last one frees the future. NULL is a no-op.
  * A pending future whose last reference is dropped still completes (the
  * executor holds its own reference while the work is queued or running). */
 SPOOL_API void spool_future_release(spool_future *f);
 
 /* ---- callbacks -------------------------------------------------------- */
 
-/* Registers fn(f, arg) to run exactly once when f completes. Callbacks run
+/** Registers fn(f, arg) to run exactly once when f completes. Callbacks run
  * in the order they were added. If f is already final, fn runs at once in
  * the caller's thread before this returns. Otherwise it runs in the thread
  * that completes f, except that a callback registered from a loop's thread
@@ -153,7 +155,7 @@ SPOOL_API int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
 
 /* ---- cancellation ----------------------------------------------------- */
 
-/* Asks f to stop.
+/** Asks f to stop.
  *   PENDING   -> CANCELLED at once; the work will never run. Returns 0.
  *   CANCELLED -> no change. Returns 0.
  *   RUNNING   -> raises the request flag the task can poll
@@ -172,21 +174,25 @@ SPOOL_API int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
  * SPOOL_EINVAL for NULL. Never blocks. */
 SPOOL_API int spool_future_cancel(spool_future *f);
 
-/* True if cancellation was requested on f (whatever its state now). */
+/** True if cancellation was requested on f (whatever its state now). */
 SPOOL_API bool spool_future_cancel_requested(const spool_future *f);
 
-/* True if the task running on this thread (pool worker or loop coroutine)
+/** True if the task running on this thread (pool worker or loop coroutine)
  * has been asked to cancel; false outside a task. Tasks poll it between
- * units of work and return SPOOL_ECANCELLED to acknowledge. Never blocks. */
+ * units of work and return SPOOL_ECANCELLED to acknowledge. In the halves
+ * of spool_join() and the body of spool_for() (spool/pool.h) the task is
+ * the caller's, wherever they run; in a scope's spawn it is the scope's,
+ * which is asked to cancel at the scope's first failure and whenever the
+ * task that began the scope is. Never blocks. */
 SPOOL_API bool spool_cancel_requested(void);
 
-/* The future of the task running on this thread, borrowed; NULL outside a
+/** The future of the task running on this thread, borrowed; NULL outside a
  * task. */
 SPOOL_API spool_future *spool_current_future(void);
 
 /* ---- waiting ---------------------------------------------------------- */
 
-/* Waits until f is final or timeout_ns passes (see "Waiting" above for what
+/** Waits until f is final or timeout_ns passes (see "Waiting" above for what
  * waiting means on this thread). Returns 0 when f is final, whatever its
  * outcome; SPOOL_ETIMEDOUT when the time passed first (f is untouched);
  * SPOOL_EDEADLK on the loop thread outside a coroutine while f is not
@@ -198,7 +204,7 @@ SPOOL_API spool_future *spool_current_future(void);
  * a negative timeout. May block. */
 SPOOL_API int spool_future_wait(spool_future *f, int64_t timeout_ns);
 
-/* Waits as spool_future_wait(), then gives the outcome: 0 with *value set
+/** Waits as spool_future_wait(), then gives the outcome: 0 with *value set
  * for DONE; the task's error for FAILED; SPOOL_ECANCELLED for CANCELLED;
  * any error of the wait itself. value may be NULL; *value is set to NULL
  * unless the result is 0. May block. */
@@ -207,7 +213,7 @@ SPOOL_API int spool_future_result(spool_future *f, int64_t timeout_ns,
 
 /* ---- promises --------------------------------------------------------- */
 
-/* A new PENDING future completed by hand: adapt any asynchronous API (a
+/** A new PENDING future completed by hand: adapt any asynchronous API (a
  * socket, a libuv request, an MPI request) into a future. Returns a new
  * reference, or NULL when out of memory. */
 SPOOL_API spool_future *spool_promise_new(void);
@@ -218,24 +224,24 @@ SPOOL_API spool_future *spool_promise_new(void);
  * it, as asyncio.Task refuses set_result: for it these calls return
  * SPOOL_EINVAL and change nothing. */
 
-/* Marks a PENDING promise RUNNING, so that cancel only requests. Returns 0,
+/** Marks a PENDING promise RUNNING, so that cancel only requests. Returns 0,
  * SPOOL_ECANCELLED if it was cancelled meanwhile, SPOOL_ESTATE if it already
  * runs or is final, SPOOL_EINVAL for NULL. Optional. */
 SPOOL_API int spool_promise_start(spool_future *f);
 
-/* Completes f with a value (DONE). Returns 0, or SPOOL_ESTATE if f was
+/** Completes f with a value (DONE). Returns 0, or SPOOL_ESTATE if f was
  * already final (nothing changes), or SPOOL_EINVAL for NULL. Runs the
  * callbacks and wakes the waiters before returning. */
 SPOOL_API int spool_promise_set_result(spool_future *f, void *value);
 
-/* Completes f with an error: a positive task code or a negative spool code
+/** Completes f with an error: a positive task code or a negative spool code
  * makes it FAILED; SPOOL_ECANCELLED makes it CANCELLED. err == 0 is
  * SPOOL_EINVAL (f is left as it was). Otherwise as set_result. */
 SPOOL_API int spool_promise_set_error(spool_future *f, int err);
 
 /* ---- debugging -------------------------------------------------------- */
 
-/* The number of futures alive in the process (created and not yet freed),
+/** The number of futures alive in the process (created and not yet freed),
  * counted in builds with SPOOL_DEBUG_COUNTERS (Debug and test builds); -1 in
  * other builds. Tests use it to prove that nothing leaks. */
 SPOOL_API long spool_debug_live_futures(void);

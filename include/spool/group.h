@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Task groups: structured concurrency (asyncio.TaskGroup, Go's errgroup).
+/**
+ * @file
+ * @brief Task groups: structured concurrency (asyncio.TaskGroup, Go's
+ * errgroup).
  *
  * Spawn tasks into a group on an executor, then join: the join waits for
  * every task. The first task that FAILS (ends with an error other than a
@@ -35,17 +37,17 @@
 extern "C" {
 #endif
 
-/* An opaque task group. */
+/** An opaque task group. */
 typedef struct spool_group spool_group;
 
-/* Makes *out an empty group that runs its tasks on ex (borrowed: ex must
+/** Makes *out an empty group that runs its tasks on ex (borrowed: ex must
  * outlive the group's tasks). max_running limits the tasks running at once;
  * 0 means no limit. Returns 0, SPOOL_EINVAL (NULL out or ex) or
  * SPOOL_ENOMEM. Never blocks. */
 SPOOL_API int spool_group_create(spool_group **out, spool_executor *ex,
 				 size_t max_running);
 
-/* Starts fn(arg) in the group, or queues it when max_running tasks already
+/** Starts fn(arg) in the group, or queues it when max_running tasks already
  * run. If task is not NULL, *task gets the task's future (a new reference;
  * cancelling it cancels only that task). Returns 0; SPOOL_ECANCELLED when
  * the group has been cancelled (by a failure or spool_group_cancel()): the
@@ -59,7 +61,7 @@ SPOOL_API int spool_group_create(spool_group **out, spool_executor *ex,
 SPOOL_API int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
 				spool_future **task);
 
-/* Waits until every task spawned so far has finished (waiting as
+/** Waits until every task spawned so far has finished (waiting as
  * spool_future_wait() does on this thread: a pool task that joins helps,
  * a coroutine suspends). Returns:
  *   0                 every task finished and none failed;
@@ -89,24 +91,24 @@ SPOOL_API int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
  * Several threads may join at once. May block. */
 SPOOL_API int spool_group_join(spool_group *g, int64_t timeout_ns);
 
-/* Cancels the group: queued and not yet started tasks never run, running
+/** Cancels the group: queued and not yet started tasks never run, running
  * ones get the request flag, and later spawns are refused with
  * SPOOL_ECANCELLED. Returns 0 (also when already cancelled), SPOOL_EINVAL
  * for NULL. Never blocks. */
 SPOOL_API int spool_group_cancel(spool_group *g);
 
-/* How many of the group's tasks have failed so far. 0 for NULL. Never
+/** How many of the group's tasks have failed so far. 0 for NULL. Never
  * blocks. */
 SPOOL_API size_t spool_group_failures(const spool_group *g);
 
-/* The i-th failure in the order they happened (i < spool_group_failures()):
+/** The i-th failure in the order they happened (i < spool_group_failures()):
  * returns that task's error (never 0) and sets *spawn_index (optional) to
  * its spawn number (0 for the group's first spawn, counting refused spawns
  * out). SPOOL_EINVAL for NULL g or i out of range. Never blocks. */
 SPOOL_API int spool_group_failure(const spool_group *g, size_t i,
 				  size_t *spawn_index);
 
-/* Releases the group. Tasks still unfinished are cancelled as by
+/** Releases the group. Tasks still unfinished are cancelled as by
  * spool_group_cancel() and left to settle on their own; the group's memory
  * lives until the last of them ends. Join first to wait for them. Futures
  * handed out by spawn stay valid until released. NULL is a no-op. Must

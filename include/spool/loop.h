@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * The event loop and its coroutines: spool's asyncio.
+/**
+ * @file
+ * @brief The event loop and its coroutines: spool's asyncio.
  *
  * A loop runs on one thread. Each iteration, like asyncio's _run_once(),
  * waits in epoll until a descriptor is ready, a timer is due or another
@@ -76,15 +77,15 @@
 extern "C" {
 #endif
 
-/* An event loop (opaque). */
+/** An event loop (opaque). */
 typedef struct spool_loop spool_loop;
 
-/* A scheduled callback (asyncio's Handle / TimerHandle): a reference the
+/** A scheduled callback (asyncio's Handle / TimerHandle): a reference the
  * caller may keep to cancel the callback. Its calls are loop thread only,
  * like the loop's, except spool_handle_when(). */
 typedef struct spool_handle spool_handle;
 
-/* A loop callback: runs on the loop's thread with the argument given when it
+/** A loop callback: runs on the loop's thread with the argument given when it
  * was scheduled. It may schedule more callbacks, submit tasks, complete
  * futures or stop the loop. It must not block for long; a wait inside it
  * (outside any coroutine) that only the loop could end, on a future or on
@@ -95,7 +96,7 @@ typedef void (*spool_loop_callback_fn)(spool_loop *loop, void *arg);
 /* ---- creating and running --------------------------------------------- */
 
 enum {
-	/* Time the epoll wait with a timerfd even where epoll_pwait2 (Linux
+	/** Time the epoll wait with a timerfd even where epoll_pwait2 (Linux
 	 * 5.11) is available; the loop falls back to it by itself when the
 	 * kernel lacks epoll_pwait2. Both give sub-millisecond timers;
 	 * epoll_pwait2's timeout is stretched by the thread's timer slack
@@ -103,7 +104,7 @@ enum {
 	 * not, at the price of a timerfd_settime call whenever the earliest
 	 * deadline changes. */
 	SPOOL_LOOP_TIMERFD = 1u,
-	/* Run every coroutine of this loop on one shared stack, as libaco
+	/** Run every coroutine of this loop on one shared stack, as libaco
 	 * does, instead of a stack of its own: when a coroutine must make
 	 * room for another, the part of the shared stack it uses (from its
 	 * stack pointer to the top) is copied to a heap buffer of that size,
@@ -121,31 +122,38 @@ enum {
 	SPOOL_LOOP_SHARED_STACK = 2u
 };
 
+/** Creation options for spool_loop_create(). Always start from
+ * SPOOL_LOOP_OPTIONS_INIT so that fields added later get their defaults. */
 typedef struct spool_loop_options {
-	/* Usable bytes of each coroutine stack, rounded up to whole pages;
+	/** Usable bytes of each coroutine stack, rounded up to whole pages;
 	 * 0: the default, 64 KiB (256 KiB in sanitizer builds, whose frames
 	 * are larger). Less than 16 KiB or more than 1 GiB is SPOOL_EINVAL.
 	 * Only touched pages cost memory. */
 	size_t stack_size;
-	/* How many finished coroutines' stacks stay committed for reuse
+	/** How many finished coroutines' stacks stay committed for reuse
 	 * before the loop gives their memory back; 0: the default, 1024. */
 	size_t stack_cache;
-	/* SPOOL_LOOP_* flags; 0 for the defaults. */
+	/** SPOOL_LOOP_* flags; 0 for the defaults. */
 	unsigned flags;
 } spool_loop_options;
 
+/** The defaults of spool_loop_options: initialize every options struct
+ * with it. */
 /* clang-format off */
-#define SPOOL_LOOP_OPTIONS_INIT {0, 0, 0}
+#define SPOOL_LOOP_OPTIONS_INIT                                                \
+	{                                                                      \
+		0, 0, 0                                                        \
+	}
 /* clang-format on */
 
-/* Creates a loop; *out gets it. opts NULL means the defaults. Returns 0,
+/** Creates a loop; *out gets it. opts NULL means the defaults. Returns 0,
  * SPOOL_EINVAL (NULL out, bad options), SPOOL_ENOMEM, or SPOOL_ESYS (epoll,
  * eventfd or timerfd could not be created; *out is then NULL). Any thread;
  * the loop is not bound to it. Never blocks. */
 SPOOL_API int spool_loop_create(spool_loop **out,
 				const spool_loop_options *opts);
 
-/* Destroys the loop. Every task still alive is cancelled and run to
+/** Destroys the loop. Every task still alive is cancelled and run to
  * completion first, as asyncio.run() does on exit: a task that never
  * started ends CANCELLED without running, a suspended one resumes with
  * SPOOL_ECANCELLED from its await, and while the loop is being destroyed
@@ -169,7 +177,7 @@ SPOOL_API int spool_loop_create(spool_loop **out,
  * bugs and abort with a message. NULL is a no-op. */
 SPOOL_API void spool_loop_destroy(spool_loop *loop);
 
-/* Runs the loop until spool_loop_stop() (asyncio's run_forever). If stop
+/** Runs the loop until spool_loop_stop() (asyncio's run_forever). If stop
  * was called before, runs one iteration and returns. The calling thread
  * becomes the loop's thread while it runs. Returns 0; SPOOL_EINVAL for
  * NULL; SPOOL_ESTATE when this loop (on this thread or another), or
@@ -178,7 +186,7 @@ SPOOL_API void spool_loop_destroy(spool_loop *loop);
  * suspended coroutines is a caller bug and aborts. Blocks. */
 SPOOL_API int spool_loop_run(spool_loop *loop);
 
-/* Runs the loop until f is final, then returns f's outcome: 0 when DONE
+/** Runs the loop until f is final, then returns f's outcome: 0 when DONE
  * (read the value with spool_future_value()), the task's error when
  * FAILED, SPOOL_ECANCELLED when CANCELLED. f may be any future (a loop
  * task, a pool task, a promise); it is borrowed. Returns at once, without
@@ -187,27 +195,27 @@ SPOOL_API int spool_loop_run(spool_loop *loop);
  * SPOOL_ESTATE as spool_loop_run(), SPOOL_ENOMEM. Blocks. */
 SPOOL_API int spool_loop_run_until_complete(spool_loop *loop, spool_future *f);
 
-/* Asks the loop to return from spool_loop_run() after the current
+/** Asks the loop to return from spool_loop_run() after the current
  * iteration (asyncio's stop). Loop thread only (from another thread while
  * the loop runs it aborts with a message): from another thread, schedule
  * it with spool_loop_call_soon_threadsafe(). NULL is a no-op. Never
  * blocks. */
 SPOOL_API void spool_loop_stop(spool_loop *loop);
 
-/* True while spool_loop_run() (or run_until_complete, or destroy) is
+/** True while spool_loop_run() (or run_until_complete, or destroy) is
  * active. Any thread; from another thread the answer may be stale by the
  * time it is used. */
 SPOOL_API bool spool_loop_is_running(const spool_loop *loop);
 
-/* The loop running on the calling thread (asyncio.get_running_loop), or
+/** The loop running on the calling thread (asyncio.get_running_loop), or
  * NULL when none is. Any thread; never blocks. */
 SPOOL_API spool_loop *spool_loop_current(void);
 
-/* The loop's clock: CLOCK_MONOTONIC in nanoseconds, the time base of
+/** The loop's clock: CLOCK_MONOTONIC in nanoseconds, the time base of
  * spool_loop_call_at(). Any thread. */
 SPOOL_API int64_t spool_loop_time(const spool_loop *loop);
 
-/* The executor that runs tasks as coroutines on this loop (borrowed; lives
+/** The executor that runs tasks as coroutines on this loop (borrowed; lives
  * as long as the loop). spool_submit() on it is safe from any thread: from
  * the loop's thread while it runs, the task is queued like call_soon (in
  * order with other callbacks); from any other thread it goes through the
@@ -219,7 +227,7 @@ SPOOL_API spool_executor *spool_loop_executor(spool_loop *loop);
 
 /* ---- callbacks and timers --------------------------------------------- */
 
-/* Schedules fn(loop, arg) to run in a later iteration (the next one if
+/** Schedules fn(loop, arg) to run in a later iteration (the next one if
  * called from a callback), after everything scheduled before it (FIFO).
  * If handle is not NULL, *handle gets a new reference to a handle that can
  * cancel the call; release it with spool_handle_release(). Returns 0,
@@ -230,7 +238,7 @@ SPOOL_API spool_executor *spool_loop_executor(spool_loop *loop);
 SPOOL_API int spool_loop_call_soon(spool_loop *loop, spool_loop_callback_fn fn,
 				   void *arg, spool_handle **handle);
 
-/* Schedules fn(loop, arg) to run delay_ns nanoseconds from now (asyncio's
+/** Schedules fn(loop, arg) to run delay_ns nanoseconds from now (asyncio's
  * call_later). Timers run in order of their deadline, and timers with the
  * same deadline in the order they were scheduled. Precision is well under a
  * millisecond (the epoll wait is timed in nanoseconds). delay_ns < 0 is
@@ -240,7 +248,7 @@ SPOOL_API int spool_loop_call_later(spool_loop *loop, int64_t delay_ns,
 				    spool_loop_callback_fn fn, void *arg,
 				    spool_handle **handle);
 
-/* As call_later, at an absolute time on spool_loop_time()'s clock. Any
+/** As call_later, at an absolute time on spool_loop_time()'s clock. Any
  * time in the past runs in the next iteration, including a negative one
  * (the clock starts at boot, so "an hour ago" may be) down to INT64_MIN;
  * INT64_MAX never fires. */
@@ -248,7 +256,7 @@ SPOOL_API int spool_loop_call_at(spool_loop *loop, int64_t when_ns,
 				 spool_loop_callback_fn fn, void *arg,
 				 spool_handle **handle);
 
-/* Schedules fn(loop, arg) from ANY thread and wakes the loop (asyncio's
+/** Schedules fn(loop, arg) from ANY thread and wakes the loop (asyncio's
  * call_soon_threadsafe). Each call accepted runs once, in the order the
  * calls were made (as ordered by one atomic list), unless destroy
  * discards it unrun (see spool_loop_destroy); wake-ups are coalesced, so a
@@ -262,23 +270,23 @@ SPOOL_API int spool_loop_call_soon_threadsafe(spool_loop *loop,
 					      spool_loop_callback_fn fn,
 					      void *arg);
 
-/* Cancels a scheduled callback: it will not run. Returns 0 if it had not
+/** Cancels a scheduled callback: it will not run. Returns 0 if it had not
  * run (cancelling twice is 0 too; a timer is removed from the heap
  * lazily, as asyncio does), SPOOL_ESTATE if it already ran or is running,
  * SPOOL_EINVAL for NULL or from another thread while the loop runs
  * (nothing changes). Loop thread only; never blocks. */
 SPOOL_API int spool_handle_cancel(spool_handle *handle);
 
-/* True if the handle was cancelled (or dropped by a destroyed loop). Loop
+/** True if the handle was cancelled (or dropped by a destroyed loop). Loop
  * thread only (from another thread while the loop runs it aborts with a
  * message). */
 SPOOL_API bool spool_handle_cancelled(const spool_handle *handle);
 
-/* The deadline of a timer handle (spool_loop_time() clock), 0 for a
+/** The deadline of a timer handle (spool_loop_time() clock), 0 for a
  * call_soon handle. Any thread: it never changes. */
 SPOOL_API int64_t spool_handle_when(const spool_handle *handle);
 
-/* Drops the caller's reference. NULL is a no-op. Loop thread only (or any
+/** Drops the caller's reference. NULL is a no-op. Loop thread only (or any
  * single thread once the loop is destroyed); from another thread while
  * the loop runs it aborts with a message. Releasing a handle twice, or
  * using it after its release, is a caller bug. While the loop lives the
@@ -291,7 +299,7 @@ SPOOL_API void spool_handle_release(spool_handle *handle);
 
 /* ---- inside a coroutine ----------------------------------------------- */
 
-/* Sleeps ns nanoseconds. In a loop coroutine it suspends the coroutine
+/** Sleeps ns nanoseconds. In a loop coroutine it suspends the coroutine
  * (asyncio.sleep); spool_sleep(0) yields to the other ready callbacks and
  * coroutines once. Anywhere else, including a pool worker and the loop's
  * thread outside a coroutine, it blocks the thread (nanosleep, as
@@ -301,7 +309,7 @@ SPOOL_API void spool_handle_release(spool_handle *handle);
  * suspend it (it has not slept; nothing else changed). */
 SPOOL_API int spool_sleep(int64_t ns);
 
-/* Waits until descriptor fd is readable (data, end of file, or an error
+/** Waits until descriptor fd is readable (data, end of file, or an error
  * that a read would report), or timeout_ns passes. In a loop coroutine it
  * suspends the coroutine (the descriptor is watched with epoll); on other
  * threads it blocks in poll(2); on the loop's thread outside a coroutine it
@@ -323,7 +331,7 @@ SPOOL_API int spool_sleep(int64_t ns);
  * May block as described. */
 SPOOL_API int spool_wait_readable(int fd, int64_t timeout_ns);
 
-/* As spool_wait_readable(), until fd is writable. */
+/** As spool_wait_readable(), until fd is writable. */
 SPOOL_API int spool_wait_writable(int fd, int64_t timeout_ns);
 
 /* Cancellation of a loop task (spool_future_cancel on its future):
@@ -346,7 +354,7 @@ SPOOL_API int spool_wait_writable(int fd, int64_t timeout_ns);
 
 /* ---- bridging to other executors -------------------------------------- */
 
-/* Runs fn(arg) on executor ex (typically a pool: blocking or CPU-bound
+/** Runs fn(arg) on executor ex (typically a pool: blocking or CPU-bound
  * work) and returns a future (new reference) that this loop completes with
  * fn's outcome, on the loop's thread, so its done-callbacks and waiting
  * coroutines resume on the loop (asyncio's run_in_executor). Cancelling the

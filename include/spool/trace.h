@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Tracing: see the concurrency.
+/**
+ * @file
+ * @brief Tracing: see the concurrency.
  *
  * While a trace is being recorded, every thread that touches spool records
  * what it does into a buffer of its own: each task's run (begin and end,
@@ -93,27 +94,30 @@
 extern "C" {
 #endif
 
-/* Session options. Start from SPOOL_TRACE_OPTIONS_INIT so that fields added
+/** Session options. Start from SPOOL_TRACE_OPTIONS_INIT so that fields added
  * later get their defaults. */
 typedef struct spool_trace_options {
-	/* Capacity of each thread's buffer, in events. 0: the default,
+	/** Capacity of each thread's buffer, in events. 0: the default,
 	 * SPOOL_TRACE_DEFAULT_EVENTS. Memory is reserved up front (32 bytes
 	 * per event; most events use 16), committed at start up to the
 	 * limits above and by the kernel as events fill the rest, and
 	 * handed back at stop. */
 	size_t events_per_thread;
-	/* true: time events with CLOCK_MONOTONIC even where a cheaper
+	/** true: time events with CLOCK_MONOTONIC even where a cheaper
 	 * invariant cycle counter exists. */
 	bool monotonic_clock;
 } spool_trace_options;
 
+/** The default of spool_trace_options.events_per_thread. */
 #define SPOOL_TRACE_DEFAULT_EVENTS ((size_t)1 << 20)
+/** The defaults of spool_trace_options: initialize every options struct
+ * with it. */
 #define SPOOL_TRACE_OPTIONS_INIT                                               \
 	{                                                                      \
 		0, false                                                       \
 	}
 
-/* Starts recording into a new session that spool_trace_stop() writes to
+/** Starts recording into a new session that spool_trace_stop() writes to
  * path. The file is created (truncated) now, so that a bad path is
  * reported at once: SPOOL_ESYS when it cannot be opened for writing
  * (missing directory, no permission), and nothing is recorded.
@@ -123,11 +127,11 @@ typedef struct spool_trace_options {
  * beyond a mutex and opening the file. */
 SPOOL_API int spool_trace_start(const char *path);
 
-/* As spool_trace_start(), with options (NULL means the defaults). */
+/** As spool_trace_start(), with options (NULL means the defaults). */
 SPOOL_API int spool_trace_start_opts(const char *path,
 				     const spool_trace_options *opts);
 
-/* Stops recording and writes the session's file, then hands the buffers'
+/** Stops recording and writes the session's file, then hands the buffers'
  * memory back (the buffers of threads that exited during the session are
  * freed here). Returns 0, or SPOOL_ESYS when writing the file failed (the
  * session is over either way). Without a running session it does nothing
@@ -137,17 +141,17 @@ SPOOL_API int spool_trace_start_opts(const char *path,
  * simply not in the file). Blocks while the file is written. */
 SPOOL_API int spool_trace_stop(void);
 
-/* True while a session is recording. A snapshot; never blocks. */
+/** True while a session is recording. A snapshot; never blocks. */
 SPOOL_API bool spool_trace_enabled(void);
 
-/* Names the calling thread's track in traces ("main", "submitter 2"...).
+/** Names the calling thread's track in traces ("main", "submitter 2"...).
  * Worker and loop threads are named by spool itself ("worker 0", "loop").
  * Takes effect for the current session too; the name is copied (at most
  * 31 bytes are kept). Returns 0 or SPOOL_EINVAL (NULL or empty name).
  * Cheap; may be called whether or not a session is recording. */
 SPOOL_API int spool_trace_thread_name(const char *name);
 
-/* ---- user slices -------------------------------------------------------
+/** ---- user slices -------------------------------------------------------
  *
  * A program marks phases of its own on the timeline: spool_trace_begin()
  * opens a slice named name on the calling thread's track, and
@@ -190,21 +194,21 @@ SPOOL_API int spool_trace_thread_name(const char *name);
  * Never blocks. */
 SPOOL_API void spool_trace_begin(const char *name);
 
-/* Closes the calling thread's innermost open user slice (see above for
+/** Closes the calling thread's innermost open user slice (see above for
  * the pairing rules and what an unbalanced end does). Thread-safe, never
  * blocks; without a session it records nothing. */
 SPOOL_API void spool_trace_end(void);
 
-/* What the last finished session recorded. */
+/** What the last finished session recorded. */
 typedef struct spool_trace_stats {
-	uint64_t events;   /* records taken from the buffers: a begin and its
+	uint64_t events;   /**< records taken from the buffers: a begin and its
 			      end are two records, drawn as one slice */
-	uint64_t dropped;  /* events dropped because a buffer was full */
-	uint32_t threads;  /* threads (tracks) that recorded */
-	uint32_t sessions; /* sessions finished by this process */
+	uint64_t dropped;  /**< events dropped because a buffer was full */
+	uint32_t threads;  /**< threads (tracks) that recorded */
+	uint32_t sessions; /**< sessions finished by this process */
 } spool_trace_stats;
 
-/* Fills *out with the figures of the last session that
+/** Fills *out with the figures of the last session that
  * spool_trace_stop() finished (all zero before the first). Returns 0 or
  * SPOOL_EINVAL (NULL out). Thread-safe; never blocks beyond a mutex. */
 SPOOL_API int spool_trace_stats_get(spool_trace_stats *out);

@@ -3,7 +3,7 @@
  * Helpers every combinator shares (see internal.h) and the accessors of
  * results futures, the gather and map outcome.
  */
-#include "internal.h"
+#include "settle.h"
 
 int spool__check_inputs(spool_future *const *fs, size_t n)
 {
@@ -25,7 +25,8 @@ int spool__wait_until(spool_future *f, int64_t deadline)
 
 const struct spool__results *spool__results_of(const spool_future *f)
 {
-	if (f && (f->ops == &spool__gather_ops || f->ops == &spool__map_ops))
+	if (f &&
+	    (f->ops == &spool__gather_ops.fut || f->ops == &spool__map_ops.fut))
 		return (const struct spool__results *)f;
 	return NULL;
 }

@@ -2,41 +2,21 @@
 /*
  * gather: one future for the outcome of n futures, in input order.
  *
- * The gather is a results future (internal.h) with the bookkeeping behind
- * it in the same allocation: one slot per child it holds a reference to,
- * the value array it hands out, and the error array for
+ * The gather is a settling results future (settle.h) with the bookkeeping
+ * behind it in the same allocation: one slot per child it holds a
+ * reference to, the value array it hands out, and the error array for
  * SPOOL_RETURN_ERRORS. Children already final at the call are read on the
  * spot (no callback, no reference, unless the child owns its value); each
  * other child gets one done-callback that records its outcome and counts
- * down `remaining` (registration bias, internal.h). Whoever brings it to
- * zero completes the gather.
- *
- * Who completes the gather is decided once, by a compare-and-swap on
- * `outcome` away from OPEN:
- *   FAILED     the first failing child (default mode), which completes the
- *              gather with its error at once;
- *   CANCELLING cancel, which then cancels the children; the count reaching
- *              zero completes the gather CANCELLED;
- *   ALL_DONE   the count reaching zero with nothing else decided, which
- *              completes the gather DONE.
- * So a failure, a cancel and the last completion racing each other can
- * never disagree: exactly one of them wins, and cancel reports 0 only when
- * the gather will end CANCELLED.
- *
- * Memory: every slot's value and error are written before that child's
- * countdown (seq_cst read-modify-write), the zero-reacher reads them after
- * its own countdown, and the completion publishes them with release, so a
- * reader that sees DONE sees every slot. The gather's callbacks together
- * hold one reference to it, dropped after the zero step, so callbacks
- * still pending after the caller released the gather (it failed fast)
- * find valid memory.
+ * down. Who completes the gather is settle.h's decision: the first failing
+ * child (default mode) completes it FAILED at once and cancels nothing; a
+ * cancel cancels the children (stop below) and ends it CANCELLED once they
+ * have all counted down; otherwise the last countdown ends it DONE.
  */
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "internal.h"
-
-enum { OPEN, FAILED, CANCELLING, ALL_DONE };
+#include "settle.h"
 
 struct gather;
 
@@ -47,10 +27,8 @@ struct slot {
 };
 
 struct gather {
-	struct spool__results res; /* must be first */
+	struct spool__settle s; /* must be first: the future */
 	unsigned flags;
-	_Atomic size_t remaining;
-	_Atomic int outcome;
 	/* Written only while the gather is being created, before any other
 	 * thread can reach it through a cancel. */
 	size_t nslots;
@@ -64,13 +42,17 @@ static void gather_fini(spool_future *f)
 		spool_future_release(g->slots[j].child);
 }
 
-static int gather_cancel_running(spool_future *f);
+static void gather_stop(struct spool__settle *s, int outcome);
 static bool gather_stuck(spool_future *f);
 
-const struct spool__future_ops spool__gather_ops = {
-	.fini = gather_fini,
-	.cancel_running = gather_cancel_running,
-	.stuck = gather_stuck,
+const struct spool__settle_ops spool__gather_ops = {
+	.fut =
+		{
+			.fini = gather_fini,
+			.cancel_running = spool__settle_cancel_running,
+			.stuck = gather_stuck,
+		},
+	.stop = gather_stop,
 };
 
 static struct gather *gather_alloc(size_t n, unsigned flags)
@@ -86,22 +68,14 @@ static struct gather *gather_alloc(size_t n, unsigned flags)
 	if (!g)
 		return NULL;
 	g->slots = (struct slot *)(g + 1);
-	g->res.n = n;
-	g->res.values = n ? (void **)(g->slots + n) : NULL;
-	g->res.errors = (flags & SPOOL_RETURN_ERRORS) && n
-				? (int *)(g->res.values + n)
-				: NULL;
+	g->s.res.n = n;
+	g->s.res.values = n ? (void **)(g->slots + n) : NULL;
+	g->s.res.errors = (flags & SPOOL_RETURN_ERRORS) && n
+				  ? (int *)(g->s.res.values + n)
+				  : NULL;
 	g->flags = flags;
 	g->nslots = 0;
-	atomic_init(&g->remaining, SPOOL__BIAS);
-	atomic_init(&g->outcome, OPEN);
 	return g;
-}
-
-static bool decide(struct gather *g, int *expected, int to)
-{
-	*expected = OPEN;
-	return atomic_compare_exchange_strong(&g->outcome, expected, to);
 }
 
 /* Records the outcome of final child c in slot i; in the default mode the
@@ -110,59 +84,33 @@ static inline __attribute__((always_inline)) void
 record(struct gather *g, size_t i, spool_future *c)
 {
 	int err = spool_future_error(c);
-	g->res.values[i] = err == 0 ? spool_future_value(c) : NULL;
-	if (g->res.errors) {
-		g->res.errors[i] = err;
+	g->s.res.values[i] = err == 0 ? spool_future_value(c) : NULL;
+	if (g->s.res.errors) {
+		g->s.res.errors[i] = err;
 		return;
 	}
-	int seen;
-	if (err != 0 && decide(g, &seen, FAILED))
-		spool__future_complete(&g->res.fut, err, NULL);
-}
-
-static void all_done(struct gather *g)
-{
-	int seen;
-	if (decide(g, &seen, ALL_DONE))
-		spool__future_complete(&g->res.fut, 0, g->res.values);
-	else if (seen == CANCELLING)
-		spool__future_complete(&g->res.fut, SPOOL_ECANCELLED, NULL);
-	/* FAILED: the failing child already completed the gather. */
-	spool_future_release(&g->res.fut); /* the callbacks' reference */
-}
-
-static void countdown(struct gather *g, size_t k)
-{
-	if (atomic_fetch_sub(&g->remaining, k) == k)
-		all_done(g);
+	if (err != 0)
+		spool__settle_fail(&g->s, err);
 }
 
 static void on_child(spool_future *c, void *arg)
 {
 	struct slot *s = arg;
 	record(s->g, s->index, c);
-	countdown(s->g, 1);
+	spool__settle_countdown(&s->g->s, 1);
 }
 
-static int gather_cancel_running(spool_future *f)
+/* Decided FAILED: the other children go on (asyncio.gather). Decided
+ * CANCELLING: cancelling a child runs its callback here when it was
+ * pending; the last one completes the gather CANCELLED. Children that are
+ * final answer SPOOL_ESTATE, which changes nothing. */
+static void gather_stop(struct spool__settle *s, int outcome)
 {
-	struct gather *g = (struct gather *)f;
-	int seen;
-	if (!decide(g, &seen, CANCELLING)) {
-		if (seen == CANCELLING)
-			return 0;
-		/* A failure or the last completion won: the gather will end
-		 * FAILED or DONE, whether or not its completer has published
-		 * that yet. Answer now; waiting here could wait on this very
-		 * thread (a callback of the winner that cancels). */
-		return SPOOL_ESTATE;
-	}
-	/* Cancelling a child runs its callback here when it was pending; the
-	 * last one completes the gather CANCELLED. Children that are final
-	 * answer SPOOL_ESTATE, which changes nothing. */
+	struct gather *g = (struct gather *)s;
+	if (outcome != SPOOL__SETTLE_CANCELLING)
+		return;
 	for (size_t j = 0; j < g->nslots; j++)
 		spool__future_cancel_nested(g->slots[j].child);
-	return 0;
 }
 
 /* The deadlock check (core/wait.h). With SPOOL_RETURN_ERRORS the gather
@@ -195,8 +143,9 @@ static bool gather_stuck(spool_future *f)
  * input was touched and nobody else holds it. */
 static spool_future *discard(struct gather *g)
 {
-	countdown(g, SPOOL__BIAS); /* completes it, drops the callbacks' ref */
-	spool_future_release(&g->res.fut);
+	spool__settle_arm(&g->s,
+			  0); /* completes it, drops the callbacks' ref */
+	spool_future_release(&g->s.res.fut);
 	return spool__future_failed(SPOOL_EINVAL);
 }
 
@@ -212,15 +161,11 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 	struct gather *g = gather_alloc(n, flags);
 	if (!g)
 		return NULL;
-	spool_future *gf = &g->res.fut;
-	spool__future_init(gf, &spool__gather_ops);
-	gf->label = "gather"; /* names a wait on it in traces */
-	spool__future_start(gf);
-	spool_future_retain(gf); /* for the callbacks, see all_done() */
+	spool__settle_init(&g->s, &spool__gather_ops, "gather");
+	spool_future *gf = &g->s.res.fut;
 
 	size_t registered = 0;
 	bool checked = false; /* fs[i .. n) known to hold no NULL */
-	int seen;
 	for (size_t i = 0; i < n; i++) {
 		if (i + SPOOL__AHEAD < n)
 			__builtin_prefetch(fs[i + SPOOL__AHEAD]);
@@ -233,11 +178,8 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 			continue;
 		}
 		/* Failed fast: nothing more to learn, nothing to cancel.
-		 * Relaxed: a hint; a stale OPEN only costs one needless
-		 * registration. */
-		if (!final &&
-		    atomic_load_explicit(&g->outcome, memory_order_relaxed) ==
-			    FAILED)
+		 * A stale OPEN only costs one needless registration. */
+		if (!final && spool__settle_seen(&g->s) == SPOOL__SETTLE_FAILED)
 			continue;
 		if (!checked) {
 			if (spool__check_inputs(fs + i, n - i) != 0)
@@ -256,14 +198,14 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 			/* No memory for the callback node: the child's
 			 * outcome can never reach us, so the slot fails. */
 			s->g = NULL; /* not counted on (gather_stuck) */
-			g->res.values[i] = NULL;
-			if (g->res.errors)
-				g->res.errors[i] = SPOOL_ENOMEM;
-			else if (decide(g, &seen, FAILED))
-				spool__future_complete(gf, SPOOL_ENOMEM, NULL);
-			countdown(g, 1);
+			g->s.res.values[i] = NULL;
+			if (g->s.res.errors)
+				g->s.res.errors[i] = SPOOL_ENOMEM;
+			else
+				spool__settle_fail(&g->s, SPOOL_ENOMEM);
+			spool__settle_countdown(&g->s, 1);
 		}
 	}
-	countdown(g, SPOOL__BIAS - registered);
+	spool__settle_arm(&g->s, registered);
 	return gf;
 }

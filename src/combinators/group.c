@@ -2,14 +2,15 @@
 /*
  * Task groups (see spool/group.h).
  *
- * Each spawned task is a future of its own (struct gtask) handed to the
- * caller at once, even when the task waits in the group's queue. Starting
- * it submits a small wrapper to the executor that runs the task through
- * spool_run_task(), so the task's future is the current future while fn
- * runs (spool_cancel_requested() polls it) and a future cancelled while it
- * waited makes the wrapper skip fn. A done-callback on the executor's own
- * future covers a wrapper that never runs (a shut-down executor): it
- * completes the task's future with the executor's error.
+ * Each spawned task is a proxy future (proxy.h, struct gtask) handed to
+ * the caller at once, even when the task waits in the group's queue.
+ * Starting it submits the proxy's wrapper to the executor, which runs the
+ * task through spool_run_task(), so the task's future is the current
+ * future while fn runs (spool_cancel_requested() polls it) and a future
+ * cancelled while it waited makes the wrapper skip fn. The proxy's
+ * callback on the wrapper's future covers a wrapper that never runs (a
+ * shut-down executor): it completes the task's future with the executor's
+ * error.
  *
  * The group learns of every end through one done-callback per task
  * (on_finished). Its bookkeeping (counts, the queue, the failures, the
@@ -50,22 +51,15 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "internal.h"
+#include "proxy.h"
 #include "spool/group.h"
 
 struct gtask {
-	spool_future fut; /* the task's future; must be first */
+	struct spool__proxy p; /* the task's future; must be first */
 	spool_group *g;
 	spool_task_fn fn;
 	void *arg;
 	size_t index;
-	_Atomic(spool_future *) exec; /* the wrapper's future, a reference */
-	/* on_exec's node on the wrapper's future: registering it cannot
-	 * fail, so on_exec always runs, always lets go of its reference and
-	 * completes a task whose wrapper never ran (else the join would wait
-	 * for it forever). It outlives that registration: on_exec holds the
-	 * task until it has run. */
-	struct spool__cb exec_node;
 	/* on_finished's node on the task's own future (which, fresh, lends
 	 * its inner node first: this one is there so that the registration
 	 * cannot fail). */
@@ -112,70 +106,36 @@ static void unlock(const spool_group *g)
 
 /* ---- tasks ------------------------------------------------------------ */
 
-static void gtask_fini(spool_future *f)
-{
-	struct gtask *t = (struct gtask *)f;
-	spool_future_release(atomic_load(&t->exec));
-}
-
-/* A task suspended at an await on a loop is interrupted by cancelling the
- * wrapper; on a pool the flag on the task's future is what fn polls. */
-static int gtask_cancel_running(spool_future *f)
-{
-	struct gtask *t = (struct gtask *)f;
-	spool_future *e = atomic_load(&t->exec);
-	return e && spool_future_cancel(e) == 0 ? 0 : SPOOL_EBUSY;
-}
-
-/* The task ends only after its wrapper has run, or with it when it never
- * does (on_exec): if the wrapper is stuck, so is the task. */
-static bool gtask_stuck(spool_future *f)
-{
-	struct gtask *t = (struct gtask *)f;
-	spool_future *e = atomic_load(&t->exec);
-	return e && spool__future_stuck(e);
-}
-
-static const struct spool__future_ops gtask_ops = {
-	.fini = gtask_fini,
-	.cancel_running = gtask_cancel_running,
-	.stuck = gtask_stuck,
-};
-
 /* Runs the task. The wrapper holds no reference of its own: the task cannot
  * be freed before it is final (the group keeps it while it is unfinished,
- * and on_exec's reference keeps it until the wrapper has returned), and
- * after spool_run_task() has completed it the wrapper no longer touches it. */
+ * and the start's loan keeps it until the wrapper has returned), and after
+ * spool_run_task() has completed it the wrapper no longer touches it. */
 static int wrapper(void *arg, void **result)
 {
+	(void)result;
 	struct gtask *t = arg;
-	int rc = spool__run_task(&t->fut, t->fn, t->arg);
+	int rc = spool__run_task(&t->p.fut, t->fn, t->arg);
 	return rc == SPOOL_ESTATE ? SPOOL_ECANCELLED : rc;
 }
 
-static void on_exec(spool_future *e, void *arg)
-{
-	struct gtask *t = arg;
-	int err = spool_future_error(e);
-	if (err != 0) /* the wrapper never ran: refused or cancelled */
-		spool__future_complete(&t->fut, err, NULL);
-	spool_future_release(&t->fut);
-}
+/* A task suspended at an await on a loop is interrupted by cancelling the
+ * wrapper (the proxy forwards it); on a pool the flag on the task's future
+ * is what fn polls. The task ends only after its wrapper has run, or with
+ * it when it never does: if the wrapper is stuck, so is the task. */
+static const struct spool__proxy_ops gtask_ops = {
+	.fut =
+		{
+			.fini = spool__proxy_fini,
+			.cancel_running = spool__proxy_cancel_running,
+			.stuck = spool__proxy_stuck,
+		},
+	.run = wrapper,
+};
 
 static void start(spool_group *g, struct gtask *t)
 {
-	spool_future_retain(&t->fut); /* for on_exec */
-	spool_future *e = spool_submit(g->ex, wrapper, t);
-	if (!e) {
-		spool__future_complete(&t->fut, SPOOL_ENOMEM, NULL);
-		spool_future_release(&t->fut);
-		return;
-	}
-	atomic_store(&t->exec, e);
-	/* The executor's future may already carry callbacks (a user
-	 * executor), so on_exec brings its own node rather than one that
-	 * would be allocated. */
-	spool__future_add_callback_node(e, &t->exec_node, on_exec, t);
+	spool_future_retain(&t->p.fut); /* the start's loan */
+	spool__proxy_start(&t->p, g->ex);
 }
 
 /* ---- the group -------------------------------------------------------- */
@@ -186,7 +146,7 @@ static void group_unref(spool_group *g)
 		return;
 	for (struct gtask *t = g->all, *next; t; t = next) {
 		next = t->next_all;
-		spool_future_release(&t->fut);
+		spool_future_release(&t->p.fut);
 	}
 	spool_future_release(g->idle);
 	free(g->fails);
@@ -210,7 +170,7 @@ static void pump(spool_group *g)
 			g->qhead = t->next_queued;
 			if (!g->qhead)
 				g->qtail = NULL;
-			if (!spool_future_done(&t->fut))
+			if (!spool_future_done(&t->p.fut))
 				break;
 			t = NULL; /* cancelled while it waited: skip it */
 		}
@@ -232,8 +192,8 @@ static void cancel_all(spool_group *g)
 	struct gtask *t = g->all;
 	unlock(g);
 	for (; t; t = t->next_all) {
-		spool_future_cancel(&t->fut);
-		spool_future *e = atomic_load(&t->exec);
+		spool_future_cancel(&t->p.fut);
+		spool_future *e = spool__proxy_exec(&t->p);
 		if (e)
 			spool_future_cancel(e);
 	}
@@ -316,24 +276,24 @@ int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
 	struct gtask *t = spool__malloc(sizeof *t);
 	if (!t)
 		return SPOOL_ENOMEM;
-	spool__future_init(&t->fut, &gtask_ops);
+	spool__proxy_init(&t->p, &gtask_ops, NULL);
 	t->g = g;
 	t->fn = fn;
 	t->arg = arg;
-	atomic_init(&t->exec, NULL);
 	t->submitted = false;
 	t->next_queued = NULL;
 	/* On a node of its own, so that it cannot fail, even on a loop's
 	 * thread (where spool_future_add_callback reserves what would carry
 	 * it home): on_finished only updates the group under its lock, so
 	 * any thread may run it. It runs only once the task is final. */
-	spool__future_add_callback_node(&t->fut, &t->fin_node, on_finished, t);
+	spool__future_add_callback_node(&t->p.fut, &t->fin_node, on_finished,
+					t);
 
 	lock(g);
 	int rc = g->cancelled ? SPOOL_ECANCELLED : reserve(g);
 	if (rc != 0) {
 		unlock(g);
-		spool_future_release(&t->fut); /* unrun callback freed too */
+		spool_future_release(&t->p.fut); /* unrun callback freed too */
 		return rc;
 	}
 	t->index = g->nspawned++;
@@ -347,7 +307,7 @@ int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
 		g->qhead = t;
 	g->qtail = t;
 	if (task)
-		*task = spool_future_retain(&t->fut);
+		*task = spool_future_retain(&t->p.fut);
 	unlock(g);
 
 	pump(g);
@@ -391,7 +351,7 @@ static bool idle_stuck(spool_future *f)
 	struct gtask *t = g->all;
 	unlock(g);
 	for (; t; t = t->next_all)
-		if (spool__future_stuck(&t->fut))
+		if (spool__future_stuck(&t->p.fut))
 			return true;
 	return false;
 }

@@ -67,7 +67,8 @@ bool spool__owns_value(const spool_future *f);
  * with, for SPOOL_RETURN_ERRORS, each slot's error. The struct is the
  * future (the first member), so the future's reference count keeps the
  * arrays alive and ops->free frees them; spool_gather_size() and
- * spool_gather_result() recognise a results future by its ops.
+ * spool_gather_result() recognise a results future by its ops. Both
+ * settle the same way (settle.h).
  */
 struct spool__results {
 	spool_future fut; /* must be first */
@@ -78,9 +79,5 @@ struct spool__results {
 
 /* The results view of f, or NULL if f is not a gather or map future. */
 const struct spool__results *spool__results_of(const spool_future *f);
-
-/* The ops of gather and map futures (each defines its own). */
-extern const struct spool__future_ops spool__gather_ops;
-extern const struct spool__future_ops spool__map_ops;
 
 #endif /* SPOOL_COMBINATORS_INTERNAL_H */

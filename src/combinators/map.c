@@ -3,12 +3,11 @@
  * map with a window: run fn over an array of arguments on an executor,
  * at most max_in_flight at a time, results in input order.
  *
- * Counting. `remaining` starts at n + 1: one per index and one held by the
- * creating call until its initial launches are done. An index is counted
- * down exactly once: by its task's done-callback, or, when the map stops
- * early, by whoever skips it. The zero-reacher completes the map, decided
- * as in gather.c by one CAS on `outcome` (OPEN -> FAILED by the first
- * failing task, CANCELLING by cancel, ALL_DONE by the zero-reacher).
+ * Settling (settle.h). Each index is counted down exactly once: by its
+ * task's done-callback, or, when the map stops early, by whoever skips it;
+ * the creating call arms the count for n once its initial launches are
+ * done. The first failing task decides FAILED, a cancel CANCELLING (both
+ * then stop the map: stop below), and the last countdown ALL_DONE.
  *
  * Launching. `next` hands out indices with fetch_add; each completion
  * grants one launch credit and the creating call grants the window, so at
@@ -36,9 +35,7 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "internal.h"
-
-enum { OPEN, FAILED, CANCELLING, ALL_DONE };
+#include "settle.h"
 
 struct map;
 
@@ -48,57 +45,53 @@ struct link {
 };
 
 struct map {
-	struct spool__results res; /* must be first */
+	struct spool__settle s; /* must be first: the future */
 	spool_executor *ex;
 	spool_task_fn fn;
 	_Atomic size_t next;
 	_Atomic size_t credits;
-	_Atomic size_t remaining;
-	_Atomic int outcome;
 	struct link *links; /* n */
 };
 
 static void map_fini(spool_future *f)
 {
 	struct map *m = (struct map *)f;
-	for (size_t i = 0; i < m->res.n; i++)
+	for (size_t i = 0; i < m->s.res.n; i++)
 		spool_future_release(atomic_load_explicit(
 			&m->links[i].task,
 			memory_order_relaxed)); /* last reference: no race */
 }
 
-static int map_cancel_running(spool_future *f);
+static void map_stop(struct spool__settle *s, int outcome);
 static bool map_stuck(spool_future *f);
 
-const struct spool__future_ops spool__map_ops = {
-	.fini = map_fini,
-	.cancel_running = map_cancel_running,
-	.stuck = map_stuck,
+const struct spool__settle_ops spool__map_ops = {
+	.fut =
+		{
+			.fini = map_fini,
+			.cancel_running = spool__settle_cancel_running,
+			.stuck = map_stuck,
+		},
+	.stop = map_stop,
 };
-
-static bool decide(struct map *m, int *seen, int to)
-{
-	*seen = OPEN;
-	return atomic_compare_exchange_strong(&m->outcome, seen, to);
-}
 
 static void countdown(struct map *m, size_t k)
 {
-	if (k == 0 || atomic_fetch_sub(&m->remaining, k) != k)
-		return;
-	int seen;
-	if (decide(m, &seen, ALL_DONE))
-		spool__future_complete(&m->res.fut, 0, m->res.values);
-	else if (seen == CANCELLING)
-		spool__future_complete(&m->res.fut, SPOOL_ECANCELLED, NULL);
-	spool_future_release(&m->res.fut); /* the callbacks' reference */
+	spool__settle_countdown(&m->s, k);
+}
+
+static bool still_open(struct map *m)
+{
+	return spool__settle_seen(&m->s) == SPOOL__SETTLE_OPEN;
 }
 
 /* After deciding FAILED or CANCELLING: skip what is not launched, cancel
  * what is. */
-static void stop(struct map *m)
+static void map_stop(struct spool__settle *s, int outcome)
 {
-	size_t n = m->res.n;
+	struct map *m = (struct map *)s;
+	(void)outcome;
+	size_t n = m->s.res.n;
 	size_t old = atomic_exchange(&m->next, n);
 	size_t launched = old < n ? old : n;
 	for (size_t i = 0; i < launched; i++) {
@@ -111,11 +104,7 @@ static void stop(struct map *m)
 
 static void fail(struct map *m, int err)
 {
-	int seen;
-	if (decide(m, &seen, FAILED)) {
-		spool__future_complete(&m->res.fut, err, NULL);
-		stop(m);
-	}
+	spool__settle_fail(&m->s, err);
 }
 
 static void pump(struct map *m, size_t k);
@@ -126,12 +115,12 @@ static void on_task(spool_future *t, void *arg)
 	struct map *m = l->m;
 	int err = spool_future_error(t);
 	if (err == 0)
-		m->res.values[l - m->links] = spool_future_value(t);
+		m->s.res.values[l - m->links] = spool_future_value(t);
 	else
 		fail(m, err);
 	/* The replacement launch comes before this index's countdown, which
 	 * may free the map. */
-	if (atomic_load(&m->outcome) == OPEN)
+	if (still_open(m))
 		pump(m, 1);
 	countdown(m, 1);
 }
@@ -139,20 +128,20 @@ static void on_task(spool_future *t, void *arg)
 static void launch_one(struct map *m)
 {
 	size_t i = atomic_fetch_add(&m->next, 1);
-	if (i >= m->res.n)
+	if (i >= m->s.res.n)
 		return;
-	if (atomic_load(&m->outcome) != OPEN) {
+	if (!still_open(m)) {
 		countdown(m, 1); /* taken just before a stop: skip it */
 		return;
 	}
-	spool_future *t = spool_submit(m->ex, m->fn, m->res.values[i]);
+	spool_future *t = spool_submit(m->ex, m->fn, m->s.res.values[i]);
 	if (!t) {
 		fail(m, SPOOL_ENOMEM);
 		countdown(m, 1);
 		return;
 	}
 	atomic_store(&m->links[i].task, t);
-	if (atomic_load(&m->outcome) != OPEN)
+	if (!still_open(m))
 		spool_future_cancel(t);
 	if (spool_future_add_callback(t, on_task, &m->links[i]) != 0) {
 		/* Its outcome can never reach us. */
@@ -175,21 +164,6 @@ static void pump(struct map *m, size_t k)
 	}
 }
 
-static int map_cancel_running(spool_future *f)
-{
-	struct map *m = (struct map *)f;
-	int seen;
-	if (!decide(m, &seen, CANCELLING)) {
-		if (seen == CANCELLING)
-			return 0;
-		/* FAILED or ALL_DONE won: the map ends that way, published
-		 * or not yet; answer without waiting (see gather.c). */
-		return SPOOL_ESTATE;
-	}
-	stop(m);
-	return 0;
-}
-
 /* The deadlock check (core/wait.h). The map completes when every task has
  * succeeded or one has failed, and launches the rest as tasks complete. So
  * it is stuck when some launched task is stuck and nothing else can move:
@@ -201,7 +175,7 @@ static int map_cancel_running(spool_future *f)
 static bool map_stuck(spool_future *f)
 {
 	struct map *m = (struct map *)f;
-	size_t n = m->res.n, launched = atomic_load(&m->next);
+	size_t n = m->s.res.n, launched = atomic_load(&m->next);
 	bool more = launched < n, stuck = false;
 	if (!more)
 		launched = n;
@@ -233,26 +207,20 @@ spool_future *spool_map(spool_executor *ex, spool_task_fn fn, void *const *args,
 	if (!m)
 		return NULL;
 	m->links = (struct link *)(m + 1);
-	m->res.n = n;
-	m->res.values = n ? (void **)(m->links + n) : NULL;
-	m->res.errors = NULL;
+	m->s.res.n = n;
+	m->s.res.values = n ? (void **)(m->links + n) : NULL;
+	m->s.res.errors = NULL;
 	m->ex = ex;
 	m->fn = fn;
 	atomic_init(&m->next, 0);
 	atomic_init(&m->credits, 0);
-	atomic_init(&m->remaining, n + 1);
-	atomic_init(&m->outcome, OPEN);
 	for (size_t i = 0; i < n; i++) {
 		m->links[i].m = m;
 		atomic_init(&m->links[i].task, NULL);
-		m->res.values[i] = args[i];
+		m->s.res.values[i] = args[i];
 	}
-	spool_future *mf = &m->res.fut;
-	spool__future_init(mf, &spool__map_ops);
-	mf->label = "map"; /* names a wait on it in traces */
-	spool__future_start(mf);
-	spool_future_retain(mf); /* for the callbacks, see countdown() */
+	spool__settle_init(&m->s, &spool__map_ops, "map");
 	pump(m, max_in_flight == 0 || max_in_flight > n ? n : max_in_flight);
-	countdown(m, 1); /* the creating call's hold */
-	return mf;
+	spool__settle_arm(&m->s, n); /* every index counts down once */
+	return &m->s.res.fut;
 }

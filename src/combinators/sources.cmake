@@ -5,6 +5,8 @@ list(APPEND SPOOL_SOURCES
   src/combinators/gather.c
   src/combinators/group.c
   src/combinators/map.c
+  src/combinators/proxy.c
+  src/combinators/settle.c
   src/combinators/then.c
   src/combinators/wait.c
   src/combinators/wait_for.c)

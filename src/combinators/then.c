@@ -3,74 +3,61 @@
  * then(): a continuation future completed by a function that runs on a
  * chosen executor once its source is final.
  *
- * The continuation c is a future of its own (the struct below), PENDING
- * until fn starts, so that cancelling it before then is a plain cancel and
- * fn never runs. A done-callback on the source submits a task to the
- * executor; that task moves c to RUNNING, runs fn with c as the current
- * future (spool_cancel_requested() in fn polls c) and completes c with fn's
- * outcome. A second callback, on the task's own future, covers the task
+ * The continuation c is a proxy future (proxy.h): PENDING until fn starts,
+ * so that cancelling it before then is a plain cancel and fn never runs.
+ * A done-callback on the source starts the proxy: its wrapper task
+ * (run_then) moves c to RUNNING, runs fn with c as the current future
+ * (spool_cancel_requested() in fn polls c) and completes c with fn's
+ * outcome. The proxy's callback on the wrapper's future covers the wrapper
  * that never runs (refused by a shut-down executor, cancelled in its
- * queue): it completes c with the task's error; when fn did run, c is
- * already final and that completion is a harmless SPOOL_ESTATE.
+ * queue), and a cancel of a running c is forwarded to the wrapper.
  *
  * The source reference is taken out of `src` with an exchange by whoever
- * is last to need it (the task that ran fn, the callback of a task that
- * never ran, or the free of c), so it is released exactly once and as soon
- * as fn is done with it. Each callback holds a reference to c; the task
- * borrows the one on_src hands to on_task.
+ * is last to need it (the task that ran fn, the end of a wrapper that never
+ * ran, or the free of c), so it is released exactly once and as soon as fn
+ * is done with it. on_src's reference to c is the one the start lends to
+ * the proxy.
  */
 #include <stdlib.h>
 
 #include "core/alloc.h"
-#include "internal.h"
+#include "proxy.h"
 
 struct then {
-	spool_future fut; /* the continuation; must be first */
+	struct spool__proxy p; /* the continuation; must be first */
 	_Atomic(spool_future *) src;
-	_Atomic(spool_future *) task; /* for forwarding a cancel */
 	spool_executor *ex;
 	spool_then_fn fn;
 	void *arg;
-	/* on_task's node on the task's future: registering it cannot fail,
-	 * so on_task always runs and always lets go of its reference. It
-	 * outlives that registration: on_task holds c until it has run. */
-	struct spool__cb task_node;
 };
 
-static void drop_src(struct then *th)
+static void drop_src(struct spool__proxy *p)
 {
+	struct then *th = (struct then *)p;
 	spool_future_release(atomic_exchange(&th->src, NULL));
 }
 
-static void then_fini(spool_future *f)
-{
-	struct then *th = (struct then *)f;
-	drop_src(th);
-	spool_future_release(atomic_load(&th->task));
-}
+static int run_then(void *arg, void **result);
 
-/* A running fn on a loop may be suspended at an await: cancelling its task
- * interrupts it. On a pool the request flag on c (already raised by
- * spool_future_cancel) is what fn sees. */
-static int then_cancel_running(spool_future *f)
-{
-	struct then *th = (struct then *)f;
-	spool_future *t = atomic_load(&th->task);
-	return t && spool_future_cancel(t) == 0 ? 0 : SPOOL_EBUSY;
-}
-
-static const struct spool__future_ops then_ops = {
-	.fini = then_fini,
-	.cancel_running = then_cancel_running,
+/* No stuck op: the source may be released under a reader. */
+static const struct spool__proxy_ops then_ops = {
+	.fut =
+		{
+			.fini = spool__proxy_fini,
+			.cancel_running = spool__proxy_cancel_running,
+		},
+	.run = run_then,
+	.fini = drop_src,
+	.ended = drop_src,
 };
 
-/* The task. It holds no reference to c of its own: on_src's reference,
- * passed on to on_task, lasts until the task's future is final, which is
- * after this returns. */
+/* The wrapper task. It holds no reference to c of its own: on_src's
+ * reference, lent to the proxy's callback on this task's future, lasts
+ * until that future is final, which is after this returns. */
 static int run_then(void *arg, void **result)
 {
 	struct then *th = arg;
-	spool_future *c = &th->fut;
+	spool_future *c = &th->p.fut;
 	spool_future *src = atomic_exchange(&th->src, NULL);
 	int rc = spool__future_start(c);
 	if (rc == 0) {
@@ -87,37 +74,18 @@ static int run_then(void *arg, void **result)
 	return rc;
 }
 
-static void on_task(spool_future *t, void *arg)
-{
-	struct then *th = arg;
-	int err = spool_future_error(t);
-	if (err != 0)
-		spool__future_complete(&th->fut, err, NULL);
-	drop_src(th);
-	spool_future_release(&th->fut);
-}
-
 static void on_src(spool_future *f, void *arg)
 {
+	(void)f;
 	struct then *th = arg;
-	spool_future *c = &th->fut;
+	spool_future *c = &th->p.fut;
 	if (spool_future_done(c)) { /* cancelled before its source ended */
-		drop_src(th);
+		drop_src(&th->p);
 		spool_future_release(c);
 		return;
 	}
-	spool_future *t = spool_submit(th->ex, run_then, th);
-	if (!t) {
-		spool__future_complete(c, SPOOL_ENOMEM, NULL);
-		drop_src(th);
-		spool_future_release(c);
-		return;
-	}
-	atomic_store(&th->task, t);
-	/* This callback's reference to c passes to on_task. The executor's
-	 * future may already carry callbacks (a user executor), so on_task
-	 * brings its own node rather than one that would be allocated. */
-	spool__future_add_callback_node(t, &th->task_node, on_task, th);
+	/* This callback's reference to c is the start's loan. */
+	spool__proxy_start(&th->p, th->ex);
 }
 
 spool_future *spool_then(spool_future *f, spool_executor *ex, spool_then_fn fn,
@@ -128,18 +96,17 @@ spool_future *spool_then(spool_future *f, spool_executor *ex, spool_then_fn fn,
 	struct then *th = spool__malloc(sizeof *th);
 	if (!th)
 		return NULL;
-	spool__future_init(&th->fut, &then_ops);
-	th->fut.label = "then"; /* names a wait on it in traces */
+	spool__proxy_init(&th->p, &then_ops, "then"); /* names waits on it */
+	spool_future *c = &th->p.fut;
 	atomic_init(&th->src, spool_future_retain(f));
-	atomic_init(&th->task, NULL);
 	th->ex = ex;
 	th->fn = fn;
 	th->arg = arg;
-	spool_future_retain(&th->fut); /* for on_src */
+	spool_future_retain(c); /* for on_src */
 	if (spool_future_add_callback(f, on_src, th) != 0) {
-		spool__future_complete(&th->fut, SPOOL_ENOMEM, NULL);
-		drop_src(th);
-		spool_future_release(&th->fut);
+		spool__future_complete(c, SPOOL_ENOMEM, NULL);
+		drop_src(&th->p);
+		spool_future_release(c);
 	}
-	return &th->fut;
+	return c;
 }

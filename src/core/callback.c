@@ -1,23 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Done-callbacks: a lock-free list closed by the completing thread.
+ * Done-callbacks: a closable stack (lifo.h) that the completing thread
+ * closes.
  *
- * The list is a Treiber stack (newest first) whose head the completer swaps
- * for the sentinel SPOOL__CB_CLOSED in one exchange. Every adder whose CAS
- * succeeded before that exchange is in the list the completer took, and the
- * completer runs that list oldest first, so each callback runs exactly once
- * and in the order its CAS succeeded. An adder that finds CLOSED runs its
- * callback at once: the exchange happens after the final phase is published
- * (see finish() in future.c), so such a callback sees a final future. Such
- * late callbacks may run concurrently with the completer's own batch, as
- * they would for any two threads adding callbacks to a done future.
+ * Adders push their nodes onto f->callbacks; the completer closes it, which
+ * takes every node pushed before, and runs that list oldest first, so each
+ * callback runs exactly once and in the order its push succeeded. An adder
+ * whose push is refused (closed) runs its callback at once: the close
+ * happens after the final phase is published (publish_final() in future.c),
+ * and a refused push acquires the close, so such a callback sees a final
+ * future. Such late callbacks may run concurrently with the completer's own
+ * batch, as they would for any two threads adding callbacks to a done
+ * future.
  *
  * Most futures never get a callback, so the completer takes the list only
  * when the state word carries HAS_CB. An adder raises HAS_CB with a
  * read-modify-write on the state word before it pushes. The state word's
  * modification order decides: if the completer's final write comes after
  * the adder's, the completer sees HAS_CB and takes the list, so the push
- * either lands in the list it takes or finds CLOSED (the case above);
+ * either lands in the list it takes or is refused (the case above);
  * otherwise the adder's read-modify-write returns a final phase and the
  * adder runs its callback at once without pushing. Either way it runs
  * exactly once.
@@ -157,25 +158,15 @@ add_callback(spool_future *f, struct spool__cb *own, spool_callback_fn fn,
 			free(c);
 		return SPOOL_ENOMEM;
 	}
-	struct spool__cb *head = atomic_load_explicit(&f->callbacks,
-						      memory_order_acquire);
 	c->fn = fn;
 	c->arg = arg;
 	c->post_ops = (const struct spool__wait_ops *)((uintptr_t)ops | tag);
 	c->post_ctx = here.ctx;
-	do {
-		if (head == SPOOL__CB_CLOSED) {
-			/* Closed while we prepared: f is final. Acquire on
-			 * the load pairs with the completer's exchange. */
-			run_late(f, c);
-			return 0;
-		}
-		c->next = head;
-		/* Release: the node's fields are visible to the completer
-		 * that takes the list with its acq_rel exchange. */
-	} while (!atomic_compare_exchange_weak_explicit(&f->callbacks, &head, c,
-							memory_order_release,
-							memory_order_acquire));
+	/* The push releases the fields above to the completer's close; a
+	 * refused push means the list was closed while we prepared, and f
+	 * is final (lifo.h: a refused push acquires the close). */
+	if (!spool__lifo_push(&f->callbacks, &c->link))
+		run_late(f, c);
 	return 0;
 }
 
@@ -204,26 +195,20 @@ _Static_assert(_Alignof(struct spool__wait_ops) > SPOOL__CB_CALLER_OWNED,
 
 void spool__callbacks_run(spool_future *f)
 {
-	struct spool__cb *list = atomic_exchange_explicit(
-		&f->callbacks, SPOOL__CB_CLOSED, memory_order_acq_rel);
-	/* Reverse to oldest first. */
-	struct spool__cb *ordered = NULL;
-	while (list) {
-		struct spool__cb *next = list->next;
-		list->next = ordered;
-		ordered = list;
-		list = next;
-	}
+	/* Oldest first. */
+	struct spool__lifo_node *n = spool__lifo_reverse(
+		spool__lifo_close(&f->callbacks));
 	/* A callback may drop the last reference to f (one it owns): with
 	 * more callbacks to come, the completer holds f for them. A single
 	 * callback needs no such hold: nothing here touches f after it. */
-	bool hold = ordered && ordered->next;
+	bool hold = n && n->next;
 	if (hold)
 		spool_future_retain(f);
-	while (ordered) {
-		struct spool__cb *next = ordered->next;
-		cb_run(f, ordered);
-		ordered = next;
+	while (n) {
+		/* Read before the call: the callback may free its node. */
+		struct spool__lifo_node *next = n->next;
+		cb_run(f, spool__lifo_entry(n, struct spool__cb, link));
+		n = next;
 	}
 	if (hold)
 		spool_future_release(f);

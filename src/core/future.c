@@ -125,7 +125,7 @@ void spool__future_init_refs(spool_future *f,
 	/* Relaxed stores: f is not yet shared; whoever publishes it (a queue
 	 * push, a return value) supplies the release. */
 	atomic_init(&f->state, SPOOL__PH_PENDING | refs * SPOOL__REF_ONE);
-	atomic_init(&f->callbacks, NULL);
+	spool__lifo_init(&f->callbacks);
 	f->error = 0;
 	f->value = NULL;
 	f->ops = ops;
@@ -171,12 +171,13 @@ spool_future *spool_future_retain(spool_future *f)
 
 static void free_callbacks(spool_future *f)
 {
-	struct spool__cb *c = atomic_load_explicit(&f->callbacks,
-						   memory_order_relaxed);
-	while (c && c != SPOOL__CB_CLOSED) {
-		struct spool__cb *next = c->next;
-		spool__callback_free(f, c, false);
-		c = next;
+	/* f's last reference is gone: nobody else reaches the list. */
+	struct spool__lifo_node *n = spool__lifo_peek(&f->callbacks);
+	while (n) {
+		struct spool__lifo_node *next = n->next;
+		spool__callback_free(
+			f, spool__lifo_entry(n, struct spool__cb, link), false);
+		n = next;
 	}
 }
 
@@ -401,18 +402,67 @@ static void after_final(spool_future *f, uint64_t w)
 	}
 }
 
-/* Debug builds: the owned completions' precondition (future_impl.h). */
-static void check_owned_running(const spool_future *f, uint64_t w,
-				const char *who)
+/* Debug builds: the completer's preconditions (future_impl.h, "Making f
+ * final"). check_owned() before the publication, while the caller's
+ * reference still keeps f: an owned completion is on an owned future.
+ * check_word() after it, on the word it replaced, touching no memory of f
+ * (which the publication may have let go): its phase and TARGET bits were
+ * exactly `from`. */
+static void check_owned(const spool_future *f, const char *who)
 {
 #ifdef SPOOL_DEBUG_COUNTERS
-	if ((w & SPOOL__PH_MASK) != SPOOL__PH_RUNNING || !f->ops ||
-	    !f->ops->owned)
-		spool__misuse(who,
-			      "future is not a RUNNING executor-owned future");
+	if (!f->ops || !f->ops->owned)
+		spool__misuse(who, "future is not executor-owned");
 #else
-	(void)f, (void)w, (void)who;
+	(void)f, (void)who;
 #endif
+}
+
+static void check_word(uint64_t w, uint64_t from, const char *who)
+{
+#ifdef SPOOL_DEBUG_COUNTERS
+	if ((w & (SPOOL__PH_MASK | SPOOL__TARGET_MASK)) != from)
+		spool__misuse(who, from == SPOOL__PH_RUNNING
+					   ? "future is not RUNNING"
+					   : "future is not being completed");
+#else
+	(void)w, (void)from, (void)who;
+#endif
+}
+
+/* The one step that makes f final (future_impl.h, "Making f final"): the
+ * caller is f's completer, has written the outcome, and knows the phase
+ * and TARGET bits `from` it replaces with ph. Returns the word it replaced
+ * in *old and true. With drop, it also drops the caller's reference in the
+ * same step, but only when that word has neither WAITERS nor HAS_CB (so
+ * nothing is left to do with f): otherwise it changes nothing and returns
+ * false. */
+static inline __attribute__((always_inline)) bool
+publish_final(spool_future *f, uint64_t from, uint32_t ph, bool drop,
+	      uint64_t *old)
+{
+	uint64_t delta = spool__final_delta(from, ph);
+	if (!drop) {
+		/* Release: the outcome written before is visible to every
+		 * acquire load that sees the final phase. */
+		*old = atomic_fetch_add_explicit(&f->state, delta,
+						 memory_order_release);
+		return true;
+	}
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
+	if (w & (SPOOL__WAITERS | SPOOL__HAS_CB))
+		return false;
+	/* Release as above; acquire, for when ours was the last reference,
+	 * orders every other holder's use before the free (as in
+	 * spool_future_release). A flag raised since the load fails the
+	 * CAS: the caller then publishes without dropping, and wakes or
+	 * calls back. */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &f->state, &w, w + delta - SPOOL__REF_ONE,
+		    memory_order_acq_rel, memory_order_relaxed))
+		return false;
+	*old = w;
+	return true;
 }
 
 /* Second half of every completion, run by the thread that moved f into
@@ -420,63 +470,55 @@ static void check_owned_running(const spool_future *f, uint64_t w,
 static void finish(spool_future *f, int err, void *value)
 {
 	uint32_t ph = write_outcome(f, err, value);
-	/* Release: value and error above become visible to every acquire
-	 * load that sees the final phase. Other threads may still set
-	 * CANCEL_REQ or WAITERS meanwhile, hence a CAS loop rather than a
-	 * store; WAITERS is cleared because we wake everybody now. */
-	uint64_t keep = ~(uint64_t)UINT32_MAX | SPOOL__CANCEL_REQ |
-			SPOOL__HAS_CB; /* references and sticky flags */
-	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
-	while (!atomic_compare_exchange_weak_explicit(
-		&f->state, &w, (w & keep) | ph, memory_order_release,
-		memory_order_relaxed))
-		;
+	/* claim() set TARGET to this very phase (same err). */
+	uint64_t from = SPOOL__PH_COMPLETING | (uint64_t)ph
+						       << SPOOL__TARGET_SHIFT;
+	uint64_t w;
+	publish_final(f, from, ph, false, &w);
+	check_word(w, from, "spool__future_complete");
 	after_final(f, w);
 }
 
 void spool__future_complete_owned(spool_future *f, int err, void *value)
 {
+	check_owned(f, "spool__future_complete_owned");
 	uint32_t ph = write_outcome(f, err, value);
-	/* Only this thread moves f out of RUNNING (future_impl.h), and the
-	 * other writers of the word only set CANCEL_REQ, WAITERS or HAS_CB,
-	 * so XOR-ing RUNNING into ph changes the phase alone, whatever bits
-	 * they set meanwhile: one read-modify-write, no retry loop. Release:
-	 * the outcome written above is visible to every acquire load that
-	 * sees the final phase. WAITERS stays set on the final word: every
-	 * waiter checks the phase before it sleeps, so a stale flag only
-	 * costs nothing. */
-	uint64_t w = atomic_fetch_xor_explicit(
-		&f->state, SPOOL__PH_RUNNING ^ ph, memory_order_release);
-	check_owned_running(f, w, "spool__future_complete_owned");
+	uint64_t w;
+	publish_final(f, SPOOL__PH_RUNNING, ph, false, &w);
+	check_word(w, SPOOL__PH_RUNNING, "spool__future_complete_owned");
 	after_final(f, w);
+}
+
+static inline __attribute__((always_inline)) void
+complete_owned_release(spool_future *f, int err, void *value)
+{
+	static const char who[] = "spool__future_complete_owned_release";
+	check_owned(f, who);
+	uint32_t ph = write_outcome(f, err, value);
+	uint64_t w;
+	if (publish_final(f, SPOOL__PH_RUNNING, ph, true, &w)) {
+		/* Nobody to wake and nothing to call back: the final phase
+		 * and our reference went in one step; f is no longer ours
+		 * unless ours was the last reference. */
+		check_word(w, SPOOL__PH_RUNNING, who);
+		if (SPOOL__REFS(w) == 1)
+			destroy(f);
+		return;
+	}
+	publish_final(f, SPOOL__PH_RUNNING, ph, false, &w);
+	check_word(w, SPOOL__PH_RUNNING, who);
+	after_final(f, w);
+	spool_future_release(f);
 }
 
 void spool__future_complete_owned_release(spool_future *f, int err, void *value)
 {
-	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
-	check_owned_running(f, w, "spool__future_complete_owned_release");
-	if (!(w & (SPOOL__WAITERS | SPOOL__HAS_CB))) {
-		uint32_t ph = write_outcome(f, err, value);
-		/* Nobody to wake and nothing to call back: publish the
-		 * final phase and drop our reference in one step. The
-		 * phase is RUNNING (only we leave it), so adding ph - RUNNING
-		 * sets ph without a carry. Release publishes the outcome;
-		 * acquire, for when ours was the last reference, orders
-		 * every other holder's use before the free (as in
-		 * spool_future_release). If a waiter or an adder raised
-		 * its flag meanwhile, the CAS fails and the general path
-		 * below wakes it or calls back. */
-		uint64_t nw = w - SPOOL__REF_ONE + (ph - SPOOL__PH_RUNNING);
-		if (atomic_compare_exchange_strong_explicit(
-			    &f->state, &w, nw, memory_order_acq_rel,
-			    memory_order_relaxed)) {
-			if (SPOOL__REFS(w) == 1)
-				destroy(f);
-			return;
-		}
-	}
-	spool__future_complete_owned(f, err, value);
-	spool_future_release(f);
+	/* The common case with a constant phase: the whole delta, reference
+	 * included, folds into one constant (every pool task ends here). */
+	if (__builtin_expect(err == 0, 1))
+		complete_owned_release(f, 0, value);
+	else
+		complete_owned_release(f, err, value);
 }
 
 /* Claims the right to complete f: PENDING (or, unless pending_only,
@@ -612,5 +654,11 @@ spool_future *spool_current_future(void)
 
 bool spool_cancel_requested(void)
 {
-	return spool_future_cancel_requested(current);
+	/* The current task, then the chain of ops->cancel_parent. */
+	for (const spool_future *f = current; f;
+	     f = f->ops && f->ops->cancel_parent ? f->ops->cancel_parent(f)
+						 : NULL)
+		if (spool_future_cancel_requested(f))
+			return true;
+	return false;
 }

@@ -33,9 +33,35 @@
  * COMPLETING is the private phase between "this thread won the right to
  * complete" and "value and error are written": the winner of the CAS into
  * COMPLETING writes value/error with plain stores and then publishes the
- * final phase with a release store, so any thread that reads a final phase
- * with acquire also sees value and error. Only the winner writes, so a
- * second completion can never tear the first one's outcome.
+ * final phase with a release read-modify-write, so any thread that reads a
+ * final phase with acquire also sees value and error. Only the winner
+ * writes, so a second completion can never tear the first one's outcome.
+ *
+ * Making f final: one step, the same for every completion. Exactly one
+ * thread may move f's phase on from COMPLETING (the winner of the claim) or
+ * from RUNNING when ops->owned (the thread that runs it); call it the
+ * completer. While it completes, every other writer of the word only
+ *   - sets CANCEL_REQ, WAITERS or HAS_CB (a fetch_or, or a CAS that ORs a
+ *     flag into the word it read), never clears one, and
+ *   - adds or subtracts SPOOL__REF_ONE, in the high half, never to zero
+ *     (the completer, or its executor, holds a reference: the reference
+ *     rule above);
+ * nobody else changes the phase or TARGET. So when the completer's
+ * read-modify-write lands, the phase and TARGET bits are exactly the `from`
+ * bits it knows (COMPLETING with the TARGET its claim set, or RUNNING with
+ * TARGET 0), and adding spool__final_delta(from, ph) turns them into ph
+ * with TARGET 0 and changes no other bit (no carry, no borrow: the bits it
+ * subtracts are all set, and ph fits the cleared phase field), whatever the
+ * others did meanwhile. Hence one fetch_add and no retry loop; an owned
+ * task's completion that also drops its executor's reference subtracts
+ * SPOOL__REF_ONE in the same step (future.c, publish_final(): a CAS then,
+ * because it may do so only when WAITERS and HAS_CB are clear).
+ * WAITERS is left as it was: the completer wakes every sleeper when the
+ * word it replaced has the flag, and nobody sleeps on a final word (a
+ * waiter reads the phase before it sleeps, and the kernel refuses to sleep
+ * on a futex word that changed), so on a final word the flag is stale and
+ * costs nothing. HAS_CB stays too: it also says f's own callback node was
+ * taken (callback.c).
  *
  * An executor embeds struct spool_future at the start of its task record
  * (one allocation for both) and gives ops->free to recycle it.
@@ -45,6 +71,7 @@
 
 #include <stdatomic.h>
 
+#include "lifo.h"
 #include "spool/future.h"
 
 /* Thread-locals on hot paths (every task touches several): initial-exec,
@@ -75,6 +102,13 @@ enum {
 static inline bool spool__phase_final(uint64_t word)
 {
 	return (word & SPOOL__PH_MASK) >= SPOOL__PH_DONE;
+}
+
+/* What the completer adds to the state word to publish the final phase ph
+ * over the phase and TARGET bits `from` (see "Making f final" above). */
+static inline uint64_t spool__final_delta(uint64_t from, uint32_t ph)
+{
+	return (uint64_t)ph - from;
 }
 
 /* The futex half of the state word: its low 32 bits. */
@@ -113,6 +147,13 @@ struct spool__future_ops {
 	 * only when f can never complete while that thread is blocked; when
 	 * in doubt, false. NULL means false. Never blocks. */
 	bool (*stuck)(spool_future *f);
+	/* Optional: the future whose cancel request f's work also answers
+	 * to. spool_cancel_requested() on a thread whose current task is f
+	 * is true when f or any future up this chain has the request (a
+	 * pool scope's own future names the task that opened the scope, so
+	 * the scope's spawns see a cancel of that task). NULL: none. Never
+	 * blocks; the chain ends. */
+	const spool_future *(*cancel_parent)(const spool_future *f);
 };
 
 /* One registered done-callback. post_ctx records the waiting context of the
@@ -123,7 +164,7 @@ struct spool__future_ops {
  * a tag rather than a field keeps the node, and so every future, a word
  * smaller. Read it through spool__cb_post_ops(). */
 struct spool__cb {
-	struct spool__cb *next;
+	struct spool__lifo_node link; /* on f->callbacks */
 	spool_callback_fn fn;
 	void *arg;
 	const struct spool__wait_ops *post_ops;
@@ -142,9 +183,9 @@ spool__cb_post_ops(const struct spool__cb *c)
 
 struct spool_future {
 	_Atomic uint64_t state; /* phase, flags and references, see above */
-	/* Treiber stack of callbacks, newest first; SPOOL__CB_CLOSED once the
-	 * completing thread has taken them (after which adders run at once). */
-	_Atomic(struct spool__cb *) callbacks;
+	/* The callbacks' nodes (lifo.h), newest first; closed by the
+	 * completing thread as it takes them (later adders run at once). */
+	struct spool__lifo callbacks;
 	/* Written only by the thread that moved the phase to COMPLETING. */
 	int error;
 	void *value;
@@ -164,8 +205,6 @@ static inline bool spool__future_is_final(const spool_future *f)
 	return spool__phase_final(
 		atomic_load_explicit(&f->state, memory_order_acquire));
 }
-
-#define SPOOL__CB_CLOSED ((struct spool__cb *)(uintptr_t)1)
 
 /* The number of references f has now (a snapshot: for tests and debug). */
 static inline uint32_t spool__future_refs(spool_future *f)

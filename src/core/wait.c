@@ -5,10 +5,10 @@
  *
  * Blocking protocol. A waiter sets WAITERS in the state word with a CAS and
  * then sleeps in futex_wait(word, expected) where expected includes
- * WAITERS. The completer publishes the final phase with a read-modify-write
- * (a CAS that also clears WAITERS, or, for an executor-owned task, an XOR
- * that leaves it set on the final word, where nobody sleeps any more) and,
- * if the old word had WAITERS, wakes all sleepers. The futex is the low
+ * WAITERS. The completer publishes the final phase with one
+ * read-modify-write (future_impl.h, "Making f final"), which leaves WAITERS
+ * set on the final word, where nobody sleeps any more, and, if the old word
+ * had WAITERS, wakes all sleepers. The futex is the low
  * half of the 64-bit state word, which holds phase and flags; references
  * live in the high half and never change the futex value. No wake-up is
  * lost: the kernel compares the word with expected atomically with queueing

@@ -3,19 +3,19 @@
  * The anchor: the loop's inbox for other threads, its eventfd wake-up, and
  * the wait-context hooks through which core sends done-callbacks home.
  *
- * Inbox. A Treiber stack (R. K. Treiber, "Systems Programming: Coping with
- * Parallelism", IBM RJ 5118, 1986) that any thread pushes to with a CAS and
- * only the loop empties, with one exchange; since nothing is ever popped
- * singly there is no ABA problem. The loop reverses what it took, so items
- * run in the order their CAS succeeded. Closing exchanges in a sentinel,
- * after which pushes fail: nothing can be added after the last drain.
+ * Inbox. A closable stack (core/lifo.h) that any thread pushes to and only
+ * the loop empties, taking everything at once. The loop reverses what it
+ * took, so items run in the order their push succeeded. The loop's destroy
+ * closes it, after which pushes fail: nothing can be added after the last
+ * drain.
  *
  * Wake-ups are coalesced as uv_async_send does: a producer writes the
  * eventfd only if it flips wake_pending from 0 to 1, and the loop clears
  * wake_pending before it empties the inbox. No wake-up is lost: the four
  * accesses (producer: push, then exchange wake_pending; loop: store 0, then
- * exchange the inbox) are seq_cst, so in their single total order either
- * the loop's inbox exchange comes after the push (it takes the item) or the
+ * take the inbox) are seq_cst (lifo.h: a push and a take are), so in their
+ * single total order either the loop's take comes after the push (it
+ * takes the item) or the
  * producer's exchange on wake_pending comes after the loop's store of 0 and
  * reads 0 or a 1 stored by a later producer; whichever producer read the 0
  * writes the eventfd after the loop last read it, so epoll reports it.
@@ -66,7 +66,7 @@ int spool__anchor_new(struct spool__anchor **out, spool_loop *loop)
 		return SPOOL_ESYS;
 	}
 	atomic_init(&a->refs, 1);
-	atomic_init(&a->inbox, NULL);
+	spool__lifo_init(&a->inbox);
 	atomic_init(&a->wake_pending, 0);
 	atomic_init(&a->stranded_on, 0);
 	a->loop = loop;
@@ -112,36 +112,28 @@ static void wake(struct spool__anchor *a)
 
 int spool__inbox_push(struct spool__anchor *a, struct spool_handle *h)
 {
-	struct spool_handle *head = atomic_load_explicit(&a->inbox,
-							 memory_order_relaxed);
-	do {
-		if (head == SPOOL__INBOX_CLOSED)
-			return -1;
-		h->next = head;
-		/* seq_cst: see the wake-up argument above; it also
-		 * releases h's fields to the loop's exchange. */
-	} while (!atomic_compare_exchange_weak(&a->inbox, &head, h));
+	/* seq_cst: see the wake-up argument above; it also releases h's
+	 * fields to the loop's take. */
+	if (!spool__lifo_push(&a->inbox, &h->inbox))
+		return -1;
 	wake(a);
 	return 0;
 }
 
-/* Oldest first. */
-static struct spool_handle *reverse(struct spool_handle *h)
+static struct spool_handle *handle_of(struct spool__lifo_node *n)
 {
-	struct spool_handle *out = NULL;
-	while (h) {
-		struct spool_handle *next = h->next;
-		h->next = out;
-		out = h;
-		h = next;
-	}
-	return out;
+	return spool__lifo_entry(n, struct spool_handle, inbox);
 }
 
-static void adopt(spool_loop *loop, struct spool_handle *h)
+/* Moves what the loop took from the inbox, oldest first, to the ready
+ * queue, or adopts the tasks submitted from other threads. */
+static void adopt(spool_loop *loop, struct spool__lifo_node *n)
 {
-	while (h) {
-		struct spool_handle *next = h->next;
+	while (n) {
+		/* inbox and next share a word: read on before the handle
+		 * joins the ready queue. */
+		struct spool__lifo_node *next = n->next;
+		struct spool_handle *h = handle_of(n);
 		if (h->kind == SPOOL__H_STEP) {
 			/* A task submitted from another thread. */
 			spool__task_adopt(loop,
@@ -149,7 +141,7 @@ static void adopt(spool_loop *loop, struct spool_handle *h)
 		} else {
 			spool__ready_push(loop, h);
 		}
-		h = next;
+		n = next;
 	}
 }
 
@@ -160,15 +152,24 @@ void spool__inbox_drain(spool_loop *loop)
 	while (read(a->efd, &n, sizeof n) < 0 && errno == EINTR)
 		;
 	atomic_store(&a->wake_pending, 0);
-	struct spool_handle *h = atomic_exchange(&a->inbox, NULL);
-	adopt(loop, reverse(h));
+	adopt(loop, spool__lifo_reverse(spool__lifo_take(&a->inbox)));
 }
 
 struct spool_handle *spool__inbox_close(struct spool__anchor *a)
 {
-	struct spool_handle *h = atomic_exchange(&a->inbox,
-						 SPOOL__INBOX_CLOSED);
-	return reverse(h);
+	/* Oldest first, relinked through next for the caller. */
+	struct spool__lifo_node *n = spool__lifo_reverse(
+		spool__lifo_close(&a->inbox));
+	struct spool_handle *first = NULL, **tail = &first;
+	while (n) {
+		struct spool__lifo_node *next = n->next;
+		struct spool_handle *h = handle_of(n);
+		h->next = NULL;
+		*tail = h;
+		tail = &h->next;
+		n = next;
+	}
+	return first;
 }
 
 /* ---- the wait-context hooks (core/wait.h) ----------------------------- */

@@ -397,7 +397,7 @@ static void run_once(spool_loop *loop)
 	spool__timers_cleanup(loop);
 	bool now = loop->ready_head || loop->stopping || loop->closing;
 	/* A timer at INT64_MAX never fires: it is no deadline. */
-	int64_t deadline = loop->timers.n ? loop->timers.v[0]->when : INT64_MAX;
+	int64_t deadline = loop->timers.n ? loop->timers.v[0].when : INT64_MAX;
 	bool has = deadline != INT64_MAX;
 	/* Descriptor waits that rely on a kept registration are verified
 	 * before the loop would block, and in a busy loop every

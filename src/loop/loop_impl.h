@@ -28,6 +28,7 @@
 
 #include "core/executor_impl.h"
 #include "core/future_impl.h"
+#include "core/lifo.h"
 #include "core/misuse.h"
 #include "core/wait.h"
 #include "coro.h"
@@ -47,7 +48,10 @@ enum spool__handle_kind {
 };
 
 struct spool_handle {
-	struct spool_handle *next; /* ready queue, inbox or spare list */
+	union {
+		struct spool_handle *next;     /* ready queue or spare list */
+		struct spool__lifo_node inbox; /* the inbox (inbox.c) */
+	};
 	/* The loop that made it (CALLBACK, WAKE): alive while gen equals
 	 * the loop's gen (loop.c); NULL when not made for a loop. */
 	spool_loop *loop;
@@ -78,9 +82,9 @@ struct spool_handle {
  * loop holds one, and the last one frees it. */
 struct spool__anchor {
 	_Atomic uint32_t refs;
-	/* Treiber stack of handles pushed by any thread, newest first;
-	 * SPOOL__INBOX_CLOSED once the loop is gone. */
-	_Atomic(struct spool_handle *) inbox;
+	/* Handles pushed by any thread (a closable stack, core/lifo.h),
+	 * closed once the loop is gone. */
+	struct spool__lifo inbox;
 	/* 1 while a wake-up is written and not yet consumed (coalescing). */
 	atomic_int wake_pending;
 	int efd;          /* eventfd, closed with the anchor */
@@ -97,8 +101,6 @@ struct spool__anchor {
 	 * (deadlock.c). */
 	_Atomic uintptr_t stranded_on;
 };
-
-#define SPOOL__INBOX_CLOSED ((struct spool_handle *)(uintptr_t)1)
 
 /* ---- tasks: coroutines whose record is their future ------------------- */
 
@@ -156,8 +158,14 @@ struct spool__loop_task {
 
 /* ---- the loop --------------------------------------------------------- */
 
+/* A timer in the heap: its handle and a copy of its deadline (timer.c). */
+struct spool__timer_entry {
+	int64_t when;
+	struct spool_handle *h;
+};
+
 struct spool__timer_heap {
-	struct spool_handle **v;
+	struct spool__timer_entry *v;
 	size_t n, cap;
 };
 

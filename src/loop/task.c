@@ -174,16 +174,40 @@ spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
  * the scheduler failing later with nobody to report to.
  */
 
-/* Bytes below spool__task_suspend's frame that a switch may still use:
- * spool__coro_switch's frame and the registers the raw switch pushes (or
- * the margin the ucontext switch keeps, coro.h). Larger in sanitizer
- * builds, whose frames are larger. */
+/* Bytes below the stack pointer of spool__shared_reserve that a switch may
+ * still use: with the hand-written switch inlined into the function that
+ * reserved (spool__task_suspend, spool__task_yield), the return address
+ * and the six callee-saved registers spool__coro_swap pushes (56 bytes on
+ * x86-64, fewer on aarch64), with room to spare for a spool__task_leave the
+ * compiler chose not to inline. Unoptimized builds call every inline
+ * function and keep larger frames; sanitizer and ucontext builds larger
+ * still. Every byte of margin is kept by each suspended coroutine (a
+ * sleeper's frames are about 200 bytes), so it is no larger than it needs
+ * to be; shared_evict() still copes, allocating, if it is ever short. */
 #if defined(SPOOL__ASAN) || defined(SPOOL__TSAN) ||                            \
 	defined(SPOOL__CORO_UCONTEXT)
 #define SHARED_MARGIN 2048
+#elif defined(__OPTIMIZE__)
+#define SHARED_MARGIN 128
 #else
-#define SHARED_MARGIN 256
+#define SHARED_MARGIN 512
 #endif
+
+/* The stack pointer of the caller (or, where it cannot be read, its frame
+ * address, which is above it: SHARED_MARGIN is larger there). Inline, so
+ * that it is the stack pointer of the function that reserves. */
+static inline __attribute__((always_inline)) char *stack_pointer(void)
+{
+	char *sp;
+#if defined(__x86_64__) && !defined(SPOOL__CORO_UCONTEXT)
+	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__) && !defined(SPOOL__CORO_UCONTEXT)
+	__asm__ volatile("mov %0, sp" : "=r"(sp));
+#else
+	sp = __builtin_frame_address(0);
+#endif
+	return sp;
+}
 
 static char *shared_top(spool_loop *loop)
 {
@@ -230,7 +254,7 @@ static void shared_unpoison(spool_loop *loop)
  * what eviction will copy. */
 int spool__shared_reserve(spool_loop *loop, struct spool__loop_task *t)
 {
-	char *here = __builtin_frame_address(0);
+	char *here = stack_pointer();
 	size_t need = (size_t)(shared_top(loop) - here) + SHARED_MARGIN;
 	if (need <= t->save_cap)
 		return 0;

@@ -21,39 +21,69 @@
 
 enum { MIN_HEAP_FOR_REBUILD = 100 };
 
-static bool before(const struct spool_handle *a, const struct spool_handle *b)
+/* Heap entries carry their deadline, so that sifting compares within the
+ * array instead of loading each handle (100,000 sleeping coroutines make
+ * 100,000 handles scattered over malloc's heap: a cache miss per level was
+ * most of a pop). Only equal deadlines, rare with nanosecond clocks, load
+ * the handles for their sequence numbers. */
+static bool before(const struct spool__timer_entry *a,
+		   const struct spool__timer_entry *b)
 {
-	return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+	return a->when < b->when ||
+	       (a->when == b->when && a->h->seq < b->h->seq);
 }
 
-static void sift_up(struct spool_handle **v, size_t i)
+static void sift_up(struct spool__timer_entry *v, size_t i)
 {
-	struct spool_handle *h = v[i];
+	struct spool__timer_entry e = v[i];
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
-		if (!before(h, v[parent]))
+		if (!before(&e, &v[parent]))
 			break;
 		v[i] = v[parent];
 		i = parent;
 	}
-	v[i] = h;
+	v[i] = e;
 }
 
-static void sift_down(struct spool_handle **v, size_t n, size_t i)
+static void sift_down(struct spool__timer_entry *v, size_t n, size_t i)
 {
-	struct spool_handle *h = v[i];
+	struct spool__timer_entry e = v[i];
 	for (;;) {
 		size_t child = 2 * i + 1;
 		if (child >= n)
 			break;
-		if (child + 1 < n && before(v[child + 1], v[child]))
+		if (child + 1 < n && before(&v[child + 1], &v[child]))
 			child++;
-		if (!before(v[child], h))
+		if (!before(&v[child], &e))
 			break;
 		v[i] = v[child];
 		i = child;
 	}
-	v[i] = h;
+	v[i] = e;
+}
+
+/* Removes the top: the hole it leaves goes down the smaller child all the
+ * way to a leaf, and the last entry fills it from there, going up. The last
+ * entry is among the latest deadlines, so it almost always stays near the
+ * bottom: one comparison per level instead of two (Floyd's variant of the
+ * sift, Knuth TAOCP vol. 3, 5.2.3 exercise 18). */
+static void remove_top(struct spool__timer_entry *v, size_t n)
+{
+	size_t i = 0;
+	for (;;) {
+		size_t child = 2 * i + 1;
+		if (child >= n)
+			break;
+		if (child + 1 < n && before(&v[child + 1], &v[child]))
+			child++;
+		v[i] = v[child];
+		i = child;
+	}
+	if (i != n) {
+		v[i] = v[n];
+		sift_up(v, i);
+	}
 }
 
 int spool__timer_push(spool_loop *loop, struct spool_handle *h)
@@ -61,7 +91,8 @@ int spool__timer_push(spool_loop *loop, struct spool_handle *h)
 	struct spool__timer_heap *t = &loop->timers;
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? 2 * t->cap : 64;
-		struct spool_handle **v = spool__realloc(t->v, cap * sizeof *v);
+		struct spool__timer_entry *v = spool__realloc(t->v,
+							      cap * sizeof *v);
 		if (!v)
 			return SPOOL_ENOMEM;
 		t->v = v;
@@ -69,7 +100,8 @@ int spool__timer_push(spool_loop *loop, struct spool_handle *h)
 	}
 	h->seq = loop->timer_seq++;
 	h->in_heap = true;
-	t->v[t->n++] = h;
+	t->v[t->n] = (struct spool__timer_entry){h->when, h};
+	t->n++;
 	sift_up(t->v, t->n - 1);
 	return 0;
 }
@@ -77,10 +109,10 @@ int spool__timer_push(spool_loop *loop, struct spool_handle *h)
 static struct spool_handle *pop(spool_loop *loop)
 {
 	struct spool__timer_heap *t = &loop->timers;
-	struct spool_handle *top = t->v[0];
-	t->v[0] = t->v[--t->n];
-	if (t->n)
-		sift_down(t->v, t->n, 0);
+	struct spool_handle *top = t->v[0].h;
+	/* [0, n) less its top, with the last entry at index n. */
+	t->n--;
+	remove_top(t->v, t->n);
 	top->in_heap = false;
 	return top;
 }
@@ -104,12 +136,12 @@ void spool__timers_cleanup(spool_loop *loop)
 	if (t->n > MIN_HEAP_FOR_REBUILD && loop->timers_cancelled * 2 > t->n) {
 		size_t k = 0;
 		for (size_t i = 0; i < t->n; i++) {
-			struct spool_handle *h = t->v[i];
+			struct spool_handle *h = t->v[i].h;
 			if (h->cancelled) {
 				h->in_heap = false;
 				drop_cancelled(loop, h);
 			} else {
-				t->v[k++] = h;
+				t->v[k++] = t->v[i];
 			}
 		}
 		t->n = k;
@@ -117,7 +149,7 @@ void spool__timers_cleanup(spool_loop *loop)
 		for (size_t i = t->n / 2; i-- > 0;)
 			sift_down(t->v, t->n, i);
 	}
-	while (t->n && t->v[0]->cancelled)
+	while (t->n && t->v[0].h->cancelled)
 		drop_cancelled(loop, pop(loop));
 }
 
@@ -131,7 +163,7 @@ static int64_t lateness(int64_t now, int64_t when)
 void spool__timers_expire(spool_loop *loop, int64_t now)
 {
 	struct spool__timer_heap *t = &loop->timers;
-	while (t->n && t->v[0]->when <= now) {
+	while (t->n && t->v[0].when <= now) {
 		struct spool_handle *h = pop(loop);
 		if (h->cancelled) {
 			drop_cancelled(loop, h);

@@ -9,9 +9,8 @@
  *     changes home: the free lists only need to balance, not to keep each
  *     record with its first owner);
  *   - on any other thread is pushed onto its home worker's return stack, a
- *     Treiber stack that the home worker empties with one exchange when its
- *     free list runs dry. Pushes race only with pushes and with that
- *     exchange, never with a pop of a single node, so there is no ABA.
+ *     closable stack (core/lifo.h) that the home worker empties with one
+ *     take when its free list runs dry.
  * Records of tasks submitted from outside the pool have no home: they come
  * from the submitting thread's slab (slab.c: bump allocation out of a big
  * block, freed with its last record, from any thread, also after the pool
@@ -19,14 +18,15 @@
  * has no free list that would outlive it.
  *
  * Futures may outlive the pool. Destroy joins the workers, then closes
- * every return stack by exchanging its head for a CLOSED mark and counts
- * the records it can see (free lists and return stacks); the records the
- * workers ever allocated minus those seen are still referenced by users.
- * Their count is added to p->orphans; a late release that finds its home's
- * stack CLOSED frees the record and subtracts one. The pool's memory (which
- * holds the homes) is freed by whichever of the two brings the count to
- * zero: the sum of +R and R times -1 is zero only once all R late releases
- * and the addition have happened, in whatever order they come.
+ * every return stack (taking what it holds) and counts the records it can
+ * see (free lists and return stacks); the records the workers ever
+ * allocated minus those seen are still referenced by users. Their count
+ * is added to p->orphans; a late release whose push onto its home's stack
+ * is refused (closed) frees the record and subtracts one. The pool's
+ * memory (which holds the homes) is freed by whichever of the two brings
+ * the count to zero: the sum of +R and R times -1 is zero only once all R
+ * late releases and the addition have happened, in whatever order they
+ * come.
  */
 #include <stdlib.h>
 
@@ -36,8 +36,6 @@
 
 /* Bounds the records a worker keeps: beyond it, frees go to free(). */
 enum { FREE_LIST_MAX = 4096 };
-
-#define RETURNS_CLOSED ((struct spool__pool_task *)(uintptr_t)1)
 
 static struct spool__pool_task *record_new(void)
 {
@@ -82,23 +80,24 @@ static void task_free(spool_future *f)
 		}
 		return;
 	}
-	/* Relaxed first read: the CAS below validates it. */
-	struct spool__pool_task *head = atomic_load_explicit(
-		&home->returns, memory_order_relaxed);
-	do {
-		if (head == RETURNS_CLOSED) {
-			/* The pool is gone: t is an orphan. */
-			struct spool_pool *p = home->pool;
-			free(t);
-			release_pool_memory(p, -1);
-			return;
-		}
-		t->next_free = head;
-		/* Release: t's link (and everything done with t) is visible
-		 * to the owner's acquiring exchange. */
-	} while (!atomic_compare_exchange_weak_explicit(&home->returns, &head,
-							t, memory_order_release,
-							memory_order_relaxed));
+	/* The push releases everything done with t to the owner's take. */
+	if (!spool__lifo_push(&home->returns, &t->ret)) {
+		/* Closed: the pool is gone and t is an orphan. */
+		struct spool_pool *p = home->pool;
+		free(t);
+		release_pool_memory(p, -1);
+	}
+}
+
+/* The record whose return-stack node is n. */
+static struct spool__pool_task *returned(struct spool__lifo_node *n)
+{
+	return spool__lifo_entry(n, struct spool__pool_task, ret);
+}
+
+void spool__task_record_free(struct spool__pool_task *t)
+{
+	task_free(&t->fut);
 }
 
 const struct spool__future_ops spool__task_ops = {
@@ -109,20 +108,21 @@ const struct spool__future_ops spool__task_ops = {
 
 struct spool__pool_task *spool__task_refill(struct spool__worker *w)
 {
-	/* Acquire: pairs with the release CAS of each pusher. */
-	struct spool__pool_task *r = atomic_exchange_explicit(
-		&w->returns, NULL, memory_order_acquire);
+	/* The take acquires what each pusher released (core/lifo.h). */
+	struct spool__lifo_node *r = spool__lifo_take(&w->returns);
 	if (r) {
-		struct spool__pool_task *t = r;
-		r = r->next_free;
+		struct spool__pool_task *t = returned(r);
+		r = r->next;
 		while (r) {
-			struct spool__pool_task *next = r->next_free;
+			/* ret and next_free share a word: read on first. */
+			struct spool__lifo_node *next = r->next;
+			struct spool__pool_task *q = returned(r);
 			if (w->nfree < FREE_LIST_MAX) {
-				r->next_free = w->free_list;
-				w->free_list = r;
+				q->next_free = w->free_list;
+				w->free_list = q;
 				w->nfree++;
 			} else {
-				free(r);
+				free(q);
 				w->nmalloc--;
 			}
 			r = next;
@@ -148,12 +148,11 @@ void spool__task_heap_close(struct spool_pool *p)
 			seen++;
 		}
 		w->nfree = 0;
-		/* Acquire: as in refill. From here on, releasers see CLOSED. */
-		struct spool__pool_task *r = atomic_exchange_explicit(
-			&w->returns, RETURNS_CLOSED, memory_order_acquire);
+		/* From here on, releasers' pushes are refused. */
+		struct spool__lifo_node *r = spool__lifo_close(&w->returns);
 		while (r) {
-			struct spool__pool_task *next = r->next_free;
-			free(r);
+			struct spool__lifo_node *next = r->next;
+			free(returned(r));
 			seen++;
 			r = next;
 		}

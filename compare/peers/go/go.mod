@@ -1,0 +1,3 @@
+module spool/compare/peers/go
+
+go 1.19

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+#include "mpi_support.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int rank_, size_;
+
+int spool_mpi_test_rank(void)
+{
+	return rank_;
+}
+
+int spool_mpi_test_size(void)
+{
+	return size_;
+}
+
+MPI_Comm spool_mpi_test_comm(void)
+{
+	MPI_Comm c;
+	ck_assert_int_eq(MPI_Comm_dup(MPI_COMM_WORLD, &c), MPI_SUCCESS);
+	MPI_Comm_set_errhandler(c, MPI_ERRORS_RETURN);
+	return c;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "spool-mpi test: watchdog: this rank did "
+				  "not finish in time (a hang)\n";
+	ssize_t w = write(2, msg, sizeof msg - 1);
+	(void)w;
+	_exit(3);
+}
+
+static int test_main(int argc, char **argv, Suite *(*make)(void), int min_ranks,
+		     unsigned limit_s, bool collective_end)
+{
+	int provided = 0;
+	MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+	MPI_Comm_size(MPI_COMM_WORLD, &size_);
+	if (provided < MPI_THREAD_MULTIPLE || size_ < min_ranks) {
+		if (rank_ == 0)
+			fprintf(stderr,
+				"skipped: needs %d ranks and "
+				"MPI_THREAD_MULTIPLE (have %d ranks, thread "
+				"level %d)\n",
+				min_ranks, size_, provided);
+		MPI_Finalize();
+		return SPOOL_TEST_SKIPPED;
+	}
+	signal(SIGALRM, on_alarm);
+	alarm(limit_s);
+	SRunner *sr = srunner_create(make());
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, rank_ == 0 ? CK_NORMAL : CK_SILENT);
+	int failed = srunner_ntests_failed(sr);
+	if (failed && rank_ != 0) {
+		/* Rank 0 printed its own; show the others' failures too. */
+		TestResult **r = srunner_failures(sr);
+		for (int i = 0; i < failed; i++)
+			fprintf(stderr, "rank %d: %s:%d: %s: %s\n", rank_,
+				tr_lfile(r[i]), tr_lno(r[i]), tr_tcname(r[i]),
+				tr_msg(r[i]));
+		free(r);
+	}
+	srunner_free(sr);
+	long live = spool_debug_live_futures();
+	if (live != 0) {
+		fprintf(stderr,
+			"rank %d: %ld future(s) alive before MPI_Finalize\n",
+			rank_, live);
+		failed++;
+	}
+	int total = failed;
+	if (collective_end)
+		MPI_Allreduce(&failed, &total, 1, MPI_INT, MPI_SUM,
+			      MPI_COMM_WORLD);
+	alarm(0);
+	MPI_Finalize();
+	if (rank_ == 0 && collective_end)
+		fprintf(stderr, "%d rank(s), %d failure(s) in all\n", size_,
+			total);
+	else if (failed)
+		fprintf(stderr, "rank %d: %d failure(s)\n", rank_, failed);
+	return total ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int spool_mpi_test_main(int argc, char **argv, Suite *(*make)(void),
+			int min_ranks, unsigned limit_s)
+{
+	return test_main(argc, argv, make, min_ranks, limit_s, true);
+}
+
+int spool_mpi_test_main_lossy(int argc, char **argv, Suite *(*make)(void),
+			      int min_ranks, unsigned limit_s)
+{
+	return test_main(argc, argv, make, min_ranks, limit_s, false);
+}

@@ -1,0 +1,625 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Suite "mpi_requests": MPI requests as futures (spool_mpi_future) and the
+ * progress engine, on 2 to 4 ranks. Every combinator on request futures;
+ * cancellation of a pending receive; a cancel that comes too late; MPI
+ * errors; the engine on a loop and on its own thread, and that an idle
+ * engine does not poll.
+ */
+/* mpi-ranks: 3 */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mpi_support.h"
+
+static spool_mpi_engine *thread_engine(void)
+{
+	spool_mpi_engine *e = NULL;
+	ck_assert_int_eq(spool_mpi_engine_create(&e, NULL), 0);
+	return e;
+}
+
+static spool_future *irecv(spool_mpi_engine *e, void *buf, int n, int src,
+			   int tag, MPI_Comm c, MPI_Status *st)
+{
+	MPI_Request r;
+	ck_assert_int_eq(MPI_Irecv(buf, n, MPI_BYTE, src, tag, c, &r),
+			 MPI_SUCCESS);
+	spool_future *f = spool_mpi_future(e, &r, st);
+	ck_assert_ptr_nonnull(f);
+	ck_assert(r == MPI_REQUEST_NULL);
+	return f;
+}
+
+static spool_future *isend(spool_mpi_engine *e, const void *buf, int n,
+			   int dest, int tag, MPI_Comm c)
+{
+	MPI_Request r;
+	ck_assert_int_eq(MPI_Isend(buf, n, MPI_BYTE, dest, tag, c, &r),
+			 MPI_SUCCESS);
+	spool_future *f = spool_mpi_future(e, &r, NULL);
+	ck_assert_ptr_nonnull(f);
+	return f;
+}
+
+/* Rank 0 and 1 swap a value: the receive's future is DONE with the
+ * caller's status as its value, filled in. */
+START_TEST(request_future_completes_with_its_status)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int me = spool_mpi_test_rank();
+	if (me < 2) {
+		int peer = 1 - me;
+		uint64_t out = 1000 + (uint64_t)me, in = 0;
+		MPI_Status st;
+		memset(&st, 0, sizeof st);
+		spool_future *r = irecv(e, &in, sizeof in, peer, 5, c, &st);
+		spool_future *s = isend(e, &out, sizeof out, peer, 5, c);
+		ck_assert_int_eq(spool_future_state(r) == SPOOL_RUNNING ||
+					 spool_future_state(r) == SPOOL_DONE,
+				 1);
+		SPOOL_MPI_TEST_WAIT(r);
+		SPOOL_MPI_TEST_WAIT(s);
+		ck_assert_int_eq(spool_future_state(r), SPOOL_DONE);
+		ck_assert_ptr_eq(spool_future_value(r), &st);
+		ck_assert_int_eq(st.MPI_SOURCE, peer);
+		ck_assert_int_eq(st.MPI_TAG, 5);
+		int count = 0;
+		MPI_Get_count(&st, MPI_BYTE, &count);
+		ck_assert_int_eq(count, (int)sizeof in);
+		ck_assert_uint_eq(in, 1000 + (uint64_t)peer);
+		ck_assert_int_eq(spool_future_state(s), SPOOL_DONE);
+		ck_assert_ptr_null(spool_future_value(s));
+		spool_future_release(r);
+		spool_future_release(s);
+	}
+	spool_mpi_engine_stats stats;
+	ck_assert_int_eq(spool_mpi_engine_stats_get(e, &stats), 0);
+	ck_assert_uint_eq(stats.pending, 0);
+	ck_assert_uint_eq(stats.completed, me < 2 ? 2 : 0);
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+START_TEST(null_request_is_done_at_once_with_an_empty_status)
+{
+	spool_mpi_engine *e = thread_engine();
+	MPI_Request r = MPI_REQUEST_NULL;
+	MPI_Status st;
+	st.MPI_SOURCE = 12345;
+	spool_future *f = spool_mpi_future(e, &r, &st);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+	ck_assert_ptr_eq(spool_future_value(f), &st);
+	ck_assert_int_eq(st.MPI_SOURCE, MPI_ANY_SOURCE);
+	spool_future_release(f);
+	spool_mpi_engine_destroy(e);
+}
+END_TEST
+
+START_TEST(bad_input_gives_failed_futures_not_null)
+{
+	spool_mpi_engine *e = thread_engine();
+	MPI_Request r = MPI_REQUEST_NULL;
+	spool_future *f = spool_mpi_future(NULL, &r, NULL);
+	ck_assert_int_eq(spool_future_error(f), SPOOL_EINVAL);
+	spool_future_release(f);
+	f = spool_mpi_future(e, NULL, NULL);
+	ck_assert_int_eq(spool_future_error(f), SPOOL_EINVAL);
+	spool_future_release(f);
+	ck_assert_int_eq(spool_mpi_engine_create(NULL, NULL), SPOOL_EINVAL);
+	spool_mpi_engine_options o = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+	o.max_delay_ns = -1;
+	spool_mpi_engine *e2 = (spool_mpi_engine *)1;
+	ck_assert_int_eq(spool_mpi_engine_create(&e2, &o), SPOOL_EINVAL);
+	ck_assert_ptr_null(e2);
+	ck_assert_int_eq(spool_mpi_engine_stats_get(NULL, NULL), SPOOL_EINVAL);
+	spool_mpi_engine_destroy(NULL);
+	spool_mpi_engine_destroy(e);
+}
+END_TEST
+
+/* Rank 0 gathers one receive from every other rank. */
+START_TEST(gather_over_receives_from_every_rank)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int me = spool_mpi_test_rank(), n = spool_mpi_test_size();
+	if (me == 0) {
+		int *vals = calloc((size_t)n, sizeof *vals);
+		spool_future **fs = calloc((size_t)n, sizeof *fs);
+		for (int r = 1; r < n; r++)
+			fs[r - 1] = irecv(e, &vals[r], sizeof(int), r, 1, c,
+					  NULL);
+		spool_future *g = spool_gather(fs, (size_t)n - 1, 0);
+		for (int r = 1; r < n; r++)
+			spool_future_release(fs[r - 1]);
+		SPOOL_MPI_TEST_WAIT(g);
+		ck_assert_int_eq(spool_future_state(g), SPOOL_DONE);
+		ck_assert_uint_eq(spool_gather_size(g), (size_t)n - 1);
+		for (int r = 1; r < n; r++)
+			ck_assert_int_eq(vals[r], r * r);
+		spool_future_release(g);
+		free(vals);
+		free(fs);
+	} else {
+		int v = me * me;
+		MPI_Send(&v, sizeof v, MPI_BYTE, 0, 1, c);
+	}
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+/* Rank 0 asks every other rank; rank r answers after (n - r) * 30 ms, so
+ * the replies come in reverse rank order, and as_completed hands them
+ * back in that order, with their input index. */
+START_TEST(as_completed_hands_back_replies_in_arrival_order)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int me = spool_mpi_test_rank(), n = spool_mpi_test_size();
+	if (me == 0) {
+		int *vals = calloc((size_t)n, sizeof *vals);
+		spool_future **fs = calloc((size_t)n, sizeof *fs);
+		for (int r = 1; r < n; r++)
+			fs[r - 1] = irecv(e, &vals[r], sizeof(int), r, 2, c,
+					  NULL);
+		int go = 1;
+		for (int r = 1; r < n; r++)
+			MPI_Send(&go, 1, MPI_INT, r, 3, c);
+		spool_as_completed *it;
+		ck_assert_int_eq(spool_as_completed_create(&it, fs,
+							   (size_t)n - 1,
+							   10 * SPOOL_NS_PER_S),
+				 0);
+		for (int k = 0; k < n - 1; k++) {
+			spool_future *f;
+			size_t idx;
+			ck_assert_int_eq(spool_as_completed_next(it, &f, &idx),
+					 0);
+			ck_assert_ptr_eq(f, fs[idx]);
+			/* the latest rank answers first */
+			ck_assert_uint_eq(idx, (size_t)(n - 2 - k));
+			ck_assert_int_eq(vals[idx + 1], 100 + (int)idx + 1);
+		}
+		spool_as_completed_destroy(it);
+		for (int r = 1; r < n; r++)
+			spool_future_release(fs[r - 1]);
+		free(vals);
+		free(fs);
+	} else {
+		int go;
+		MPI_Recv(&go, 1, MPI_INT, 0, 3, c, MPI_STATUS_IGNORE);
+		usleep((useconds_t)(n - me) * 30000);
+		int v = 100 + me;
+		MPI_Send(&v, sizeof v, MPI_BYTE, 0, 2, c);
+	}
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+/* Two receives, one answered: FIRST_COMPLETED returns with that one done
+ * and the other pending; the other is then cancelled and ends CANCELLED. */
+START_TEST(wait_first_completed_then_cancel_the_rest)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int me = spool_mpi_test_rank();
+	if (me == 0) {
+		int a = 0, b = 0;
+		spool_future *fs[2] = {irecv(e, &a, sizeof a, 1, 10, c, NULL),
+				       irecv(e, &b, sizeof b, 1, 11, c, NULL)};
+		bool done[2];
+		size_t nd = 0, np = 0;
+		ck_assert_int_eq(spool_wait(fs, 2, SPOOL_FIRST_COMPLETED,
+					    10 * SPOOL_NS_PER_S, done, &nd,
+					    &np),
+				 0);
+		ck_assert_uint_eq(nd, 1);
+		ck_assert(done[1] && !done[0]);
+		ck_assert_int_eq(b, 77);
+		ck_assert_int_eq(spool_future_cancel(fs[0]), SPOOL_EBUSY);
+		SPOOL_MPI_TEST_WAIT(fs[0]);
+		ck_assert_int_eq(spool_future_state(fs[0]), SPOOL_CANCELLED);
+		spool_future_release(fs[0]);
+		spool_future_release(fs[1]);
+	} else if (me == 1) {
+		int v = 77;
+		MPI_Send(&v, sizeof v, MPI_BYTE, 0, 11, c);
+	}
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+/* wait_for on a receive nobody answers: SPOOL_ETIMEDOUT, and the receive
+ * has been cancelled in MPI (the future is CANCELLED when it returns). */
+START_TEST(wait_for_times_out_and_cancels_the_receive)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int v = 0;
+	spool_future *f = irecv(e, &v, sizeof v, MPI_ANY_SOURCE, 99, c, NULL);
+	int64_t t0 = spool_test_now_ns();
+	ck_assert_int_eq(spool_wait_for(f, 20 * SPOOL_NS_PER_MS, NULL),
+			 SPOOL_ETIMEDOUT);
+	ck_assert_int_ge(spool_test_now_ns() - t0, 20 * SPOOL_NS_PER_MS);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
+	spool_mpi_engine_stats st;
+	spool_mpi_engine_stats_get(e, &st);
+	ck_assert_uint_eq(st.pending, 0);
+	spool_future_release(f);
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+/* Cancel of a pending receive: SPOOL_EBUSY (it runs in MPI), then
+ * CANCELLED once MPI_Test_cancelled confirms; a message sent afterwards
+ * is not taken by the cancelled receive. */
+START_TEST(cancel_of_a_pending_receive_ends_cancelled)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int me = spool_mpi_test_rank();
+	if (me == 0) {
+		int v = -1;
+		spool_future *f = irecv(e, &v, sizeof v, 1, 20, c, NULL);
+		ck_assert(!spool_future_done(f));
+		ck_assert_int_eq(spool_future_cancel(f), SPOOL_EBUSY);
+		ck_assert(spool_future_cancel_requested(f));
+		SPOOL_MPI_TEST_WAIT(f);
+		ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
+		ck_assert_int_eq(spool_future_error(f), SPOOL_ECANCELLED);
+		ck_assert_int_eq(v, -1);
+		spool_future_release(f);
+		MPI_Barrier(c);
+		/* The message rank 1 sends now is still there for a new
+		 * receive. */
+		int w = 0;
+		spool_future *g = irecv(e, &w, sizeof w, 1, 20, c, NULL);
+		SPOOL_MPI_TEST_WAIT(g);
+		ck_assert_int_eq(spool_future_state(g), SPOOL_DONE);
+		ck_assert_int_eq(w, 5);
+		spool_future_release(g);
+		spool_mpi_engine_stats st;
+		spool_mpi_engine_stats_get(e, &st);
+		ck_assert_uint_eq(st.pending, 0);
+	} else {
+		MPI_Barrier(c);
+		if (me == 1) {
+			int v = 5;
+			MPI_Send(&v, sizeof v, MPI_BYTE, 0, 20, c);
+		}
+	}
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+/* The message is there before the receive is posted, so the receive
+ * matches at once: a cancel then is too late and the future ends DONE. */
+START_TEST(cancel_that_comes_too_late_leaves_done)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int me = spool_mpi_test_rank();
+	if (me == 1) {
+		int v = 9;
+		MPI_Send(&v, sizeof v, MPI_BYTE, 0, 21, c);
+	}
+	MPI_Barrier(c);
+	if (me == 0) {
+		/* Make sure it arrived before posting the receive. */
+		int flag = 0;
+		for (int i = 0; i < 100000 && !flag; i++)
+			MPI_Iprobe(1, 21, c, &flag, MPI_STATUS_IGNORE);
+		ck_assert(flag);
+		int v = 0;
+		spool_future *f = irecv(e, &v, sizeof v, 1, 21, c, NULL);
+		spool_future_cancel(f);
+		SPOOL_MPI_TEST_WAIT(f);
+		ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+		ck_assert_int_eq(v, 9);
+		spool_future_release(f);
+	}
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+/* A receive too small for its message: MPI reports MPI_ERR_TRUNCATE for
+ * the request (the communicator returns errors), and the future is FAILED
+ * with that code, which spool_mpi_strerror() explains. */
+START_TEST(mpi_error_fails_the_future_with_the_mpi_code)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int me = spool_mpi_test_rank();
+	if (me == 0) {
+		char small[2];
+		spool_future *f = irecv(e, small, sizeof small, 1, 30, c, NULL);
+		SPOOL_MPI_TEST_WAIT(f);
+		ck_assert_int_eq(spool_future_state(f), SPOOL_FAILED);
+		int err = spool_future_error(f);
+		ck_assert_int_gt(err, 0);
+		int cls = 0;
+		MPI_Error_class(err, &cls);
+		ck_assert_int_eq(cls, MPI_ERR_TRUNCATE);
+		ck_assert_ptr_nonnull(strstr(spool_mpi_strerror(err), "trunc"));
+		spool_future_release(f);
+	} else if (me == 1) {
+		char big[64] = {0};
+		MPI_Send(big, sizeof big, MPI_BYTE, 0, 30, c);
+	}
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+START_TEST(strerror_names_every_code)
+{
+	ck_assert_str_eq(spool_mpi_strerror(SPOOL_MPI_EPEER),
+			 "the rank that held this task failed or stopped "
+			 "answering");
+	ck_assert_str_eq(spool_mpi_strerror(SPOOL_ETIMEDOUT), "timed out");
+	ck_assert_str_eq(spool_mpi_strerror(0), "success");
+	ck_assert_ptr_nonnull(spool_mpi_strerror(1000000));
+}
+END_TEST
+
+/* ---- the engine on a loop ------------------------------------------------ */
+
+struct pp {
+	spool_mpi_engine *e;
+	MPI_Comm c;
+	int peer, rounds;
+	bool first;
+};
+
+/* One request's future, waited for: in a coroutine the wait suspends it
+ * and the loop's own iterations progress MPI. Returns the future's error
+ * (or the wait's). */
+static int await_request(spool_mpi_engine *e, MPI_Request r)
+{
+	spool_future *f = spool_mpi_future(e, &r, NULL);
+	int rc = spool_future_wait(f, 10 * SPOOL_NS_PER_S);
+	if (rc == 0)
+		rc = spool_future_error(f);
+	spool_future_release(f);
+	return rc;
+}
+
+/* Rank 0 sends i and expects i + 1 back; rank 1 answers each v with
+ * v + 1. */
+static int pingpong_task(void *arg, void **result)
+{
+	struct pp *p = arg;
+	for (int i = 0; i < p->rounds; i++) {
+		uint64_t v = 0, out = (uint64_t)i;
+		MPI_Request r;
+		if (p->first) {
+			MPI_Isend(&out, sizeof out, MPI_BYTE, p->peer, 40, p->c,
+				  &r);
+			if (await_request(p->e, r) != 0)
+				return 1;
+		}
+		MPI_Irecv(&v, sizeof v, MPI_BYTE, p->peer, 40, p->c, &r);
+		if (await_request(p->e, r) != 0)
+			return 2;
+		if (v != (uint64_t)i + (p->first ? 1 : 0))
+			return 3;
+		if (!p->first) {
+			out = v + 1;
+			MPI_Isend(&out, sizeof out, MPI_BYTE, p->peer, 40, p->c,
+				  &r);
+			if (await_request(p->e, r) != 0)
+				return 4;
+		}
+	}
+	*result = NULL;
+	return 0;
+}
+
+START_TEST(loop_engine_progresses_from_the_loop_iterations)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	int me = spool_mpi_test_rank();
+	spool_loop *loop = spool_test_loop_new();
+	spool_mpi_engine_options o = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+	o.loop = loop;
+	spool_mpi_engine *e = NULL;
+	ck_assert_int_eq(spool_mpi_engine_create(&e, &o), 0);
+	if (me < 2) {
+		struct pp p = {.e = e,
+			       .c = c,
+			       .peer = 1 - me,
+			       .rounds = 200,
+			       .first = me == 0};
+		spool_future *t = spool_test_loop_submit(loop, pingpong_task,
+							 &p);
+		int rc = spool_loop_run_until_complete(loop, t);
+		ck_assert_int_eq(rc, 0);
+		spool_future_release(t);
+	}
+	spool_mpi_engine_stats st;
+	spool_mpi_engine_stats_get(e, &st);
+	ck_assert_uint_eq(st.pending, 0);
+	spool_mpi_engine_destroy(e);
+	spool_loop_destroy(loop);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+static void stop_cb(spool_loop *loop, void *arg)
+{
+	(void)arg;
+	spool_loop_stop(loop);
+}
+
+/* With no request pending, the loop engine schedules nothing: the loop
+ * sleeps in epoll, and no pass runs. */
+START_TEST(idle_loop_engine_does_not_poll)
+{
+	spool_loop *loop = spool_test_loop_new();
+	spool_mpi_engine_options o = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+	o.loop = loop;
+	spool_mpi_engine *e = NULL;
+	ck_assert_int_eq(spool_mpi_engine_create(&e, &o), 0);
+	spool_mpi_engine_stats a, b;
+	spool_mpi_engine_stats_get(e, &a);
+	ck_assert_int_eq(spool_loop_call_later(loop, 50 * SPOOL_NS_PER_MS,
+					       stop_cb, NULL, NULL),
+			 0);
+	ck_assert_int_eq(spool_loop_run(loop), 0);
+	spool_mpi_engine_stats_get(e, &b);
+	ck_assert_uint_eq(b.passes, a.passes);
+	spool_mpi_engine_destroy(e);
+	spool_loop_destroy(loop);
+}
+END_TEST
+
+/* Likewise the progress thread: idle, it waits on its condition variable
+ * and runs no pass. */
+START_TEST(idle_thread_engine_does_not_poll)
+{
+	spool_mpi_engine *e = thread_engine();
+	spool_test_sleep_ns(5 * SPOOL_NS_PER_MS);
+	spool_mpi_engine_stats a, b;
+	spool_mpi_engine_stats_get(e, &a);
+	spool_test_sleep_ns(50 * SPOOL_NS_PER_MS);
+	spool_mpi_engine_stats_get(e, &b);
+	ck_assert_uint_eq(b.passes, a.passes);
+	spool_mpi_engine_destroy(e);
+}
+END_TEST
+
+/* While a request is pending and nothing happens, the engine backs off:
+ * in 100 ms it pauses, and runs far fewer passes than a busy poll would
+ * (one per max_delay_ns = 1 ms, plus the spin window and the doubling). */
+START_TEST(pending_request_is_polled_with_backoff)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int v;
+	spool_future *f = irecv(e, &v, sizeof v, MPI_ANY_SOURCE, 50, c, NULL);
+	spool_test_sleep_ns(10 * SPOOL_NS_PER_MS);
+	spool_mpi_engine_stats a, b;
+	spool_mpi_engine_stats_get(e, &a);
+	spool_test_sleep_ns(100 * SPOOL_NS_PER_MS);
+	spool_mpi_engine_stats_get(e, &b);
+	ck_assert_uint_gt(b.pauses, a.pauses);
+	/* at most one pass per ms once backed off (with slack for a slow
+	 * machine that sleeps longer, which only lowers the count) */
+	ck_assert_uint_le(b.passes - a.passes, 110);
+	ck_assert_uint_ge(b.passes - a.passes, 1);
+	spool_future_cancel(f);
+	SPOOL_MPI_TEST_WAIT(f);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
+	spool_future_release(f);
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+/* Destroying an engine with a receive still pending cancels it: the
+ * future is final (CANCELLED) when destroy returns. */
+START_TEST(destroy_cancels_what_is_pending)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int v;
+	spool_future *f = irecv(e, &v, sizeof v, MPI_ANY_SOURCE, 60, c, NULL);
+	spool_mpi_engine_destroy(e);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
+	spool_future_release(f);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+/* Request futures added from several threads at once on one thread
+ * engine, all completing. */
+struct many {
+	spool_mpi_engine *e;
+	MPI_Comm c;
+	int tag;
+	int peer;
+	bool send;
+	int fails;
+};
+
+static void *many_main(void *arg)
+{
+	struct many *m = arg;
+	for (int i = 0; i < 200; i++) {
+		int v = i;
+		MPI_Request r;
+		if (m->send)
+			MPI_Isend(&v, 1, MPI_INT, m->peer, m->tag, m->c, &r);
+		else
+			MPI_Irecv(&v, 1, MPI_INT, m->peer, m->tag, m->c, &r);
+		spool_future *f = spool_mpi_future(m->e, &r, NULL);
+		if (spool_future_wait(f, 10 * SPOOL_NS_PER_S) != 0 ||
+		    spool_future_state(f) != SPOOL_DONE || v != i)
+			m->fails++;
+		spool_future_release(f);
+	}
+	return NULL;
+}
+
+START_TEST(many_threads_add_requests_to_one_engine)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine *e = thread_engine();
+	int me = spool_mpi_test_rank();
+	if (me < 2) {
+		struct many m[4];
+		pthread_t th[4];
+		for (int i = 0; i < 4; i++) {
+			m[i] = (struct many){e, c, 70 + i, 1 - me, me == 0, 0};
+			pthread_create(&th[i], NULL, many_main, &m[i]);
+		}
+		for (int i = 0; i < 4; i++) {
+			pthread_join(th[i], NULL);
+			ck_assert_int_eq(m[i].fails, 0);
+		}
+	}
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+static Suite *make(void)
+{
+	Suite *s = suite_create("mpi_requests");
+	TCase *tc = spool_test_case("requests", 60);
+	tcase_add_test(tc, request_future_completes_with_its_status);
+	tcase_add_test(tc, null_request_is_done_at_once_with_an_empty_status);
+	tcase_add_test(tc, bad_input_gives_failed_futures_not_null);
+	tcase_add_test(tc, gather_over_receives_from_every_rank);
+	tcase_add_test(tc, as_completed_hands_back_replies_in_arrival_order);
+	tcase_add_test(tc, wait_first_completed_then_cancel_the_rest);
+	tcase_add_test(tc, wait_for_times_out_and_cancels_the_receive);
+	tcase_add_test(tc, cancel_of_a_pending_receive_ends_cancelled);
+	tcase_add_test(tc, cancel_that_comes_too_late_leaves_done);
+	tcase_add_test(tc, mpi_error_fails_the_future_with_the_mpi_code);
+	tcase_add_test(tc, strerror_names_every_code);
+	tcase_add_test(tc, loop_engine_progresses_from_the_loop_iterations);
+	tcase_add_test(tc, idle_loop_engine_does_not_poll);
+	tcase_add_test(tc, idle_thread_engine_does_not_poll);
+	tcase_add_test(tc, pending_request_is_polled_with_backoff);
+	tcase_add_test(tc, destroy_cancels_what_is_pending);
+	tcase_add_test(tc, many_threads_add_requests_to_one_engine);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	return spool_mpi_test_main(argc, argv, make, 2, 120);
+}

@@ -324,7 +324,9 @@ int main(int argc, char **argv)
 		unlink(path);
 		rmdir(dir);
 	}
-	return work == 0 && file == 0 && st.dropped == 0 && st.threads >= 3
+	/* The main thread (the loop) and at least one worker: the other
+	 * worker may have run nothing (see check_file). */
+	return work == 0 && file == 0 && st.dropped == 0 && st.threads >= 2
 		       ? EXIT_SUCCESS
 		       : EXIT_FAILURE;
 }

@@ -37,6 +37,20 @@ static void on_alarm(int sig)
 	_exit(3);
 }
 
+/* A lossy run's verdict, for the finalize watchdog below. */
+static volatile sig_atomic_t lossy_status_;
+
+static void on_finalize_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "spool-mpi test: MPI_Finalize did not return "
+				  "after a lost rank (Open MPI waits for "
+				  "it); exiting with the test's verdict\n";
+	ssize_t w = write(2, msg, sizeof msg - 1);
+	(void)w;
+	_exit(lossy_status_);
+}
+
 static int test_main(int argc, char **argv, Suite *(*make)(void), int min_ranks,
 		     unsigned limit_s, bool collective_end)
 {
@@ -81,8 +95,20 @@ static int test_main(int argc, char **argv, Suite *(*make)(void), int min_ranks,
 	if (collective_end)
 		MPI_Allreduce(&failed, &total, 1, MPI_INT, MPI_SUM,
 			      MPI_COMM_WORLD);
-	alarm(0);
+	if (collective_end) {
+		alarm(0);
+	} else {
+		/* A rank was lost on purpose: Open MPI 4.1 (no ULFM) may
+		 * wait in MPI_Finalize's closing fence for the dead rank
+		 * forever. What the suite promises was decided above; the
+		 * finalize gets a bounded time and then the verdict stands
+		 * (docs/mpi.md, "When a rank dies"). */
+		lossy_status_ = total ? EXIT_FAILURE : EXIT_SUCCESS;
+		signal(SIGALRM, on_finalize_alarm);
+		alarm(10);
+	}
 	MPI_Finalize();
+	alarm(0);
 	if (rank_ == 0 && collective_end)
 		fprintf(stderr, "%d rank(s), %d failure(s) in all\n", size_,
 			total);

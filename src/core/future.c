@@ -389,6 +389,13 @@ static uint32_t final_phase(int err)
 					 : SPOOL__PH_FAILED;
 }
 
+/* A detail left pending by a task that then succeeded. Out of
+ * line, so that the success path keeps its registers. */
+static __attribute__((noinline)) void drop_pending(void *d)
+{
+	spool__detail_release(d);
+}
+
 /* write_outcome() when f fails, is cancelled, or had a detail pending
  * (spool_fail() in its task): the slot gets the failure's detail, give
  * (borrowed: a reference is taken) or else the pending one if its code is
@@ -429,8 +436,12 @@ write_outcome_detail(spool_future *f, int err, void *value,
 {
 	f->error = err;
 	void *pending = atomic_load_explicit(&f->value, memory_order_relaxed);
-	if (__builtin_expect(err == 0 && !pending, 1)) {
+	if (err == 0) {
+		/* The phase stays a constant the caller folds: no call on
+		 * this path unless a detail was left pending. */
 		atomic_store_explicit(&f->value, value, memory_order_relaxed);
+		if (__builtin_expect(pending != NULL, 0))
+			drop_pending(pending);
 		return SPOOL__PH_DONE;
 	}
 	return write_outcome_slow(f, err, value, give, pending);

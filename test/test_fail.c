@@ -600,6 +600,24 @@ START_TEST(a_group_lists_each_failure_with_its_own_message)
 }
 END_TEST
 
+START_TEST(a_message_travels_from_a_pool_to_the_loop_through_run_in_executor)
+{
+	atomic_store(&freed, 0);
+	spool_pool *p = spool_test_pool_new(2);
+	spool_loop *loop = spool_test_loop_new();
+	spool_future *f = spool_loop_run_in_executor(
+		loop, spool_pool_executor(p), fails_with_payload, "bridged");
+	ck_assert_ptr_nonnull(f);
+	settle_on(loop, f);
+	expect_detail(f, "TaskError: bridged");
+	ck_assert_ptr_nonnull(spool_future_error_payload(f));
+	spool_future_release(f);
+	spool_loop_destroy(loop);
+	spool_pool_destroy(p);
+	ck_assert_int_eq(atomic_load(&freed), 1);
+}
+END_TEST
+
 /* ---- halves of a join -------------------------------------------------- */
 
 enum { HALF_ROUNDS = 200 };
@@ -758,6 +776,9 @@ static Suite *fail_suite(void)
 		tc,
 		messages_travel_through_wait_as_completed_wait_for_then_and_groups_on_the_loop);
 	tcase_add_test(tc, a_group_lists_each_failure_with_its_own_message);
+	tcase_add_test(
+		tc,
+		a_message_travels_from_a_pool_to_the_loop_through_run_in_executor);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("race", 120);

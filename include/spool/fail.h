@@ -61,11 +61,16 @@ typedef void (*spool_payload_dtor)(void *payload);
  * The message is formatted as printf() does with fmt (NULL: no message).
  * The task is spool_current_future()'s: a pool task, a loop coroutine, a
  * spool_then() or task group function, a task run by spool_run_task() or
- * the inline executor (in the halves of spool_join(), the body of
- * spool_for() and a scope's spawns, the task that holds them). The
- * failure carries the detail only if the task then ends FAILED with this
- * same code; a success, a cancel or another code drops it (it is freed
- * then), and a later spool_fail() of the same task replaces it.
+ * the inline executor; in the halves of spool_join() and the body of
+ * spool_for(), the task that called them (whichever half records last
+ * wins); in a scope's spawns, the scope, whose failures are codes only
+ * (the detail is dropped when the scope ends). The failure carries the
+ * detail only if the task then ends FAILED with this same code; a
+ * success, a cancel or another code drops it (it is freed then), and a
+ * later spool_fail() of the same task replaces it. A promise that
+ * spool_run_task() runs must not be completed by hand while its task
+ * records a detail (which of the two outcomes the promise keeps is then
+ * undefined).
  * Called outside a task, with SPOOL_ECANCELLED (a cancel carries no
  * detail), or with no memory for the detail, it records nothing and
  * returns code all the same: the failure then carries the code alone.

@@ -656,6 +656,29 @@ START_TEST(halves_of_a_join_recording_at_once_free_every_payload_once)
 }
 END_TEST
 
+static int spawn_fails(void *arg)
+{
+	(void)arg;
+	return spool_fail_with(98, payload_new(), payload_free, "spawned");
+}
+
+START_TEST(details_recorded_in_scope_spawns_are_freed_once)
+{
+	atomic_store(&freed, 0);
+	spool_pool *p = spool_test_pool_new(4);
+	for (int round = 0; round < 20; round++) {
+		spool_scope sc;
+		ck_assert_int_eq(spool_scope_begin(&sc, p), 0);
+		for (int i = 0; i < 8; i++)
+			ck_assert_int_eq(
+				spool_scope_spawn(&sc, spawn_fails, NULL), 0);
+		ck_assert_int_eq(spool_scope_wait(&sc), 98);
+	}
+	spool_pool_destroy(p);
+	ck_assert_int_eq(atomic_load(&freed), 20 * 8);
+}
+END_TEST
+
 /* ---- out of memory ----------------------------------------------------- */
 
 /* One run of the sweep: a failing task with a payload under a gather and
@@ -784,6 +807,7 @@ static Suite *fail_suite(void)
 	tc = spool_test_case("race", 120);
 	tcase_add_test(
 		tc, halves_of_a_join_recording_at_once_free_every_payload_once);
+	tcase_add_test(tc, details_recorded_in_scope_spawns_are_freed_once);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("oom", 60);

@@ -11,6 +11,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <spool.h>
 
@@ -32,6 +33,13 @@ static void on_done(spool_future *f, void *arg)
 {
 	int *seen = arg;
 	*seen = *(int *)spool_future_value(f);
+}
+
+/* A task that fails as `raise KeyError(key)` does: a code and a message. */
+static int lookup(void *arg, void **result)
+{
+	(void)result;
+	return spool_fail(ERR_NOT_FOUND, "KeyError: '%s'", (const char *)arg);
 }
 
 int main(void)
@@ -69,6 +77,18 @@ int main(void)
 		      value == NULL,
 	      "error");
 	spool_future_release(g);
+
+	/* 2b. A failure with a message (spool/fail.h), read on its future. */
+	spool_future *d = spool_submit(spool_executor_inline(), lookup, "k");
+	if (!d)
+		return EXIT_FAILURE;
+	const char *msg = spool_future_error_message(d);
+	printf("detail: err=%d message=\"%s\"\n", spool_future_error(d),
+	       msg ? msg : "(none)");
+	check(spool_future_error(d) == ERR_NOT_FOUND && msg &&
+		      strcmp(msg, "KeyError: 'k'") == 0,
+	      "detail");
+	spool_future_release(d);
 
 	/* 3. Cancelling a PENDING future ends it at once. */
 	spool_future *h = spool_promise_new();

@@ -12,6 +12,7 @@
 #include "spool/error.h"
 #include "spool/executor.h"
 #include "spool/future.h"
+#include "spool/fail.h"
 #include "spool/version.h"
 #include "spool/pool.h"
 #include "spool/loop.h"

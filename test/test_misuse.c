@@ -679,7 +679,7 @@ static int set_error_final(void)
 /* ---- set_result, set_error and start on futures that are not promises */
 
 enum np_kind { NP_GATHER, NP_MAP, NP_THEN, NP_GROUP, NP_LOOP, NP_POOL };
-enum np_op { NP_SET_RESULT, NP_SET_ERROR, NP_START };
+enum np_op { NP_SET_RESULT, NP_SET_ERROR, NP_START, NP_SET_ERROR_DETAIL };
 
 struct np {
 	spool_future *f;   /* the future under test */
@@ -794,6 +794,11 @@ static int not_a_promise(enum np_kind kind, enum np_op op)
 	case NP_START:
 		EXPECT_RC(spool_promise_start(n.f), SPOOL_EINVAL);
 		break;
+	case NP_SET_ERROR_DETAIL:
+		EXPECT_RC(
+			spool_promise_set_error_detail(n.f, 9, "m", &V2, NULL),
+			SPOOL_EINVAL);
+		break;
 	}
 	EXPECT_STATE(n.f, before);
 	EXPECT(!spool_future_cancel_requested(n.f));
@@ -809,13 +814,149 @@ static int not_a_promise(enum np_kind kind, enum np_op op)
 #define NOT_A_PROMISE_ALL(k)                                                   \
 	NOT_A_PROMISE(k, SET_RESULT)                                           \
 	NOT_A_PROMISE(k, SET_ERROR)                                            \
-	NOT_A_PROMISE(k, START)
+	NOT_A_PROMISE(k, START)                                                \
+	NOT_A_PROMISE(k, SET_ERROR_DETAIL)
 NOT_A_PROMISE_ALL(GATHER)
 NOT_A_PROMISE_ALL(MAP)
 NOT_A_PROMISE_ALL(THEN)
 NOT_A_PROMISE_ALL(GROUP)
 NOT_A_PROMISE_ALL(LOOP)
 NOT_A_PROMISE_ALL(POOL)
+
+/* ---- fail.h ------------------------------------------------------------ */
+
+static atomic_int dtor_ran;
+
+static void count_dtor(void *p)
+{
+	EXPECT(p == &V1);
+	atomic_fetch_add(&dtor_ran, 1);
+}
+
+static int fail_zero(void)
+{
+	spool_fail(0, "no");
+	return 0;
+}
+
+static int fail_with_zero(void)
+{
+	spool_fail_with(0, &V1, count_dtor, "no");
+	return 0;
+}
+
+static int fail_outside(void)
+{
+	EXPECT_RC(spool_fail(7, "nowhere %d", 1), 7);
+	EXPECT_RC(spool_fail(SPOOL_EINVAL, NULL), SPOOL_EINVAL);
+	return 0;
+}
+
+static int fail_with_outside(void)
+{
+	atomic_store(&dtor_ran, 0);
+	EXPECT_RC(spool_fail_with(7, &V1, count_dtor, "nowhere"), 7);
+	EXPECT(atomic_load(&dtor_ran) == 1);
+	EXPECT_RC(spool_fail_with(7, &V1, NULL, NULL), 7);
+	return 0;
+}
+
+static int task_fails_cancelled(void *arg, void **result)
+{
+	(void)arg, (void)result;
+	return spool_fail_with(SPOOL_ECANCELLED, &V1, count_dtor, "c");
+}
+
+static int fail_cancelled(void)
+{
+	atomic_store(&dtor_ran, 0);
+	spool_future *f = spool_submit(spool_executor_inline(),
+				       task_fails_cancelled, NULL);
+	EXPECT_STATE(f, SPOOL_CANCELLED);
+	EXPECT(spool_future_error_message(f) == NULL);
+	EXPECT(atomic_load(&dtor_ran) == 1);
+	spool_future_release(f);
+	return 0;
+}
+
+static int task_fails_no_fmt(void *arg, void **result)
+{
+	(void)arg, (void)result;
+	return spool_fail(7, NULL);
+}
+
+static int fail_no_fmt(void)
+{
+	spool_future *f = spool_submit(spool_executor_inline(),
+				       task_fails_no_fmt, NULL);
+	EXPECT_STATE(f, SPOOL_FAILED);
+	EXPECT_RC(spool_future_error(f), 7);
+	EXPECT(spool_future_error_message(f) == NULL);
+	spool_future_release(f);
+	return 0;
+}
+
+static int set_error_detail_null(void)
+{
+	EXPECT_RC(spool_promise_set_error_detail(NULL, 5, "m", NULL, NULL),
+		  SPOOL_EINVAL);
+	return 0;
+}
+
+static int set_error_detail_zero(void)
+{
+	atomic_store(&dtor_ran, 0);
+	spool_future *f = promise();
+	EXPECT_RC(spool_promise_set_error_detail(f, 0, "m", &V1, count_dtor),
+		  SPOOL_EINVAL);
+	EXPECT_RC(spool_promise_set_error_detail(f, SPOOL_ECANCELLED, "m", &V1,
+						 count_dtor),
+		  SPOOL_EINVAL);
+	EXPECT_STATE(f, SPOOL_PENDING);
+	EXPECT(atomic_load(&dtor_ran) == 0);
+	spool_future_release(f);
+	return 0;
+}
+
+static int set_error_detail_final(void)
+{
+	atomic_store(&dtor_ran, 0);
+	spool_future *f = done_promise(&V1);
+	EXPECT_RC(spool_promise_set_error_detail(f, 5, "m", &V1, count_dtor),
+		  SPOOL_ESTATE);
+	EXPECT_STATE(f, SPOOL_DONE);
+	EXPECT(spool_future_value(f) == &V1);
+	EXPECT(atomic_load(&dtor_ran) == 0);
+	spool_future_release(f);
+	return 0;
+}
+
+static int error_message_bad(void)
+{
+	EXPECT(spool_future_error_message(NULL) == NULL);
+	spool_future *p = promise();
+	EXPECT(spool_future_error_message(p) == NULL);
+	spool_future *d = done_promise(&V1);
+	EXPECT(spool_future_error_message(d) == NULL);
+	spool_future *e = failed_promise(7);
+	EXPECT(spool_future_error_message(e) == NULL);
+	spool_future_release(p);
+	spool_future_release(d);
+	spool_future_release(e);
+	return 0;
+}
+
+static int error_payload_bad(void)
+{
+	EXPECT(spool_future_error_payload(NULL) == NULL);
+	spool_future *p = promise();
+	EXPECT(spool_future_error_payload(p) == NULL);
+	spool_future *e = failed_promise(7);
+	EXPECT(spool_future_error_payload(e) == NULL);
+	spool_future_release(p);
+	spool_future_release(e);
+	return 0;
+}
 
 static int live_counts(void)
 {
@@ -2903,6 +3044,30 @@ static int group_failure_bad(void)
 	return 0;
 }
 
+static int group_failure_detail_bad(void)
+{
+	const char *m = "x";
+	void *pl = &V1;
+	EXPECT_RC(spool_group_failure_detail(NULL, 0, &m, &pl), SPOOL_EINVAL);
+	EXPECT(m == NULL && pl == NULL);
+	spool_group *g = NULL;
+	ck_assert_int_eq(spool_group_create(&g, spool_executor_inline(), 0), 0);
+	ck_assert_int_eq(spool_group_spawn(g, fail7, NULL, NULL), 0);
+	ck_assert_int_eq(spool_group_join(g, 0), 7);
+	m = "x";
+	pl = &V1;
+	EXPECT_RC(spool_group_failure_detail(g, 0, &m, &pl), 7);
+	EXPECT(m == NULL && pl == NULL); /* a bare code */
+	EXPECT_RC(spool_group_failure_detail(g, 0, NULL, NULL), 7);
+	m = "x";
+	EXPECT_RC(spool_group_failure_detail(g, 1, &m, NULL), SPOOL_EINVAL);
+	EXPECT(m == NULL);
+	EXPECT_RC(spool_group_failure_detail(g, SIZE_MAX, NULL, NULL),
+		  SPOOL_EINVAL);
+	spool_group_destroy(g);
+	return 0;
+}
+
 static int group_destroy_null(void)
 {
 	spool_group_destroy(NULL);
@@ -3514,8 +3679,23 @@ ROW("spool_promise_set_error", "a DONE promise", "SPOOL_ESTATE, the value kept",
 NOT_A_PROMISE_ROWS("spool_promise_set_result", SET_RESULT, ""),
 NOT_A_PROMISE_ROWS("spool_promise_set_error", SET_ERROR, ", err 9"),
 NOT_A_PROMISE_ROWS("spool_promise_start", START, ""),
+NOT_A_PROMISE_ROWS("spool_promise_set_error_detail", SET_ERROR_DETAIL, ", err 9"),
 ROW("spool_promise_new", "no input", "a PENDING future with an id", "future.h: a new PENDING future; NULL only when out of memory", promise_new_pending),
 ROW("spool_debug_live_futures", "a test build", "the count of live futures", "future.h: counted in builds with SPOOL_DEBUG_COUNTERS", live_counts),
+
+#undef SECTION
+#define SECTION "fail.h"
+ABORT("spool_fail", "code 0", "code 0 is not a failure", "fail.h: code 0 is a caller bug (0 is success) and aborts", fail_zero),
+ROW("spool_fail", "outside a task", "the code, nothing recorded", "fail.h: called outside a task, it records nothing and returns code all the same", fail_outside),
+ROW("spool_fail", "fmt NULL", "FAILED, no message", "fail.h: fmt NULL: no message", fail_no_fmt),
+ABORT("spool_fail_with", "code 0", "code 0 is not a failure", "fail.h: code 0 aborts as in spool_fail()", fail_with_zero),
+ROW("spool_fail_with", "outside a task; NULL dtor", "the code; dtor(payload) once before it returns", "fail.h: or at once, before this returns, when nothing is recorded", fail_with_outside),
+ROW("spool_fail_with", "SPOOL_ECANCELLED in a task", "CANCELLED, no detail, dtor(payload) once", "fail.h: with SPOOL_ECANCELLED (a cancel carries no detail) it records nothing", fail_cancelled),
+ROW("spool_promise_set_error_detail", "NULL", "SPOOL_EINVAL", "fail.h: SPOOL_EINVAL for NULL f", set_error_detail_null),
+ROW("spool_promise_set_error_detail", "err 0; SPOOL_ECANCELLED", "SPOOL_EINVAL, f stays PENDING, dtor not called", "fail.h: on every error f is left as it was and the payload stays the caller's", set_error_detail_zero),
+ROW("spool_promise_set_error_detail", "a DONE promise", "SPOOL_ESTATE, the value kept, dtor not called", "fail.h: SPOOL_ESTATE when f is already final", set_error_detail_final),
+ROW("spool_future_error_message", "NULL; PENDING; DONE; FAILED with a bare code", "NULL", "fail.h: NULL when f is NULL, not FAILED, or its failure has no message", error_message_bad),
+ROW("spool_future_error_payload", "NULL; PENDING; FAILED with a bare code", "NULL", "fail.h: NULL when f is NULL, not FAILED, or its failure has none", error_payload_bad),
 
 #undef SECTION
 #define SECTION "executor.h"
@@ -3682,6 +3862,7 @@ ROW("spool_group_join", "SPOOL_FOREVER in a loop callback", "SPOOL_EDEADLK", "gr
 ROW("spool_group_cancel", "NULL; twice", "SPOOL_EINVAL; 0 both times", "group.h: 0 (also when already cancelled), SPOOL_EINVAL for NULL", group_cancel_bad),
 ROW("spool_group_failures", "NULL", "0", "group.h: 0 for NULL", group_failures_null),
 ROW("spool_group_failure", "NULL g; i = failures; i = SIZE_MAX", "SPOOL_EINVAL", "group.h: SPOOL_EINVAL for NULL g or i out of range", group_failure_bad),
+ROW("spool_group_failure_detail", "NULL g; i = failures; i = SIZE_MAX; a failure without detail", "SPOOL_EINVAL and both NULL; the code and both NULL", "group.h: SPOOL_EINVAL (and both NULL) for NULL g or i out of range; each NULL when the failure has none", group_failure_detail_bad),
 ROW("spool_group_destroy", "NULL", "no-op", "group.h: NULL is a no-op", group_destroy_null),
 
 #undef SECTION

@@ -48,8 +48,10 @@ static int sample_task(void *arg, void **result)
 	s->finished = cmp_now_ns();
 	if (rc)
 		return rc; /* SPOOL_ECANCELLED: acknowledge */
+	/* raise ValueError(f"task {id}"): a code and a message. */
 	if (s->fail)
-		return FAIL_CODE(s->id);
+		return spool_fail(FAIL_CODE(s->id), "ValueError: task %d",
+				  s->id);
 	*result = s;
 	return 0;
 }
@@ -198,6 +200,12 @@ static int scen_gather_errors(struct ctx *c, struct cmp_article_result *r)
 	int frc = spool_future_wait(first, SPOOL_FOREVER);
 	double failed_at = (double)(cmp_now_ns() - t0) / 1e6;
 	int ferr = spool_future_error(first);
+	/* The failing task's own message, carried by the gather. */
+	char fmsg[48];
+	snprintf(fmsg, sizeof fmsg, "%s",
+		 spool_future_error_message(first)
+			 ? spool_future_error_message(first)
+			 : spool_strerror(ferr));
 	spool_future_release(first);
 	FAIL_IF(frc, "gather: %s", spool_err_name(frc));
 	/* Collecting: every slot holds a value or that task's error. */
@@ -220,9 +228,9 @@ static int scen_gather_errors(struct ctx *c, struct cmp_article_result *r)
 	FAIL_IF(rc, "gather(RETURN_ERRORS): %s", spool_err_name(rc));
 	r->ideal_s = max_delay() / 1e3;
 	snprintf(r->outcome, sizeof(r->outcome),
-		 "plain gather failed at %.0f ms with error %d; collected: %d "
-		 "error (task %d, %d), %d values",
-		 failed_at, ferr, errors, err_id, err_code, N - errors);
+		 "plain gather failed at %.0f ms with error %d (%s); "
+		 "collected: %d error (task %d, %d), %d values",
+		 failed_at, ferr, fmsg, errors, err_id, err_code, N - errors);
 	return 0;
 }
 

@@ -108,6 +108,17 @@ SPOOL_API size_t spool_group_failures(const spool_group *g);
 SPOOL_API int spool_group_failure(const spool_group *g, size_t i,
 				  size_t *spawn_index);
 
+/** The detail of the i-th failure (spool/fail.h), as spool_group_failure()
+ * numbers them: returns that task's error and sets *message (optional) to
+ * its message and *payload (optional) to its payload, each NULL when the
+ * failure has none. The join's error is failure 0's, so this is how the
+ * caller of spool_group_join() reads its message. Both are the task's own
+ * (shared, not copied) and stay valid until spool_group_destroy(), or
+ * while the caller holds the task's future. SPOOL_EINVAL (and both NULL)
+ * for NULL g or i out of range. Never blocks. */
+SPOOL_API int spool_group_failure_detail(const spool_group *g, size_t i,
+					 const char **message, void **payload);
+
 /** Releases the group. Tasks still unfinished are cancelled as by
  * spool_group_cancel() and left to settle on their own; the group's memory
  * lives until the last of them ends. Join first to wait for them. Futures

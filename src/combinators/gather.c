@@ -90,7 +90,7 @@ record(struct gather *g, size_t i, spool_future *c)
 		return;
 	}
 	if (err != 0)
-		spool__settle_fail(&g->s, err);
+		spool__settle_fail(&g->s, err, c);
 }
 
 static void on_child(spool_future *c, void *arg)
@@ -202,7 +202,7 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 			if (g->s.res.errors)
 				g->s.res.errors[i] = SPOOL_ENOMEM;
 			else
-				spool__settle_fail(&g->s, SPOOL_ENOMEM);
+				spool__settle_fail(&g->s, SPOOL_ENOMEM, NULL);
 			spool__settle_countdown(&g->s, 1);
 		}
 	}

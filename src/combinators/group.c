@@ -51,6 +51,7 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "core/detail.h"
 #include "proxy.h"
 #include "spool/group.h"
 
@@ -73,6 +74,9 @@ struct gtask {
 struct failure {
 	int err;
 	size_t index;
+	/* The task's detail (core/detail.h), a reference of the group's;
+	 * NULL: none. Taking it is an increment: recording cannot fail. */
+	struct spool__detail *detail;
 };
 
 struct spool_group {
@@ -149,6 +153,8 @@ static void group_unref(spool_group *g)
 		spool_future_release(&t->p.fut);
 	}
 	spool_future_release(g->idle);
+	for (size_t i = 0; i < g->nfails; i++)
+		spool__detail_release(g->fails[i].detail);
 	free(g->fails);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
@@ -212,7 +218,9 @@ static void on_finished(spool_future *f, void *arg)
 		g->running--;
 	g->unfinished--;
 	if (err != 0 && err != SPOOL_ECANCELLED) {
-		g->fails[g->nfails++] = (struct failure){err, t->index};
+		struct spool__detail *d = spool__future_detail(f);
+		g->fails[g->nfails++] = (struct failure){
+			err, t->index, d ? spool__detail_retain(d) : NULL};
 		first = !g->cancelled;
 		g->cancelled = true;
 	}
@@ -413,6 +421,29 @@ size_t spool_group_failures(const spool_group *g)
 	size_t n = g->nfails;
 	unlock(g);
 	return n;
+}
+
+int spool_group_failure_detail(const spool_group *g, size_t i,
+			       const char **message, void **payload)
+{
+	if (message)
+		*message = NULL;
+	if (payload)
+		*payload = NULL;
+	if (!g)
+		return SPOOL_EINVAL;
+	lock(g);
+	int err = SPOOL_EINVAL;
+	if (i < g->nfails) {
+		struct spool__detail *d = g->fails[i].detail;
+		err = g->fails[i].err;
+		if (d && message && d->has_message)
+			*message = d->message;
+		if (d && payload)
+			*payload = d->payload;
+	}
+	unlock(g);
+	return err;
 }
 
 int spool_group_failure(const spool_group *g, size_t i, size_t *spawn_index)

@@ -102,9 +102,10 @@ static void map_stop(struct spool__settle *s, int outcome)
 	countdown(m, n - launched);
 }
 
-static void fail(struct map *m, int err)
+/* src: the task that failed, whose detail the map carries; NULL: none. */
+static void fail(struct map *m, int err, spool_future *src)
 {
-	spool__settle_fail(&m->s, err);
+	spool__settle_fail(&m->s, err, src);
 }
 
 static void pump(struct map *m, size_t k);
@@ -117,7 +118,7 @@ static void on_task(spool_future *t, void *arg)
 	if (err == 0)
 		m->s.res.values[l - m->links] = spool_future_value(t);
 	else
-		fail(m, err);
+		fail(m, err, t);
 	/* The replacement launch comes before this index's countdown, which
 	 * may free the map. */
 	if (still_open(m))
@@ -136,7 +137,7 @@ static void launch_one(struct map *m)
 	}
 	spool_future *t = spool_submit(m->ex, m->fn, m->s.res.values[i]);
 	if (!t) {
-		fail(m, SPOOL_ENOMEM);
+		fail(m, SPOOL_ENOMEM, NULL);
 		countdown(m, 1);
 		return;
 	}
@@ -145,7 +146,7 @@ static void launch_one(struct map *m)
 		spool_future_cancel(t);
 	if (spool_future_add_callback(t, on_task, &m->links[i]) != 0) {
 		/* Its outcome can never reach us. */
-		fail(m, SPOOL_ENOMEM);
+		fail(m, SPOOL_ENOMEM, NULL);
 		countdown(m, 1);
 	}
 }

@@ -5,6 +5,8 @@
  */
 #include "settle.h"
 
+#include "core/detail.h"
+
 static const struct spool__settle_ops *ops_of(const struct spool__settle *s)
 {
 	/* fut is the first member of spool__settle_ops. */
@@ -45,13 +47,14 @@ __attribute__((noinline)) void spool__settle_zero(struct spool__settle *s)
 	spool_future_release(f); /* the callbacks' reference */
 }
 
-__attribute__((noinline)) bool spool__settle_fail(struct spool__settle *s,
-						  int err)
+__attribute__((noinline)) bool
+spool__settle_fail(struct spool__settle *s, int err, const spool_future *src)
 {
 	int seen;
 	if (!decide(s, &seen, SPOOL__SETTLE_FAILED))
 		return false;
-	spool__future_complete(&s->res.fut, err, NULL);
+	/* The failing input's detail, shared (core/detail.h). */
+	spool__future_complete_as(&s->res.fut, err, src);
 	ops_of(s)->stop(s, SPOOL__SETTLE_FAILED);
 	return true;
 }

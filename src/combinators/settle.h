@@ -103,9 +103,11 @@ static inline int spool__settle_seen(struct spool__settle *s)
 }
 
 /* Decides FAILED with err if nothing is decided yet: then completes the
- * future with err and calls ops->stop, and returns true. False when
- * another outcome won (nothing done). */
-bool spool__settle_fail(struct spool__settle *s, int err);
+ * future with err (and the detail of src, the input that failed with it,
+ * if it has one; src may be NULL) and calls ops->stop, and returns true. False
+ * when another outcome won (nothing done). */
+bool spool__settle_fail(struct spool__settle *s, int err,
+			const spool_future *src);
 
 /* The cancel_running of every settling future. */
 int spool__settle_cancel_running(spool_future *f);

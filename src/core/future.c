@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "alloc.h"
+#include "detail.h"
 #include "future_impl.h"
 #include "misuse.h"
 #include "nest.h"
@@ -127,7 +128,7 @@ void spool__future_init_refs(spool_future *f,
 	atomic_init(&f->state, SPOOL__PH_PENDING | refs * SPOOL__REF_ONE);
 	spool__lifo_init(&f->callbacks);
 	f->error = 0;
-	f->value = NULL;
+	atomic_init(&f->value, NULL);
 	f->ops = ops;
 	f->id = next_id();
 	f->label = NULL;
@@ -194,12 +195,27 @@ static void destroy_now(spool_future *f)
 		free_later(f);
 }
 
+/* Lets go of the detail of f's failure, if any (detail.h). Out of line:
+ * only a failed future gets here. */
+static __attribute__((noinline)) void drop_detail(spool_future *f)
+{
+	/* Relaxed: the last reference orders the completer's store before
+	 * us. error != 0 means final (or never started: NULL slot); a
+	 * CANCELLED future's slot is NULL. */
+	spool__detail_release(
+		atomic_load_explicit(&f->value, memory_order_relaxed));
+}
+
 /* Frees f, whose last reference is gone. */
 static void destroy(spool_future *f)
 {
 	/* A future dropped before completing is abandoned: nobody can
 	 * observe it, so its callbacks are freed unrun. */
 	free_callbacks(f);
+	/* The success path reads one field it wrote itself: a DONE
+	 * future's error is 0. */
+	if (__builtin_expect(f->error != 0, 0))
+		drop_detail(f);
 #ifdef SPOOL_DEBUG_COUNTERS
 	atomic_fetch_sub_explicit(&live_futures, 1, memory_order_relaxed);
 #endif
@@ -326,7 +342,10 @@ void *spool_future_value(const spool_future *f)
 	if (!f)
 		return NULL;
 	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
-	return (w & SPOOL__PH_MASK) == SPOOL__PH_DONE ? f->value : NULL;
+	/* Relaxed: ordered by the acquire load of the final phase. */
+	return (w & SPOOL__PH_MASK) == SPOOL__PH_DONE
+		       ? atomic_load_explicit(&f->value, memory_order_relaxed)
+		       : NULL;
 }
 
 uint64_t spool_future_id(const spool_future *f)
@@ -370,13 +389,68 @@ static uint32_t final_phase(int err)
 					 : SPOOL__PH_FAILED;
 }
 
+/* A detail left pending by a task that then succeeded. Out of
+ * line, so that the success path keeps its registers. */
+static __attribute__((noinline)) void drop_pending(void *d)
+{
+	spool__detail_release(d);
+}
+
+/* write_outcome() when f fails, is cancelled, or had a detail pending
+ * (spool_fail() in its task): the slot gets the failure's detail, give
+ * (borrowed: a reference is taken) or else the pending one if its code is
+ * err, and NULL otherwise; a pending detail not kept is dropped. The
+ * drop runs the payload's destructor here, before the publication: it
+ * must not wait on f (spool/fail.h). */
+static __attribute__((noinline)) uint32_t
+write_outcome_slow(spool_future *f, int err, void *value,
+		   struct spool__detail *give, struct spool__detail *pending)
+{
+	uint32_t ph = final_phase(err);
+	void *slot = NULL;
+	if (ph == SPOOL__PH_DONE) {
+		slot = value;
+	} else if (ph == SPOOL__PH_FAILED) {
+		if (give) {
+			slot = spool__detail_retain(give);
+		} else if (pending && pending->code == err) {
+			slot = pending;
+			pending = NULL;
+		}
+	}
+	atomic_store_explicit(&f->value, slot, memory_order_relaxed);
+	spool__detail_release(pending);
+	return ph;
+}
+
 /* Writes f's outcome (only the thread that may complete f calls this) and
- * returns the final phase that publishes it. */
-static uint32_t write_outcome(spool_future *f, int err, void *value)
+ * returns the final phase that publishes it. The slot is relaxed: the
+ * publication's release orders it (and the detail's contents, written
+ * before it was put in the slot) before every acquire load that sees the
+ * final phase; a pending detail was put there by this thread, or by the
+ * halves of a join that ended before the task did (their latch orders
+ * it). A success with nothing pending costs a load of the slot. */
+static inline __attribute__((always_inline)) uint32_t
+write_outcome_detail(spool_future *f, int err, void *value,
+		     struct spool__detail *give)
 {
 	f->error = err;
-	f->value = err == 0 ? value : NULL;
-	return final_phase(err);
+	void *pending = atomic_load_explicit(&f->value, memory_order_relaxed);
+	if (err == 0) {
+		/* The phase stays a constant the caller folds: no call on
+		 * this path unless a detail was left pending. */
+		atomic_store_explicit(&f->value, value, memory_order_relaxed);
+		if (__builtin_expect(pending != NULL, 0))
+			drop_pending(pending);
+		return SPOOL__PH_DONE;
+	}
+	return write_outcome_slow(f, err, value, give, pending);
+}
+
+static inline __attribute__((always_inline)) uint32_t
+write_outcome(spool_future *f, int err, void *value)
+{
+	return write_outcome_detail(f, err, value, NULL);
 }
 
 /* After the final phase replaced the word w: wakes the sleepers and runs
@@ -466,10 +540,12 @@ publish_final(spool_future *f, uint64_t from, uint32_t ph, bool drop,
 }
 
 /* Second half of every completion, run by the thread that moved f into
- * COMPLETING: write the outcome, publish the final phase, wake, call back. */
-static void finish(spool_future *f, int err, void *value)
+ * COMPLETING: write the outcome (with the detail give, see
+ * write_outcome_slow), publish the final phase, wake, call back. */
+static void finish_detail(spool_future *f, int err, void *value,
+			  struct spool__detail *give)
 {
-	uint32_t ph = write_outcome(f, err, value);
+	uint32_t ph = write_outcome_detail(f, err, value, give);
 	/* claim() set TARGET to this very phase (same err). */
 	uint64_t from = SPOOL__PH_COMPLETING | (uint64_t)ph
 						       << SPOOL__TARGET_SHIFT;
@@ -477,6 +553,11 @@ static void finish(spool_future *f, int err, void *value)
 	publish_final(f, from, ph, false, &w);
 	check_word(w, from, "spool__future_complete");
 	after_final(f, w);
+}
+
+static void finish(spool_future *f, int err, void *value)
+{
+	finish_detail(f, err, value, NULL);
 }
 
 void spool__future_complete_owned(spool_future *f, int err, void *value)
@@ -546,13 +627,44 @@ static bool claim(spool_future *f, uint32_t extra, bool pending_only)
 
 int spool__future_complete(spool_future *f, int err, void *value)
 {
+	return spool__future_complete_detail_value(f, err, value, NULL);
+}
+
+int spool__future_complete_detail_value(spool_future *f, int err, void *value,
+					struct spool__detail *d)
+{
 	uint32_t extra = final_phase(err) << SPOOL__TARGET_SHIFT;
 	if (err == SPOOL_ECANCELLED)
 		extra |= SPOOL__CANCEL_REQ;
 	if (!claim(f, extra, false))
 		return SPOOL_ESTATE;
-	finish(f, err, value);
+	finish_detail(f, err, value, d);
 	return 0;
+}
+
+struct spool__detail *spool__future_detail(const spool_future *f)
+{
+	/* Acquire pairs with the completer's release of FAILED: the slot
+	 * and the record it points to are its writes. */
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
+	if ((w & SPOOL__PH_MASK) != SPOOL__PH_FAILED)
+		return NULL;
+	return atomic_load_explicit(&f->value, memory_order_relaxed);
+}
+
+bool spool__future_fail_pending(spool_future *f, struct spool__detail *d)
+{
+	/* Only a RUNNING task records (a promise being completed by hand
+	 * meanwhile is the caller's race: spool/fail.h). acq_rel: the
+	 * record replaced may be another thread's (the other half of a
+	 * join), whose contents the release below must see, and ours must
+	 * be visible to whoever replaces or keeps it. */
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
+	if ((w & SPOOL__PH_MASK) != SPOOL__PH_RUNNING)
+		return false;
+	spool__detail_release(
+		atomic_exchange_explicit(&f->value, d, memory_order_acq_rel));
+	return true;
 }
 
 /* A promise is a future made by spool_promise_new: one without ops. Every

@@ -188,7 +188,11 @@ struct spool_future {
 	struct spool__lifo callbacks;
 	/* Written only by the thread that moved the phase to COMPLETING. */
 	int error;
-	void *value;
+	/* DONE: the value. FAILED: its detail (core/detail.h) or NULL.
+	 * While RUNNING: the detail spool_fail() left pending, or NULL
+	 * (atomic for that: the halves of a join may record from two
+	 * threads; every access is relaxed, ordered by the state word). */
+	_Atomic(void *) value;
 	const struct spool__future_ops *ops;
 	uint64_t id;
 	const char *label;

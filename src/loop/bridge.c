@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "core/detail.h"
 #include "loop_impl.h"
 
 struct bridge {
@@ -57,8 +58,10 @@ static void inner_done(spool_future *inner, void *arg)
 	if (!b->sent)
 		spool__anchor_unreserve(b->anchor);
 	int err = spool_future_error(inner);
-	spool__future_complete(&b->fut, err,
-			       err == 0 ? spool_future_value(inner) : NULL);
+	if (err == 0)
+		spool__future_complete(&b->fut, 0, spool_future_value(inner));
+	else /* with the work's detail, shared (core/detail.h) */
+		spool__future_complete_as(&b->fut, err, inner);
 	spool_future_release(&b->fut);
 }
 

@@ -452,7 +452,8 @@ static int run_threads(struct conv *c)
 			rc = rc ? rc : frc;
 		}
 		if (rc && !c->why[0])
-			snprintf(c->why, sizeof(c->why), "worker processes: %s",
+			snprintf(c->why, sizeof(c->why),
+				 "worker processes: %.76s",
 				 why[0] ? why : spool_err_name(rc));
 	} else {
 		c->client_rc = client_thread(c, true);

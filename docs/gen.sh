@@ -109,9 +109,9 @@ for l in open(os.path.join(out, "modes.txt")):
                        p[5] if len(p) >= 6 else None)
 
 # Columns shown when present, in this order; everything else is left out.
-COLS = ["bench", "impl", "backend", "threads", "cpu_threads", "n", "runs",
-        "median_s", "speedup", "ideal_s", "cpu_s", "peak_rss_kib", "p50_ms",
-        "p99_ms", "factor", "order", "skipped"]
+COLS = ["bench", "impl", "backend", "threads", "hogs", "cpu_threads", "n",
+        "runs", "median_s", "speedup", "ideal_s", "cpu_s", "peak_rss_kib",
+        "p50_ms", "p99_ms", "factor", "order", "skipped"]
 
 def cell(v):
     if isinstance(v, float):

@@ -106,6 +106,41 @@ START_TEST(deque_growth_keeps_every_item_in_place)
 }
 END_TEST
 
+START_TEST(deque_pop_at_takes_back_only_the_newest_item_not_stolen)
+{
+	struct spool__deque q;
+	ck_assert_int_eq(spool__deque_init(&q, 2), 0);
+	int64_t i0 = spool__deque_push_at(&q, item(0));
+	int64_t i1 = spool__deque_push_at(&q, item(1));
+	ck_assert_int_eq(i1, i0 + 1);
+	/* i0 is not the newest: refused, nothing changes */
+	ck_assert(!spool__deque_pop_at(&q, i0));
+	ck_assert_int_eq(spool__deque_size(&q), 2);
+	ck_assert(spool__deque_pop_at(&q, i1));
+	ck_assert_int_eq(spool__deque_size(&q), 1);
+	/* the last item, stolen: refused, and the deque is empty and sound */
+	void *x;
+	ck_assert_int_eq(spool__deque_steal(&q, &x), SPOOL__STEAL_ITEM);
+	ck_assert_int_eq(index_of(x), 0);
+	ck_assert(!spool__deque_pop_at(&q, i0));
+	ck_assert_int_eq(spool__deque_size(&q), 0);
+	ck_assert_ptr_null(spool__deque_pop(&q));
+	/* the last item, not stolen: taken (through the CAS on top) */
+	int64_t i2 = spool__deque_push_at(&q, item(2));
+	ck_assert(spool__deque_pop_at(&q, i2));
+	ck_assert_int_eq(spool__deque_size(&q), 0);
+	/* growth keeps the index */
+	int64_t first = spool__deque_push_at(&q, item(3));
+	for (long k = 4; k < 100; k++)
+		spool__deque_push_at(&q, item(k));
+	int64_t last = spool__deque_push_at(&q, item(100));
+	ck_assert_int_eq(last, first + 97);
+	ck_assert(spool__deque_pop_at(&q, last));
+	ck_assert_int_eq(index_of(spool__deque_pop(&q)), 99);
+	spool__deque_fini(&q);
+}
+END_TEST
+
 /* ---- deque, owner against thieves ---------------------------------------- */
 
 struct race {
@@ -195,6 +230,47 @@ static void owner_vs_thieves(unsigned log2_cap, long burst)
 	free(r.taken);
 	spool__deque_fini(&r.q);
 }
+
+/* The pattern of spool_join: push an item, maybe push and take back a
+ * few nested ones, then take it back with pop_at unless a thief took it. */
+static long join_like(struct race *r, long next, int depth, unsigned *seed)
+{
+	if (next >= ITEMS)
+		return next;
+	long mine = next++;
+	int64_t at = spool__deque_push_at(&r->q, item(mine));
+	ck_assert_int_ge(at, 0);
+	if (depth < 4 && rand_r(seed) % 2)
+		next = join_like(r, next, depth + 1, seed);
+	if (spool__deque_pop_at(&r->q, at))
+		take(r, item(mine));
+	return next;
+}
+
+START_TEST(deque_push_at_and_pop_at_against_3_thieves_take_once)
+{
+	struct race r = {.burst = 1};
+	ck_assert_int_eq(spool__deque_init(&r.q, 2), 0);
+	r.taken = calloc(ITEMS, sizeof *r.taken);
+	pthread_t th[THIEVES];
+	for (int i = 0; i < THIEVES; i++)
+		pthread_create(&th[i], NULL, thief, &r);
+	unsigned seed = 11;
+	for (long next = 0; next < ITEMS;)
+		next = join_like(&r, next, 0, &seed);
+	atomic_store(&r.owner_done, 1);
+	for (int i = 0; i < THIEVES; i++)
+		pthread_join(th[i], NULL);
+	for (long i = 0; i < ITEMS; i++)
+		ck_assert_msg(atomic_load(&r.taken[i]) == 1,
+			      "item %ld taken %d times", i,
+			      (int)atomic_load(&r.taken[i]));
+	ck_assert_int_eq(spool__deque_size(&r.q), 0);
+	ck_assert_int_gt(atomic_load(&r.stolen), 0);
+	free(r.taken);
+	spool__deque_fini(&r.q);
+}
+END_TEST
 
 START_TEST(deque_owner_against_3_thieves_takes_every_item_exactly_once)
 {
@@ -391,12 +467,16 @@ int main(void)
 	tcase_add_test(tc, deque_pop_is_lifo_and_steal_is_fifo);
 	tcase_add_test(tc, deque_empty_pop_is_null_and_steal_reports_empty);
 	tcase_add_test(tc, deque_growth_keeps_every_item_in_place);
+	tcase_add_test(tc,
+		       deque_pop_at_takes_back_only_the_newest_item_not_stolen);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("deque_race");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(
 		tc,
 		deque_owner_against_3_thieves_takes_every_item_exactly_once);
+	tcase_add_test(tc,
+		       deque_push_at_and_pop_at_against_3_thieves_take_once);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("deque_race_growth");
 	tcase_set_timeout(tc, 120);

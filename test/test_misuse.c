@@ -1188,6 +1188,198 @@ static int pool_stats_null(void)
 	return 0;
 }
 
+/* ---- fork-join without futures (pool.h) ---------------------------------- */
+
+static atomic_int work_ran;
+
+static int count_work(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&work_ran, 1);
+	return 0;
+}
+
+static int count_range(void *arg, int64_t lo, int64_t hi)
+{
+	(void)arg, (void)lo, (void)hi;
+	atomic_fetch_add(&work_ran, 1);
+	return 0;
+}
+
+static int join_null(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	atomic_store(&work_ran, 0);
+	EXPECT_RC(spool_join(NULL, count_work, NULL, count_work, NULL),
+		  SPOOL_EINVAL);
+	EXPECT_RC(spool_join(p, NULL, NULL, count_work, NULL), SPOOL_EINVAL);
+	EXPECT_RC(spool_join(p, count_work, NULL, NULL, NULL), SPOOL_EINVAL);
+	EXPECT(atomic_load(&work_ran) == 0);
+	spool_pool_destroy(p);
+	return 0;
+}
+
+/* A pool shut down (and drained), for the calls from outside it. */
+static spool_pool *shut_pool(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
+	atomic_store(&work_ran, 0);
+	return p;
+}
+
+static int join_after_shutdown(void)
+{
+	spool_pool *p = shut_pool();
+	EXPECT_RC(spool_join(p, count_work, NULL, count_work, NULL),
+		  SPOOL_ESHUTDOWN);
+	EXPECT(atomic_load(&work_ran) == 0);
+	spool_pool_destroy(p);
+	return 0;
+}
+
+static int scope_begin_null(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	spool_scope s;
+	EXPECT_RC(spool_scope_begin(NULL, p), SPOOL_EINVAL);
+	EXPECT_RC(spool_scope_begin(&s, NULL), SPOOL_EINVAL);
+	spool_pool_destroy(p);
+	return 0;
+}
+
+static int scope_begin_open(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	spool_scope s;
+	spool_scope_begin(&s, p);
+	spool_scope_begin(&s, p); /* aborts */
+	return 0;
+}
+
+static int scope_spawn_null(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	spool_scope s;
+	spool_scope_job job;
+	atomic_store(&work_ran, 0);
+	EXPECT_RC(spool_scope_begin(&s, p), 0);
+	EXPECT_RC(spool_scope_spawn(NULL, count_work, NULL), SPOOL_EINVAL);
+	EXPECT_RC(spool_scope_spawn(&s, NULL, NULL), SPOOL_EINVAL);
+	EXPECT_RC(spool_scope_spawn_in(NULL, &job, count_work, NULL),
+		  SPOOL_EINVAL);
+	EXPECT_RC(spool_scope_spawn_in(&s, NULL, count_work, NULL),
+		  SPOOL_EINVAL);
+	EXPECT_RC(spool_scope_spawn_in(&s, &job, NULL, NULL), SPOOL_EINVAL);
+	EXPECT_RC(spool_scope_wait(&s), 0);
+	EXPECT(atomic_load(&work_ran) == 0);
+	spool_pool_destroy(p);
+	return 0;
+}
+
+static int scope_spawn_closed(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	spool_scope s;
+	spool_scope_begin(&s, p);
+	spool_scope_wait(&s);
+	spool_scope_spawn(&s, count_work, NULL); /* aborts */
+	return 0;
+}
+
+static int scope_spawn_in_closed(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	spool_scope s;
+	spool_scope_job job;
+	spool_scope_begin(&s, p);
+	spool_scope_wait(&s);
+	spool_scope_spawn_in(&s, &job, count_work, NULL); /* aborts */
+	return 0;
+}
+
+static int scope_spawn_after_shutdown(void)
+{
+	spool_pool *p = shut_pool();
+	spool_scope s;
+	spool_scope_job job;
+	EXPECT_RC(spool_scope_begin(&s, p), 0);
+	EXPECT_RC(spool_scope_spawn(&s, count_work, NULL), SPOOL_ESHUTDOWN);
+	EXPECT_RC(spool_scope_spawn_in(&s, &job, count_work, NULL),
+		  SPOOL_ESHUTDOWN);
+	EXPECT_RC(spool_scope_wait(&s), 0);
+	EXPECT(atomic_load(&work_ran) == 0);
+	spool_pool_destroy(p);
+	return 0;
+}
+
+static int scope_wait_null(void)
+{
+	EXPECT_RC(spool_scope_wait(NULL), SPOOL_EINVAL);
+	return 0;
+}
+
+static int scope_wait_twice(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	spool_scope s;
+	spool_scope_begin(&s, p);
+	spool_scope_wait(&s);
+	spool_scope_wait(&s); /* aborts */
+	return 0;
+}
+
+static int waits_for_own_scope(void *arg)
+{
+	spool_scope_wait(arg); /* aborts */
+	return 0;
+}
+
+static int scope_wait_in_spawn(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	spool_scope s;
+	spool_scope_begin(&s, p);
+	spool_scope_spawn(&s, waits_for_own_scope, &s);
+	spool_scope_wait(&s); /* the spawn aborts first */
+	return 0;
+}
+
+static int for_bad(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	atomic_store(&work_ran, 0);
+	EXPECT_RC(spool_for(NULL, 0, 10, 0, count_range, NULL), SPOOL_EINVAL);
+	EXPECT_RC(spool_for(p, 0, 10, 0, NULL, NULL), SPOOL_EINVAL);
+	EXPECT_RC(spool_for(p, 0, 10, -1, count_range, NULL), SPOOL_EINVAL);
+	EXPECT_RC(spool_for(p, 0, 10, INT64_MIN, count_range, NULL),
+		  SPOOL_EINVAL);
+	EXPECT(atomic_load(&work_ran) == 0);
+	spool_pool_destroy(p);
+	return 0;
+}
+
+static int for_empty(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	atomic_store(&work_ran, 0);
+	EXPECT_RC(spool_for(p, 5, 5, 0, count_range, NULL), 0);
+	EXPECT_RC(spool_for(p, 10, -10, 0, count_range, NULL), 0);
+	EXPECT_RC(spool_for(p, INT64_MAX, INT64_MIN, 1, count_range, NULL), 0);
+	EXPECT(atomic_load(&work_ran) == 0);
+	spool_pool_destroy(p);
+	return 0;
+}
+
+static int for_after_shutdown(void)
+{
+	spool_pool *p = shut_pool();
+	EXPECT_RC(spool_for(p, 0, 10, 0, count_range, NULL), SPOOL_ESHUTDOWN);
+	EXPECT(atomic_load(&work_ran) == 0);
+	spool_pool_destroy(p);
+	return 0;
+}
+
 static int pool_stats_after_shutdown(void)
 {
 	spool_pool *p = spool_test_pool_new(1);
@@ -3359,6 +3551,20 @@ ROW("spool_pool_destroy", "NULL", "no-op", "pool.h: NULL is a harmless no-op", p
 ABORT("spool_pool_destroy", "from one of its workers", NULL, "pool.h: calling it from one of p's own workers aborts with a message", pool_destroy_from_worker),
 ROW("spool_pool_stats_get", "NULL p; NULL out", "SPOOL_EINVAL", "pool.h: SPOOL_EINVAL (NULL p or out)", pool_stats_null),
 ROW("spool_pool_stats_get", "after spool_pool_shutdown(WAIT)", "0, exact counts", "pool.h: after shutdown(WAIT) they are exact", pool_stats_after_shutdown),
+ROW("spool_join", "NULL pool; NULL a; NULL b", "SPOOL_EINVAL, nothing runs", "pool.h: SPOOL_EINVAL, running nothing, for a NULL pool, a or b", join_null),
+ROW("spool_join", "from outside, after spool_pool_shutdown", "SPOOL_ESHUTDOWN, nothing runs", "pool.h: after spool_pool_shutdown() this returns SPOOL_ESHUTDOWN at once and neither half runs", join_after_shutdown),
+ROW("spool_scope_begin", "NULL s; NULL pool", "SPOOL_EINVAL", "pool.h: SPOOL_EINVAL for a NULL s or pool", scope_begin_null),
+ABORT("spool_scope_begin", "a scope already open", "already open", "pool.h: beginning a scope that is open is a caller bug and aborts with a message", scope_begin_open),
+ROW("spool_scope_spawn", "NULL s; NULL fn (and spool_scope_spawn_in with NULL s, job or fn)", "SPOOL_EINVAL, nothing runs, the scope unaffected", "pool.h: SPOOL_EINVAL (NULL s or fn); fn has not run; the scope is unaffected", scope_spawn_null),
+ABORT("spool_scope_spawn", "after spool_scope_wait", "not open", "pool.h: spawning into a scope that is not open is a caller bug and aborts with a message", scope_spawn_closed),
+ROW("spool_scope_spawn", "from outside, after spool_pool_shutdown (and spool_scope_spawn_in)", "SPOOL_ESHUTDOWN, fn never runs", "pool.h: SPOOL_ESHUTDOWN (from a thread outside the pool after spool_pool_shutdown()); fn will not run", scope_spawn_after_shutdown),
+ABORT("spool_scope_spawn_in", "after spool_scope_wait", "not open", "pool.h: same rules as spool_scope_spawn: a scope that is not open aborts", scope_spawn_in_closed),
+ROW("spool_scope_wait", "NULL", "SPOOL_EINVAL", "pool.h: SPOOL_EINVAL for a NULL s", scope_wait_null),
+ABORT("spool_scope_wait", "called twice", "not open", "pool.h: on a scope that is not open: a caller bug, aborts with a message", scope_wait_twice),
+ABORT("spool_scope_wait", "from inside one of the scope's own spawns", "own spawns", "pool.h: from inside one of s's own spawns: a caller bug, aborts with a message", scope_wait_in_spawn),
+ROW("spool_for", "NULL pool; NULL fn; grain -1; grain INT64_MIN", "SPOOL_EINVAL, nothing runs", "pool.h: SPOOL_EINVAL (NULL pool or fn, negative grain; nothing runs)", for_bad),
+ROW("spool_for", "begin == end; begin > end", "0, fn never called", "pool.h: nothing happens for begin >= end", for_empty),
+ROW("spool_for", "from outside, after spool_pool_shutdown", "SPOOL_ESHUTDOWN, fn never called", "pool.h: SPOOL_ESHUTDOWN after shutdown", for_after_shutdown),
 
 #undef SECTION
 #define SECTION "loop.h"

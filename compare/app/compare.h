@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "machine.h" /* compare/common: what the machine gives now */
+
 enum cmp_workload {
 	CMP_W_SLEEP,   /* IO-bound: each task sleeps its delay */
 	CMP_W_REQUEST, /* IO-bound: one request to the local delay server */
@@ -222,8 +224,34 @@ struct cmp_report {
 	int n_py;
 	char py_skipped[128]; /* nonempty: part 3 not run, and why */
 	double loadavg;       /* 1-minute load average when Part 2 began */
+	/* What the machine gave (CPUs obtained by max(2, T) spinning
+	 * threads, load average): when Part 2 began, and just before and
+	 * just after each workload ran (cpus_given 0: not measured). */
+	spool_bench_machine machine;
+	spool_bench_machine machine_before[CMP_W_COUNT];
+	spool_bench_machine machine_after[CMP_W_COUNT];
 };
 
+/* The pieces of the output, in the order the program measures them: each
+ * is printed as soon as its figures exist, so that Part 1's results do not
+ * wait for Part 3. */
+enum cmp_section {
+	CMP_SEC_BEGIN,    /* the title (table), the header line (CSV) */
+	CMP_SEC_PART1,    /* the article's scenarios */
+	CMP_SEC_PART2,    /* Part 2's header: the machine, before any run */
+	CMP_SEC_WORKLOAD, /* one Part 2 workload's rows (the convoy's too) */
+	CMP_SEC_PART3,    /* CPython */
+};
+
+/* Print one section of rep (w: the workload, for CMP_SEC_WORKLOAD) to out.
+ * Printing every section in order gives what cmp_print_table(), _json()
+ * and _csv() print in one go. rep and out: borrowed; not thread-safe. */
+void cmp_print_table_section(const struct cmp_report *rep, enum cmp_section s,
+			     int w, FILE *out);
+void cmp_print_json_section(const struct cmp_report *rep, enum cmp_section s,
+			    int w, FILE *out);
+void cmp_print_csv_section(const struct cmp_report *rep, enum cmp_section s,
+			   int w, FILE *out);
 void cmp_print_table(const struct cmp_report *rep, FILE *out);
 void cmp_print_json(const struct cmp_report *rep, FILE *out);
 void cmp_print_csv(const struct cmp_report *rep, FILE *out);

@@ -109,6 +109,35 @@ static int trace_scenario(const struct cmp_config *cfg)
 	return 0;
 }
 
+/* Prints section s (w: its workload) as soon as it is measured: the table
+ * on stdout, or with --json/--csv the lines on stdout and the table on
+ * stderr. */
+static void emit(const struct cmp_report *rep, enum cmp_section s, int w)
+{
+	const struct cmp_config *cfg = rep->cfg;
+	switch (cfg->format) {
+	case CMP_FMT_JSON:
+		cmp_print_json_section(rep, s, w, stdout);
+		fflush(stdout);
+		cmp_print_table_section(rep, s, w, stderr);
+		break;
+	case CMP_FMT_CSV:
+		cmp_print_csv_section(rep, s, w, stdout);
+		fflush(stdout);
+		cmp_print_table_section(rep, s, w, stderr);
+		break;
+	default:
+		cmp_print_table_section(rep, s, w, stdout);
+	}
+}
+
+/* Spinning threads for what the machine gives: as many as the pool has
+ * workers, at least two (a parallel lesson needs two). */
+static int spinners(const struct cmp_config *cfg)
+{
+	return cfg->threads > 2 ? cfg->threads : 2;
+}
+
 int main(int argc, char **argv)
 {
 	static struct cmp_config cfg;
@@ -137,30 +166,41 @@ int main(int argc, char **argv)
 	int64_t start = cmp_now_ns();
 	rep.cfg = &cfg;
 	int failures = 0;
+	emit(&rep, CMP_SEC_BEGIN, -1);
 	if (cfg.parts & (1u << 1)) {
 		progress(&cfg, "part 1: %s", "the article's patterns");
 		rep.n_article = cmp_article_run(&cfg, rep.article, 16);
 		for (int i = 0; i < rep.n_article; i++)
 			failures += !rep.article[i].ok;
+		emit(&rep, CMP_SEC_PART1, -1);
 	}
 	rep.loadavg = cmp_loadavg();
 	if (cfg.parts & (1u << 2)) {
+		/* What the machine gives, before any Part 2 figure. */
+		spool_bench_machine_measure(&rep.machine, spinners(&cfg));
+		emit(&rep, CMP_SEC_PART2, -1);
 		for (int w = 0; w < CMP_W_COUNT; w++) {
 			if (!(cfg.workloads & (1u << w)))
 				continue;
 			progress(&cfg, "part 2: %s", cmp_workload_name(w));
+			spool_bench_machine_measure(&rep.machine_before[w],
+						    spinners(&cfg));
 			if (w == CMP_W_CONVOY) {
 				int max = (int)(sizeof(rep.convoy) /
 						sizeof(*rep.convoy));
 				failures += cmp_run_convoy(&cfg, rep.convoy,
 							   max, &rep.n_convoy);
-				continue;
+			} else {
+				struct cmp_result res[CMP_B_COUNT];
+				failures += cmp_run_workload(&cfg, w, res);
+				for (int b = 0; b < CMP_B_COUNT; b++)
+					if (cfg.backends & (1u << b))
+						rep.part2[rep.n_part2++] =
+							res[b];
 			}
-			struct cmp_result res[CMP_B_COUNT];
-			failures += cmp_run_workload(&cfg, w, res);
-			for (int b = 0; b < CMP_B_COUNT; b++)
-				if (cfg.backends & (1u << b))
-					rep.part2[rep.n_part2++] = res[b];
+			spool_bench_machine_measure(&rep.machine_after[w],
+						    spinners(&cfg));
+			emit(&rep, CMP_SEC_WORKLOAD, w);
 		}
 	}
 	if (cfg.parts & (1u << 3)) {
@@ -172,19 +212,7 @@ int main(int argc, char **argv)
 			rep.n_py = 0; /* skipped, and why, is in the report */
 		else
 			rep.py_skipped[0] = 0;
-	}
-
-	switch (cfg.format) {
-	case CMP_FMT_JSON:
-		cmp_print_json(&rep, stdout);
-		cmp_print_table(&rep, stderr);
-		break;
-	case CMP_FMT_CSV:
-		cmp_print_csv(&rep, stdout);
-		cmp_print_table(&rep, stderr);
-		break;
-	default:
-		cmp_print_table(&rep, stdout);
+		emit(&rep, CMP_SEC_PART3, -1);
 	}
 	if (cfg.svg_dir) {
 		if (cmp_svg_write(&rep, cfg.svg_dir, stderr) != 0 ||

@@ -174,52 +174,179 @@ static void table_part1(const struct cmp_report *rep, FILE *out)
 	}
 }
 
-static void table_part2(const struct cmp_report *rep, FILE *out)
+/* The smaller of the CPUs given before and after workload w ran (what the
+ * whole run could count on), as spool_bench_machine_ideal() for `workers`
+ * threads; the workers themselves when the machine was not measured. */
+static double ideal_here(const struct cmp_report *rep, int w, int workers)
+{
+	const spool_bench_machine *a = &rep->machine_before[w],
+				  *b = &rep->machine_after[w];
+	if (a->cpus_given <= 0)
+		return workers;
+	double x = spool_bench_machine_ideal(a, workers);
+	double y = b->cpus_given > 0 ? spool_bench_machine_ideal(b, workers)
+				     : x;
+	return x < y ? x : y;
+}
+
+/* Of the two looks around workload w, the one that left the least room
+ * for a parallel speedup (the one ideal_here() took). */
+static const spool_bench_machine *worst_look(const struct cmp_report *rep,
+					     int w)
+{
+	const spool_bench_machine *a = &rep->machine_before[w],
+				  *b = &rep->machine_after[w];
+	int t = rep->cfg->threads;
+	if (b->cpus_given > 0 &&
+	    spool_bench_machine_ideal(b, t) < spool_bench_machine_ideal(a, t))
+		return b;
+	return a;
+}
+
+/* The CPUs the spinning threads got in that look (0: not measured). */
+static double cpus_given(const struct cmp_report *rep, int w)
+{
+	return worst_look(rep, w)->cpus_given;
+}
+
+static void machine_lines(const struct cmp_report *rep, int w, FILE *out)
+{
+	if (rep->machine_before[w].cpus_given <= 0)
+		return;
+	spool_bench_machine_print(&rep->machine_before[w], out,
+				  "machine before");
+	if (rep->machine_after[w].cpus_given > 0)
+		spool_bench_machine_print(&rep->machine_after[w], out,
+					  "machine after ");
+}
+
+static void table_part2_head(const struct cmp_report *rep, FILE *out)
 {
 	const struct cmp_config *cfg = rep->cfg;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	fprintf(out,
-		"\nPart 2: threads against async (T=%d pool workers, %ld "
-		"CPUs, GIL switch interval %.1f ms, median of %d runs)\n",
-		cfg->threads, cpus, (double)cfg->switch_interval_ns / 1e6,
-		cfg->runs);
-	/* A CPU-bound sequential run that got less than its wall time in
-	 * CPU time was sharing the CPUs with other programs. */
+		"\nPart 2: threads against async (T=%d pool workers, %d "
+		"CPUs online, GIL switch interval %.1f ms, median of %d "
+		"runs)\n",
+		cfg->threads, rep->machine.online,
+		(double)cfg->switch_interval_ns / 1e6, cfg->runs);
+	spool_bench_machine_print(&rep->machine, out, NULL);
+	fprintf(out,
+		"Each workload measures the machine again before and after "
+		"it runs; a speedup\nis read against \"ideal here\", the "
+		"CPUs its threads could get, not the CPUs online.\n");
+	fflush(out);
+}
+
+/* What the CPU-bound rows of workload w can show on this machine, printed
+ * above them: the speedup a parallel backend can reach, and whether the
+ * GIL lesson (pool speeds up, gil does not) can show at all. */
+static void cpu_bound_notes(const struct cmp_report *rep, int w, FILE *out)
+{
+	const struct cmp_config *cfg = rep->cfg;
+	double ideal = ideal_here(rep, w, cfg->threads);
+	const spool_bench_machine *m = worst_look(rep, w);
+	double given = m->cpus_given;
+	fprintf(out,
+		"ideal here: %.2fx for pool and procs, %.2fx for threads (%d "
+		"threads got %.2f CPUs,\n"
+		"            1 thread %.2f); at most 1x for gil and "
+		"gil-threads (one thread computes at a time)\n",
+		ideal, ideal_here(rep, w, cfg->tasks), m->threads, given,
+		m->cpus_one);
+	if (cfg->threads < 2)
+		fprintf(out,
+			"the GIL lesson needs at least 2 pool workers "
+			"(--threads %d): pool and gil speedups cannot differ "
+			"here\n",
+			cfg->threads);
+	else if (ideal < 1.5)
+		fprintf(out,
+			"the GIL lesson needs 2 free CPUs; this machine gave "
+			"%.2f for %d threads (ideal %.2fx):\npool and gil "
+			"speedups cannot differ here (read cpu ms against "
+			"wall ms; rerun when\n`uptime` shows a load below "
+			"the CPUs online)\n",
+			given, m->threads, ideal);
+	else
+		fprintf(out,
+			"the GIL lesson can show: pool and procs should come "
+			"near %.2fx, gil and\ngil-threads stay at or below "
+			"1x\n",
+			ideal);
+}
+
+/* A CPU-bound sequential run that got less than its wall time in CPU time
+ * was sharing the CPUs with other programs. */
+static void seq_note(const struct cmp_report *rep, int w, FILE *out)
+{
 	for (int i = 0; i < rep->n_part2; i++) {
 		const struct cmp_result *r = &rep->part2[i];
-		if (!r->ok || r->backend != CMP_B_SEQ || r->wall_s <= 0 ||
-		    (r->workload != CMP_W_FIB && r->workload != CMP_W_HASH))
+		if (r->workload != w || !r->ok || r->backend != CMP_B_SEQ ||
+		    r->wall_s <= 0)
 			continue;
-		if (r->cpu_s < 0.85 * r->wall_s) {
+		if (r->cpu_s < 0.85 * r->wall_s)
 			fprintf(out,
-				"note: seq %s used a CPU for only %.0f%% of "
-				"its wall time (load average %.1f):\n"
-				"other programs compete for the CPUs, so the "
-				"CPU-bound rows are not reliable.\n",
-				cmp_workload_name(r->workload),
-				100 * r->cpu_s / r->wall_s, rep->loadavg);
-			break;
-		}
+				"note: seq used a CPU for only %.0f%% of its "
+				"wall time (load average %.1f): other\n"
+				"programs took the rest, so every speedup "
+				"above is measured against a slowed seq.\n",
+				100 * r->cpu_s / r->wall_s,
+				rep->machine_before[w].loadavg);
 	}
-	int last_w = -1;
+}
+
+/* The mixed workload's reading on this machine: the client's latency is
+ * the server's delay plus whatever keeps its thread from running. */
+static void mixed_notes(const struct cmp_report *rep, FILE *out)
+{
+	const struct cmp_config *cfg = rep->cfg;
+	double given = cpus_given(rep, CMP_W_MIXED);
+	fprintf(out,
+		"x delay = p50 / the server's delay (%.1f ms); on threads and "
+		"loop-pool it stays\nnear 1x while the client gets a CPU, "
+		"on gil it grows with the switch interval.\n",
+		(double)cfg->mixed_delay_ns / 1e6);
+	if (given > 0 && given < cfg->threads + 0.5)
+		fprintf(out,
+			"here %d CPU jobs and the client share %.2f CPUs: a "
+			"p50 above 1x on threads\nand loop-pool measures "
+			"the machine; compare gil with them, not with the "
+			"docs' figures.\n",
+			cfg->threads, given);
+}
+
+static void table_workload(const struct cmp_report *rep, int w, FILE *out)
+{
+	const struct cmp_config *cfg = rep->cfg;
+	char doc[128];
+	bool head = false;
 	for (int i = 0; i < rep->n_part2; i++) {
 		const struct cmp_result *r = &rep->part2[i];
-		char doc[128];
-		if (r->workload != last_w) {
-			last_w = r->workload;
-			fprintf(out, "\n%s: %s\n",
-				cmp_workload_name(r->workload),
-				size_doc(cfg, r->workload, doc, sizeof(doc)));
+		if (r->workload != w)
+			continue;
+		if (!head) {
+			head = true;
+			fprintf(out, "\n%s: %s\n", cmp_workload_name(w),
+				size_doc(cfg, w, doc, sizeof(doc)));
+			machine_lines(rep, w, out);
+			if (w == CMP_W_FIB || w == CMP_W_HASH)
+				cpu_bound_notes(rep, w, out);
+			if (w == CMP_W_MIXED)
+				mixed_notes(rep, out);
 			rule(out);
-			if (r->workload == CMP_W_MIXED)
-				fprintf(out, "%-12s %9s %9s %9s %8s %8s %9s\n",
+			if (w == CMP_W_MIXED)
+				fprintf(out,
+					"%-12s %9s %9s %8s %9s %8s %8s "
+					"%9s\n",
 					"backend", "wall ms", "p50 ms",
-					"p99 ms", "cpu ms", "RSS KiB",
-					"GIL drops");
+					"x delay", "p99 ms", "cpu ms",
+					"RSS KiB", "GIL drops");
 			else
-				fprintf(out, "%-12s %9s %9s %8s %9s %8s %9s\n",
+				fprintf(out,
+					"%-12s %9s %9s %8s %9s %5s %8s "
+					"%9s\n",
 					"backend", "wall ms", "ideal ms",
-					"speedup", "cpu ms", "RSS KiB",
+					"speedup", "cpu ms", "CPUs", "RSS KiB",
 					"GIL drops");
 			rule(out);
 		}
@@ -233,10 +360,13 @@ static void table_part2(const struct cmp_report *rep, FILE *out)
 			snprintf(drops, sizeof(drops), "%llu",
 				 (unsigned long long)r->gil_drop_requests);
 		if (r->workload == CMP_W_MIXED) {
-			fprintf(out, "%-12s %9.1f %9.2f %9.2f %8.1f %8ld %9s\n",
+			double d = (double)cfg->mixed_delay_ns / 1e6;
+			fprintf(out,
+				"%-12s %9.1f %9.2f %7.1fx %9.2f %8.1f %8ld "
+				"%9s\n",
 				cmp_backend_name(r->backend), r->wall_s * 1e3,
-				r->p50_ms, r->p99_ms, r->cpu_s * 1e3,
-				r->peak_rss_kib, drops);
+				r->p50_ms, d > 0 ? r->p50_ms / d : 0, r->p99_ms,
+				r->cpu_s * 1e3, r->peak_rss_kib, drops);
 			continue;
 		}
 		char ideal[16] = "-", speed[16] = "-";
@@ -245,10 +375,14 @@ static void table_part2(const struct cmp_report *rep, FILE *out)
 				 r->ideal_s * 1e3);
 		if (r->speedup > 0)
 			snprintf(speed, sizeof(speed), "%.2fx", r->speedup);
-		fprintf(out, "%-12s %9.1f %9s %8s %9.1f %8ld %9s\n",
+		fprintf(out, "%-12s %9.1f %9s %8s %9.1f %5.2f %8ld %9s\n",
 			cmp_backend_name(r->backend), r->wall_s * 1e3, ideal,
-			speed, r->cpu_s * 1e3, r->peak_rss_kib, drops);
+			speed, r->cpu_s * 1e3,
+			r->wall_s > 0 ? r->cpu_s / r->wall_s : 0,
+			r->peak_rss_kib, drops);
 	}
+	if (head)
+		seq_note(rep, w, out);
 }
 
 /* A convoy factor: "-" when there is none, one decimal below 10. */
@@ -269,6 +403,20 @@ static void table_convoy(const struct cmp_report *rep, FILE *out)
 		"\nconvoy: %d round trips of %d bytes to an echo thread "
 		"beside 0..%d CPU-bound threads\n",
 		cfg->round_trips, CMP_CONVOY_BYTES, cfg->convoy_cpus);
+	machine_lines(rep, CMP_W_CONVOY, out);
+	double given = cpus_given(rep, CMP_W_CONVOY);
+	fprintf(out,
+		"factor = p50 beside the CPU threads / the same backend's p50 "
+		"without them:\nunder the GIL model it grows with the switch "
+		"interval, elsewhere it stays small\n");
+	if (given > 0 && given < 1.5)
+		fprintf(out,
+			"the convoy lesson needs 2 free CPUs (the echo beside "
+			"a CPU thread); this\nmachine gave %.2f, so every "
+			"backend's echo also waits for a CPU here and the\n"
+			"pool, loop and procs factors rise too: read the gil "
+			"rows against them, not\nagainst the docs' figures.\n",
+			given);
 	rule(out);
 	fprintf(out, "%-12s %11s %10s %10s %10s %9s\n", "backend",
 		"CPU threads", "p50 ms", "p99 ms", "factor", "GIL drops");
@@ -410,22 +558,59 @@ static void table_part3(const struct cmp_report *rep, FILE *out)
 	}
 }
 
-void cmp_print_table(const struct cmp_report *rep, FILE *out)
+void cmp_print_table_section(const struct cmp_report *rep, enum cmp_section s,
+			     int w, FILE *out)
 {
 	const struct cmp_config *cfg = rep->cfg;
-	fprintf(out,
-		"spool-compare %s: threads, a GIL model and an event loop "
-		"on the same tasks (seed %llu)\n",
-		spool_version_string(), (unsigned long long)cfg->seed);
-	if (cfg->parts & (1u << 1))
+	switch (s) {
+	case CMP_SEC_BEGIN:
+		fprintf(out,
+			"spool-compare %s: threads, a GIL model and an event "
+			"loop on the same tasks (seed %llu)\n",
+			spool_version_string(), (unsigned long long)cfg->seed);
+		break;
+	case CMP_SEC_PART1:
 		table_part1(rep, out);
+		break;
+	case CMP_SEC_PART2:
+		table_part2_head(rep, out);
+		break;
+	case CMP_SEC_WORKLOAD:
+		if (w == CMP_W_CONVOY)
+			table_convoy(rep, out);
+		else
+			table_workload(rep, w, out);
+		break;
+	case CMP_SEC_PART3:
+		table_part3(rep, out);
+		break;
+	}
+	fflush(out);
+}
+
+/* Every section in order: what the program prints bit by bit as it
+ * measures, in one go. */
+static void all_sections(const struct cmp_report *rep, FILE *out,
+			 void (*print)(const struct cmp_report *,
+				       enum cmp_section, int, FILE *))
+{
+	const struct cmp_config *cfg = rep->cfg;
+	print(rep, CMP_SEC_BEGIN, -1, out);
+	if (cfg->parts & (1u << 1))
+		print(rep, CMP_SEC_PART1, -1, out);
 	if (cfg->parts & (1u << 2)) {
-		table_part2(rep, out);
-		table_convoy(rep, out);
+		print(rep, CMP_SEC_PART2, -1, out);
+		for (int w = 0; w < CMP_W_COUNT; w++)
+			if (cfg->workloads & (1u << w))
+				print(rep, CMP_SEC_WORKLOAD, w, out);
 	}
 	if (cfg->parts & (1u << 3))
-		table_part3(rep, out);
-	fflush(out);
+		print(rep, CMP_SEC_PART3, -1, out);
+}
+
+void cmp_print_table(const struct cmp_report *rep, FILE *out)
+{
+	all_sections(rep, out, cmp_print_table_section);
 }
 
 /* ---- JSON lines
@@ -445,10 +630,11 @@ static void json_str(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-void cmp_print_json(const struct cmp_report *rep, FILE *out)
+void cmp_print_json_section(const struct cmp_report *rep, enum cmp_section s,
+			    int w, FILE *out)
 {
 	const struct cmp_config *cfg = rep->cfg;
-	for (int i = 0; i < rep->n_article; i++) {
+	for (int i = 0; s == CMP_SEC_PART1 && i < rep->n_article; i++) {
 		const struct cmp_article_result *a = &rep->article[i];
 		fprintf(out,
 			"{\"bench\":\"article_%s\",\"impl\":\"spool\","
@@ -469,8 +655,10 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 		json_str(out, a->outcome);
 		fputs("}\n", out);
 	}
-	for (int i = 0; i < rep->n_part2; i++) {
+	for (int i = 0; s == CMP_SEC_WORKLOAD && i < rep->n_part2; i++) {
 		const struct cmp_result *r = &rep->part2[i];
+		if (r->workload != w)
+			continue;
 		int workers = r->backend == CMP_B_SEQ ||
 					      r->backend == CMP_B_LOOP
 				      ? 1
@@ -500,6 +688,9 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 			r->peak_rss_kib, (unsigned long long)r->checksum);
 		if (rep->loadavg >= 0)
 			fprintf(out, ",\"loadavg\":%.2f", rep->loadavg);
+		if (cpus_given(rep, w) > 0)
+			fprintf(out, ",\"cpus_given\":%.2f",
+				cpus_given(rep, w));
 		if (r->ideal_s > 0)
 			fprintf(out, ",\"ideal_s\":%.6f", r->ideal_s);
 		if (r->speedup > 0)
@@ -517,7 +708,9 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 				(unsigned long long)r->gil_drop_requests);
 		fputs("}\n", out);
 	}
-	for (int i = 0; i < rep->n_convoy; i++) {
+	for (int i = 0;
+	     s == CMP_SEC_WORKLOAD && w == CMP_W_CONVOY && i < rep->n_convoy;
+	     i++) {
 		const struct cmp_convoy_result *r = &rep->convoy[i];
 		/* threads: the CPU-bound threads, as cpu_threads says. */
 		fprintf(out,
@@ -554,14 +747,15 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 				(unsigned long long)r->gil_drop_requests);
 		fputs("}\n", out);
 	}
-	if (cfg->parts & (1u << 3) && rep->py_skipped[0]) {
+	if (s == CMP_SEC_PART3 && cfg->parts & (1u << 3) &&
+	    rep->py_skipped[0]) {
 		fputs("{\"bench\":\"lesson\",\"impl\":\"cpython\","
 		      "\"skipped\":",
 		      out);
 		json_str(out, rep->py_skipped);
 		fputs("}\n", out);
 	}
-	for (int i = 0; i < rep->n_py; i++) {
+	for (int i = 0; s == CMP_SEC_PART3 && i < rep->n_py; i++) {
 		const struct cmp_py_result *p = &rep->py[i];
 		fprintf(out,
 			"{\"bench\":\"lesson_%s\",\"impl\":\"cpython\","
@@ -616,17 +810,25 @@ void cmp_print_json(const struct cmp_report *rep, FILE *out)
 	fflush(out);
 }
 
+void cmp_print_json(const struct cmp_report *rep, FILE *out)
+{
+	all_sections(rep, out, cmp_print_json_section);
+}
+
 /* ---- CSV
  * ------------------------------------------------------------------------ */
 
-void cmp_print_csv(const struct cmp_report *rep, FILE *out)
+void cmp_print_csv_section(const struct cmp_report *rep, enum cmp_section s,
+			   int w, FILE *out)
 {
 	const struct cmp_config *cfg = rep->cfg;
-	fputs("part,bench,impl,backend,threads,tasks,runs,median_s,ideal_s,"
-	      "cpu_s,peak_rss_kib,speedup,p50_ms,p99_ms,checksum,order,"
-	      "note,cpu_threads,factor\n",
-	      out);
-	for (int i = 0; i < rep->n_article; i++) {
+	if (s == CMP_SEC_BEGIN)
+		fputs("part,bench,impl,backend,threads,tasks,runs,median_s,"
+		      "ideal_s,"
+		      "cpu_s,peak_rss_kib,speedup,p50_ms,p99_ms,checksum,order,"
+		      "note,cpu_threads,factor\n",
+		      out);
+	for (int i = 0; s == CMP_SEC_PART1 && i < rep->n_article; i++) {
 		const struct cmp_article_result *a = &rep->article[i];
 		char ord[128];
 		order_text(a, ord, sizeof(ord));
@@ -637,8 +839,10 @@ void cmp_print_csv(const struct cmp_report *rep, FILE *out)
 		/* Notes never contain commas or quotes of their own. */
 		fprintf(out, "\"%s\",,\n", a->ok ? a->outcome : a->error);
 	}
-	for (int i = 0; i < rep->n_part2; i++) {
+	for (int i = 0; s == CMP_SEC_WORKLOAD && i < rep->n_part2; i++) {
 		const struct cmp_result *r = &rep->part2[i];
+		if (r->workload != w)
+			continue;
 		fprintf(out, "2,lesson_%s,%s,%s,%d,%d,%d,",
 			cmp_workload_name(r->workload),
 			r->backend == CMP_B_SEQ ? "sequential" : "spool",
@@ -661,7 +865,9 @@ void cmp_print_csv(const struct cmp_report *rep, FILE *out)
 			fputs(",,", out);
 		fprintf(out, "%016llx,,,,\n", (unsigned long long)r->checksum);
 	}
-	for (int i = 0; i < rep->n_convoy; i++) {
+	for (int i = 0;
+	     s == CMP_SEC_WORKLOAD && w == CMP_W_CONVOY && i < rep->n_convoy;
+	     i++) {
 		const struct cmp_convoy_result *r = &rep->convoy[i];
 		fprintf(out, "2,lesson_convoy,%s,%s,%d,,%d,",
 			r->backend == CMP_B_SEQ ? "sequential" : "spool",
@@ -679,11 +885,11 @@ void cmp_print_csv(const struct cmp_report *rep, FILE *out)
 			fprintf(out, "%.2f", r->factor);
 		fputc('\n', out);
 	}
-	if (cfg->parts & (1u << 3) && rep->py_skipped[0])
+	if (s == CMP_SEC_PART3 && cfg->parts & (1u << 3) && rep->py_skipped[0])
 		fprintf(out,
 			"3,lesson,cpython,,,,,,,,,,,,,,\"skipped: %s\",,\n",
 			rep->py_skipped);
-	for (int i = 0; i < rep->n_py; i++) {
+	for (int i = 0; s == CMP_SEC_PART3 && i < rep->n_py; i++) {
 		const struct cmp_py_result *p = &rep->py[i];
 		fprintf(out, "3,lesson_%s,cpython,%s,%d,%d,%d,", p->workload,
 			p->backend, p->threads, p->tasks, p->runs);
@@ -706,4 +912,9 @@ void cmp_print_csv(const struct cmp_report *rep, FILE *out)
 		fputc('\n', out);
 	}
 	fflush(out);
+}
+
+void cmp_print_csv(const struct cmp_report *rep, FILE *out)
+{
+	all_sections(rep, out, cmp_print_csv_section);
 }

@@ -49,6 +49,9 @@ static const char *const bench_names[NBENCH + 1] = {
 	"one_by_one",     "gather",       "wait_all", "wait_first",
 	"wait_exception", "as_completed", NULL};
 
+/* spool's experiments, and cf_bench.py's lines. */
+static const char *const impl_names[] = {"spool", "cpython", NULL};
+
 static const spool_bench_suite suite = {
 	.name = "combinators",
 	.summary =
@@ -61,6 +64,7 @@ static const spool_bench_suite suite = {
 		"100,000 futures of\nthe same shapes as a reference. Targets: "
 		"each combinator at most 2x\none_by_one per future.",
 	.benches = bench_names,
+	.impls = impl_names,
 	/* No reference column: every line is spool's, and the ratios that
 	 * matter (to one_by_one on the same futures, to CPython) are across
 	 * benches; the summary after the table gives them. */
@@ -382,8 +386,11 @@ static int summary(const spool_bench_opts *o, const spool_bench_exp *exps,
 		"\ncombinators: per future (ns), \"x obo\" = time / one_by_one "
 		"on the same futures (target <= 2.00x),\n\"x cpython\" = "
 		"spool's time per future / CPython's on %s futures of the "
-		"same shape\n",
-		"100,000");
+		"same shape\n(ns per future grow on a busy machine: read "
+		"\"x obo\", which compares runs of the same\nrounds; the "
+		"pool shape's %d workers could run at most %.2fx as fast as "
+		"one here)\n",
+		"100,000", o->threads, spool_bench_ideal_here(o->threads));
 	fprintf(stderr, "%-15s %-5s %4s %10s %10s %8s %8s %11s %9s\n", "bench",
 		"shape", "thr", "n", "ns/future", "x obo", "target",
 		"cpython ns", "x cpython");
@@ -416,7 +423,6 @@ static int summary(const spool_bench_opts *o, const spool_bench_exp *exps,
 		}
 		fprintf(stderr, "\n");
 	}
-	(void)o;
 	return missed;
 }
 

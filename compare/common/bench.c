@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -67,7 +68,7 @@ static void usage(FILE *to, const spool_bench_suite *s, const char *prog)
 {
 	fprintf(to,
 		"usage: %s [--runs N] [--threads N] [--quick] [--only B,..]\n"
-		"       [--impl I,..] [--timeout S] [--help]\n"
+		"       [--impl I,..] [--timeout S] [--hogs N] [--help]\n"
 		"  --runs N      interleaved rounds; the median of N is "
 		"reported (default %d)\n"
 		"  --threads N   worker threads (default 2)\n"
@@ -76,6 +77,9 @@ static void usage(FILE *to, const spool_bench_suite *s, const char *prog)
 		"  --impl I,..   run only these implementations\n"
 		"  --timeout S   limit per isolated run in seconds "
 		"(default 300; 0: none)\n"
+		"  --hogs N      N busy-looping processes beside every timed "
+		"run\n"
+		"                (0: none; rows then carry \"hogs\": N)\n"
 		"  --help        this text\n",
 		prog, s->default_runs > 0 ? s->default_runs : 5);
 	if (s->summary)
@@ -83,6 +87,11 @@ static void usage(FILE *to, const spool_bench_suite *s, const char *prog)
 	fprintf(to, "\nbenchmarks:");
 	for (const char *const *b = s->benches; b && *b; b++)
 		fprintf(to, " %s", *b);
+	if (s->impls) {
+		fprintf(to, "\nimplementations:");
+		for (const char *const *i = s->impls; *i; i++)
+			fprintf(to, " %s", *i);
+	}
 	fprintf(to, "\nOutput: one JSON object per line on stdout; a table "
 		    "on stderr.\n");
 }
@@ -130,25 +139,35 @@ static bool list_has(const char *list, const char *name)
 	return false;
 }
 
-static bool suite_has_bench(const spool_bench_suite *s, const char *name,
-			    size_t len)
+static bool names_have(const char *const *names, const char *name, size_t len)
 {
-	for (const char *const *b = s->benches; b && *b; b++)
+	for (const char *const *b = names; b && *b; b++)
 		if (strlen(*b) == len && memcmp(*b, name, len) == 0)
 			return true;
 	return false;
 }
 
-static void check_only(const spool_bench_suite *s, const char *prog,
-		       const char *list)
+/* Exits 2 unless every name of the comma-separated list is in names:
+ * "--impl: unknown implementation 'x'; this suite has: a b c". */
+static void check_names(const spool_bench_suite *s, const char *prog,
+			const char *flag, const char *kind,
+			const char *const *names, const char *list)
 {
 	for (const char *p = list;;) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
 
-		if (!suite_has_bench(s, p, n))
-			bad_usage(s, prog, "--only: unknown benchmark in '%s'",
-				  list);
+		if (!names_have(names, p, n)) {
+			fprintf(stderr,
+				"%s: %s: unknown %s '%.*s'; this suite "
+				"has:",
+				prog, flag, kind, (int)n, p);
+			for (const char *const *b = names; b && *b; b++)
+				fprintf(stderr, " %s", *b);
+			fprintf(stderr, "\n");
+			usage(stderr, s, prog);
+			exit(2);
+		}
 		if (!comma)
 			break;
 		p = comma + 1;
@@ -183,7 +202,8 @@ int spool_bench_parse(spool_bench_opts *o, const spool_bench_suite *suite,
 	*o = (spool_bench_opts){
 		.runs = suite->default_runs > 0 ? suite->default_runs : 5,
 		.threads = 2,
-		.timeout_s = 300};
+		.timeout_s = 300,
+		.hogs = -1};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -215,12 +235,23 @@ int spool_bench_parse(spool_bench_opts *o, const spool_bench_suite *suite,
 					  "--timeout wants seconds >= 0, not "
 					  "'%s'",
 					  v);
+		} else if ((v = flag_value(suite, argc, argv, &i, "--hogs"))) {
+			o->hogs = parse_int(v, 0, 64);
+			if (o->hogs < 0)
+				bad_usage(suite, prog,
+					  "--hogs wants an integer in 0..64, "
+					  "not '%s'",
+					  v);
 		} else if ((v = flag_value(suite, argc, argv, &i, "--only"))) {
-			check_only(suite, prog, v);
+			check_names(suite, prog, "--only", "benchmark",
+				    suite->benches, v);
 			o->only = v;
 		} else if ((v = flag_value(suite, argc, argv, &i, "--impl"))) {
 			if (!*v)
 				bad_usage(suite, prog, "%s", "--impl is empty");
+			if (suite->impls)
+				check_names(suite, prog, "--impl",
+					    "implementation", suite->impls, v);
 			o->impl = v;
 		} else {
 			bad_usage(suite, prog, "unknown argument '%s'", a);
@@ -389,6 +420,48 @@ static double process_cpu_s(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
+/* ---- hogs -----------------------------------------------------------------
+ */
+
+enum { MAX_HOGS = 64 };
+
+/* Forks n processes that spin until killed (and die with this process,
+ * should it die first). Each child only spins: safe to fork from a
+ * process with threads. Returns how many were started. */
+static int hogs_start(pid_t *pids, int n)
+{
+	int started = 0;
+
+	for (int i = 0; i < n && i < MAX_HOGS; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			break;
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (volatile unsigned long x = 0;; x++)
+				;
+		}
+		pids[started++] = pid;
+	}
+	return started;
+}
+
+static void hogs_stop(const pid_t *pids, int n)
+{
+	for (int i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	for (int i = 0; i < n; i++)
+		while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+/* What one_run needs: the experiment and the hogs beside it. */
+struct run_ctx {
+	const spool_bench_exp *e;
+	int hogs;
+};
+
 /* CPU seconds spent in other processes during the current timed run
  * (spool_bench_add_cpu); one run at a time, on this thread. */
 static double added_cpu_s;
@@ -401,20 +474,31 @@ void spool_bench_add_cpu(double seconds)
 /* setup, timed run, teardown: the body of one run, in whichever process. */
 static int one_run(void *ctx, struct run_times *t, char *err)
 {
-	const spool_bench_exp *e = ctx;
+	const struct run_ctx *rc_ = ctx;
+	const spool_bench_exp *e = rc_->e;
+	pid_t hogs[MAX_HOGS];
 	void *state = NULL;
 	double c0, c1;
 	int64_t t0, t1;
-	int rc;
+	int rc, nhogs;
 
 	if (e->setup && (rc = e->setup(e, &state, err)) != 0)
 		return rc;
+	nhogs = hogs_start(hogs, rc_->hogs);
+	if (nhogs < rc_->hogs) {
+		hogs_stop(hogs, nhogs);
+		if (e->teardown)
+			e->teardown(e, state);
+		return spool_bench_fail(err, "fork for a hog: %s",
+					strerror(errno));
+	}
 	added_cpu_s = 0; /* not what setup() added */
 	c0 = process_cpu_s();
 	t0 = spool_bench_now_ns();
 	rc = e->run(e, state, err);
 	t1 = spool_bench_now_ns();
 	c1 = process_cpu_s();
+	hogs_stop(hogs, nhogs);
 	if (c0 >= 0 && c1 >= 0)
 		c1 += added_cpu_s;
 	if (e->teardown)
@@ -424,22 +508,39 @@ static int one_run(void *ctx, struct run_times *t, char *err)
 	return rc;
 }
 
-/* The 1-minute load average, or -1 where /proc/loadavg is missing: printed
- * with the results, since a busy machine makes every figure slower. */
-static double load_average(void)
-{
-	FILE *f = fopen("/proc/loadavg", "r");
-	double l = -1;
+/* What the machine gave around the last run (machine.h): printed before
+ * the figures and beside them, since a busy machine makes every figure
+ * slower and caps every parallel speedup at the CPUs it gives. */
+static spool_bench_machine machine_at_start, machine_at_end;
 
-	if (f) {
-		if (fscanf(f, "%lf", &l) != 1)
-			l = -1;
-		fclose(f);
-	}
-	return l;
+const spool_bench_machine *spool_bench_machine_start(void)
+{
+	return &machine_at_start;
 }
 
-static double load_at_start = -1, load_at_end = -1;
+const spool_bench_machine *spool_bench_machine_end(void)
+{
+	return &machine_at_end;
+}
+
+double spool_bench_ideal_here(int workers)
+{
+	double a = spool_bench_machine_ideal(&machine_at_start, workers);
+	double b = spool_bench_machine_ideal(&machine_at_end, workers);
+
+	return a < b ? a : b;
+}
+
+static int spin_threads(const spool_bench_opts *o)
+{
+	return o->threads > 2 ? o->threads : 2;
+}
+
+/* The hogs beside e's runs: --hogs if given, else e's own. */
+static int hogs_of(const spool_bench_opts *o, const spool_bench_exp *e)
+{
+	return o->hogs >= 0 ? o->hogs : e->hogs;
+}
 
 static bool runnable(const spool_bench_opts *o, const spool_bench_exp *e)
 {
@@ -481,6 +582,7 @@ static void summarize(spool_bench_exp *e, int stride)
 int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 		    spool_bench_exp *exps, size_t nexps)
 {
+	char pre[64];
 	int failed = 0;
 
 	for (size_t i = 0; i < nexps; i++) {
@@ -496,6 +598,16 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 		e->samples_ = NULL;
 		if (!runnable(o, e))
 			continue;
+		if (suite->impls &&
+		    !names_have(suite->impls, e->impl, strlen(e->impl))) {
+			spool_bench_fail(e->error,
+					 "impl '%s' is not in the suite's "
+					 "impls list (bench.h)",
+					 e->impl);
+			e->failed = true;
+			failed++;
+			continue;
+		}
 		/* wall times, then CPU times: runs + runs samples */
 		e->samples_ = calloc((size_t)o->runs * 2, sizeof(double));
 		if (!e->samples_) {
@@ -504,7 +616,14 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 			failed++;
 		}
 	}
-	load_at_start = load_average();
+	snprintf(pre, sizeof(pre), "%s: machine now", suite->name);
+	spool_bench_machine_measure(&machine_at_start, spin_threads(o));
+	spool_bench_machine_print(&machine_at_start, stderr, pre);
+	fprintf(stderr,
+		"%s: ideal here: a CPU-bound job on %d thread%s can run at "
+		"most %.2fx as fast as on one now\n",
+		suite->name, o->threads, o->threads == 1 ? "" : "s",
+		spool_bench_machine_ideal(&machine_at_start, o->threads));
 	for (int r = 0; r < o->runs; r++) {
 		for (size_t i = 0; i < nexps; i++) {
 			spool_bench_exp *e = &exps[i];
@@ -514,11 +633,12 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 
 			if (!runnable(o, e) || e->failed)
 				continue;
+			struct run_ctx ctx = {e, hogs_of(o, e)};
 			if (e->isolate)
-				rc = in_child(one_run, e, o->timeout_s, &t,
+				rc = in_child(one_run, &ctx, o->timeout_s, &t,
 					      &rss, e->error);
 			else
-				rc = one_run(e, &t, e->error);
+				rc = one_run(&ctx, &t, e->error);
 			if (rc != 0) {
 				e->failed = true;
 				failed++;
@@ -536,12 +656,13 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 				e->peak_rss_kib = rss;
 			fprintf(stderr,
 				"%s: round %d/%d  %-8s %-12s %2d thr "
-				"%10.6f s  (cpu %.6f s)\n",
+				"%10.6f s  (cpu %.6f s)%s\n",
 				suite->name, r + 1, o->runs, e->bench, e->impl,
-				e->threads, t.wall, t.cpu);
+				e->threads, t.wall, t.cpu,
+				ctx.hogs > 0 ? "  [hogs]" : "");
 		}
 	}
-	load_at_end = load_average();
+	spool_bench_machine_measure(&machine_at_end, spin_threads(o));
 	/* The samples are only needed for the medians: free them here so a
 	 * suite's experiment array owns no memory once the run is over. */
 	for (size_t i = 0; i < nexps; i++) {
@@ -594,6 +715,8 @@ static void json_line(const spool_bench_opts *o, const spool_bench_suite *s,
 	printf(",\"impl\":");
 	json_string(stdout, e->impl);
 	printf(",\"threads\":%d,\"n\":%lld", e->threads, (long long)e->n);
+	if (hogs_of(o, e) > 0)
+		printf(",\"hogs\":%d", hogs_of(o, e));
 	if (e->skipped) {
 		printf(",\"skipped\":");
 		json_string(stdout, e->skipped);
@@ -641,14 +764,20 @@ static void table(const spool_bench_opts *o, const spool_bench_suite *s,
 		"faster)\n",
 		s->name, o->runs, o->runs == 1 ? "" : "s", col, ref_name,
 		o->threads);
-	if (load_at_start >= 0)
-		fprintf(stderr,
-			"load average (1 min) %.2f at the start, %.2f at the "
-			"end; cpu_s = median CPU time of all the threads\n",
-			load_at_start, load_at_end);
-	fprintf(stderr, "%-9s %-12s %4s %10s %11s %11s %10s %9s  %s\n", "bench",
-		"impl", "thr", "n", "median_s", "min_s", "cpu_s", col,
-		"peak RSS");
+	spool_bench_machine_print(&machine_at_start, stderr,
+				  "machine at the start");
+	spool_bench_machine_print(&machine_at_end, stderr,
+				  "machine at the end  ");
+	fprintf(stderr,
+		"ideal here: a CPU-bound job on %d thread%s could run at most "
+		"%.2fx as fast as on one;\ncpu_s = median CPU time of all the "
+		"threads; cpu/wall = the CPUs a run kept busy,\nto read "
+		"against the CPUs the spinning threads got\n",
+		o->threads, o->threads == 1 ? "" : "s",
+		spool_bench_ideal_here(o->threads));
+	fprintf(stderr, "%-9s %-12s %4s %10s %11s %11s %10s %8s %9s  %s\n",
+		"bench", "impl", "thr", "n", "median_s", "min_s", "cpu_s",
+		"cpu/wall", col, "peak RSS");
 	for (size_t i = 0; i < nexps; i++) {
 		const spool_bench_exp *e = &exps[i], *ref;
 
@@ -669,9 +798,11 @@ static void table(const spool_bench_opts *o, const spool_bench_suite *s,
 		}
 		fprintf(stderr, "%11.6f %11.6f ", e->median_s, e->min_s);
 		if (e->cpu_median_s >= 0)
-			fprintf(stderr, "%10.6f ", e->cpu_median_s);
+			fprintf(stderr, "%10.6f %8.2f ", e->cpu_median_s,
+				e->median_s > 0 ? e->cpu_median_s / e->median_s
+						: 0);
 		else
-			fprintf(stderr, "%10s ", "-");
+			fprintf(stderr, "%10s %8s ", "-", "-");
 		ref = reference_of(o, s, exps, nexps, e->bench);
 		if (ref && ref->median_s > 0)
 			fprintf(stderr, "%8.2fx", e->median_s / ref->median_s);
@@ -679,6 +810,8 @@ static void table(const spool_bench_opts *o, const spool_bench_suite *s,
 			fprintf(stderr, "%9s", "-");
 		if (e->peak_rss_kib >= 0)
 			fprintf(stderr, "  %ld KiB", e->peak_rss_kib);
+		if (hogs_of(o, e) > 0)
+			fprintf(stderr, "  [%d hogs]", hogs_of(o, e));
 		fprintf(stderr, "\n");
 	}
 }
@@ -704,7 +837,7 @@ int spool_bench_check_targets(const spool_bench_opts *o,
 	fprintf(stderr, "\ntargets (medians):\n");
 	for (size_t i = 0; i < ntargets; i++) {
 		const spool_bench_target *t = &targets[i];
-		const spool_bench_exp *a, *b;
+		const spool_bench_exp *a, *b, *f;
 		char who[96];
 		double ratio;
 		bool met;
@@ -731,6 +864,37 @@ int spool_bench_check_targets(const spool_bench_opts *o,
 		else
 			fprintf(stderr, "time %6.3fx  (need <= %.2fx)  ", ratio,
 				t->max_ratio);
+		f = t->floor_impl
+			    ? spool_bench_find(exps, nexps, t->bench,
+					       t->floor_impl, t->floor_threads)
+			    : NULL;
+		if (!met && f && f->median_s > 0 &&
+		    f->median_s / b->median_s > t->max_ratio) {
+			/* Even the floor is slower than the bound: the
+			 * target says nothing about impl on this run. */
+			double best = f->median_s / b->median_s;
+
+			if (t->throughput)
+				fprintf(stderr,
+					"not reachable on this machine now "
+					"(floor allows at best %.2fx)\n",
+					1 / best);
+			else
+				fprintf(stderr,
+					"not reachable on this machine now "
+					"(floor allows at best %.2fx)\n",
+					best);
+			continue;
+		}
+		if (!met && t->needs_cpus &&
+		    1 / t->max_ratio > spool_bench_ideal_here(a->threads)) {
+			/* The CPUs obtained do not allow the speedup. */
+			fprintf(stderr,
+				"not reachable on this machine now (ideal "
+				"here %.2fx)\n",
+				spool_bench_ideal_here(a->threads));
+			continue;
+		}
 		fprintf(stderr, "%s\n", met ? "target met" : "missed");
 		missed += !met;
 	}

@@ -8,22 +8,31 @@
  *
  *   - a monotonic clock;
  *   - one command line for every suite: --runs, --threads, --quick, --only,
- *     --impl, --timeout, --help (bad flags: a message and exit status 2);
+ *     --impl, --timeout, --hogs, --help (bad flags, and benchmark or
+ *     implementation names the suite does not declare: a message and exit
+ *     status 2);
+ *   - what the machine gives right now (machine.h), measured and printed
+ *     before the first round and again after the last, so that every
+ *     figure can be read against the CPUs the runs actually had;
  *   - running a list of experiments interleaved, A B C A B C ..., so that
  *     drift (frequency, other load) hits every implementation alike, then
  *     taking the median and the minimum of each;
  *   - running one measurement in a forked child that reports its time, CPU
  *     time and peak RSS back (isolation: a runtime's idle threads, heap and
  *     spinning never touch the next implementation's run);
+ *   - "hogs": busy-looping processes run beside a timed run, so that a
+ *     runtime is also measured on cores it has to share, where threads
+ *     that spin while idle take time from the ones doing the work;
  *   - the JSON lines, the table with a ratio to a reference implementation,
  *     and targets ("spool's time at most 0.5x tbb's") marked met or missed.
  *
  * A suite's main() is typically:
  *
  *     static const char *const benches[] = {"fib", "skynet", NULL};
+ *     static const char *const impls[] = {"spool", "tbb", NULL};
  *     static const spool_bench_suite suite = {
  *             .name = "pool", .summary = "...", .benches = benches,
- *             .reference = "spool"};
+ *             .impls = impls, .reference = "spool"};
  *     spool_bench_opts o;
  *     spool_bench_parse(&o, &suite, argc, argv);      // may exit 0 or 2
  *     spool_bench_exp exps[] = {
@@ -51,6 +60,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "machine.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -71,6 +82,9 @@ typedef struct spool_bench_opts {
 	const char *only; /* --only a,b: benches to run; NULL: all */
 	const char *impl; /* --impl x,y: implementations to run; NULL: all */
 	int timeout_s;    /* --timeout S: limit per isolated run; default 300 */
+	int hogs;         /* --hogs N: busy processes beside every timed run
+			     (N >= 0); -1 when not given, and then each
+			     experiment's own hogs count */
 } spool_bench_opts;
 
 /* A suite's fixed description. Owned by the caller (usually static). */
@@ -80,6 +94,10 @@ typedef struct spool_bench_suite {
 	/* The suite's benchmark names, NULL-terminated: --help lists them and
 	 * --only accepts only these. */
 	const char *const *benches;
+	/* The suite's implementation names, NULL-terminated: --help lists
+	 * them, --impl accepts only these, and an experiment whose impl is
+	 * not among them fails (so the list cannot fall behind the code). */
+	const char *const *impls;
 	/* The implementation the table divides by, e.g. "sequential" or
 	 * "spool"; an experiment of the same bench with this impl and the
 	 * default thread count is the reference of its bench. */
@@ -90,9 +108,10 @@ typedef struct spool_bench_suite {
 } spool_bench_suite;
 
 /* Parses argv into *o (defaults first). --help prints the usage, the
- * suite's summary and its benches to stdout and exits 0. A bad flag, a
- * missing or malformed value, or an --only naming an unknown bench prints
- * a message and the usage to stderr and exits 2. Returns 0 otherwise.
+ * suite's summary, its benches and its implementations to stdout and exits
+ * 0. A bad flag, a missing or malformed value, an --only naming an unknown
+ * bench or an --impl naming an unknown implementation prints a message
+ * (with the names it accepts) to stderr and exits 2. Returns 0 otherwise.
  * The strings in *o point into argv. */
 int spool_bench_parse(spool_bench_opts *o, const spool_bench_suite *suite,
 		      int argc, char **argv);
@@ -135,6 +154,12 @@ struct spool_bench_exp {
 	 * per-run peak RSS, and the --timeout limit. Otherwise in this
 	 * process, with no RSS figure. */
 	bool isolate;
+	/* Busy-looping processes (forked before the timed part starts,
+	 * killed when it ends) beside each timed run; the JSON line then
+	 * carries "hogs": N. 0: none. --hogs replaces it for every
+	 * experiment. spool_bench_find() takes the first match in the array,
+	 * so a suite puts its rows with hogs after the plain ones. */
+	int hogs;
 
 	/* ---- results, written by spool_bench_run() ---- */
 	int runs_done;
@@ -152,8 +177,11 @@ struct spool_bench_exp {
 
 /* Runs every selected, not skipped experiment o->runs times, interleaved:
  * round 1 runs each once in array order, then round 2, and so on. A failed
- * experiment drops out of later rounds. Progress goes to stderr. Fills in
- * the result fields; returns the number of failed experiments. */
+ * experiment drops out of later rounds. First measures what the machine
+ * gives (spool_bench_machine_measure() with max(2, o->threads) threads)
+ * and prints it to stderr, before any figure; measures it again after the
+ * last round. Progress goes to stderr. Fills in the result fields; returns
+ * the number of failed experiments. */
 int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
 		    spool_bench_exp *exps, size_t nexps);
 
@@ -162,14 +190,28 @@ int spool_bench_run(const spool_bench_opts *o, const spool_bench_suite *suite,
  *   {"suite":"pool","bench":"fib","impl":"spool","threads":2,"n":32,
  *    "runs":5,"median_s":0.1,"min_s":0.09,"max_s":0.12,"cpu_s":0.19,
  *    "peak_rss_kib":5120}
- * (peak_rss_kib only for isolated experiments), or with "skipped": "why"
+ * (peak_rss_kib only for isolated experiments; "hogs":N after "n" when
+ * the runs had N hogs beside them), or with "skipped": "why"
  * in place of the figures, or with "error": "what" for a failure. Then the
- * human table on stderr: the machine's load average during the runs, and
- * per bench each impl's median, min, CPU time and its ratio to the suite's
- * reference (time / reference time; below 1 is faster). */
+ * human table on stderr: what the machine gave (CPUs obtained, load
+ * average) at the start and the end, then per bench each impl's median,
+ * min, CPU time, CPU time over wall time (the CPUs it kept busy, to read
+ * against the CPUs obtained) and its ratio to the suite's reference (time
+ * / reference time; below 1 is faster). */
 void spool_bench_report(const spool_bench_opts *o,
 			const spool_bench_suite *suite,
 			const spool_bench_exp *exps, size_t nexps);
+
+/* What the machine gave at the start and at the end of the last
+ * spool_bench_run() (cpus_given 0 before any run). The pointers stay
+ * valid; the next run overwrites what they point to. */
+const spool_bench_machine *spool_bench_machine_start(void);
+const spool_bench_machine *spool_bench_machine_end(void);
+
+/* The speedup over one thread a CPU-bound job on `workers` threads could
+ * reach during the last run: the smaller of the two measurements'
+ * spool_bench_machine_ideal(). */
+double spool_bench_ideal_here(int workers);
 
 /* The experiment with this bench, impl and thread count (threads < 1: any)
  * that has a median; NULL if none (skipped, failed, filtered out). */
@@ -198,12 +240,25 @@ typedef struct spool_bench_target {
 	int ref_threads; /* of ref_impl; < 1: any */
 	double max_ratio;
 	bool throughput;
+	/* Optional: an implementation that does the least any implementation
+	 * of impl's design must do (a floor). When floor's own ratio to
+	 * ref_impl on this run is above max_ratio, no implementation could
+	 * meet the target on this machine now: the target is then reported
+	 * as "not reachable" with the floor's ratio, not as missed. */
+	const char *floor_impl;
+	int floor_threads; /* of floor_impl; < 1: any */
+	/* A CPU-bound speedup of impl over a one-thread ref_impl: when the
+	 * speedup it needs (1 / max_ratio) is above what the CPUs obtained
+	 * allow (spool_bench_ideal_here() for impl's threads), the target is
+	 * reported as "not reachable", with that ideal, not as missed. */
+	bool needs_cpus;
 } spool_bench_target;
 
 /* Prints each target whose bench passes --only to stderr with its ratio and
- * "target met" or "missed" (or "not measured" when either side has no
- * median). Returns the number missed; unmeasured targets do not count as
- * missed. */
+ * "target met", "missed", "not reachable on this machine now (floor allows
+ * at best X)" (see floor_impl; or "(ideal here X)", see needs_cpus) or "not
+ * measured" (either side has no median). Returns the number missed; unmeasured
+ * and unreachable targets do not count as missed. */
 int spool_bench_check_targets(const spool_bench_opts *o,
 			      const spool_bench_exp *exps, size_t nexps,
 			      const spool_bench_target *targets,

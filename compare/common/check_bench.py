@@ -11,10 +11,13 @@ check_bench.py [--measured I,..] [--skipped I,..] PROGRAM [ARGS...]
     with a reason (a peer that is not there is said so, not left out).
 
 check_bench.py --usage PROGRAM
-    Checks the shared command line: --help prints the usage and exits 0;
-    an unknown flag, a missing value, --runs 0 and --only with an unknown
-    benchmark each print a message on stderr and exit 2, before running
-    anything (nothing on stdout).
+    Checks the shared command line: --help prints the usage and exits 0,
+    listing the suite's implementations ("implementations: a b c"); an
+    unknown flag, a missing value, --runs 0, --only with an unknown
+    benchmark and --impl with an unknown implementation (alone, or after a
+    known one) each print a message on stderr and exit 2, before running
+    anything (nothing on stdout); the --impl message names the
+    implementations the suite has.
 """
 
 import json
@@ -73,8 +76,15 @@ def check_usage(prog):
     if proc.returncode != 0 or "usage:" not in proc.stdout:
         fail("--help: want status 0 and the usage on stdout, got status %d"
              % proc.returncode)
+    impls = [l.split(":", 1)[1].split() for l in proc.stdout.splitlines()
+             if l.startswith("implementations:")]
+    if not impls or not impls[0]:
+        fail("--help does not list the implementations "
+             "(a line 'implementations: a b c')")
+    impls = impls[0]
     bad = (["--no-such-flag"], ["--runs"], ["--runs", "0"], ["--runs=x"],
-           ["--threads", "-1"], ["--only", "no-such-bench"])
+           ["--threads", "-1"], ["--only", "no-such-bench"],
+           ["--impl", "nosuch"], ["--impl", impls[0] + ",nosuch"])
     for args in bad:
         proc = subprocess.run([prog] + args, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
@@ -86,8 +96,12 @@ def check_usage(prog):
         if proc.stdout:
             fail("%s: printed on stdout: %r" % (" ".join(args),
                                                 proc.stdout[:200]))
-    print("check_bench: usage checks passed (%d bad command lines)"
-          % len(bad))
+        if args[0] == "--impl" and not all(i in proc.stderr
+                                           for i in impls):
+            fail("%s: the message does not name the implementations %s"
+                 % (" ".join(args), " ".join(impls)))
+    print("check_bench: usage checks passed (%d bad command lines; "
+          "implementations: %s)" % (len(bad), " ".join(impls)))
 
 
 def main():

@@ -34,6 +34,11 @@ _Static_assert(LOOP_ERRLEN == SPOOL_BENCH_ERRLEN,
 static const char *const bench_names[NB + 1] = {
 	"switch", "timers", "pingpong", "sleepers", "wakeups", NULL};
 
+/* Every peer's impl (peer_*.c), for --help and --impl. */
+static const char *const impl_names[] = {
+	"spool", "spool-shared", "libuv",       "cpython",
+	"tokio", "go",           "swapcontext", NULL};
+
 static const spool_bench_suite suite = {
 	.name = "loop",
 	.summary =
@@ -51,6 +56,7 @@ static const spool_bench_suite suite = {
 		"are printed after the\ntables, met or missed; a missed target "
 		"is not an error.",
 	.benches = bench_names,
+	.impls = impl_names,
 	.reference = "spool",
 };
 
@@ -278,16 +284,20 @@ int main(int argc, char **argv)
 	 * the bytes it used (about 200 here) in a heap buffer. The spool row
 	 * stays in the tables to show that price. */
 	const spool_bench_target targets[] = {
-		{"timers", "spool", 1, "tokio", 1, 1.0, true},
-		{"timers", "spool", 1, "go", 1, 1.0, true},
-		{"pingpong", "spool", 1, "tokio", 1, 1.0, true},
-		{"pingpong", "spool", 1, "go", 1, 1.0, true},
-		{"sleepers", "spool-shared", 1, "tokio", 1, 1.0, true},
-		{"sleepers", "spool-shared", 1, "go", 1, 1.0, true},
+		{"timers", "spool", 1, "tokio", 1, 1.0, true, NULL, 0, false},
+		{"timers", "spool", 1, "go", 1, 1.0, true, NULL, 0, false},
+		{"pingpong", "spool", 1, "tokio", 1, 1.0, true, NULL, 0, false},
+		{"pingpong", "spool", 1, "go", 1, 1.0, true, NULL, 0, false},
+		{"sleepers", "spool-shared", 1, "tokio", 1, 1.0, true, NULL, 0,
+		 false},
+		{"sleepers", "spool-shared", 1, "go", 1, 1.0, true, NULL, 0,
+		 false},
 	};
 	const spool_bench_target rss_targets[] = {
-		{"sleepers", "spool-shared", 1, "tokio", 1, 1.0, false},
-		{"sleepers", "spool-shared", 1, "go", 1, 1.0, false},
+		{"sleepers", "spool-shared", 1, "tokio", 1, 1.0, false, NULL, 0,
+		 false},
+		{"sleepers", "spool-shared", 1, "go", 1, 1.0, false, NULL, 0,
+		 false},
 	};
 	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof targets / sizeof *targets);

@@ -29,24 +29,36 @@ _Static_assert(POOL_ERRLEN == SPOOL_BENCH_ERRLEN,
 static const char *const bench_names[POOL_NBENCH + 1] = {
 	"fib", "skynet", "nqueens", "submit", "for_sum", "for_map", NULL};
 
+/* Every impl of the peers table below, for --help and --impl. */
+static const char *const impl_names[] = {
+	"sequential", "spool",       "spool-join", "tbb",   "libgomp",
+	"libomp",     "gthreadpool", "mutexpool",  "floor", "rayon",
+	"tokio",      "go",          NULL};
+
 static const spool_bench_suite suite = {
 	.name = "pool",
 	.summary =
 		"The pool suite: fib(32) with one task per call and no "
 		"cut-off, skynet\n(1M leaf tasks, 10-ary tree), nqueens(11) "
-		"with one task per row placement,\nand submit (a thread "
+		"with one task per row placement,\nsubmit (a thread "
 		"outside the pool submits 1M tiny tasks, then joins\nthem), "
-		"through spool, sequential C, oneTBB task_group, libgomp and "
-		"libomp\ntasks, GThreadPool and a plain mutex+condvar pool, "
-		"and "
-		"\"floor\", the\nlower bound of the pool's design (fib on one "
-		"thread, submit); rayon, tokio (submit)\nand Go goroutines "
-		"(fib, skynet, nqueens) as programs of their own; for_sum\n"
-		"and for_map, parallel loops over 10M int64s. "
-		"Every answer is\nchecked; a wrong one fails the program "
-		"(exit 1). Targets are printed\nafter the table, met or "
-		"missed; a missed target is not an error.",
+		"and two parallel loops over 10M int64s (for_sum: their sum;\n"
+		"for_map: b[i] = a[i]^2 mod 1000003), through spool (a future "
+		"per task),\nspool-join (spool_join, scopes, spool_for: no "
+		"futures), sequential C,\noneTBB task_group, libgomp and "
+		"libomp "
+		"tasks, GThreadPool, a plain\nmutex+condvar pool, \"floor\" "
+		"(the "
+		"lower bound of the pool's design\nfor fib on one thread and "
+		"submit), and rayon, tokio (submit) and Go\ngoroutines (fib, "
+		"skynet, nqueens) as programs of their own. Without\n--hogs, "
+		"fib "
+		"also runs on spool-join and rayon beside 2 busy-looping\n"
+		"processes (\"hogs\": 2). Every answer is checked; a wrong one "
+		"fails the\nprogram (exit 1). Targets are printed after the "
+		"table, met or missed;\na missed target is not an error.",
 	.benches = bench_names,
+	.impls = impl_names,
 	.reference = "spool",
 };
 
@@ -110,8 +122,10 @@ static const struct peer_ref peers[] = {
 	{"sequential", &pool_peer_sequential, NULL, NULL, NULL},
 #if POOL_HAVE_SPOOL
 	{"spool", &pool_peer_spool, NULL, NULL, NULL},
+	{"spool-join", &pool_peer_spool_join, NULL, NULL, NULL},
 #else
 	{"spool", NULL, NULL, NULL, POOL_SPOOL_MISSING},
+	{"spool-join", NULL, NULL, NULL, POOL_SPOOL_MISSING},
 #endif
 #if POOL_HAVE_TBB
 	{"tbb", &pool_peer_tbb, NULL, NULL, NULL},
@@ -145,8 +159,10 @@ static const struct peer_ref peers[] = {
  * loaded here), or NULL. */
 /* The parallel loops came after most peers: those whose run() does not
  * know them yet are skipped here rather than run on a bench they would
- * mistake for another. These peers' cannot() answers for the loops. */
-static const char *const loop_impls[] = {"rayon", "tokio", "go"};
+ * mistake for another. These peers' cannot() answers for the loops
+ * (sequential and spool-join run them). */
+static const char *const loop_impls[] = {"sequential", "spool-join", "rayon",
+					 "tokio", "go"};
 
 static const char *loop_missing(const struct peer_ref *ref, enum pool_bench b)
 {
@@ -260,16 +276,16 @@ static void exp_teardown(const spool_bench_exp *e, void *state)
 	free(rs);
 }
 
-/* At most every peer at the chosen threads, plus spool on 1 worker, for
- * every bench. */
-#define MAX_EXPS (POOL_NBENCH * (NPEERS + 1))
+/* At most every peer at the chosen threads, plus spool and spool-join on 1
+ * worker, for every bench, and a fib row with hogs for every peer. */
+#define MAX_EXPS (POOL_NBENCH * (NPEERS + 2) + NPEERS)
 
 static spool_bench_exp exps[MAX_EXPS];
 static struct exp_arg args[MAX_EXPS];
 static size_t nexps;
 
 static void add_exp(const spool_bench_opts *o, enum pool_bench b,
-		    const struct peer_ref *ref, int threads)
+		    const struct peer_ref *ref, int threads, int hogs)
 {
 	spool_bench_exp *e = &exps[nexps];
 	struct exp_arg *a = &args[nexps];
@@ -289,8 +305,20 @@ static void add_exp(const spool_bench_opts *o, enum pool_bench b,
 	e->teardown = exp_teardown;
 	e->arg = a;
 	e->isolate = true;
+	e->hogs = hogs;
 	nexps++;
 }
+
+/* The peers whose fib also runs beside hogs by default: spool-join, and
+ * rayon (the fork-join reference) when it is in the table. */
+static bool fib_with_hogs(const struct peer_ref *ref)
+{
+	return strcmp(ref->impl, "spool-join") == 0 ||
+	       strcmp(ref->impl, "rayon") == 0;
+}
+
+/* Busy processes beside the default hog rows. */
+enum { DEFAULT_HOGS = 2 };
 
 static void build_experiments(const spool_bench_opts *o)
 {
@@ -303,14 +331,24 @@ static void build_experiments(const spool_bench_opts *o)
 					   strcmp(ref->impl, "floor") == 0);
 
 			add_exp(o, (enum pool_bench)b, ref,
-				one ? 1 : o->threads);
+				one ? 1 : o->threads, 0);
 			/* fib on one worker: spool's cost per spawn against
-			 * a plain call. */
-			if (b == POOL_FIB && strcmp(ref->impl, "spool") == 0 &&
+			 * a plain call, with a future and without. */
+			if (b == POOL_FIB &&
+			    (strcmp(ref->impl, "spool") == 0 ||
+			     strcmp(ref->impl, "spool-join") == 0) &&
 			    o->threads != 1)
-				add_exp(o, POOL_FIB, ref, 1);
+				add_exp(o, POOL_FIB, ref, 1, 0);
 		}
 	}
+	/* Last, so that spool_bench_find() picks the plain rows: fib beside
+	 * hogs, unless --hogs put hogs beside every row. Idle workers that
+	 * spin cost most when other processes want the cores. */
+	if (o->hogs < 0)
+		for (size_t p = 0; p < NPEERS; p++)
+			if (fib_with_hogs(&peers[p]))
+				add_exp(o, POOL_FIB, &peers[p], o->threads,
+					DEFAULT_HOGS);
 }
 
 /* One line for a floor (peer_floor.c) against ref: the best ratio the
@@ -350,14 +388,26 @@ int main(int argc, char **argv)
 	spool_bench_report(&o, &suite, exps, nexps);
 
 	const spool_bench_target targets[] = {
-		{"fib", "spool", o.threads, "tbb", o.threads, 0.5, false},
-		{"fib", "spool", o.threads, "libgomp", o.threads, 0.25, false},
-		{"fib", "spool", 1, "sequential", 1, 10.0, false},
+		{"fib", "spool-join", o.threads, "rayon", o.threads, 1.0, false,
+		 NULL, 0, false},
+		{"fib", "spool-join", 1, "sequential", 1, 10.0, false, NULL, 0,
+		 false},
+		{"for_sum", "spool-join", o.threads, "sequential", 1, 1 / 1.8,
+		 true, NULL, 0, true},
+		{"for_map", "spool-join", o.threads, "sequential", 1, 1 / 1.8,
+		 true, NULL, 0, true},
+		{"fib", "spool", o.threads, "tbb", o.threads, 0.5, false, NULL,
+		 0, false},
+		{"fib", "spool", o.threads, "libgomp", o.threads, 0.25, false,
+		 NULL, 0, false},
+		{"fib", "spool", 1, "sequential", 1, 10.0, false, "floor", 1,
+		 false},
 		{"submit", "spool", o.threads, "gthreadpool", o.threads, 0.5,
-		 true},
+		 true, "floor", o.threads, false},
 		{"submit", "spool", o.threads, "mutexpool", o.threads, 0.2,
-		 true},
-		{"submit", "spool", o.threads, "tokio", o.threads, 0.5, true},
+		 true, "floor", o.threads, false},
+		{"submit", "spool", o.threads, "tokio", o.threads, 0.5, true,
+		 "floor", o.threads, false},
 	};
 	spool_bench_check_targets(&o, exps, nexps, targets,
 				  sizeof(targets) / sizeof(targets[0]));

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The pool suite's workloads and the one interface every implementation of
- * them ("peer") provides: spool, sequential C, oneTBB, libgomp, libomp,
- * GThreadPool, a plain mutex+condition-variable pool, and rayon, tokio and
- * Go, which are programs of their own driven over a pipe (peer_ext.c).
+ * them ("peer") provides: spool (a future per task), spool-join
+ * (spool_join, scopes and spool_for: no futures), sequential C, oneTBB,
+ * libgomp, libomp, GThreadPool, a plain mutex+condition-variable pool, and
+ * rayon, tokio and Go, which are programs of their own driven over a pipe
+ * (peer_ext.c).
  *
  * Workloads (the same shape in every peer, so only the runtime differs):
  *   fib(n)      one task per call, both children spawned, no cut-off;
@@ -20,6 +22,10 @@
  *   for_map(n)  a parallel loop: b[i] = pool_for_map_value(a[i]) into a
  *               second array, also written before the clock starts;
  *               answer b[0] + b[n / 2] + b[n - 1].
+ * For the two loops, start() (untimed) allocates a (and b for for_map)
+ * for the largest n and writes both (a[i] = i, b with a constant), so that
+ * no page is first touched inside a timed run; a run uses their first n
+ * elements (pool_loop_arrays below, for the C peers).
  *
  * A peer is a table of functions with C linkage, so C, C++ and the OpenMP
  * modules (built by two compilers and loaded with dlopen, since libgomp and
@@ -34,6 +40,7 @@
 #define SPOOL_BENCH_POOL_PEER_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -140,6 +147,54 @@ static inline int64_t pool_for_map_value(int64_t x)
 	return x * x % 1000003;
 }
 
+/* ---- the loops' arrays, for the C peers ------------------------------------
+ */
+
+/* The arrays of for_sum and for_map (b only for for_map). */
+struct pool_loop_arrays {
+	int64_t *a, *b;
+	int64_t n;
+};
+
+/* Allocates and writes the arrays for bench b and sizes up to n (the
+ * untimed part of start, as described at the top). Returns 0, or -1 when
+ * out of memory (nothing left allocated). */
+static inline int pool_loop_arrays_new(struct pool_loop_arrays *arr,
+				       enum pool_bench b, int64_t n)
+{
+	arr->n = n;
+	arr->a = (int64_t *)malloc((size_t)n * sizeof(int64_t));
+	arr->b = 0;
+	if (!arr->a)
+		return -1;
+	for (int64_t i = 0; i < n; i++)
+		arr->a[i] = i;
+	if (b == POOL_FOR_MAP) {
+		arr->b = (int64_t *)malloc((size_t)n * sizeof(int64_t));
+		if (!arr->b) {
+			free(arr->a);
+			arr->a = 0;
+			return -1;
+		}
+		for (int64_t i = 0; i < n; i++)
+			arr->b[i] = -1;
+	}
+	return 0;
+}
+
+static inline void pool_loop_arrays_free(struct pool_loop_arrays *arr)
+{
+	free(arr->a);
+	free(arr->b);
+	arr->a = arr->b = 0;
+}
+
+/* for_map's answer from the b of a run of size n (n >= 1). */
+static inline int64_t pool_loop_map_answer(const int64_t *b, int64_t n)
+{
+	return b[0] + b[n / 2] + b[n - 1];
+}
+
 /* What OpenMP cannot run, for the modules and for the driver (which never
  * loads a module into its own process). */
 static inline const char *pool_omp_cannot(enum pool_bench b)
@@ -154,6 +209,7 @@ static inline const char *pool_omp_cannot(enum pool_bench b)
  * found at configure time; see CMakeLists.txt). */
 extern const struct pool_peer pool_peer_sequential;
 extern const struct pool_peer pool_peer_spool;
+extern const struct pool_peer pool_peer_spool_join;
 extern const struct pool_peer pool_peer_tbb;
 extern const struct pool_peer pool_peer_gthreadpool;
 extern const struct pool_peer pool_peer_mutexpool;

@@ -2,10 +2,12 @@
 /*
  * Sequential C: the pool workloads as plain recursive calls, the floor
  * every parallel figure is divided by. "submit" is n direct calls of the
- * tiny task body.
+ * tiny task body; the loops are plain for loops over the arrays.
  */
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "peer.h"
 
@@ -61,15 +63,42 @@ static const char *seq_cannot(enum pool_bench b)
 static int seq_start(int threads, enum pool_bench b, int64_t n, void **state,
 		     char *err)
 {
-	(void)threads, (void)b, (void)n, (void)err;
-	*state = NULL;
+	struct pool_loop_arrays *arr = NULL;
+
+	(void)threads;
+	if (b == POOL_FOR_SUM || b == POOL_FOR_MAP) {
+		arr = calloc(1, sizeof(*arr));
+		if (!arr || pool_loop_arrays_new(arr, b, n) != 0) {
+			free(arr);
+			return snprintf(err, POOL_ERRLEN, "out of memory"), -1;
+		}
+	}
+	*state = arr;
 	return 0;
+}
+
+static int64_t for_sum(const int64_t *a, int64_t n)
+{
+	int64_t sum = 0;
+
+	for (int64_t i = 0; i < n; i++)
+		sum += a[i];
+	return sum;
+}
+
+static int64_t for_map(const int64_t *a, int64_t *b, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		b[i] = pool_for_map_value(a[i]);
+	return pool_loop_map_answer(b, n);
 }
 
 static int seq_run(void *state, enum pool_bench b, int64_t n, int64_t *answer,
 		   char *err)
 {
-	(void)state, (void)err;
+	struct pool_loop_arrays *arr = state;
+
+	(void)err;
 	switch (b) {
 	case POOL_FIB:
 		*answer = fib((int)n);
@@ -79,6 +108,12 @@ static int seq_run(void *state, enum pool_bench b, int64_t n, int64_t *answer,
 		break;
 	case POOL_NQUEENS:
 		*answer = nqueens(pool_nqueens_root((int)n));
+		break;
+	case POOL_FOR_SUM:
+		*answer = for_sum(arr->a, n);
+		break;
+	case POOL_FOR_MAP:
+		*answer = for_map(arr->a, arr->b, n);
 		break;
 	default:
 		atomic_store_explicit(&tiny_count, 0, memory_order_relaxed);
@@ -93,7 +128,9 @@ static int seq_run(void *state, enum pool_bench b, int64_t n, int64_t *answer,
 
 static void seq_stop(void *state)
 {
-	(void)state;
+	if (state)
+		pool_loop_arrays_free(state);
+	free(state);
 }
 
 const struct pool_peer pool_peer_sequential = {

@@ -129,6 +129,7 @@ static void teardown(const spool_bench_exp *e, void *state)
 int main(int argc, char **argv)
 {
 	static const char *const benches[] = {"fib", NULL};
+	static const char *const impls[] = {"spool", "spool-traced", NULL};
 	static const spool_bench_suite suite = {
 		.name = "trace",
 		.summary = "fib(27) with one pool task per call, tracing off "
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
 			   "large enough to drop nothing). Target: traced at "
 			   "most 2x untraced.",
 		.benches = benches,
+		.impls = impls,
 		.reference = "spool",
 		/* A run lasts 10-40 ms, so 5 of them leave a median that
 		 * moves by a third from one invocation to the next on a
@@ -172,8 +174,9 @@ int main(int argc, char **argv)
 	size_t nexps = sizeof exps / sizeof exps[0];
 	int failed = spool_bench_run(&o, &suite, exps, nexps);
 	spool_bench_report(&o, &suite, exps, nexps);
-	static const spool_bench_target targets[] = {
-		{"fib", "spool-traced", -1, "spool", -1, 2.0, false}};
+	static const spool_bench_target targets[] = {{"fib", "spool-traced", -1,
+						      "spool", -1, 2.0, false,
+						      NULL, 0, false}};
 	spool_bench_check_targets(&o, exps, nexps, targets, 1);
 	return failed ? 1 : 0;
 }

@@ -179,7 +179,11 @@ SPOOL_API bool spool_future_cancel_requested(const spool_future *f);
 
 /** True if the task running on this thread (pool worker or loop coroutine)
  * has been asked to cancel; false outside a task. Tasks poll it between
- * units of work and return SPOOL_ECANCELLED to acknowledge. Never blocks. */
+ * units of work and return SPOOL_ECANCELLED to acknowledge. In the halves
+ * of spool_join() and the body of spool_for() (spool/pool.h) the task is
+ * the caller's, wherever they run; in a scope's spawn it is the scope's,
+ * which is asked to cancel at the scope's first failure and whenever the
+ * task that began the scope is. Never blocks. */
 SPOOL_API bool spool_cancel_requested(void);
 
 /** The future of the task running on this thread, borrowed; NULL outside a

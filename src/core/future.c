@@ -654,5 +654,11 @@ spool_future *spool_current_future(void)
 
 bool spool_cancel_requested(void)
 {
-	return spool_future_cancel_requested(current);
+	/* The current task, then the chain of ops->cancel_parent. */
+	for (const spool_future *f = current; f;
+	     f = f->ops && f->ops->cancel_parent ? f->ops->cancel_parent(f)
+						 : NULL)
+		if (spool_future_cancel_requested(f))
+			return true;
+	return false;
 }

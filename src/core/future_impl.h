@@ -147,6 +147,13 @@ struct spool__future_ops {
 	 * only when f can never complete while that thread is blocked; when
 	 * in doubt, false. NULL means false. Never blocks. */
 	bool (*stuck)(spool_future *f);
+	/* Optional: the future whose cancel request f's work also answers
+	 * to. spool_cancel_requested() on a thread whose current task is f
+	 * is true when f or any future up this chain has the request (a
+	 * pool scope's own future names the task that opened the scope, so
+	 * the scope's spawns see a cancel of that task). NULL: none. Never
+	 * blocks; the chain ends. */
+	const spool_future *(*cancel_parent)(const spool_future *f);
 };
 
 /* One registered done-callback. post_ctx records the waiting context of the

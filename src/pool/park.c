@@ -72,9 +72,13 @@
  * each of them; one it missed could hold a task while every worker sleeps.
  *   work-source: inject  the injection queue: outside submissions
  *                        (spool__inject_maybe_nonempty)
- *   work-source: deque   each worker's deque: tasks spawned by tasks, and
- *                        batches moved from the injection queue
- *                        (spool__deque_size)
+ *   work-source: deque   each worker's deque: tasks spawned by tasks,
+ *                        batches moved from the injection queue, and jobs
+ *                        (job.h): halves of spool_join and scope spawns
+ *                        made on a worker (spool__deque_size)
+ *   work-source: jobs    the job queue: spool_join, scopes and spool_for
+ *                        called outside the pool hand their work in here
+ *                        (spool__inject_maybe_nonempty on p->jobs)
  * A new source goes into this list, into spool__pool_may_have_work() (a
  * marker comment and a `return true;` of its own) and into the model
  * test/model/park.pml (may_have_work); the ctest work_sources fails until
@@ -188,6 +192,9 @@ bool spool__pool_may_have_work(struct spool_pool *p)
 	for (int i = 0; i < p->nworkers; i++)
 		if (spool__deque_size(&p->workers[i].dq) > 0)
 			return true;
+	/* work-source: jobs */
+	if (spool__inject_maybe_nonempty(&p->jobs))
+		return true;
 	return false;
 }
 

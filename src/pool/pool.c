@@ -19,9 +19,13 @@
  * from the pool's own workers are never refused: they come from tasks that
  * are running, so the computations in flight at shutdown can finish.
  *
+ * Jobs from outside the pool (spool_join, scopes and spool_for called
+ * there, job.h) pass the same gate into a queue of their own.
+ *
  * Shutdown, then: close the gate and drain it; with CANCEL_PENDING take
- * every queued task (injection queue, then every deque through its steal
- * end, which is safe from any thread) and cancel it; set draining and wake
+ * every queued task and job (injection queue, job queue, then every deque
+ * through its steal end, which is safe from any thread) and cancel it (a
+ * job ends with SPOOL_ECANCELLED without running); set draining and wake
  * every sleeper. Workers leave together, once draining is set and every
  * started worker is idle with no work in any queue (worker.c,
  * drain_leave): a task still running may spawn a child and wait for it
@@ -37,6 +41,7 @@
 
 #include "core/alloc.h"
 #include "core/misuse.h"
+#include "job.h"
 #include "pool_impl.h"
 
 enum { DEQUE_LOG2_CAPACITY = 8 };
@@ -73,6 +78,23 @@ static spool_future *submit_outside(struct spool_pool *p, spool_task_fn fn,
 	atomic_fetch_sub_explicit(&p->gate, SPOOL__GATE_ONE,
 				  memory_order_release);
 	return f;
+}
+
+int spool__pool_push_job(struct spool_pool *p, struct spool__job *j)
+{
+	/* The gate as in submit_outside: seq_cst, then release. */
+	uint32_t g = atomic_fetch_add_explicit(&p->gate, SPOOL__GATE_ONE,
+					       memory_order_seq_cst);
+	int rc = 0;
+	if (g & SPOOL__GATE_CLOSED) {
+		rc = SPOOL_ESHUTDOWN;
+	} else {
+		spool__inject_push(&p->jobs, &j->link);
+		spool__idle_notify(p);
+	}
+	atomic_fetch_sub_explicit(&p->gate, SPOOL__GATE_ONE,
+				  memory_order_release);
+	return rc;
 }
 
 static spool_future *pool_submit(spool_executor *ex, spool_task_fn fn,
@@ -166,6 +188,7 @@ int spool_pool_create(spool_pool **out, const spool_pool_options *opts)
 	snprintf(p->name, sizeof p->name, "%s", o.name ? o.name : "spool");
 	atomic_init(&p->gate, 0);
 	spool__inject_init(&p->inj);
+	spool__inject_init(&p->jobs);
 	atomic_init(&p->orphans, 0);
 	pthread_mutex_init(&p->join_mu, NULL);
 	p->joined = false;
@@ -222,8 +245,16 @@ int spool_pool_workers(const spool_pool *p)
 	return p ? p->nworkers : SPOOL_EINVAL;
 }
 
-static void cancel_task(struct spool__pool_task *t)
+/* x, a queued deque entry, never runs: a task ends CANCELLED, a job is
+ * ended by its exec function (job.h). */
+static void cancel_item(void *x)
 {
+	if (spool__item_is_job(x)) {
+		struct spool__job *j = spool__item_job(x);
+		j->exec(j, true);
+		return;
+	}
+	struct spool__pool_task *t = x;
 	spool_future_cancel(&t->fut);
 	spool_future_release(&t->fut); /* the pool's reference */
 }
@@ -236,7 +267,7 @@ static void cancel_pending(struct spool_pool *p)
 		if (r == SPOOL__INJECT_EMPTY)
 			break;
 		if (r == SPOOL__INJECT_ITEM)
-			cancel_task(
+			cancel_item(
 				(struct spool__pool_task
 					 *)((char *)n -
 					    offsetof(struct spool__pool_task,
@@ -244,13 +275,22 @@ static void cancel_pending(struct spool_pool *p)
 		else
 			sched_yield(); /* a worker holds the consumer side */
 	}
+	for (;;) {
+		enum spool__inject_result r = spool__inject_pop(&p->jobs, &n);
+		if (r == SPOOL__INJECT_EMPTY)
+			break;
+		if (r == SPOOL__INJECT_ITEM)
+			cancel_item(spool__job_item(spool__job_of_node(n)));
+		else
+			sched_yield();
+	}
 	for (int i = 0; i < p->nworkers; i++) {
 		struct spool__deque *q = &p->workers[i].dq;
 		void *x;
 		enum spool__steal_result r;
 		while ((r = spool__deque_steal(q, &x)) != SPOOL__STEAL_EMPTY)
 			if (r == SPOOL__STEAL_ITEM)
-				cancel_task(x);
+				cancel_item(x);
 	}
 }
 

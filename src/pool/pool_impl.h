@@ -8,9 +8,14 @@
  *             through per-worker free lists; records that outlive the pool
  *   park.c    the idle set: searching, parking and waking without lost
  *             wake-ups
- *   worker.c  the worker loop, finding work, running tasks, and helping
- *             while waiting (the pool's side of the waiting seam)
+ *   worker.c  the worker loop, finding work, running tasks and jobs, and
+ *             helping while waiting (the pool's side of the waiting seam)
  *   pool.c    create, submit, shutdown, destroy, stats
+ *   job.h     jobs: work without a future (joins, scope spawns), their
+ *             latches, and how a deque entry says which of the two it is
+ *   join.c    spool_join, and running a job from outside the pool
+ *   scope.c   spool_scope_*
+ *   for.c     spool_for
  *
  * Ownership of a task record: the future inside it is reference counted
  * like any future. The pool holds one reference from submission until the
@@ -37,7 +42,6 @@
 #include "spool/pool.h"
 
 struct spool__worker;
-struct spool__help_frame; /* worker.c */
 
 struct spool__pool_task {
 	spool_future fut; /* first: a task record is its future */
@@ -47,14 +51,22 @@ struct spool__pool_task {
 	 * NULL for a record allocated by a thread outside the pool, which
 	 * goes back to its slab (slab.c). */
 	struct spool__worker *home;
-	/* One word for two links that are never in use at once: a record is
-	 * in the injection queue only while its task is queued (the pool's
+	/* One word for three uses that never overlap: a record is in the
+	 * injection queue only while its task is queued (the pool's
 	 * reference keeps it off every free list until a worker has taken it
-	 * out, and the queue touches no node it has handed out, inject.h),
-	 * and on a free list or return stack only once every reference is
-	 * gone. With the union a record is 128 bytes, two cache lines. */
+	 * out, and the queue touches no node it has handed out, inject.h);
+	 * its task runs only after it left every queue; and it is on a free
+	 * list or return stack only once every reference is gone. With the
+	 * union a record is 128 bytes, two cache lines. */
 	union {
-		struct spool__inject_node link;     /* injection queue link */
+		struct spool__inject_node link; /* injection queue link */
+		/* The worker running the task, stored when it starts: the
+		 * deadlock check's answer to "is this task running beneath
+		 * my wait?" (worker.c, pool_holds). Read only through a
+		 * reference, so never while the record is on a free list;
+		 * what the other members leave in the word is an address
+		 * inside a task record or a queue node, never a worker's. */
+		_Atomic(struct spool__worker *) runner;
 		struct spool__pool_task *next_free; /* free list */
 		struct spool__lifo_node ret;        /* return stack */
 	};
@@ -81,9 +93,6 @@ struct spool__worker {
 	unsigned tick;  /* tasks run, for the injection fairness check */
 	uint32_t rng;   /* victim selection */
 	bool searching; /* counted in the pool's searching count */
-	/* The waits this worker is in, innermost first: one per task
-	 * beneath the one running now (worker.c, the deadlock check). */
-	struct spool__help_frame *frames;
 
 	/* Records whose last reference was dropped on another thread: a
 	 * closable stack (core/lifo.h) pushed by anyone, emptied at once by
@@ -120,6 +129,10 @@ struct spool_pool {
 	 * (inside inj) share their lines with nothing the workers write. */
 	alignas(64) _Atomic uint32_t gate;
 	struct spool__inject inj;
+	/* Jobs handed in by threads outside the pool (job.h): joins, loops
+	 * and scope spawns started there. Rare, so a queue of their own
+	 * keeps the task queue's entries all of one type. */
+	struct spool__inject jobs;
 
 	alignas(64) _Atomic uint64_t idle; /* see SPOOL__IDLE_* */
 	_Atomic bool draining; /* shut down and no outside push in flight */
@@ -250,5 +263,41 @@ bool spool__pool_may_have_work(struct spool_pool *p);
 /* ---- workers (worker.c) -------------------------------------------------- */
 
 void *spool__worker_main(void *arg);
+
+struct spool__latch; /* job.h */
+
+/* Runs x, a deque entry (a task or a job, job.h), on w, the calling
+ * thread's worker. */
+void spool__worker_run_item(struct spool__worker *w, void *x);
+
+/* On w, the calling thread's worker: runs other work until l is open. */
+void spool__worker_wait_latch(struct spool__worker *w, struct spool__latch *l);
+
+/* ---- jobs from outside (job.c) --------------------------------------------
+ */
+
+struct spool__job;
+
+/* Hands j to p's job queue from a thread that is not one of p's workers,
+ * behind the external-submission gate. Returns 0, or SPOOL_ESHUTDOWN
+ * (after shutdown: j was not queued). Never blocks. */
+int spool__pool_push_job(struct spool_pool *p, struct spool__job *j);
+
+/* Waits until l is open: a worker of any pool runs its own pool's work
+ * meanwhile; any other thread spins briefly, then sleeps. */
+void spool__latch_wait(struct spool__latch *l);
+
+/* Runs fn(arg) in one of p's workers, from a thread that is not one of
+ * them, with the caller's current task as the job's (for
+ * spool_cancel_requested), and waits as spool__latch_wait does. Returns
+ * fn's result, SPOOL_ESHUTDOWN (p was shut down: fn did not run) or
+ * SPOOL_ECANCELLED (shutdown cancelled it while queued: fn did not run). */
+int spool__pool_run_outside(struct spool_pool *p, int (*fn)(void *arg),
+			    void *arg);
+
+/* A record from spool__task_alloc() (home set to the worker) or
+ * spool__task_alloc_outside() (home NULL) that was used for something
+ * other than a task (a scope spawn), given back from any thread. */
+void spool__task_record_free(struct spool__pool_task *t);
 
 #endif /* SPOOL_POOL_IMPL_H */

@@ -4,8 +4,12 @@
 # same code.
 list(APPEND SPOOL_SOURCES
   src/pool/fence.c
+  src/pool/for.c
+  src/pool/job.c
+  src/pool/join.c
   src/pool/park.c
   src/pool/pool.c
+  src/pool/scope.c
   src/pool/slab.c
   src/pool/task.c
   src/pool/worker.c)

@@ -95,6 +95,11 @@ static struct spool__pool_task *returned(struct spool__lifo_node *n)
 	return spool__lifo_entry(n, struct spool__pool_task, ret);
 }
 
+void spool__task_record_free(struct spool__pool_task *t)
+{
+	task_free(&t->fut);
+}
+
 const struct spool__future_ops spool__task_ops = {
 	.free = task_free,
 	.cancel_running = NULL,

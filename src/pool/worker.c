@@ -23,17 +23,25 @@
  * checked between tasks; a task run while helping is not interrupted, so a
  * wait can return later than its deadline by up to one task's run time.
  *
- * The deadlock check (core/wait.h). Every wait records, in a frame on its
- * own stack linked from the worker, the task that called it; the tasks it
- * runs while helping wait in frames above it. A task in a frame is running
- * on this thread beneath the innermost wait, so it completes only after
- * that wait returns: pool_holds() says so, and a wait without a deadline
- * that reaches the blocking stage (nothing left to help with) and finds
- * its future stuck, a task of the chain itself or a combinator or group
- * that needs one, returns SPOOL_EDEADLK instead of helping and blocking
- * for ever. The frames cost two stores per wait that does not find its
- * future final at once; the check itself runs only at the blocking stage,
- * and then again now and then (SPOOL__STUCK_RECHECK_*).
+ * Jobs (job.h) share the deques with tasks: an entry with its low bit set
+ * is a job, which run_item hands to its exec function instead of starting
+ * a future. A worker also takes jobs from the pool's job queue (outside
+ * joins, scopes and loops) where it takes injected tasks.
+ *
+ * The deadlock check (core/wait.h). A wait that reaches the blocking stage
+ * (nothing left to help with) and whose future may be stuck asks the
+ * worker whether that future is a task running beneath the wait: a task
+ * of the chain of waits on this worker's stack, which completes only
+ * after the wait returns. The worker keeps no chain for it. Each task
+ * record holds the worker that started it (run_task stores it, one store
+ * into a line the start has just written), and a task whose record names
+ * this worker and that is not final is running on this thread, and so is
+ * beneath the wait that asks (pool_holds). So the waits themselves cost
+ * nothing for the check; it runs only at the blocking stage, and then
+ * again now and then (SPOOL__STUCK_RECHECK_*). A wait without a deadline
+ * that finds its future stuck, a task of the chain itself or a
+ * combinator or group that needs one, returns SPOOL_EDEADLK instead of
+ * helping and blocking for ever.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -43,6 +51,7 @@
 
 #include "core/futex.h"
 #include "core/wait.h"
+#include "job.h"
 #include "pool_impl.h"
 #include "slab.h"
 #include "trace/trace.h"
@@ -81,14 +90,32 @@ static inline uint32_t next_rand(uint32_t *s)
 	return *s = x;
 }
 
+/* The oldest job handed in from outside the pool, one at a time (they are
+ * rare, and each is a whole computation). */
+static void *take_job(struct spool__worker *w)
+{
+	struct spool_pool *p = w->pool;
+	if (!spool__inject_maybe_nonempty(&p->jobs) ||
+	    !spool__inject_trylock(&p->jobs))
+		return NULL;
+	struct spool__inject_node *n;
+	void *x = NULL;
+	if (spool__inject_pop_locked(&p->jobs, &n) == SPOOL__INJECT_ITEM)
+		x = spool__job_item(spool__job_of_node(n));
+	spool__inject_unlock(&p->jobs);
+	if (x)
+		spool__trace_stale(); /* as for injected tasks, below */
+	return x;
+}
+
 /* Takes the oldest injected task, and moves up to INJECT_BATCH - 1 more
- * into w's deque. */
-static struct spool__pool_task *take_injected(struct spool__worker *w)
+ * into w's deque; else the oldest job from outside. */
+static void *take_injected(struct spool__worker *w)
 {
 	struct spool_pool *p = w->pool;
 	if (!spool__inject_maybe_nonempty(&p->inj) ||
 	    !spool__inject_trylock(&p->inj))
-		return NULL;
+		return take_job(w);
 	struct spool__inject_node *n;
 	struct spool__pool_task *first = NULL;
 	int moved = 0;
@@ -114,11 +141,11 @@ static struct spool__pool_task *take_injected(struct spool__worker *w)
 	 * read the clock (src/trace/trace.h, "reusing a clock read"). */
 	if (first)
 		spool__trace_stale();
-	return first;
+	return first ? (void *)first : take_job(w);
 }
 
 /* One steal attempt on each other worker. */
-static struct spool__pool_task *steal_round(struct spool__worker *w)
+static void *steal_round(struct spool__worker *w)
 {
 	struct spool_pool *p = w->pool;
 	int n = p->nworkers;
@@ -133,7 +160,8 @@ static struct spool__pool_task *steal_round(struct spool__worker *w)
 		void *x;
 		if (spool__deque_steal(&v->dq, &x) == SPOOL__STEAL_ITEM) {
 			spool__stat_inc(&w->st.steals);
-			spool__trace_steal(x, v->index);
+			spool__trace_steal(spool__item_is_job(x) ? NULL : x,
+					   v->index);
 			return x;
 		}
 		spool__stat_inc(&w->st.failed_steals);
@@ -141,18 +169,20 @@ static struct spool__pool_task *steal_round(struct spool__worker *w)
 	return NULL;
 }
 
-/* Work from the injection queue or another worker's deque. */
-static struct spool__pool_task *find_elsewhere(struct spool__worker *w)
+/* Work from the injection queue, the job queue or another worker's
+ * deque. */
+static void *find_elsewhere(struct spool__worker *w)
 {
-	struct spool__pool_task *t = take_injected(w);
+	void *t = take_injected(w);
 	return t ? t : steal_round(w);
 }
 
-/* Inlined into both loops: it is on every task's path. */
-static inline __attribute__((always_inline)) struct spool__pool_task *
+/* A task or a job (job.h). Inlined into both loops: it is on every task's
+ * path. */
+static inline __attribute__((always_inline)) void *
 find_task(struct spool__worker *w, bool *local)
 {
-	struct spool__pool_task *t;
+	void *t;
 	*local = false;
 	if (--w->tick == 0) {
 		w->tick = INJECT_EVERY;
@@ -174,6 +204,10 @@ static inline __attribute__((always_inline)) void
 run_task(struct spool__worker *w, struct spool__pool_task *t, bool local)
 {
 	if (spool__future_start(&t->fut) == 0) {
+		/* Relaxed: read only by this thread (pool_holds), or by
+		 * another one as a value that can never equal its own
+		 * worker. */
+		atomic_store_explicit(&t->runner, w, memory_order_relaxed);
 		spool_future *outer = spool__current_swap(&t->fut);
 		void *value = NULL;
 		spool__trace_run_begin_local(&t->fut, local);
@@ -191,15 +225,32 @@ run_task(struct spool__worker *w, struct spool__pool_task *t, bool local)
 	}
 }
 
+/* Runs x, a task or a job (job.h), on w. */
+static inline __attribute__((always_inline)) void
+run_item(struct spool__worker *w, void *x, bool local)
+{
+	if (spool__item_is_job(x)) {
+		struct spool__job *j = spool__item_job(x);
+		j->exec(j, false);
+	} else {
+		run_task(w, x, local);
+	}
+}
+
+void spool__worker_run_item(struct spool__worker *w, void *x)
+{
+	run_item(w, x, true);
+}
+
 /* The searching phase: bounded steal rounds with backoff. */
-static struct spool__pool_task *search(struct spool__worker *w)
+static void *search(struct spool__worker *w)
 {
 	struct spool_pool *p = w->pool;
 	if (!w->searching && !spool__idle_try_search(w))
 		return NULL;
 	unsigned c = BACKOFF_START;
 	for (int round = 0; round < SEARCH_ROUNDS; round++) {
-		struct spool__pool_task *t = find_elsewhere(w);
+		void *t = find_elsewhere(w);
 		if (t)
 			return t;
 		/* Relaxed: only a hint to stop searching early; the decision
@@ -244,14 +295,11 @@ static bool watch(struct spool__worker *w)
 	return false;
 }
 
-/* One wait of a worker: the task whose function called it. */
-struct spool__help_frame {
-	spool_future *task; /* NULL for a wait outside any task */
-	struct spool__help_frame *up;
-};
-
-/* Helps until f is final, the deadline passes or f is found stuck. */
-static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
+/* The whole of help() once it found nothing to run: the same loop with
+ * its spinning, blocking and deadlock-check state, out of line so that
+ * the common wait (its child is on the deque) sets none of it up. */
+static __attribute__((noinline)) int
+help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 {
 	int idle = 0;
 	int64_t block_ns = HELP_BLOCK_MIN_NS;
@@ -264,9 +312,9 @@ static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 		/* find_task, so that the injection queue gets its turn even
 		 * while a fork-join computation runs inside this wait. */
 		bool local;
-		struct spool__pool_task *t = find_task(w, &local);
+		void *t = find_task(w, &local);
 		if (t) {
-			run_task(w, t, local);
+			run_item(w, t, local);
 			idle = 0;
 			block_ns = HELP_BLOCK_MIN_NS;
 			c = BACKOFF_START;
@@ -303,23 +351,95 @@ static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 	}
 }
 
-static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
+/* Helps until f is final, the deadline passes or f is found stuck. */
+static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 {
-	struct spool__worker *w = ctx;
-	struct spool__help_frame frame = {spool_current_future(), w->frames};
-	w->frames = &frame;
-	int rc = help(w, f, deadline);
-	w->frames = frame.up;
-	return rc;
+	for (;;) {
+		/* Acquire: when final, the outcome is visible to the caller. */
+		if (spool__future_is_final(f))
+			return 0;
+		/* find_task, so that the injection queue gets its turn even
+		 * while a fork-join computation runs inside this wait. */
+		bool local;
+		void *t = find_task(w, &local);
+		if (!t)
+			return help_idle(w, f, deadline);
+		run_item(w, t, local);
+		if (deadline != INT64_MAX && spool__now_ns() >= deadline)
+			return spool__future_is_final(f) ? 0 : SPOOL_ETIMEDOUT;
+	}
 }
 
+/* Helps until l is open (job.h): a join's wait for its stolen half, a
+ * scope's for its spawns, a job handed to another pool. The same phases as
+ * help(): run what there is, spin briefly, then block on the latch in
+ * short slices, looking for work between them. */
+static __attribute__((noinline)) void wait_latch_idle(struct spool__worker *w,
+						      struct spool__latch *l)
+{
+	int idle = 0;
+	int64_t block_ns = HELP_BLOCK_MIN_NS;
+	unsigned c = BACKOFF_START;
+	for (;;) {
+		if (spool__latch_open(l))
+			return;
+		bool local;
+		void *t = find_task(w, &local);
+		if (t) {
+			run_item(w, t, local);
+			idle = 0;
+			block_ns = HELP_BLOCK_MIN_NS;
+			c = BACKOFF_START;
+		} else if (idle < HELP_SPIN_ROUNDS) {
+			idle++;
+			spool__trace_stale(); /* time passes unrecorded */
+			ck_backoff_eb(&c);
+		} else {
+			spool__trace_stale();
+			if (spool__latch_block(l, spool__now_ns() + block_ns) ==
+			    0)
+				return;
+			if (block_ns < HELP_BLOCK_MAX_NS)
+				block_ns *= 2;
+		}
+	}
+}
+
+void spool__worker_wait_latch(struct spool__worker *w, struct spool__latch *l)
+{
+	for (;;) {
+		if (spool__latch_open(l))
+			return;
+		bool local;
+		void *t = find_task(w, &local);
+		if (!t) {
+			wait_latch_idle(w, l);
+			return;
+		}
+		run_item(w, t, local);
+	}
+}
+
+static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
+{
+	return help(ctx, f, deadline);
+}
+
+/* Called with f not final and referenced by the caller, who is blocked in
+ * a wait on w's thread. A pool task started by w that is not final is
+ * running on this thread, beneath that wait (a task runs to its end on the
+ * worker that started it). While f is queued, the word holds a queue link
+ * or a free-list link from an earlier life of the record, never a
+ * worker's address; and w itself wrote any value that equals w, in this
+ * life of the record, since it started f. */
 static bool pool_holds(void *ctx, const spool_future *f)
 {
-	struct spool__worker *w = ctx;
-	for (struct spool__help_frame *h = w->frames; h; h = h->up)
-		if (h->task == f)
-			return true;
-	return false;
+	if (f->ops != &spool__task_ops)
+		return false;
+	const struct spool__pool_task *t = (const struct spool__pool_task *)f;
+	/* Relaxed: see above; a value written by another thread is never
+	 * ctx. */
+	return atomic_load_explicit(&t->runner, memory_order_relaxed) == ctx;
 }
 
 static const struct spool__wait_ops pool_wait_ops = {
@@ -406,13 +526,13 @@ void *spool__worker_main(void *arg)
 	w->tick = INJECT_EVERY;
 	for (;;) {
 		bool local;
-		struct spool__pool_task *t = find_task(w, &local);
+		void *t = find_task(w, &local);
 		if (!t)
 			t = search(w);
 		if (t) {
 			if (w->searching)
 				spool__idle_found_work(w);
-			run_task(w, t, local);
+			run_item(w, t, local);
 			continue;
 		}
 		/* Acquire: pairs with shutdown's store, made after the gate

@@ -34,6 +34,8 @@ CONFIGS=(
 	"park-no-recheck|park.pml|-DNO_RECHECK|fail"
 	"park-no-recheck-inject|park.pml|-DNO_RECHECK_INJECT|fail"
 	"park-no-recheck-deque|park.pml|-DNO_RECHECK_DEQUE|fail"
+	"park-jobs|park.pml|-DJOBS|pass"
+	"park-jobs-no-recheck-jobs|park.pml|-DJOBS -DNO_RECHECK_JOBS|fail"
 	"park-fallback-no-notify-fence|park.pml|-DFALLBACK -DNO_NOTIFY_FENCE|fail"
 	"park-shutdown|park.pml|-DSHUTDOWN|bug"
 )

@@ -13,6 +13,8 @@
  *                 spawn a child (pool_submit from a worker: push onto the
  *                 own deque, then spool__idle_notify);
  *   submitter(s)  submit_outside (pool.c): spool__inject_push, then
+ *                 spool__idle_notify; with JOBS, spool__pool_push_job
+ *                 (pool.c) instead: a job into the job queue, then
  *                 spool__idle_notify;
  *   flusher(t)    the store buffer of thread t (tso.pml).
  * The inlines below carry the C function's name they mirror.
@@ -31,7 +33,13 @@
  *           Kit's spurious failures (which park.c's argument tolerates).
  *   deque   each worker's Chase-Lev deque, its top and bottom in memory,
  *           with pop, push and steal as in deque.h (model (a) checks the
- *           deque itself; its slots are left out here, tasks are alike).
+ *           deque itself; its slots are left out here, tasks are alike,
+ *           and so are jobs: a join half or a scope spawn is an entry
+ *           like a task).
+ *   jobs    the job queue (jobs handed in from outside the pool: joins,
+ *           scopes, loops): jobq counts its items as inj does; a worker
+ *           takes one job at a time when the injection queue gives it
+ *           nothing (worker.c, take_job), in one step or RETRY.
  *
  * Simplifications, each removing no schedule that matters here: the
  * injection fairness tick (INJECT_EVERY = 61 tasks, more than the model
@@ -49,6 +57,8 @@
  *   NSPAWN=n      tasks spawned by running tasks, in all (default 1)
  *   FALLBACK      both halves of the asymmetric fence are full fences
  *                 (fence.h: a kernel without membarrier)
+ *   JOBS          the submitters hand in jobs (the job queue) instead of
+ *                 tasks (the injection queue)
  *   SHUTDOWN      the last submitter then shuts the pool down
  *                 (spool_pool_shutdown: close_gate, draining, wake_all),
  *                 and workers leave as spool__worker_main does. This finds
@@ -65,6 +75,7 @@
  *   NO_RECHECK           spool__idle_park without P3
  *   NO_RECHECK_INJECT    P3 without the injection queue
  *   NO_RECHECK_DEQUE     P3 without the deques
+ *   NO_RECHECK_JOBS      P3 without the job queue (with JOBS)
  *   NO_NOTIFY_FENCE      spool__idle_notify without N1 (with FALLBACK;
  *                        with membarrier N1 is already only a compiler
  *                        barrier)
@@ -102,6 +113,7 @@ mtype = { draining, sleep_mu, inj_lock, sleeping0, sleeping1, sleeping2, top0, t
 byte idle_s;     /* p->idle, low half: searching workers */
 byte idle_p;     /* p->idle, high half: parked workers */
 byte inj;        /* p->inj: items pushed (exchange done), not yet taken */
+byte jobq;       /* p->jobs: the same for the job queue */
 byte ec[NW];     /* p->workers[w].ec, ck_ec32 */
 
 /* Under sleep_mu only: p->sleepers, a LIFO list (sl[nsl - 1] is first). */
@@ -305,6 +317,18 @@ inline take_injected(me)
 		moved = 0;
 		ok = 0
 	:: else -> skip
+	fi;
+	/* take_job(w), when the injection queue gave nothing: one job, or
+	 * RETRY (a half-done push, the consumer lock held elsewhere) */
+	if
+	:: !got ->
+		if
+		:: d_step { jobq > 0 -> jobq--; got = 1;
+			printf("t%d: takes a job from the job queue\n", me) }
+		:: jobq > 0 -> skip
+		:: jobq == 0 -> skip
+		fi
+	:: else -> skip
 	fi
 }
 
@@ -371,7 +395,21 @@ inline may_have_work(me)
 	od;
 	i = 0;
 	b = 0;
-	t = 0
+	t = 0;
+#endif
+#ifndef NO_RECHECK_JOBS
+	/* work-source: jobs */
+	if
+	:: !r -> d_step {
+			/* spool__inject_maybe_nonempty(&p->jobs) */
+			r = (jobq > 0);
+			printf("t%d: reads the job queue: %d queued\n", me,
+			       jobq)
+		}
+	:: else -> skip
+	fi
+#else
+	skip
 #endif
 }
 
@@ -475,7 +513,7 @@ loop:
 	/* if (draining (acquire) && !spool__inject_maybe_nonempty) break */
 	load(me, DRAINING, v);
 	if
-	:: v && inj == 0 -> goto leave
+	:: v && inj == 0 && jobq == 0 -> goto leave
 	:: else -> v = 0
 	fi;
 #endif
@@ -562,12 +600,22 @@ proctype submitter(byte me)
 	byte w;
 	/* spool__inject_push: the exchange on the tail (its link comes
 	 * later, but maybe_nonempty already counts the item) */
+#ifdef JOBS
+	/* spool__pool_push_job: the job queue's exchange on its tail */
+	d_step {
+		drain(me);
+		jobq++;
+		created++;
+		printf("t%d: hands a job to the job queue\n", me)
+	};
+#else
 	d_step {
 		drain(me);
 		inj++;
 		created++;
 		printf("t%d: pushes a task into inject\n", me)
 	};
+#endif
 	notify(me);
 #ifdef SHUTDOWN
 	/* The last submitter then calls spool_pool_shutdown(p, WAIT) (or
@@ -610,7 +658,7 @@ proctype monitor()
 	byte i;
 	timeout;
 	d_step {
-		queued = inj;
+		queued = inj + jobq;
 		i = 0;
 		do
 		:: i < NW ->
@@ -623,8 +671,8 @@ proctype monitor()
 		:: else -> break
 		od;
 		i = 0;
-		printf("nothing can move: %d queued (%d in inject), ran %d of %d\n",
-		       queued, inj, ran, created);
+		printf("nothing can move: %d queued (%d in inject, %d in jobs), ran %d of %d\n",
+		       queued, inj, jobq, ran, created);
 		assert(queued == 0);
 		assert(ran == created)
 	}

@@ -9,7 +9,8 @@
  * the loop that sleep different times, each phase inside a slice of
  * the program's own (spool_trace_begin/end). The main thread runs the
  * loop, so its track is named "loop"; the workers' are "worker 0" and
- * "worker 1". The trace keeps 16 Ki events per thread, plenty for this
+ * "worker 1" (a worker that ran nothing has no track). The trace keeps
+ * 16 Ki events per thread, plenty for this
  * run, so that starting it commits little memory (the default is 1 Mi
  * events). Then it checks the file: it exists, it is one
  * well-formed JSON object (a small reader below checks the grammar, not
@@ -263,8 +264,6 @@ static int check_file(const char *path)
 		"\"phase: naps on the loop\"",
 		"\"nap\"",
 		"\"loop phase\"",
-		"\"worker 0\"",
-		"\"worker 1\"",
 		"\"loop\""};
 	int missing = 0;
 	for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++)
@@ -273,6 +272,13 @@ static int check_file(const char *path)
 				needles[i]);
 			missing++;
 		}
+	/* A track exists only for a thread that recorded something; on a
+	 * busy machine one worker may run every task of the map, so one
+	 * worker's track is what the trace must have. */
+	if (!strstr(json, "\"worker 0\"") && !strstr(json, "\"worker 1\"")) {
+		fprintf(stderr, "FAILED: the trace has no worker track\n");
+		missing++;
+	}
 	printf("trace file: %zu bytes, %s\n", len,
 	       parsed ? "one well-formed JSON object" : "NOT well-formed JSON");
 	free(json);

@@ -486,6 +486,11 @@ int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 					   "WORKLOAD:BACKEND (see "
 					   "--list)",
 					   val);
+			if (!cmp_backend_applies(wi, bi))
+				return bad(err,
+					   "--timeline: the convoy has no '%s' "
+					   "row (seq, pool, gil, loop, procs)",
+					   c + 1);
 			cfg->timeline_workload = wi;
 			cfg->timeline_backend = bi;
 		} else if (!strcmp(flag, "--svg")) {

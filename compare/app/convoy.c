@@ -698,7 +698,10 @@ int cmp_run_convoy(const struct cmp_config *cfg, struct cmp_convoy_result *out,
 					  cfg->timeline_workload ==
 						  CMP_W_CONVOY &&
 					  cfg->timeline_backend == r->backend &&
-					  k == (kmax < 1 ? kmax : 1);
+					  k == (r->backend == CMP_B_SEQ ||
+								kmax < 1
+							? 0
+							: 1);
 				struct sample *x = &s[i * runs + run];
 				char why[96];
 				if (measure(cfg, r->backend, k, rtt, tl, x, why,

@@ -203,6 +203,8 @@ START_TEST(unknown_names_are_status_2_with_the_name)
 	expect_bad(parse("--timeline", "fib", NULL), "--timeline: 'fib'");
 	expect_bad(parse("--timeline", "fib:nope", NULL),
 		   "--timeline: 'fib:nope'");
+	expect_bad(parse("--timeline", "convoy:threads", NULL),
+		   "the convoy has no 'threads' row");
 }
 END_TEST
 

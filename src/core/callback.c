@@ -106,12 +106,13 @@ static __attribute__((noinline, cold)) void run_late(spool_future *f,
 	cb_drop(c, &k, true, false);
 }
 
-/* The body of both registrations; own is NULL for the public one, which
- * allocates a node when f's own is taken. Inlined into each, so that the
- * public one keeps its code. */
+/* The body of the registrations; own is NULL for the public one, which
+ * allocates a node when f's own is taken; via is NULL but for
+ * spool__future_add_callback_via. Inlined into each, so that the public one
+ * keeps its code. */
 static inline __attribute__((always_inline)) int
 add_callback(spool_future *f, struct spool__cb *own, spool_callback_fn fn,
-	     void *arg)
+	     void *arg, const struct spool__wait_context *via)
 {
 	/* Acquire, on the load and on the read-modify-write: a final phase
 	 * read here comes with the outcome its completer published. */
@@ -146,7 +147,8 @@ add_callback(spool_future *f, struct spool__cb *own, spool_callback_fn fn,
 	 * reported (wait.h, hold). A registration through
 	 * spool__future_add_callback_node is never sent home: it must not
 	 * fail, and its callbacks are spool's own, which any thread may run. */
-	struct spool__wait_context here = spool__wait_context_get();
+	struct spool__wait_context here = via ? *via
+					      : spool__wait_context_get();
 	const struct spool__wait_ops *ops = !own && here.ops && here.ops->post
 						    ? here.ops
 						    : NULL;
@@ -174,14 +176,23 @@ int spool_future_add_callback(spool_future *f, spool_callback_fn fn, void *arg)
 {
 	if (!f || !fn)
 		return SPOOL_EINVAL;
-	return add_callback(f, NULL, fn, arg);
+	return add_callback(f, NULL, fn, arg, NULL);
+}
+
+int spool__future_add_callback_via(spool_future *f, spool_callback_fn fn,
+				   void *arg,
+				   const struct spool__wait_ops *via_ops,
+				   void *via_ctx)
+{
+	struct spool__wait_context via = {via_ops, via_ctx};
+	return add_callback(f, NULL, fn, arg, &via);
 }
 
 void spool__future_add_callback_node(spool_future *f, struct spool__cb *node,
 				     spool_callback_fn fn, void *arg)
 {
 	assert(f && node && fn);
-	(void)add_callback(f, node, fn, arg);
+	(void)add_callback(f, node, fn, arg, NULL);
 }
 
 void spool_debug_add_callback_node(spool_future *f, struct spool__cb *node,

@@ -276,6 +276,16 @@ int spool__future_block(spool_future *f, int64_t deadline);
 void spool__future_add_callback_node(spool_future *f, struct spool__cb *node,
 				     spool_callback_fn fn, void *arg);
 
+/* spool_future_add_callback as if registered on a thread whose wait
+ * context were {via_ops, via_ctx} (via_ops with post, hold and drop): the
+ * callback is held and sent home with those hooks. For a context that
+ * sends different callbacks home differently (the loop's awaits,
+ * src/loop/home.c). Thread-safe; never blocks. */
+int spool__future_add_callback_via(spool_future *f, spool_callback_fn fn,
+				   void *arg,
+				   const struct spool__wait_ops *via_ops,
+				   void *via_ctx);
+
 /* spool__future_add_callback_node under a name the shared library exports,
  * for tests, which see only its spool_ names (as spool_debug_alloc_fail_nth
  * in alloc.h). Declared in no public header. */

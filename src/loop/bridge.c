@@ -7,9 +7,9 @@
  * The work runs as an ordinary task on the other executor (the inner
  * future). The caller gets an outer future that only the loop's thread
  * completes: the inner future's done-callback runs where the work ends
- * and sends itself to the loop's thread through the loop's inbox, on a
- * spare handle reserved when the bridge was made (inbox.c), so that
- * running out of memory later cannot divert it. So the outer future's
+ * and sends itself to the loop's thread on a ticket (home.c): a send
+ * reserved when the bridge was made, so that running out of memory later
+ * cannot divert it. So the outer future's
  * callbacks and the coroutines awaiting it are woken by the loop, never by
  * a pool thread. Cancelling the outer future cancels the inner one.
  *
@@ -25,19 +25,17 @@
 
 struct bridge {
 	spool_future fut; /* first: the outer future */
-	struct spool__anchor *anchor;
-	/* inner_done's send home uses a spare handle reserved at creation
-	 * (inbox.c); sent once it did, after which the reservation is spent
-	 * and only the loop's thread reads the flag. */
-	bool sent;
+	/* inner_done's send home, reserved at creation; its anchor is held
+	 * by the bridge until fini. */
+	struct spool__home_ticket home;
 	struct spool__cb on_inner, on_outer; /* never fail (future_impl.h) */
 };
 
 static void bridge_fini(spool_future *f)
 {
 	struct bridge *b = (struct bridge *)f;
-	spool__anchor_release(b->anchor);
-	b->anchor = NULL;
+	spool__anchor_release(b->home.anchor);
+	b->home.anchor = NULL;
 }
 
 static const struct spool__future_ops bridge_ops = {.fini = bridge_fini};
@@ -49,14 +47,8 @@ static const struct spool__future_ops bridge_ops = {.fini = bridge_fini};
 static void inner_done(spool_future *inner, void *arg)
 {
 	struct bridge *b = arg;
-	if (!b->sent && !spool__on_loop(b->anchor)) {
-		b->sent = true;
-		if (spool__anchor_send(b->anchor, inner_done, inner, b) == 0)
-			return;
-		b->sent = false; /* the loop is gone: complete it here */
-	}
-	if (!b->sent)
-		spool__anchor_unreserve(b->anchor);
+	if (spool__home_forward(&b->home, inner_done, inner, b))
+		return; /* it runs again on the loop's thread */
 	int err = spool_future_error(inner);
 	if (err == 0)
 		spool__future_complete(&b->fut, 0, spool_future_value(inner));
@@ -89,7 +81,7 @@ spool_future *spool_loop_run_in_executor(spool_loop *loop, spool_executor *ex,
 		return spool__future_failed(rc);
 	struct spool__anchor *a = loop->anchor;
 	struct bridge *b = spool__malloc(sizeof *b);
-	if (b && spool__anchor_reserve(a) != 0) {
+	if (b && spool__home_ticket_take(&b->home, a) != 0) {
 		free(b);
 		b = NULL;
 	}
@@ -104,14 +96,12 @@ spool_future *spool_loop_run_in_executor(spool_loop *loop, spool_executor *ex,
 	 * must not wait for that. */
 	spool_future *inner = spool_submit(ex, fn, arg);
 	if (!inner) {
-		spool__anchor_unreserve(a);
+		spool__home_ticket_return(&b->home);
 		free(b);
 		spool__anchor_release(a);
 		return NULL;
 	}
 	spool__future_init(&b->fut, &bridge_ops);
-	b->anchor = a;
-	b->sent = false;
 	/* Both callbacks on own nodes: from here on nothing can fail. */
 	spool__future_add_callback_node(&b->fut, &b->on_outer, outer_done,
 					inner);

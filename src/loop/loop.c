@@ -209,7 +209,8 @@ static void gate_drain(spool_loop *loop)
  */
 enum { SPARE_QUARANTINE = 16, SPARE_MAX = 256 };
 
-struct spool_handle *spool__handle_new(spool_loop *loop, int kind)
+struct spool_handle *spool__handle_new(spool_loop *loop,
+				       const struct spool__handle_ops *ops)
 {
 	struct spool_handle *h;
 	if (loop->nspare > SPARE_QUARANTINE) {
@@ -222,7 +223,7 @@ struct spool_handle *spool__handle_new(spool_loop *loop, int kind)
 	}
 	h->loop = loop;
 	h->gen = atomic_load_explicit(&loop->gen, memory_order_relaxed);
-	h->kind = (uint8_t)kind;
+	h->ops = ops;
 	h->refs = 1;
 	return h;
 }
@@ -239,8 +240,7 @@ void spool__handle_unref(struct spool_handle *h)
 {
 	if (--h->refs != 0)
 		return;
-	if ((h->kind != SPOOL__H_CALLBACK && h->kind != SPOOL__H_WAKE) ||
-	    !handle_loop_alive(h)) {
+	if (!h->ops->recycled || !handle_loop_alive(h)) {
 		free(h);
 		return;
 	}
@@ -270,36 +270,49 @@ static void spares_free(spool_loop *loop)
 	loop->spare_head = loop->spare_tail = NULL;
 }
 
-/* Inlined into run_ready: one return level fewer after a coroutine
- * switches back (see spool__coro_switch). */
+/* CALLBACK: call_soon, call_at, call_later, call_soon_threadsafe. */
+static inline void callback_run(spool_loop *loop, struct spool_handle *h)
+{
+	if (!h->cancelled) {
+		h->done = true;
+		h->fn.cb(loop, h->arg);
+	}
+	spool__handle_unref(h);
+}
+
+static void callback_run_out(spool_loop *loop, struct spool_handle *h)
+{
+	callback_run(loop, h);
+}
+
+/* At destroy: dropped unrun. */
+static void callback_finish(spool_loop *loop, struct spool_handle *h)
+{
+	(void)loop;
+	h->cancelled = h->done = true;
+	spool__handle_unref(h);
+}
+
+const struct spool__handle_ops spool__callback_ops = {
+	.run = callback_run_out,
+	.finish = callback_finish,
+	.recycled = true,
+};
+
+/* Runs h by its table. The two kinds every busy iteration is made of are
+ * called directly, so that they stay inlined here as they were before
+ * handles had tables: a task's step (one return level fewer after a
+ * coroutine switches back, see spool__coro_switch) and a plain callback.
+ * Their tables' run does the same, for anyone else who runs them. */
 static inline __attribute__((always_inline)) void
 run_handle(spool_loop *loop, struct spool_handle *h)
 {
-	switch (h->kind) {
-	case SPOOL__H_CALLBACK:
-		if (!h->cancelled) {
-			h->done = true;
-			h->fn.cb(loop, h->arg);
-		}
-		spool__handle_unref(h);
-		break;
-	case SPOOL__H_STEP:
+	if (h->ops == &spool__step_ops)
 		spool__task_step(loop, h->arg);
-		break;
-	case SPOOL__H_POSTED:
-		h->fn.post_fn(h->f, h->arg);
-		spool_future_release(h->f);
-		spool__handle_unref(h);
-		break;
-	case SPOOL__H_AWAIT:
-		spool__await_run(h);
-		break;
-	case SPOOL__H_CANCEL:
-		spool__task_cancel_arrived(h->arg, true);
-		break;
-	default:
-		spool__bug("loop ready queue", "a handle of unknown kind");
-	}
+	else if (h->ops == &spool__callback_ops)
+		callback_run(loop, h);
+	else
+		h->ops->run(loop, h);
 }
 
 /* Step 5: the ready queue as it is now; later additions wait. Returns how
@@ -654,30 +667,12 @@ spool_executor *spool_loop_executor(spool_loop *loop)
 
 /* ---- destroying ------------------------------------------------------- */
 
-/* What is left at the very end: posted done-callbacks run (exactly once,
- * as core promises), everything else is dropped unrun. */
+/* What is left at the very end: each handle's table says (callbacks sent
+ * home run, exactly once as core promises; everything else is dropped
+ * unrun). */
 static void finish_handle(spool_loop *loop, struct spool_handle *h)
 {
-	switch (h->kind) {
-	case SPOOL__H_POSTED:
-	case SPOOL__H_AWAIT:
-		run_handle(loop, h);
-		break;
-	case SPOOL__H_STEP: {
-		/* Submitted from another thread after destroy began. */
-		struct spool__loop_task *t = h->arg;
-		spool__future_complete(&t->fut, SPOOL_ESHUTDOWN, NULL);
-		spool_future_release(&t->fut);
-		break;
-	}
-	case SPOOL__H_CANCEL:
-		spool__task_cancel_arrived(h->arg, false);
-		break;
-	default:
-		h->cancelled = h->done = true;
-		spool__handle_unref(h);
-		break;
-	}
+	h->ops->finish(loop, h);
 }
 
 void spool_loop_destroy(spool_loop *loop)
@@ -740,7 +735,7 @@ static int schedule(spool_loop *loop, const char *name, bool timer,
 		return SPOOL_EINVAL;
 	if (loop->closed)
 		return SPOOL_ESHUTDOWN;
-	struct spool_handle *h = spool__handle_new(loop, SPOOL__H_CALLBACK);
+	struct spool_handle *h = spool__handle_new(loop, &spool__callback_ops);
 	if (!h)
 		return SPOOL_ENOMEM;
 	h->fn.cb = fn;
@@ -807,7 +802,7 @@ int spool_loop_call_soon_threadsafe(spool_loop *loop, spool_loop_callback_fn fn,
 	if (h) {
 		h->loop = loop;
 		h->gen = atomic_load_explicit(&loop->gen, memory_order_relaxed);
-		h->kind = SPOOL__H_CALLBACK;
+		h->ops = &spool__callback_ops;
 		h->refs = 1;
 		h->fn.cb = fn;
 		h->arg = arg;

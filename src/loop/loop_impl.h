@@ -32,46 +32,21 @@
 #include "core/misuse.h"
 #include "core/wait.h"
 #include "coro.h"
+#include "handle.h"
+#include "home.h"
 #include "spool/loop.h"
 #include "stack.h"
 #include "trace/trace.h"
 
-/* ---- handles: every unit of work the loop runs ------------------------ */
+/* ---- handles: every unit of work the loop runs (handle.h) ------------ */
 
-enum spool__handle_kind {
-	SPOOL__H_CALLBACK, /* fn(loop, arg): call_soon / call_later / ... */
-	SPOOL__H_STEP,     /* start or resume a task (embedded in it) */
-	SPOOL__H_POSTED,   /* a done-callback sent home: post_fn(f, arg) */
-	SPOOL__H_CANCEL,   /* deliver a cancel from another thread (task.c) */
-	SPOOL__H_WAKE,     /* a deadline: wake task arg with wake_rc */
-	SPOOL__H_AWAIT,    /* an await's future completed elsewhere (task.c) */
-};
-
-struct spool_handle {
-	union {
-		struct spool_handle *next;     /* ready queue or spare list */
-		struct spool__lifo_node inbox; /* the inbox (inbox.c) */
-	};
-	/* The loop that made it (CALLBACK, WAKE): alive while gen equals
-	 * the loop's gen (loop.c); NULL when not made for a loop. */
-	spool_loop *loop;
-	uint32_t gen;
-	uint8_t kind;
-	bool cancelled;
-	bool done;     /* ran, or was dropped by the loop */
-	bool in_heap;  /* a timer not yet due */
-	bool user;     /* the caller holds a reference (not yet released) */
-	uint32_t refs; /* the loop's (while queued) and the user's */
-	int wake_rc;   /* SPOOL__H_WAKE: what the woken wait returns */
-	int64_t when;  /* timers: CLOCK_MONOTONIC ns */
-	uint64_t seq;  /* timers: scheduling order, breaks ties */
-	union {
-		spool_loop_callback_fn cb;
-		spool_callback_fn post_fn;
-	} fn;
-	void *arg;
-	spool_future *f; /* SPOOL__H_POSTED: retained */
-};
+/* The kinds of handle the loop makes or is sent: call_soon and timers
+ * (loop.c), a wake timer (timer.c), a task's step and its cancel from
+ * another thread (task.c); home.c has its own. */
+extern const struct spool__handle_ops spool__callback_ops;
+extern const struct spool__handle_ops spool__wake_ops;
+extern const struct spool__handle_ops spool__step_ops;
+extern const struct spool__handle_ops spool__cancel_ops;
 
 /* ---- the anchor: what outlives the loop ------------------------------- */
 
@@ -89,12 +64,8 @@ struct spool__anchor {
 	atomic_int wake_pending;
 	int efd;          /* eventfd, closed with the anchor */
 	spool_loop *loop; /* read only on the loop's thread */
-	/* Spare handles for sending done-callbacks home (inbox.c), under
-	 * spare_mu: nspare on the list, nreserved promised to callbacks
-	 * not yet sent or dropped; nspare >= nreserved always. */
-	pthread_mutex_t spare_mu;
-	struct spool_handle *spares;
-	size_t nspare, nreserved;
+	/* Spare handles for sending callbacks home (home.c alone). */
+	struct spool__home home;
 	/* The token (spool__thread_token) of the thread the loop is
 	 * stranded on: set when that thread leaves the loop with coroutines
 	 * suspended, cleared when it runs the loop again; 0 otherwise
@@ -144,8 +115,8 @@ struct spool__loop_task {
 	int resume_rc;        /* what the pending await returns */
 	spool_future *wait_f; /* the future an await waits on */
 	struct spool_handle *timer; /* the await's deadline, if any */
-	/* The wake-up handle of an await (task.c); refs 0 while free. */
-	struct spool_handle await_h;
+	/* The wake-up handle of an await (home.c alone). */
+	struct spool__await_slot await;
 	/* A cancel from another thread on its way to the loop (task.c):
 	 * cancel_h is in the inbox or the ready queue while cancel_queued
 	 * is set. */
@@ -272,10 +243,11 @@ static inline void spool__ready_push(spool_loop *loop, struct spool_handle *h)
 }
 /* A handle of this loop, from its spares or the allocator; loop thread
  * (or the one thread using a loop that is not running). */
-struct spool_handle *spool__handle_new(spool_loop *loop, int kind);
-/* Drops a reference; the last one gives a CALLBACK or WAKE handle of a
- * live loop to its spares (the loop's thread, or the single thread using
- * it), any other handle to free(). */
+struct spool_handle *spool__handle_new(spool_loop *loop,
+				       const struct spool__handle_ops *ops);
+/* Drops a reference; the last one gives a recycled handle (CALLBACK,
+ * WAKE) of a live loop to its spares (the loop's thread, or the single
+ * thread using it), any other handle to free(). */
 void spool__handle_unref(struct spool_handle *h);
 
 /* The calling thread may use the loop's thread-only calls: it runs the
@@ -322,20 +294,6 @@ void spool__inbox_drain(spool_loop *loop);
 /* Loop thread, at destroy: closes the inbox and returns what was left,
  * oldest first. */
 struct spool_handle *spool__inbox_close(struct spool__anchor *a);
-/* Reserves one spare handle for a later send (0 or SPOOL_ENOMEM), gives a
- * reservation back, and sends fn(f, arg) home on a reserved spare: 0, or
- * -1 when the loop is gone (the reservation is then still held). Any
- * thread. */
-int spool__anchor_reserve(struct spool__anchor *a);
-void spool__anchor_unreserve(struct spool__anchor *a);
-int spool__anchor_send(struct spool__anchor *a, spool_callback_fn fn,
-		       spool_future *f, void *arg);
-/* The wait-context hooks (core/wait.h). */
-int spool__anchor_post(void *ctx, spool_callback_fn fn, spool_future *f,
-		       void *arg);
-int spool__anchor_hold_ctx(void *ctx, spool_callback_fn fn);
-void spool__anchor_drop_ctx(void *ctx, spool_callback_fn fn, void *arg,
-			    bool ran, bool posted);
 
 /* deadlock.c: the loop's part of the deadlock check (core/wait.h). When
  * the loop's thread leaves it, and when a thread starts running it. */
@@ -361,11 +319,11 @@ int spool__task_suspend(spool_loop *loop, struct spool__loop_task *t);
 /* Inside a coroutine on a shared-stack loop, before suspending: reserves
  * the buffer its stack will be saved in; 0 or SPOOL_ENOMEM. */
 int spool__shared_reserve(spool_loop *loop, struct spool__loop_task *t);
-/* The done-callback of an await (arg: the await's handle, task.c), and
- * what the loop runs for that handle when spool__anchor_post() has sent it
- * home as SPOOL__H_AWAIT. */
-void spool__await_fired(spool_future *f, void *arg);
-void spool__await_run(struct spool_handle *h);
+/* An await's future f completed (home.c calls it for the callback that
+ * spool__home_await registered): wakes t if it still waits on f, and
+ * drops the callback's reference to t. On the loop's thread, or on the
+ * completing thread once the loop is gone (it then wakes nothing). */
+void spool__task_await_done(struct spool__loop_task *t, spool_future *f);
 spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 				 void *arg, const char *label);
 
@@ -391,40 +349,58 @@ static inline int spool__task_await_begin(spool_loop *loop,
 	return 0;
 }
 
+/* The one way a coroutine is switched into, whoever switches: the
+ * scheduler (switch_in in task.c, for a first start or a resumption) and a
+ * coroutine that suspends and hands the CPU straight on (spool__task_leave
+ * below). It makes t RUNNING and loop->current, makes t's future core's
+ * current one (returning the one before, which the scheduler puts back
+ * when it gets the CPU again; a handing coroutine drops it, as the
+ * scheduler still holds its own), and switches from `from` into t. It
+ * returns when something switches back to `from`. The caller records the
+ * trace event (a start or a resumption) and, on a shared-stack loop, has
+ * put t's frames in place (only the scheduler may copy them). Inline in
+ * both callers: in a plain build the switch is one call (coro.h). */
+static inline __attribute__((always_inline)) spool_future *
+spool__task_resume(spool_loop *loop, struct spool__loop_task *t,
+		   struct spool__coro *from)
+{
+	t->status = SPOOL__T_RUNNING;
+	loop->current = t;
+	spool_future *outer = spool__current_swap(&t->fut);
+	spool__coro_switch(from, &t->coro);
+	return outer;
+}
+
 /* Inside coroutine t, which has just queued itself or registered what will
  * wake it: gives the CPU to whatever runs next in this iteration, and
  * returns once t is resumed.
  *
  * When the next handle of the batch resumes a suspended coroutine, t
- * switches straight to it (one register switch) and does on its behalf
- * what the scheduler's step would have done (spool__task_step: the trace
- * event, the status, loop->current, core's current future). Otherwise
- * (the batch is used up, the next handle is a plain callback or a task's
- * first start, or the loop shares one stack, whose frames must be copied
- * on the scheduler's stack) t switches to the scheduler, which runs the
- * rest of the batch. Either way handles leave the batch in its order and
- * only handles of the batch run, so the iteration rule of run_once holds
- * exactly as if every handle were run by the scheduler; and whichever
- * coroutine switches back to the scheduler finds itself in loop->current
- * (switch_in in task.c reads it there, not from its own frame). */
+ * switches straight to it (spool__task_resume, as the scheduler's step
+ * would, after the same trace event). Otherwise (the batch is used up, the
+ * next handle is a plain callback or a task's first start, or the loop
+ * shares one stack, whose frames must be copied on the scheduler's stack)
+ * t switches to the scheduler, which runs the rest of the batch. Either
+ * way handles leave the batch in its order and only handles of the batch
+ * run, so the iteration rule of run_once holds exactly as if every handle
+ * were run by the scheduler; and whichever coroutine switches back to the
+ * scheduler finds itself in loop->current (switch_in in task.c reads it
+ * there, not from its own frame). */
 static inline void spool__task_leave(spool_loop *loop,
 				     struct spool__loop_task *t)
 {
-	struct spool__coro *to = &loop->sched;
 	struct spool_handle *h = loop->batch;
-	if (!loop->shared && h && h->kind == SPOOL__H_STEP) {
+	if (!loop->shared && h && h->ops == &spool__step_ops) {
 		struct spool__loop_task *n = h->arg;
 		if (n->status == SPOOL__T_READY) {
 			loop->batch = h->next;
 			loop->batch_ran++;
 			spool__trace_resume(&n->fut, n->resume_rc);
-			n->status = SPOOL__T_RUNNING;
-			loop->current = n;
-			spool__current_swap(&n->fut);
-			to = &n->coro;
+			(void)spool__task_resume(loop, n, &t->coro);
+			return;
 		}
 	}
-	spool__coro_switch(&t->coro, to);
+	spool__coro_switch(&t->coro, &loop->sched);
 }
 
 /* Inside a coroutine: lets every other ready callback run once. Inline:

@@ -6,6 +6,7 @@ set(_spool_loop_sources
   src/loop/coro_switch.c
   src/loop/coro_ucontext.c
   src/loop/deadlock.c
+  src/loop/home.c
   src/loop/inbox.c
   src/loop/io.c
   src/loop/loop.c

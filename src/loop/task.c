@@ -24,7 +24,7 @@
  * completion never touches freed memory. It wakes the task only if the task
  * still waits on that same future; otherwise it just lets go. If the
  * awaited future is freed without ever completing, core's drop hook lets go
- * instead (inbox.c).
+ * instead (home.c).
  *
  * References: the caller's (returned by submit) and the loop's, which the
  * loop drops when the task is finished; callbacks and queued cancels hold
@@ -139,7 +139,7 @@ spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 	t->fn = fn;
 	t->arg = arg;
 	t->status = SPOOL__T_NEW;
-	t->step.kind = SPOOL__H_STEP;
+	t->step.ops = &spool__step_ops;
 	t->step.loop = loop;
 	t->step.refs = 1;
 	t->step.arg = t;
@@ -333,12 +333,9 @@ static void task_entry(void *p)
 static inline __attribute__((always_inline)) void
 switch_in(spool_loop *loop, struct spool__loop_task *t)
 {
-	t->status = SPOOL__T_RUNNING;
-	loop->current = t;
 	if (loop->shared)
 		shared_enter(loop, t);
-	spool_future *outer = spool__current_swap(&t->fut);
-	spool__coro_switch(&loop->sched, &t->coro);
+	spool_future *outer = spool__task_resume(loop, t, &loop->sched);
 	/* Not necessarily t: coroutines may have handed the CPU on among
 	 * themselves (spool__task_leave); the one that came back is
 	 * current. */
@@ -360,7 +357,14 @@ switch_in(spool_loop *loop, struct spool__loop_task *t)
 	}
 }
 
-void spool__task_step(spool_loop *loop, struct spool__loop_task *t)
+/* The step: a first start or a resumption. Inlined into both of its
+ * entries, spool__task_step and the step's table (step_run), so that
+ * spool__task_step keeps a single call, in run_ready (loop.c), where
+ * link-time optimisation inlines it: the scheduler's switch then sits in
+ * the batch loop itself, one return level fewer after each switch back
+ * (see spool__coro_switch). */
+static inline __attribute__((always_inline)) void
+task_step(spool_loop *loop, struct spool__loop_task *t)
 {
 	if (t->status == SPOOL__T_READY) {
 		spool__trace_resume(&t->fut, t->resume_rc);
@@ -409,6 +413,11 @@ void spool__task_step(spool_loop *loop, struct spool__loop_task *t)
 	loop->nstarted++;
 	spool__trace_run_begin(&t->fut);
 	switch_in(loop, t);
+}
+
+void spool__task_step(spool_loop *loop, struct spool__loop_task *t)
+{
+	task_step(loop, t);
 }
 
 /* ---- suspending and waking -------------------------------------------- */
@@ -476,7 +485,7 @@ static int task_cancel_running(spool_future *f)
 	if (atomic_exchange(&t->cancel_queued, true))
 		return 0;
 	struct spool_handle *h = &t->cancel_h;
-	h->kind = SPOOL__H_CANCEL;
+	h->ops = &spool__cancel_ops;
 	h->refs = 1;
 	h->arg = t;
 	spool_future_retain(f);
@@ -502,64 +511,12 @@ void spool__task_cancel_arrived(struct spool__loop_task *t, bool deliver)
 
 /* ---- the waiting seam (core/wait.h) ----------------------------------- */
 
-/*
- * The wake-up of an await. The callback an await adds to its future
- * carries a handle taken when the await begins, where running out of
- * memory is the await's SPOOL_ENOMEM: the one embedded in the task, or a
- * new one while an earlier await's callback still holds that (a wait that
- * timed out leaves its callback on the future). When the future completes
- * on another thread, spool__anchor_post() sends that very handle home
- * through the inbox instead of allocating one. Allocated at the
- * completion instead, the handle could fail with nobody to report to:
- * core then ran the callback in place on the completing thread, which
- * cannot resume a coroutine, and the wake-up was lost (the coroutine slept
- * until its await's timeout, or for ever without one; test_loop_oom).
- */
-static struct spool_handle *await_handle_take(struct spool__loop_task *t)
-{
-	struct spool_handle *h = &t->await_h;
-	if (h->refs != 0 && !(h = spool__malloc(sizeof *h)))
-		return NULL;
-	h->refs = 1; /* in use */
-	h->arg = t;
-	return h;
-}
-
-/* Loop thread, or any thread once the loop is gone (nobody takes it). */
-static void await_handle_put(struct spool__loop_task *t, struct spool_handle *h)
-{
-	if (h == &t->await_h)
-		h->refs = 0;
-	else
-		free(h);
-}
-
-static void await_wake(struct spool__loop_task *t, spool_future *f)
+void spool__task_await_done(struct spool__loop_task *t, spool_future *f)
 {
 	if (spool__on_loop(t->anchor) && t->status == SPOOL__T_SUSPENDED &&
 	    t->wait_f == f)
 		spool__task_wake(t, 0);
 	spool_future_release(&t->fut); /* the callback's reference */
-}
-
-/* The callback run in place: on the loop's thread, or on the completing
- * thread once the loop is gone (its inbox refused the post). */
-void spool__await_fired(spool_future *f, void *arg)
-{
-	struct spool_handle *h = arg;
-	struct spool__loop_task *t = h->arg;
-	await_handle_put(t, h);
-	await_wake(t, f);
-}
-
-/* The same, sent home (f retained by spool__anchor_post). */
-void spool__await_run(struct spool_handle *h)
-{
-	struct spool__loop_task *t = h->arg;
-	spool_future *f = h->f;
-	await_handle_put(t, h); /* before t may go */
-	await_wake(t, f);
-	spool_future_release(f);
 }
 
 static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
@@ -574,16 +531,11 @@ static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
 	int rc = spool__task_await_begin(loop, t);
 	if (rc != 0)
 		return rc;
-	struct spool_handle *h = await_handle_take(t);
-	if (!h)
-		return SPOOL_ENOMEM;
-	spool_future_retain(&t->fut);
-	rc = spool_future_add_callback(f, spool__await_fired, h);
-	if (rc != 0) {
-		spool_future_release(&t->fut);
-		await_handle_put(t, h);
+	/* What wakes t when f completes, on this thread or another
+	 * (home.c); it holds a reference to t. */
+	rc = spool__home_await(t, f);
+	if (rc != 0)
 		return rc;
-	}
 	if (spool_future_done(f))
 		return 0; /* completed meanwhile; the callback lets go */
 	if (deadline != INT64_MAX) {
@@ -607,7 +559,53 @@ static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
 
 const struct spool__wait_ops spool__loop_wait_ops = {
 	.wait = loop_wait,
-	.post = spool__anchor_post,
-	.hold = spool__anchor_hold_ctx,
-	.drop = spool__anchor_drop_ctx,
+	.post = spool__home_post,
+	.hold = spool__home_hold,
+	.drop = spool__home_drop,
+};
+
+/* ---- the handles of a task -------------------------------------------- */
+
+/* Not called by run_ready, which calls spool__task_step directly. */
+static void step_run(spool_loop *loop, struct spool_handle *h)
+{
+	task_step(loop, h->arg);
+}
+
+/* At destroy: submitted from another thread after destroy began. */
+static void step_finish(spool_loop *loop, struct spool_handle *h)
+{
+	(void)loop;
+	struct spool__loop_task *t = h->arg;
+	spool__future_complete(&t->fut, SPOOL_ESHUTDOWN, NULL);
+	spool_future_release(&t->fut);
+}
+
+/* Arriving through the inbox: a task submitted from another thread. */
+static void step_arrive(spool_loop *loop, struct spool_handle *h)
+{
+	spool__task_adopt(loop, h->arg);
+}
+
+const struct spool__handle_ops spool__step_ops = {
+	.run = step_run,
+	.finish = step_finish,
+	.arrive = step_arrive,
+};
+
+static void cancel_run(spool_loop *loop, struct spool_handle *h)
+{
+	(void)loop;
+	spool__task_cancel_arrived(h->arg, true);
+}
+
+static void cancel_finish(spool_loop *loop, struct spool_handle *h)
+{
+	(void)loop;
+	spool__task_cancel_arrived(h->arg, false);
+}
+
+const struct spool__handle_ops spool__cancel_ops = {
+	.run = cancel_run,
+	.finish = cancel_finish,
 };

@@ -167,7 +167,7 @@ void spool__timers_expire(spool_loop *loop, int64_t now)
 		struct spool_handle *h = pop(loop);
 		if (h->cancelled) {
 			drop_cancelled(loop, h);
-		} else if (h->kind == SPOOL__H_WAKE) {
+		} else if (h->ops == &spool__wake_ops) {
 			/* Wake the coroutine now rather than via the ready
 			 * queue: it resumes in this iteration. */
 			struct spool__loop_task *task = h->arg;
@@ -198,11 +198,33 @@ void spool__timers_free(spool_loop *loop)
 	t->cap = 0;
 }
 
+/* A wake timer never joins the ready queue: timers_expire wakes its task
+ * at once. At destroy it is dropped like any timer. */
+static void wake_run(spool_loop *loop, struct spool_handle *h)
+{
+	(void)loop;
+	(void)h;
+	spool__bug("loop ready queue", "a wake timer in the ready queue");
+}
+
+static void wake_finish(spool_loop *loop, struct spool_handle *h)
+{
+	(void)loop;
+	h->cancelled = h->done = true;
+	spool__handle_unref(h);
+}
+
+const struct spool__handle_ops spool__wake_ops = {
+	.run = wake_run,
+	.finish = wake_finish,
+	.recycled = true,
+};
+
 struct spool_handle *spool__timer_wake(spool_loop *loop,
 				       struct spool__loop_task *task,
 				       int64_t when, int rc)
 {
-	struct spool_handle *h = spool__handle_new(loop, SPOOL__H_WAKE);
+	struct spool_handle *h = spool__handle_new(loop, &spool__wake_ops);
 	if (!h)
 		return NULL;
 	h->arg = task;

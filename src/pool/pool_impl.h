@@ -64,8 +64,9 @@ struct spool__pool_task {
 		 * deadlock check's answer to "is this task running beneath
 		 * my wait?" (worker.c, pool_holds). Read only through a
 		 * reference, so never while the record is on a free list or
-		 * return stack; what the other members leave in the word is a
-		 * task record's or a queue node's address, never a worker's. */
+		 * return stack; what the other members leave in the word is
+		 * an address inside a task record or a queue node, never a
+		 * worker's. */
 		_Atomic(struct spool__worker *) runner;
 		struct spool__pool_task *next_free; /* free list */
 		struct spool__lifo_node ret;        /* return stack */

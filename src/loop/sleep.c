@@ -6,6 +6,12 @@
  * the lesson: in a coroutine the sleep is a timer in the loop's heap and the
  * thread goes on running other coroutines; on a thread it is nanosleep and
  * the thread is gone for that long.
+ *
+ * spool_sleep_future(): the same timer as a future, for gathering sleeps.
+ * It is a loop task that sleeps (its record carries the deadline,
+ * spool_submit_copy), so cancelling it and the loop's destroy end it as
+ * any sleeping coroutine, timer included, and it may be made from any
+ * thread through the executor's thread-safe path.
  */
 #include <errno.h>
 #include <time.h>
@@ -55,4 +61,23 @@ int spool_sleep(int64_t ns)
 	if (ns == 0)
 		return spool__task_yield(loop, t);
 	return sleep_timed(loop, t, ns);
+}
+
+/* spool_sleep_future's task: sleeps until the deadline its future was made
+ * with (the task may start later than that call). */
+static int sleep_until(void *arg, void **result)
+{
+	(void)result;
+	int64_t deadline = *(const int64_t *)arg;
+	int64_t left = deadline - spool__now_ns();
+	return spool_sleep(left > 0 ? left : 0);
+}
+
+spool_future *spool_sleep_future(spool_loop *loop, int64_t ns)
+{
+	if (!loop || ns < 0)
+		return spool__future_failed(SPOOL_EINVAL);
+	int64_t deadline = spool__deadline(ns);
+	return spool_submit_copy(spool_loop_executor(loop), sleep_until,
+				 &deadline, sizeof deadline);
 }

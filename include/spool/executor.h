@@ -71,9 +71,8 @@ SPOOL_API spool_future *spool_submit_copy(spool_executor *ex, spool_task_fn fn,
  * On a pool and a loop this costs no allocation beyond spool_submit()'s
  * (the bookkeeping lives in the task's record); elsewhere one more.
  * Thread safety and blocking: as spool_submit(). */
-SPOOL_API spool_future *spool_submit_owned(spool_executor *ex,
-					   spool_task_fn fn, void *arg,
-					   void (*dtor)(void *arg));
+SPOOL_API spool_future *spool_submit_owned(spool_executor *ex, spool_task_fn fn,
+					   void *arg, void (*dtor)(void *arg));
 
 /** The executor running the calling thread's work (asyncio's
  * get_running_loop, for every kind of executor): on a pool's worker

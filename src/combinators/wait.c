@@ -241,9 +241,8 @@ int spool_wait(spool_future *const *fs, size_t n, spool_wait_when when,
  * distinct input to done_out or pending_out, in input order. The pass
  * reads each input's phase once, so an input is in exactly one array. */
 int spool_wait_split(spool_future *const *fs, size_t n, spool_wait_when when,
-		     int64_t timeout_ns, spool_future **done_out,
-		     size_t *ndone, spool_future **pending_out,
-		     size_t *npending)
+		     int64_t timeout_ns, spool_future **done_out, size_t *ndone,
+		     spool_future **pending_out, size_t *npending)
 {
 	int rc = spool_wait(fs, n, when, timeout_ns, NULL, NULL, NULL);
 	if (rc == SPOOL_EINVAL || rc == SPOOL_ENOMEM)

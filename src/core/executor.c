@@ -181,7 +181,8 @@ static spool_future *submit_carrier(spool_executor *ex, struct owned *tmpl,
 			*o = *tmpl;
 			o->heap = true;
 			if (size) {
-				unsigned char *b = ((struct owned_copy *)o)->bytes;
+				unsigned char *b =
+					((struct owned_copy *)o)->bytes;
 				memcpy(b, src, size);
 				o->arg = b;
 			}
@@ -232,7 +233,8 @@ spool_future *spool_submit_copy(spool_executor *ex, spool_task_fn fn,
 		return spool_submit(ex, fn, NULL);
 	if (ex == &inline_executor && size <= SPOOL_SUBMIT_COPY_INLINE) {
 		/* The task is over when submit returns: a copy here will do. */
-		alignas(max_align_t) unsigned char buf[SPOOL_SUBMIT_COPY_INLINE];
+		alignas(max_align_t) unsigned char
+			buf[SPOOL_SUBMIT_COPY_INLINE];
 		memcpy(buf, arg, size);
 		return spool_submit(ex, fn, buf);
 	}

@@ -151,8 +151,8 @@ static spool_future *submit(spool_executor *ex, spool_task_fn fn, void *arg,
 	if (rc != 0)
 		return spool__future_failed(rc);
 	struct spool__anchor *a = loop->anchor;
-	struct spool__loop_task *t =
-		spool__calloc(1, size ? TAIL_OFFSET + size : sizeof *t);
+	struct spool__loop_task *t = spool__calloc(1, size ? TAIL_OFFSET + size
+							   : sizeof *t);
 	if (!t) {
 		if (!here)
 			spool__gate_leave(loop);

@@ -87,7 +87,7 @@ struct spool__worker {
 
 	/* Owner only. */
 	struct spool__pool_task *free_list;
-	long nfree;     /* records on free_list */
+	long nfree; /* records on free_list */
 	/* Records with a tail (spool_submit_copy, SPOOL__TASK_BIG). */
 	struct spool__pool_task *free_list_big;
 	long nfree_big;

@@ -77,6 +77,11 @@ spool_future *spool_sleep_future(spool_loop *loop, int64_t ns)
 {
 	if (!loop || ns < 0)
 		return spool__future_failed(SPOOL_EINVAL);
+	/* The submission's gate would catch it too, naming spool_submit.
+	 * Relaxed: a destroyed loop's gate never changes again. */
+	if (atomic_load_explicit(&loop->gate, memory_order_relaxed) &
+	    SPOOL__GATE_DEAD)
+		spool__misuse("spool_sleep_future", "the loop was destroyed");
 	int64_t deadline = spool__deadline(ns);
 	return spool_submit_copy(spool_loop_executor(loop), sleep_until,
 				 &deadline, sizeof deadline);

@@ -103,29 +103,41 @@ static void deferred_fini(struct deferred *d)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* A task that waits for the promise arg: it holds a one-worker pool's
- * worker while the test queues work behind it. */
+/* A task that holds a one-worker pool's worker while the test queues work
+ * behind it. It polls a flag rather than waiting on a future: a wait in a
+ * worker would run the queued tasks meanwhile. */
+struct gate {
+	atomic_bool started, open;
+};
+
 static int hold(void *arg, void **result)
 {
 	(void)result;
-	return spool_future_wait(arg, BOUND);
+	struct gate *g = arg;
+	atomic_store(&g->started, true);
+	while (!atomic_load(&g->open))
+		spool_test_sleep_ns(100000);
+	return 0;
 }
 
-static spool_future *occupy(spool_pool *p, spool_future **gate)
+/* Returns once the worker is held. */
+static spool_future *occupy(spool_pool *p, struct gate **gate)
 {
-	*gate = spool_promise_new();
+	*gate = calloc(1, sizeof **gate);
 	ck_assert_ptr_nonnull(*gate);
 	spool_future *h = spool_submit(spool_pool_executor(p), hold, *gate);
 	ck_assert_ptr_nonnull(h);
+	while (!atomic_load(&(*gate)->started))
+		spool_test_sleep_ns(100000);
 	return h;
 }
 
-static void release_gate(spool_future *gate, spool_future *h)
+static void release_gate(struct gate *gate, spool_future *h)
 {
-	ck_assert_int_eq(spool_promise_set_result(gate, NULL), 0);
+	atomic_store(&gate->open, true);
 	ck_assert_int_eq(spool_future_wait(h, BOUND), 0);
 	spool_future_release(h);
-	spool_future_release(gate);
+	free(gate);
 }
 
 static spool_future *wait_done(spool_future *f)
@@ -201,7 +213,8 @@ START_TEST(a_copy_outlives_the_submitting_frame_on_a_pool_from_outside)
 	spool_pool *p = spool_test_pool_new(1);
 	for (size_t s = 0; s < NSIZES; s++) {
 		cc.size = copy_sizes[s];
-		spool_future *gate, *h = occupy(p, &gate);
+		struct gate *gate;
+		spool_future *h = occupy(p, &gate);
 		spool_future *f[4];
 		for (int i = 0; i < 4; i++)
 			f[i] = submit_from_frame(spool_pool_executor(p),
@@ -392,7 +405,8 @@ START_TEST(the_destructor_runs_once_when_the_task_is_cancelled_before_it_starts)
 	reset(&a[0][0], 3 * N);
 	/* A pool whose one worker is held, from outside. */
 	spool_pool *p = spool_test_pool_new(1);
-	spool_future *gate, *h = occupy(p, &gate);
+	struct gate *gate;
+	spool_future *h = occupy(p, &gate);
 	spool_loop *loop = spool_test_loop_new();
 	struct deferred d;
 	deferred_init(&d);
@@ -431,7 +445,8 @@ START_TEST(the_destructor_runs_once_when_shutdown_or_destroy_cancels_the_task)
 	reset(b, N);
 	spool_future *fa[N], *fb[N];
 	spool_pool *p = spool_test_pool_new(1);
-	spool_future *gate, *h = occupy(p, &gate);
+	struct gate *gate;
+	spool_future *h = occupy(p, &gate);
 	spool_loop *loop = spool_test_loop_new();
 	for (int i = 0; i < N; i++) {
 		fa[i] = spool_submit_owned(spool_pool_executor(p), count_run,

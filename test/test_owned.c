@@ -886,6 +886,12 @@ static int see_nested(void *arg, void **result)
 	return 0;
 }
 
+static void see_cb(spool_loop *loop, void *arg)
+{
+	*(spool_executor **)arg = spool_current_executor();
+	spool_loop_stop(loop);
+}
+
 START_TEST(the_current_executor_is_the_one_running_the_task)
 {
 	ck_assert_ptr_null(spool_current_executor());
@@ -911,6 +917,11 @@ START_TEST(the_current_executor_is_the_one_running_the_task)
 		ck_assert_ptr_eq(s[i].in_inline, spool_executor_inline());
 		ck_assert_ptr_eq(s[i].after, want[i]);
 	}
+	/* A loop callback runs on the loop too. */
+	spool_executor *in_cb = NULL;
+	ck_assert_int_eq(spool_loop_call_soon(loop, see_cb, &in_cb, NULL), 0);
+	ck_assert_int_eq(spool_loop_run(loop), 0);
+	ck_assert_ptr_eq(in_cb, spool_loop_executor(loop));
 	/* Directly on the inline executor, and nothing left behind. */
 	struct seen t = {0};
 	f = spool_submit(spool_executor_inline(), see, &t);

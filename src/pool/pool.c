@@ -61,10 +61,13 @@ static void big_tail(struct spool__pool_task *t, const void *src, size_t size,
 	*copy = t->arg;
 }
 
-/* size > 0: a big record with a copy of src (spool_submit_copy). */
-static spool_future *submit_outside(struct spool_pool *p, spool_task_fn fn,
-				    void *arg, const char *label,
-				    const void *src, size_t size, void **copy)
+/* size > 0: a big record with a copy of src (spool_submit_copy). Always
+ * inlined, so that spool_submit's path, with size the constant 0, is
+ * what it was before copies existed (one call fewer: some 12% of the
+ * instructions of 20,000 outside submissions, callgrind). */
+static inline __attribute__((always_inline)) spool_future *
+submit_outside(struct spool_pool *p, spool_task_fn fn, void *arg,
+	       const char *label, const void *src, size_t size, void **copy)
 {
 	/* seq_cst: ordered with shutdown's fetch_or on the same word (any
 	 * order would do for one word; the acquire half keeps the push

@@ -74,17 +74,23 @@ static void release_pool_memory(struct spool_pool *p, long n)
 		free(p);
 }
 
-/* Puts t on w's free list of its size, or frees it when that is full. */
+/* Puts t on w's free list of its size, or frees it when that is full.
+ * The usual size first, with one compare for the other. */
 static void keep(struct spool__worker *w, struct spool__pool_task *t)
 {
-	bool big = is_big(t);
-	long *n = big ? &w->nfree_big : &w->nfree;
-	struct spool__pool_task **list = big ? &w->free_list_big
-					     : &w->free_list;
-	if (*n < FREE_LIST_MAX) {
-		t->next_free = *list;
-		*list = t;
-		++*n;
+	if (__builtin_expect(is_big(t), 0)) {
+		if (w->nfree_big < FREE_LIST_MAX) {
+			t->next_free = w->free_list_big;
+			w->free_list_big = t;
+			w->nfree_big++;
+		} else {
+			free(t);
+			w->nmalloc--;
+		}
+	} else if (w->nfree < FREE_LIST_MAX) {
+		t->next_free = w->free_list;
+		w->free_list = t;
+		w->nfree++;
 	} else {
 		free(t);
 		w->nmalloc--;
@@ -96,7 +102,7 @@ static void task_free(spool_future *f)
 	struct spool__pool_task *t = (struct spool__pool_task *)f;
 	struct spool__worker *home = t->home;
 	if (!home) {
-		if (is_big(t))
+		if (__builtin_expect(is_big(t), 0))
 			spool__slab_free2(t);
 		else
 			spool__slab_free(t);

@@ -137,6 +137,9 @@ static spool_future *pool_submit(spool_executor *ex, spool_task_fn fn,
 	return &t->fut;
 }
 
+_Static_assert(SPOOL__TASK_TAIL >= SPOOL_SUBMIT_COPY_INLINE,
+	       "a big record holds what executor.h promises");
+
 /* spool_submit_copy: as pool_submit, in a big record (pool_impl.h). */
 static spool_future *pool_submit_copy(spool_executor *ex, spool_task_fn fn,
 				      const void *src, size_t size,

@@ -936,6 +936,7 @@ static int submit_copy_bad(void)
 
 static int submit_copy_after_shutdown(void)
 {
+	static char big[1000];
 	spool_pool *p = spool_test_pool_new(1);
 	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
 	atomic_store(&ran, 0);
@@ -943,7 +944,7 @@ static int submit_copy_after_shutdown(void)
 					     &V1, sizeof V1),
 			   SPOOL_ESHUTDOWN);
 	EXPECT_FAILED_WITH(
-		spool_submit_copy(spool_pool_executor(p), ok_task, &V1, 1000),
+		spool_submit_copy(spool_pool_executor(p), ok_task, big, 1000),
 		SPOOL_ESHUTDOWN);
 	spool_pool_destroy(p);
 	EXPECT(atomic_load(&ran) == 0);

@@ -29,11 +29,12 @@ static void block(int64_t ns)
 /* The timed sleep in a coroutine, out of line: spool_sleep(0), the hot
  * yield, then needs no registers or stack for it (a smaller frame to save
  * and restore, and to copy on a shared-stack loop). */
-static __attribute__((noinline)) int
-sleep_timed(spool_loop *loop, struct spool__loop_task *t, int64_t ns)
+static __attribute__((noinline)) int sleep_timed(spool_loop *loop,
+						 struct spool__loop_task *t,
+						 int64_t when, int64_t ns)
 {
 	int rc;
-	t->timer = spool__timer_wake(loop, t, spool__deadline(ns), 0);
+	t->timer = spool__timer_wake(loop, t, when, 0);
 	if (!t->timer)
 		return SPOOL_ENOMEM;
 	spool__trace_suspend(&t->fut, SPOOL__TRACE_ON_SLEEP, (uint64_t)ns);
@@ -60,17 +61,25 @@ int spool_sleep(int64_t ns)
 		return rc;
 	if (ns == 0)
 		return spool__task_yield(loop, t);
-	return sleep_timed(loop, t, ns);
+	return sleep_timed(loop, t, spool__deadline(ns), ns);
 }
 
 /* spool_sleep_future's task: sleeps until the deadline its future was made
- * with (the task may start later than that call). */
+ * with (the task may start later than that call). The timer is armed at
+ * that deadline even when it has passed, so that sleeps whose tasks start
+ * late still end in the order of their deadlines (the heap's order), not
+ * in the order their tasks started. */
 static int sleep_until(void *arg, void **result)
 {
 	(void)result;
-	int64_t deadline = *(const int64_t *)arg;
-	int64_t left = deadline - spool__now_ns();
-	return spool_sleep(left > 0 ? left : 0);
+	int64_t when = *(const int64_t *)arg;
+	spool_loop *loop = spool__loop_here();
+	struct spool__loop_task *t = loop->current; /* a task of loop's */
+	int rc = spool__task_await_begin(loop, t);
+	if (rc != 0)
+		return rc;
+	int64_t left = when - spool__now_ns();
+	return sleep_timed(loop, t, when, left > 0 ? left : 0);
 }
 
 spool_future *spool_sleep_future(spool_loop *loop, int64_t ns)

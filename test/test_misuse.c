@@ -1050,6 +1050,89 @@ static int submit_during_loop_destroy(void)
 	return 0;
 }
 
+/* ---- arguments with owners, the current executor ---------------------- */
+
+static atomic_int dtors;
+
+static void count_dtor(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&dtors, 1);
+}
+
+static int submit_copy_bad(void)
+{
+	atomic_store(&ran, 0);
+	EXPECT_FAILED_WITH(spool_submit_copy(NULL, ok_task, &V1, sizeof V1),
+			   SPOOL_EINVAL);
+	EXPECT_FAILED_WITH(spool_submit_copy(spool_executor_inline(), NULL, &V1,
+					     sizeof V1),
+			   SPOOL_EINVAL);
+	EXPECT_FAILED_WITH(
+		spool_submit_copy(spool_executor_inline(), ok_task, NULL, 8),
+		SPOOL_EINVAL);
+	EXPECT(atomic_load(&ran) == 0);
+	return 0;
+}
+
+static int submit_copy_after_shutdown(void)
+{
+	static char big[1000];
+	spool_pool *p = spool_test_pool_new(1);
+	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
+	atomic_store(&ran, 0);
+	EXPECT_FAILED_WITH(spool_submit_copy(spool_pool_executor(p), ok_task,
+					     &V1, sizeof V1),
+			   SPOOL_ESHUTDOWN);
+	EXPECT_FAILED_WITH(
+		spool_submit_copy(spool_pool_executor(p), ok_task, big, 1000),
+		SPOOL_ESHUTDOWN);
+	spool_pool_destroy(p);
+	EXPECT(atomic_load(&ran) == 0);
+	return 0;
+}
+
+static int submit_owned_bad(void)
+{
+	atomic_store(&ran, 0);
+	atomic_store(&dtors, 0);
+	EXPECT_FAILED_WITH(spool_submit_owned(NULL, ok_task, &V1, count_dtor),
+			   SPOOL_EINVAL);
+	EXPECT_FAILED_WITH(spool_submit_owned(spool_executor_inline(), NULL,
+					      &V1, count_dtor),
+			   SPOOL_EINVAL);
+	EXPECT(atomic_load(&dtors) == 2);
+	EXPECT_FAILED_WITH(spool_submit_owned(NULL, ok_task, &V1, NULL),
+			   SPOOL_EINVAL);
+	EXPECT(atomic_load(&ran) == 0);
+	return 0;
+}
+
+static int submit_owned_after_shutdown(void)
+{
+	spool_pool *p = spool_test_pool_new(1);
+	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
+	atomic_store(&ran, 0);
+	atomic_store(&dtors, 0);
+	EXPECT_FAILED_WITH(spool_submit_owned(spool_pool_executor(p), ok_task,
+					      &V1, count_dtor),
+			   SPOOL_ESHUTDOWN);
+	EXPECT(atomic_load(&dtors) == 1);
+	spool_pool_destroy(p);
+	EXPECT(atomic_load(&ran) == 0);
+	EXPECT(atomic_load(&dtors) == 1);
+	return 0;
+}
+
+static int current_executor_outside(void)
+{
+	EXPECT(spool_current_executor() == NULL);
+	spool_loop *loop = spool_test_loop_new();
+	EXPECT(spool_current_executor() == NULL); /* not running */
+	spool_loop_destroy(loop);
+	return 0;
+}
+
 static int inline_is_static(void)
 {
 	EXPECT(spool_executor_inline() != NULL);
@@ -2490,6 +2573,51 @@ static bool report_untouched(const struct report *r)
 	return r->done[0] && r->done[1] && r->ndone == 77 && r->npending == 77;
 }
 
+static int gather_child_bad(void)
+{
+	spool_future *a = spool_promise_new();
+	spool_future *g = spool_gather(&a, 1, 0);
+	EXPECT(spool_gather_child(NULL, 0) == NULL);
+	EXPECT(spool_gather_child(a, 0) == NULL);
+	EXPECT(spool_gather_child(g, 1) == NULL);
+	EXPECT(spool_gather_child(g, SIZE_MAX) == NULL);
+	EXPECT(spool_gather_child(g, 0) == a);
+	EXPECT_STATE(g, SPOOL_RUNNING);
+	EXPECT_STATE(a, SPOOL_PENDING);
+	spool_future_cancel(g);
+	spool_future_release(g);
+	spool_future_release(a);
+	return 0;
+}
+
+static int wait_split_bad(void)
+{
+	spool_future *a = spool_promise_new();
+	spool_future *in[2] = {a, NULL};
+	spool_future *d[2] = {NULL, NULL}, *pd[2] = {NULL, NULL};
+	size_t nd = 7, np = 7;
+	EXPECT_RC(spool_wait_split(NULL, 1, SPOOL_ALL_COMPLETED, 0, d, &nd, pd,
+				   &np),
+		  SPOOL_EINVAL);
+	EXPECT_RC(spool_wait_split(in, 2, SPOOL_ALL_COMPLETED, 0, d, &nd, pd,
+				   &np),
+		  SPOOL_EINVAL);
+	EXPECT_RC(
+		spool_wait_split(in, 1, (spool_wait_when)3, 0, d, &nd, pd, &np),
+		SPOOL_EINVAL);
+	EXPECT_RC(spool_wait_split(in, 1, SPOOL_ALL_COMPLETED, -1, d, &nd, pd,
+				   &np),
+		  SPOOL_EINVAL);
+	EXPECT(nd == 7 && np == 7 && d[0] == NULL && pd[0] == NULL);
+	EXPECT_STATE(a, SPOOL_PENDING);
+	EXPECT_RC(spool_wait_split(in, 1, SPOOL_ALL_COMPLETED, 0, d, &nd, pd,
+				   &np),
+		  0);
+	EXPECT(nd == 0 && np == 1 && pd[0] == a);
+	spool_future_release(a);
+	return 0;
+}
+
 static int wait_empty(void)
 {
 	struct report r;
@@ -3511,6 +3639,26 @@ static int during_destroy(void)
 	return 0;
 }
 
+static int sleep_future_bad(void)
+{
+	spool_loop *loop = spool_test_loop_new();
+	EXPECT_FAILED_WITH(spool_sleep_future(NULL, 1), SPOOL_EINVAL);
+	EXPECT_FAILED_WITH(spool_sleep_future(loop, -1), SPOOL_EINVAL);
+	EXPECT_FAILED_WITH(spool_sleep_future(loop, INT64_MIN), SPOOL_EINVAL);
+	spool_loop_destroy(loop);
+	return 0;
+}
+
+static int sleep_future_after_destroy(void)
+{
+	spool_loop *loop = NULL;
+	if (spool_loop_create(&loop, NULL) != 0)
+		return 2;
+	spool_loop_destroy(loop);
+	spool_future_release(spool_sleep_future(loop, 1));
+	return 0;
+}
+
 static int threadsafe_after_destroy(void)
 {
 	spool_loop *loop = NULL;
@@ -3704,6 +3852,11 @@ ROW("spool_submit", "NULL fn; NULL ex and fn", "a future FAILED with SPOOL_EINVA
 ROW("spool_submit_labeled", "NULL ex; NULL fn", "a future FAILED with SPOOL_EINVAL, fn not run", "executor.h: as spool_submit()", submit_labeled_null),
 ROW("spool_submit", "a pool after spool_pool_shutdown, from outside", "a future FAILED with SPOOL_ESHUTDOWN, fn not run", "executor.h: a shut-down executor gives one FAILED with SPOOL_ESHUTDOWN", submit_after_pool_shutdown),
 ROW("spool_submit", "a loop whose destroy has begun, from inside the loop", "a future FAILED with SPOOL_ESHUTDOWN, fn not run", "loop.h: after destroy has begun, submissions from inside the loop get a future FAILED with SPOOL_ESHUTDOWN", submit_during_loop_destroy),
+ROW("spool_submit_copy", "NULL ex; NULL fn; NULL arg with size 8", "a future FAILED with SPOOL_EINVAL, fn not run", "executor.h: NULL ex or fn, or NULL arg with size > 0, gives a future FAILED with SPOOL_EINVAL", submit_copy_bad),
+ROW("spool_submit_copy", "a pool after spool_pool_shutdown, small and large copies", "a future FAILED with SPOOL_ESHUTDOWN, fn not run", "executor.h: a shut-down executor one FAILED with SPOOL_ESHUTDOWN", submit_copy_after_shutdown),
+ROW("spool_submit_owned", "NULL ex; NULL fn; NULL ex and dtor", "a future FAILED with SPOOL_EINVAL, dtor run once before return", "executor.h: refused (NULL ex or fn: SPOOL_EINVAL): dtor is called before this call returns", submit_owned_bad),
+ROW("spool_submit_owned", "a pool after spool_pool_shutdown", "a future FAILED with SPOOL_ESHUTDOWN, dtor run once before return", "executor.h: an executor shut down: SPOOL_ESHUTDOWN, dtor called before this call returns", submit_owned_after_shutdown),
+ROW("spool_current_executor", "a plain thread; a loop that is not running", "NULL", "executor.h: NULL on any other thread", current_executor_outside),
 ROW("spool_executor_inline", "called twice", "the same static executor, runs before submit returns", "executor.h: a process-wide static", inline_is_static),
 ROW("spool_run_task", "NULL f", "SPOOL_EINVAL, fn not run", "executor.h: NULL f or fn is SPOOL_EINVAL; fn does not run then", run_task_null_f),
 ROW("spool_run_task", "NULL fn", "SPOOL_EINVAL, f stays PENDING", "executor.h: NULL f or fn is SPOOL_EINVAL", run_task_null_fn),
@@ -3793,6 +3946,7 @@ ABORT("spool_handle_release", "twice, timer handle still scheduled", "released t
 ROW("spool_sleep", "-1; INT64_MIN", "SPOOL_EINVAL", "loop.h: SPOOL_EINVAL for ns < 0", sleep_negative),
 ROW("spool_sleep", "-1 in a coroutine", "SPOOL_EINVAL", "loop.h: SPOOL_EINVAL for ns < 0", sleep_negative_in_coroutine),
 ROW("spool_sleep", "0 outside a loop", "0 at once", "loop.h: returns 0", sleep_zero),
+ROW("spool_sleep_future", "NULL loop; ns -1 and INT64_MIN", "a future FAILED with SPOOL_EINVAL", "loop.h: NULL loop or ns < 0 gives a future FAILED with SPOOL_EINVAL", sleep_future_bad),
 ROW("spool_wait_readable", "fd -1", "SPOOL_EINVAL", "loop.h: SPOOL_EINVAL (bad descriptor)", rd_minus_one),
 ROW("spool_wait_writable", "fd INT_MIN", "SPOOL_EINVAL", "loop.h: SPOOL_EINVAL (bad descriptor)", wr_int_min),
 ROW("spool_wait_readable", "timeout -1 and INT64_MIN, thread and coroutine", "SPOOL_EINVAL", "loop.h: SPOOL_EINVAL (negative timeout)", rd_negative_timeout),
@@ -3823,7 +3977,9 @@ ROW("spool_gather", "flags 2 (unknown)", "a future FAILED with SPOOL_EINVAL, no 
 ROW("spool_gather_size", "NULL; a promise", "0", "combinators.h: 0 for NULL or any other future", gather_size_null),
 ROW("spool_gather_result", "NULL g; a promise; i = n; i = SIZE_MAX", "SPOOL_EINVAL, *value NULL", "combinators.h: SPOOL_EINVAL for NULL g, not a gather, or i >= size; *value NULL unless 0", gather_result_bad),
 ROW("spool_gather_result", "a gather not yet final", "SPOOL_EAGAIN, *value NULL", "combinators.h: while g is not final: SPOOL_EAGAIN", gather_result_pending),
+ROW("spool_gather_child", "NULL; a promise; i = n; i = SIZE_MAX", "NULL, the gather and its input untouched", "combinators.h: NULL for NULL g, a future that is not a gather, or i >= spool_gather_size(g)", gather_child_bad),
 ROW("spool_wait", "fs NULL, n 0, SPOOL_FOREVER", "0 at once, counts 0", "combinators.h: so is n = 0, which returns at once", wait_empty),
+ROW("spool_wait_split", "fs NULL; a NULL entry; when 3; timeout -1", "SPOOL_EINVAL, nothing written, inputs untouched", "combinators.h: SPOOL_EINVAL (nothing written)", wait_split_bad),
 ROW("spool_wait", "fs NULL, n SIZE_MAX", "SPOOL_EINVAL, nothing written", "combinators.h: SPOOL_EINVAL for bad input (nothing written)", wait_null_huge),
 ROW("spool_wait", "a NULL entry", "SPOOL_EINVAL, nothing written, inputs untouched", "combinators.h: SPOOL_EINVAL for bad input (nothing written)", wait_null_entry),
 ROW("spool_wait", "when 3; when -1", "SPOOL_EINVAL, nothing written", "combinators.h: SPOOL_EINVAL for an unknown when (nothing written)", wait_bad_when),
@@ -3899,6 +4055,7 @@ ABORT("spool_handle_release", "from another thread while the loop runs", "anothe
 ABORT("spool_loop_stop", "from another thread while the loop runs", "another thread", "loop.h: from another thread while the loop runs it aborts with a message", remote_stop_call),
 IN_CHILD("spool_loop_is_running", "from another thread while the loop runs", "true", "loop.h: any thread; the answer may be stale", remote_is_running),
 ROW("spool_loop_call_soon_threadsafe", "from another thread once destroy has begun (and spool_submit, spool_loop_run_in_executor)", "SPOOL_ESHUTDOWN; futures FAILED with SPOOL_ESHUTDOWN; nothing runs", "loop.h: from the moment destroy begins they are refused with SPOOL_ESHUTDOWN", during_destroy),
+ABORT("spool_sleep_future", "after spool_loop_destroy returned", "destroyed", "loop.h: calling it after destroy has returned is a caller bug (aborts, as spool_submit())", sleep_future_after_destroy),
 ABORT("spool_loop_call_soon_threadsafe", "after spool_loop_destroy returned", "destroyed", "loop.h: a call after destroy has returned is a caller bug: aborts with the loop was destroyed", threadsafe_after_destroy),
 ABORT("spool_loop_is_running", "after spool_loop_destroy returned", "destroyed", "loop.h: a call after destroy has returned is a caller bug: aborts with the loop was destroyed", is_running_after_destroy),
 };

@@ -132,7 +132,8 @@ static spool_future *q_submit(spool_executor *ex, spool_task_fn fn, void *arg,
 	return f;
 }
 
-static const struct spool__executor_ops q_ops = {"test-queue", q_submit};
+static const struct spool__executor_ops q_ops = {.name = "test-queue",
+						 .submit = q_submit};
 
 static void *q_worker(void *arg)
 {

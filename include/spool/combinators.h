@@ -127,6 +127,16 @@ SPOOL_API size_t spool_gather_size(const spool_future *g);
 SPOOL_API int spool_gather_result(const spool_future *g, size_t i,
 				  void **value);
 
+/** The i-th input of the gather g (asyncio: the awaitables given to
+ * gather), so that nested gathers can be read through the outer one
+ * alone: spool_gather_child(outer, 0) is the inner gather of input 0, and
+ * spool_gather_result() reads its slots. Borrowed: valid while the caller
+ * holds g (the gather holds every input until it is freed); retain it to
+ * keep it longer. NULL for NULL g, a future that is not a gather (a map
+ * future included), or i >= spool_gather_size(g). Thread-safe; never
+ * blocks. */
+SPOOL_API spool_future *spool_gather_child(const spool_future *g, size_t i);
+
 /* ---- wait ------------------------------------------------------------- */
 
 /** When spool_wait() returns (concurrent.futures / asyncio constants). */
@@ -165,6 +175,25 @@ typedef enum spool_wait_when {
 SPOOL_API int spool_wait(spool_future *const *fs, size_t n,
 			 spool_wait_when when, int64_t timeout_ns, bool *done,
 			 size_t *ndone, size_t *npending);
+
+/** spool_wait() with its report as asyncio.wait returns it, (done,
+ * pending): waits as spool_wait(fs, n, when, timeout_ns, ...) does, then
+ * puts each DISTINCT input once (the first time it appears in fs, in
+ * input order) in done_out if it is final, else in pending_out, and sets
+ * *ndone and *npending to how many each got. Each array needs room for
+ * as many entries as fs has distinct inputs (n is always enough); either
+ * may be NULL when that side is not wanted (its count is still set), and
+ * so may ndone and npending. The entries are borrowed: the caller's
+ * inputs, with no new reference. The split is one snapshot after the
+ * wait: an input in pending_out may have completed since; one in done_out
+ * stays final. Returns as spool_wait(): 0 (also after a timeout, with the
+ * inputs still pending in pending_out), SPOOL_EINVAL (nothing written),
+ * SPOOL_ENOMEM (the arrays and counts not to be relied on), or the wait's
+ * own error with the split filled in. Thread-safe; may block. */
+SPOOL_API int spool_wait_split(spool_future *const *fs, size_t n,
+			       spool_wait_when when, int64_t timeout_ns,
+			       spool_future **done_out, size_t *ndone,
+			       spool_future **pending_out, size_t *npending);
 
 /* ---- as_completed ----------------------------------------------------- */
 

@@ -309,6 +309,26 @@ SPOOL_API void spool_handle_release(spool_handle *handle);
  * suspend it (it has not slept; nothing else changed). */
 SPOOL_API int spool_sleep(int64_t ns);
 
+/** asyncio.sleep as an awaitable: a future (a new reference) that ends DONE
+ * (value NULL) ns nanoseconds from this call, on loop's timers, so that a
+ * coroutine can gather or wait for several sleeps without a task of its
+ * own for each. It is a loop task that sleeps until that deadline: the
+ * deadline is fixed by this call, whenever the task starts.
+ * Cancelling it (spool_future_cancel(), from any thread) ends it
+ * CANCELLED and takes its timer out of the loop's heap (lazily, as every
+ * cancelled timer); so does the loop's destroy (as for every task).
+ * Threads: any thread, like spool_submit() on the loop's executor (it is
+ * one): on the loop's thread it is queued at once, from another thread
+ * through the thread-safe inbox, and it fires on the loop's thread while
+ * the loop runs. Bad input: NULL loop or ns < 0 gives a future FAILED
+ * with SPOOL_EINVAL; a loop whose destroy has begun, one FAILED with
+ * SPOOL_ESHUTDOWN; calling it after destroy has returned is a caller bug
+ * (aborts, as spool_submit()). NULL only when out of memory. A sleep that
+ * cannot get memory for its timer ends FAILED with SPOOL_ENOMEM. Costs a
+ * task record and, while it sleeps, a coroutine (its stack, or on a
+ * shared-stack loop a few hundred bytes). Never blocks. */
+SPOOL_API spool_future *spool_sleep_future(spool_loop *loop, int64_t ns);
+
 /** Waits until descriptor fd is readable (data, end of file, or an error
  * that a read would report), or timeout_ns passes. In a loop coroutine it
  * suspends the coroutine (the descriptor is watched with epoll); on other

@@ -5,9 +5,10 @@
  * The gather is a settling results future (settle.h) with the bookkeeping
  * behind it in the same allocation: one slot per child it holds a
  * reference to, the value array it hands out, and the error array for
- * SPOOL_RETURN_ERRORS. Children already final at the call are read on the
- * spot (no callback, no reference, unless the child owns its value); each
- * other child gets one done-callback that records its outcome and counts
+ * SPOOL_RETURN_ERRORS. The gather holds a reference to every child, in
+ * slot i for input i (spool_gather_child). Children already final at the
+ * call are read on the spot (no callback); each other child gets one
+ * done-callback that records its outcome and counts
  * down. Who completes the gather is settle.h's decision: the first failing
  * child (default mode) completes it FAILED at once and cancels nothing; a
  * cancel cancels the children (stop below) and ends it CANCELLED once they
@@ -149,11 +150,8 @@ static spool_future *discard(struct gather *g)
 	return spool__future_failed(SPOOL_EINVAL);
 }
 
-/* The entries are checked lazily, not in a pass of their own (with many
- * inputs every pass costs): reading a final input changes nothing, so the
- * loop checks each entry as it comes while it only reads, and checks the
- * rest of the array at once before it first touches an input (a reference,
- * a callback). Either way bad input is found before any input is touched. */
+/* The entries are checked in a pass of their own before any input is
+ * touched: bad input leaves every input as it was. */
 spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 {
 	if ((n > 0 && !fs) || (flags & ~SPOOL_RETURN_ERRORS))
@@ -165,32 +163,27 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 	spool_future *gf = &g->s.res.fut;
 
 	size_t registered = 0;
-	bool checked = false; /* fs[i .. n) known to hold no NULL */
+	/* Every input is held, in slot i (spool_gather_child), so the
+	 * entries are all checked before the first is touched. */
+	if (spool__check_inputs(fs, n) != 0)
+		return discard(g);
 	for (size_t i = 0; i < n; i++) {
 		if (i + SPOOL__AHEAD < n)
 			__builtin_prefetch(fs[i + SPOOL__AHEAD]);
 		spool_future *c = fs[i];
-		if (!c)
-			return discard(g); /* only before checked: see above */
 		bool final = spool_future_done(c);
-		if (final && !spool__owns_value(c)) {
+		struct slot *s = &g->slots[g->nslots++];
+		*s = (struct slot){g, spool_future_retain(c), i};
+		if (final) {
+			/* Kept alive as long as the gather: its value may
+			 * be (a gather's), and spool_gather_child gives it. */
 			record(g, i, c);
 			continue;
 		}
 		/* Failed fast: nothing more to learn, nothing to cancel.
 		 * A stale OPEN only costs one needless registration. */
-		if (!final && spool__settle_seen(&g->s) == SPOOL__SETTLE_FAILED)
-			continue;
-		if (!checked) {
-			if (spool__check_inputs(fs + i, n - i) != 0)
-				return discard(g);
-			checked = true;
-		}
-		struct slot *s = &g->slots[g->nslots++];
-		*s = (struct slot){g, spool_future_retain(c), i};
-		if (final) {
-			/* Kept alive as long as the gather: its value is. */
-			record(g, i, c);
+		if (spool__settle_seen(&g->s) == SPOOL__SETTLE_FAILED) {
+			s->g = NULL; /* not counted on (gather_stuck) */
 			continue;
 		}
 		registered++;
@@ -208,4 +201,13 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 	}
 	spool__settle_arm(&g->s, registered);
 	return gf;
+}
+
+spool_future *spool_gather_child(const spool_future *g, size_t i)
+{
+	if (!g || g->ops != &spool__gather_ops.fut)
+		return NULL;
+	const struct gather *gg = (const struct gather *)g;
+	/* nslots and the slots were written before g was handed out. */
+	return i < gg->nslots ? gg->slots[i].child : NULL;
 }

@@ -236,3 +236,43 @@ int spool_wait(spool_future *const *fs, size_t n, spool_wait_when when,
 		*npending = r.npending;
 	return rc;
 }
+
+/* The split: spool_wait() without a report, then one pass that hands each
+ * distinct input to done_out or pending_out, in input order. The pass
+ * reads each input's phase once, so an input is in exactly one array. */
+int spool_wait_split(spool_future *const *fs, size_t n, spool_wait_when when,
+		     int64_t timeout_ns, spool_future **done_out, size_t *ndone,
+		     spool_future **pending_out, size_t *npending)
+{
+	int rc = spool_wait(fs, n, when, timeout_ns, NULL, NULL, NULL);
+	if (rc == SPOOL_EINVAL || rc == SPOOL_ENOMEM)
+		return rc;
+	struct spool__idset seen = {0};
+	size_t nd = 0, np = 0;
+	if (n && spool__idset_init_near(&seen, n, fs[0]->id) != 0)
+		return SPOOL_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		spool_future *f = fs[i];
+		if (!spool__idset_fits(&seen, f->id) &&
+		    spool__idset_widen(&seen, n, fs, i) != 0)
+			return SPOOL_ENOMEM; /* widen freed the set */
+		if (!spool__idset_add(&seen, f->id))
+			continue; /* given before */
+		if (spool__is_final(f)) {
+			if (done_out)
+				done_out[nd] = f;
+			nd++;
+		} else {
+			if (pending_out)
+				pending_out[np] = f;
+			np++;
+		}
+	}
+	if (n)
+		spool__idset_fini(&seen);
+	if (ndone)
+		*ndone = nd;
+	if (npending)
+		*npending = np;
+	return rc;
+}

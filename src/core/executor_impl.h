@@ -15,6 +15,16 @@ struct spool__executor_ops {
 	 * failed with SPOOL_ESHUTDOWN (see spool__future_failed). */
 	spool_future *(*submit)(spool_executor *ex, spool_task_fn fn, void *arg,
 				const char *label);
+	/* Optional: as submit, with the size bytes at src copied into the
+	 * task's record (aligned to max_align_t) before the task can run,
+	 * and fn given the copy. *copy gets the record's copy, or NULL when
+	 * the future returned has no record (refused: already final, fn
+	 * will never run). NULL only on ENOMEM (fn will never run). size
+	 * is at most copy_max; larger sizes go through submit. */
+	spool_future *(*submit_copy)(spool_executor *ex, spool_task_fn fn,
+				     const void *src, size_t size,
+				     const char *label, void **copy);
+	size_t copy_max;
 };
 
 struct spool_executor {
@@ -23,6 +33,10 @@ struct spool_executor {
 
 /* A new future already FAILED with err: what submit returns on bad input. */
 spool_future *spool__future_failed(int err);
+
+/* Makes ex the calling thread's current executor (spool_current_executor)
+ * and returns the previous one, for the caller to restore. */
+spool_executor *spool__current_executor_swap(spool_executor *ex);
 
 /* spool_run_task for a future of spool's own that is not a promise (a
  * group task's): starts f (PENDING, else SPOOL_ECANCELLED or

@@ -65,6 +65,8 @@
 static const struct spool__executor_ops loop_executor_ops = {
 	.name = "loop",
 	.submit = spool__loop_submit,
+	.submit_copy = spool__loop_submit_copy,
+	.copy_max = SIZE_MAX,
 };
 
 /* ---- the memory of loops ----------------------------------------------
@@ -550,6 +552,7 @@ static void install(spool_loop *loop)
 	spool__trace_thread_name("loop", -1);
 	loop->saved_ctx = spool__wait_context_set((struct spool__wait_context){
 		&spool__loop_wait_ops, loop->anchor});
+	loop->saved_exec = spool__current_executor_swap(&loop->executor);
 	spool__coro_init_thread(&loop->sched);
 }
 
@@ -570,6 +573,7 @@ static int enter(spool_loop *loop, const char *fn)
 
 static void leave(spool_loop *loop)
 {
+	spool__current_executor_swap(loop->saved_exec);
 	spool__wait_context_set(loop->saved_ctx);
 	spool__loop_strand(loop); /* before another thread may claim it */
 	atomic_fetch_and_explicit(&loop->gate, ~(uint32_t)SPOOL__GATE_RUNNING,
@@ -719,6 +723,7 @@ void spool_loop_destroy(spool_loop *loop)
 	spool__stack_pool_fini(&loop->stacks);
 	/* RUNNING stays set until free_loop marks the loop dead, so that
 	 * no other thread takes it for a stopped loop it may use. */
+	spool__current_executor_swap(loop->saved_exec);
 	spool__wait_context_set(loop->saved_ctx);
 	free_loop(loop);
 }

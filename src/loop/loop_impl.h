@@ -192,6 +192,7 @@ struct spool_loop {
 	pthread_t owner;     /* thread that last ran the loop */
 	spool_future *until; /* run_until_complete's future */
 	struct spool__wait_context saved_ctx;
+	spool_executor *saved_exec; /* spool_current_executor's, restored */
 
 	struct spool__coro sched; /* the scheduler's context */
 	struct spool__loop_task
@@ -326,6 +327,11 @@ int spool__shared_reserve(spool_loop *loop, struct spool__loop_task *t);
 void spool__task_await_done(struct spool__loop_task *t, spool_future *f);
 spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 				 void *arg, const char *label);
+/* The executor's submit_copy (core/executor_impl.h): the copy in a tail of
+ * the task's record, any size. task.c. */
+spool_future *spool__loop_submit_copy(spool_executor *ex, spool_task_fn fn,
+				      const void *src, size_t size,
+				      const char *label, void **copy);
 
 /* io.c */
 void spool__io_event(spool_loop *loop, int fd, uint32_t revents);

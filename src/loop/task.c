@@ -111,8 +111,35 @@ void spool__tasks_cancel_all(spool_loop *loop)
 
 /* ---- submitting ------------------------------------------------------- */
 
+/* Where a record's tail (spool_submit_copy) starts. */
+#define TAIL_OFFSET                                                            \
+	((sizeof(struct spool__loop_task) + _Alignof(max_align_t) - 1) &       \
+	 ~(_Alignof(max_align_t) - 1))
+
+static spool_future *submit(spool_executor *ex, spool_task_fn fn, void *arg,
+			    const char *label, const void *src, size_t size,
+			    void **copy);
+
 spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 				 void *arg, const char *label)
+{
+	return submit(ex, fn, arg, label, NULL, 0, NULL);
+}
+
+spool_future *spool__loop_submit_copy(spool_executor *ex, spool_task_fn fn,
+				      const void *src, size_t size,
+				      const char *label, void **copy)
+{
+	*copy = NULL;
+	if (size > SIZE_MAX - TAIL_OFFSET)
+		return NULL;
+	return submit(ex, fn, NULL, label, src, size, copy);
+}
+
+/* size > 0: the record has a tail with a copy of src, which fn gets. */
+static spool_future *submit(spool_executor *ex, spool_task_fn fn, void *arg,
+			    const char *label, const void *src, size_t size,
+			    void **copy)
 {
 	spool_loop *loop = (spool_loop *)ex; /* the executor is first */
 	bool here = spool__loop_here() == loop;
@@ -124,7 +151,8 @@ spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 	if (rc != 0)
 		return spool__future_failed(rc);
 	struct spool__anchor *a = loop->anchor;
-	struct spool__loop_task *t = spool__calloc(1, sizeof *t);
+	struct spool__loop_task *t = spool__calloc(1, size ? TAIL_OFFSET + size
+							   : sizeof *t);
 	if (!t) {
 		if (!here)
 			spool__gate_leave(loop);
@@ -138,6 +166,8 @@ spool_future *spool__loop_submit(spool_executor *ex, spool_task_fn fn,
 	t->loop = loop;
 	t->fn = fn;
 	t->arg = arg;
+	if (size)
+		*copy = t->arg = memcpy((char *)t + TAIL_OFFSET, src, size);
 	t->status = SPOOL__T_NEW;
 	t->step.ops = &spool__step_ops;
 	t->step.loop = loop;

@@ -51,8 +51,23 @@ static inline struct spool_pool *pool_of(spool_executor *ex)
 	return (struct spool_pool *)ex; /* exec is the first member */
 }
 
-static spool_future *submit_outside(struct spool_pool *p, spool_task_fn fn,
-				    void *arg, const char *label)
+/* Makes t, a big record just initialised, carry the size bytes at src in
+ * its tail and run fn on that copy; *copy gets it. */
+static void big_tail(struct spool__pool_task *t, const void *src, size_t size,
+		     void **copy)
+{
+	t->fut.ops = &spool__task_ops_big;
+	t->arg = memcpy(spool__task_tail(t), src, size);
+	*copy = t->arg;
+}
+
+/* size > 0: a big record with a copy of src (spool_submit_copy). Always
+ * inlined, so that spool_submit's path, with size the constant 0, is
+ * what it was before copies existed (one call fewer: some 12% of the
+ * instructions of 20,000 outside submissions, callgrind). */
+static inline __attribute__((always_inline)) spool_future *
+submit_outside(struct spool_pool *p, spool_task_fn fn, void *arg,
+	       const char *label, const void *src, size_t size, void **copy)
 {
 	/* seq_cst: ordered with shutdown's fetch_or on the same word (any
 	 * order would do for one word; the acquire half keeps the push
@@ -63,9 +78,13 @@ static spool_future *submit_outside(struct spool_pool *p, spool_task_fn fn,
 	if (g & SPOOL__GATE_CLOSED) {
 		f = spool__future_failed(SPOOL_ESHUTDOWN);
 	} else {
-		struct spool__pool_task *t = spool__task_alloc_outside();
+		struct spool__pool_task *t =
+			size ? spool__task_alloc_outside_big()
+			     : spool__task_alloc_outside();
 		if (t) {
 			spool__task_init(t, NULL, fn, arg, label);
+			if (size)
+				big_tail(t, src, size, copy);
 			spool__inject_push(&p->inj, &t->link);
 			spool__idle_notify(p);
 			f = &t->fut;
@@ -103,7 +122,7 @@ static spool_future *pool_submit(spool_executor *ex, spool_task_fn fn,
 	struct spool_pool *p = pool_of(ex);
 	struct spool__worker *w = spool__self;
 	if (__builtin_expect(w == NULL || w->pool != p, 0))
-		return submit_outside(p, fn, arg, label);
+		return submit_outside(p, fn, arg, label, NULL, 0, NULL);
 	struct spool__pool_task *t = spool__task_alloc(w);
 	if (__builtin_expect(t == NULL, 0))
 		return NULL;
@@ -118,9 +137,39 @@ static spool_future *pool_submit(spool_executor *ex, spool_task_fn fn,
 	return &t->fut;
 }
 
+_Static_assert(SPOOL__TASK_TAIL >= SPOOL_SUBMIT_COPY_INLINE,
+	       "a big record holds what executor.h promises");
+
+/* spool_submit_copy: as pool_submit, in a big record (pool_impl.h). */
+static spool_future *pool_submit_copy(spool_executor *ex, spool_task_fn fn,
+				      const void *src, size_t size,
+				      const char *label, void **copy)
+{
+	struct spool_pool *p = pool_of(ex);
+	struct spool__worker *w = spool__self;
+	*copy = NULL;
+	if (w == NULL || w->pool != p)
+		return submit_outside(p, fn, NULL, label, src, size, copy);
+	struct spool__pool_task *t = spool__task_alloc_big(w);
+	if (!t)
+		return NULL;
+	spool__task_init(t, w, fn, NULL, label);
+	big_tail(t, src, size, copy);
+	if (spool__deque_push(&w->dq, t) != 0) {
+		*copy = NULL;
+		spool_future_release(&t->fut);
+		spool_future_release(&t->fut);
+		return NULL;
+	}
+	spool__idle_notify(p);
+	return &t->fut;
+}
+
 static const struct spool__executor_ops pool_executor_ops = {
 	.name = "pool",
 	.submit = pool_submit,
+	.submit_copy = pool_submit_copy,
+	.copy_max = SPOOL__TASK_TAIL,
 };
 
 static int online_cpus(void)

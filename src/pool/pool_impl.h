@@ -88,7 +88,10 @@ struct spool__worker {
 
 	/* Owner only. */
 	struct spool__pool_task *free_list;
-	long nfree;     /* records on free_list */
+	long nfree; /* records on free_list */
+	/* Records with a tail (spool_submit_copy, SPOOL__TASK_BIG). */
+	struct spool__pool_task *free_list_big;
+	long nfree_big;
 	long nmalloc;   /* records this worker took from malloc, minus the
 			   ones it gave back to free (may go negative) */
 	unsigned tick;  /* tasks run, for the injection fairness check */
@@ -176,6 +179,44 @@ static inline void spool__stat_inc(_Atomic uint64_t *c)
 /* ---- task records (task.c) ----------------------------------------------- */
 
 extern const struct spool__future_ops spool__task_ops;
+
+/* A record with a tail: SPOOL__TASK_BIG bytes, the record's first
+ * sizeof(struct spool__pool_task) bytes as usual, then SPOOL__TASK_TAIL
+ * bytes that spool_submit_copy() copies its argument into. Its future has
+ * spool__task_ops_big (which frees it as a big record); otherwise it is a
+ * task like any other. Outside submissions take two neighbouring slab
+ * slots for it. */
+#define SPOOL__TASK_BIG 256
+#define SPOOL__TASK_TAIL (SPOOL__TASK_BIG - sizeof(struct spool__pool_task))
+extern const struct spool__future_ops spool__task_ops_big;
+
+/* True for a pool task record of either size. */
+static inline bool spool__is_pool_task(const spool_future *f)
+{
+	return f->ops == &spool__task_ops || f->ops == &spool__task_ops_big;
+}
+
+/* The tail of a big record. */
+static inline void *spool__task_tail(struct spool__pool_task *t)
+{
+	return (char *)t + sizeof *t;
+}
+
+/* As spool__task_refill and spool__task_alloc_outside, for big records. */
+struct spool__pool_task *spool__task_refill_big(struct spool__worker *w);
+struct spool__pool_task *spool__task_alloc_outside_big(void);
+
+static inline struct spool__pool_task *
+spool__task_alloc_big(struct spool__worker *w)
+{
+	struct spool__pool_task *t = w->free_list_big;
+	if (t) {
+		w->free_list_big = t->next_free;
+		w->nfree_big--;
+		return t;
+	}
+	return spool__task_refill_big(w);
+}
 
 /* Refills an empty free list (returned records, else malloc). NULL when out
  * of memory. */

@@ -89,6 +89,7 @@ enum {
 #define SLOTS_PER_BLOCK ((BLOCK_SIZE - HEADER_SIZE) / SLOT)
 
 _Static_assert(_Alignof(struct spool__pool_task) <= 16, "slots are 16-aligned");
+_Static_assert(2 * SLOT == SPOOL__TASK_BIG, "a big record is two slots");
 
 struct block {
 	alignas(64) _Atomic long balance; /* see the top of this file */
@@ -277,5 +278,40 @@ void spool__slab_free(void *slot)
 	/* acq_rel: see the top of this file. */
 	if (atomic_fetch_sub_explicit(&b->balance, 1, memory_order_acq_rel) ==
 	    1)
+		block_free(b);
+}
+
+/* Two neighbouring slots: the balance counts both as handed out (retire
+ * counts slots by the bump pointer), and spool__slab_free2() gives both
+ * back in one subtraction. A slot that has no neighbour left before the
+ * limit is given back at once (the balance cannot reach zero by it: the
+ * block is not retired yet) and the next one tried; by the third try the
+ * thread is on a fresh block or past the halfway point, with room. */
+void *spool__slab_alloc2(void)
+{
+	for (int i = 0; i < 3; i++) {
+		char *p = bump;
+		if (p != limit && (size_t)(limit - p) >= 2 * SLOT) {
+			bump = p + 2 * SLOT;
+			return p;
+		}
+		p = spool__slab_alloc();
+		if (!p)
+			return NULL;
+		if (bump == p + SLOT && bump != limit) {
+			bump += SLOT;
+			return p;
+		}
+		spool__slab_free(p);
+	}
+	return NULL;
+}
+
+void spool__slab_free2(void *slot)
+{
+	struct block *b = block_of(slot);
+	/* acq_rel: see the top of this file. */
+	if (atomic_fetch_sub_explicit(&b->balance, 2, memory_order_acq_rel) ==
+	    2)
 		block_free(b);
 }

@@ -28,6 +28,11 @@ void *spool__slab_alloc(void);
  * block, on a short internal mutex. */
 void spool__slab_free(void *slot);
 
+/* As the two above, for room of two neighbouring slots (a big record,
+ * pool_impl.h); the slot is given back with spool__slab_free2(). */
+void *spool__slab_alloc2(void);
+void spool__slab_free2(void *slot);
+
 /* For an idle worker: has the kernel fault in the block a submitting
  * thread will take next, if one asked for it (slab.c, "Pre-faulting").
  * Any thread; a system call at most, never touching the block's bytes. */

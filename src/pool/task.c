@@ -27,6 +27,10 @@
  * the count to zero: the sum of +R and R times -1 is zero only once all R
  * late releases and the addition have happened, in whatever order they
  * come.
+ *
+ * Big records (pool_impl.h: a tail for spool_submit_copy's argument) have
+ * a free list of their own on each worker and share the return stack; a
+ * record's ops says which size it is, also after its last release.
  */
 #include <stdlib.h>
 
@@ -50,6 +54,16 @@ struct spool__pool_task *spool__task_alloc_outside(void)
 	return spool__slab_alloc();
 }
 
+struct spool__pool_task *spool__task_alloc_outside_big(void)
+{
+	return spool__slab_alloc2();
+}
+
+static bool is_big(const struct spool__pool_task *t)
+{
+	return t->fut.ops == &spool__task_ops_big;
+}
+
 static void release_pool_memory(struct spool_pool *p, long n)
 {
 	/* acq_rel: the last one to bring the count to zero must see every
@@ -60,24 +74,43 @@ static void release_pool_memory(struct spool_pool *p, long n)
 		free(p);
 }
 
+/* Puts t on w's free list of its size, or frees it when that is full.
+ * The usual size first, with one compare for the other. */
+static void keep(struct spool__worker *w, struct spool__pool_task *t)
+{
+	if (__builtin_expect(is_big(t), 0)) {
+		if (w->nfree_big < FREE_LIST_MAX) {
+			t->next_free = w->free_list_big;
+			w->free_list_big = t;
+			w->nfree_big++;
+		} else {
+			free(t);
+			w->nmalloc--;
+		}
+	} else if (w->nfree < FREE_LIST_MAX) {
+		t->next_free = w->free_list;
+		w->free_list = t;
+		w->nfree++;
+	} else {
+		free(t);
+		w->nmalloc--;
+	}
+}
+
 static void task_free(spool_future *f)
 {
 	struct spool__pool_task *t = (struct spool__pool_task *)f;
 	struct spool__worker *home = t->home;
 	if (!home) {
-		spool__slab_free(t);
+		if (__builtin_expect(is_big(t), 0))
+			spool__slab_free2(t);
+		else
+			spool__slab_free(t);
 		return;
 	}
 	struct spool__worker *self = spool__self;
 	if (self && self->pool == home->pool) {
-		if (self->nfree < FREE_LIST_MAX) {
-			t->next_free = self->free_list;
-			self->free_list = t;
-			self->nfree++;
-		} else {
-			free(t);
-			self->nmalloc--;
-		}
+		keep(self, t);
 		return;
 	}
 	/* The push releases everything done with t to the owner's take. */
@@ -106,30 +139,51 @@ const struct spool__future_ops spool__task_ops = {
 	.owned = true, /* only run_task() completes a pool task */
 };
 
-struct spool__pool_task *spool__task_refill(struct spool__worker *w)
+const struct spool__future_ops spool__task_ops_big = {
+	.free = task_free,
+	.cancel_running = NULL,
+	.owned = true,
+};
+
+/* Empties w's return stack onto its free lists (each record by its size:
+ * its ops, untouched since its last life). */
+static void take_returns(struct spool__worker *w)
 {
 	/* The take acquires what each pusher released (core/lifo.h). */
 	struct spool__lifo_node *r = spool__lifo_take(&w->returns);
-	if (r) {
-		struct spool__pool_task *t = returned(r);
-		r = r->next;
-		while (r) {
-			/* ret and next_free share a word: read on first. */
-			struct spool__lifo_node *next = r->next;
-			struct spool__pool_task *q = returned(r);
-			if (w->nfree < FREE_LIST_MAX) {
-				q->next_free = w->free_list;
-				w->free_list = q;
-				w->nfree++;
-			} else {
-				free(q);
-				w->nmalloc--;
-			}
-			r = next;
-		}
+	while (r) {
+		/* ret and next_free share a word: read on first. */
+		struct spool__lifo_node *next = r->next;
+		keep(w, returned(r));
+		r = next;
+	}
+}
+
+struct spool__pool_task *spool__task_refill(struct spool__worker *w)
+{
+	take_returns(w);
+	struct spool__pool_task *t = w->free_list;
+	if (t) {
+		w->free_list = t->next_free;
+		w->nfree--;
 		return t;
 	}
-	struct spool__pool_task *t = record_new();
+	t = record_new();
+	if (t)
+		w->nmalloc++;
+	return t;
+}
+
+struct spool__pool_task *spool__task_refill_big(struct spool__worker *w)
+{
+	take_returns(w);
+	struct spool__pool_task *t = w->free_list_big;
+	if (t) {
+		w->free_list_big = t->next_free;
+		w->nfree_big--;
+		return t;
+	}
+	t = spool__aligned_alloc(64, SPOOL__TASK_BIG);
 	if (t)
 		w->nmalloc++;
 	return t;
@@ -148,6 +202,13 @@ void spool__task_heap_close(struct spool_pool *p)
 			seen++;
 		}
 		w->nfree = 0;
+		while (w->free_list_big) {
+			struct spool__pool_task *t = w->free_list_big;
+			w->free_list_big = t->next_free;
+			free(t);
+			seen++;
+		}
+		w->nfree_big = 0;
 		/* From here on, releasers' pushes are refused. */
 		struct spool__lifo_node *r = spool__lifo_close(&w->returns);
 		while (r) {

@@ -434,7 +434,7 @@ static int pool_wait(void *ctx, spool_future *f, int64_t deadline)
  * life of the record, since it started f. */
 static bool pool_holds(void *ctx, const spool_future *f)
 {
-	if (f->ops != &spool__task_ops)
+	if (!spool__is_pool_task(f))
 		return false;
 	const struct spool__pool_task *t = (const struct spool__pool_task *)f;
 	/* Relaxed: see above; a value written by another thread is never
@@ -523,6 +523,7 @@ void *spool__worker_main(void *arg)
 	spool__trace_thread_name("worker", w->index);
 	struct spool__wait_context outer = spool__wait_context_set(
 		(struct spool__wait_context){&pool_wait_ops, w});
+	spool_executor *outer_exec = spool__current_executor_swap(&p->exec);
 	w->tick = INJECT_EVERY;
 	for (;;) {
 		bool local;
@@ -544,6 +545,7 @@ void *spool__worker_main(void *arg)
 			spool__idle_park(w);
 	}
 	spool__idle_leave(w);
+	spool__current_executor_swap(outer_exec);
 	spool__wait_context_set(outer);
 	spool__self = NULL;
 	return NULL;

@@ -941,7 +941,7 @@ START_TEST(nested_gathers_are_read_through_the_outer_one_alone)
 	static int va, vb, vc;
 	spool_future *a = spool_promise_new(), *b = spool_promise_new(),
 		     *c = spool_promise_new();
-	/* b is final before its gather is made: it is held all the same. */
+	/* b is final before its gather is made: its value is read there. */
 	spool_promise_set_result(b, &vb);
 	spool_future *ab[2] = {a, b}, *cc1[1] = {c};
 	spool_future *inner[2] = {spool_gather(ab, 2, 0),
@@ -952,8 +952,9 @@ START_TEST(nested_gathers_are_read_through_the_outer_one_alone)
 	spool_future_release(inner[0]);
 	spool_future_release(inner[1]);
 	ck_assert_ptr_eq(spool_gather_child(outer, 1), inner[1]);
-	ck_assert_ptr_eq(spool_gather_child(spool_gather_child(outer, 0), 1),
-			 b);
+	/* Plain inputs are not handed back, pending or final. */
+	ck_assert_ptr_null(spool_gather_child(spool_gather_child(outer, 0), 0));
+	ck_assert_ptr_null(spool_gather_child(spool_gather_child(outer, 0), 1));
 	spool_promise_set_result(a, &va);
 	spool_promise_set_result(c, &vc);
 	spool_future_release(a);
@@ -970,9 +971,7 @@ START_TEST(nested_gathers_are_read_through_the_outer_one_alone)
 			void *v;
 			ck_assert_int_eq(spool_gather_result(g, j, &v), 0);
 			ck_assert_ptr_eq(v, want[i][j]);
-			ck_assert_ptr_eq(
-				spool_future_value(spool_gather_child(g, j)),
-				want[i][j]);
+			ck_assert_ptr_null(spool_gather_child(g, j));
 		}
 		ck_assert_ptr_null(spool_gather_child(g, 2 - i));
 	}
@@ -982,6 +981,64 @@ START_TEST(nested_gathers_are_read_through_the_outer_one_alone)
 	ck_assert_ptr_null(spool_gather_child(pr, 0));
 	spool_future_release(pr);
 	spool_future_release(outer);
+}
+END_TEST
+
+static int twice(void *arg, void **result)
+{
+	*result = (void *)((intptr_t)arg * 2);
+	return 0;
+}
+
+/* Mixed inputs: only the nested combinators are handed back, each at its
+ * own index, whether it was final or pending and even when the outer
+ * gather failed fast before reaching it. */
+START_TEST(gather_child_gives_nested_gathers_and_maps_at_their_index)
+{
+	static int vx, vy;
+	spool_future *x = spool_promise_new(), *y = spool_promise_new();
+	spool_promise_set_result(x, &vx);
+	spool_future *one[1] = {x};
+	spool_future *inner = spool_gather(one, 1, 0); /* final */
+	void *args[3] = {(void *)1, (void *)2, (void *)3};
+	spool_future *m = spool_map(spool_executor_inline(), twice, args, 3, 0);
+	spool_future *late = spool_promise_new();
+	spool_future *pend1[1] = {late};
+	spool_future *pending = spool_gather(pend1, 1, 0); /* not final */
+	spool_future *in[5] = {x, inner, y, m, pending};
+	spool_future *outer = spool_gather(in, 5, 0);
+	ck_assert_ptr_null(spool_gather_child(outer, 0));
+	ck_assert_ptr_eq(spool_gather_child(outer, 1), inner);
+	ck_assert_ptr_null(spool_gather_child(outer, 2));
+	ck_assert_ptr_eq(spool_gather_child(outer, 3), m);
+	ck_assert_ptr_eq(spool_gather_child(outer, 4), pending);
+	ck_assert_ptr_null(spool_gather_child(outer, 5));
+	/* Failed fast before the nested gather: held all the same. */
+	spool_future *bad = spool_promise_new();
+	spool_promise_set_error(bad, 7);
+	spool_future *in2[2] = {bad, pending};
+	spool_future *failed = spool_gather(in2, 2, 0);
+	ck_assert_int_eq(spool_future_state(failed), SPOOL_FAILED);
+	ck_assert_ptr_eq(spool_gather_child(failed, 1), pending);
+	spool_future_release(inner);
+	spool_future_release(m);
+	spool_future_release(pending);
+	spool_promise_set_result(y, &vy);
+	spool_promise_set_result(late, &vy);
+	ck_assert_int_eq(spool_future_wait(outer, BOUND), 0);
+	void *v;
+	ck_assert_int_eq(
+		spool_gather_result(spool_gather_child(outer, 3), 2, &v), 0);
+	ck_assert_ptr_eq(v, (void *)6);
+	ck_assert_int_eq(
+		spool_gather_result(spool_gather_child(outer, 4), 0, &v), 0);
+	ck_assert_ptr_eq(v, &vy);
+	spool_future_release(failed);
+	spool_future_release(bad);
+	spool_future_release(outer);
+	spool_future_release(x);
+	spool_future_release(y);
+	spool_future_release(late);
 }
 END_TEST
 
@@ -1261,6 +1318,8 @@ int main(void)
 		tc, the_destructor_runs_once_when_cancels_race_a_running_loop);
 	tcase_add_test(tc, the_current_executor_is_the_one_running_the_task);
 	tcase_add_test(tc, nested_gathers_are_read_through_the_outer_one_alone);
+	tcase_add_test(
+		tc, gather_child_gives_nested_gathers_and_maps_at_their_index);
 	tcase_add_test(tc, a_split_wait_reports_done_and_pending_in_each_mode);
 	tcase_add_test(tc, gathered_sleeps_end_in_the_order_of_their_deadlines);
 	tcase_add_test(tc, a_cancelled_sleep_ends_cancelled_without_its_timer);

@@ -127,12 +127,17 @@ SPOOL_API size_t spool_gather_size(const spool_future *g);
 SPOOL_API int spool_gather_result(const spool_future *g, size_t i,
 				  void **value);
 
-/** The i-th input of the gather g (asyncio: the awaitables given to
- * gather), so that nested gathers can be read through the outer one
- * alone: spool_gather_child(outer, 0) is the inner gather of input 0, and
- * spool_gather_result() reads its slots. Borrowed: valid while the caller
- * holds g (the gather holds every input until it is freed); retain it to
- * keep it longer. NULL for NULL g, a future that is not a gather (a map
+/** Input i of the gather g when that input is itself a gather or a map (a
+ * future that owns its results array), so that nested gathers can be read
+ * through the outer one alone (asyncio: `gather(gather(a, b), gather(c))`
+ * gives `[[ra, rb], [rc]]`): spool_gather_child(outer, 0) is the inner
+ * gather of input 0, and spool_gather_size() and spool_gather_result()
+ * read its slots. Borrowed: valid while the caller holds g (a gather holds
+ * every nested gather or map it was given until it is freed); retain it to
+ * keep it longer. NULL for an input of any other kind (its result is
+ * spool_gather_result(g, i, ...); a gather does not hold an input that was
+ * final with a plain value, so holding every input would cost two atomic
+ * operations per input), for NULL g, a future that is not a gather (a map
  * future included), or i >= spool_gather_size(g). Thread-safe; never
  * blocks. */
 SPOOL_API spool_future *spool_gather_child(const spool_future *g, size_t i);

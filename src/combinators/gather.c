@@ -5,14 +5,14 @@
  * The gather is a settling results future (settle.h) with the bookkeeping
  * behind it in the same allocation: one slot per child it holds a
  * reference to, the value array it hands out, and the error array for
- * SPOOL_RETURN_ERRORS. The gather holds a reference to every child, in
- * slot i for input i (spool_gather_child). Children already final at the
- * call are read on the spot (no callback); each other child gets one
- * done-callback that records its outcome and counts
- * down. Who completes the gather is settle.h's decision: the first failing
- * child (default mode) completes it FAILED at once and cancels nothing; a
- * cancel cancels the children (stop below) and ends it CANCELLED once they
- * have all counted down; otherwise the last countdown ends it DONE.
+ * SPOOL_RETURN_ERRORS. Children already final at the call are read on the
+ * spot (no callback, no reference, unless the child owns its value: a
+ * nested gather or map, which spool_gather_child() hands back); each other
+ * child gets one done-callback that records its outcome and counts down. Who
+ * completes the gather is settle.h's decision: the first failing child (default
+ * mode) completes it FAILED at once and cancels nothing; a cancel cancels the
+ * children (stop below) and ends it CANCELLED once they have all counted down;
+ * otherwise the last countdown ends it DONE.
  */
 #include <stdlib.h>
 
@@ -150,8 +150,18 @@ static spool_future *discard(struct gather *g)
 	return spool__future_failed(SPOOL_EINVAL);
 }
 
-/* The entries are checked in a pass of their own before any input is
- * touched: bad input leaves every input as it was. */
+/* The entries are checked lazily, not in a pass of their own (with many
+ * inputs every pass costs): reading a final input changes nothing, so the
+ * loop checks each entry as it comes while it only reads, and checks the
+ * rest of the array at once before it first touches an input (a reference,
+ * a callback). Either way bad input is found before any input is touched.
+ *
+ * Which inputs the gather holds (a slot, a reference): every input not
+ * final at the call (its callback points at the slot) and every input
+ * that owns its value (a nested gather or map: the value handed on is
+ * its array). A final input with a plain value is only read: holding it
+ * would cost two atomic operations per input for nothing the gather
+ * needs. spool_gather_child() finds a held nested input by its index. */
 spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 {
 	if ((n > 0 && !fs) || (flags & ~SPOOL_RETURN_ERRORS))
@@ -163,27 +173,39 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 	spool_future *gf = &g->s.res.fut;
 
 	size_t registered = 0;
-	/* Every input is held, in slot i (spool_gather_child), so the
-	 * entries are all checked before the first is touched. */
-	if (spool__check_inputs(fs, n) != 0)
-		return discard(g);
+	bool checked = false; /* fs[i .. n) known to hold no NULL */
 	for (size_t i = 0; i < n; i++) {
 		if (i + SPOOL__AHEAD < n)
 			__builtin_prefetch(fs[i + SPOOL__AHEAD]);
 		spool_future *c = fs[i];
+		if (!c)
+			return discard(g); /* only before checked: see above */
 		bool final = spool_future_done(c);
-		struct slot *s = &g->slots[g->nslots++];
-		*s = (struct slot){g, spool_future_retain(c), i};
-		if (final) {
-			/* Kept alive as long as the gather: its value may
-			 * be (a gather's), and spool_gather_child gives it. */
+		bool owns = spool__owns_value(c);
+		if (final && !owns) {
 			record(g, i, c);
 			continue;
 		}
 		/* Failed fast: nothing more to learn, nothing to cancel.
 		 * A stale OPEN only costs one needless registration. */
-		if (spool__settle_seen(&g->s) == SPOOL__SETTLE_FAILED) {
-			s->g = NULL; /* not counted on (gather_stuck) */
+		bool failed = !final &&
+			      spool__settle_seen(&g->s) == SPOOL__SETTLE_FAILED;
+		if (failed && !owns)
+			continue;
+		if (!checked) {
+			if (spool__check_inputs(fs + i, n - i) != 0)
+				return discard(g);
+			checked = true;
+		}
+		struct slot *s = &g->slots[g->nslots++];
+		*s = (struct slot){g, spool_future_retain(c), i};
+		if (final) {
+			/* Kept alive as long as the gather: its value is. */
+			record(g, i, c);
+			continue;
+		}
+		if (failed) {
+			s->g = NULL; /* held, not counted on (gather_stuck) */
 			continue;
 		}
 		registered++;
@@ -203,11 +225,23 @@ spool_future *spool_gather(spool_future *const *fs, size_t n, unsigned flags)
 	return gf;
 }
 
+/* The slots are in input order (index rising), written before g was
+ * handed out: a binary search, no lock. */
 spool_future *spool_gather_child(const spool_future *g, size_t i)
 {
 	if (!g || g->ops != &spool__gather_ops.fut)
 		return NULL;
 	const struct gather *gg = (const struct gather *)g;
-	/* nslots and the slots were written before g was handed out. */
-	return i < gg->nslots ? gg->slots[i].child : NULL;
+	size_t lo = 0, hi = gg->nslots;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (gg->slots[mid].index < i)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == gg->nslots || gg->slots[lo].index != i)
+		return NULL;
+	spool_future *c = gg->slots[lo].child;
+	return spool__owns_value(c) ? c : NULL;
 }

@@ -53,6 +53,7 @@
 #include "core/alloc.h"
 #include "proxy.h"
 #include "spool/group.h"
+#include "spool/loop.h"
 
 struct gtask {
 	struct spool__proxy p; /* the task's future; must be first */
@@ -92,6 +93,9 @@ struct spool_group {
 	struct failure *fails;
 	size_t nfails, fcap; /* fcap >= nspawned, so recording never fails */
 	spool_future *idle;  /* completed when unfinished reaches 0 */
+	/* The loop coroutine that created the group, cancelled at the first
+	 * failure (a reference), or NULL: see spool_group_create(). */
+	spool_future *owner;
 };
 
 static void lock(const spool_group *g)
@@ -149,6 +153,7 @@ static void group_unref(spool_group *g)
 		spool_future_release(&t->p.fut);
 	}
 	spool_future_release(g->idle);
+	spool_future_release(g->owner);
 	free(g->fails);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
@@ -199,6 +204,54 @@ static void cancel_all(spool_group *g)
 	}
 }
 
+/* The first failure's consequences: the other tasks are cancelled, and so
+ * is the owner, at its next await (asyncio.TaskGroup's _abort and its
+ * cancel of the parent task). Then the abort's hold on unfinished and on
+ * the group goes. The owner's cancel is sent before the joiners' future
+ * can complete, so a joining owner gets it inside the join, which takes it
+ * as the group's own (spool_group_join): it never reaches an await after
+ * the join. */
+static void abort_now(spool_group *g)
+{
+	cancel_all(g);
+	if (g->owner)
+		spool_future_cancel(g->owner);
+	spool_future *idle = NULL;
+	lock(g);
+	if (--g->unfinished == 0) {
+		idle = g->idle;
+		g->idle = NULL;
+	}
+	unlock(g);
+	if (idle) {
+		spool__future_complete(idle, 0, NULL);
+		spool_future_release(idle);
+	}
+	group_unref(g);
+}
+
+static void abort_soon(spool_loop *loop, void *arg)
+{
+	(void)loop;
+	abort_now(arg);
+}
+
+/* On a loop's thread the abort waits for the next iteration, as asyncio's
+ * task done-callbacks are called soon rather than at once: tasks woken in
+ * the same iteration as the failing one (by one promise, one timer) run
+ * first, and a failure of theirs is reported as a failure, not turned
+ * into a cancellation by a cancel that overtook their wake-up. Elsewhere
+ * (a pool thread, a promise completed by a plain thread) there is no
+ * iteration to finish, and a task running there only gets a flag anyway:
+ * the abort is done at once, as it is when the loop cannot take the call
+ * (no memory, closing). */
+static void abort_later(spool_group *g)
+{
+	spool_loop *loop = spool_loop_current();
+	if (!loop || spool_loop_call_soon(loop, abort_soon, g, NULL) != 0)
+		abort_now(g);
+}
+
 static void on_finished(spool_future *f, void *arg)
 {
 	struct gtask *t = arg;
@@ -215,6 +268,12 @@ static void on_finished(spool_future *f, void *arg)
 		g->fails[g->nfails++] = (struct failure){err, t->index};
 		first = !g->cancelled;
 		g->cancelled = true;
+		if (first) {
+			/* The abort's hold: the joiners' future completes
+			 * only after the owner's cancel has been sent. */
+			g->unfinished++;
+			atomic_fetch_add(&g->refs, 1);
+		}
 	}
 	if (g->unfinished == 0) {
 		idle = g->idle;
@@ -223,7 +282,7 @@ static void on_finished(spool_future *f, void *arg)
 	unlock(g);
 
 	if (first)
-		cancel_all(g);
+		abort_later(g);
 	if (idle) {
 		spool__future_complete(idle, 0, NULL);
 		spool_future_release(idle);
@@ -248,6 +307,11 @@ int spool_group_create(spool_group **out, spool_executor *ex,
 	atomic_init(&g->refs, 1);
 	g->ex = ex;
 	g->limit = max_running;
+	/* Made by a loop coroutine: it is the owner (see the header). A
+	 * group task or a then-continuation running as a coroutine is the
+	 * current future too, and its cancel reaches the coroutine. */
+	if (spool_loop_current())
+		g->owner = spool_future_retain(spool_current_future());
 	*out = g;
 	return 0;
 }
@@ -356,7 +420,20 @@ static bool idle_stuck(spool_future *f)
 	return false;
 }
 
-static const struct spool__future_ops idle_ops = {.stuck = idle_stuck};
+/* A cancel that follows a joiner's await (every joiner owns the joiners'
+ * future: SPOOL__OWNER_ANY) cancels the group; the future itself runs on
+ * until the tasks have settled, and the join reports. Called only by
+ * core's cancel, while a joiner waits (so g is alive). */
+static int idle_cancel_running(spool_future *f)
+{
+	spool_group_cancel(((struct idle *)f)->g);
+	return SPOOL_EBUSY;
+}
+
+static const struct spool__future_ops idle_ops = {
+	.stuck = idle_stuck,
+	.cancel_running = idle_cancel_running,
+};
 
 static spool_future *idle_new(spool_group *g)
 {
@@ -365,6 +442,8 @@ static spool_future *idle_new(spool_group *g)
 		return NULL;
 	spool__future_init(&i->fut, &idle_ops);
 	i->fut.label = "task group"; /* for traces */
+	i->fut.owner = SPOOL__OWNER_ANY;
+	spool__future_start(&i->fut); /* so that a cancel only requests */
 	i->g = g;
 	return &i->fut;
 }
@@ -378,7 +457,11 @@ int spool_group_join(spool_group *g, int64_t timeout_ns)
 	for (;;) {
 		lock(g);
 		if (g->unfinished == 0) {
-			int rc = cancelled_join ? SPOOL_ECANCELLED : outcome(g);
+			/* Failures win over the joiner's cancellation,
+			 * which may be the group's own (abort_now). */
+			int rc = cancelled_join && g->nfails == 0
+					 ? SPOOL_ECANCELLED
+					 : outcome(g);
 			unlock(g);
 			return rc;
 		}

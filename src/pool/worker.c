@@ -295,12 +295,29 @@ static bool watch(struct spool__worker *w)
 	return false;
 }
 
+/* A cancel of the waiting task follows its await (spool/future.h,
+ * "Cancellation follows the await"): once the task has the request, f is
+ * cancelled if the task owns it, and the wait goes on until f is final, as
+ * every pool wait does (the task's children may use its stack). Looked at
+ * between the tasks this wait runs and before each block, which lasts at
+ * most HELP_BLOCK_MAX_NS: a cancel reaches f that much later at most.
+ * *passed: done already for this wait. The task is the current future
+ * here, as run_item restores it after each task it runs. */
+static inline void pass_cancel(spool_future *f, bool *passed)
+{
+	if (!*passed && spool_cancel_requested()) {
+		*passed = true;
+		spool__await_cancel(spool_current_future(), f);
+	}
+}
+
 /* The whole of help() once it found nothing to run: the same loop with
  * its spinning, blocking and deadlock-check state, out of line so that
  * the common wait (its child is on the deque) sets none of it up. */
 static __attribute__((noinline)) int
 help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 {
+	bool passed = false;
 	int idle = 0;
 	int64_t block_ns = HELP_BLOCK_MIN_NS;
 	int64_t look_at = 0, look_every = 0; /* the deadlock check's */
@@ -323,6 +340,7 @@ help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 			spool__trace_stale(); /* time passes unrecorded */
 			ck_backoff_eb(&c);
 		} else {
+			pass_cancel(f, &passed);
 			int64_t now = spool__now_ns();
 			if (now >= deadline)
 				return SPOOL_ETIMEDOUT;
@@ -354,10 +372,12 @@ help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 /* Helps until f is final, the deadline passes or f is found stuck. */
 static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 {
+	bool passed = false;
 	for (;;) {
 		/* Acquire: when final, the outcome is visible to the caller. */
 		if (spool__future_is_final(f))
 			return 0;
+		pass_cancel(f, &passed);
 		/* find_task, so that the injection queue gets its turn even
 		 * while a fork-join computation runs inside this wait. */
 		bool local;

@@ -449,8 +449,8 @@ static int twin_task(void *arg, void **result)
 {
 	const struct twin *t = arg;
 	(void)result;
-	spool_future_wait(t->p, SPOOL_FOREVER);
-	return t->code;
+	int rc = spool_future_wait(t->p, SPOOL_FOREVER);
+	return rc != 0 ? rc : t->code;
 }
 
 struct twins {

@@ -96,6 +96,9 @@ struct spool_group {
 	/* The loop coroutine that created the group, cancelled at the first
 	 * failure (a reference), or NULL: see spool_group_create(). */
 	spool_future *owner;
+	/* abort_soon's node on the step that defers the abort (abort_later):
+	 * the abort happens once per group. */
+	struct spool__cb abort_node;
 };
 
 static void lock(const spool_group *g)
@@ -230,9 +233,15 @@ static void abort_now(spool_group *g)
 	group_unref(g);
 }
 
-static void abort_soon(spool_loop *loop, void *arg)
+static int step_task(void *arg, void **result)
 {
-	(void)loop;
+	(void)arg, (void)result;
+	return 0;
+}
+
+static void abort_soon(spool_future *step, void *arg)
+{
+	(void)step;
 	abort_now(arg);
 }
 
@@ -240,16 +249,27 @@ static void abort_soon(spool_loop *loop, void *arg)
  * task done-callbacks are called soon rather than at once: tasks woken in
  * the same iteration as the failing one (by one promise, one timer) run
  * first, and a failure of theirs is reported as a failure, not turned
- * into a cancellation by a cancel that overtook their wake-up. Elsewhere
- * (a pool thread, a promise completed by a plain thread) there is no
- * iteration to finish, and a task running there only gets a flag anyway:
- * the abort is done at once, as it is when the loop cannot take the call
- * (no memory, closing). */
+ * into a cancellation by a cancel that overtook their wake-up. The delay
+ * is an empty task submitted to the loop (queued in order, as call_soon
+ * would be), with the abort on its future's done-callback: unlike a
+ * callback, which a destroyed loop may discard, a task's future always
+ * completes (CANCELLED if the loop closes first, FAILED if it refuses the
+ * task), so the abort always happens; a task that cannot be allocated
+ * does it at once. Elsewhere (a pool thread, a promise completed by a
+ * plain thread) there is no iteration to finish, and a task running there
+ * only gets a flag anyway: the abort is done at once. */
 static void abort_later(spool_group *g)
 {
 	spool_loop *loop = spool_loop_current();
-	if (!loop || spool_loop_call_soon(loop, abort_soon, g, NULL) != 0)
+	spool_future *step = NULL;
+	if (loop)
+		step = spool_submit(spool_loop_executor(loop), step_task, NULL);
+	if (!step) {
 		abort_now(g);
+		return;
+	}
+	spool__future_add_callback_node(step, &g->abort_node, abort_soon, g);
+	spool_future_release(step);
 }
 
 static void on_finished(spool_future *f, void *arg)

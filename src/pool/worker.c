@@ -22,6 +22,8 @@
  * this worker (other workers are woken for it as usual). The deadline is
  * checked between tasks; a task run while helping is not interrupted, so a
  * wait can return later than its deadline by up to one task's run time.
+ * So is the waiting task's cancel request, which the wait passes on to the
+ * future it waits for when the task made that future (pass_cancel).
  *
  * Jobs (job.h) share the deques with tasks: an entry with its low bit set
  * is a job, which run_item hands to its exec function instead of starting

@@ -67,6 +67,7 @@ enum {
 	SEARCH_YIELD_AFTER = 8, /* later rounds yield the CPU */
 	BACKOFF_START = 64, /* ck_backoff_eb iterations in the first round */
 	HELP_SPIN_ROUNDS = 8,
+	PASS_EVERY = 64,  /* tasks a busy wait runs between cancel looks */
 	WATCH_LOOKS = 64, /* looks for queued work before parking */
 	WATCH_SPINS = 32, /* pause instructions between two looks */
 };
@@ -301,16 +302,19 @@ static bool watch(struct spool__worker *w)
  * "Cancellation follows the await"): once the task has the request, f is
  * cancelled if the task owns it, and the wait goes on until f is final, as
  * every pool wait does (the task's children may use its stack). Looked at
- * between the tasks this wait runs and before each block, which lasts at
- * most HELP_BLOCK_MAX_NS: a cancel reaches f that much later at most.
- * *passed: done already for this wait. The task is the current future
- * here, as run_item restores it after each task it runs. */
-static inline void pass_cancel(spool_future *f, bool *passed)
+ * while the wait has nothing to run, before each block, which lasts at
+ * most HELP_BLOCK_MAX_NS, and, while it finds work, after every
+ * PASS_EVERY tasks it runs (not after each: the common fork-join wait
+ * runs one child and returns, and should pay nothing for this). Returns
+ * true once it has looked and found the request (f may be cancelled
+ * again harmlessly, but need not be). The task is the current future here,
+ * as run_item restores it after each task it runs. Out of line: rare. */
+static __attribute__((noinline, cold)) bool pass_cancel(spool_future *f)
 {
-	if (!*passed && spool_cancel_requested()) {
-		*passed = true;
-		spool__await_cancel(spool_current_future(), f);
-	}
+	if (!spool_cancel_requested())
+		return false;
+	spool__await_cancel(spool_current_future(), f);
+	return true;
 }
 
 /* The whole of help() once it found nothing to run: the same loop with
@@ -342,7 +346,8 @@ help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 			spool__trace_stale(); /* time passes unrecorded */
 			ck_backoff_eb(&c);
 		} else {
-			pass_cancel(f, &passed);
+			if (!passed)
+				passed = pass_cancel(f);
 			int64_t now = spool__now_ns();
 			if (now >= deadline)
 				return SPOOL_ETIMEDOUT;
@@ -374,12 +379,11 @@ help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 /* Helps until f is final, the deadline passes or f is found stuck. */
 static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 {
-	bool passed = false;
+	unsigned ran = 0;
 	for (;;) {
 		/* Acquire: when final, the outcome is visible to the caller. */
 		if (spool__future_is_final(f))
 			return 0;
-		pass_cancel(f, &passed);
 		/* find_task, so that the injection queue gets its turn even
 		 * while a fork-join computation runs inside this wait. */
 		bool local;
@@ -387,6 +391,8 @@ static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 		if (!t)
 			return help_idle(w, f, deadline);
 		run_item(w, t, local);
+		if (__builtin_expect(++ran % PASS_EVERY == 0, 0))
+			pass_cancel(f);
 		if (deadline != INT64_MAX && spool__now_ns() >= deadline)
 			return spool__future_is_final(f) ? 0 : SPOOL_ETIMEDOUT;
 	}

@@ -186,8 +186,9 @@ SPOOL_API int spool_future_cancel(spool_future *f);
  *     that wait early), as asyncio's task waits for the future its cancel
  *     reached;
  *   - a pool task: its wait (which helps the pool) notices the request
- *     between the tasks it runs, or within a millisecond while it has
- *     nothing to run, cancels an owned f, and goes on waiting until f is
+ *     within a millisecond while it has nothing to run, or after at most
+ *     64 tasks it runs meanwhile, cancels an owned f, and goes on waiting
+ *     until f is
  *     final, as every pool wait does; it then returns 0 and f's outcome
  *     is, unless f ignored the request, SPOOL_ECANCELLED;
  *   - any other thread runs no task and is never cancelled.
@@ -199,7 +200,11 @@ SPOOL_API int spool_future_cancel(spool_future *f);
  * the code that spawned the task) is shared: the cancel does not reach it,
  * whoever else waits on it. So a promise that several coroutines await, or
  * a future handed in by the caller, is never cancelled by one of its
- * waiters being cancelled; what a task started for itself is. What then
+ * waiters being cancelled; what a task started for itself is, even when
+ * others wait on it too (they see it end CANCELLED: the task that started
+ * the work decides for it, as a Trio scope decides for the work inside
+ * it). A task group's task is the task of its spawned function (the
+ * future spawn hands out), whichever executor runs it. What then
  * happens to f is f's own cancel: a gather cancels its children (whoever
  * made them), a task group's join cancels its group (every joiner owns
  * the join's wait), and spool_wait_for() in a coroutine cancels its

@@ -188,9 +188,8 @@ SPOOL_API int spool_future_cancel(spool_future *f);
  *   - a pool task: its wait (which helps the pool) notices the request
  *     within a millisecond while it has nothing to run, or after at most
  *     64 tasks it runs meanwhile, cancels an owned f, and goes on waiting
- *     until f is
- *     final, as every pool wait does; it then returns 0 and f's outcome
- *     is, unless f ignored the request, SPOOL_ECANCELLED;
+ *     until f is final, as every pool wait does; it then returns 0 and
+ *     f's outcome is, unless f ignored the request, SPOOL_ECANCELLED;
  *   - any other thread runs no task and is never cancelled.
  * Which f is cancelled: the task owns f when f was created by that task,
  * that is while it was the task running on the thread that created f

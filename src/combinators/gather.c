@@ -109,8 +109,8 @@ static void on_child(spool_future *c, void *arg)
 /* Decided FAILED: the other children go on (asyncio.gather). Decided
  * CANCELLING: cancelling a child runs its callback here when it was
  * pending; the first one (default mode) or the last one completes the
- * gather CANCELLED. Children that are
- * final answer SPOOL_ESTATE, which changes nothing. */
+ * gather CANCELLED. Children that are final answer SPOOL_ESTATE, which
+ * changes nothing. */
 static void gather_stop(struct spool__settle *s, int outcome)
 {
 	struct gather *g = (struct gather *)s;

@@ -208,8 +208,8 @@ static __attribute__((noinline)) int block(spool_future *f, int64_t deadline)
  * asyncio's task waits for the future it cancelled, so that nothing the
  * task started still runs once it has seen the cancel. A second cancel of
  * the task ends that wait early, as does the loop closing. The context is
- * read again: the coroutine may have resumed on the same loop only, but
- * the thread-local is the one to ask. */
+ * read from the thread-local again, as the loop reinstalled it when the
+ * coroutine resumed. */
 static __attribute__((noinline)) int cancelled(spool_future *f)
 {
 	if (!spool__await_cancel(spool_current_future(), f) ||

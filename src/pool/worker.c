@@ -302,10 +302,11 @@ static bool watch(struct spool__worker *w)
  * "Cancellation follows the await"): once the task has the request, f is
  * cancelled if the task owns it, and the wait goes on until f is final, as
  * every pool wait does (the task's children may use its stack). Looked at
- * while the wait has nothing to run, before each block, which lasts at
- * most HELP_BLOCK_MAX_NS, and, while it finds work, after every
- * PASS_EVERY tasks it runs (not after each: the common fork-join wait
- * runs one child and returns, and should pay nothing for this). Returns
+ * once the wait has found nothing to run (help_idle): before each block,
+ * which lasts at most HELP_BLOCK_MAX_NS, and after each task it finds
+ * later; before that (help), after every PASS_EVERY tasks it runs (not
+ * after each: the common fork-join wait runs one child and returns, and
+ * should pay nothing for this). Returns
  * true once it has looked and found the request (f may be cancelled
  * again harmlessly, but need not be). The task is the current future here,
  * as run_item restores it after each task it runs. Out of line: rare. */
@@ -338,6 +339,8 @@ help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 		void *t = find_task(w, &local);
 		if (t) {
 			run_item(w, t, local);
+			if (!passed)
+				passed = pass_cancel(f);
 			idle = 0;
 			block_ns = HELP_BLOCK_MIN_NS;
 			c = BACKOFF_START;

@@ -186,10 +186,12 @@ SPOOL_API int spool_future_cancel(spool_future *f);
  *     that wait early), as asyncio's task waits for the future its cancel
  *     reached;
  *   - a pool task: its wait (which helps the pool) notices the request
- *     within a millisecond while it has nothing to run, or after at most
- *     64 tasks it runs meanwhile, cancels an owned f, and goes on waiting
- *     until f is final, as every pool wait does; it then returns 0 and
- *     f's outcome is, unless f ignored the request, SPOOL_ECANCELLED;
+ *     once it has no task of its own to run: within a millisecond while
+ *     it has none, and not while it keeps finding work (a wait in a busy
+ *     pool passes the cancel on when that work runs out); it cancels an
+ *     owned f and goes on waiting until f is final, as every pool wait
+ *     does; it then returns 0 and f's outcome is, unless f ignored the
+ *     request, SPOOL_ECANCELLED;
  *   - any other thread runs no task and is never cancelled.
  * Which f is cancelled: the task owns f when f was created by that task,
  * that is while it was the task running on the thread that created f

@@ -22,8 +22,9 @@
  * this worker (other workers are woken for it as usual). The deadline is
  * checked between tasks; a task run while helping is not interrupted, so a
  * wait can return later than its deadline by up to one task's run time.
- * So is the waiting task's cancel request, which the wait passes on to the
- * future it waits for when the task made that future (pass_cancel).
+ * The waiting task's cancel request is looked at once the wait has nothing
+ * to run, and passed on to the future it waits for when the task made
+ * that future (pass_cancel).
  *
  * Jobs (job.h) share the deques with tasks: an entry with its low bit set
  * is a job, which run_item hands to its exec function instead of starting
@@ -67,7 +68,6 @@ enum {
 	SEARCH_YIELD_AFTER = 8, /* later rounds yield the CPU */
 	BACKOFF_START = 64, /* ck_backoff_eb iterations in the first round */
 	HELP_SPIN_ROUNDS = 8,
-	PASS_EVERY = 64,  /* tasks a busy wait runs between cancel looks */
 	WATCH_LOOKS = 64, /* looks for queued work before parking */
 	WATCH_SPINS = 32, /* pause instructions between two looks */
 };
@@ -304,9 +304,10 @@ static bool watch(struct spool__worker *w)
  * every pool wait does (the task's children may use its stack). Looked at
  * once the wait has found nothing to run (help_idle): before each block,
  * which lasts at most HELP_BLOCK_MAX_NS, and after each task it finds
- * later; before that (help), after every PASS_EVERY tasks it runs (not
- * after each: the common fork-join wait runs one child and returns, and
- * should pay nothing for this). Returns
+ * later. Not before (help): a look there, even one every 64 tasks, cost
+ * the common fork-join wait (one child run, then done) some 7
+ * instructions (callgrind, fib(20) on one worker), so a wait that keeps
+ * finding work passes the cancel on when that work runs out. Returns
  * true once it has looked and found the request (f may be cancelled
  * again harmlessly, but need not be). The task is the current future here,
  * as run_item restores it after each task it runs. Out of line: rare. */
@@ -382,7 +383,6 @@ help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 /* Helps until f is final, the deadline passes or f is found stuck. */
 static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 {
-	unsigned ran = 0;
 	for (;;) {
 		/* Acquire: when final, the outcome is visible to the caller. */
 		if (spool__future_is_final(f))
@@ -394,8 +394,6 @@ static int help(struct spool__worker *w, spool_future *f, int64_t deadline)
 		if (!t)
 			return help_idle(w, f, deadline);
 		run_item(w, t, local);
-		if (__builtin_expect(++ran % PASS_EVERY == 0, 0))
-			pass_cancel(f);
 		if (deadline != INT64_MAX && spool__now_ns() >= deadline)
 			return spool__future_is_final(f) ? 0 : SPOOL_ETIMEDOUT;
 	}

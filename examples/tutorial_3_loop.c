@@ -10,6 +10,11 @@
  * spool_sleep() blocks the thread (time.sleep) and the naps run one after
  * another (never more than one asleep). The program checks those counts and
  * the loop's order, not the times, which it only prints (on stderr).
+ *
+ * Then cancellation: a coroutine that gathers three naps is cancelled while
+ * it waits; the cancel follows its await into the gather, which cancels the
+ * naps (asyncio). Waiting on spool_shield(gather) instead, the naps are
+ * left to finish.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdatomic.h>
@@ -65,6 +70,60 @@ static int main_coro(void *arg, void **result)
 	}
 	(void)result;
 	return err;
+}
+
+/* Gathers three naps it starts itself and waits on the gather, or on a
+ * shield of it; *arg says which. Cancelled while it waits. */
+struct gatherer {
+	spool_executor *ex;
+	bool shield;
+	spool_future *gather;
+};
+
+static int gather_coro(void *arg, void **result)
+{
+	struct gatherer *g = arg;
+	spool_future *fs[NNAPS];
+	for (intptr_t i = 0; i < NNAPS; i++)
+		fs[i] = spool_submit(g->ex, nap, (void *)i);
+	g->gather = spool_gather(fs, NNAPS, 0); /* it keeps the naps */
+	for (int i = 0; i < NNAPS; i++)
+		spool_future_release(fs[i]);
+	spool_future *w = g->shield ? spool_shield(g->gather)
+				    : spool_future_retain(g->gather);
+	int err = spool_future_wait(w, SPOOL_FOREVER); /* cancelled here */
+	spool_future_release(w);
+	(void)result;
+	return err;
+}
+
+static void cancel_it(spool_loop *loop, void *arg)
+{
+	(void)loop;
+	spool_future_cancel(arg);
+}
+
+/* Runs gather_coro on a new loop, cancels it 5 ms in, then runs the loop
+ * until the gather is final; returns how many naps finished, or -1. */
+static int cancelled_gather(bool shield)
+{
+	spool_loop *loop;
+	if (spool_loop_create(&loop, NULL) != 0)
+		return -1;
+	struct gatherer g = {spool_loop_executor(loop), shield, NULL};
+	spool_future *c = spool_submit(g.ex, gather_coro, &g);
+	int n = -1;
+	if (c &&
+	    spool_loop_call_later(loop, 5 * SPOOL_NS_PER_MS, cancel_it, c,
+				  NULL) == 0 &&
+	    spool_loop_run_until_complete(loop, c) == SPOOL_ECANCELLED) {
+		spool_loop_run_until_complete(loop, g.gather);
+		n = atomic_exchange(&nfinished, 0);
+	}
+	spool_future_release(g.gather);
+	spool_future_release(c);
+	spool_loop_destroy(loop);
+	return n;
 }
 
 static double now_ms(void)
@@ -128,6 +187,15 @@ int main(void)
 	}
 	spool_pool_destroy(pool);
 	bad |= report("pool, 1 worker (threads)", 1, NULL, t0);
+
+	/* Cancelling the coroutine that waits on a gather cancels the gather
+	 * and its naps; a shield keeps them running. */
+	int n = cancelled_gather(false);
+	printf("cancelled while gathering: %d naps finished\n", n);
+	bad |= n != 0;
+	n = cancelled_gather(true);
+	printf("cancelled while waiting on a shield: %d naps finished\n", n);
+	bad |= n != NNAPS;
 
 	/* Outside any coroutine, on a plain thread, it is time.sleep. */
 	bad |= spool_sleep(SPOOL_NS_PER_MS) != 0;

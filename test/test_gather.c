@@ -232,12 +232,51 @@ START_TEST(gather_cancel_with_return_errors_still_ends_cancelled)
 }
 END_TEST
 
-START_TEST(gather_cancel_ends_cancelled_only_once_running_children_settle)
+START_TEST(gather_cancel_ends_at_the_first_child_cancelled_as_asyncio)
 {
+	/* asyncio.gather without return_exceptions: the first child's
+	 * CancelledError ends the gather, running children or not. */
 	spool_future *fs[2];
 	promises(fs, 2);
 	spool_promise_start(fs[0]); /* a running task: cancel only asks */
 	spool_future *g = spool_gather(fs, 2, 0);
+	ck_assert_int_eq(spool_future_cancel(g), 0);
+	ck_assert(spool_future_cancel_requested(fs[0]));
+	ck_assert_int_eq(state(fs[0]), SPOOL_RUNNING);
+	ck_assert_int_eq(state(fs[1]), SPOOL_CANCELLED);
+	ck_assert_int_eq(state(g), SPOOL_CANCELLED);
+	spool_promise_set_result(fs[0], &V[0]);
+	spool_future_release(g);
+	release_all(fs, 2);
+}
+END_TEST
+
+START_TEST(gather_cancel_with_a_running_child_waits_for_it_to_end_first)
+{
+	/* The first child to end after the cancel ends the gather, even
+	 * when that is long after the cancel. */
+	spool_future *fs[2];
+	promises(fs, 2);
+	spool_promise_start(fs[0]);
+	spool_promise_start(fs[1]);
+	spool_future *g = spool_gather(fs, 2, 0);
+	ck_assert_int_eq(spool_future_cancel(g), 0);
+	ck_assert_int_eq(state(g), SPOOL_RUNNING);
+	spool_promise_set_error(fs[1], SPOOL_ECANCELLED); /* acknowledges */
+	ck_assert_int_eq(state(g), SPOOL_CANCELLED);
+	ck_assert_int_eq(state(fs[0]), SPOOL_RUNNING);
+	spool_promise_set_result(fs[0], &V[0]);
+	spool_future_release(g);
+	release_all(fs, 2);
+}
+END_TEST
+
+START_TEST(gather_with_return_errors_cancelled_ends_only_once_children_settle)
+{
+	spool_future *fs[2];
+	promises(fs, 2);
+	spool_promise_start(fs[0]); /* a running task: cancel only asks */
+	spool_future *g = spool_gather(fs, 2, SPOOL_RETURN_ERRORS);
 	ck_assert_int_eq(spool_future_cancel(g), 0);
 	ck_assert(spool_future_cancel_requested(fs[0]));
 	ck_assert_int_eq(state(fs[0]), SPOOL_RUNNING);
@@ -900,8 +939,13 @@ static Suite *gather_suite(void)
 	tcase_add_test(tc,
 		       gather_cancel_with_return_errors_still_ends_cancelled);
 	tcase_add_test(
+		tc, gather_cancel_ends_at_the_first_child_cancelled_as_asyncio);
+	tcase_add_test(
 		tc,
-		gather_cancel_ends_cancelled_only_once_running_children_settle);
+		gather_cancel_with_a_running_child_waits_for_it_to_end_first);
+	tcase_add_test(
+		tc,
+		gather_with_return_errors_cancelled_ends_only_once_children_settle);
 	tcase_add_test(
 		tc,
 		gather_cancel_after_it_finished_is_estate_and_cancels_nothing);

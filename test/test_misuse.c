@@ -2975,6 +2975,27 @@ static int then_null(void)
 	return 0;
 }
 
+static int shield_null(void)
+{
+	EXPECT_FAILED_WITH(spool_shield(NULL), SPOOL_EINVAL);
+	return 0;
+}
+
+static int shield_cancelled(void)
+{
+	spool_future *src = promise();
+	spool_future *s = spool_shield(src);
+	EXPECT_RC(spool_future_cancel(s), 0);
+	EXPECT_STATE(s, SPOOL_CANCELLED);
+	EXPECT_STATE(src, SPOOL_PENDING);
+	EXPECT(!spool_future_cancel_requested(src));
+	ck_assert_int_eq(spool_promise_set_result(src, &V1), 0);
+	EXPECT_STATE(s, SPOOL_CANCELLED);
+	spool_future_release(s);
+	spool_future_release(src);
+	return 0;
+}
+
 static int then_shut_down(void)
 {
 	spool_pool *p = spool_test_pool_new(1);
@@ -4003,6 +4024,8 @@ ROW("spool_map", "NULL ex; NULL fn; NULL args with n 1 and SIZE_MAX", "a future 
 ROW("spool_map", "n 0", "a DONE future, size 0", "combinators.h: n = 0 gives a future already DONE", map_empty),
 ROW("spool_map", "n SIZE_MAX", "NULL (out of memory), nothing run", "combinators.h: NULL only when out of memory", map_huge_n),
 ROW("spool_map", "max_in_flight SIZE_MAX", "DONE with every result", "combinators.h: at most max_in_flight started at any moment", map_window_max),
+ROW("spool_shield", "NULL f", "a future FAILED with SPOOL_EINVAL", "combinators.h: a future FAILED with SPOOL_EINVAL for NULL f", shield_null),
+ROW("spool_shield", "the shield cancelled, f a PENDING promise", "shield CANCELLED; f PENDING, no request", "combinators.h: cancelling it ends the shield CANCELLED at once and leaves f running", shield_cancelled),
 ROW("spool_then", "NULL f; NULL ex; NULL fn", "a future FAILED with SPOOL_EINVAL, fn not run", "combinators.h: NULL f, ex or fn gives a future FAILED with SPOOL_EINVAL", then_null),
 ROW("spool_then", "a shut-down pool", "FAILED with SPOOL_ESHUTDOWN, fn never runs", "combinators.h: if ex refuses the task (shut down) the continuation fails with ex's error", then_shut_down),
 

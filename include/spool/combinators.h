@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file
- * @brief Combinators: asyncio's gather, wait, as_completed and wait_for, and
- * concurrent.futures' map with a window, plus then() continuations, on
- * futures from any source (pool tasks, loop coroutines, promises).
+ * @brief Combinators: asyncio's gather, wait, as_completed, wait_for and
+ * shield, and concurrent.futures' map with a window, plus then()
+ * continuations, on futures from any source (pool tasks, loop coroutines,
+ * promises).
  *
  * They are built only from done-callbacks and atomic counters: nothing
  * polls, nothing sleeps in a loop, and the memory they use is O(n) in the
@@ -43,9 +44,11 @@
  * Differences from Python, all deliberate:
  *   - gather, map and then return futures; results are read with
  *     spool_gather_result() instead of a list;
- *   - cancelling a gather or map future ends it CANCELLED only once every
- *     child it cancelled has settled (as asyncio's gather), so after waiting
- *     for a cancelled gather no child still runs;
+ *   - cancelling a map future ends it CANCELLED only once every task it
+ *     cancelled has settled, so after waiting for a cancelled map no task
+ *     still runs; a gather does so only with SPOOL_RETURN_ERRORS, and
+ *     otherwise ends at its first child's cancellation, as asyncio's
+ *     gather does (see spool_gather());
  *   - spool_wait() reports with a bool per input and counts instead of two
  *     sets;
  *   - callbacks a call registered stay on inputs that are still pending
@@ -93,9 +96,17 @@ enum spool_gather_flags {
  *     children keep running, as in asyncio;
  *   - CANCELLED when it is cancelled: spool_future_cancel() on the gather
  *     cancels every child still pending (queued ones never run, running
- *     ones get the request flag) and the gather ends CANCELLED once they
- *     have all settled; it returns 0 (SPOOL_ESTATE if the gather was
- *     already final).
+ *     ones get the request flag; a coroutine's await is interrupted) and
+ *     returns 0 (SPOOL_ESTATE if the gather was already final). The
+ *     gather ends CANCELLED at the first child that then ends other than
+ *     DONE (cancelled, or failed), as asyncio.gather does without
+ *     return_exceptions: the other children may still be settling. With
+ *     SPOOL_RETURN_ERRORS it ends CANCELLED only once every child has
+ *     settled (asyncio with return_exceptions=True), so after waiting for
+ *     it no child still runs. Children that ignore the request and end
+ *     DONE are waited for either way. A task cancelled while it waits on
+ *     a gather it created cancels the gather this way (spool/future.h,
+ *     "Cancellation follows the await").
  * n = 0 gives a gather already DONE. The same future may appear more than
  * once; each of its slots gets its outcome. A gather is a future, so
  * gathers nest; a child that owns its value (a gather) is kept alive as
@@ -286,6 +297,25 @@ SPOOL_API void spool_as_completed_destroy(spool_as_completed *it);
  * does (a second cancellation of the waiter ends that wait early). f stays
  * owned by the caller. Thread-safe; may block. */
 SPOOL_API int spool_wait_for(spool_future *f, int64_t timeout_ns, void **value);
+
+/* ---- shield ----------------------------------------------------------- */
+
+/** A new future that follows f's outcome, but whose cancellation does not
+ * reach f (asyncio.shield). It ends as f ends (DONE with f's value, which
+ * stays valid as long as the shield: the shield keeps f alive; FAILED
+ * with f's error; CANCELLED if f is), unless it is cancelled first:
+ * spool_future_cancel() on the shield ends the shield CANCELLED at once
+ * (it returns 0) and leaves f running. So a task that waits on
+ * spool_shield(f) and is cancelled meanwhile sees SPOOL_ECANCELLED, and
+ * f, even a future the task created (spool/future.h, "Cancellation
+ * follows the await"), runs on and may be waited for again. The shield is
+ * PENDING until f ends (spool_future_state()); it is not a gather, so
+ * read a gather's slots from f. Ownership: f is borrowed for the call
+ * (the shield takes a reference of its own, dropped when the shield is
+ * freed); returns a new reference, NULL when out of memory, a future
+ * FAILED with SPOOL_EINVAL for NULL f. A shield of a future that never
+ * completes lives as long as that future. Thread-safe; never blocks. */
+SPOOL_API spool_future *spool_shield(spool_future *f);
 
 /* ---- map -------------------------------------------------------------- */
 

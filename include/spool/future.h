@@ -163,7 +163,9 @@ SPOOL_API int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
  *                concurrent.futures.Future.cancel returns False. A loop
  *                coroutine suspended at an await is the exception: its await
  *                returns SPOOL_ECANCELLED and this returns 0
- *                (asyncio.Task.cancel).
+ *                (asyncio.Task.cancel). Either way the cancel also reaches
+ *                the future the task waits on, if the task owns it (see
+ *                "Cancellation follows the await" below).
  *   DONE, FAILED -> no change; returns SPOOL_ESTATE. Also while another
  *                thread is completing f with a value or an error (f is
  *                then not final yet, for a few instructions).
@@ -173,6 +175,52 @@ SPOOL_API int spool_future_add_callback(spool_future *f, spool_callback_fn fn,
  * depth however deeply combinators nest (see the callbacks above).
  * SPOOL_EINVAL for NULL. Never blocks. */
 SPOOL_API int spool_future_cancel(spool_future *f);
+
+/*
+ * Cancellation follows the await. A task that is cancelled while it waits
+ * on a future f (spool_future_wait(), spool_future_result() or a blocking
+ * combinator) cancels f too when it owns f, and then waits until f has
+ * settled:
+ *   - a loop coroutine: its wait returns SPOOL_ECANCELLED, once f is
+ *     final (a second cancel of the coroutine, or the loop closing, ends
+ *     that wait early), as asyncio's task waits for the future its cancel
+ *     reached;
+ *   - a pool task: its wait (which helps the pool) notices the request
+ *     once it has no task of its own to run: within a millisecond while
+ *     it has none, and not while it keeps finding work (a wait in a busy
+ *     pool passes the cancel on when that work runs out); it cancels an
+ *     owned f and goes on waiting until f is final, as every pool wait
+ *     does; it then returns 0 and f's outcome is, unless f ignored the
+ *     request, SPOOL_ECANCELLED;
+ *   - any other thread runs no task and is never cancelled.
+ * Which f is cancelled: the task owns f when f was created by that task,
+ * that is while it was the task running on the thread that created f
+ * (spool_current_future() at the creation): a pool task it submitted, a
+ * coroutine it spawned, a promise, gather, map, then or spool_shield()
+ * it made. A future created by anyone else (another task, a plain thread,
+ * the code that spawned the task) is shared: the cancel does not reach it,
+ * whoever else waits on it. So a promise that several coroutines await, or
+ * a future handed in by the caller, is never cancelled by one of its
+ * waiters being cancelled; what a task started for itself is, even when
+ * others wait on it too (they see it end CANCELLED: the task that started
+ * the work decides for it, as a Trio scope decides for the work inside
+ * it). A task group's task is the task of its spawned function (the
+ * future spawn hands out), whichever executor runs it. What then
+ * happens to f is f's own cancel: a gather cancels its children (whoever
+ * made them), a task group's join cancels its group (every joiner owns
+ * the join's wait), and spool_wait_for() in a coroutine cancels its
+ * future whoever made it (as it says).
+ * The waits of spool_wait() and spool_as_completed_next() cancel nothing
+ * (as asyncio.wait and as_completed): their inputs are only watched.
+ * To keep a future of one's own running through a cancel, wait on
+ * spool_shield(f) (spool/combinators.h) instead: the shield is cancelled,
+ * f is not. asyncio cancels whatever the task awaits, shared or not, and
+ * needs shield for every shared future; Trio's cancel scopes are lexical,
+ * cancelling only the work started inside them. spool takes the lexical
+ * view with the creating task as the scope: a task answers for what it
+ * started and for nothing else, and the rule needs no bookkeeping beyond
+ * one word per future written at its creation.
+ */
 
 /** True if cancellation was requested on f (whatever its state now). */
 SPOOL_API bool spool_future_cancel_requested(const spool_future *f);

@@ -19,6 +19,31 @@
  * through its future) is not a failure and does not cancel the others,
  * as in asyncio.
  *
+ * The owner. A group created by a loop coroutine (spool_group_create()
+ * called inside one) is owned by it, as the body of asyncio's
+ * `async with TaskGroup()` is: at the group's first failure the owner is
+ * cancelled too (spool_future_cancel() on its future), so its current or
+ * next await returns SPOOL_ECANCELLED (a sleep ends early, an await of a
+ * future the owner made cancels that future, spool/future.h), and it gets
+ * on to the join, which waits for the tasks to settle and reports the
+ * failures: a join that sees the owner's cancellation reports the failures
+ * when there are any, SPOOL_ECANCELLED only when there are none. The owner
+ * gets that cancel sent before the join can end, so it never outlives the
+ * join. spool has no uncancel: the owner's future keeps its request flag
+ * (spool_future_cancel_requested()) after the join. A group created
+ * anywhere else has no owner and cancels nobody but its tasks: on a pool
+ * thread because a pool task cannot be interrupted at a wait (it would
+ * only see the flag, for the rest of its run), outside any task because
+ * there is nobody to cancel; there the join reports.
+ *
+ * Failures in one iteration. When the first failure happens on a loop's
+ * thread, the other tasks (and the owner) are cancelled in the loop's
+ * next iteration, as asyncio calls a task's done-callbacks soon, not at
+ * once: tasks woken in the same iteration as the failing one (by one
+ * promise, one timer) run first, and if they fail too, they are reported
+ * as failures rather than as cancelled. New spawns are refused from the
+ * first failure on. Elsewhere the others are cancelled at once.
+ *
  * Thread safety: every function may be called from any thread at the same
  * time, including from the group's own tasks (a task may spawn more work
  * into its group), except spool_group_destroy(). Bookkeeping is guarded by
@@ -82,10 +107,13 @@ SPOOL_API int spool_group_spawn(spool_group *g, spool_task_fn fn, void *arg,
  *                     thread (spool/future.h, "Waiting"); nothing changed,
  *                     and join may be called again;
  *   SPOOL_ECANCELLED  also when the joining coroutine itself was
- *                     cancelled: the group is then cancelled too and the
- *                     join still waits for its tasks to settle, as
- *                     asyncio.TaskGroup does (a second cancellation of the
- *                     joiner ends that wait early).
+ *                     cancelled and no task failed: the group is then
+ *                     cancelled too and the join still waits for its tasks
+ *                     to settle, as asyncio.TaskGroup does (a second
+ *                     cancellation of the joiner ends that wait early). A
+ *                     pool task that joins and is cancelled cancels the
+ *                     group the same way (its wait notices the request,
+ *                     spool/future.h) and reports as above.
  * Tasks spawned while a join waits are waited for too. A group stays
  * usable after a join that returned 0: more tasks may be spawned and joined.
  * Several threads may join at once. May block. */

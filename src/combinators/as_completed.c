@@ -315,6 +315,7 @@ static spool_future *next_waiter_new(spool_as_completed *it)
 	if (!w)
 		return NULL;
 	spool__future_init(&w->fut, &next_waiter_ops);
+	w->fut.owner = 0; /* a cancelled waiter leaves the inputs alone */
 	w->it = it;
 	return &w->fut;
 }

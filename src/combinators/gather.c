@@ -7,12 +7,14 @@
  * reference to, the value array it hands out, and the error array for
  * SPOOL_RETURN_ERRORS. Children already final at the call are read on the
  * spot (no callback, no reference, unless the child owns its value: a
- * nested gather or map, which spool_gather_child() hands back); each other
- * child gets one done-callback that records its outcome and counts down. Who
- * completes the gather is settle.h's decision: the first failing child (default
- * mode) completes it FAILED at once and cancels nothing; a cancel cancels the
- * children (stop below) and ends it CANCELLED once they have all counted down;
- * otherwise the last countdown ends it DONE.
+ * nested gather or map, which spool_gather_child() hands back); each
+ * other child gets one done-callback that records its outcome and counts
+ * down. Who completes the gather is settle.h's decision: the first failing
+ * child (default mode) completes it FAILED at once and cancels nothing; a
+ * cancel cancels the children (stop below) and ends it CANCELLED at the
+ * first child that ends other than DONE (default mode) or once they have
+ * all counted down (SPOOL_RETURN_ERRORS); otherwise the last countdown
+ * ends it DONE.
  */
 #include <stdlib.h>
 
@@ -80,7 +82,10 @@ static struct gather *gather_alloc(size_t n, unsigned flags)
 }
 
 /* Records the outcome of final child c in slot i; in the default mode the
- * first failure completes the gather. */
+ * first failure completes the gather, and once the gather is cancelled the
+ * first child that ends other than DONE completes it CANCELLED, as
+ * asyncio's gather ends at the first child's CancelledError (the zero
+ * step's completion then finds it final and changes nothing). */
 static inline __attribute__((always_inline)) void
 record(struct gather *g, size_t i, spool_future *c)
 {
@@ -90,8 +95,9 @@ record(struct gather *g, size_t i, spool_future *c)
 		g->s.res.errors[i] = err;
 		return;
 	}
-	if (err != 0)
-		spool__settle_fail(&g->s, err, c);
+	if (err != 0 && !spool__settle_fail(&g->s, err, c) &&
+	    spool__settle_seen(&g->s) == SPOOL__SETTLE_CANCELLING)
+		spool__future_complete(&g->s.res.fut, SPOOL_ECANCELLED, NULL);
 }
 
 static void on_child(spool_future *c, void *arg)
@@ -103,8 +109,9 @@ static void on_child(spool_future *c, void *arg)
 
 /* Decided FAILED: the other children go on (asyncio.gather). Decided
  * CANCELLING: cancelling a child runs its callback here when it was
- * pending; the last one completes the gather CANCELLED. Children that are
- * final answer SPOOL_ESTATE, which changes nothing. */
+ * pending; the first one (default mode) or the last one completes the
+ * gather CANCELLED. Children that are final answer SPOOL_ESTATE, which
+ * changes nothing. */
 static void gather_stop(struct spool__settle *s, int outcome)
 {
 	struct gather *g = (struct gather *)s;

@@ -54,6 +54,7 @@
 #include "core/detail.h"
 #include "proxy.h"
 #include "spool/group.h"
+#include "spool/loop.h"
 
 struct gtask {
 	struct spool__proxy p; /* the task's future; must be first */
@@ -96,6 +97,12 @@ struct spool_group {
 	struct failure *fails;
 	size_t nfails, fcap; /* fcap >= nspawned, so recording never fails */
 	spool_future *idle;  /* completed when unfinished reaches 0 */
+	/* The loop coroutine that created the group, cancelled at the first
+	 * failure (a reference), or NULL: see spool_group_create(). */
+	spool_future *owner;
+	/* abort_soon's node on the step that defers the abort (abort_later):
+	 * the abort happens once per group. */
+	struct spool__cb abort_node;
 };
 
 static void lock(const spool_group *g)
@@ -155,6 +162,7 @@ static void group_unref(spool_group *g)
 	spool_future_release(g->idle);
 	for (size_t i = 0; i < g->nfails; i++)
 		spool__detail_release(g->fails[i].detail);
+	spool_future_release(g->owner);
 	free(g->fails);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
@@ -205,6 +213,71 @@ static void cancel_all(spool_group *g)
 	}
 }
 
+/* The first failure's consequences: the other tasks are cancelled, and so
+ * is the owner, at its next await (asyncio.TaskGroup's _abort and its
+ * cancel of the parent task). Then the abort's hold on unfinished and on
+ * the group goes. The owner's cancel is sent before the joiners' future
+ * can complete, so a joining owner gets it inside the join, which takes it
+ * as the group's own (spool_group_join): it never reaches an await after
+ * the join. */
+static void abort_now(spool_group *g)
+{
+	cancel_all(g);
+	if (g->owner)
+		spool_future_cancel(g->owner);
+	spool_future *idle = NULL;
+	lock(g);
+	if (--g->unfinished == 0) {
+		idle = g->idle;
+		g->idle = NULL;
+	}
+	unlock(g);
+	if (idle) {
+		spool__future_complete(idle, 0, NULL);
+		spool_future_release(idle);
+	}
+	group_unref(g);
+}
+
+static int step_task(void *arg, void **result)
+{
+	(void)arg, (void)result;
+	return 0;
+}
+
+static void abort_soon(spool_future *step, void *arg)
+{
+	(void)step;
+	abort_now(arg);
+}
+
+/* On a loop's thread the abort waits for the next iteration, as asyncio's
+ * task done-callbacks are called soon rather than at once: tasks woken in
+ * the same iteration as the failing one (by one promise, one timer) run
+ * first, and a failure of theirs is reported as a failure, not turned
+ * into a cancellation by a cancel that overtook their wake-up. The delay
+ * is an empty task submitted to the loop (queued in order, as call_soon
+ * would be), with the abort on its future's done-callback: unlike a
+ * callback, which a destroyed loop may discard, a task's future always
+ * completes (CANCELLED if the loop closes first, FAILED if it refuses the
+ * task), so the abort always happens; a task that cannot be allocated
+ * does it at once. Elsewhere (a pool thread, a promise completed by a
+ * plain thread) there is no iteration to finish, and a task running there
+ * only gets a flag anyway: the abort is done at once. */
+static void abort_later(spool_group *g)
+{
+	spool_loop *loop = spool_loop_current();
+	spool_future *step = NULL;
+	if (loop)
+		step = spool_submit(spool_loop_executor(loop), step_task, NULL);
+	if (!step) {
+		abort_now(g);
+		return;
+	}
+	spool__future_add_callback_node(step, &g->abort_node, abort_soon, g);
+	spool_future_release(step);
+}
+
 static void on_finished(spool_future *f, void *arg)
 {
 	struct gtask *t = arg;
@@ -223,6 +296,12 @@ static void on_finished(spool_future *f, void *arg)
 			err, t->index, d ? spool__detail_retain(d) : NULL};
 		first = !g->cancelled;
 		g->cancelled = true;
+		if (first) {
+			/* The abort's hold: the joiners' future completes
+			 * only after the owner's cancel has been sent. */
+			g->unfinished++;
+			atomic_fetch_add(&g->refs, 1);
+		}
 	}
 	if (g->unfinished == 0) {
 		idle = g->idle;
@@ -231,7 +310,7 @@ static void on_finished(spool_future *f, void *arg)
 	unlock(g);
 
 	if (first)
-		cancel_all(g);
+		abort_later(g);
 	if (idle) {
 		spool__future_complete(idle, 0, NULL);
 		spool_future_release(idle);
@@ -256,6 +335,11 @@ int spool_group_create(spool_group **out, spool_executor *ex,
 	atomic_init(&g->refs, 1);
 	g->ex = ex;
 	g->limit = max_running;
+	/* Made by a loop coroutine: it is the owner (see the header). A
+	 * group task or a then-continuation running as a coroutine is the
+	 * current future too, and its cancel reaches the coroutine. */
+	if (spool_loop_current())
+		g->owner = spool_future_retain(spool_current_future());
 	*out = g;
 	return 0;
 }
@@ -364,7 +448,20 @@ static bool idle_stuck(spool_future *f)
 	return false;
 }
 
-static const struct spool__future_ops idle_ops = {.stuck = idle_stuck};
+/* A cancel that follows a joiner's await (every joiner owns the joiners'
+ * future: SPOOL__OWNER_ANY) cancels the group; the future itself runs on
+ * until the tasks have settled, and the join reports. Called only by
+ * core's cancel, while a joiner waits (so g is alive). */
+static int idle_cancel_running(spool_future *f)
+{
+	spool_group_cancel(((struct idle *)f)->g);
+	return SPOOL_EBUSY;
+}
+
+static const struct spool__future_ops idle_ops = {
+	.stuck = idle_stuck,
+	.cancel_running = idle_cancel_running,
+};
 
 static spool_future *idle_new(spool_group *g)
 {
@@ -373,6 +470,8 @@ static spool_future *idle_new(spool_group *g)
 		return NULL;
 	spool__future_init(&i->fut, &idle_ops);
 	i->fut.label = "task group"; /* for traces */
+	i->fut.owner = SPOOL__OWNER_ANY;
+	spool__future_start(&i->fut); /* so that a cancel only requests */
 	i->g = g;
 	return &i->fut;
 }
@@ -386,7 +485,11 @@ int spool_group_join(spool_group *g, int64_t timeout_ns)
 	for (;;) {
 		lock(g);
 		if (g->unfinished == 0) {
-			int rc = cancelled_join ? SPOOL_ECANCELLED : outcome(g);
+			/* Failures win over the joiner's cancellation,
+			 * which may be the group's own (abort_now). */
+			int rc = cancelled_join && g->nfails == 0
+					 ? SPOOL_ECANCELLED
+					 : outcome(g);
 			unlock(g);
 			return rc;
 		}

@@ -7,6 +7,7 @@ list(APPEND SPOOL_SOURCES
   src/combinators/map.c
   src/combinators/proxy.c
   src/combinators/settle.c
+  src/combinators/shield.c
   src/combinators/then.c
   src/combinators/wait.c
   src/combinators/wait_for.c)

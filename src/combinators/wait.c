@@ -111,6 +111,7 @@ static int wait_slow(spool_future *const *fs, size_t n, spool_wait_when when,
 	if (!w)
 		return SPOOL_ENOMEM;
 	spool__future_init(&w->fut, &waiter_ops);
+	w->fut.owner = 0; /* a cancelled waiter leaves the inputs alone */
 	/* The caller's wait on it is a "wait: ..." slice in traces. */
 	w->fut.label = when == SPOOL_ALL_COMPLETED     ? "wait ALL_COMPLETED"
 		       : when == SPOOL_FIRST_COMPLETED ? "wait FIRST_COMPLETED"

@@ -118,6 +118,9 @@ static uint64_t next_id(void)
 	return id_next++;
 }
 
+/* The task running on this thread (see "the current task" below). */
+static SPOOL__TLS spool_future *current;
+
 /* ---- life cycle ------------------------------------------------------- */
 
 void spool__future_init_refs(spool_future *f,
@@ -132,6 +135,8 @@ void spool__future_init_refs(spool_future *f,
 	f->ops = ops;
 	f->id = next_id();
 	f->label = NULL;
+	/* Made by the running task, if any: it owns f (spool__await_owner). */
+	f->owner = current ? current->id : 0;
 #ifdef SPOOL_DEBUG_COUNTERS
 	atomic_fetch_add_explicit(&live_futures, 1, memory_order_relaxed);
 #endif
@@ -750,8 +755,6 @@ int spool_future_cancel(spool_future *f)
 
 /* ---- the current task ------------------------------------------------- */
 
-static SPOOL__TLS spool_future *current;
-
 spool_future *spool__current_swap(spool_future *f)
 {
 	spool_future *old = current;
@@ -762,6 +765,20 @@ spool_future *spool__current_swap(spool_future *f)
 spool_future *spool_current_future(void)
 {
 	return current;
+}
+
+bool spool__await_owner(const spool_future *awaiter, const spool_future *f)
+{
+	return awaiter &&
+	       (f->owner == awaiter->id || f->owner == SPOOL__OWNER_ANY);
+}
+
+bool spool__await_cancel(const spool_future *awaiter, spool_future *f)
+{
+	if (!spool__await_owner(awaiter, f))
+		return false;
+	spool_future_cancel(f);
+	return true;
 }
 
 bool spool_cancel_requested(void)

@@ -196,6 +196,12 @@ struct spool_future {
 	const struct spool__future_ops *ops;
 	uint64_t id;
 	const char *label;
+	/* Who is cancelled with f's awaiter (see spool__await_owner): the id
+	 * of the task that was running on the creating thread when f was
+	 * made, 0 (made outside a task: nobody's) or SPOOL__OWNER_ANY.
+	 * Written before f is shared, then read-only, except that a future's
+	 * own maker may set it again before it hands f out. */
+	uint64_t owner;
 	/* The first callback needs no allocation: most futures get one
 	 * (callback.c: the adder that raises HAS_CB takes it). */
 	struct spool__cb inline_cb;
@@ -209,6 +215,11 @@ static inline bool spool__future_is_final(const spool_future *f)
 	return spool__phase_final(
 		atomic_load_explicit(&f->state, memory_order_acquire));
 }
+
+/* The owner of a future that every awaiter owns: cancelling whoever waits
+ * on it cancels it (a task group's joiners' future, whose cancel cancels
+ * the group). Ids count up from 1 and never get here. */
+#define SPOOL__OWNER_ANY UINT64_MAX
 
 /* The number of references f has now (a snapshot: for tests and debug). */
 static inline uint32_t spool__future_refs(spool_future *f)
@@ -302,6 +313,18 @@ void spool__callback_free(spool_future *f, struct spool__cb *c, bool ran);
 
 /* Wakes every thread blocked in spool__future_block on f (wait.c). */
 void spool__futex_wake_all(spool_future *f);
+
+/* The structured-cancel rule (spool/future.h, "Cancellation follows the
+ * await"): true when a cancel of the task awaiter, while it waits on f,
+ * must cancel f too: f was made while awaiter was the running task on the
+ * thread that made it (f->owner is awaiter's id), or f is owned by any
+ * awaiter (SPOOL__OWNER_ANY). Never blocks. */
+bool spool__await_owner(const spool_future *awaiter, const spool_future *f);
+
+/* A cancel of the task awaiter has reached its wait on f: cancels f if the
+ * rule above says so. Returns true when it did (f may still be settling).
+ * Never blocks. */
+bool spool__await_cancel(const spool_future *awaiter, spool_future *f);
 
 /* Makes f the calling thread's current task (for spool_cancel_requested);
  * returns the previous one so that nesting restores it. */

@@ -201,6 +201,25 @@ static __attribute__((noinline)) int block(spool_future *f, int64_t deadline)
 	return block_checked(f);
 }
 
+/* The waiting task was cancelled (a coroutine's await says so; a pool
+ * worker's wait never does, its help loop passes the cancel on itself,
+ * worker.c): the cancel follows the await to f when the task owns f
+ * (spool__await_owner), and the wait then lasts until f has settled, as
+ * asyncio's task waits for the future it cancelled, so that nothing the
+ * task started still runs once it has seen the cancel. A second cancel of
+ * the task ends that wait early, as does the loop closing. The context is
+ * read from the thread-local again, as the loop reinstalled it when the
+ * coroutine resumed. */
+static __attribute__((noinline)) int cancelled(spool_future *f)
+{
+	if (!spool__await_cancel(spool_current_future(), f) ||
+	    spool__future_is_final(f) || !wait_ctx.ops)
+		return SPOOL_ECANCELLED;
+	int rc = wait_ctx.ops->wait(wait_ctx.ctx, f, INT64_MAX);
+	(void)rc; /* 0, a second cancel, or the loop closing: all end it */
+	return SPOOL_ECANCELLED;
+}
+
 int spool_future_wait(spool_future *f, int64_t timeout_ns)
 {
 	if (!f || timeout_ns < 0)
@@ -219,6 +238,8 @@ int spool_future_wait(spool_future *f, int64_t timeout_ns)
 	spool__trace_wait_begin(f);
 	int rc = wait_ctx.ops ? wait_ctx.ops->wait(wait_ctx.ctx, f, deadline)
 			      : block(f, deadline);
+	if (rc == SPOOL_ECANCELLED)
+		rc = cancelled(f);
 	spool__trace_wait_end(f, rc);
 	return rc;
 }

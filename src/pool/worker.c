@@ -22,6 +22,9 @@
  * this worker (other workers are woken for it as usual). The deadline is
  * checked between tasks; a task run while helping is not interrupted, so a
  * wait can return later than its deadline by up to one task's run time.
+ * The waiting task's cancel request is looked at once the wait has nothing
+ * to run, and passed on to the future it waits for when the task made
+ * that future (pass_cancel).
  *
  * Jobs (job.h) share the deques with tasks: an entry with its low bit set
  * is a job, which run_item hands to its exec function instead of starting
@@ -295,12 +298,34 @@ static bool watch(struct spool__worker *w)
 	return false;
 }
 
+/* A cancel of the waiting task follows its await (spool/future.h,
+ * "Cancellation follows the await"): once the task has the request, f is
+ * cancelled if the task owns it, and the wait goes on until f is final, as
+ * every pool wait does (the task's children may use its stack). Looked at
+ * once the wait has found nothing to run (help_idle): before each block,
+ * which lasts at most HELP_BLOCK_MAX_NS, and after each task it finds
+ * later. Not before (help): a look there, even one every 64 tasks, cost
+ * the common fork-join wait (one child run, then done) some 7
+ * instructions (callgrind, fib(20) on one worker), so a wait that keeps
+ * finding work passes the cancel on when that work runs out. Returns
+ * true once it has looked and found the request (f may be cancelled
+ * again harmlessly, but need not be). The task is the current future here,
+ * as run_item restores it after each task it runs. Out of line: rare. */
+static __attribute__((noinline, cold)) bool pass_cancel(spool_future *f)
+{
+	if (!spool_cancel_requested())
+		return false;
+	spool__await_cancel(spool_current_future(), f);
+	return true;
+}
+
 /* The whole of help() once it found nothing to run: the same loop with
  * its spinning, blocking and deadlock-check state, out of line so that
  * the common wait (its child is on the deque) sets none of it up. */
 static __attribute__((noinline)) int
 help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 {
+	bool passed = false;
 	int idle = 0;
 	int64_t block_ns = HELP_BLOCK_MIN_NS;
 	int64_t look_at = 0, look_every = 0; /* the deadlock check's */
@@ -315,6 +340,8 @@ help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 		void *t = find_task(w, &local);
 		if (t) {
 			run_item(w, t, local);
+			if (!passed)
+				passed = pass_cancel(f);
 			idle = 0;
 			block_ns = HELP_BLOCK_MIN_NS;
 			c = BACKOFF_START;
@@ -323,6 +350,8 @@ help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 			spool__trace_stale(); /* time passes unrecorded */
 			ck_backoff_eb(&c);
 		} else {
+			if (!passed)
+				passed = pass_cancel(f);
 			int64_t now = spool__now_ns();
 			if (now >= deadline)
 				return SPOOL_ETIMEDOUT;

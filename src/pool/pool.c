@@ -139,6 +139,8 @@ static spool_future *pool_submit(spool_executor *ex, spool_task_fn fn,
 
 _Static_assert(SPOOL__TASK_TAIL >= SPOOL_SUBMIT_COPY_INLINE,
 	       "a big record holds what executor.h promises");
+_Static_assert(SPOOL__TASK_SLOT % _Alignof(max_align_t) == 0,
+	       "a big record's tail is aligned for any argument");
 
 /* spool_submit_copy: as pool_submit, in a big record (pool_impl.h). */
 static spool_future *pool_submit_copy(spool_executor *ex, spool_task_fn fn,

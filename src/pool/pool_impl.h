@@ -180,14 +180,16 @@ static inline void spool__stat_inc(_Atomic uint64_t *c)
 
 extern const struct spool__future_ops spool__task_ops;
 
-/* A record with a tail: SPOOL__TASK_BIG bytes, the record's first
- * sizeof(struct spool__pool_task) bytes as usual, then SPOOL__TASK_TAIL
- * bytes that spool_submit_copy() copies its argument into. Its future has
- * spool__task_ops_big (which frees it as a big record); otherwise it is a
- * task like any other. Outside submissions take two neighbouring slab
- * slots for it. */
-#define SPOOL__TASK_BIG 256
-#define SPOOL__TASK_TAIL (SPOOL__TASK_BIG - sizeof(struct spool__pool_task))
+/* A record with a tail: SPOOL__TASK_BIG bytes, the record in its first
+ * slot as usual, then SPOOL__TASK_TAIL bytes (the second slot, 16-aligned
+ * as max_align_t asks) that spool_submit_copy() copies its argument into. Its
+ * future has spool__task_ops_big (which frees it as a big record); otherwise it
+ * is a task like any other. Outside submissions take two neighbouring slab
+ * slots for it (a slot is SPOOL__TASK_SLOT: a record rounded up to 16
+ * bytes). */
+#define SPOOL__TASK_SLOT ((sizeof(struct spool__pool_task) + 15) & ~(size_t)15)
+#define SPOOL__TASK_BIG (2 * SPOOL__TASK_SLOT)
+#define SPOOL__TASK_TAIL (SPOOL__TASK_BIG - SPOOL__TASK_SLOT)
 extern const struct spool__future_ops spool__task_ops_big;
 
 /* True for a pool task record of either size. */
@@ -199,7 +201,7 @@ static inline bool spool__is_pool_task(const spool_future *f)
 /* The tail of a big record. */
 static inline void *spool__task_tail(struct spool__pool_task *t)
 {
-	return (char *)t + sizeof *t;
+	return (char *)t + SPOOL__TASK_SLOT;
 }
 
 /* As spool__task_refill and spool__task_alloc_outside, for big records. */

@@ -78,7 +78,7 @@
  * cost of the pool suite's "submit", so fewer bytes per record is faster
  * there than fewer shared lines. Two neighbouring records share at most
  * one line. */
-#define SLOT ((sizeof(struct spool__pool_task) + 15) & ~(size_t)15)
+#define SLOT SPOOL__TASK_SLOT
 
 enum {
 	BLOCK_SIZE = 1 << 21, /* 2 MiB: some 14,000 records per malloc */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "alloc.h"
+#include "debug.h"
 #include "future_impl.h"
 #include "misuse.h"
 #include "nest.h"
@@ -197,6 +198,15 @@ static void destroy_now(spool_future *f)
 /* Frees f, whose last reference is gone. */
 static void destroy(spool_future *f)
 {
+	/* Debug mode: a failure nobody read (spool/debug.h). Relaxed: the
+	 * last reference is ours, and the acquire that made it so ordered
+	 * every holder's read of the error (which cleared the flag) before
+	 * this load. */
+	if (__builtin_expect(
+		    atomic_load_explicit(&f->state, memory_order_relaxed) &
+			    SPOOL__UNREAD,
+		    0))
+		spool__debug_unretrieved(f);
 	/* A future dropped before completing is abandoned: nobody can
 	 * observe it, so its callbacks are freed unrun. */
 	free_callbacks(f);
@@ -318,6 +328,15 @@ int spool_future_error(const spool_future *f)
 	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
 	if (!spool__phase_final(w))
 		return SPOOL_EAGAIN;
+	/* Debug mode: the failure is read (spool/debug.h). Relaxed: the
+	 * flag only decides a report, and the reader's later release of
+	 * its reference orders this before the free that looks at it. The
+	 * state word is atomic, so writing it through a const pointer to
+	 * the future is sound. */
+	if (__builtin_expect(w & SPOOL__UNREAD, 0))
+		atomic_fetch_and_explicit((_Atomic uint64_t *)&f->state,
+					  ~(uint64_t)SPOOL__UNREAD,
+					  memory_order_relaxed);
 	return f->error;
 }
 
@@ -376,6 +395,16 @@ static uint32_t write_outcome(spool_future *f, int err, void *value)
 {
 	f->error = err;
 	f->value = err == 0 ? value : NULL;
+	/* Debug mode follows the failure until somebody reads it. Set
+	 * before the final phase is published, by the completer, whom
+	 * nobody else's write to the word disturbs (future_impl.h, "Making
+	 * f final": the flag is outside the phase and TARGET bits). Relaxed:
+	 * the publication's read-modify-write, later on the same word,
+	 * carries it to every reader of the final phase. */
+	if (__builtin_expect(err != 0, 0) && err != SPOOL_ECANCELLED &&
+	    spool__debug_on())
+		atomic_fetch_or_explicit(&f->state, SPOOL__UNREAD,
+					 memory_order_relaxed);
 	return final_phase(err);
 }
 

@@ -55,6 +55,7 @@ static const struct spool__future_ops task_ops = {
 	.fini = task_fini,
 	.cancel_running = task_cancel_running,
 	.stuck = spool__task_stuck,
+	.debug_idle = spool__task_debug_idle,
 };
 
 /* ---- the live list ---------------------------------------------------- */
@@ -566,8 +567,11 @@ static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
 {
 	spool_loop *loop = ((struct spool__anchor *)ctx)->loop;
 	struct spool__loop_task *t = loop->current;
-	if (!t)
+	if (!t) {
+		if (spool__debug_on())
+			spool__debug_loop_wait(f);
 		return SPOOL_EDEADLK; /* only this thread could end the wait */
+	}
 	/* Other coroutines and callbacks may run before this one resumes:
 	 * the wait's end needs the resumption's stamp, not an older one. */
 	spool__trace_stale();

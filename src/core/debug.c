@@ -43,8 +43,10 @@ static void read_env(void)
 			      memory_order_relaxed);
 }
 
-bool spool__debug_resolve(void)
+bool spool__debug_resolve(uint8_t v)
 {
+	if (v == SPOOL__DEBUG_ON)
+		return true;
 	pthread_once(&env_once, read_env);
 	return atomic_load_explicit(&spool__debug_flag, memory_order_relaxed) ==
 	       SPOOL__DEBUG_ON;
@@ -118,7 +120,8 @@ static void label_text(char *buf, size_t n, const char *label)
 		buf[0] = '\0';
 }
 
-void spool__debug_unretrieved(const spool_future *f)
+__attribute__((noinline, cold)) void
+spool__debug_unretrieved(const spool_future *f)
 {
 	if (!spool__debug_on())
 		return;

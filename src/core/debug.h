@@ -23,19 +23,18 @@ enum { SPOOL__DEBUG_OFF = 0, SPOOL__DEBUG_ON = 1, SPOOL__DEBUG_UNSET = 2 };
 
 extern _Atomic uint8_t spool__debug_flag;
 
-/* Out of line: reads the environment the first time. */
-bool spool__debug_resolve(void);
+/* Out of line: v is ON, or UNSET and the environment is read now. */
+bool spool__debug_resolve(uint8_t v);
 
 /* True while debug mode is on. Relaxed: the flag carries no data, and a
  * check on another thread that sees the old value for a moment is what
- * spool_debug_set() allows. */
+ * spool_debug_set() allows. Inline, the one test; the rest out of line. */
 static inline bool spool__debug_on(void)
 {
 	uint8_t v = atomic_load_explicit(&spool__debug_flag,
 					 memory_order_relaxed);
-	if (__builtin_expect(v == SPOOL__DEBUG_OFF, 1))
-		return false;
-	return v == SPOOL__DEBUG_ON || spool__debug_resolve();
+	return __builtin_expect(v != SPOOL__DEBUG_OFF, 0) &&
+	       spool__debug_resolve(v);
 }
 
 /* The slow threshold, ns. */

@@ -195,17 +195,16 @@ static void destroy_now(spool_future *f)
 		free_later(f);
 }
 
-/* Frees f, whose last reference is gone. */
-static void destroy(spool_future *f)
+/* Frees f, whose last reference is gone; w is the state word the caller
+ * read or replaced when it let go of that reference. */
+static void destroy(spool_future *f, uint64_t w)
 {
-	/* Debug mode: a failure nobody read (spool/debug.h). Relaxed: the
-	 * last reference is ours, and the acquire that made it so ordered
-	 * every holder's read of the error (which cleared the flag) before
-	 * this load. */
-	if (__builtin_expect(
-		    atomic_load_explicit(&f->state, memory_order_relaxed) &
-			    SPOOL__UNREAD,
-		    0))
+	/* Debug mode: a failure nobody read (spool/debug.h). w is as good
+	 * as a fresh load: the flag is set before the final phase is
+	 * published (write_outcome), and every read of the error that
+	 * cleared it happened before the last reference went, whose
+	 * acquire (or read-modify-write) w comes from. */
+	if (__builtin_expect(w & SPOOL__UNREAD, 0))
 		spool__debug_unretrieved(f);
 	/* A future dropped before completing is abandoned: nobody can
 	 * observe it, so its callbacks are freed unrun. */
@@ -267,7 +266,7 @@ void spool_future_release(spool_future *f)
 	if (SPOOL__REFS(w) == 1) {
 		atomic_store_explicit(&f->state, w - SPOOL__REF_ONE,
 				      memory_order_relaxed);
-		destroy(f);
+		destroy(f, w);
 		return;
 	}
 	/* Release on the decrement, acquire for the last one: all uses of f
@@ -279,7 +278,7 @@ void spool_future_release(spool_future *f)
 	uint64_t old = atomic_fetch_sub_explicit(&f->state, SPOOL__REF_ONE,
 						 memory_order_acq_rel);
 	if (SPOOL__REFS(old) == 1) {
-		destroy(f);
+		destroy(f, old);
 	} else if (SPOOL__REFS(old) == 0) {
 		spool__misuse("spool_future_release",
 			      "future released more times than it was "
@@ -319,24 +318,43 @@ bool spool_future_done(const spool_future *f)
 			    &f->state, memory_order_acquire));
 }
 
-int spool_future_error(const spool_future *f)
+/* spool_future_error's rare cases: f not final yet, or a failure that
+ * debug mode follows and that is read now, which clears UNREAD. Relaxed:
+ * the flag only decides a report, and the reader's later release of its
+ * reference orders this before the free that looks at it. The state word
+ * is atomic, so writing it through a pointer to a const future is sound.
+ * Out of line, so that spool_future_error stays as small as it was
+ * without debug mode, and inlines into the combinators that read every
+ * input's error. */
+static __attribute__((noinline, cold)) int error_rare(const spool_future *f,
+						      uint64_t w)
+{
+	if (!spool__phase_final(w))
+		return SPOOL_EAGAIN;
+	atomic_fetch_and_explicit((_Atomic uint64_t *)&f->state,
+				  ~(uint64_t)SPOOL__UNREAD,
+				  memory_order_relaxed);
+	return f->error;
+}
+
+/* Always inlined into the combinators that read every input's error, as it
+ * was before debug mode added its test. */
+__attribute__((always_inline)) inline int
+spool_future_error(const spool_future *f)
 {
 	if (!f)
 		return SPOOL_EINVAL;
 	/* Acquire pairs with the completer's release of the final phase, so
 	 * f->error is the completer's write. */
 	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
-	if (!spool__phase_final(w))
-		return SPOOL_EAGAIN;
-	/* Debug mode: the failure is read (spool/debug.h). Relaxed: the
-	 * flag only decides a report, and the reader's later release of
-	 * its reference orders this before the free that looks at it. The
-	 * state word is atomic, so writing it through a const pointer to
-	 * the future is sound. */
-	if (__builtin_expect(w & SPOOL__UNREAD, 0))
-		atomic_fetch_and_explicit((_Atomic uint64_t *)&f->state,
-					  ~(uint64_t)SPOOL__UNREAD,
-					  memory_order_relaxed);
+	/* One test for the common case, a final phase (DONE, FAILED or
+	 * CANCELLED: 3 to 5) without UNREAD: anything else, a phase below 3
+	 * or the flag, falls outside the range. */
+	if (__builtin_expect((w & (SPOOL__PH_MASK | SPOOL__UNREAD)) -
+					     SPOOL__PH_DONE >
+				     SPOOL__PH_CANCELLED - SPOOL__PH_DONE,
+			     0))
+		return error_rare(f, w);
 	return f->error;
 }
 
@@ -389,22 +407,28 @@ static uint32_t final_phase(int err)
 					 : SPOOL__PH_FAILED;
 }
 
+/* Debug mode follows a failure until somebody reads it: UNREAD is set
+ * before the final phase is published, by the completer, whom nobody
+ * else's write to the word disturbs (future_impl.h, "Making f final": the
+ * flag is outside the phase and TARGET bits). Relaxed: the publication's
+ * read-modify-write, later on the same word, carries it to every reader
+ * of the final phase. Out of line: completions with an error only. */
+static __attribute__((noinline, cold)) void note_failure(spool_future *f,
+							 int err)
+{
+	if (err != SPOOL_ECANCELLED && spool__debug_on())
+		atomic_fetch_or_explicit(&f->state, SPOOL__UNREAD,
+					 memory_order_relaxed);
+}
+
 /* Writes f's outcome (only the thread that may complete f calls this) and
  * returns the final phase that publishes it. */
 static uint32_t write_outcome(spool_future *f, int err, void *value)
 {
 	f->error = err;
 	f->value = err == 0 ? value : NULL;
-	/* Debug mode follows the failure until somebody reads it. Set
-	 * before the final phase is published, by the completer, whom
-	 * nobody else's write to the word disturbs (future_impl.h, "Making
-	 * f final": the flag is outside the phase and TARGET bits). Relaxed:
-	 * the publication's read-modify-write, later on the same word,
-	 * carries it to every reader of the final phase. */
-	if (__builtin_expect(err != 0, 0) && err != SPOOL_ECANCELLED &&
-	    spool__debug_on())
-		atomic_fetch_or_explicit(&f->state, SPOOL__UNREAD,
-					 memory_order_relaxed);
+	if (__builtin_expect(err != 0, 0))
+		note_failure(f, err);
 	return final_phase(err);
 }
 
@@ -531,7 +555,7 @@ complete_owned_release(spool_future *f, int err, void *value)
 		 * unless ours was the last reference. */
 		check_word(w, SPOOL__PH_RUNNING, who);
 		if (SPOOL__REFS(w) == 1)
-			destroy(f);
+			destroy(f, w);
 		return;
 	}
 	publish_final(f, SPOOL__PH_RUNNING, ph, false, &w);

@@ -195,14 +195,6 @@ static int block_checked(spool_future *f)
 	}
 }
 
-/* A plain thread's wait, as block() makes it. */
-static int block_plain(spool_future *f, int64_t deadline)
-{
-	if (deadline != INT64_MAX || stranded == 0)
-		return spool__future_block(f, deadline);
-	return block_checked(f);
-}
-
 /* Debug mode: how long a plain thread waits on a future whose completer
  * is idle (ops->debug_idle) before it reports: a thread about to start
  * the loop has had time to (spool/debug.h). */
@@ -229,8 +221,12 @@ static void report_hopeless(spool_future *f, int err, const char *why)
 						     : "");
 }
 
-/* Debug mode: block(), reporting first a wait that nothing can end while
- * this thread waits. What it returns is block_plain's answer. */
+/* block_debug's answer when the wait is to go on as without debug mode. */
+#define DEBUG_GO_ON 1
+
+/* Debug mode, before block() waits: reports a wait that nothing can end
+ * while this thread waits. Returns DEBUG_GO_ON, or the wait's answer when
+ * it ended during the grace period (0, SPOOL_ETIMEDOUT). */
 static __attribute__((noinline, cold)) int block_debug(spool_future *f,
 						       int64_t deadline)
 {
@@ -240,19 +236,21 @@ static __attribute__((noinline, cold)) int block_debug(spool_future *f,
 						      : SPOOL_ETIMEDOUT,
 				"left its loop stranded: the loop runs again "
 				"only on this thread");
-		return block_plain(f, deadline);
+		return DEBUG_GO_ON;
 	}
 	if (!f->ops || !f->ops->debug_idle || !f->ops->debug_idle(f))
-		return block_plain(f, deadline);
+		return DEBUG_GO_ON;
 	int64_t grace = spool__deadline(DEBUG_IDLE_GRACE_NS);
-	int rc = spool__future_block(f, grace < deadline ? grace : deadline);
+	if (spin(f))
+		return 0;
+	int rc = sleep_until(f, grace < deadline ? grace : deadline);
 	if (rc == 0 || grace >= deadline)
 		return rc;
 	const char *why = f->ops->debug_idle(f);
 	if (why && !spool__phase_final(atomic_load_explicit(
 			   &f->state, memory_order_acquire)))
 		report_hopeless(f, 0, why);
-	return block_plain(f, deadline);
+	return DEBUG_GO_ON;
 }
 
 /* A plain thread's wait: the check only where it can find something. Out
@@ -260,9 +258,14 @@ static __attribute__((noinline, cold)) int block_debug(spool_future *f,
  * a context's wait (a worker's, the loop's) saves no more registers. */
 static __attribute__((noinline)) int block(spool_future *f, int64_t deadline)
 {
-	if (__builtin_expect(spool__debug_on(), 0))
-		return block_debug(f, deadline);
-	return block_plain(f, deadline);
+	if (__builtin_expect(spool__debug_on(), 0)) {
+		int rc = block_debug(f, deadline);
+		if (rc != DEBUG_GO_ON)
+			return rc;
+	}
+	if (deadline != INT64_MAX || stranded == 0)
+		return spool__future_block(f, deadline);
+	return block_checked(f);
 }
 
 int spool_future_wait(spool_future *f, int64_t timeout_ns)

@@ -94,8 +94,8 @@ static void report_call(const char *fn, int err, const char *what)
 	spool__debug_report(&r, "wrong thread: %s() %s", fn, what);
 }
 
-void spool__debug_foreign_call(const spool_loop *loop, const char *fn,
-			       bool refused)
+__attribute__((noinline, cold)) void
+spool__debug_foreign_call(const spool_loop *loop, const char *fn, bool refused)
 {
 	if (refused) {
 		report_call(fn, SPOOL_EINVAL,
@@ -125,8 +125,10 @@ void spool__debug_foreign_call(const spool_loop *loop, const char *fn,
 
 /* ---- waits ------------------------------------------------------------ */
 
-void spool__debug_loop_wait(spool_future *f)
+__attribute__((noinline, cold)) int spool__debug_loop_wait(spool_future *f)
 {
+	if (!spool__debug_on())
+		return SPOOL_EDEADLK;
 	char lbl[96] = "";
 	if (f->label)
 		snprintf(lbl, sizeof lbl, " \"%s\"", f->label);
@@ -144,6 +146,7 @@ void spool__debug_loop_wait(spool_future *f)
 			    "blocks (returns SPOOL_EDEADLK; await it in a "
 			    "coroutine, or add a done-callback)",
 			    f->id, lbl);
+	return SPOOL_EDEADLK;
 }
 
 const char *spool__task_debug_idle(spool_future *f)

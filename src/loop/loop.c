@@ -307,7 +307,7 @@ run_handle(spool_loop *loop, struct spool_handle *h)
  * is kept here, not in loop->batch, so that a suspending coroutine always
  * switches back to the scheduler (spool__task_leave finds no batch): each
  * step is then timed alone, which is the point. That changes no order:
- * the handles run in the same sequence as the handoff would run them. */
+ * the handles run in the sequence the handoff would run them in. */
 static __attribute__((noinline, cold)) int run_ready_timed(spool_loop *loop)
 {
 	struct spool_handle *h, *rest = loop->ready_head;

@@ -285,8 +285,9 @@ void spool__handle_unref(struct spool_handle *h);
  * reported if suspicious. */
 void spool__debug_foreign_call(const spool_loop *loop, const char *fn,
 			       bool refused);
-/* A wait on f on the loop's thread outside a coroutine (SPOOL_EDEADLK). */
-void spool__debug_loop_wait(spool_future *f);
+/* A wait on f on the loop's thread outside a coroutine: reports it in
+ * debug mode, and returns SPOOL_EDEADLK, the wait's answer. */
+int spool__debug_loop_wait(spool_future *f);
 /* The ops->debug_idle of a loop task. */
 const char *spool__task_debug_idle(spool_future *f);
 /* What a handle about to run is, for a report once it has run (which

@@ -567,11 +567,9 @@ static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
 {
 	spool_loop *loop = ((struct spool__anchor *)ctx)->loop;
 	struct spool__loop_task *t = loop->current;
-	if (!t) {
-		if (spool__debug_on())
-			spool__debug_loop_wait(f);
-		return SPOOL_EDEADLK; /* only this thread could end the wait */
-	}
+	if (!t)
+		return spool__debug_loop_wait(f); /* SPOOL_EDEADLK: only this
+						    thread could end it */
 	/* Other coroutines and callbacks may run before this one resumes:
 	 * the wait's end needs the resumption's stamp, not an older one. */
 	spool__trace_stale();

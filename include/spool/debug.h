@@ -7,9 +7,12 @@
  * Debug mode is off unless the environment has SPOOL_DEBUG set to a value
  * other than empty or "0" when spool first looks (once, at the first
  * check, from whichever thread makes it), or spool_debug_set(true) turns
- * it on. Off, it costs the hot paths one well-predicted branch on a flag
- * read with a relaxed load, or nothing (the loop looks once per
- * iteration). On, spool reports:
+ * it on. Off, it costs one test and a branch that always goes the same
+ * way, where it costs anything: on the flag (a relaxed load) once per loop
+ * iteration and before a thread blocks, and on the future's state word,
+ * already loaded, when an error is read or a future freed; the paths of
+ * loop callbacks and coroutine switches are unchanged. On, spool
+ * reports:
  *
  *   - SPOOL_DEBUG_SLOW: a loop callback, a done-callback run on the loop,
  *     or one step of a coroutine (from its start or resumption to its

@@ -112,9 +112,11 @@ typedef struct spool_debug_report {
 
 /** Receives each report; arg is the one given to spool_debug_set_sink().
  * Reports are handed over one at a time, under a lock of spool's (from any
- * thread), so the sink needs no locking of its own; it must not block for
- * long, and it must not wait for another thread that may be making a
- * report. It may call spool functions, spool_debug_set_sink() included. */
+ * thread), so the sink needs no locking of its own. It must not block for
+ * long or wait for another thread that may be making a report, and of
+ * spool's functions it should call only spool_debug_set_sink() and the
+ * debug-mode switches: a report may be made at a point where spool is in
+ * the middle of an operation (freeing a future, running the loop). */
 typedef void (*spool_debug_sink_fn)(const spool_debug_report *report,
 				    void *arg);
 

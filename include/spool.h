@@ -19,5 +19,6 @@
 #include "spool/combinators.h"
 #include "spool/group.h"
 #include "spool/trace.h"
+#include "spool/debug.h"
 
 #endif /* SPOOL_H */

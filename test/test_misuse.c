@@ -3769,6 +3769,89 @@ static int destroy_migrates(void)
 }
 
 /* ====================================================================== */
+/* debug.h                                                                 */
+/* ====================================================================== */
+
+/* The rows run in one process: each leaves debug mode off, the default
+ * threshold and the default sink, as it found them. */
+static atomic_int debug_seen;
+
+static void debug_count(const spool_debug_report *r, void *arg)
+{
+	(void)r, (void)arg;
+	atomic_fetch_add(&debug_seen, 1);
+}
+
+/* A failure released unread: one report when debug mode is on. */
+static void debug_provoke(void)
+{
+	spool_future *f = promise();
+	spool_promise_set_error(f, 7);
+	spool_future_release(f);
+}
+
+static int debug_set_toggles(void)
+{
+	spool_debug_set(false);
+	EXPECT(!spool_debug_enabled());
+	spool_debug_set(true);
+	spool_debug_set(true);
+	EXPECT(spool_debug_enabled());
+	spool_debug_set(false);
+	EXPECT(!spool_debug_enabled());
+	return 0;
+}
+
+static int debug_enabled_off(void)
+{
+	spool_debug_set(false);
+	spool_debug_set_sink(debug_count, NULL);
+	atomic_store(&debug_seen, 0);
+	debug_provoke();
+	spool_debug_set_sink(NULL, NULL);
+	EXPECT(!spool_debug_enabled());
+	EXPECT(atomic_load(&debug_seen) == 0);
+	return 0;
+}
+
+static int debug_slow_negative(void)
+{
+	int64_t was = spool_debug_slow_duration();
+	EXPECT_RC(spool_debug_set_slow_duration(-1), SPOOL_EINVAL);
+	EXPECT_RC(spool_debug_set_slow_duration(INT64_MIN), SPOOL_EINVAL);
+	EXPECT(spool_debug_slow_duration() == was);
+	EXPECT_RC(spool_debug_set_slow_duration(0), 0);
+	EXPECT(spool_debug_slow_duration() == 0);
+	EXPECT_RC(spool_debug_set_slow_duration(was), 0);
+	return 0;
+}
+
+static int debug_slow_default(void)
+{
+	EXPECT(spool_debug_slow_duration() == 100 * MS);
+	return 0;
+}
+
+static int debug_sink_null(void)
+{
+	spool_debug_set_sink(debug_count, NULL);
+	spool_debug_set_sink(NULL, &debug_seen); /* arg ignored */
+	atomic_store(&debug_seen, 0);
+	spool_debug_set(true);
+	/* The report goes to stderr, not to the old sink. */
+	fflush(stderr);
+	int saved = dup(2), null = open("/dev/null", O_WRONLY);
+	dup2(null, 2);
+	debug_provoke();
+	dup2(saved, 2);
+	close(null);
+	close(saved);
+	spool_debug_set(false);
+	EXPECT(atomic_load(&debug_seen) == 0);
+	return 0;
+}
+
+/* ====================================================================== */
 /* the table                                                               */
 /* ====================================================================== */
 
@@ -4064,6 +4147,14 @@ ROW("spool_strerror", "0, 5, INT_MAX, -12, INT_MIN", "\"success\", \"task error\
 ROW("spool_err_name", "0, INT_MAX, -12, INT_MIN", "SPOOL_OK, TASK_ERROR, SPOOL_EUNKNOWN", "error.h: SPOOL_OK for 0, TASK_ERROR for a positive code, SPOOL_EUNKNOWN otherwise", err_name_any),
 ROW("spool_version", "no input", "SPOOL_VERSION_HEX", "version.h: the version of the library actually linked", version_matches),
 ROW("spool_version_string", "no input", "SPOOL_VERSION_STRING", "version.h: the same as a static string; never NULL", version_string_matches),
+
+#undef SECTION
+#define SECTION "debug.h"
+ROW("spool_debug_set", "true twice, then false", "spool_debug_enabled() follows the last call", "debug.h: turns debug mode on or off, overriding SPOOL_DEBUG", debug_set_toggles),
+ROW("spool_debug_enabled", "after spool_debug_set(false), a failure released unread", "false, nothing reported", "debug.h: true while debug mode is on", debug_enabled_off),
+ROW("spool_debug_set_slow_duration", "-1; INT64_MIN; 0", "SPOOL_EINVAL, the threshold unchanged; SPOOL_EINVAL; 0", "debug.h: SPOOL_EINVAL for a negative ns (nothing changes)", debug_slow_negative),
+ROW("spool_debug_slow_duration", "never set", "100 ms", "debug.h: the default is 100 ms", debug_slow_default),
+ROW("spool_debug_set_sink", "NULL fn, non-NULL arg", "stderr again, arg ignored, the old sink not called", "debug.h: NULL fn restores the default", debug_sink_null),
 
 #undef SECTION
 #define SECTION "loop.h, from other threads and after destroy"

@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "detail.h"
+#include "debug.h"
 #include "future_impl.h"
 #include "misuse.h"
 #include "nest.h"
@@ -211,9 +212,17 @@ static __attribute__((noinline)) void drop_detail(spool_future *f)
 		atomic_load_explicit(&f->value, memory_order_relaxed));
 }
 
-/* Frees f, whose last reference is gone. */
-static void destroy(spool_future *f)
+/* Frees f, whose last reference is gone; w is the state word the caller
+ * read or replaced when it let go of that reference. */
+static void destroy(spool_future *f, uint64_t w)
 {
+	/* Debug mode: a failure nobody read (spool/debug.h). w is as good
+	 * as a fresh load: the flag is set before the final phase is
+	 * published (write_outcome), and every read of the error that
+	 * cleared it happened before the last reference went, whose
+	 * acquire (or read-modify-write) w comes from. */
+	if (__builtin_expect(w & SPOOL__UNREAD, 0))
+		spool__debug_unretrieved(f);
 	/* A future dropped before completing is abandoned: nobody can
 	 * observe it, so its callbacks are freed unrun. */
 	free_callbacks(f);
@@ -278,7 +287,7 @@ void spool_future_release(spool_future *f)
 	if (SPOOL__REFS(w) == 1) {
 		atomic_store_explicit(&f->state, w - SPOOL__REF_ONE,
 				      memory_order_relaxed);
-		destroy(f);
+		destroy(f, w);
 		return;
 	}
 	/* Release on the decrement, acquire for the last one: all uses of f
@@ -290,7 +299,7 @@ void spool_future_release(spool_future *f)
 	uint64_t old = atomic_fetch_sub_explicit(&f->state, SPOOL__REF_ONE,
 						 memory_order_acq_rel);
 	if (SPOOL__REFS(old) == 1) {
-		destroy(f);
+		destroy(f, old);
 	} else if (SPOOL__REFS(old) == 0) {
 		spool__misuse("spool_future_release",
 			      "future released more times than it was "
@@ -330,15 +339,43 @@ bool spool_future_done(const spool_future *f)
 			    &f->state, memory_order_acquire));
 }
 
-int spool_future_error(const spool_future *f)
+/* spool_future_error's rare cases: f not final yet, or a failure that
+ * debug mode follows and that is read now, which clears UNREAD. Relaxed:
+ * the flag only decides a report, and the reader's later release of its
+ * reference orders this before the free that looks at it. The state word
+ * is atomic, so writing it through a pointer to a const future is sound.
+ * Out of line, so that spool_future_error stays as small as it was
+ * without debug mode, and inlines into the combinators that read every
+ * input's error. */
+static __attribute__((noinline, cold)) int error_rare(const spool_future *f,
+						      uint64_t w)
+{
+	if (!spool__phase_final(w))
+		return SPOOL_EAGAIN;
+	atomic_fetch_and_explicit((_Atomic uint64_t *)&f->state,
+				  ~(uint64_t)SPOOL__UNREAD,
+				  memory_order_relaxed);
+	return f->error;
+}
+
+/* Always inlined into the combinators that read every input's error, as it
+ * was before debug mode added its test. */
+__attribute__((always_inline)) inline int
+spool_future_error(const spool_future *f)
 {
 	if (!f)
 		return SPOOL_EINVAL;
 	/* Acquire pairs with the completer's release of the final phase, so
 	 * f->error is the completer's write. */
 	uint64_t w = atomic_load_explicit(&f->state, memory_order_acquire);
-	if (!spool__phase_final(w))
-		return SPOOL_EAGAIN;
+	/* One test for the common case, a final phase (DONE, FAILED or
+	 * CANCELLED: 3 to 5) without UNREAD: anything else, a phase below 3
+	 * or the flag, falls outside the range. */
+	if (__builtin_expect((w & (SPOOL__PH_MASK | SPOOL__UNREAD)) -
+					     SPOOL__PH_DONE >
+				     SPOOL__PH_CANCELLED - SPOOL__PH_DONE,
+			     0))
+		return error_rare(f, w);
 	return f->error;
 }
 
@@ -394,6 +431,20 @@ static uint32_t final_phase(int err)
 					 : SPOOL__PH_FAILED;
 }
 
+/* Debug mode follows a failure until somebody reads it: UNREAD is set
+ * before the final phase is published, by the completer, whom nobody
+ * else's write to the word disturbs (future_impl.h, "Making f final": the
+ * flag is outside the phase and TARGET bits). Relaxed: the publication's
+ * read-modify-write, later on the same word, carries it to every reader
+ * of the final phase. Out of line: completions with an error only. */
+static __attribute__((noinline, cold)) void note_failure(spool_future *f,
+							 int err)
+{
+	if (err != SPOOL_ECANCELLED && spool__debug_on())
+		atomic_fetch_or_explicit(&f->state, SPOOL__UNREAD,
+					 memory_order_relaxed);
+}
+
 /* A detail left pending by a task that then succeeded. Out of
  * line, so that the success path keeps its registers. */
 static __attribute__((noinline)) void drop_pending(void *d)
@@ -425,6 +476,8 @@ write_outcome_slow(spool_future *f, int err, void *value,
 	}
 	atomic_store_explicit(&f->value, slot, memory_order_relaxed);
 	spool__detail_release(pending);
+	if (err != 0)
+		note_failure(f, err);
 	return ph;
 }
 
@@ -588,7 +641,7 @@ complete_owned_release(spool_future *f, int err, void *value)
 		 * unless ours was the last reference. */
 		check_word(w, SPOOL__PH_RUNNING, who);
 		if (SPOOL__REFS(w) == 1)
-			destroy(f);
+			destroy(f, w);
 		return;
 	}
 	publish_final(f, SPOOL__PH_RUNNING, ph, false, &w);

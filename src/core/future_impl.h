@@ -94,6 +94,11 @@ enum {
 	SPOOL__HAS_CB = 1u << 5,
 	SPOOL__TARGET_SHIFT = 6,
 	SPOOL__TARGET_MASK = 7u << SPOOL__TARGET_SHIFT,
+	/* Debug mode (core/debug.h): f ended FAILED while it was on, and
+	 * nobody has read the error yet. Set by the completer before it
+	 * publishes, cleared by spool_future_error(); a free that finds it
+	 * reports the failure. Bits 9-11 are left free for other flags. */
+	SPOOL__UNREAD = 1u << 12,
 };
 
 #define SPOOL__REF_ONE (UINT64_C(1) << 32)
@@ -154,6 +159,12 @@ struct spool__future_ops {
 	 * the scope's spawns see a cancel of that task). NULL: none. Never
 	 * blocks; the chain ends. */
 	const spool_future *(*cancel_parent)(const spool_future *f);
+	/* Optional, debug mode only (spool/debug.h): asked by a plain
+	 * thread blocked a while on f, not final. A reason (a static
+	 * string) when what completes f is not running and no thread is
+	 * known to start it; NULL otherwise or when in doubt. Never
+	 * blocks. */
+	const char *(*debug_idle)(spool_future *f);
 };
 
 /* One registered done-callback. post_ctx records the waiting context of the

@@ -22,6 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "debug.h"
 #include "futex.h"
 #include "future_impl.h"
 #include "nest.h"
@@ -191,11 +195,74 @@ static int block_checked(spool_future *f)
 	}
 }
 
+/* Debug mode: how long a plain thread waits on a future whose completer
+ * is idle (ops->debug_idle) before it reports: a thread about to start
+ * the loop has had time to (spool/debug.h). */
+#define DEBUG_IDLE_GRACE_NS (100 * SPOOL_NS_PER_MS)
+
+static void report_hopeless(spool_future *f, int err, const char *why)
+{
+	char lbl[96] = "";
+	if (f->label)
+		snprintf(lbl, sizeof lbl, " \"%s\"", f->label);
+	spool_debug_report r = {
+		.kind = SPOOL_DEBUG_HOPELESS_WAIT,
+		.function = "spool_future_wait",
+		.future_id = f->id,
+		.label = f->label,
+		.error = err,
+	};
+	spool__debug_report(&r,
+			    "hopeless wait: spool_future_wait() on future "
+			    "%" PRIu64 "%s from a thread that %s%s",
+			    f->id, lbl, why,
+			    err == SPOOL_EDEADLK ? " (returns SPOOL_EDEADLK)"
+			    : err == SPOOL_ETIMEDOUT ? " (it can only time out)"
+						     : "");
+}
+
+/* block_debug's answer when the wait is to go on as without debug mode. */
+#define DEBUG_GO_ON 1
+
+/* Debug mode, before block() waits: reports a wait that nothing can end
+ * while this thread waits. Returns DEBUG_GO_ON, or the wait's answer when
+ * it ended during the grace period (0, SPOOL_ETIMEDOUT). */
+static __attribute__((noinline, cold)) int block_debug(spool_future *f,
+						       int64_t deadline)
+{
+	if (spool__future_stuck(f)) {
+		report_hopeless(f,
+				deadline == INT64_MAX ? SPOOL_EDEADLK
+						      : SPOOL_ETIMEDOUT,
+				"left its loop stranded: the loop runs again "
+				"only on this thread");
+		return DEBUG_GO_ON;
+	}
+	if (!f->ops || !f->ops->debug_idle || !f->ops->debug_idle(f))
+		return DEBUG_GO_ON;
+	int64_t grace = spool__deadline(DEBUG_IDLE_GRACE_NS);
+	if (spin(f))
+		return 0;
+	int rc = sleep_until(f, grace < deadline ? grace : deadline);
+	if (rc == 0 || grace >= deadline)
+		return rc;
+	const char *why = f->ops->debug_idle(f);
+	if (why && !spool__phase_final(atomic_load_explicit(
+			   &f->state, memory_order_acquire)))
+		report_hopeless(f, 0, why);
+	return DEBUG_GO_ON;
+}
+
 /* A plain thread's wait: the check only where it can find something. Out
  * of line, as spool__future_block is, so that spool_future_wait's path to
  * a context's wait (a worker's, the loop's) saves no more registers. */
 static __attribute__((noinline)) int block(spool_future *f, int64_t deadline)
 {
+	if (__builtin_expect(spool__debug_on(), 0)) {
+		int rc = block_debug(f, deadline);
+		if (rc != DEBUG_GO_ON)
+			return rc;
+	}
 	if (deadline != INT64_MAX || stranded == 0)
 		return spool__future_block(f, deadline);
 	return block_checked(f);

@@ -20,6 +20,15 @@
 #include "core/lifo.h"
 #include "spool/loop.h"
 
+/* The user code a handle's run calls, for debug mode's report of a slow
+ * one (loop/debug.c): none for the loop's own bookkeeping. */
+enum spool__handle_user {
+	SPOOL__USER_NONE,
+	SPOOL__USER_CALLBACK, /* call_soon/call_later's fn(loop, arg) */
+	SPOOL__USER_POSTED,   /* a done-callback sent home: fn(f, arg) */
+	SPOOL__USER_STEP,     /* a coroutine's step: its task */
+};
+
 struct spool__handle_ops {
 	/* Runs h on the loop's thread, in the iteration's batch. */
 	void (*run)(spool_loop *loop, struct spool_handle *h);
@@ -34,6 +43,8 @@ struct spool__handle_ops {
 	/* The loop's own kinds (CALLBACK, WAKE): once the last reference
 	 * is dropped, h returns to the loop's spares (loop.c). */
 	bool recycled;
+	/* What user code run calls (enum spool__handle_user). */
+	uint8_t user;
 };
 
 struct spool_handle {

@@ -133,6 +133,7 @@ static void posted_run(spool_loop *loop, struct spool_handle *h)
 static const struct spool__handle_ops posted_ops = {
 	.run = posted_run,
 	.finish = posted_run, /* it runs exactly once, even at destroy */
+	.user = SPOOL__USER_POSTED,
 };
 
 /* Sends fn(f, arg) home on a reserved spare: 0; or -1 when the loop is

@@ -299,6 +299,7 @@ const struct spool__handle_ops spool__callback_ops = {
 	.run = callback_run_out,
 	.finish = callback_finish,
 	.recycled = true,
+	.user = SPOOL__USER_CALLBACK,
 };
 
 /* Runs h by its table. The two kinds every busy iteration is made of are
@@ -317,10 +318,42 @@ run_handle(spool_loop *loop, struct spool_handle *h)
 		h->ops->run(loop, h);
 }
 
+/* run_ready in debug mode: times each handle that runs user code and
+ * reports those that reach the slow threshold (spool/debug.h). The batch
+ * is kept here, not in loop->batch, so that a suspending coroutine always
+ * switches back to the scheduler (spool__task_leave finds no batch): each
+ * step is then timed alone, which is the point. That changes no order:
+ * the handles run in the sequence the handoff would run them in. */
+static __attribute__((noinline, cold)) int run_ready_timed(spool_loop *loop)
+{
+	struct spool_handle *h, *rest = loop->ready_head;
+	loop->batch = NULL;
+	loop->batch_ran = 0;
+	loop->ready_head = NULL;
+	loop->ready_tail = &loop->ready_head;
+	int64_t limit = spool__debug_slow_ns();
+	while ((h = rest) != NULL) {
+		rest = h->next;
+		loop->batch_ran++;
+		struct spool__slow_what w = spool__debug_slow_what(h);
+		int64_t t0 = w.timed ? spool__now_ns() : 0;
+		run_handle(loop, h);
+		if (w.timed) {
+			int64_t ns = spool__now_ns() - t0;
+			if (ns >= limit)
+				spool__debug_slow(&w, ns, limit);
+		}
+	}
+	return loop->batch_ran;
+}
+
 /* Step 5: the ready queue as it is now; later additions wait. Returns how
  * many handles ran. */
 static int run_ready(spool_loop *loop)
 {
+	/* One flag test per iteration when debug mode is off. */
+	if (__builtin_expect(spool__debug_on(), 0))
+		return run_ready_timed(loop);
 	struct spool_handle *h;
 	loop->batch = loop->ready_head;
 	loop->batch_ran = 0;
@@ -736,8 +769,13 @@ static int schedule(spool_loop *loop, const char *name, bool timer,
 {
 	if (out)
 		*out = NULL;
-	if (!loop || !fn || !spool__loop_mine(loop, name))
+	if (!loop || !fn)
 		return SPOOL_EINVAL;
+	if (!spool__loop_mine(loop, name)) {
+		if (spool__debug_on())
+			spool__debug_foreign_call(loop, name, true);
+		return SPOOL_EINVAL;
+	}
 	if (loop->closed)
 		return SPOOL_ESHUTDOWN;
 	struct spool_handle *h = spool__handle_new(loop, &spool__callback_ops);
@@ -833,14 +871,24 @@ static bool handle_foreign(const spool_handle *h, const char *fn)
 	 * still the one that made h. */
 	if (!handle_loop_alive(h) || spool__loop_here() == h->loop)
 		return false;
-	return atomic_load_explicit(&h->loop->gate, memory_order_relaxed) &
-	       SPOOL__GATE_RUNNING;
+	bool running = atomic_load_explicit(&h->loop->gate,
+					    memory_order_relaxed) &
+		       SPOOL__GATE_RUNNING;
+	if (!running && spool__debug_on())
+		spool__debug_foreign_call(h->loop, fn, false);
+	return running;
 }
 
 int spool_handle_cancel(spool_handle *h)
 {
-	if (!h || handle_foreign(h, "spool_handle_cancel"))
+	if (!h)
 		return SPOOL_EINVAL;
+	if (handle_foreign(h, "spool_handle_cancel")) {
+		if (spool__debug_on())
+			spool__debug_foreign_call(h->loop,
+						  "spool_handle_cancel", true);
+		return SPOOL_EINVAL;
+	}
 	if (h->cancelled)
 		return 0;
 	if (h->done)

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/debug.h"
 #include "core/executor_impl.h"
 #include "core/future_impl.h"
 #include "core/lifo.h"
@@ -251,8 +252,35 @@ struct spool_handle *spool__handle_new(spool_loop *loop,
  * thread using it), any other handle to free(). */
 void spool__handle_unref(struct spool_handle *h);
 
+/* debug.c: the loop's debug-mode reports (spool/debug.h). */
+/* A call to fn, one of the loop's thread-only calls, from a thread not
+ * running it: refused (the loop runs elsewhere), or let through and
+ * reported if suspicious. */
+void spool__debug_foreign_call(const spool_loop *loop, const char *fn,
+			       bool refused);
+/* A wait on f on the loop's thread outside a coroutine: reports it in
+ * debug mode, and returns SPOOL_EDEADLK, the wait's answer. */
+int spool__debug_loop_wait(spool_future *f);
+/* The ops->debug_idle of a loop task. */
+const char *spool__task_debug_idle(spool_future *f);
+/* What a handle about to run is, for a report once it has run (which
+ * may free it): timed when it runs user code. */
+struct spool__slow_what {
+	uint8_t kind;
+	bool timed;
+	void (*fn)(void);
+	void *arg;
+	uint64_t id;
+	const char *label;
+};
+struct spool__slow_what spool__debug_slow_what(const struct spool_handle *h);
+void spool__debug_slow(const struct spool__slow_what *w, int64_t ns,
+		       int64_t limit);
+
 /* The calling thread may use the loop's thread-only calls: it runs the
- * loop, or nobody does. Aborts, naming fn, for a destroyed loop. */
+ * loop, or nobody does. Aborts, naming fn, for a destroyed loop. In
+ * debug mode, a call let through from a thread that does not run the
+ * loop is reported when it looks like a mistake (debug.c). */
 static inline bool spool__loop_mine(const spool_loop *loop, const char *fn)
 {
 	if (spool__loop_here() == loop)
@@ -261,7 +289,10 @@ static inline bool spool__loop_mine(const spool_loop *loop, const char *fn)
 	uint32_t g = atomic_load_explicit(&loop->gate, memory_order_relaxed);
 	if (g & SPOOL__GATE_DEAD)
 		spool__misuse(fn, "the loop was destroyed");
-	return !(g & SPOOL__GATE_RUNNING);
+	bool mine = !(g & SPOOL__GATE_RUNNING);
+	if (__builtin_expect(mine && spool__debug_on(), 0))
+		spool__debug_foreign_call(loop, fn, false);
+	return mine;
 }
 /* A call from a thread other than the running loop's enters the loop
  * (0), or is refused once destroy has begun (SPOOL_ESHUTDOWN); aborts,

@@ -5,6 +5,7 @@ set(_spool_loop_sources
   src/loop/coro.c
   src/loop/coro_switch.c
   src/loop/coro_ucontext.c
+  src/loop/debug.c
   src/loop/deadlock.c
   src/loop/home.c
   src/loop/inbox.c

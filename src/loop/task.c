@@ -55,6 +55,7 @@ static const struct spool__future_ops task_ops = {
 	.fini = task_fini,
 	.cancel_running = task_cancel_running,
 	.stuck = spool__task_stuck,
+	.debug_idle = spool__task_debug_idle,
 };
 
 /* ---- the live list ---------------------------------------------------- */
@@ -554,7 +555,8 @@ static int loop_wait(void *ctx, spool_future *f, int64_t deadline)
 	spool_loop *loop = ((struct spool__anchor *)ctx)->loop;
 	struct spool__loop_task *t = loop->current;
 	if (!t)
-		return SPOOL_EDEADLK; /* only this thread could end the wait */
+		return spool__debug_loop_wait(f); /* SPOOL_EDEADLK: only this
+						    thread could end it */
 	/* Other coroutines and callbacks may run before this one resumes:
 	 * the wait's end needs the resumption's stamp, not an older one. */
 	spool__trace_stale();
@@ -621,6 +623,7 @@ const struct spool__handle_ops spool__step_ops = {
 	.run = step_run,
 	.finish = step_finish,
 	.arrive = step_arrive,
+	.user = SPOOL__USER_STEP,
 };
 
 static void cancel_run(spool_loop *loop, struct spool_handle *h)

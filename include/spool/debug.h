@@ -86,6 +86,7 @@ typedef enum spool_debug_kind {
  * the duration of the sink's call. Fields that do not apply to the kind
  * are 0 or NULL. */
 typedef struct spool_debug_report {
+	/** What is reported. */
 	spool_debug_kind kind;
 	/** The whole report as one line, without the "spool debug: "
 	 * prefix or a newline: what the default sink prints. */

@@ -183,7 +183,9 @@ struct spool__pool_task *spool__task_refill_big(struct spool__worker *w)
 		w->nfree_big--;
 		return t;
 	}
-	t = spool__aligned_alloc(64, SPOOL__TASK_BIG);
+	/* aligned_alloc wants a multiple of the alignment (ASan checks):
+	 * two 144-byte slots are 288 bytes. */
+	t = spool__aligned_alloc(64, (SPOOL__TASK_BIG + 63) & ~(size_t)63);
 	if (t)
 		w->nmalloc++;
 	return t;

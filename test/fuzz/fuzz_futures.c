@@ -937,9 +937,17 @@ static void op_cancel(struct track *t)
 		      before_s == SPOOL_CANCELLED,
 	      "cancel of %s %p gave %d but no request is recorded",
 	      kind_names[t->kind], (void *)t->f, rc);
-	if (rc == SPOOL_ESTATE)
-		CHECK(spool_future_done(t->f),
-		      "cancel gave SPOOL_ESTATE on a future not final");
+	/* SPOOL_ESTATE: final, or being completed by another thread with a
+	 * value or an error (future.h): then it is final moments later, and
+	 * not CANCELLED. */
+	if (rc == SPOOL_ESTATE && !spool_future_done(t->f)) {
+		CHECK(spool_future_wait(t->f, 10 * SPOOL_NS_PER_S) == 0 &&
+			      spool_future_done(t->f),
+		      "cancel gave SPOOL_ESTATE on a future that did not "
+		      "become final");
+		CHECK(spool_future_state(t->f) != SPOOL_CANCELLED,
+		      "cancel gave SPOOL_ESTATE on a future then cancelled");
+	}
 	if (t->kind == K_PROMISE) {
 		if (before_s == SPOOL_PENDING)
 			CHECK(rc == 0 || rc == SPOOL_ESTATE,

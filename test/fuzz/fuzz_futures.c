@@ -263,14 +263,14 @@ static void check_spec_outcome(const struct track *t, spool_state s, int err,
 static void check_gather_outcome(const struct track *t, spool_state s, int err)
 {
 	spool_future *g = t->f;
-	bool all_final = true, some_cancelled = false, err_seen = false;
+	bool all_final = true, some_ended = false, err_seen = false;
 	for (size_t i = 0; i < t->n; i++) {
 		spool_future *c = t->kids[i];
 		int ce = spool_future_error(c);
 		if (!spool_future_done(c))
 			all_final = false;
-		else if (ce == SPOOL_ECANCELLED)
-			some_cancelled = true;
+		else if (ce != 0)
+			some_ended = true; /* cancelled, or failed */
 		if (spool_future_done(c) && ce == err)
 			err_seen = true;
 	}
@@ -314,9 +314,11 @@ static void check_gather_outcome(const struct track *t, spool_state s, int err)
 		      err);
 		break;
 	case SPOOL_CANCELLED:
-		CHECK(all_final || (!collect && some_cancelled),
+		/* Without RETURN_ERRORS a cancelled gather ends at the
+		 * first child that ends other than DONE (combinators.h). */
+		CHECK(all_final || (!collect && some_ended),
 		      "gather %p CANCELLED while children still run and none "
-		      "was cancelled",
+		      "ended cancelled or failed",
 		      (void *)g);
 		break;
 	default:

@@ -279,6 +279,8 @@ static void cpu_bound_notes(const struct cmp_report *rep, int w, FILE *out)
  * was sharing the CPUs with other programs. */
 static void seq_note(const struct cmp_report *rep, int w, FILE *out)
 {
+	if (w != CMP_W_FIB && w != CMP_W_HASH)
+		return; /* IO-bound: seq waits, and using no CPU is right */
 	for (int i = 0; i < rep->n_part2; i++) {
 		const struct cmp_result *r = &rep->part2[i];
 		if (r->workload != w || !r->ok || r->backend != CMP_B_SEQ ||

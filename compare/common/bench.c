@@ -827,6 +827,27 @@ void spool_bench_report(const spool_bench_opts *o,
 	table(o, suite, exps, nexps);
 }
 
+/* The two rows a target compares, found and named on the target's line
+ * (which the caller finishes); false when --only leaves the target out.
+ * Either row may be NULL: not measured. */
+static bool target_rows(const spool_bench_opts *o, const spool_bench_exp *exps,
+			size_t nexps, const spool_bench_target *t,
+			const spool_bench_exp **a, const spool_bench_exp **b)
+{
+	char who[96];
+
+	if (o->only && !list_has(o->only, t->bench))
+		return false;
+	*a = spool_bench_find(exps, nexps, t->bench, t->impl, t->threads);
+	*b = spool_bench_find(exps, nexps, t->bench, t->ref_impl,
+			      t->ref_threads);
+	snprintf(who, sizeof(who), "%s(%d) vs %s(%d)", t->impl,
+		 *a ? (*a)->threads : t->threads, t->ref_impl,
+		 *b ? (*b)->threads : t->ref_threads);
+	fprintf(stderr, "  %-8s %-28s ", t->bench, who);
+	return true;
+}
+
 int spool_bench_check_targets(const spool_bench_opts *o,
 			      const spool_bench_exp *exps, size_t nexps,
 			      const spool_bench_target *targets,
@@ -838,20 +859,11 @@ int spool_bench_check_targets(const spool_bench_opts *o,
 	for (size_t i = 0; i < ntargets; i++) {
 		const spool_bench_target *t = &targets[i];
 		const spool_bench_exp *a, *b, *f;
-		char who[96];
 		double ratio;
 		bool met;
 
-		if (o->only && !list_has(o->only, t->bench))
+		if (!target_rows(o, exps, nexps, t, &a, &b))
 			continue;
-		a = spool_bench_find(exps, nexps, t->bench, t->impl,
-				     t->threads);
-		b = spool_bench_find(exps, nexps, t->bench, t->ref_impl,
-				     t->ref_threads);
-		snprintf(who, sizeof(who), "%s(%d) vs %s(%d)", t->impl,
-			 a ? a->threads : t->threads, t->ref_impl,
-			 b ? b->threads : t->ref_threads);
-		fprintf(stderr, "  %-8s %-28s ", t->bench, who);
 		if (!a || !b || a->median_s <= 0 || b->median_s <= 0) {
 			fprintf(stderr, "not measured\n");
 			continue;
@@ -912,20 +924,11 @@ int spool_bench_check_rss_targets(const spool_bench_opts *o,
 	for (size_t i = 0; i < ntargets; i++) {
 		const spool_bench_target *t = &targets[i];
 		const spool_bench_exp *a, *b;
-		char who[96];
 		double ratio;
 		bool met;
 
-		if (o->only && !list_has(o->only, t->bench))
+		if (!target_rows(o, exps, nexps, t, &a, &b))
 			continue;
-		a = spool_bench_find(exps, nexps, t->bench, t->impl,
-				     t->threads);
-		b = spool_bench_find(exps, nexps, t->bench, t->ref_impl,
-				     t->ref_threads);
-		snprintf(who, sizeof(who), "%s(%d) vs %s(%d)", t->impl,
-			 a ? a->threads : t->threads, t->ref_impl,
-			 b ? b->threads : t->ref_threads);
-		fprintf(stderr, "  %-8s %-28s ", t->bench, who);
 		if (!a || !b || a->peak_rss_kib <= 0 || b->peak_rss_kib <= 0) {
 			fprintf(stderr, "not measured\n");
 			continue;

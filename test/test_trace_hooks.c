@@ -239,6 +239,40 @@ START_TEST(mismatched_and_unfinished_slices_are_closed_so_they_still_nest)
 }
 END_TEST
 
+/* Two submissions in a row stamped with the same clock read (the run's
+ * begin), the second sending a wake-up and the first not: the first is a
+ * zero-length slice, the second lasts until the wake. They must still be
+ * drawn one after the other, not starting together. */
+START_TEST(back_to_back_submissions_on_one_stamp_still_nest)
+{
+	spool_future *r = spool_promise_new(), *a = spool_promise_new();
+	spool_future *b = spool_promise_new();
+	copy_start("submits.json", 0);
+	spool__trace_thread_name("worker", 0);
+	spool__trace_run_begin(r);
+	uint64_t t0 = spool__trace_submit_begin();
+	spool__trace_submit_end(t0, a);
+	uint64_t t1 = spool__trace_submit_begin();
+	ck_assert_uint_eq(t0, t1); /* no clock read in between */
+	spool__trace_wake(1);
+	spool__trace_submit_end(t1, b);
+	spool__trace_run_end(r, 0);
+	ck_assert_int_eq(spool__trace_session_stop(), 0);
+	struct trace t;
+	load(&t, tmp("submits.json"));
+	const struct tev *sa = nth(&t, 'X', "submit", -1, 0);
+	const struct tev *sb = nth(&t, 'X', "submit", -1, 1);
+	ck_assert(sa && sb);
+	ck_assert_int_lt(sa->ts, sb->ts);
+	ck_assert(contains(run_of(&t, r->id, 0), sb));
+	assert_slices_nest(&t);
+	unload(&t);
+	spool_future_release(r);
+	spool_future_release(a);
+	spool_future_release(b);
+}
+END_TEST
+
 static void *hook_hammer(void *arg)
 {
 	struct hammer *h = arg;
@@ -505,6 +539,7 @@ int main(void)
 		tc,
 		mismatched_and_unfinished_slices_are_closed_so_they_still_nest);
 	tcase_add_test(tc, hook_recording_races_with_start_and_stop_safely);
+	tcase_add_test(tc, back_to_back_submissions_on_one_stamp_still_nest);
 	tcase_add_test(
 		tc,
 		start_commits_a_buffer_for_each_expected_thread_and_stop_unmaps_the_rest);

@@ -306,6 +306,7 @@ struct wctx {
 	uint64_t unmatched;
 	uint64_t events; /* decoded from the current thread's slots */
 	uint64_t early;
+	uint64_t submit_b; /* start of the thread's latest submit slice */
 	bool nomem;
 };
 
@@ -681,6 +682,7 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 	uint64_t last = 0;
 	w->tid = (int)b->tid;
 	w->n = 0;
+	w->submit_b = 0;
 	thread_meta(w, b);
 	for (size_t i = 0; i < n;) {
 		struct spool__trace_ev ev;
@@ -711,14 +713,22 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 			 * 1 ns after it, as push() does, so that the two do
 			 * not start together. The real submission is later
 			 * still (the read itself takes longer than 1 ns), so
-			 * the run it points to stays after it. */
+			 * the run it points to stays after it.
+			 * Submissions in a row with no clock read between
+			 * share that stamp: each is kept 1 ns after the one
+			 * before it, so a zero-length one and a longer one
+			 * (which sent a wake-up) are drawn in order. A
+			 * submission takes far longer than 1 ns, so no
+			 * submit is drawn after its real start. */
 			uint64_t end = max_u64(prev, ts);
+			ts = max_u64(ts, w->submit_b + 1);
 			if (w->n) {
 				struct slice *top = &w->stk[w->n - 1];
 				ts = max_u64(ts, top->b + 1);
-				end = max_u64(end, ts);
-				top->min_end = max_u64(top->min_end, end);
+				top->min_end = max_u64(top->min_end,
+						       max_u64(end, ts));
 			}
+			w->submit_b = ts;
 			emit_submit(w, id, ts, max_u64(end, ts));
 			break;
 		}

@@ -5,40 +5,82 @@
  *
  * Protocol. One tag on a private duplicate of the communicator (so MPI's
  * non-overtaking rule orders every message between two ranks), each
- * message a 32-byte header and a payload:
+ * message a 16-byte header (kind, count, code) and, for the two kinds that
+ * carry work, `count` entries:
  *
- *     root -> worker   TASK (slot, seq, name, argument bytes)
+ *     root -> worker   TASKS (entries: slot, seq, name, argument bytes)
  *                      BEAT (nothing else sent for heartbeat_ns)
  *                      STOP (the executor is being destroyed)
  *     worker -> root   CREDIT (window: the tasks it may hold; sent once,
  *                      when it starts serving)
- *                      RESULT (slot, seq, code, result bytes; each one
- *                      gives back one credit)
+ *                      RESULTS (entries: slot, seq, code, result bytes;
+ *                      each entry gives back one credit)
  *                      BEAT, BYE (the answer to STOP, its last message)
  *
- * Work is pulled: the root sends a rank a task only while the rank has
+ * An entry is a 32-byte record (slot, name length, seq, byte count, code)
+ * followed by the name and then the bytes, each padded to max_align_t, so
+ * that in a buffer that starts aligned every argument and every result is
+ * aligned for any type where it lies: the worker runs functions on their
+ * arguments in the received buffer and the root hands out results in the
+ * received buffer, with no copy. Entries are self-describing, so one
+ * message can carry tasks (or results) of mixed sizes, from 0 bytes up.
+ *
+ * Batching. The root sends a rank the tasks that are queued when it
+ * dispatches, as many as the rank has credit for, in one TASKS message;
+ * a worker sends the results in its outbox, all of them, in one RESULTS
+ * message. Nothing waits to fill a batch: a lone task goes at once, alone,
+ * so its latency is what it was with one message per task, and under load
+ * the messages grow by themselves (the tasks that queued while the last
+ * batch was out). A batch holds at most BATCH_BYTES of entries, except
+ * that an entry larger than that goes alone; a big argument is sent from
+ * the buffer that submit filled, without a copy.
+ *
+ * Work is pulled: the root sends a rank tasks only while the rank has
  * credit, so a rank holds at most its window and an idle rank is the one
- * that gets the next task (the root itself is one of the ranks, through
- * its own pool, unless SPOOL_MPI_ROOT_DISPATCH_ONLY). Each rank's tasks sit
- * in a slot array of window entries at the root; a RESULT names its slot,
- * and the sequence number catches a stale one.
+ * that gets the next tasks (the root itself is one of the ranks, through
+ * its own pool, unless SPOOL_MPI_ROOT_DISPATCH_ONLY). When several ranks
+ * have room, the queue is shared out: a rank gets at most its share of
+ * the queue (the queue over the ranks with room, rounded up), so that a
+ * short queue is spread as it was one task at a time. Each rank's tasks
+ * sit in a slot array of window entries at the root; a result names its
+ * slot, and the sequence number catches a stale one.
  *
  * Everything that touches MPI runs in the engine's pollers (root_poll,
  * worker_poll) under the progress lock; other threads only queue work
  * under ex->mu and kick the engine: spool_mpi_submit() queues a task, a
- * worker's pool task queues its result in the outbox.
+ * worker's pool task queues its result in the outbox. A kick is needed
+ * only when the queue (outbox) was empty: a pass takes everything queued
+ * from the head on, so a task queued behind others goes with them, and
+ * the kick of the first one brings that pass (a pass that took the queue
+ * empty before our append leaves it empty, and our append kicks again).
+ *
+ * Memory per task, at the root: one block for the task record and its
+ * entry (a large argument gets a message buffer of its own instead, so
+ * that it can be sent as it is), and the future. A RESULTS message is
+ * received into one block (struct rbuf) that is the results' memory: each
+ * entry's 32-byte record is overwritten by the result's node (the public
+ * spool_mpi_result and a pointer to its block), the bytes stay where they
+ * arrived, and the block holds a count of the results still out;
+ * spool_mpi_result_free() drops one and the last frees the block. On a
+ * worker, one block per TASKS message holds the task records of all its
+ * entries, and the message itself (the arguments) stays until the last of
+ * them has been answered. Pool tasks pull entries from the batch (one
+ * pool task per pool thread, at most one per entry), so a batch costs a
+ * few pool submissions, not one per task.
  *
  * Failures. MPI 4.1 without ULFM reports no dead process (and mpirun
  * usually ends the whole job), so liveness is the executor's own:
  * every rank sends a BEAT when it has sent nothing for heartbeat_ns, and
  * a rank silent for peer_timeout_ns is dead. The root then fails the
- * futures in that rank's slots with SPOOL_MPI_EPEER and sends it nothing
- * more; a worker whose root is silent ends spool_mpi_executor_serve()
- * with SPOOL_MPI_EPEER. No call waits on a message from one rank without
- * that deadline, and destroy uses no collective call.
+ * futures in that rank's slots with SPOOL_MPI_EPEER (every task of every
+ * batch it held) and sends it nothing more; a worker whose root is silent
+ * ends spool_mpi_executor_serve() with SPOOL_MPI_EPEER. No call waits on
+ * a message from one rank without that deadline, and destroy uses no
+ * collective call.
  */
 #include <pthread.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,46 +91,87 @@
 
 #define TAG 7301
 #define RECV_BATCH 64
+/* The most bytes of entries in one message (an entry larger than this
+ * goes alone). */
+#define BATCH_BYTES ((size_t)64 * 1024)
+/* A task whose entry is larger than this gets a message buffer of its
+ * own at submit (sent as it is when it goes alone); smaller ones live in
+ * the task's block and are copied into a batch. */
+#define INLINE_MAX ((size_t)4096)
 
-enum kind { K_TASK = 1, K_RESULT, K_CREDIT, K_BEAT, K_STOP, K_BYE };
+#define ALIGNMENT _Alignof(max_align_t)
+#define ALIGN_UP(n) (((n) + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT)
 
-/* 32 bytes, so that the payload after it keeps max_align_t alignment in a
- * buffer that starts aligned. Ranks must share byte order and type sizes
- * (arguments are raw bytes anyway). */
+enum kind { K_TASKS = 1, K_RESULTS, K_CREDIT, K_BEAT, K_STOP, K_BYE };
+
+/* Ranks must share byte order and type sizes (arguments are raw bytes
+ * anyway). */
 struct hdr {
 	uint32_t kind;
+	uint32_t count; /* entries after the header */
+	int32_t code;   /* CREDIT: the window */
+	uint32_t pad;
+};
+#define HDR_SIZE ALIGN_UP(sizeof(struct hdr))
+
+/* One task or result in a message; name then bytes follow, each padded
+ * to ALIGNMENT. */
+struct entry {
 	uint32_t slot;
+	uint32_t name_len; /* a task's name; 0 in a result */
 	uint64_t seq;
-	int32_t code;
-	uint32_t name_len;
-	uint64_t pad;
+	uint64_t len; /* argument or result bytes */
+	int32_t code; /* a result's: 0 or the error */
+	uint32_t pad;
 };
+#define ENTRY_SIZE ALIGN_UP(sizeof(struct entry))
 
-/* A result the root holds: the public part is r; data points into this
- * same block. */
-struct result_node {
-	struct result_node *prev, *next;
+static size_t entry_size(size_t name_len, size_t len)
+{
+	return ENTRY_SIZE + ALIGN_UP(name_len) + ALIGN_UP(len);
+}
+
+/* A block of results at the root: a RESULTS message received after this
+ * header, or one result of a task the root ran itself. Linked in
+ * ex->results while any of its results is out. */
+struct rbuf {
+	struct rbuf *prev, *next;
 	spool_mpi_executor *ex;
-	alignas(max_align_t) spool_mpi_result r;
+	atomic_size_t refs; /* results out, + 1 while being filled */
+	bool linked;
 };
-#define NODE_DATA_OFF                                                          \
-	((sizeof(struct result_node) + sizeof(max_align_t) - 1) /              \
-	 sizeof(max_align_t) * sizeof(max_align_t))
+#define RBUF_OFF ALIGN_UP(sizeof(struct rbuf))
 
-/* A task at the root, from submit to its future's end. */
+/* A result handed out: written over its entry's record in the block. */
+struct rnode {
+	spool_mpi_result r; /* first: spool_mpi_result_free() casts back */
+	struct rbuf *b;
+};
+_Static_assert(sizeof(struct rnode) <= sizeof(struct entry),
+	       "a result's node fits in its entry's record");
+
+/* A task at the root, from submit to its future's end; its entry follows
+ * at TASK_OFF unless it has a message of its own. */
 struct task {
 	struct task *next;
-	spool_future *f;    /* the executor's reference */
-	unsigned char *msg; /* header + name + argument; given to the send */
-	size_t msg_len;
+	spool_future *f; /* the executor's reference */
+	spool_mpi_executor *ex;
 	uint64_t seq;
-	spool_mpi_executor *ex; /* for a task the root runs itself */
+	int slot;           /* at its rank, once sent */
+	size_t esize;       /* bytes of its entry */
+	unsigned char *msg; /* NULL, or header + entry (a large task) */
 };
+#define TASK_OFF ALIGN_UP(sizeof(struct task))
+
+static unsigned char *task_entry(struct task *t)
+{
+	return t->msg ? t->msg + HDR_SIZE : (unsigned char *)t + TASK_OFF;
+}
 
 struct peer {
 	struct task **slots;
-	int nslots;
-	int credits;
+	int *free; /* a stack of the free slots: credits == nfree */
+	int nslots, nfree;
 	int64_t last_heard, last_sent;
 	bool joined; /* its CREDIT came */
 	bool dead;
@@ -96,16 +179,28 @@ struct peer {
 };
 
 /* A task on a worker rank, from its message to its result's send. */
+struct wbatch;
 struct wtask {
-	struct wtask *next;
-	spool_mpi_executor *ex;
-	unsigned char *msg; /* the TASK message */
-	int len;
+	struct wtask *next; /* in the outbox */
+	struct wbatch *b;
+	const char *name;
+	const unsigned char *arg; /* in b->msg */
+	size_t name_len, len;
 	uint32_t slot;
 	uint64_t seq;
 	int code;
 	void *out;
 	size_t out_len;
+};
+
+/* A TASKS message on a worker and the records of its tasks. */
+struct wbatch {
+	spool_mpi_executor *ex;
+	unsigned char *msg;
+	atomic_uint next; /* the next entry a pool task claims */
+	atomic_uint refs; /* tasks not yet answered (sent or dropped) */
+	unsigned n;
+	struct wtask t[];
 };
 
 struct spool_mpi_executor {
@@ -116,21 +211,23 @@ struct spool_mpi_executor {
 	bool own_engine;
 	spool_executor *exec;
 	spool_pool *own_pool;
+	int threads; /* of own_pool */
 	int window;
 	unsigned flags;
 	int64_t hb_ns, timeout_ns;
 
 	pthread_mutex_t mu;
-	/* root (mu): queue, counts, results */
+	/* root (mu): queue, results */
 	struct task *q_head, *q_tail;
-	size_t outstanding;         /* submitted, not final */
-	bool closing;               /* destroy began: refuse submissions */
-	struct result_node results; /* list head */
+	size_t q_len;
+	bool closing;        /* destroy began: refuse submissions */
+	struct rbuf results; /* list head */
 	uint64_t next_seq;
+	atomic_size_t outstanding; /* submitted, not final */
+	atomic_bool stopping;
 	/* root (progress lock) */
 	struct peer *peers;
-	int rr; /* round robin start */
-	bool stopping;
+	int rr;            /* round robin start */
 	int local_credits; /* mu: free local slots */
 	bool polling;      /* the poller is registered */
 
@@ -139,8 +236,19 @@ struct spool_mpi_executor {
 	int64_t last_heard, last_sent;
 	bool credit_sent, bye_sent;
 	spool_future *stop_f; /* completed with serve's outcome */
-	int running;          /* mu: tasks given to the pool, not finished */
+
+	/* Written in passes only (one writer); relaxed: counters read as
+	 * snapshots. */
+	atomic_uint_fast64_t st_tasks, st_task_msgs, st_results, st_result_msgs;
 };
+
+static void count(atomic_uint_fast64_t *c, uint64_t n)
+{
+	/* relaxed: a statistic with one writer */
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
 
 static void *xmalloc_aligned(size_t n)
 {
@@ -187,20 +295,20 @@ static int send_owned(spool_mpi_executor *ex, int dest, void *buf, size_t len)
 static int send_small(spool_mpi_executor *ex, int dest, enum kind k,
 		      int32_t code)
 {
-	struct hdr *h = calloc(1, sizeof *h);
+	struct hdr *h = calloc(1, HDR_SIZE);
 	if (!h)
 		return SPOOL_ENOMEM;
 	h->kind = k;
 	h->code = code;
-	return send_owned(ex, dest, h, sizeof *h);
+	return send_owned(ex, dest, h, HDR_SIZE);
 }
 
 /* Receives the next message from src (MPI_ANY_SOURCE at the root) if one
  * has arrived: *buf gets it (malloc'd, with `room` bytes free before it
- * for a result node), *len its size, *from its source. Returns 1, 0 when
+ * for an rbuf), *len its size, *from its source. Returns 1, 0 when
  * there is none, or an error. Progress lock held. */
 static int recv_next(spool_mpi_executor *ex, int src, size_t room,
-		     unsigned char **buf, int *len, int *from)
+		     unsigned char **buf, size_t *len, int *from)
 {
 	int flag = 0;
 	MPI_Message m;
@@ -214,7 +322,8 @@ static int recv_next(spool_mpi_executor *ex, int src, size_t room,
 	unsigned char *b = xmalloc_aligned(room + (size_t)count);
 	if (!b) {
 		/* Receive into a scratch header to keep the stream going;
-		 * the message is lost (a result's future fails). */
+		 * the message is lost (its tasks' futures fail when the
+		 * rank is lost, or never: see docs/mpi.md). */
 		static struct hdr scratch[1024];
 		MPI_Mrecv(scratch, (int)sizeof scratch, MPI_BYTE, &m, &st);
 		return SPOOL_ENOMEM;
@@ -224,37 +333,78 @@ static int recv_next(spool_mpi_executor *ex, int src, size_t room,
 		return SPOOL_MPI_ECOMM;
 	}
 	*buf = b;
-	*len = count;
+	*len = (size_t)count;
 	*from = st.MPI_SOURCE;
 	return 1;
 }
 
+/* The entry at off in msg (len bytes), checked to lie inside it with its
+ * name and bytes; NULL if it does not. */
+static const struct entry *entry_at(const unsigned char *msg, size_t len,
+				    size_t off)
+{
+	if (off > len || len - off < ENTRY_SIZE)
+		return NULL;
+	const struct entry *e = (const struct entry *)(msg + off);
+	if (e->name_len > SPOOL__MPI_NAME_MAX || e->len > len ||
+	    entry_size(e->name_len, (size_t)e->len) > len - off)
+		return NULL;
+	return e;
+}
+
 /* ---- root: results ------------------------------------------------------ */
 
-static void results_link(spool_mpi_executor *ex, struct result_node *n)
+/* Drops one reference to b; the last unlinks and frees it. */
+static void rbuf_release(struct rbuf *b)
 {
-	n->ex = ex;
+	/* acq_rel: the last owner frees after every other owner's reads. */
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (b->linked) {
+		spool_mpi_executor *ex = b->ex;
+		pthread_mutex_lock(&ex->mu);
+		b->prev->next = b->next;
+		b->next->prev = b->prev;
+		pthread_mutex_unlock(&ex->mu);
+	}
+	free(b);
+}
+
+/* Links b in the executor's list (before its first result goes out, so
+ * that destroy frees what users never gave back). */
+static void rbuf_link(spool_mpi_executor *ex, struct rbuf *b)
+{
 	pthread_mutex_lock(&ex->mu);
-	n->next = ex->results.next;
-	n->prev = &ex->results;
-	ex->results.next->prev = n;
-	ex->results.next = n;
+	b->next = ex->results.next;
+	b->prev = &ex->results;
+	ex->results.next->prev = b;
+	ex->results.next = b;
 	pthread_mutex_unlock(&ex->mu);
+	b->linked = true;
+}
+
+/* Makes the entry record at e (in b) the node of a result of len bytes
+ * at data, counted in b. */
+static spool_mpi_result *rbuf_result(struct rbuf *b, void *e, void *data,
+				     size_t len)
+{
+	if (!b->linked)
+		rbuf_link(b->ex, b);
+	/* relaxed: we hold a reference, and the result reaches its user
+	 * through the promise, which publishes it. */
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+	struct rnode *n = e;
+	n->b = b;
+	n->r.size = len;
+	n->r.data = len ? data : NULL;
+	return &n->r;
 }
 
 void spool_mpi_result_free(spool_mpi_result *r)
 {
 	if (!r)
 		return;
-	struct result_node *n =
-		(struct result_node *)((char *)r -
-				       offsetof(struct result_node, r));
-	spool_mpi_executor *ex = n->ex;
-	pthread_mutex_lock(&ex->mu);
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	pthread_mutex_unlock(&ex->mu);
-	free(n);
+	rbuf_release(((struct rnode *)r)->b);
 }
 
 /* Ends task t with err (0: value r) and drops it. */
@@ -268,27 +418,21 @@ static void task_end(spool_mpi_executor *ex, struct task *t, int err,
 	spool_future_release(t->f);
 	free(t->msg);
 	free(t);
-	pthread_mutex_lock(&ex->mu);
-	ex->outstanding--;
-	pthread_mutex_unlock(&ex->mu);
+	atomic_fetch_sub(&ex->outstanding, 1);
 }
 
 /* ---- root: running a task itself ---------------------------------------- */
 
-static int run_fn(const unsigned char *msg, size_t len, void **out,
-		  size_t *out_len)
+/* Runs the function an entry names on its argument (at arg). */
+static int run_fn(const char *name, size_t name_len, const void *arg,
+		  size_t len, void **out, size_t *out_len)
 {
-	const struct hdr *h = (const struct hdr *)msg;
-	const char *name = (const char *)(msg + sizeof *h);
-	if (sizeof *h + h->name_len > len)
-		return SPOOL_EINVAL;
-	spool_mpi_fn fn = spool__mpi_lookup(name, h->name_len);
-	if (!fn)
-		return SPOOL_MPI_ENOFN;
-	size_t off = sizeof *h + h->name_len;
 	*out = NULL;
 	*out_len = 0;
-	int rc = fn(msg + off, len - off, out, out_len);
+	spool_mpi_fn fn = spool__mpi_lookup(name, name_len);
+	if (!fn)
+		return SPOOL_MPI_ENOFN;
+	int rc = fn(arg, len, out, out_len);
 	if (rc != 0) {
 		free(*out);
 		*out = NULL;
@@ -302,24 +446,32 @@ static int local_task(void *arg, void **result)
 	struct task *t = arg;
 	spool_mpi_executor *ex = t->ex;
 	(void)result;
+	const struct entry *e = (const struct entry *)task_entry(t);
+	const char *name = (const char *)e + ENTRY_SIZE;
 	void *out = NULL;
 	size_t out_len = 0;
-	int rc = run_fn(t->msg, t->msg_len, &out, &out_len);
-	struct result_node *n = NULL;
+	int rc = run_fn(name, e->name_len, name + ALIGN_UP(e->name_len),
+			(size_t)e->len, &out, &out_len);
+	spool_mpi_result *r = NULL;
 	if (rc == 0) {
-		n = xmalloc_aligned(NODE_DATA_OFF + out_len);
-		if (!n) {
+		/* A block of one result, as a RESULTS message would be. */
+		struct rbuf *b = xmalloc_aligned(RBUF_OFF + ENTRY_SIZE +
+						 out_len);
+		if (!b) {
 			rc = SPOOL_ENOMEM;
 		} else {
-			n->r.size = out_len;
-			n->r.data = out_len ? (char *)n + NODE_DATA_OFF : NULL;
+			unsigned char *rec = (unsigned char *)b + RBUF_OFF;
+			b->ex = ex;
+			b->linked = false;
+			atomic_init(&b->refs, 1);
 			if (out_len)
-				memcpy(n->r.data, out, out_len);
-			results_link(ex, n);
+				memcpy(rec + ENTRY_SIZE, out, out_len);
+			r = rbuf_result(b, rec, rec + ENTRY_SIZE, out_len);
+			rbuf_release(b); /* the result's reference stays */
 		}
 	}
 	free(out);
-	task_end(ex, t, rc, n ? &n->r : NULL);
+	task_end(ex, t, rc, r);
 	pthread_mutex_lock(&ex->mu);
 	ex->local_credits++;
 	pthread_mutex_unlock(&ex->mu);
@@ -329,69 +481,108 @@ static int local_task(void *arg, void **result)
 
 /* ---- root: the poller --------------------------------------------------- */
 
-static int free_slot(struct peer *p)
+/* Runs t on the root's own executor (one local credit taken). */
+static void dispatch_local(spool_mpi_executor *ex, struct task *t)
 {
-	for (int i = 0; i < p->nslots; i++)
-		if (!p->slots[i])
-			return i;
-	return -1;
-}
-
-/* Hands t to peer r (or runs it locally when r is the root). */
-static void dispatch_one(spool_mpi_executor *ex, struct task *t, int r)
-{
-	if (r == ex->rank) {
-		spool_future *pf = spool_submit(ex->exec, local_task, t);
-		if (!pf || spool_future_state(pf) == SPOOL_FAILED) {
-			int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
-			spool_future_release(pf);
-			task_end(ex, t, err, NULL);
-			pthread_mutex_lock(&ex->mu);
-			ex->local_credits++;
-			pthread_mutex_unlock(&ex->mu);
-			return;
-		}
+	spool_future *pf = spool_submit(ex->exec, local_task, t);
+	if (!pf || spool_future_state(pf) == SPOOL_FAILED) {
+		int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
 		spool_future_release(pf);
+		task_end(ex, t, err, NULL);
+		pthread_mutex_lock(&ex->mu);
+		ex->local_credits++;
+		pthread_mutex_unlock(&ex->mu);
 		return;
 	}
+	spool_future_release(pf);
+}
+
+/* Sends the k tasks of the list ts (bytes: the sum of their entries) to
+ * peer r in one TASKS message; r has at least k credits. */
+static void dispatch_batch(spool_mpi_executor *ex, int r, struct task *ts,
+			   unsigned k, size_t bytes)
+{
 	struct peer *p = &ex->peers[r];
-	int s = free_slot(p);
-	struct hdr *h = (struct hdr *)t->msg;
-	h->slot = (uint32_t)s;
-	unsigned char *msg = t->msg;
-	t->msg = NULL;
-	p->slots[s] = t;
-	p->credits--;
+	unsigned char *msg;
+	size_t len = HDR_SIZE + bytes;
+	if (k == 1 && ts->msg) {
+		msg = ts->msg; /* a large task goes as it is */
+		ts->msg = NULL;
+	} else {
+		msg = xmalloc_aligned(len);
+		if (!msg) {
+			while (ts) {
+				struct task *next = ts->next;
+				task_end(ex, ts, SPOOL_ENOMEM, NULL);
+				ts = next;
+			}
+			return;
+		}
+		size_t off = HDR_SIZE;
+		for (struct task *t = ts; t; t = t->next) {
+			memcpy(msg + off, task_entry(t), t->esize);
+			off += t->esize;
+		}
+	}
+	struct hdr *h = (struct hdr *)msg;
+	memset(h, 0, sizeof *h);
+	h->kind = K_TASKS;
+	h->count = k;
+	size_t off = HDR_SIZE;
+	for (struct task *t = ts; t; t = t->next) {
+		t->slot = p->free[--p->nfree];
+		p->slots[t->slot] = t;
+		((struct entry *)(msg + off))->slot = (uint32_t)t->slot;
+		off += t->esize;
+	}
 	p->last_sent = spool__mpi_now();
-	if (send_owned(ex, r, msg, t->msg_len) != 0) {
-		p->slots[s] = NULL;
-		p->credits++;
-		task_end(ex, t, SPOOL_MPI_ECOMM, NULL);
+	count(&ex->st_tasks, k);
+	count(&ex->st_task_msgs, 1);
+	if (send_owned(ex, r, msg, len) != 0) {
+		while (ts) {
+			struct task *next = ts->next;
+			p->slots[ts->slot] = NULL;
+			p->free[p->nfree++] = ts->slot;
+			task_end(ex, ts, SPOOL_MPI_ECOMM, NULL);
+			ts = next;
+		}
 	}
 }
 
-/* The next rank with room, round robin; -1 if none. */
-static int pick(spool_mpi_executor *ex)
+/* The next rank with room, round robin; -1 if none. *nroom gets the number
+ * of ranks with room. A local pick takes one local credit. */
+static int pick(spool_mpi_executor *ex, int *nroom)
 {
+	pthread_mutex_lock(&ex->mu);
+	int local = ex->local_credits;
+	pthread_mutex_unlock(&ex->mu);
+	int found = -1, n = 0;
 	for (int k = 0; k < ex->size; k++) {
 		int r = (ex->rr + k) % ex->size;
 		bool room;
 		if (r == ex->rank) {
-			pthread_mutex_lock(&ex->mu);
-			room = ex->local_credits > 0;
-			if (room)
-				ex->local_credits--;
-			pthread_mutex_unlock(&ex->mu);
+			room = local > 0;
 		} else {
 			struct peer *p = &ex->peers[r];
-			room = !p->dead && p->credits > 0 && !p->stop_sent;
+			room = !p->dead && p->nfree > 0 && !p->stop_sent;
 		}
-		if (room) {
-			ex->rr = (r + 1) % ex->size;
-			return r;
-		}
+		if (!room)
+			continue;
+		n++;
+		if (found < 0)
+			found = r;
 	}
-	return -1;
+	*nroom = n;
+	if (found < 0)
+		return -1;
+	if (found == ex->rank) {
+		/* Local credits only grow elsewhere: still > 0. */
+		pthread_mutex_lock(&ex->mu);
+		ex->local_credits--;
+		pthread_mutex_unlock(&ex->mu);
+	}
+	ex->rr = (found + 1) % ex->size;
+	return found;
 }
 
 static bool anyone_alive(spool_mpi_executor *ex)
@@ -404,51 +595,116 @@ static bool anyone_alive(spool_mpi_executor *ex)
 	return false;
 }
 
+/* Takes up to max tasks from the head of the queue, at most `cap` bytes of
+ * entries (but at least one task); *n and *bytes get their count and
+ * size. */
+static struct task *take(spool_mpi_executor *ex, size_t max, size_t cap,
+			 unsigned *n, size_t *bytes)
+{
+	pthread_mutex_lock(&ex->mu);
+	struct task *head = ex->q_head, *last = NULL, *t = head;
+	unsigned k = 0;
+	size_t b = 0;
+	while (t && k < max && (k == 0 || b + t->esize <= cap)) {
+		b += t->esize;
+		k++;
+		last = t;
+		t = t->next;
+	}
+	if (last) {
+		ex->q_head = t;
+		if (!t)
+			ex->q_tail = NULL;
+		ex->q_len -= k;
+		last->next = NULL;
+	}
+	pthread_mutex_unlock(&ex->mu);
+	*n = k;
+	*bytes = b;
+	return k ? head : NULL;
+}
+
+/* Starts the tasks of list ts: those cancelled while queued end CANCELLED
+ * here. Returns the started ones (in order); *n and *bytes are
+ * updated. */
+static struct task *start_all(spool_mpi_executor *ex, struct task *ts,
+			      unsigned *n, size_t *bytes)
+{
+	struct task *head = NULL, **tail = &head;
+	while (ts) {
+		struct task *next = ts->next;
+		if (spool_promise_start(ts->f) != 0) {
+			(*n)--;
+			*bytes -= ts->esize;
+			task_end(ex, ts, SPOOL_ECANCELLED, NULL);
+		} else {
+			ts->next = NULL;
+			*tail = ts;
+			tail = &ts->next;
+		}
+		ts = next;
+	}
+	return head;
+}
+
 static int dispatch(spool_mpi_executor *ex)
 {
-	int n = 0;
+	int events = 0;
 	for (;;) {
 		pthread_mutex_lock(&ex->mu);
-		struct task *t = ex->q_head;
+		size_t queued = ex->q_len;
 		pthread_mutex_unlock(&ex->mu);
-		if (!t)
+		if (!queued)
 			break;
-		int r = pick(ex);
+		int nroom = 0;
+		int r = pick(ex, &nroom);
+		unsigned n;
+		size_t bytes;
 		if (r < 0) {
 			if (anyone_alive(ex))
 				break;
-			r = -2; /* nobody left: fail the queue */
-		}
-		pthread_mutex_lock(&ex->mu);
-		ex->q_head = t->next;
-		if (!ex->q_head)
-			ex->q_tail = NULL;
-		pthread_mutex_unlock(&ex->mu);
-		n++;
-		if (r == -2) {
-			task_end(ex, t, SPOOL_MPI_EPEER, NULL);
+			/* Nobody left: fail the queue. */
+			struct task *ts = take(ex, SIZE_MAX, SIZE_MAX, &n,
+					       &bytes);
+			while (ts) {
+				struct task *next = ts->next;
+				task_end(ex, ts, SPOOL_MPI_EPEER, NULL);
+				ts = next;
+				events++;
+			}
 			continue;
 		}
-		if (spool_promise_start(t->f) != 0) {
-			/* Cancelled while queued: it ended CANCELLED. */
-			if (r == ex->rank) {
+		if (r == ex->rank) {
+			struct task *t = take(ex, 1, SIZE_MAX, &n, &bytes);
+			t = t ? start_all(ex, t, &n, &bytes) : NULL;
+			if (t) {
+				dispatch_local(ex, t);
+			} else {
 				pthread_mutex_lock(&ex->mu);
 				ex->local_credits++;
 				pthread_mutex_unlock(&ex->mu);
 			}
-			task_end(ex, t, SPOOL_ECANCELLED, NULL);
+			events++;
 			continue;
 		}
-		dispatch_one(ex, t, r);
+		/* The rank's share of the queue, within its credits. */
+		struct peer *p = &ex->peers[r];
+		size_t share = (queued + (size_t)nroom - 1) / (size_t)nroom;
+		if (share > (size_t)p->nfree)
+			share = (size_t)p->nfree;
+		struct task *ts = take(ex, share, BATCH_BYTES, &n, &bytes);
+		events += (int)n;
+		ts = ts ? start_all(ex, ts, &n, &bytes) : NULL;
+		if (ts)
+			dispatch_batch(ex, r, ts, n, bytes);
 	}
-	return n;
+	return events;
 }
 
 static void peer_lost(spool_mpi_executor *ex, int r)
 {
 	struct peer *p = &ex->peers[r];
 	p->dead = true;
-	p->credits = 0;
 	for (int i = 0; i < p->nslots; i++) {
 		if (p->slots[i]) {
 			struct task *t = p->slots[i];
@@ -456,14 +712,55 @@ static void peer_lost(spool_mpi_executor *ex, int r)
 			task_end(ex, t, SPOOL_MPI_EPEER, NULL);
 		}
 	}
+	p->nfree = 0;
 }
 
-static void root_handle(spool_mpi_executor *ex, unsigned char *buf, int len,
+/* A RESULTS message from peer p, in block b (the message at RBUF_OFF). */
+static void root_results(spool_mpi_executor *ex, struct peer *p, struct rbuf *b,
+			 size_t len)
+{
+	unsigned char *msg = (unsigned char *)b + RBUF_OFF;
+	const struct hdr *h = (const struct hdr *)msg;
+	b->ex = ex;
+	b->linked = false;
+	atomic_init(&b->refs, 1); /* ours, while we read it */
+	uint32_t k = h->count;
+	size_t off = HDR_SIZE;
+	uint32_t i;
+	for (i = 0; i < k; i++) {
+		const struct entry *e = entry_at(msg, len, off);
+		if (!e)
+			break;
+		/* Read the record before it becomes a result's node. */
+		uint32_t slot = e->slot;
+		uint64_t seq = e->seq;
+		size_t n = (size_t)e->len;
+		int code = e->code;
+		unsigned char *rec = msg + off;
+		off += entry_size(e->name_len, n);
+		if (slot >= (uint32_t)p->nslots || !p->slots[slot] ||
+		    p->slots[slot]->seq != seq)
+			continue; /* stale: its task already ended */
+		struct task *t = p->slots[slot];
+		p->slots[slot] = NULL;
+		p->free[p->nfree++] = (int)slot;
+		if (code != 0) {
+			task_end(ex, t, code, NULL);
+			continue;
+		}
+		task_end(ex, t, 0, rbuf_result(b, rec, rec + ENTRY_SIZE, n));
+	}
+	count(&ex->st_results, i);
+	count(&ex->st_result_msgs, 1);
+	rbuf_release(b);
+}
+
+static void root_handle(spool_mpi_executor *ex, unsigned char *buf, size_t len,
 			int from)
 {
 	struct peer *p = &ex->peers[from];
-	const struct hdr *h = (const struct hdr *)(buf + NODE_DATA_OFF);
-	if ((size_t)len < sizeof *h || from == ex->rank || p->dead) {
+	const struct hdr *h = (const struct hdr *)(buf + RBUF_OFF);
+	if (len < HDR_SIZE || from == ex->rank || p->dead) {
 		free(buf);
 		return;
 	}
@@ -472,35 +769,25 @@ static void root_handle(spool_mpi_executor *ex, unsigned char *buf, int len,
 	case K_CREDIT: {
 		int w = h->code > 0 ? h->code : 1;
 		struct task **s = calloc((size_t)w, sizeof *s);
-		if (s && !p->joined) {
+		int *fr = malloc((size_t)w * sizeof *fr);
+		if (s && fr && !p->joined) {
 			p->slots = s;
+			p->free = fr;
 			p->nslots = w;
-			p->credits = w;
+			/* slot 0 on top: taken first */
+			for (int i = 0; i < w; i++)
+				fr[i] = w - 1 - i;
+			p->nfree = w;
 			p->joined = true;
 		} else {
 			free(s);
+			free(fr);
 		}
 		break;
 	}
-	case K_RESULT: {
-		if (h->slot >= (uint32_t)p->nslots || !p->slots[h->slot] ||
-		    p->slots[h->slot]->seq != h->seq)
-			break; /* stale: its task already ended */
-		struct task *t = p->slots[h->slot];
-		p->slots[h->slot] = NULL;
-		p->credits++;
-		if (h->code != 0) {
-			task_end(ex, t, h->code, NULL);
-			break;
-		}
-		/* The result lives in buf itself: node, header, bytes. */
-		struct result_node *n = (struct result_node *)buf;
-		n->r.size = (size_t)len - sizeof *h;
-		n->r.data = n->r.size ? buf + NODE_DATA_OFF + sizeof *h : NULL;
-		results_link(ex, n);
-		task_end(ex, t, 0, &n->r);
-		return; /* buf is the result now */
-	}
+	case K_RESULTS:
+		root_results(ex, p, (struct rbuf *)buf, len);
+		return; /* buf is the results' block now */
 	case K_BYE:
 		p->bye = true;
 		break;
@@ -516,9 +803,10 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 	int ev = 0;
 	for (int i = 0; i < RECV_BATCH; i++) {
 		unsigned char *buf;
-		int len, from;
-		int rc = recv_next(ex, MPI_ANY_SOURCE, NODE_DATA_OFF, &buf,
-				   &len, &from);
+		size_t len;
+		int from;
+		int rc = recv_next(ex, MPI_ANY_SOURCE, RBUF_OFF, &buf, &len,
+				   &from);
 		if (rc <= 0)
 			break;
 		root_handle(ex, buf, len, from);
@@ -526,6 +814,7 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 	}
 	ev += dispatch(ex);
 	/* Liveness: beats out, silence in. */
+	bool stopping = atomic_load(&ex->stopping);
 	for (int r = 0; r < ex->size; r++) {
 		struct peer *p = &ex->peers[r];
 		if (r == ex->rank || p->dead || p->bye)
@@ -535,7 +824,7 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 			ev++;
 			continue;
 		}
-		if (ex->stopping && !p->stop_sent) {
+		if (stopping && !p->stop_sent) {
 			p->stop_sent = true;
 			p->last_sent = now;
 			send_small(ex, r, K_STOP, 0);
@@ -545,34 +834,154 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 			send_small(ex, r, K_BEAT, 0);
 		}
 	}
-	pthread_mutex_lock(&ex->mu);
-	bool busy = ex->outstanding > 0 || ex->stopping;
-	pthread_mutex_unlock(&ex->mu);
+	bool busy = atomic_load(&ex->outstanding) > 0 || stopping;
 	*next_ns = busy ? 0 : ex->hb_ns / 2;
 	return ev;
 }
 
 /* ---- worker ------------------------------------------------------------ */
 
-static int worker_task(void *arg, void **result)
+/* Queues w's answer; the first one in an empty outbox kicks the engine
+ * (see the top: later ones go with it). */
+static void outbox_push(spool_mpi_executor *ex, struct wtask *w)
 {
-	struct wtask *w = arg;
-	spool_mpi_executor *ex = w->ex;
-	(void)result;
-	w->code = run_fn(w->msg, (size_t)w->len, &w->out, &w->out_len);
-	free(w->msg);
-	w->msg = NULL;
-	pthread_mutex_lock(&ex->mu);
 	w->next = NULL;
+	pthread_mutex_lock(&ex->mu);
+	bool was_empty = ex->out_head == NULL;
 	if (ex->out_tail)
 		ex->out_tail->next = w;
 	else
 		ex->out_head = w;
 	ex->out_tail = w;
-	ex->running--;
 	pthread_mutex_unlock(&ex->mu);
-	spool__mpi_kick(ex->engine);
+	if (was_empty)
+		spool__mpi_kick(ex->engine);
+}
+
+/* Drops one reference to b: its tasks not yet answered, the pool tasks
+ * that may still claim its entries, and the receiver while it submits.
+ * The last frees the message and the records. */
+static void wbatch_unref(struct wbatch *b)
+{
+	/* acq_rel: the last owner frees after every other owner's use. */
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+		free(b->msg);
+		free(b);
+	}
+}
+
+/* w's answer is sent or dropped. */
+static void wtask_done(struct wtask *w)
+{
+	free(w->out);
+	w->out = NULL;
+	wbatch_unref(w->b);
+}
+
+/* A pool task: runs the batch's entries it claims until none is left. */
+static int worker_run(void *arg, void **result)
+{
+	struct wbatch *b = arg;
+	(void)result;
+	for (;;) {
+		/* relaxed: only a claim; the records were written before
+		 * this pool task was submitted, which publishes them. */
+		unsigned i = atomic_fetch_add_explicit(&b->next, 1,
+						       memory_order_relaxed);
+		if (i >= b->n)
+			break;
+		struct wtask *w = &b->t[i];
+		w->code = run_fn(w->name, w->name_len, w->arg, w->len, &w->out,
+				 &w->out_len);
+		outbox_push(b->ex, w);
+	}
+	wbatch_unref(b);
 	return 0;
+}
+
+/* How many pool tasks a batch of k entries gets: one per thread of the
+ * rank's own pool (at most k), one on the inline executor (it runs them
+ * in turn anyway), one per entry on an executor of unknown size. */
+static unsigned runners(spool_mpi_executor *ex, unsigned k)
+{
+	if (ex->own_pool)
+		return k < (unsigned)ex->threads ? k : (unsigned)ex->threads;
+	if (ex->exec == spool_executor_inline())
+		return 1;
+	return k;
+}
+
+/* A TASKS message (msg, len bytes; the batch owns it from here). */
+static void worker_tasks(spool_mpi_executor *ex, unsigned char *msg, size_t len)
+{
+	const struct hdr *h = (const struct hdr *)msg;
+	uint32_t k = h->count;
+	struct wbatch *b = NULL;
+	if (k > 0 && k <= (len - HDR_SIZE) / ENTRY_SIZE)
+		b = malloc(sizeof *b + (size_t)k * sizeof b->t[0]);
+	if (!b) {
+		/* Not answered: their futures fail only if this rank is
+		 * taken for lost. Out of memory on a worker, or a
+		 * malformed message, which ranks of one program never
+		 * send. */
+		free(msg);
+		return;
+	}
+	size_t off = HDR_SIZE;
+	for (uint32_t i = 0; i < k; i++) {
+		const struct entry *e = entry_at(msg, len, off);
+		if (!e) {
+			free(b);
+			free(msg);
+			return;
+		}
+		struct wtask *w = &b->t[i];
+		w->b = b;
+		w->name = (const char *)msg + off + ENTRY_SIZE;
+		w->name_len = e->name_len;
+		w->arg = msg + off + ENTRY_SIZE + ALIGN_UP(e->name_len);
+		w->len = (size_t)e->len;
+		w->slot = e->slot;
+		w->seq = e->seq;
+		w->code = 0;
+		w->out = NULL;
+		w->out_len = 0;
+		off += entry_size(e->name_len, w->len);
+	}
+	b->ex = ex;
+	b->msg = msg;
+	b->n = k;
+	unsigned nrun = runners(ex, k);
+	atomic_init(&b->next, 0);
+	atomic_init(&b->refs, k + nrun + 1);
+	count(&ex->st_tasks, k);
+	count(&ex->st_task_msgs, 1);
+	unsigned accepted = 0;
+	int err = 0;
+	for (unsigned r = 0; r < nrun; r++) {
+		spool_future *pf = spool_submit(ex->exec, worker_run, b);
+		if (!pf || (spool_future_done(pf) &&
+			    spool_future_state(pf) != SPOOL_DONE)) {
+			/* Not run: that pool task's reference goes now. */
+			err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
+			wbatch_unref(b);
+		} else {
+			accepted++;
+		}
+		spool_future_release(pf);
+	}
+	if (accepted == 0) {
+		/* Answer every entry with the executor's refusal. */
+		for (;;) {
+			unsigned i = atomic_fetch_add_explicit(
+				&b->next, 1, memory_order_relaxed);
+			if (i >= k)
+				break;
+			b->t[i].code = err ? err : SPOOL_ENOMEM;
+			outbox_push(ex, &b->t[i]);
+		}
+	}
+	wbatch_unref(b);
 }
 
 static void serve_end(spool_mpi_executor *ex, int rc)
@@ -583,6 +992,8 @@ static void serve_end(spool_mpi_executor *ex, int rc)
 		spool_promise_set_error(ex->stop_f, rc);
 }
 
+/* Sends every answer in the outbox: one RESULTS message per BATCH_BYTES
+ * of entries (a larger result alone). Returns the number of answers. */
 static int flush_outbox(spool_mpi_executor *ex, int64_t now)
 {
 	pthread_mutex_lock(&ex->mu);
@@ -591,74 +1002,70 @@ static int flush_outbox(spool_mpi_executor *ex, int64_t now)
 	pthread_mutex_unlock(&ex->mu);
 	int n = 0;
 	while (w) {
-		struct wtask *next = w->next;
-		size_t len = sizeof(struct hdr) + w->out_len;
-		struct hdr *h = xmalloc_aligned(len);
-		if (h) {
-			memset(h, 0, sizeof *h);
-			h->kind = K_RESULT;
-			h->slot = w->slot;
-			h->seq = w->seq;
-			h->code = w->code;
-			if (w->out_len)
-				memcpy(h + 1, w->out, w->out_len);
-			if (!ex->bye_sent)
-				send_owned(ex, ex->root, h, len);
-			else
-				free(h);
-			ex->last_sent = now;
+		size_t bytes = 0;
+		unsigned k = 0;
+		struct wtask *end = w;
+		while (end && (k == 0 || bytes + entry_size(0, end->out_len) <=
+						 BATCH_BYTES)) {
+			bytes += entry_size(0, end->out_len);
+			k++;
+			end = end->next;
 		}
-		free(w->out);
-		free(w);
-		w = next;
-		n++;
+		unsigned char *msg = ex->bye_sent ? NULL
+						  : xmalloc_aligned(HDR_SIZE +
+								    bytes);
+		if (msg) {
+			struct hdr *h = (struct hdr *)msg;
+			memset(h, 0, HDR_SIZE);
+			h->kind = K_RESULTS;
+			h->count = k;
+			size_t off = HDR_SIZE;
+			for (struct wtask *u = w; u != end; u = u->next) {
+				struct entry *e = (struct entry *)(msg + off);
+				size_t es = entry_size(0, u->out_len);
+				memset(e, 0, ENTRY_SIZE);
+				e->slot = u->slot;
+				e->seq = u->seq;
+				e->len = u->out_len;
+				e->code = u->code;
+				if (u->out_len) {
+					memcpy(msg + off + ENTRY_SIZE, u->out,
+					       u->out_len);
+					memset(msg + off + ENTRY_SIZE +
+						       u->out_len,
+					       0, es - ENTRY_SIZE - u->out_len);
+				}
+				off += es;
+			}
+		}
+		while (w != end) {
+			struct wtask *next = w->next;
+			wtask_done(w);
+			w = next;
+		}
+		if (msg) {
+			send_owned(ex, ex->root, msg, HDR_SIZE + bytes);
+			ex->last_sent = now;
+			count(&ex->st_results, k);
+			count(&ex->st_result_msgs, 1);
+		}
+		n += (int)k;
 	}
 	return n;
 }
 
-static void worker_handle(spool_mpi_executor *ex, unsigned char *buf, int len)
+static void worker_handle(spool_mpi_executor *ex, unsigned char *buf,
+			  size_t len)
 {
 	const struct hdr *h = (const struct hdr *)buf;
-	if ((size_t)len < sizeof *h) {
+	if (len < HDR_SIZE) {
 		free(buf);
 		return;
 	}
 	switch (h->kind) {
-	case K_TASK: {
-		struct wtask *w = calloc(1, sizeof *w);
-		if (!w) {
-			free(buf);
-			break;
-		}
-		w->ex = ex;
-		w->msg = buf;
-		w->len = len;
-		w->slot = h->slot;
-		w->seq = h->seq;
-		pthread_mutex_lock(&ex->mu);
-		ex->running++;
-		pthread_mutex_unlock(&ex->mu);
-		spool_future *pf = spool_submit(ex->exec, worker_task, w);
-		if (!pf || (spool_future_done(pf) &&
-			    spool_future_state(pf) != SPOOL_DONE)) {
-			/* Not run: answer with the executor's refusal. */
-			int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
-			w->code = err;
-			free(w->msg);
-			w->msg = NULL;
-			pthread_mutex_lock(&ex->mu);
-			w->next = NULL;
-			if (ex->out_tail)
-				ex->out_tail->next = w;
-			else
-				ex->out_head = w;
-			ex->out_tail = w;
-			ex->running--;
-			pthread_mutex_unlock(&ex->mu);
-		}
-		spool_future_release(pf);
+	case K_TASKS:
+		worker_tasks(ex, buf, len);
 		return;
-	}
 	case K_STOP:
 		if (!ex->bye_sent) {
 			flush_outbox(ex, spool__mpi_now());
@@ -689,7 +1096,8 @@ static int worker_poll(void *arg, int64_t now, int64_t *next_ns)
 	}
 	for (int i = 0; i < RECV_BATCH && !ex->bye_sent; i++) {
 		unsigned char *buf;
-		int len, from;
+		size_t len;
+		int from;
 		int rc = recv_next(ex, ex->root, 0, &buf, &len, &from);
 		if (rc < 0) {
 			ex->bye_sent = true; /* send nothing more */
@@ -781,6 +1189,12 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 	ex->hb_ns = hb;
 	ex->timeout_ns = to;
 	ex->results.next = ex->results.prev = &ex->results;
+	atomic_init(&ex->outstanding, 0);
+	atomic_init(&ex->stopping, false);
+	atomic_init(&ex->st_tasks, 0);
+	atomic_init(&ex->st_task_msgs, 0);
+	atomic_init(&ex->st_results, 0);
+	atomic_init(&ex->st_result_msgs, 0);
 	ex->exec = o.executor;
 	bool runs_tasks = !ex->is_root ||
 			  !(o.flags & SPOOL_MPI_ROOT_DISPATCH_ONLY);
@@ -792,6 +1206,7 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 		if (rc != 0)
 			goto fail;
 		ex->exec = spool_pool_executor(ex->own_pool);
+		ex->threads = threads;
 	}
 	ex->window = o.window ? o.window : o.executor ? 2 : threads;
 	if (o.engine) {
@@ -850,6 +1265,22 @@ int spool_mpi_executor_size(const spool_mpi_executor *ex)
 	return ex ? ex->size : 0;
 }
 
+int spool_mpi_executor_stats_get(spool_mpi_executor *ex,
+				 spool_mpi_executor_stats *out)
+{
+	if (!ex || !out)
+		return SPOOL_EINVAL;
+	/* relaxed: snapshots of counters */
+	out->tasks = atomic_load_explicit(&ex->st_tasks, memory_order_relaxed);
+	out->task_messages = atomic_load_explicit(&ex->st_task_msgs,
+						  memory_order_relaxed);
+	out->results = atomic_load_explicit(&ex->st_results,
+					    memory_order_relaxed);
+	out->result_messages = atomic_load_explicit(&ex->st_result_msgs,
+						    memory_order_relaxed);
+	return 0;
+}
+
 int spool_mpi_executor_serve(spool_mpi_executor *ex)
 {
 	spool__mpi_check_live("spool_mpi_executor_serve");
@@ -887,51 +1318,68 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 	if (!ex || !name || (!arg && len > 0))
 		return spool__mpi_failed(SPOOL_EINVAL);
 	size_t nlen = strlen(name);
+	/* The whole message must fit MPI's int count. */
 	if (nlen == 0 || nlen > SPOOL__MPI_NAME_MAX ||
-	    len > (size_t)INT32_MAX - sizeof(struct hdr) - nlen)
+	    len > (size_t)INT32_MAX - HDR_SIZE - ENTRY_SIZE -
+			    ALIGN_UP(SPOOL__MPI_NAME_MAX) - ALIGNMENT)
 		return spool__mpi_failed(SPOOL_EINVAL);
 	if (!ex->is_root)
 		return spool__mpi_failed(SPOOL_MPI_ENOTROOT);
-	struct task *t = calloc(1, sizeof *t);
-	if (!t)
-		return NULL;
-	t->msg_len = sizeof(struct hdr) + nlen + len;
-	t->msg = xmalloc_aligned(t->msg_len);
-	t->f = spool_promise_new();
-	if (!t->msg || !t->f) {
-		spool_future_release(t->f);
-		free(t->msg);
+	/* One block for the record and its entry; a large argument gets a
+	 * message of its own, with room for the header. */
+	size_t esize = entry_size(nlen, len);
+	bool big = esize > INLINE_MAX;
+	struct task *t = xmalloc_aligned(TASK_OFF + (big ? 0 : esize));
+	unsigned char *msg = big ? xmalloc_aligned(HDR_SIZE + esize) : NULL;
+	spool_future *f = t && (msg || !big) ? spool_promise_new() : NULL;
+	if (!f) {
+		free(msg);
 		free(t);
 		return NULL;
 	}
+	t->next = NULL;
+	t->f = f;
 	t->ex = ex;
-	struct hdr *h = (struct hdr *)t->msg;
-	memset(h, 0, sizeof *h);
-	h->kind = K_TASK;
-	h->name_len = (uint32_t)nlen;
-	memcpy(t->msg + sizeof *h, name, nlen);
+	t->slot = -1;
+	t->esize = esize;
+	t->msg = msg;
+	unsigned char *e = task_entry(t);
+	struct entry *rec = (struct entry *)e;
+	memset(rec, 0, ENTRY_SIZE);
+	rec->name_len = (uint32_t)nlen;
+	rec->len = len;
+	/* The padding too: every byte sent is defined. */
+	unsigned char *name_at = e + ENTRY_SIZE;
+	unsigned char *arg_at = name_at + ALIGN_UP(nlen);
+	memcpy(name_at, name, nlen);
+	memset(name_at + nlen, 0, ALIGN_UP(nlen) - nlen);
 	if (len)
-		memcpy(t->msg + sizeof *h + nlen, arg, len);
-	spool_future *f = spool_future_retain(t->f);
+		memcpy(arg_at, arg, len);
+	memset(arg_at + len, 0, ALIGN_UP(len) - len);
+	spool_future *ret = spool_future_retain(f);
 	pthread_mutex_lock(&ex->mu);
 	if (ex->closing) {
 		pthread_mutex_unlock(&ex->mu);
-		spool_promise_set_error(t->f, SPOOL_ESHUTDOWN);
-		spool_future_release(t->f);
-		free(t->msg);
+		spool_promise_set_error(f, SPOOL_ESHUTDOWN);
+		spool_future_release(f);
+		free(msg);
 		free(t);
-		return f;
+		return ret;
 	}
-	t->seq = h->seq = ++ex->next_seq;
+	t->seq = rec->seq = ++ex->next_seq;
+	bool was_empty = ex->q_head == NULL;
 	if (ex->q_tail)
 		ex->q_tail->next = t;
 	else
 		ex->q_head = t;
 	ex->q_tail = t;
-	ex->outstanding++;
+	ex->q_len++;
+	atomic_fetch_add(&ex->outstanding, 1);
 	pthread_mutex_unlock(&ex->mu);
-	spool__mpi_kick(ex->engine);
-	return f;
+	/* A task behind others goes with them (see the top). */
+	if (was_empty)
+		spool__mpi_kick(ex->engine);
+	return ret;
 }
 
 /* Waits until done(ex) holds, driving progress itself on a loop engine
@@ -959,10 +1407,7 @@ static void wait_until(spool_mpi_executor *ex,
 
 static bool all_final(spool_mpi_executor *ex)
 {
-	pthread_mutex_lock(&ex->mu);
-	bool d = ex->outstanding == 0;
-	pthread_mutex_unlock(&ex->mu);
-	return d;
+	return atomic_load(&ex->outstanding) == 0;
 }
 
 static bool all_stopped(spool_mpi_executor *ex)
@@ -990,9 +1435,7 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 		pthread_mutex_unlock(&ex->mu);
 		spool__mpi_kick(ex->engine);
 		wait_until(ex, all_final);
-		pthread_mutex_lock(&ex->mu);
-		ex->stopping = true;
-		pthread_mutex_unlock(&ex->mu);
+		atomic_store(&ex->stopping, true);
 		spool__mpi_kick(ex->engine);
 		wait_until(ex, all_stopped);
 		spool__mpi_poller_remove(ex->engine, root_poll, ex);
@@ -1008,8 +1451,7 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 		struct wtask *w = ex->out_head;
 		while (w) {
 			struct wtask *next = w->next;
-			free(w->out);
-			free(w);
+			wtask_done(w);
 			w = next;
 		}
 		if (!spool_future_done(ex->stop_f))
@@ -1019,15 +1461,17 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 	spool__mpi_engine_use(ex->engine, -1);
 	if (ex->own_engine)
 		spool_mpi_engine_destroy(ex->engine);
-	struct result_node *n = ex->results.next;
-	while (n != &ex->results) {
-		struct result_node *next = n->next;
-		free(n);
-		n = next;
+	struct rbuf *b = ex->results.next;
+	while (b != &ex->results) {
+		struct rbuf *next = b->next;
+		free(b);
+		b = next;
 	}
 	if (ex->peers) {
-		for (int r = 0; r < ex->size; r++)
+		for (int r = 0; r < ex->size; r++) {
 			free(ex->peers[r].slots);
+			free(ex->peers[r].free);
+		}
 		free(ex->peers);
 	}
 	MPI_Comm_free(&ex->comm);

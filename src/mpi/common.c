@@ -5,6 +5,7 @@
  * spool_mpi_strerror() with its table of MPI messages.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +27,48 @@ _Noreturn void spool__mpi_bug(const char *where, const char *what)
 	abort();
 }
 
+/* Whether MPI is live, cached: 0 not known yet, 1 live (initialized, and
+ * the finalize hook below is in place), 2 finalized. Calls such as
+ * spool_mpi_submit() check it on every call, and MPI_Initialized plus
+ * MPI_Finalized cost two of Open MPI's locks each time. */
+static _Atomic int live_state;
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* MPI_Finalize frees MPI_COMM_SELF's attributes first of all (MPI 3.1,
+ * 8.7.1), which calls this: later checks see the finalize. */
+static int on_finalize(MPI_Comm comm, int keyval, void *attr, void *extra)
+{
+	(void)comm;
+	(void)keyval;
+	(void)attr;
+	(void)extra;
+	atomic_store(&live_state, 2);
+	return MPI_SUCCESS;
+}
+
 void spool__mpi_check_live(const char *fn)
 {
+	int s = atomic_load(&live_state);
+	if (s == 1)
+		return;
 	int init = 0, fin = 0;
 	MPI_Initialized(&init);
 	MPI_Finalized(&fin);
 	if (!init)
 		spool__mpi_misuse(fn, "called before MPI_Init");
-	if (fin)
+	if (fin || s == 2)
 		spool__mpi_misuse(fn, "called after MPI_Finalize");
+	/* Live: install the hook once, then trust the cache. Without it
+	 * (an MPI call failed) every check stays the slow one. */
+	pthread_mutex_lock(&live_mu);
+	if (atomic_load(&live_state) == 0) {
+		int kv;
+		if (MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, on_finalize,
+					   &kv, NULL) == MPI_SUCCESS &&
+		    MPI_Comm_set_attr(MPI_COMM_SELF, kv, NULL) == MPI_SUCCESS)
+			atomic_store(&live_state, 1);
+	}
+	pthread_mutex_unlock(&live_mu);
 }
 
 int64_t spool__mpi_now(void)

@@ -878,11 +878,105 @@ static void wtask_done(struct wtask *w)
 	wbatch_unref(w->b);
 }
 
-/* A pool task: runs the batch's entries it claims until none is left. */
+/* Sends the answers of list w (linked by next), one RESULTS message per
+ * BATCH_BYTES of entries (a larger result alone), and is done with them.
+ * Progress lock held. Returns the number of answers. */
+static int send_results(spool_mpi_executor *ex, struct wtask *w, int64_t now)
+{
+	int n = 0;
+	while (w) {
+		size_t bytes = 0;
+		unsigned k = 0;
+		struct wtask *end = w;
+		while (end && (k == 0 || bytes + entry_size(0, end->out_len) <=
+						 BATCH_BYTES)) {
+			bytes += entry_size(0, end->out_len);
+			k++;
+			end = end->next;
+		}
+		unsigned char *msg = ex->bye_sent ? NULL
+						  : xmalloc_aligned(HDR_SIZE +
+								    bytes);
+		if (msg) {
+			struct hdr *h = (struct hdr *)msg;
+			memset(h, 0, HDR_SIZE);
+			h->kind = K_RESULTS;
+			h->count = k;
+			size_t off = HDR_SIZE;
+			for (struct wtask *u = w; u != end; u = u->next) {
+				struct entry *e = (struct entry *)(msg + off);
+				size_t es = entry_size(0, u->out_len);
+				memset(e, 0, ENTRY_SIZE);
+				e->slot = u->slot;
+				e->seq = u->seq;
+				e->len = u->out_len;
+				e->code = u->code;
+				if (u->out_len) {
+					memcpy(msg + off + ENTRY_SIZE, u->out,
+					       u->out_len);
+					memset(msg + off + ENTRY_SIZE +
+						       u->out_len,
+					       0, es - ENTRY_SIZE - u->out_len);
+				}
+				off += es;
+			}
+		}
+		while (w != end) {
+			struct wtask *next = w->next;
+			wtask_done(w);
+			w = next;
+		}
+		if (msg) {
+			send_owned(ex, ex->root, msg, HDR_SIZE + bytes);
+			ex->last_sent = now;
+			count(&ex->st_results, k);
+			count(&ex->st_result_msgs, 1);
+		}
+		n += (int)k;
+	}
+	return n;
+}
+
+/* Sends every answer in the outbox. Progress lock held. */
+static int flush_outbox(spool_mpi_executor *ex, int64_t now)
+{
+	pthread_mutex_lock(&ex->mu);
+	struct wtask *w = ex->out_head;
+	ex->out_head = ex->out_tail = NULL;
+	pthread_mutex_unlock(&ex->mu);
+	return send_results(ex, w, now);
+}
+
+/* Runs w's function (looked up by name unless it is the one before). */
+static void wtask_run(struct wtask *w, const struct wtask *prev,
+		      spool_mpi_fn *fn)
+{
+	w->out = NULL;
+	w->out_len = 0;
+	/* Tasks of one batch usually call one function: look it up once. */
+	if (!prev || prev->name_len != w->name_len ||
+	    memcmp(prev->name, w->name, w->name_len) != 0)
+		*fn = spool__mpi_lookup(w->name, w->name_len);
+	if (!*fn) {
+		w->code = SPOOL_MPI_ENOFN;
+		return;
+	}
+	w->code = (*fn)(w->arg, w->len, &w->out, &w->out_len);
+	if (w->code != 0) {
+		free(w->out);
+		w->out = NULL;
+		w->out_len = 0;
+	}
+}
+
+/* A pool task: runs the batch's entries it claims until none is left,
+ * each answer into the outbox as soon as it is ready. */
 static int worker_run(void *arg, void **result)
 {
 	struct wbatch *b = arg;
 	(void)result;
+	spool_mpi_fn fn = NULL;
+	const struct wtask *prev = NULL;
 	for (;;) {
 		/* relaxed: only a claim; the records were written before
 		 * this pool task was submitted, which publishes them. */
@@ -891,10 +985,54 @@ static int worker_run(void *arg, void **result)
 		if (i >= b->n)
 			break;
 		struct wtask *w = &b->t[i];
-		w->code = run_fn(w->name, w->name_len, w->arg, w->len, &w->out,
-				 &w->out_len);
+		wtask_run(w, prev, &fn);
+		prev = w;
 		outbox_push(b->ex, w);
 	}
+	wbatch_unref(b);
+	return 0;
+}
+
+/* The same on the inline executor, which runs it inside the progress
+ * pass (under the progress lock): answers go out from here, without the
+ * outbox, and a batch's first half is sent before its second half runs,
+ * so that the root can send more work while this rank is busy (with one
+ * message per batch, the two ranks would take turns). */
+static int worker_run_inline(void *arg, void **result)
+{
+	struct wbatch *b = arg;
+	spool_mpi_executor *ex = b->ex;
+	(void)result;
+	unsigned half = (unsigned)ex->window / 2;
+	if (half < 1)
+		half = 1;
+	spool_mpi_fn fn = NULL;
+	const struct wtask *prev = NULL;
+	struct wtask *head = NULL, **tail = &head;
+	unsigned n = 0;
+	for (;;) {
+		/* relaxed: as in worker_run */
+		unsigned i = atomic_fetch_add_explicit(&b->next, 1,
+						       memory_order_relaxed);
+		if (i >= b->n)
+			break;
+		struct wtask *w = &b->t[i];
+		wtask_run(w, prev, &fn);
+		prev = w;
+		w->next = NULL;
+		*tail = w;
+		tail = &w->next;
+		if (++n == half && i + 1 < b->n) {
+			/* prev points into the batch, which this pool task
+			 * still holds. */
+			send_results(ex, head, spool__mpi_now());
+			head = NULL;
+			tail = &head;
+			n = 0;
+		}
+	}
+	if (head)
+		send_results(ex, head, spool__mpi_now());
 	wbatch_unref(b);
 	return 0;
 }
@@ -959,7 +1097,11 @@ static void worker_tasks(spool_mpi_executor *ex, unsigned char *msg, size_t len)
 	unsigned accepted = 0;
 	int err = 0;
 	for (unsigned r = 0; r < nrun; r++) {
-		spool_future *pf = spool_submit(ex->exec, worker_run, b);
+		spool_future *pf = spool_submit(
+			ex->exec,
+			ex->exec == spool_executor_inline() ? worker_run_inline
+							    : worker_run,
+			b);
 		if (!pf || (spool_future_done(pf) &&
 			    spool_future_state(pf) != SPOOL_DONE)) {
 			/* Not run: that pool task's reference goes now. */
@@ -990,68 +1132,6 @@ static void serve_end(spool_mpi_executor *ex, int rc)
 		spool_promise_set_result(ex->stop_f, NULL);
 	else
 		spool_promise_set_error(ex->stop_f, rc);
-}
-
-/* Sends every answer in the outbox: one RESULTS message per BATCH_BYTES
- * of entries (a larger result alone). Returns the number of answers. */
-static int flush_outbox(spool_mpi_executor *ex, int64_t now)
-{
-	pthread_mutex_lock(&ex->mu);
-	struct wtask *w = ex->out_head;
-	ex->out_head = ex->out_tail = NULL;
-	pthread_mutex_unlock(&ex->mu);
-	int n = 0;
-	while (w) {
-		size_t bytes = 0;
-		unsigned k = 0;
-		struct wtask *end = w;
-		while (end && (k == 0 || bytes + entry_size(0, end->out_len) <=
-						 BATCH_BYTES)) {
-			bytes += entry_size(0, end->out_len);
-			k++;
-			end = end->next;
-		}
-		unsigned char *msg = ex->bye_sent ? NULL
-						  : xmalloc_aligned(HDR_SIZE +
-								    bytes);
-		if (msg) {
-			struct hdr *h = (struct hdr *)msg;
-			memset(h, 0, HDR_SIZE);
-			h->kind = K_RESULTS;
-			h->count = k;
-			size_t off = HDR_SIZE;
-			for (struct wtask *u = w; u != end; u = u->next) {
-				struct entry *e = (struct entry *)(msg + off);
-				size_t es = entry_size(0, u->out_len);
-				memset(e, 0, ENTRY_SIZE);
-				e->slot = u->slot;
-				e->seq = u->seq;
-				e->len = u->out_len;
-				e->code = u->code;
-				if (u->out_len) {
-					memcpy(msg + off + ENTRY_SIZE, u->out,
-					       u->out_len);
-					memset(msg + off + ENTRY_SIZE +
-						       u->out_len,
-					       0, es - ENTRY_SIZE - u->out_len);
-				}
-				off += es;
-			}
-		}
-		while (w != end) {
-			struct wtask *next = w->next;
-			wtask_done(w);
-			w = next;
-		}
-		if (msg) {
-			send_owned(ex, ex->root, msg, HDR_SIZE + bytes);
-			ex->last_sent = now;
-			count(&ex->st_results, k);
-			count(&ex->st_result_msgs, 1);
-		}
-		n += (int)k;
-	}
-	return n;
 }
 
 static void worker_handle(spool_mpi_executor *ex, unsigned char *buf,

@@ -219,7 +219,7 @@ struct spool_mpi_executor {
 	pthread_mutex_t mu;
 	/* root (mu): queue, results */
 	struct task *q_head, *q_tail;
-	size_t q_len;
+	atomic_size_t q_len; /* changed under mu; read without it as a hint */
 	bool closing;        /* destroy began: refuse submissions */
 	struct rbuf results; /* list head */
 	uint64_t next_seq;
@@ -236,6 +236,14 @@ struct spool_mpi_executor {
 	int64_t last_heard, last_sent;
 	bool credit_sent, bye_sent;
 	spool_future *stop_f; /* completed with serve's outcome */
+
+	/* Sends MPI has not completed yet, with their buffers (progress
+	 * lock): tested at each poll, handed to the engine when the poller
+	 * leaves. */
+	MPI_Request *sends;
+	void **send_bufs;
+	int *send_idx;
+	int nsends, cap_sends;
 
 	/* Written in passes only (one writer); relaxed: counters read as
 	 * snapshots. */
@@ -276,11 +284,32 @@ static int send_owned(spool_mpi_executor *ex, int dest, void *buf, size_t len)
 		free(buf);
 		return SPOOL_MPI_ECOMM;
 	}
-	/* A small send is usually complete at once (eager): free it here
-	 * rather than track it (we hold the progress lock). */
+	/* A small send is often complete at once (eager): free it here.
+	 * Otherwise the poller tests it from now on: the engine's inbox would
+	 * cost two of its locks and a kick per message. */
 	int flag = 0;
 	if (MPI_Test(&req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS || flag) {
 		free(buf);
+		return 0;
+	}
+	if (ex->nsends == ex->cap_sends) {
+		int cap = ex->cap_sends ? 2 * ex->cap_sends : 16;
+		MPI_Request *r = realloc(ex->sends, (size_t)cap * sizeof *r);
+		if (r)
+			ex->sends = r;
+		void **b = realloc(ex->send_bufs, (size_t)cap * sizeof *b);
+		if (b)
+			ex->send_bufs = b;
+		int *ix = realloc(ex->send_idx, (size_t)cap * sizeof *ix);
+		if (ix)
+			ex->send_idx = ix;
+		if (r && b && ix)
+			ex->cap_sends = cap;
+	}
+	if (ex->nsends < ex->cap_sends) {
+		ex->sends[ex->nsends] = req;
+		ex->send_bufs[ex->nsends] = buf;
+		ex->nsends++;
 		return 0;
 	}
 	if (spool__mpi_track(ex->engine, req, send_done, buf) != 0) {
@@ -290,6 +319,59 @@ static int send_owned(spool_mpi_executor *ex, int dest, void *buf, size_t len)
 		free(buf);
 	}
 	return 0;
+}
+
+/* Tests the pending sends; frees the buffers of those complete. Progress
+ * lock held. */
+static void test_sends(spool_mpi_executor *ex)
+{
+	if (ex->nsends == 0)
+		return;
+	int out = 0;
+	int rc = MPI_Testsome(ex->nsends, ex->sends, &out, ex->send_idx,
+			      MPI_STATUSES_IGNORE);
+	if (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS)
+		return; /* tried again at the next poll */
+	if (out == MPI_UNDEFINED || out == 0)
+		return;
+	for (int k = 0; k < out; k++) {
+		int i = ex->send_idx[k];
+		free(ex->send_bufs[i]);
+		ex->send_bufs[i] = NULL;
+		ex->sends[i] = MPI_REQUEST_NULL;
+	}
+	int j = 0;
+	for (int i = 0; i < ex->nsends; i++) {
+		if (!ex->send_bufs[i])
+			continue;
+		ex->sends[j] = ex->sends[i];
+		ex->send_bufs[j] = ex->send_bufs[i];
+		j++;
+	}
+	ex->nsends = j;
+}
+
+/* The poller is gone: the engine tests what is still pending (it drains
+ * or gives up on them when it is destroyed). Any thread, no pass running
+ * this executor's poller. */
+static void hand_sends_over(spool_mpi_executor *ex)
+{
+	for (int i = 0; i < ex->nsends; i++) {
+		if (spool__mpi_track(ex->engine, ex->sends[i], send_done,
+				     ex->send_bufs[i]) != 0) {
+			/* No memory to track it: let MPI finish it alone;
+			 * its buffer is lost, since MPI may still read it. */
+			MPI_Request_free(&ex->sends[i]);
+		}
+	}
+	ex->nsends = 0;
+	free(ex->sends);
+	free(ex->send_bufs);
+	free(ex->send_idx);
+	ex->sends = NULL;
+	ex->send_bufs = NULL;
+	ex->send_idx = NULL;
+	ex->cap_sends = 0;
 }
 
 static int send_small(spool_mpi_executor *ex, int dest, enum kind k,
@@ -553,9 +635,12 @@ static void dispatch_batch(spool_mpi_executor *ex, int r, struct task *ts,
  * of ranks with room. A local pick takes one local credit. */
 static int pick(spool_mpi_executor *ex, int *nroom)
 {
-	pthread_mutex_lock(&ex->mu);
-	int local = ex->local_credits;
-	pthread_mutex_unlock(&ex->mu);
+	int local = 0;
+	if (ex->exec) { /* the root runs tasks too */
+		pthread_mutex_lock(&ex->mu);
+		local = ex->local_credits;
+		pthread_mutex_unlock(&ex->mu);
+	}
 	int found = -1, n = 0;
 	for (int k = 0; k < ex->size; k++) {
 		int r = (ex->rr + k) % ex->size;
@@ -615,7 +700,12 @@ static struct task *take(spool_mpi_executor *ex, size_t max, size_t cap,
 		ex->q_head = t;
 		if (!t)
 			ex->q_tail = NULL;
-		ex->q_len -= k;
+		/* relaxed: mu orders the writers */
+		atomic_store_explicit(
+			&ex->q_len,
+			atomic_load_explicit(&ex->q_len, memory_order_relaxed) -
+				k,
+			memory_order_relaxed);
 		last->next = NULL;
 	}
 	pthread_mutex_unlock(&ex->mu);
@@ -651,9 +741,11 @@ static int dispatch(spool_mpi_executor *ex)
 {
 	int events = 0;
 	for (;;) {
-		pthread_mutex_lock(&ex->mu);
-		size_t queued = ex->q_len;
-		pthread_mutex_unlock(&ex->mu);
+		/* relaxed: a hint; take() looks at the queue under mu, and a
+		 * task queued after this read kicks the engine for another
+		 * pass (see the top). */
+		size_t queued = atomic_load_explicit(&ex->q_len,
+						     memory_order_relaxed);
 		if (!queued)
 			break;
 		int nroom = 0;
@@ -801,6 +893,7 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 {
 	spool_mpi_executor *ex = arg;
 	int ev = 0;
+	test_sends(ex);
 	for (int i = 0; i < RECV_BATCH; i++) {
 		unsigned char *buf;
 		size_t len;
@@ -1165,6 +1258,7 @@ static int worker_poll(void *arg, int64_t now, int64_t *next_ns)
 	spool_mpi_executor *ex = arg;
 	int ev = 0;
 	*next_ns = 0; /* a serving rank expects tasks at any time */
+	test_sends(ex);
 	if (ex->bye_sent)
 		return 0;
 	if (!ex->credit_sent) {
@@ -1270,6 +1364,7 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 	ex->timeout_ns = to;
 	ex->results.next = ex->results.prev = &ex->results;
 	atomic_init(&ex->outstanding, 0);
+	atomic_init(&ex->q_len, 0);
 	atomic_init(&ex->stopping, false);
 	atomic_init(&ex->st_tasks, 0);
 	atomic_init(&ex->st_task_msgs, 0);
@@ -1387,6 +1482,7 @@ int spool_mpi_executor_serve(spool_mpi_executor *ex)
 	if (rc == 0)
 		rc = spool_future_error(ex->stop_f);
 	spool__mpi_poller_remove(ex->engine, worker_poll, ex);
+	hand_sends_over(ex);
 	ex->polling = false;
 	return rc;
 }
@@ -1453,7 +1549,12 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 	else
 		ex->q_head = t;
 	ex->q_tail = t;
-	ex->q_len++;
+	/* relaxed: mu orders the writers; the kick below (or the one before
+	 * it) publishes the task to the pass. */
+	atomic_store_explicit(
+		&ex->q_len,
+		atomic_load_explicit(&ex->q_len, memory_order_relaxed) + 1,
+		memory_order_relaxed);
 	atomic_fetch_add(&ex->outstanding, 1);
 	pthread_mutex_unlock(&ex->mu);
 	/* A task behind others goes with them (see the top). */
@@ -1519,6 +1620,7 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 		spool__mpi_kick(ex->engine);
 		wait_until(ex, all_stopped);
 		spool__mpi_poller_remove(ex->engine, root_poll, ex);
+		hand_sends_over(ex);
 	} else if (ex->polling) {
 		spool__mpi_misuse("spool_mpi_executor_destroy",
 				  "called while spool_mpi_executor_serve() "

@@ -79,6 +79,7 @@
  * collective call.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -196,9 +197,12 @@ struct wtask {
 /* A TASKS message on a worker and the records of its tasks. */
 struct wbatch {
 	spool_mpi_executor *ex;
+	struct wbatch *rq_next; /* in ex's run queue */
 	unsigned char *msg;
-	atomic_uint next; /* the next entry a pool task claims */
-	atomic_uint refs; /* tasks not yet answered (sent or dropped) */
+	atomic_uint next; /* the next entry to claim (inline: its runner;
+			     otherwise under ex->mu) */
+	atomic_uint refs; /* tasks not yet answered (sent or dropped), and
+			     the receiver while it hands the batch out */
 	unsigned n;
 	struct wtask t[];
 };
@@ -231,8 +235,11 @@ struct spool_mpi_executor {
 	int local_credits; /* mu: free local slots */
 	bool polling;      /* the poller is registered */
 
-	/* worker (mu: outbox; progress lock: the rest) */
+	/* worker (mu: outbox, run queue; progress lock: the rest) */
 	struct wtask *out_head, *out_tail;
+	struct wbatch *rq_head, *rq_tail; /* batches with unclaimed tasks */
+	atomic_uint rq_n; /* batches in it (a hint for lingering runners) */
+	unsigned live;    /* runners (pool tasks) alive */
 	int64_t last_heard, last_sent;
 	bool credit_sent, bye_sent;
 	spool_future *stop_f; /* completed with serve's outcome */
@@ -818,8 +825,10 @@ static void root_results(spool_mpi_executor *ex, struct peer *p, struct rbuf *b,
 	atomic_init(&b->refs, 1); /* ours, while we read it */
 	uint32_t k = h->count;
 	size_t off = HDR_SIZE;
-	uint32_t i;
-	for (i = 0; i < k; i++) {
+	/* Counted before any future completes, so that whoever sees the
+	 * last one final sees the counts too. */
+	count(&ex->st_result_msgs, 1);
+	for (uint32_t i = 0; i < k; i++) {
 		const struct entry *e = entry_at(msg, len, off);
 		if (!e)
 			break;
@@ -836,14 +845,13 @@ static void root_results(spool_mpi_executor *ex, struct peer *p, struct rbuf *b,
 		struct task *t = p->slots[slot];
 		p->slots[slot] = NULL;
 		p->free[p->nfree++] = (int)slot;
+		count(&ex->st_results, 1);
 		if (code != 0) {
 			task_end(ex, t, code, NULL);
 			continue;
 		}
 		task_end(ex, t, 0, rbuf_result(b, rec, rec + ENTRY_SIZE, n));
 	}
-	count(&ex->st_results, i);
-	count(&ex->st_result_msgs, 1);
 	rbuf_release(b);
 }
 
@@ -1062,27 +1070,83 @@ static void wtask_run(struct wtask *w, const struct wtask *prev,
 	}
 }
 
-/* A pool task: runs the batch's entries it claims until none is left,
- * each answer into the outbox as soon as it is ready. */
+/* How long a runner of the rank's own pool waits for the next batch
+ * before it ends: a little more than a round trip to the root, so that
+ * under a steady flow of batches the pool thread never parks (parking and
+ * waking a pool thread costs more than a batch of tiny tasks). */
+#define LINGER_NS (50 * 1000)
+
+/* Claims the next task of the run queue, or NULL. mu held. */
+static struct wtask *rq_claim(spool_mpi_executor *ex)
+{
+	struct wbatch *b = ex->rq_head;
+	if (!b)
+		return NULL;
+	/* relaxed: under mu */
+	unsigned i = atomic_load_explicit(&b->next, memory_order_relaxed);
+	atomic_store_explicit(&b->next, i + 1, memory_order_relaxed);
+	if (i + 1 == b->n) {
+		ex->rq_head = b->rq_next;
+		if (!ex->rq_head)
+			ex->rq_tail = NULL;
+		/* relaxed: a hint; mu orders the writers */
+		atomic_store_explicit(
+			&ex->rq_n,
+			atomic_load_explicit(&ex->rq_n, memory_order_relaxed) -
+				1,
+			memory_order_relaxed);
+	}
+	/* The task's own reference (its answer) keeps b alive until its
+	 * answer is sent, so the claimer may use it without mu. */
+	return &b->t[i];
+}
+
+/* A pool task: runs the tasks of the run queue, in order, each answer into
+ * the outbox as soon as it is ready, until the queue is empty (on the
+ * rank's own pool, and it stays empty for LINGER_NS). */
 static int worker_run(void *arg, void **result)
 {
-	struct wbatch *b = arg;
+	spool_mpi_executor *ex = arg;
 	(void)result;
 	spool_mpi_fn fn = NULL;
-	const struct wtask *prev = NULL;
+	char prev_name[SPOOL__MPI_NAME_MAX];
+	struct wtask prev = {.name = prev_name, .name_len = 0};
+	bool have_prev = false;
 	for (;;) {
-		/* relaxed: only a claim; the records were written before
-		 * this pool task was submitted, which publishes them. */
-		unsigned i = atomic_fetch_add_explicit(&b->next, 1,
-						       memory_order_relaxed);
-		if (i >= b->n)
+		pthread_mutex_lock(&ex->mu);
+		struct wtask *w = rq_claim(ex);
+		if (!w && !ex->own_pool) {
+			ex->live--;
+			pthread_mutex_unlock(&ex->mu);
 			break;
-		struct wtask *w = &b->t[i];
-		wtask_run(w, prev, &fn);
-		prev = w;
-		outbox_push(b->ex, w);
+		}
+		pthread_mutex_unlock(&ex->mu);
+		if (!w) {
+			/* Linger for the next batch, yielding the core to
+			 * whoever has work (the progress thread, mostly). */
+			int64_t end = spool__mpi_now() + LINGER_NS;
+			/* relaxed: a hint, checked again under mu */
+			while (atomic_load_explicit(
+				       &ex->rq_n, memory_order_relaxed) == 0 &&
+			       spool__mpi_now() < end)
+				sched_yield();
+			pthread_mutex_lock(&ex->mu);
+			if (!ex->rq_head) {
+				ex->live--;
+				pthread_mutex_unlock(&ex->mu);
+				break;
+			}
+			pthread_mutex_unlock(&ex->mu);
+			continue;
+		}
+		wtask_run(w, have_prev ? &prev : NULL, &fn);
+		/* the name for the next lookup: w's memory may go once its
+		 * answer is pushed */
+		memcpy(prev_name, w->name, w->name_len);
+		prev.name_len = w->name_len;
+		have_prev = true;
+		outbox_push(ex, w);
 	}
-	wbatch_unref(b);
 	return 0;
 }
 
@@ -1130,18 +1194,6 @@ static int worker_run_inline(void *arg, void **result)
 	return 0;
 }
 
-/* How many pool tasks a batch of k entries gets: one per thread of the
- * rank's own pool (at most k), one on the inline executor (it runs them
- * in turn anyway), one per entry on an executor of unknown size. */
-static unsigned runners(spool_mpi_executor *ex, unsigned k)
-{
-	if (ex->own_pool)
-		return k < (unsigned)ex->threads ? k : (unsigned)ex->threads;
-	if (ex->exec == spool_executor_inline())
-		return 1;
-	return k;
-}
-
 /* A TASKS message (msg, len bytes; the batch owns it from here). */
 static void worker_tasks(spool_mpi_executor *ex, unsigned char *msg, size_t len)
 {
@@ -1182,38 +1234,82 @@ static void worker_tasks(spool_mpi_executor *ex, unsigned char *msg, size_t len)
 	b->ex = ex;
 	b->msg = msg;
 	b->n = k;
-	unsigned nrun = runners(ex, k);
 	atomic_init(&b->next, 0);
-	atomic_init(&b->refs, k + nrun + 1);
+	atomic_init(&b->refs, k + 1);
+	b->rq_next = NULL;
 	count(&ex->st_tasks, k);
 	count(&ex->st_task_msgs, 1);
-	unsigned accepted = 0;
+	if (ex->exec == spool_executor_inline()) {
+		/* Runs right here, inside this pass; the runner holds a
+		 * reference of its own. */
+		atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+		spool_future *pf = spool_submit(ex->exec, worker_run_inline, b);
+		if (!pf || spool_future_state(pf) != SPOOL_DONE) {
+			int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
+			wbatch_unref(b); /* the runner's: it never ran */
+			for (unsigned i = 0; i < k; i++) {
+				b->t[i].code = err ? err : SPOOL_ENOMEM;
+				outbox_push(ex, &b->t[i]);
+			}
+		}
+		spool_future_release(pf);
+		wbatch_unref(b);
+		return;
+	}
+	/* Into the run queue; new runners only where the live ones are
+	 * fewer than the pool's threads (on another executor, whose size is
+	 * unknown, one per task). */
+	pthread_mutex_lock(&ex->mu);
+	if (ex->rq_tail)
+		ex->rq_tail->rq_next = b;
+	else
+		ex->rq_head = b;
+	ex->rq_tail = b;
+	/* relaxed: a hint; mu orders the writers, and a lingering runner
+	 * checks the queue under mu before it ends */
+	atomic_store_explicit(
+		&ex->rq_n,
+		atomic_load_explicit(&ex->rq_n, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+	unsigned cap = ex->own_pool ? (unsigned)ex->threads : UINT32_MAX;
+	unsigned need = 0;
+	if (ex->live < cap) {
+		need = cap - ex->live;
+		if (need > k)
+			need = k;
+	}
+	ex->live += need;
+	pthread_mutex_unlock(&ex->mu);
 	int err = 0;
-	for (unsigned r = 0; r < nrun; r++) {
-		spool_future *pf = spool_submit(
-			ex->exec,
-			ex->exec == spool_executor_inline() ? worker_run_inline
-							    : worker_run,
-			b);
+	for (unsigned r = 0; r < need; r++) {
+		spool_future *pf = spool_submit(ex->exec, worker_run, ex);
 		if (!pf || (spool_future_done(pf) &&
 			    spool_future_state(pf) != SPOOL_DONE)) {
-			/* Not run: that pool task's reference goes now. */
 			err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
-			wbatch_unref(b);
-		} else {
-			accepted++;
+			pthread_mutex_lock(&ex->mu);
+			ex->live--;
+			pthread_mutex_unlock(&ex->mu);
 		}
 		spool_future_release(pf);
 	}
-	if (accepted == 0) {
-		/* Answer every entry with the executor's refusal. */
-		for (;;) {
-			unsigned i = atomic_fetch_add_explicit(
-				&b->next, 1, memory_order_relaxed);
-			if (i >= k)
-				break;
-			b->t[i].code = err ? err : SPOOL_ENOMEM;
-			outbox_push(ex, &b->t[i]);
+	if (err) {
+		/* With no runner left, nobody would run the queue: answer
+		 * every task in it with the executor's refusal. */
+		pthread_mutex_lock(&ex->mu);
+		struct wtask *list = NULL;
+		if (ex->live == 0) {
+			struct wtask *w;
+			while ((w = rq_claim(ex)) != NULL) {
+				w->code = err;
+				w->next = list;
+				list = w;
+			}
+		}
+		pthread_mutex_unlock(&ex->mu);
+		while (list) {
+			struct wtask *next = list->next;
+			outbox_push(ex, list);
+			list = next;
 		}
 	}
 	wbatch_unref(b);
@@ -1630,6 +1726,11 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 	 * before anything they use is freed. */
 	spool_pool_destroy(ex->own_pool);
 	if (!ex->is_root) {
+		/* Nothing should be left in the run queue (the pool ran it
+		 * dry before it ended), but drop whatever is. */
+		struct wtask *rw;
+		while ((rw = rq_claim(ex)) != NULL)
+			wtask_done(rw);
 		struct wtask *w = ex->out_head;
 		while (w) {
 			struct wtask *next = w->next;

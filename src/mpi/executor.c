@@ -151,16 +151,45 @@ struct rnode {
 _Static_assert(sizeof(struct rnode) <= sizeof(struct entry),
 	       "a result's node fits in its entry's record");
 
-/* A task at the root, from submit to its future's end; its entry follows
+/* A task waiting in the root's queue: this record, then its entry (unless
+ * it has a message of its own), in a chunk of the queue. */
+struct qrec {
+	spool_future *f; /* the executor's reference */
+	uint64_t seq;
+	size_t esize;       /* bytes of its entry */
+	size_t rsize;       /* bytes of the record with its entry */
+	unsigned char *msg; /* NULL, or header + entry (a large task) */
+};
+#define QREC_OFF ALIGN_UP(sizeof(struct qrec))
+
+static unsigned char *qrec_entry(struct qrec *q)
+{
+	return q->msg ? q->msg + HDR_SIZE : (unsigned char *)q + QREC_OFF;
+}
+
+/* A piece of the queue: records one after the other from QCHUNK_OFF,
+ * appended by submit at `used` and taken by the pass from `read` (both
+ * under mu). Memory for tasks comes a chunk at a time, not a malloc per
+ * task; a chunk the pass has emptied is kept as the spare or freed. */
+struct qchunk {
+	struct qchunk *next;
+	size_t cap, used, read;
+};
+#define QCHUNK_OFF ALIGN_UP(sizeof(struct qchunk))
+#define QCHUNK_BYTES ((size_t)64 * 1024)
+
+/* A task a rank holds: the slot of its window at the root. */
+struct slot {
+	spool_future *f; /* NULL: free */
+	uint64_t seq;
+};
+
+/* A task the root runs itself, from dispatch to its end: its entry follows
  * at TASK_OFF unless it has a message of its own. */
 struct task {
-	struct task *next;
-	spool_future *f; /* the executor's reference */
 	spool_mpi_executor *ex;
-	uint64_t seq;
-	int slot;           /* at its rank, once sent */
-	size_t esize;       /* bytes of its entry */
-	unsigned char *msg; /* NULL, or header + entry (a large task) */
+	spool_future *f;
+	unsigned char *msg;
 };
 #define TASK_OFF ALIGN_UP(sizeof(struct task))
 
@@ -170,7 +199,7 @@ static unsigned char *task_entry(struct task *t)
 }
 
 struct peer {
-	struct task **slots;
+	struct slot *slots;
 	int *free; /* a stack of the free slots: credits == nfree */
 	int nslots, nfree;
 	int64_t last_heard, last_sent;
@@ -222,7 +251,7 @@ struct spool_mpi_executor {
 
 	pthread_mutex_t mu;
 	/* root (mu): queue, results */
-	struct task *q_head, *q_tail;
+	struct qchunk *q_first, *q_last, *q_spare;
 	atomic_size_t q_len; /* changed under mu; read without it as a hint */
 	bool closing;        /* destroy began: refuse submissions */
 	struct rbuf results; /* list head */
@@ -230,6 +259,8 @@ struct spool_mpi_executor {
 	atomic_size_t outstanding; /* submitted, not final */
 	atomic_bool stopping;
 	/* root (progress lock) */
+	struct qrec **scratch; /* the records a pass took */
+	size_t cap_scratch;
 	struct peer *peers;
 	int rr;            /* round robin start */
 	int local_credits; /* mu: free local slots */
@@ -496,18 +527,25 @@ void spool_mpi_result_free(spool_mpi_result *r)
 	rbuf_release(((struct rnode *)r)->b);
 }
 
-/* Ends task t with err (0: value r) and drops it. */
-static void task_end(spool_mpi_executor *ex, struct task *t, int err,
+/* Ends the task of future f (the executor's reference) with err (0: value
+ * r). */
+static void task_end(spool_mpi_executor *ex, spool_future *f, int err,
 		     spool_mpi_result *r)
 {
 	if (err == 0)
-		spool_promise_set_result(t->f, r);
+		spool_promise_set_result(f, r);
 	else
-		spool_promise_set_error(t->f, err);
-	spool_future_release(t->f);
-	free(t->msg);
-	free(t);
+		spool_promise_set_error(f, err);
+	spool_future_release(f);
 	atomic_fetch_sub(&ex->outstanding, 1);
+}
+
+/* Ends a queued task that never leaves the root. */
+static void qrec_end(spool_mpi_executor *ex, struct qrec *q, int err)
+{
+	free(q->msg);
+	q->msg = NULL;
+	task_end(ex, q->f, err, NULL);
 }
 
 /* ---- root: running a task itself ---------------------------------------- */
@@ -560,7 +598,9 @@ static int local_task(void *arg, void **result)
 		}
 	}
 	free(out);
-	task_end(ex, t, rc, r);
+	task_end(ex, t->f, rc, r);
+	free(t->msg);
+	free(t);
 	pthread_mutex_lock(&ex->mu);
 	ex->local_credits++;
 	pthread_mutex_unlock(&ex->mu);
@@ -570,47 +610,60 @@ static int local_task(void *arg, void **result)
 
 /* ---- root: the poller --------------------------------------------------- */
 
-/* Runs t on the root's own executor (one local credit taken). */
-static void dispatch_local(spool_mpi_executor *ex, struct task *t)
+/* Runs queued task q on the root's own executor (one local credit
+ * taken). */
+static void dispatch_local(spool_mpi_executor *ex, struct qrec *q)
 {
+	struct task *t = xmalloc_aligned(TASK_OFF + (q->msg ? 0 : q->esize));
+	if (!t) {
+		qrec_end(ex, q, SPOOL_ENOMEM);
+		goto credit;
+	}
+	t->ex = ex;
+	t->f = q->f;
+	t->msg = q->msg;
+	if (!q->msg)
+		memcpy((unsigned char *)t + TASK_OFF, qrec_entry(q), q->esize);
 	spool_future *pf = spool_submit(ex->exec, local_task, t);
-	if (!pf || spool_future_state(pf) == SPOOL_FAILED) {
-		int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
+	if (pf && spool_future_state(pf) != SPOOL_FAILED) {
 		spool_future_release(pf);
-		task_end(ex, t, err, NULL);
-		pthread_mutex_lock(&ex->mu);
-		ex->local_credits++;
-		pthread_mutex_unlock(&ex->mu);
 		return;
 	}
+	int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
 	spool_future_release(pf);
+	task_end(ex, t->f, err, NULL);
+	free(t->msg);
+	free(t);
+credit:
+	pthread_mutex_lock(&ex->mu);
+	ex->local_credits++;
+	pthread_mutex_unlock(&ex->mu);
 }
 
-/* Sends the k tasks of the list ts (bytes: the sum of their entries) to
- * peer r in one TASKS message; r has at least k credits. */
-static void dispatch_batch(spool_mpi_executor *ex, int r, struct task *ts,
+/* Sends the k queued tasks qs (bytes: the sum of their entries) to peer r
+ * in one TASKS message; r has at least k credits. */
+static void dispatch_batch(spool_mpi_executor *ex, int r, struct qrec **qs,
 			   unsigned k, size_t bytes)
 {
 	struct peer *p = &ex->peers[r];
 	unsigned char *msg;
 	size_t len = HDR_SIZE + bytes;
-	if (k == 1 && ts->msg) {
-		msg = ts->msg; /* a large task goes as it is */
-		ts->msg = NULL;
+	if (k == 1 && qs[0]->msg) {
+		msg = qs[0]->msg; /* a large task goes as it is */
+		qs[0]->msg = NULL;
 	} else {
 		msg = xmalloc_aligned(len);
 		if (!msg) {
-			while (ts) {
-				struct task *next = ts->next;
-				task_end(ex, ts, SPOOL_ENOMEM, NULL);
-				ts = next;
-			}
+			for (unsigned i = 0; i < k; i++)
+				qrec_end(ex, qs[i], SPOOL_ENOMEM);
 			return;
 		}
 		size_t off = HDR_SIZE;
-		for (struct task *t = ts; t; t = t->next) {
-			memcpy(msg + off, task_entry(t), t->esize);
-			off += t->esize;
+		for (unsigned i = 0; i < k; i++) {
+			memcpy(msg + off, qrec_entry(qs[i]), qs[i]->esize);
+			off += qs[i]->esize;
+			free(qs[i]->msg); /* copied: done with it */
+			qs[i]->msg = NULL;
 		}
 	}
 	struct hdr *h = (struct hdr *)msg;
@@ -618,22 +671,24 @@ static void dispatch_batch(spool_mpi_executor *ex, int r, struct task *ts,
 	h->kind = K_TASKS;
 	h->count = k;
 	size_t off = HDR_SIZE;
-	for (struct task *t = ts; t; t = t->next) {
-		t->slot = p->free[--p->nfree];
-		p->slots[t->slot] = t;
-		((struct entry *)(msg + off))->slot = (uint32_t)t->slot;
-		off += t->esize;
+	int first = p->nfree;
+	for (unsigned i = 0; i < k; i++) {
+		int s = p->free[--p->nfree];
+		p->slots[s].f = qs[i]->f;
+		p->slots[s].seq = qs[i]->seq;
+		((struct entry *)(msg + off))->slot = (uint32_t)s;
+		off += qs[i]->esize;
 	}
 	p->last_sent = spool__mpi_now();
 	count(&ex->st_tasks, k);
 	count(&ex->st_task_msgs, 1);
 	if (send_owned(ex, r, msg, len) != 0) {
-		while (ts) {
-			struct task *next = ts->next;
-			p->slots[ts->slot] = NULL;
-			p->free[p->nfree++] = ts->slot;
-			task_end(ex, ts, SPOOL_MPI_ECOMM, NULL);
-			ts = next;
+		/* The slots just taken are the ones above nfree again. */
+		while (p->nfree < first) {
+			struct slot *sl = &p->slots[p->free[p->nfree++]];
+			spool_future *f = sl->f;
+			sl->f = NULL;
+			task_end(ex, f, SPOOL_MPI_ECOMM, NULL);
 		}
 	}
 }
@@ -687,61 +742,86 @@ static bool anyone_alive(spool_mpi_executor *ex)
 	return false;
 }
 
-/* Takes up to max tasks from the head of the queue, at most `cap` bytes of
- * entries (but at least one task); *n and *bytes get their count and
- * size. */
-static struct task *take(spool_mpi_executor *ex, size_t max, size_t cap,
-			 unsigned *n, size_t *bytes)
+/* Takes up to max tasks (at most cap_scratch) from the head of the queue
+ * into ex->scratch, at most `cap` bytes of entries (but at least one);
+ * *bytes gets their size. Returns their number. The records stay valid
+ * until queue_trim(). */
+static unsigned take(spool_mpi_executor *ex, size_t max, size_t cap,
+		     size_t *bytes)
 {
-	pthread_mutex_lock(&ex->mu);
-	struct task *head = ex->q_head, *last = NULL, *t = head;
+	if (max > ex->cap_scratch)
+		max = ex->cap_scratch;
 	unsigned k = 0;
 	size_t b = 0;
-	while (t && k < max && (k == 0 || b + t->esize <= cap)) {
-		b += t->esize;
-		k++;
-		last = t;
-		t = t->next;
+	pthread_mutex_lock(&ex->mu);
+	struct qchunk *c = ex->q_first;
+	while (c && k < max) {
+		if (c->read == c->used) {
+			c = c->next;
+			continue;
+		}
+		struct qrec *q = (struct qrec *)((unsigned char *)c +
+						 QCHUNK_OFF + c->read);
+		if (k > 0 && b + q->esize > cap)
+			break;
+		ex->scratch[k++] = q;
+		b += q->esize;
+		c->read += q->rsize;
 	}
-	if (last) {
-		ex->q_head = t;
-		if (!t)
-			ex->q_tail = NULL;
-		/* relaxed: mu orders the writers */
-		atomic_store_explicit(
-			&ex->q_len,
-			atomic_load_explicit(&ex->q_len, memory_order_relaxed) -
-				k,
-			memory_order_relaxed);
-		last->next = NULL;
-	}
+	/* relaxed: mu orders the writers */
+	atomic_store_explicit(
+		&ex->q_len,
+		atomic_load_explicit(&ex->q_len, memory_order_relaxed) - k,
+		memory_order_relaxed);
 	pthread_mutex_unlock(&ex->mu);
-	*n = k;
 	*bytes = b;
-	return k ? head : NULL;
+	return k;
 }
 
-/* Starts the tasks of list ts: those cancelled while queued end CANCELLED
- * here. Returns the started ones (in order); *n and *bytes are
- * updated. */
-static struct task *start_all(spool_mpi_executor *ex, struct task *ts,
-			      unsigned *n, size_t *bytes)
+/* Gives back the queue's chunks that are used up, now that the pass is
+ * done with the records it took: the first one becomes the spare, the
+ * others are freed; the last chunk, when emptied, starts over. */
+static void queue_trim(spool_mpi_executor *ex)
 {
-	struct task *head = NULL, **tail = &head;
-	while (ts) {
-		struct task *next = ts->next;
-		if (spool_promise_start(ts->f) != 0) {
-			(*n)--;
-			*bytes -= ts->esize;
-			task_end(ex, ts, SPOOL_ECANCELLED, NULL);
+	struct qchunk *drop = NULL;
+	pthread_mutex_lock(&ex->mu);
+	struct qchunk *c = ex->q_first;
+	while (c && c->read == c->used && c != ex->q_last) {
+		ex->q_first = c->next;
+		if (!ex->q_spare && c->cap == QCHUNK_BYTES) {
+			ex->q_spare = c;
 		} else {
-			ts->next = NULL;
-			*tail = ts;
-			tail = &ts->next;
+			c->next = drop;
+			drop = c;
 		}
-		ts = next;
+		c = ex->q_first;
 	}
-	return head;
+	if (c && c->read == c->used)
+		c->read = c->used = 0;
+	pthread_mutex_unlock(&ex->mu);
+	while (drop) {
+		struct qchunk *next = drop->next;
+		free(drop);
+		drop = next;
+	}
+}
+
+/* Starts the k tasks of qs: those cancelled while queued end CANCELLED
+ * here. Keeps the started ones at the front (in order); *bytes is
+ * updated. Returns their number. */
+static unsigned start_all(spool_mpi_executor *ex, struct qrec **qs, unsigned k,
+			  size_t *bytes)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < k; i++) {
+		if (spool_promise_start(qs[i]->f) != 0) {
+			*bytes -= qs[i]->esize;
+			qrec_end(ex, qs[i], SPOOL_ECANCELLED);
+		} else {
+			qs[n++] = qs[i];
+		}
+	}
+	return n;
 }
 
 static int dispatch(spool_mpi_executor *ex)
@@ -757,32 +837,32 @@ static int dispatch(spool_mpi_executor *ex)
 			break;
 		int nroom = 0;
 		int r = pick(ex, &nroom);
-		unsigned n;
 		size_t bytes;
+		unsigned n;
 		if (r < 0) {
 			if (anyone_alive(ex))
 				break;
 			/* Nobody left: fail the queue. */
-			struct task *ts = take(ex, SIZE_MAX, SIZE_MAX, &n,
-					       &bytes);
-			while (ts) {
-				struct task *next = ts->next;
-				task_end(ex, ts, SPOOL_MPI_EPEER, NULL);
-				ts = next;
-				events++;
+			while ((n = take(ex, SIZE_MAX, SIZE_MAX, &bytes)) > 0) {
+				for (unsigned i = 0; i < n; i++)
+					qrec_end(ex, ex->scratch[i],
+						 SPOOL_MPI_EPEER);
+				events += (int)n;
+				queue_trim(ex);
 			}
 			continue;
 		}
 		if (r == ex->rank) {
-			struct task *t = take(ex, 1, SIZE_MAX, &n, &bytes);
-			t = t ? start_all(ex, t, &n, &bytes) : NULL;
-			if (t) {
-				dispatch_local(ex, t);
+			n = take(ex, 1, SIZE_MAX, &bytes);
+			n = start_all(ex, ex->scratch, n, &bytes);
+			if (n) {
+				dispatch_local(ex, ex->scratch[0]);
 			} else {
 				pthread_mutex_lock(&ex->mu);
 				ex->local_credits++;
 				pthread_mutex_unlock(&ex->mu);
 			}
+			queue_trim(ex);
 			events++;
 			continue;
 		}
@@ -791,11 +871,12 @@ static int dispatch(spool_mpi_executor *ex)
 		size_t share = (queued + (size_t)nroom - 1) / (size_t)nroom;
 		if (share > (size_t)p->nfree)
 			share = (size_t)p->nfree;
-		struct task *ts = take(ex, share, BATCH_BYTES, &n, &bytes);
+		n = take(ex, share, BATCH_BYTES, &bytes);
 		events += (int)n;
-		ts = ts ? start_all(ex, ts, &n, &bytes) : NULL;
-		if (ts)
-			dispatch_batch(ex, r, ts, n, bytes);
+		n = start_all(ex, ex->scratch, n, &bytes);
+		if (n)
+			dispatch_batch(ex, r, ex->scratch, n, bytes);
+		queue_trim(ex);
 	}
 	return events;
 }
@@ -805,10 +886,10 @@ static void peer_lost(spool_mpi_executor *ex, int r)
 	struct peer *p = &ex->peers[r];
 	p->dead = true;
 	for (int i = 0; i < p->nslots; i++) {
-		if (p->slots[i]) {
-			struct task *t = p->slots[i];
-			p->slots[i] = NULL;
-			task_end(ex, t, SPOOL_MPI_EPEER, NULL);
+		spool_future *f = p->slots[i].f;
+		if (f) {
+			p->slots[i].f = NULL;
+			task_end(ex, f, SPOOL_MPI_EPEER, NULL);
 		}
 	}
 	p->nfree = 0;
@@ -839,11 +920,11 @@ static void root_results(spool_mpi_executor *ex, struct peer *p, struct rbuf *b,
 		int code = e->code;
 		unsigned char *rec = msg + off;
 		off += entry_size(e->name_len, n);
-		if (slot >= (uint32_t)p->nslots || !p->slots[slot] ||
-		    p->slots[slot]->seq != seq)
+		if (slot >= (uint32_t)p->nslots || !p->slots[slot].f ||
+		    p->slots[slot].seq != seq)
 			continue; /* stale: its task already ended */
-		struct task *t = p->slots[slot];
-		p->slots[slot] = NULL;
+		spool_future *t = p->slots[slot].f;
+		p->slots[slot].f = NULL;
 		p->free[p->nfree++] = (int)slot;
 		count(&ex->st_results, 1);
 		if (code != 0) {
@@ -868,8 +949,19 @@ static void root_handle(spool_mpi_executor *ex, unsigned char *buf, size_t len,
 	switch (h->kind) {
 	case K_CREDIT: {
 		int w = h->code > 0 ? h->code : 1;
-		struct task **s = calloc((size_t)w, sizeof *s);
+		struct slot *s = calloc((size_t)w, sizeof *s);
 		int *fr = malloc((size_t)w * sizeof *fr);
+		if (s && fr && !p->joined && (size_t)w > ex->cap_scratch) {
+			/* a batch for this rank fits the scratch */
+			struct qrec **sc = realloc(ex->scratch,
+						   (size_t)w * sizeof *sc);
+			if (sc) {
+				ex->scratch = sc;
+				ex->cap_scratch = (size_t)w;
+			} else {
+				w = (int)ex->cap_scratch;
+			}
+		}
 		if (s && fr && !p->joined) {
 			p->slots = s;
 			p->free = fr;
@@ -1498,6 +1590,10 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 		for (int r = 0; r < size; r++)
 			ex->peers[r].last_heard = ex->peers[r].last_sent = now;
 		ex->local_credits = runs_tasks ? ex->window : 0;
+		ex->scratch = malloc(sizeof *ex->scratch);
+		if (!ex->scratch)
+			goto fail_engine;
+		ex->cap_scratch = 1;
 		rc = spool__mpi_poller_add(ex->engine, root_poll, ex);
 		if (rc != 0)
 			goto fail_engine;
@@ -1518,6 +1614,7 @@ fail_engine:
 fail:
 	if (ex) {
 		spool_pool_destroy(ex->own_pool);
+		free(ex->scratch);
 		free(ex->peers);
 		pthread_mutex_destroy(&ex->mu);
 		free(ex);
@@ -1583,6 +1680,25 @@ int spool_mpi_executor_serve(spool_mpi_executor *ex)
 	return rc;
 }
 
+/* Writes a task's entry at e: its record (slot and seq come later), the
+ * name and the argument, the padding zeroed so every byte sent is
+ * defined. */
+static void fill_entry(unsigned char *e, const char *name, size_t nlen,
+		       const void *arg, size_t len)
+{
+	struct entry *rec = (struct entry *)e;
+	memset(rec, 0, ENTRY_SIZE);
+	rec->name_len = (uint32_t)nlen;
+	rec->len = len;
+	unsigned char *name_at = e + ENTRY_SIZE;
+	unsigned char *arg_at = name_at + ALIGN_UP(nlen);
+	memcpy(name_at, name, nlen);
+	memset(name_at + nlen, 0, ALIGN_UP(nlen) - nlen);
+	if (len)
+		memcpy(arg_at, arg, len);
+	memset(arg_at + len, 0, ALIGN_UP(len) - len);
+}
+
 spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 			       const void *arg, size_t len)
 {
@@ -1597,37 +1713,20 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 		return spool__mpi_failed(SPOOL_EINVAL);
 	if (!ex->is_root)
 		return spool__mpi_failed(SPOOL_MPI_ENOTROOT);
-	/* One block for the record and its entry; a large argument gets a
-	 * message of its own, with room for the header. */
+	/* The record and its entry go into the queue's current chunk; a
+	 * large argument gets a message of its own, with room for the
+	 * header, filled here without the lock. */
 	size_t esize = entry_size(nlen, len);
 	bool big = esize > INLINE_MAX;
-	struct task *t = xmalloc_aligned(TASK_OFF + (big ? 0 : esize));
+	size_t rsize = QREC_OFF + (big ? 0 : esize);
 	unsigned char *msg = big ? xmalloc_aligned(HDR_SIZE + esize) : NULL;
-	spool_future *f = t && (msg || !big) ? spool_promise_new() : NULL;
+	spool_future *f = msg || !big ? spool_promise_new() : NULL;
 	if (!f) {
 		free(msg);
-		free(t);
 		return NULL;
 	}
-	t->next = NULL;
-	t->f = f;
-	t->ex = ex;
-	t->slot = -1;
-	t->esize = esize;
-	t->msg = msg;
-	unsigned char *e = task_entry(t);
-	struct entry *rec = (struct entry *)e;
-	memset(rec, 0, ENTRY_SIZE);
-	rec->name_len = (uint32_t)nlen;
-	rec->len = len;
-	/* The padding too: every byte sent is defined. */
-	unsigned char *name_at = e + ENTRY_SIZE;
-	unsigned char *arg_at = name_at + ALIGN_UP(nlen);
-	memcpy(name_at, name, nlen);
-	memset(name_at + nlen, 0, ALIGN_UP(nlen) - nlen);
-	if (len)
-		memcpy(arg_at, arg, len);
-	memset(arg_at + len, 0, ALIGN_UP(len) - len);
+	if (big)
+		fill_entry(msg + HDR_SIZE, name, nlen, arg, len);
 	spool_future *ret = spool_future_retain(f);
 	pthread_mutex_lock(&ex->mu);
 	if (ex->closing) {
@@ -1635,26 +1734,55 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 		spool_promise_set_error(f, SPOOL_ESHUTDOWN);
 		spool_future_release(f);
 		free(msg);
-		free(t);
 		return ret;
 	}
-	t->seq = rec->seq = ++ex->next_seq;
-	bool was_empty = ex->q_head == NULL;
-	if (ex->q_tail)
-		ex->q_tail->next = t;
-	else
-		ex->q_head = t;
-	ex->q_tail = t;
+	struct qchunk *c = ex->q_last;
+	if (!c || c->cap - c->used < rsize) {
+		/* A new chunk: the spare, or one from malloc (once per some
+		 * hundreds of tiny tasks). */
+		if (ex->q_spare && rsize <= QCHUNK_BYTES) {
+			c = ex->q_spare;
+			ex->q_spare = NULL;
+		} else {
+			size_t cap = rsize > QCHUNK_BYTES ? rsize
+							  : QCHUNK_BYTES;
+			c = xmalloc_aligned(QCHUNK_OFF + cap);
+			if (!c) {
+				pthread_mutex_unlock(&ex->mu);
+				spool_future_release(f);
+				spool_future_release(ret);
+				free(msg);
+				return NULL;
+			}
+			c->cap = cap;
+		}
+		c->next = NULL;
+		c->used = c->read = 0;
+		if (ex->q_last)
+			ex->q_last->next = c;
+		else
+			ex->q_first = c;
+		ex->q_last = c;
+	}
+	struct qrec *q = (struct qrec *)((unsigned char *)c + QCHUNK_OFF +
+					 c->used);
+	c->used += rsize;
+	q->f = f;
+	q->seq = ++ex->next_seq;
+	q->esize = esize;
+	q->rsize = rsize;
+	q->msg = msg;
+	if (!big)
+		fill_entry(qrec_entry(q), name, nlen, arg, len);
+	((struct entry *)qrec_entry(q))->seq = q->seq;
 	/* relaxed: mu orders the writers; the kick below (or the one before
 	 * it) publishes the task to the pass. */
-	atomic_store_explicit(
-		&ex->q_len,
-		atomic_load_explicit(&ex->q_len, memory_order_relaxed) + 1,
-		memory_order_relaxed);
+	size_t queued = atomic_load_explicit(&ex->q_len, memory_order_relaxed);
+	atomic_store_explicit(&ex->q_len, queued + 1, memory_order_relaxed);
 	atomic_fetch_add(&ex->outstanding, 1);
 	pthread_mutex_unlock(&ex->mu);
 	/* A task behind others goes with them (see the top). */
-	if (was_empty)
+	if (queued == 0)
 		spool__mpi_kick(ex->engine);
 	return ret;
 }
@@ -1750,6 +1878,14 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 		free(b);
 		b = next;
 	}
+	/* The queue is empty (every task is final); its chunks go. */
+	while (ex->q_first) {
+		struct qchunk *next = ex->q_first->next;
+		free(ex->q_first);
+		ex->q_first = next;
+	}
+	free(ex->q_spare);
+	free(ex->scratch);
 	if (ex->peers) {
 		for (int r = 0; r < ex->size; r++) {
 			free(ex->peers[r].slots);

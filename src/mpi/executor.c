@@ -53,20 +53,37 @@
  * from the head on, so a task queued behind others goes with them, and
  * the kick of the first one brings that pass (a pass that took the queue
  * empty before our append leaves it empty, and our append kicks again).
+ * The pollers test their own sends (MPI_Testsome at each pass) rather
+ * than hand each one to the engine, whose inbox costs two locks and a
+ * kick; what is still pending when a poller leaves goes to the engine.
  *
- * Memory per task, at the root: one block for the task record and its
- * entry (a large argument gets a message buffer of its own instead, so
- * that it can be sent as it is), and the future. A RESULTS message is
- * received into one block (struct rbuf) that is the results' memory: each
- * entry's 32-byte record is overwritten by the result's node (the public
- * spool_mpi_result and a pointer to its block), the bytes stay where they
- * arrived, and the block holds a count of the results still out;
- * spool_mpi_result_free() drops one and the last frees the block. On a
- * worker, one block per TASKS message holds the task records of all its
- * entries, and the message itself (the arguments) stays until the last of
- * them has been answered. Pool tasks pull entries from the batch (one
- * pool task per pool thread, at most one per entry), so a batch costs a
- * few pool submissions, not one per task.
+ * The root's memory per task. The queue is a list of 64 KiB chunks: submit
+ * appends the task's record (future, seq) and its entry under the lock it
+ * takes anyway, the pass takes records from the front and copies their
+ * entries into the batch, and the rank's slot keeps only future and seq.
+ * A chunk the pass has used up is kept as a spare (or freed), so a steady
+ * flow of tasks allocates nothing but its future; a task whose entry
+ * exceeds INLINE_MAX gets a message buffer of its own instead, sent as it
+ * is when it goes alone. A RESULTS message is received into one block
+ * (struct rbuf) that is the results' memory: each entry's 32-byte record
+ * is overwritten by the result's node (the public spool_mpi_result and a
+ * pointer to its block), the bytes stay where they arrived, and the block
+ * counts the results still out; spool_mpi_result_free() drops one and the
+ * last frees the block.
+ *
+ * The worker. One block per TASKS message holds the records of all its
+ * tasks, and the message itself (the arguments) stays until the last of
+ * them has been answered (a reference per task). On a pool, batches go
+ * into a run queue; runners (pool tasks, at most one per pool thread of
+ * the rank's own pool, one per task on another executor) take tasks from
+ * it in order and put each answer in the outbox as soon as it is ready. A
+ * runner on the rank's own pool waits up to LINGER_NS for the next batch,
+ * yielding the core, before it ends: a pool thread that parked between
+ * two batches would cost a wake-up per batch, more than a batch of tiny
+ * tasks. On the inline executor the runner is inside the pass already: it
+ * sends answers itself, and the first half of a batch before it runs the
+ * second half, so that the root can send more work meanwhile (with whole
+ * batches only, the two ranks would take turns).
  *
  * Failures. MPI 4.1 without ULFM reports no dead process (and mpirun
  * usually ends the whole job), so liveness is the executor's own:
@@ -97,7 +114,7 @@
 #define BATCH_BYTES ((size_t)64 * 1024)
 /* A task whose entry is larger than this gets a message buffer of its
  * own at submit (sent as it is when it goes alone); smaller ones live in
- * the task's block and are copied into a batch. */
+ * the queue's chunks and are copied into a batch. */
 #define INLINE_MAX ((size_t)4096)
 
 #define ALIGNMENT _Alignof(max_align_t)

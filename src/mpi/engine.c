@@ -337,6 +337,16 @@ int spool__mpi_drive(spool_mpi_engine *e)
 	return ev;
 }
 
+int spool__mpi_try_drive(spool_mpi_engine *e)
+{
+	int64_t next;
+	if (pthread_mutex_trylock(&progress_mu) != 0)
+		return -1;
+	int ev = pass_locked(e, &next);
+	pthread_mutex_unlock(&progress_mu);
+	return ev;
+}
+
 /* ---- the progress thread ---------------------------------------------- */
 
 static void add_ns(struct timespec *ts, int64_t ns)
@@ -756,6 +766,11 @@ void spool__mpi_poller_remove(spool_mpi_engine *e, spool__mpi_poll_fn fn,
 	atomic_store(&e->dirty, true);
 	pthread_mutex_unlock(&e->mu);
 	pthread_mutex_unlock(&progress_mu);
+}
+
+bool spool__mpi_progress_trylock(void)
+{
+	return pthread_mutex_trylock(&progress_mu) == 0;
 }
 
 void spool__mpi_progress_lock(void)

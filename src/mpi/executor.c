@@ -1212,11 +1212,22 @@ static struct wtask *rq_claim(spool_mpi_executor *ex)
 
 /* A pool task: runs the tasks of the run queue, in order, each answer into
  * the outbox as soon as it is ready, until the queue is empty (on the
- * rank's own pool, and it stays empty for LINGER_NS). */
+ * rank's own pool, and it stays empty for LINGER_NS).
+ *
+ * On the rank's own pool with an engine of its own thread (which means
+ * MPI_THREAD_MULTIPLE), the runner also helps progress instead of waiting
+ * for the progress thread to be scheduled: it sends the outbox itself
+ * every half window of answers and when it runs out of tasks, and while it
+ * lingers it runs passes itself, which receive the next batch into the run
+ * queue. Both only when no other thread is in a pass (a try-lock), so the
+ * runner never waits for the progress lock. */
 static int worker_run(void *arg, void **result)
 {
 	spool_mpi_executor *ex = arg;
 	(void)result;
+	bool help = ex->own_pool && !spool__mpi_engine_on_loop(ex->engine);
+	unsigned half = ex->window > 1 ? (unsigned)ex->window / 2 : 1;
+	unsigned pushed = 0;
 	spool_mpi_fn fn = NULL;
 	char prev_name[SPOOL__MPI_NAME_MAX];
 	struct wtask prev = {.name = prev_name, .name_len = 0};
@@ -1231,14 +1242,17 @@ static int worker_run(void *arg, void **result)
 		}
 		pthread_mutex_unlock(&ex->mu);
 		if (!w) {
-			/* Linger for the next batch, yielding the core to
-			 * whoever has work (the progress thread, mostly). */
+			/* Linger for the next batch, helping progress or
+			 * yielding the core to whoever has work. */
 			int64_t end = spool__mpi_now() + LINGER_NS;
 			/* relaxed: a hint, checked again under mu */
 			while (atomic_load_explicit(
 				       &ex->rq_n, memory_order_relaxed) == 0 &&
-			       spool__mpi_now() < end)
-				sched_yield();
+			       spool__mpi_now() < end) {
+				if (!help ||
+				    spool__mpi_try_drive(ex->engine) <= 0)
+					sched_yield();
+			}
 			pthread_mutex_lock(&ex->mu);
 			if (!ex->rq_head) {
 				ex->live--;
@@ -1255,6 +1269,16 @@ static int worker_run(void *arg, void **result)
 		prev.name_len = w->name_len;
 		have_prev = true;
 		outbox_push(ex, w);
+		/* relaxed: a hint (no task left to claim: send now) */
+		if (help && (++pushed >= half ||
+			     atomic_load_explicit(&ex->rq_n,
+						  memory_order_relaxed) == 0)) {
+			if (spool__mpi_progress_trylock()) {
+				flush_outbox(ex, spool__mpi_now());
+				spool__mpi_progress_unlock();
+				pushed = 0;
+			}
+		}
 	}
 	return 0;
 }

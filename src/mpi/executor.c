@@ -299,6 +299,7 @@ struct spool_mpi_executor {
 	void **send_bufs;
 	int *send_idx;
 	int nsends, cap_sends;
+	int64_t now; /* the time the current poll started (progress lock) */
 
 	/* Written in passes only (one writer); relaxed: counters read as
 	 * snapshots. */
@@ -696,7 +697,7 @@ static void dispatch_batch(spool_mpi_executor *ex, int r, struct qrec **qs,
 		((struct entry *)(msg + off))->slot = (uint32_t)s;
 		off += qs[i]->esize;
 	}
-	p->last_sent = spool__mpi_now();
+	p->last_sent = ex->now;
 	count(&ex->st_tasks, k);
 	count(&ex->st_task_msgs, 1);
 	if (send_owned(ex, r, msg, len) != 0) {
@@ -962,7 +963,7 @@ static void root_handle(spool_mpi_executor *ex, unsigned char *buf, size_t len,
 		free(buf);
 		return;
 	}
-	p->last_heard = spool__mpi_now();
+	p->last_heard = ex->now;
 	switch (h->kind) {
 	case K_CREDIT: {
 		int w = h->code > 0 ? h->code : 1;
@@ -1010,6 +1011,7 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 {
 	spool_mpi_executor *ex = arg;
 	int ev = 0;
+	ex->now = now;
 	test_sends(ex);
 	for (int i = 0; i < RECV_BATCH; i++) {
 		unsigned char *buf;
@@ -1315,14 +1317,14 @@ static int worker_run_inline(void *arg, void **result)
 		if (++n == half && i + 1 < b->n) {
 			/* prev points into the batch, which this pool task
 			 * still holds. */
-			send_results(ex, head, spool__mpi_now());
+			send_results(ex, head, ex->now);
 			head = NULL;
 			tail = &head;
 			n = 0;
 		}
 	}
 	if (head)
-		send_results(ex, head, spool__mpi_now());
+		send_results(ex, head, ex->now);
 	wbatch_unref(b);
 	return 0;
 }
@@ -1487,6 +1489,7 @@ static int worker_poll(void *arg, int64_t now, int64_t *next_ns)
 	spool_mpi_executor *ex = arg;
 	int ev = 0;
 	*next_ns = 0; /* a serving rank expects tasks at any time */
+	ex->now = now;
 	test_sends(ex);
 	if (ex->bye_sent)
 		return 0;

@@ -285,6 +285,7 @@ struct spool_mpi_executor {
 
 	/* worker (mu: outbox, run queue; progress lock: the rest) */
 	struct wtask *out_head, *out_tail;
+	atomic_bool out_any;              /* the outbox is not empty (a hint) */
 	struct wbatch *rq_head, *rq_tail; /* batches with unclaimed tasks */
 	atomic_uint rq_n; /* batches in it (a hint for lingering runners) */
 	unsigned live;    /* runners (pool tasks) alive */
@@ -1065,6 +1066,9 @@ static void outbox_push(spool_mpi_executor *ex, struct wtask *w)
 	else
 		ex->out_head = w;
 	ex->out_tail = w;
+	/* relaxed: a hint; mu orders it with the take, and the kick below
+	 * publishes it to the next pass. */
+	atomic_store_explicit(&ex->out_any, true, memory_order_relaxed);
 	pthread_mutex_unlock(&ex->mu);
 	if (was_empty)
 		spool__mpi_kick(ex->engine);
@@ -1152,9 +1156,14 @@ static int send_results(spool_mpi_executor *ex, struct wtask *w, int64_t now)
 /* Sends every answer in the outbox. Progress lock held. */
 static int flush_outbox(spool_mpi_executor *ex, int64_t now)
 {
+	/* relaxed: a hint. An answer queued after this read kicked the
+	 * engine (the outbox was empty), so a later pass takes it. */
+	if (!atomic_load_explicit(&ex->out_any, memory_order_relaxed))
+		return 0;
 	pthread_mutex_lock(&ex->mu);
 	struct wtask *w = ex->out_head;
 	ex->out_head = ex->out_tail = NULL;
+	atomic_store_explicit(&ex->out_any, false, memory_order_relaxed);
 	pthread_mutex_unlock(&ex->mu);
 	return send_results(ex, w, now);
 }
@@ -1597,6 +1606,8 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 	ex->results.next = ex->results.prev = &ex->results;
 	atomic_init(&ex->outstanding, 0);
 	atomic_init(&ex->q_len, 0);
+	atomic_init(&ex->out_any, false);
+	atomic_init(&ex->rq_n, 0);
 	atomic_init(&ex->stopping, false);
 	atomic_init(&ex->st_tasks, 0);
 	atomic_init(&ex->st_task_msgs, 0);

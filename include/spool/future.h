@@ -278,8 +278,10 @@ SPOOL_API spool_future *spool_promise_new(void);
 SPOOL_API int spool_promise_start(spool_future *f);
 
 /** Completes f with a value (DONE). Returns 0, or SPOOL_ESTATE if f was
- * already final (nothing changes), or SPOOL_EINVAL for NULL. Runs the
- * callbacks and wakes the waiters before returning. */
+ * already final or another thread is completing it (a set or a cancel
+ * that came first: f is final moments later with that outcome; this call
+ * changes nothing), or SPOOL_EINVAL for NULL. Runs the callbacks and
+ * wakes the waiters before returning. */
 SPOOL_API int spool_promise_set_result(spool_future *f, void *value);
 
 /** Completes f with an error: a positive task code or a negative spool code

@@ -34,6 +34,28 @@
  * so MPI_Testsome (and everything a poller does) is never called by two
  * threads at once, whatever the number of engines.
  *
+ * Driving waits. A thread's round trip through a progress thread costs a
+ * futex wake-up (the progress thread completes the future, the waiter
+ * sleeps on it): microseconds, several times an MPI message between two
+ * processes of one node. So the futures of an engine with a progress
+ * thread are driven promises (spool_promise_new_driven): a plain thread
+ * that waits on one runs progress passes itself, as MPI_Wait polls on the
+ * calling thread, for as long as events keep coming (spin_ns after the
+ * last), then sleeps and lets the progress thread finish. A pass takes
+ * the progress lock with trylock: a waiter never blocks behind another
+ * pass, whose completions it sees in the future's state anyway.
+ *   While anybody drives, the progress thread stands aside: it does not
+ * spin (four spinning threads on two cores, as two ranks of a ping-pong
+ * make, delay the very messages they wait for; waking it often costs the
+ * same) but sleeps and makes one pass every max_delay_ns, the latency
+ * bound of a quiet spell, so a request nobody drives still progresses
+ * within that time. New requests do not wake it (a driver's next pass
+ * takes them), which saves a wake-up per request. When the last driver
+ * leaves with requests pending it hands over: it wakes the thread. The
+ * count of drivers and `pending` are seq_cst on both sides, so a leaver
+ * sees a request added before its decrement; one added after it finds the
+ * thread standing aside and waits at most max_delay_ns for its next pass.
+ *
  * Cancellation: a request future starts RUNNING, so spool_future_cancel()
  * only raises its flag; each pass looks at the flags of the pending
  * futures and calls MPI_Cancel once for each new one, and the completion
@@ -109,6 +131,16 @@ struct spool_mpi_engine {
 	bool stop;     /* mu */
 	bool sleeping; /* mu: the thread waits on cv */
 	bool kicked;   /* mu: an event since the thread last looked */
+	bool handoff;  /* mu: the last driver left with requests pending */
+	/* Written under mu; read without it by kicks (see "Driving
+	 * waits"): the thread stands aside while waiters drive. */
+	atomic_bool deferring;
+
+	/* Waiters that drive (see "Driving waits" above): how many drive
+	 * now, and a count of drives begun, so the progress thread can tell
+	 * that somebody drove while it stood aside. */
+	atomic_int drivers;
+	atomic_uint drive_epoch;
 
 	/* Loop. */
 	spool_loop *loop;
@@ -349,6 +381,34 @@ static void add_ns(struct timespec *ts, int64_t ns)
 	}
 }
 
+/* Waiters drive (see "Driving waits" above): sleep max_delay_ns unless
+ * the last driver hands over or destroy stops us, then make one pass
+ * without waiting for the progress lock. Called and returns with mu
+ * held. */
+static void stand_aside(spool_mpi_engine *e)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	add_ns(&ts, e->max_delay_ns);
+	atomic_store(&e->deferring, true);
+	e->sleeping = true;
+	e->st.pauses++;
+	while (!e->stop && !e->handoff)
+		if (pthread_cond_timedwait(&e->cv, &e->mu, &ts) == ETIMEDOUT)
+			break;
+	e->sleeping = false;
+	atomic_store(&e->deferring, false);
+	e->handoff = false;
+	pthread_mutex_unlock(&e->mu);
+	if (pthread_mutex_trylock(&progress_mu) == 0) {
+		int64_t next;
+		pass_locked(e, &next);
+		pthread_mutex_unlock(&progress_mu);
+	}
+	pthread_mutex_lock(&e->mu);
+	e->kicked = true; /* go on hot: a driver may have just left */
+}
+
 static void *progress_main(void *arg)
 {
 	spool_mpi_engine *e = arg;
@@ -359,9 +419,18 @@ static void *progress_main(void *arg)
 #endif
 	int64_t last = spool__mpi_now(), delay = 1000;
 	pthread_mutex_lock(&e->mu);
+	unsigned seen_epoch = atomic_load(&e->drive_epoch);
 	for (;;) {
 		if (e->stop)
 			break;
+		unsigned epoch = atomic_load(&e->drive_epoch);
+		if (atomic_load(&e->drivers) > 0 || epoch != seen_epoch) {
+			seen_epoch = epoch;
+			stand_aside(e);
+			last = spool__mpi_now();
+			delay = 1000;
+			continue;
+		}
 		bool idle = atomic_load(&e->pending) == 0 && e->npollers == 0;
 		if (idle) {
 			/* Nothing to poll: sleep until a kick. No wake-up is
@@ -556,12 +625,99 @@ void spool__mpi_kick(spool_mpi_engine *e)
 		}
 		return;
 	}
+	/* Standing aside, the thread is not woken: a driver takes the
+	 * request in its next pass (see "Driving waits"). seq_cst, after the
+	 * caller's inbox_add: the thread clears the flag before the pass
+	 * that ends its stand, so that pass finds the request. */
+	if (atomic_load(&e->deferring))
+		return;
 	pthread_mutex_lock(&e->mu);
 	e->kicked = true;
-	if (e->sleeping)
+	if (e->sleeping && !atomic_load(&e->deferring))
 		pthread_cond_signal(&e->cv);
 	pthread_mutex_unlock(&e->mu);
 }
+
+/* ---- driving waits ------------------------------------------------------ */
+
+/* The engine this thread drives now (NULL: none), when it last saw an
+ * event, and the passes since. A thread drives one engine at a time: a
+ * wait nested in a completion callback that drives another engine leaves
+ * the first, whose next poll enters it again. */
+static _Thread_local struct {
+	spool_mpi_engine *e;
+	int64_t last_event;
+	unsigned idle;
+} drive;
+
+static void drive_leave(void *arg);
+
+/* Passes without an event between two clock reads, and between two
+ * sched_yield()s (with more threads than cores, the one a driver waits
+ * for may need this core). */
+#define DRIVE_IDLE_CLOCK 16
+#define DRIVE_IDLE_YIELD 256
+
+static bool drive_poll(void *arg)
+{
+	spool_mpi_engine *e = arg;
+	if (drive.e != e) {
+		if (drive.e)
+			drive_leave(drive.e);
+		drive.e = e;
+		drive.last_event = spool__mpi_now();
+		drive.idle = 0;
+		atomic_fetch_add(&e->drivers, 1);
+		atomic_fetch_add(&e->drive_epoch, 1);
+	}
+	if (atomic_load(&e->dead))
+		return false; /* destroy completes the futures */
+	int ev = 0;
+	if (pthread_mutex_trylock(&progress_mu) == 0) {
+		int64_t next;
+		ev = pass_locked(e, &next);
+		pthread_mutex_unlock(&progress_mu);
+	}
+	if (ev > 0) {
+		drive.idle = 0;
+		drive.last_event = spool__mpi_now();
+		return true;
+	}
+	drive.idle++;
+	if (drive.idle % DRIVE_IDLE_YIELD == 0)
+		sched_yield();
+	if (drive.idle % DRIVE_IDLE_CLOCK == 0 &&
+	    spool__mpi_now() - drive.last_event >= e->spin_ns)
+		return false; /* quiet: sleep, the progress thread goes on */
+	return true;
+}
+
+static void drive_leave(void *arg)
+{
+	spool_mpi_engine *e = arg;
+	if (drive.e != e)
+		return; /* a nested wait on another engine left it already */
+	drive.e = NULL;
+	/* seq_cst, with inbox_add's increment of pending: see "Driving
+	 * waits". */
+	if (atomic_fetch_sub(&e->drivers, 1) == 1 &&
+	    atomic_load(&e->pending) > 0) {
+		pthread_mutex_lock(&e->mu);
+		e->handoff = true;
+		e->kicked = true;
+		if (e->sleeping)
+			pthread_cond_signal(&e->cv);
+		pthread_mutex_unlock(&e->mu);
+	}
+}
+
+static void drive_release(void *arg)
+{
+	engine_unref(arg);
+}
+
+static const spool_promise_driver mpi_driver = {drive_poll, drive_leave,
+						drive_release};
 
 /* ---- public ------------------------------------------------------------ */
 
@@ -635,6 +791,9 @@ int spool_mpi_engine_create(spool_mpi_engine **out,
 	atomic_init(&e->passes, 0);
 	atomic_init(&e->dirty, false);
 	atomic_init(&e->kick_posted, false);
+	atomic_init(&e->deferring, false);
+	atomic_init(&e->drivers, 0);
+	atomic_init(&e->drive_epoch, 0);
 	if (!e->loop) {
 		if (pthread_create(&e->thread, NULL, progress_main, e) != 0) {
 			engine_free(e);
@@ -655,7 +814,19 @@ spool_future *spool_mpi_future(spool_mpi_engine *e, MPI_Request *req,
 	if (e->dead)
 		spool__mpi_misuse("spool_mpi_future",
 				  "the engine is being destroyed");
-	spool_future *f = spool_promise_new();
+	/* On a progress-thread engine a driven promise (see "Driving
+	 * waits"), which holds a reference to the engine. */
+	spool_future *f;
+	if (e->loop) {
+		f = spool_promise_new();
+	} else {
+		/* relaxed: made from the caller's use of a live engine, whose
+		 * own reference destroy drops only after this returns */
+		atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+		f = spool_promise_new_driven(&mpi_driver, e);
+		if (!f)
+			engine_unref(e);
+	}
 	if (!f)
 		return NULL;
 	if (*req == MPI_REQUEST_NULL) {

@@ -5,6 +5,7 @@
  * spool_mpi_strerror() with its table of MPI messages.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,29 @@ _Noreturn void spool__mpi_bug(const char *where, const char *what)
 	abort();
 }
 
+/* Whether MPI is live, known without asking MPI: asking (MPI_Initialized
+ * and MPI_Finalized) costs more than the rest of a spool_mpi_future().
+ * LIVE is set once a check found MPI initialized and an attribute was put
+ * on MPI_COMM_SELF, whose delete callback MPI_Finalize calls first thing
+ * (MPI 3.1, 8.7.1); that callback takes LIVE back, so every check after it
+ * asks MPI again and a call after MPI_Finalize is still caught. */
+enum { UNKNOWN, REGISTERING, LIVE, ENDING };
+static atomic_int live_state = UNKNOWN;
+
+static int live_ends(MPI_Comm comm, int key, void *value, void *extra)
+{
+	(void)comm;
+	(void)key;
+	(void)value;
+	(void)extra;
+	atomic_store(&live_state, ENDING);
+	return MPI_SUCCESS;
+}
+
 void spool__mpi_check_live(const char *fn)
 {
+	if (atomic_load_explicit(&live_state, memory_order_relaxed) == LIVE)
+		return; /* relaxed: a flag about MPI, guarding no data */
 	int init = 0, fin = 0;
 	MPI_Initialized(&init);
 	MPI_Finalized(&fin);
@@ -35,6 +57,16 @@ void spool__mpi_check_live(const char *fn)
 		spool__mpi_misuse(fn, "called before MPI_Init");
 	if (fin)
 		spool__mpi_misuse(fn, "called after MPI_Finalize");
+	int expect = UNKNOWN;
+	if (!atomic_compare_exchange_strong(&live_state, &expect, REGISTERING))
+		return; /* another thread registers, or MPI is ending */
+	int key;
+	if (MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, live_ends, &key,
+				   NULL) == MPI_SUCCESS &&
+	    MPI_Comm_set_attr(MPI_COMM_SELF, key, NULL) == MPI_SUCCESS)
+		atomic_store(&live_state, LIVE);
+	else
+		atomic_store(&live_state, UNKNOWN);
 }
 
 int64_t spool__mpi_now(void)

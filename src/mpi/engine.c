@@ -81,6 +81,12 @@ static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
  * spin window (see loop_pass). */
 #define INNER_SPIN_NS 5000
 
+/* The fields of the engine's drive word. */
+#define DRIVE_BITS 20
+#define DRIVE_ONE UINT64_C(1)
+#define DRIVE_MASK ((UINT64_C(1) << DRIVE_BITS) - 1)
+#define DRIVE_BEGUN (UINT64_C(1) << DRIVE_BITS)
+
 /* One pending request's bookkeeping, parallel to the request array. */
 struct op {
 	spool_future *f;       /* a request future (engine's reference), or */
@@ -137,10 +143,10 @@ struct spool_mpi_engine {
 	atomic_bool deferring;
 
 	/* Waiters that drive (see "Driving waits" above): how many drive
-	 * now, and a count of drives begun, so the progress thread can tell
-	 * that somebody drove while it stood aside. */
-	atomic_int drivers;
-	atomic_uint drive_epoch;
+	 * now (the low DRIVERS_BITS) and how many drives began (above
+	 * them), so the progress thread can tell that somebody drove while
+	 * it stood aside. One word: entering a drive is one add. */
+	atomic_uint_fast64_t drive;
 
 	/* Loop. */
 	spool_loop *loop;
@@ -198,29 +204,41 @@ static int inbox_add(spool_mpi_engine *e, MPI_Request req, struct op op)
 	return rc;
 }
 
-/* Moves the inbox into the pass's arrays. Progress lock held. */
-static void take_inbox(spool_mpi_engine *e)
+/* Makes room for need requests in the pass's arrays. Progress lock held.
+ * Returns 0 or SPOOL_ENOMEM (the arrays then as they were, or larger). */
+static int room_locked(spool_mpi_engine *e, size_t need)
 {
-	if (!atomic_exchange(&e->dirty, false))
-		return;
-	pthread_mutex_lock(&e->mu);
-	size_t need = e->n + e->in_n;
 	size_t c1 = e->cap, c2 = e->cap, c3 = e->cap, c4 = e->cap;
 	if (grow((void **)&e->reqs, &c1, need, sizeof *e->reqs) ||
 	    grow((void **)&e->ops, &c2, need, sizeof *e->ops) ||
 	    grow((void **)&e->idx, &c3, need, sizeof *e->idx) ||
 	    grow((void **)&e->sts, &c4, need, sizeof *e->sts)) {
-		/* No room: the inbox stays for a later pass. */
 		size_t c = c1;
 		c = c2 < c ? c2 : c;
 		c = c3 < c ? c3 : c;
 		c = c4 < c ? c4 : c;
 		e->cap = c;
+		return SPOOL_ENOMEM;
+	}
+	e->cap = c1;
+	return 0;
+}
+
+/* Moves the inbox into the pass's arrays. Progress lock held. A load
+ * before the exchange: most passes find nothing new, and a plain load
+ * does not take the line away from the threads that add. */
+static void take_inbox(spool_mpi_engine *e)
+{
+	if (!atomic_load(&e->dirty) || !atomic_exchange(&e->dirty, false))
+		return;
+	pthread_mutex_lock(&e->mu);
+	size_t need = e->n + e->in_n;
+	if (room_locked(e, need) != 0) {
+		/* No room: the inbox stays for a later pass. */
 		atomic_store(&e->dirty, true); /* try again next pass */
 		pthread_mutex_unlock(&e->mu);
 		return;
 	}
-	e->cap = c1;
 	if (e->in_n) {
 		memcpy(e->reqs + e->n, e->in_reqs, e->in_n * sizeof *e->reqs);
 		memcpy(e->ops + e->n, e->in_ops, e->in_n * sizeof *e->ops);
@@ -419,13 +437,13 @@ static void *progress_main(void *arg)
 #endif
 	int64_t last = spool__mpi_now(), delay = 1000;
 	pthread_mutex_lock(&e->mu);
-	unsigned seen_epoch = atomic_load(&e->drive_epoch);
+	uint64_t seen = atomic_load(&e->drive) >> DRIVE_BITS;
 	for (;;) {
 		if (e->stop)
 			break;
-		unsigned epoch = atomic_load(&e->drive_epoch);
-		if (atomic_load(&e->drivers) > 0 || epoch != seen_epoch) {
-			seen_epoch = epoch;
+		uint64_t d = atomic_load(&e->drive);
+		if ((d & DRIVE_MASK) > 0 || d >> DRIVE_BITS != seen) {
+			seen = d >> DRIVE_BITS;
 			stand_aside(e);
 			last = spool__mpi_now();
 			delay = 1000;
@@ -646,9 +664,9 @@ void spool__mpi_kick(spool_mpi_engine *e)
  * the first, whose next poll enters it again. */
 static _Thread_local struct {
 	spool_mpi_engine *e;
-	int64_t last_event;
+	int64_t last_event; /* 0: not read yet */
 	unsigned idle;
-} drive;
+} drive __attribute__((tls_model("initial-exec")));
 
 static void drive_leave(void *arg);
 
@@ -665,10 +683,9 @@ static bool drive_poll(void *arg)
 		if (drive.e)
 			drive_leave(drive.e);
 		drive.e = e;
-		drive.last_event = spool__mpi_now();
+		drive.last_event = 0;
 		drive.idle = 0;
-		atomic_fetch_add(&e->drivers, 1);
-		atomic_fetch_add(&e->drive_epoch, 1);
+		atomic_fetch_add(&e->drive, DRIVE_ONE | DRIVE_BEGUN);
 	}
 	if (atomic_load(&e->dead))
 		return false; /* destroy completes the futures */
@@ -679,16 +696,22 @@ static bool drive_poll(void *arg)
 		pthread_mutex_unlock(&progress_mu);
 	}
 	if (ev > 0) {
+		/* The spin window runs from the first quiet check after it:
+		 * a clock read per check, none per event. */
 		drive.idle = 0;
-		drive.last_event = spool__mpi_now();
+		drive.last_event = 0;
 		return true;
 	}
 	drive.idle++;
 	if (drive.idle % DRIVE_IDLE_YIELD == 0)
 		sched_yield();
-	if (drive.idle % DRIVE_IDLE_CLOCK == 0 &&
-	    spool__mpi_now() - drive.last_event >= e->spin_ns)
-		return false; /* quiet: sleep, the progress thread goes on */
+	if (drive.idle % DRIVE_IDLE_CLOCK == 0) {
+		int64_t now = spool__mpi_now();
+		if (!drive.last_event)
+			drive.last_event = now;
+		else if (now - drive.last_event >= e->spin_ns)
+			return false; /* quiet: sleep, the thread goes on */
+	}
 	return true;
 }
 
@@ -700,8 +723,8 @@ static void drive_leave(void *arg)
 	drive.e = NULL;
 	/* seq_cst, with inbox_add's increment of pending: see "Driving
 	 * waits". */
-	if (atomic_fetch_sub(&e->drivers, 1) == 1 &&
-	    atomic_load(&e->pending) > 0) {
+	uint64_t old = atomic_fetch_sub(&e->drive, DRIVE_ONE);
+	if ((old & DRIVE_MASK) == DRIVE_ONE && atomic_load(&e->pending) > 0) {
 		pthread_mutex_lock(&e->mu);
 		e->handoff = true;
 		e->kicked = true;
@@ -792,8 +815,7 @@ int spool_mpi_engine_create(spool_mpi_engine **out,
 	atomic_init(&e->dirty, false);
 	atomic_init(&e->kick_posted, false);
 	atomic_init(&e->deferring, false);
-	atomic_init(&e->drivers, 0);
-	atomic_init(&e->drive_epoch, 0);
+	atomic_init(&e->drive, 0);
 	if (!e->loop) {
 		if (pthread_create(&e->thread, NULL, progress_main, e) != 0) {
 			engine_free(e);
@@ -846,6 +868,22 @@ spool_future *spool_mpi_future(spool_mpi_engine *e, MPI_Request *req,
 		int flag = 0;
 		MPI_Status st;
 		int rc = MPI_Test(req, &flag, &st);
+		if (rc == MPI_SUCCESS && !flag &&
+		    room_locked(e, e->n + 1) == 0) {
+			/* Pending: it joins the pass's arrays at once, which
+			 * the progress lock we hold owns: no inbox, no lock
+			 * of the engine's. The next pass tests it. */
+			spool_promise_start(f);
+			e->reqs[e->n] = *req;
+			e->ops[e->n] = (struct op){.f = spool_future_retain(f),
+						   .status_out = status};
+			e->n++;
+			atomic_fetch_add(&e->pending, 1);
+			pthread_mutex_unlock(&progress_mu);
+			*req = MPI_REQUEST_NULL;
+			spool__mpi_kick(e);
+			return f;
+		}
 		pthread_mutex_unlock(&progress_mu);
 		if (rc != MPI_SUCCESS || flag) {
 			*req = MPI_REQUEST_NULL;

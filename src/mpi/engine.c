@@ -161,7 +161,7 @@ struct spool_mpi_engine {
 	 * `pending` drops before the completion it counts is published. */
 	spool_mpi_engine_stats st;
 	atomic_size_t pending;
-	atomic_uint_fast64_t completed, cancelled, passes;
+	atomic_uint_fast64_t completed, cancelled, passes, driven;
 };
 
 /* ---- inbox ------------------------------------------------------------ */
@@ -710,6 +710,8 @@ static bool drive_poll(void *arg)
 		int64_t next;
 		ev = pass_locked(e, &next);
 		pthread_mutex_unlock(&progress_mu);
+		/* relaxed: a statistic */
+		atomic_fetch_add_explicit(&e->driven, 1, memory_order_relaxed);
 	}
 	if (ev > 0) {
 		/* The spin window runs from the first quiet check after it:
@@ -828,6 +830,7 @@ int spool_mpi_engine_create(spool_mpi_engine **out,
 	atomic_init(&e->completed, 0);
 	atomic_init(&e->cancelled, 0);
 	atomic_init(&e->passes, 0);
+	atomic_init(&e->driven, 0);
 	atomic_init(&e->dirty, false);
 	atomic_init(&e->kick_posted, false);
 	atomic_init(&e->deferring, false);
@@ -1016,6 +1019,7 @@ int spool_mpi_engine_stats_get(spool_mpi_engine *e, spool_mpi_engine_stats *out)
 	out->completed = atomic_load(&e->completed);
 	out->cancelled = atomic_load(&e->cancelled);
 	out->passes = atomic_load(&e->passes);
+	out->driven = atomic_load(&e->driven);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  */
 /* mpi-ranks: 3 */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -747,6 +748,57 @@ START_TEST(requests_nobody_waits_for_complete_beside_a_driving_wait)
 }
 END_TEST
 
+struct drive_dead {
+	spool_future *f;
+	atomic_bool waiting;
+	int rc;
+};
+
+static void *wait_driving(void *arg)
+{
+	struct drive_dead *d = arg;
+	atomic_store(&d->waiting, true);
+	d->rc = spool_future_wait(d->f, 20 * SPOOL_NS_PER_S);
+	return NULL;
+}
+
+/* Destroy while threads drive waits on the engine's futures: each wait
+ * returns with its future CANCELLED, and nothing touches the engine after
+ * it is gone (AddressSanitizer watches the driven futures, which outlive
+ * the engine). */
+START_TEST(destroy_while_waits_drive_ends_every_wait)
+{
+	enum { W = 3 };
+	MPI_Comm c = spool_mpi_test_comm();
+	for (int round = 0; round < 20; round++) {
+		spool_mpi_engine *e = thread_engine();
+		struct drive_dead d[W];
+		pthread_t t[W];
+		int v[W];
+		for (int i = 0; i < W; i++) {
+			d[i] = (struct drive_dead){.rc = -1};
+			d[i].f = irecv(e, &v[i], sizeof v[i], MPI_ANY_SOURCE,
+				       95, c, NULL);
+			pthread_create(&t[i], NULL, wait_driving, &d[i]);
+		}
+		for (int i = 0; i < W; i++)
+			while (!atomic_load(&d[i].waiting))
+				sched_yield();
+		if (round % 2)
+			spool_test_sleep_ns(SPOOL_NS_PER_MS);
+		spool_mpi_engine_destroy(e);
+		for (int i = 0; i < W; i++) {
+			pthread_join(t[i], NULL);
+			ck_assert_int_eq(d[i].rc, 0);
+			ck_assert_int_eq(spool_future_state(d[i].f),
+					 SPOOL_CANCELLED);
+			spool_future_release(d[i].f);
+		}
+	}
+	MPI_Comm_free(&c);
+}
+END_TEST
+
 static Suite *make(void)
 {
 	Suite *s = suite_create("mpi_requests");
@@ -774,6 +826,7 @@ static Suite *make(void)
 		a_wait_that_stops_driving_is_finished_by_the_progress_thread);
 	tcase_add_test(
 		tc, requests_nobody_waits_for_complete_beside_a_driving_wait);
+	tcase_add_test(tc, destroy_while_waits_drive_ends_every_wait);
 	suite_add_tcase(s, tc);
 	return s;
 }

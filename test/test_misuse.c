@@ -676,6 +676,35 @@ static int set_error_final(void)
 	return 0;
 }
 
+static const spool_promise_driver null_poll_driver = {NULL, NULL, NULL};
+
+static int driven_null(void)
+{
+	EXPECT(spool_promise_new_driven(NULL, NULL) == NULL);
+	EXPECT(spool_promise_new_driven(&null_poll_driver, NULL) == NULL);
+	return 0;
+}
+
+static bool poll_never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+static const spool_promise_driver never_driver = {poll_never, NULL, NULL};
+
+static int driven_timeout(void)
+{
+	spool_future *f = spool_promise_new_driven(&never_driver, NULL);
+	EXPECT(f != NULL);
+	EXPECT_RC(spool_future_wait(f, 1000000), SPOOL_ETIMEDOUT);
+	EXPECT_STATE(f, SPOOL_PENDING);
+	EXPECT_RC(spool_promise_set_error(f, 7), 0);
+	EXPECT_STATE(f, SPOOL_FAILED);
+	spool_future_release(f);
+	return 0;
+}
+
 /* ---- set_result, set_error and start on futures that are not promises */
 
 enum np_kind { NP_GATHER, NP_MAP, NP_THEN, NP_GROUP, NP_LOOP, NP_POOL };
@@ -3922,6 +3951,8 @@ ROW("spool_promise_set_error", "NULL", "SPOOL_EINVAL", "future.h: SPOOL_EINVAL f
 ROW("spool_promise_set_error", "err 0", "SPOOL_EINVAL, f stays PENDING", "future.h: err == 0 is SPOOL_EINVAL (f is left as it was)", set_error_zero),
 ROW("spool_promise_set_error", "err INT_MAX", "0, FAILED with INT_MAX", "future.h: a positive task code makes it FAILED", set_error_int_max),
 ROW("spool_promise_set_error", "a DONE promise", "SPOOL_ESTATE, the value kept", "future.h: otherwise as set_result", set_error_final),
+ROW("spool_promise_new_driven", "NULL driver or NULL poll", "NULL", "future.h: NULL ... for a NULL d or d->poll", driven_null),
+ROW("spool_promise_new_driven", "a wait that times out while poll gives up", "SPOOL_ETIMEDOUT, still a promise to complete", "future.h: the wait goes on as for any promise", driven_timeout),
 #define NOT_A_PROMISE_ROWS(fn, op, what, ...)                                  \
 	ROW(fn, "a gather's future" what, "SPOOL_EINVAL, nothing changes", "future.h: only promises; other futures: SPOOL_EINVAL and nothing changes", np_GATHER_##op), \
 	ROW(fn, "a map's future" what, "SPOOL_EINVAL, nothing changes", "future.h: only promises; other futures: SPOOL_EINVAL and nothing changes", np_MAP_##op), \

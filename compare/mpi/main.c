@@ -3,11 +3,12 @@
  * spool-bench-mpi: spool-mpi against plain MPI, on 2 ranks.
  *
  *   mpi_pingpong  8-byte ping-pong, n round trips. spool: request futures
+ *                 of an engine with a progress thread, waited for with
+ *                 spool_future_wait() on a plain thread (which drives
+ *                 progress itself while it waits); spool-loop: the same
  *                 waited for in a loop coroutine (the loop's iterations
- *                 progress MPI); spool-thread: the same with a progress
- *                 thread and spool_future_wait() on a plain thread; mpi:
- *                 MPI_Send/MPI_Recv; mpi-wait: MPI_Isend/MPI_Irecv and
- *                 MPI_Wait.
+ *                 progress MPI); mpi: MPI_Send/MPI_Recv; mpi-wait:
+ *                 MPI_Isend/MPI_Irecv and MPI_Wait.
  *   mpi_farm      n tiny remote tasks (8-byte argument, 8-byte result).
  *                 spool: spool_mpi_submit() of all, then a gather, the
  *                 root only dispatching, the worker running tasks on its
@@ -57,7 +58,7 @@
 static const char *const benches[] = {"mpi_pingpong", "mpi_farm", "mpi_cpu",
 				      NULL};
 /* Every impl of main()'s table, for --help and --impl. */
-static const char *const impls[] = {"spool",      "spool-thread", "mpi",
+static const char *const impls[] = {"spool",      "spool-loop",   "mpi",
 				    "mpi-wait",   "spool-inline", "mpi-batch",
 				    "sequential", "gil",          NULL};
 static const spool_bench_suite suite = {
@@ -226,8 +227,10 @@ static void pp_wait_peer(void *state, int64_t n)
 	}
 }
 
-/* spool: a loop and a loop engine on each rank; a coroutine does the
- * round trips, each request a future it waits for. */
+/* spool-loop: a loop and a loop engine on each rank; a coroutine does the
+ * round trips, each request a future it waits for. spool: the same round
+ * trips on the rank's main thread, with an engine of its own progress
+ * thread (so each wait drives progress itself: a driven promise). */
 struct pp_spool {
 	spool_loop *loop;
 	spool_mpi_engine *e;
@@ -870,8 +873,8 @@ int main(int argc, char **argv)
 		int threads;
 		const struct impl *im;
 	} table[] = {
-		{"mpi_pingpong", "spool", 2, &pp_spool},
-		{"mpi_pingpong", "spool-thread", 2, &pp_thread},
+		{"mpi_pingpong", "spool", 2, &pp_thread},
+		{"mpi_pingpong", "spool-loop", 2, &pp_spool},
 		{"mpi_pingpong", "mpi", 2, &pp_mpi},
 		{"mpi_pingpong", "mpi-wait", 2, &pp_wait},
 		{"mpi_farm", "spool", 2, &farm_spool},

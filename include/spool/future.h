@@ -278,14 +278,54 @@ SPOOL_API spool_future *spool_promise_new(void);
 SPOOL_API int spool_promise_start(spool_future *f);
 
 /** Completes f with a value (DONE). Returns 0, or SPOOL_ESTATE if f was
- * already final (nothing changes), or SPOOL_EINVAL for NULL. Runs the
- * callbacks and wakes the waiters before returning. */
+ * already final or another thread is completing it (a set or a cancel
+ * that came first: f is final moments later with that outcome; this call
+ * changes nothing), or SPOOL_EINVAL for NULL. Runs the callbacks and
+ * wakes the waiters before returning. */
 SPOOL_API int spool_promise_set_result(spool_future *f, void *value);
 
 /** Completes f with an error: a positive task code or a negative spool code
  * makes it FAILED; SPOOL_ECANCELLED makes it CANCELLED. err == 0 is
  * SPOOL_EINVAL (f is left as it was). Otherwise as set_result. */
 SPOOL_API int spool_promise_set_error(spool_future *f, int err);
+
+/** How a waiting thread drives a polled API itself (see
+ * spool_promise_new_driven()). Only poll is required. */
+typedef struct spool_promise_driver {
+	/** One round of progress on whatever completes the promise (one
+	 * MPI_Testsome over the pending requests, one look at a completion
+	 * queue). It may complete promises, this one included. Returns true
+	 * to be called again, false when the waiting thread should stop
+	 * driving and sleep until another thread completes the promise (the
+	 * API's own progress thread takes over). Must not block for long. */
+	bool (*poll)(void *arg);
+	/** The waiting thread has stopped calling poll: the promise became
+	 * final, the wait timed out, or poll returned false. Called once per
+	 * wait that called poll at least once, on the waiting thread. */
+	void (*leave)(void *arg);
+	/** The promise's last reference is gone (so arg may be let go of).
+	 * Any thread. */
+	void (*release)(void *arg);
+} spool_promise_driver;
+
+/** A promise (as spool_promise_new(): complete it with the calls above)
+ * whose waiters may drive its completion themselves. A plain thread (not a
+ * pool worker, not inside a loop) that blocks on it in spool_future_wait()
+ * or spool_future_result() calls d->poll(arg) in a loop instead of
+ * sleeping, until the promise is final (the wait returns 0), the timeout
+ * passes (SPOOL_ETIMEDOUT), or poll returns false; then d->leave(arg), and
+ * the wait goes on as for any promise (it sleeps). The point is latency: a
+ * thread that polls its own completion is not woken by another thread (a
+ * futex wake-up costs microseconds; an MPI message between processes of
+ * one node takes about one). MPI's blocking calls wait the same way.
+ * Other waits (a pool worker's, a coroutine's, a combinator's) never call
+ * poll: they wait as for any promise. d (borrowed, must stay valid while
+ * the promise lives) and arg belong to the caller; d->release(arg) tells
+ * when the promise no longer needs them. Returns a new reference, or NULL
+ * when out of memory or for a NULL d or d->poll. Thread-safe; never
+ * blocks. */
+SPOOL_API spool_future *spool_promise_new_driven(const spool_promise_driver *d,
+						 void *arg);
 
 /* ---- debugging -------------------------------------------------------- */
 

@@ -162,13 +162,20 @@ SPOOL_MPI_API void spool_mpi_engine_destroy(spool_mpi_engine *e);
  *   - CANCELLED when a cancel took effect (below).
  * The engine takes the request over: *req is set to MPI_REQUEST_NULL, and
  * the engine alone tests it from then on (do not wait on, test or free it
- * yourself). A request that is already MPI_REQUEST_NULL gives a future
- * DONE at once, with an empty status. Persistent requests are not
- * supported. The future starts RUNNING: spool_future_cancel() on it
- * returns SPOOL_EBUSY and asks the engine to call MPI_Cancel on its next
- * pass; the future ends CANCELLED if MPI_Test_cancelled says the cancel
- * took effect, DONE if the operation completed first. Open MPI cancels
- * receives not yet matched; sends it does not cancel. Buffers belong to
+ * yourself). On an engine with a progress thread, a plain thread that
+ * waits for the future (spool_future_wait(), spool_future_result()) makes
+ * progress passes itself while it waits, as MPI_Wait does, instead of
+ * sleeping until the progress thread wakes it: it polls while events keep
+ * coming (spin_ns after the last), then sleeps and the progress thread
+ * finishes; meanwhile the progress thread stands aside, with a pass every
+ * max_delay_ns (docs/mpi.md). Waits of pool workers, coroutines and
+ * combinators sleep as for any future. A request that is already
+ * MPI_REQUEST_NULL gives a future DONE at once, with an empty status.
+ * Persistent requests are not supported. The future starts RUNNING:
+ * spool_future_cancel() on it returns SPOOL_EBUSY and asks the engine to call
+ * MPI_Cancel on its next pass; the future ends CANCELLED if MPI_Test_cancelled
+ * says the cancel took effect, DONE if the operation completed first. Open MPI
+ * cancels receives not yet matched; sends it does not cancel. Buffers belong to
  * MPI until the future is final, whatever its outcome.
  * Bad input never returns NULL: a NULL e or req gives a future FAILED with
  * SPOOL_EINVAL (the request, if any, untouched). NULL only when out of
@@ -184,6 +191,7 @@ typedef struct spool_mpi_engine_stats {
 	uint64_t completed; /**< requests completed */
 	uint64_t cancelled; /**< requests whose cancel took effect */
 	uint64_t pauses;    /**< pauses between passes (timer or sleep) */
+	uint64_t driven;    /**< passes made by waiting threads (below) */
 	size_t pending;     /**< requests pending now */
 } spool_mpi_engine_stats;
 

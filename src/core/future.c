@@ -725,12 +725,13 @@ bool spool__future_fail_pending(spool_future *f, struct spool__detail *d)
 	return true;
 }
 
-/* A promise is a future made by spool_promise_new: one without ops. Every
+/* A promise is a future made by spool_promise_new (one without ops) or by
+ * spool_promise_new_driven (driven.c). Every
  * future with ops (a task's, a combinator's) is completed only by what
  * made it (future_impl.h). */
 static bool is_promise(const spool_future *f)
 {
-	return f && !f->ops;
+	return f && (!f->ops || f->ops == &spool__driven_ops);
 }
 
 bool spool__is_promise(const spool_future *f)

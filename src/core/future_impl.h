@@ -269,9 +269,19 @@ void spool__future_complete_owned(spool_future *f, int err, void *value);
 void spool__future_complete_owned_release(spool_future *f, int err,
 					  void *value);
 
-/* True when f was made by spool_promise_new (no ops): the only futures
- * the public promise calls and spool_run_task may complete. */
+/* True when f was made by spool_promise_new (no ops) or
+ * spool_promise_new_driven (driven.c): the only futures the public promise
+ * calls and spool_run_task may complete. */
 bool spool__is_promise(const spool_future *f);
+
+/* The ops of a driven promise (driven.c). */
+extern const struct spool__future_ops spool__driven_ops;
+
+/* A plain thread's wait on a driven promise (driven.c): drives it with
+ * its driver's poll until f is final (0), the deadline passes
+ * (SPOOL_ETIMEDOUT) or poll gives up (then sleeps as
+ * spool__future_block). */
+int spool__driven_wait(spool_future *f, int64_t deadline);
 
 /* Blocks the calling thread until f is final or the absolute monotonic
  * deadline (ns; INT64_MAX = never) passes: a short spin, then futex.

@@ -2,6 +2,7 @@ list(APPEND SPOOL_SOURCES
   src/core/alloc.c
   src/core/callback.c
   src/core/detail.c
+  src/core/driven.c
   src/core/debug.c
   src/core/error.c
   src/core/executor.c

@@ -159,8 +159,8 @@ bool spool__future_stuck(spool_future *f)
 	if (spool__phase_final(
 		    atomic_load_explicit(&f->state, memory_order_acquire)))
 		return false;
-	if (!f->ops)
-		return false; /* a promise: anybody may complete it */
+	if (spool__is_promise(f))
+		return false; /* anybody may complete it */
 	if (wait_ctx.ops && wait_ctx.ops->holds &&
 	    wait_ctx.ops->holds(wait_ctx.ctx, f))
 		return true;
@@ -263,6 +263,8 @@ static __attribute__((noinline)) int block(spool_future *f, int64_t deadline)
 		if (rc != DEBUG_GO_ON)
 			return rc;
 	}
+	if (f->ops == &spool__driven_ops)
+		return spool__driven_wait(f, deadline);
 	if (deadline != INT64_MAX || stranded == 0)
 		return spool__future_block(f, deadline);
 	return block_checked(f);

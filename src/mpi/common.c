@@ -27,48 +27,46 @@ _Noreturn void spool__mpi_bug(const char *where, const char *what)
 	abort();
 }
 
-/* Whether MPI is live, cached: 0 not known yet, 1 live (initialized, and
- * the finalize hook below is in place), 2 finalized. Calls such as
- * spool_mpi_submit() check it on every call, and MPI_Initialized plus
- * MPI_Finalized cost two of Open MPI's locks each time. */
-static _Atomic int live_state;
-static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Whether MPI is live, known without asking MPI: asking (MPI_Initialized
+ * and MPI_Finalized) costs more than the rest of a spool_mpi_future().
+ * LIVE is set once a check found MPI initialized and an attribute was put
+ * on MPI_COMM_SELF, whose delete callback MPI_Finalize calls first thing
+ * (MPI 3.1, 8.7.1); that callback takes LIVE back, so every check after it
+ * asks MPI again and a call after MPI_Finalize is still caught. */
+enum { UNKNOWN, REGISTERING, LIVE, ENDING };
+static atomic_int live_state = UNKNOWN;
 
-/* MPI_Finalize frees MPI_COMM_SELF's attributes first of all (MPI 3.1,
- * 8.7.1), which calls this: later checks see the finalize. */
-static int on_finalize(MPI_Comm comm, int keyval, void *attr, void *extra)
+static int live_ends(MPI_Comm comm, int key, void *value, void *extra)
 {
 	(void)comm;
-	(void)keyval;
-	(void)attr;
+	(void)key;
+	(void)value;
 	(void)extra;
-	atomic_store(&live_state, 2);
+	atomic_store(&live_state, ENDING);
 	return MPI_SUCCESS;
 }
 
 void spool__mpi_check_live(const char *fn)
 {
-	int s = atomic_load(&live_state);
-	if (s == 1)
-		return;
+	if (atomic_load_explicit(&live_state, memory_order_relaxed) == LIVE)
+		return; /* relaxed: a flag about MPI, guarding no data */
 	int init = 0, fin = 0;
 	MPI_Initialized(&init);
 	MPI_Finalized(&fin);
 	if (!init)
 		spool__mpi_misuse(fn, "called before MPI_Init");
-	if (fin || s == 2)
+	if (fin)
 		spool__mpi_misuse(fn, "called after MPI_Finalize");
-	/* Live: install the hook once, then trust the cache. Without it
-	 * (an MPI call failed) every check stays the slow one. */
-	pthread_mutex_lock(&live_mu);
-	if (atomic_load(&live_state) == 0) {
-		int kv;
-		if (MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, on_finalize,
-					   &kv, NULL) == MPI_SUCCESS &&
-		    MPI_Comm_set_attr(MPI_COMM_SELF, kv, NULL) == MPI_SUCCESS)
-			atomic_store(&live_state, 1);
-	}
-	pthread_mutex_unlock(&live_mu);
+	int expect = UNKNOWN;
+	if (!atomic_compare_exchange_strong(&live_state, &expect, REGISTERING))
+		return; /* another thread registers, or MPI is ending */
+	int key;
+	if (MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, live_ends, &key,
+				   NULL) == MPI_SUCCESS &&
+	    MPI_Comm_set_attr(MPI_COMM_SELF, key, NULL) == MPI_SUCCESS)
+		atomic_store(&live_state, LIVE);
+	else
+		atomic_store(&live_state, UNKNOWN);
 }
 
 int64_t spool__mpi_now(void)

@@ -34,6 +34,28 @@
  * so MPI_Testsome (and everything a poller does) is never called by two
  * threads at once, whatever the number of engines.
  *
+ * Driving waits. A thread's round trip through a progress thread costs a
+ * futex wake-up (the progress thread completes the future, the waiter
+ * sleeps on it): microseconds, several times an MPI message between two
+ * processes of one node. So the futures of an engine with a progress
+ * thread are driven promises (spool_promise_new_driven): a plain thread
+ * that waits on one runs progress passes itself, as MPI_Wait polls on the
+ * calling thread, for as long as events keep coming (spin_ns after the
+ * last), then sleeps and lets the progress thread finish. A pass takes
+ * the progress lock with trylock: a waiter never blocks behind another
+ * pass, whose completions it sees in the future's state anyway.
+ *   While anybody drives, the progress thread stands aside: it does not
+ * spin (four spinning threads on two cores, as two ranks of a ping-pong
+ * make, delay the very messages they wait for; waking it often costs the
+ * same) but sleeps and makes one pass every max_delay_ns, the latency
+ * bound of a quiet spell, so a request nobody drives still progresses
+ * within that time. New requests do not wake it (a driver's next pass
+ * takes them), which saves a wake-up per request. When the last driver
+ * leaves with requests pending it hands over: it wakes the thread. The
+ * count of drivers and `pending` are seq_cst on both sides, so a leaver
+ * sees a request added before its decrement; one added after it finds the
+ * thread standing aside and waits at most max_delay_ns for its next pass.
+ *
  * Cancellation: a request future starts RUNNING, so spool_future_cancel()
  * only raises its flag; each pass looks at the flags of the pending
  * futures and calls MPI_Cancel once for each new one, and the completion
@@ -58,6 +80,12 @@ static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
 /* How long a pass on a loop polls on when it finds nothing, inside the
  * spin window (see loop_pass). */
 #define INNER_SPIN_NS 5000
+
+/* The fields of the engine's drive word. */
+#define DRIVE_BITS 20
+#define DRIVE_ONE UINT64_C(1)
+#define DRIVE_MASK ((UINT64_C(1) << DRIVE_BITS) - 1)
+#define DRIVE_BEGUN (UINT64_C(1) << DRIVE_BITS)
 
 /* One pending request's bookkeeping, parallel to the request array. */
 struct op {
@@ -109,6 +137,16 @@ struct spool_mpi_engine {
 	bool stop;     /* mu */
 	bool sleeping; /* mu: the thread waits on cv */
 	bool kicked;   /* mu: an event since the thread last looked */
+	bool handoff;  /* mu: the last driver left with requests pending */
+	/* Written under mu; read without it by kicks (see "Driving
+	 * waits"): the thread stands aside while waiters drive. */
+	atomic_bool deferring;
+
+	/* Waiters that drive (see "Driving waits" above): how many drive
+	 * now (the low DRIVERS_BITS) and how many drives began (above
+	 * them), so the progress thread can tell that somebody drove while
+	 * it stood aside. One word: entering a drive is one add. */
+	atomic_uint_fast64_t drive;
 
 	/* Loop. */
 	spool_loop *loop;
@@ -123,7 +161,7 @@ struct spool_mpi_engine {
 	 * `pending` drops before the completion it counts is published. */
 	spool_mpi_engine_stats st;
 	atomic_size_t pending;
-	atomic_uint_fast64_t completed, cancelled, passes;
+	atomic_uint_fast64_t completed, cancelled, passes, driven;
 };
 
 /* ---- inbox ------------------------------------------------------------ */
@@ -166,29 +204,41 @@ static int inbox_add(spool_mpi_engine *e, MPI_Request req, struct op op)
 	return rc;
 }
 
-/* Moves the inbox into the pass's arrays. Progress lock held. */
-static void take_inbox(spool_mpi_engine *e)
+/* Makes room for need requests in the pass's arrays. Progress lock held.
+ * Returns 0 or SPOOL_ENOMEM (the arrays then as they were, or larger). */
+static int room_locked(spool_mpi_engine *e, size_t need)
 {
-	if (!atomic_exchange(&e->dirty, false))
-		return;
-	pthread_mutex_lock(&e->mu);
-	size_t need = e->n + e->in_n;
 	size_t c1 = e->cap, c2 = e->cap, c3 = e->cap, c4 = e->cap;
 	if (grow((void **)&e->reqs, &c1, need, sizeof *e->reqs) ||
 	    grow((void **)&e->ops, &c2, need, sizeof *e->ops) ||
 	    grow((void **)&e->idx, &c3, need, sizeof *e->idx) ||
 	    grow((void **)&e->sts, &c4, need, sizeof *e->sts)) {
-		/* No room: the inbox stays for a later pass. */
 		size_t c = c1;
 		c = c2 < c ? c2 : c;
 		c = c3 < c ? c3 : c;
 		c = c4 < c ? c4 : c;
 		e->cap = c;
+		return SPOOL_ENOMEM;
+	}
+	e->cap = c1;
+	return 0;
+}
+
+/* Moves the inbox into the pass's arrays. Progress lock held. A load
+ * before the exchange: most passes find nothing new, and a plain load
+ * does not take the line away from the threads that add. */
+static void take_inbox(spool_mpi_engine *e)
+{
+	if (!atomic_load(&e->dirty) || !atomic_exchange(&e->dirty, false))
+		return;
+	pthread_mutex_lock(&e->mu);
+	size_t need = e->n + e->in_n;
+	if (room_locked(e, need) != 0) {
+		/* No room: the inbox stays for a later pass. */
 		atomic_store(&e->dirty, true); /* try again next pass */
 		pthread_mutex_unlock(&e->mu);
 		return;
 	}
-	e->cap = c1;
 	if (e->in_n) {
 		memcpy(e->reqs + e->n, e->in_reqs, e->in_n * sizeof *e->reqs);
 		memcpy(e->ops + e->n, e->in_ops, e->in_n * sizeof *e->ops);
@@ -258,7 +308,23 @@ static int test_requests(spool_mpi_engine *e)
 		}
 	}
 	int out = 0;
-	int rc = MPI_Testsome((int)n, e->reqs, &out, e->idx, e->sts);
+	int rc;
+	if (n == 1) {
+		/* One request (a conversation's receive): MPI_Test does the
+		 * same for half the instructions of MPI_Testsome. */
+		int flag = 0;
+		e->idx[0] = 0;
+		rc = MPI_Test(&e->reqs[0], &flag, &e->sts[0]);
+		out = flag ? 1 : 0;
+		if (rc != MPI_SUCCESS) {
+			/* Reported as Testsome reports a failed request. */
+			e->sts[0].MPI_ERROR = rc;
+			rc = MPI_ERR_IN_STATUS;
+			out = 1;
+		}
+	} else {
+		rc = MPI_Testsome((int)n, e->reqs, &out, e->idx, e->sts);
+	}
 	int done = 0;
 	if (rc == MPI_SUCCESS || rc == MPI_ERR_IN_STATUS) {
 		if (out == MPI_UNDEFINED)
@@ -359,6 +425,34 @@ static void add_ns(struct timespec *ts, int64_t ns)
 	}
 }
 
+/* Waiters drive (see "Driving waits" above): sleep max_delay_ns unless
+ * the last driver hands over or destroy stops us, then make one pass
+ * without waiting for the progress lock. Called and returns with mu
+ * held. */
+static void stand_aside(spool_mpi_engine *e)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	add_ns(&ts, e->max_delay_ns);
+	atomic_store(&e->deferring, true);
+	e->sleeping = true;
+	e->st.pauses++;
+	while (!e->stop && !e->handoff)
+		if (pthread_cond_timedwait(&e->cv, &e->mu, &ts) == ETIMEDOUT)
+			break;
+	e->sleeping = false;
+	atomic_store(&e->deferring, false);
+	e->handoff = false;
+	pthread_mutex_unlock(&e->mu);
+	if (pthread_mutex_trylock(&progress_mu) == 0) {
+		int64_t next;
+		pass_locked(e, &next);
+		pthread_mutex_unlock(&progress_mu);
+	}
+	pthread_mutex_lock(&e->mu);
+	e->kicked = true; /* go on hot: a driver may have just left */
+}
+
 static void *progress_main(void *arg)
 {
 	spool_mpi_engine *e = arg;
@@ -369,9 +463,18 @@ static void *progress_main(void *arg)
 #endif
 	int64_t last = spool__mpi_now(), delay = 1000;
 	pthread_mutex_lock(&e->mu);
+	uint64_t seen = atomic_load(&e->drive) >> DRIVE_BITS;
 	for (;;) {
 		if (e->stop)
 			break;
+		uint64_t d = atomic_load(&e->drive);
+		if ((d & DRIVE_MASK) > 0 || d >> DRIVE_BITS != seen) {
+			seen = d >> DRIVE_BITS;
+			stand_aside(e);
+			last = spool__mpi_now();
+			delay = 1000;
+			continue;
+		}
 		bool idle = atomic_load(&e->pending) == 0 && e->npollers == 0;
 		if (idle) {
 			/* Nothing to poll: sleep until a kick. No wake-up is
@@ -566,12 +669,106 @@ void spool__mpi_kick(spool_mpi_engine *e)
 		}
 		return;
 	}
+	/* Standing aside, the thread is not woken: a driver takes the
+	 * request in its next pass (see "Driving waits"). seq_cst, after the
+	 * caller's inbox_add: the thread clears the flag before the pass
+	 * that ends its stand, so that pass finds the request. */
+	if (atomic_load(&e->deferring))
+		return;
 	pthread_mutex_lock(&e->mu);
 	e->kicked = true;
-	if (e->sleeping)
+	if (e->sleeping && !atomic_load(&e->deferring))
 		pthread_cond_signal(&e->cv);
 	pthread_mutex_unlock(&e->mu);
 }
+
+/* ---- driving waits ------------------------------------------------------ */
+
+/* The engine this thread drives now (NULL: none), when it last saw an
+ * event, and the passes since. A thread drives one engine at a time: a
+ * wait nested in a completion callback that drives another engine leaves
+ * the first, whose next poll enters it again. */
+static _Thread_local struct {
+	spool_mpi_engine *e;
+	int64_t last_event; /* 0: not read yet */
+	unsigned idle;
+} drive __attribute__((tls_model("initial-exec")));
+
+static void drive_leave(void *arg);
+
+/* Passes without an event between two clock reads, and between two
+ * sched_yield()s (with more threads than cores, the one a driver waits
+ * for may need this core). */
+#define DRIVE_IDLE_CLOCK 16
+#define DRIVE_IDLE_YIELD 256
+
+static bool drive_poll(void *arg)
+{
+	spool_mpi_engine *e = arg;
+	if (drive.e != e) {
+		if (drive.e)
+			drive_leave(drive.e);
+		drive.e = e;
+		drive.last_event = 0;
+		drive.idle = 0;
+		atomic_fetch_add(&e->drive, DRIVE_ONE | DRIVE_BEGUN);
+	}
+	if (atomic_load(&e->dead))
+		return false; /* destroy completes the futures */
+	int ev = 0;
+	if (pthread_mutex_trylock(&progress_mu) == 0) {
+		int64_t next;
+		ev = pass_locked(e, &next);
+		pthread_mutex_unlock(&progress_mu);
+		/* relaxed: a statistic */
+		atomic_fetch_add_explicit(&e->driven, 1, memory_order_relaxed);
+	}
+	if (ev > 0) {
+		/* The spin window runs from the first quiet check after it:
+		 * a clock read per check, none per event. */
+		drive.idle = 0;
+		drive.last_event = 0;
+		return true;
+	}
+	drive.idle++;
+	if (drive.idle % DRIVE_IDLE_YIELD == 0)
+		sched_yield();
+	if (drive.idle % DRIVE_IDLE_CLOCK == 0) {
+		int64_t now = spool__mpi_now();
+		if (!drive.last_event)
+			drive.last_event = now;
+		else if (now - drive.last_event >= e->spin_ns)
+			return false; /* quiet: sleep, the thread goes on */
+	}
+	return true;
+}
+
+static void drive_leave(void *arg)
+{
+	spool_mpi_engine *e = arg;
+	if (drive.e != e)
+		return; /* a nested wait on another engine left it already */
+	drive.e = NULL;
+	/* seq_cst, with inbox_add's increment of pending: see "Driving
+	 * waits". */
+	uint64_t old = atomic_fetch_sub(&e->drive, DRIVE_ONE);
+	if ((old & DRIVE_MASK) == DRIVE_ONE && atomic_load(&e->pending) > 0) {
+		pthread_mutex_lock(&e->mu);
+		e->handoff = true;
+		e->kicked = true;
+		if (e->sleeping)
+			pthread_cond_signal(&e->cv);
+		pthread_mutex_unlock(&e->mu);
+	}
+}
+
+static void drive_release(void *arg)
+{
+	engine_unref(arg);
+}
+
+static const spool_promise_driver mpi_driver = {drive_poll, drive_leave,
+						drive_release};
 
 /* ---- public ------------------------------------------------------------ */
 
@@ -643,8 +840,11 @@ int spool_mpi_engine_create(spool_mpi_engine **out,
 	atomic_init(&e->completed, 0);
 	atomic_init(&e->cancelled, 0);
 	atomic_init(&e->passes, 0);
+	atomic_init(&e->driven, 0);
 	atomic_init(&e->dirty, false);
 	atomic_init(&e->kick_posted, false);
+	atomic_init(&e->deferring, false);
+	atomic_init(&e->drive, 0);
 	if (!e->loop) {
 		if (pthread_create(&e->thread, NULL, progress_main, e) != 0) {
 			engine_free(e);
@@ -665,7 +865,19 @@ spool_future *spool_mpi_future(spool_mpi_engine *e, MPI_Request *req,
 	if (e->dead)
 		spool__mpi_misuse("spool_mpi_future",
 				  "the engine is being destroyed");
-	spool_future *f = spool_promise_new();
+	/* On a progress-thread engine a driven promise (see "Driving
+	 * waits"), which holds a reference to the engine. */
+	spool_future *f;
+	if (e->loop) {
+		f = spool_promise_new();
+	} else {
+		/* relaxed: made from the caller's use of a live engine, whose
+		 * own reference destroy drops only after this returns */
+		atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+		f = spool_promise_new_driven(&mpi_driver, e);
+		if (!f)
+			engine_unref(e);
+	}
 	if (!f)
 		return NULL;
 	if (*req == MPI_REQUEST_NULL) {
@@ -685,6 +897,22 @@ spool_future *spool_mpi_future(spool_mpi_engine *e, MPI_Request *req,
 		int flag = 0;
 		MPI_Status st;
 		int rc = MPI_Test(req, &flag, &st);
+		if (rc == MPI_SUCCESS && !flag &&
+		    room_locked(e, e->n + 1) == 0) {
+			/* Pending: it joins the pass's arrays at once, which
+			 * the progress lock we hold owns: no inbox, no lock
+			 * of the engine's. The next pass tests it. */
+			spool_promise_start(f);
+			e->reqs[e->n] = *req;
+			e->ops[e->n] = (struct op){.f = spool_future_retain(f),
+						   .status_out = status};
+			e->n++;
+			atomic_fetch_add(&e->pending, 1);
+			pthread_mutex_unlock(&progress_mu);
+			*req = MPI_REQUEST_NULL;
+			spool__mpi_kick(e);
+			return f;
+		}
 		pthread_mutex_unlock(&progress_mu);
 		if (rc != MPI_SUCCESS || flag) {
 			*req = MPI_REQUEST_NULL;
@@ -806,6 +1034,7 @@ int spool_mpi_engine_stats_get(spool_mpi_engine *e, spool_mpi_engine_stats *out)
 	out->completed = atomic_load(&e->completed);
 	out->cancelled = atomic_load(&e->cancelled);
 	out->passes = atomic_load(&e->passes);
+	out->driven = atomic_load(&e->driven);
 	return 0;
 }
 

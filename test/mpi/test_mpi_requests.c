@@ -8,6 +8,8 @@
  */
 /* mpi-ranks: 3 */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -594,6 +596,209 @@ START_TEST(many_threads_add_requests_to_one_engine)
 }
 END_TEST
 
+/* ---- driving waits ------------------------------------------------------ */
+
+/* On a thread engine, a plain thread's waits drive progress: a ping-pong
+ * on the main thread makes passes of its own (counted as driven), and
+ * the answers are right. */
+START_TEST(a_plain_thread_wait_drives_progress_itself)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	int me = spool_mpi_test_rank();
+	spool_mpi_engine *e = thread_engine();
+	if (me < 2) {
+		struct pp p = {.e = e,
+			       .c = c,
+			       .peer = 1 - me,
+			       .rounds = 400,
+			       .first = me == 0};
+		void *res;
+		ck_assert_int_eq(pingpong_task(&p, &res), 0);
+		spool_mpi_engine_stats st;
+		spool_mpi_engine_stats_get(e, &st);
+		/* Most receives are pending when their wait begins, and the
+		 * progress thread stands aside while waits drive: without
+		 * driving the count is 0. */
+		ck_assert_uint_ge(st.driven, p.rounds / 4);
+		ck_assert_uint_eq(st.pending, 0);
+	}
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+/* A wait that finds nothing for its spin window stops driving and sleeps;
+ * the progress thread, handed the pending receive, completes it. */
+START_TEST(a_wait_that_stops_driving_is_finished_by_the_progress_thread)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	int me = spool_mpi_test_rank();
+	spool_mpi_engine_options o = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+	o.spin_ns = -1; /* no spin window: a wait gives up at once */
+	spool_mpi_engine *e = NULL;
+	ck_assert_int_eq(spool_mpi_engine_create(&e, &o), 0);
+	int v = 0;
+	if (me == 0) {
+		spool_future *f = irecv(e, &v, sizeof v, 1, 80, c, NULL);
+		ck_assert_int_eq(spool_future_wait(f, 10 * SPOOL_NS_PER_S), 0);
+		ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+		ck_assert_int_eq(v, 4242);
+		spool_future_release(f);
+		spool_mpi_engine_stats st;
+		spool_mpi_engine_stats_get(e, &st);
+		/* It stopped driving: a wait that polled for the 100 ms
+		 * would have made hundreds of thousands of passes. The
+		 * progress thread made the rest. */
+		ck_assert_uint_lt(st.driven, 10000);
+		ck_assert_uint_gt(st.passes, st.driven);
+	} else if (me == 1) {
+		spool_test_sleep_ns(100 * SPOOL_NS_PER_MS);
+		v = 4242;
+		MPI_Send(&v, sizeof v, MPI_BYTE, 0, 80, c);
+	}
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+struct drive_long {
+	spool_mpi_engine *e;
+	MPI_Comm c;
+	int rc;
+};
+
+/* Waits (driving) for a message rank 1 sends last. */
+static void *drive_long_main(void *arg)
+{
+	struct drive_long *d = arg;
+	int v = 0;
+	spool_future *f = irecv(d->e, &v, sizeof v, 1, 91, d->c, NULL);
+	d->rc = spool_future_wait(f, 20 * SPOOL_NS_PER_S);
+	if (d->rc == 0 && (spool_future_state(f) != SPOOL_DONE || v != 7))
+		d->rc = -1;
+	spool_future_release(f);
+	return NULL;
+}
+
+static void count_cb(spool_future *f, void *arg)
+{
+	atomic_int *n = arg;
+	if (spool_future_state(f) == SPOOL_DONE)
+		atomic_fetch_add(n, 1);
+}
+
+/* Requests that nobody waits for (done-callbacks only) complete while
+ * another thread drives, and after the driver leaves: none waits for a
+ * waiter that never comes. */
+START_TEST(requests_nobody_waits_for_complete_beside_a_driving_wait)
+{
+	enum { N = 50 };
+	MPI_Comm c = spool_mpi_test_comm();
+	int me = spool_mpi_test_rank();
+	spool_mpi_engine *e = thread_engine();
+	if (me == 0) {
+		struct drive_long d = {e, c, -2};
+		pthread_t t;
+		pthread_create(&t, NULL, drive_long_main, &d);
+		atomic_int done = 0;
+		int vals[N];
+		spool_future *fs[N];
+		for (int i = 0; i < N; i++) {
+			fs[i] = irecv(e, &vals[i], sizeof vals[i], 1, 90, c,
+				      NULL);
+			ck_assert_int_eq(spool_future_add_callback(
+						 fs[i], count_cb, &done),
+					 0);
+		}
+		/* Tell rank 1 to send the N, then the driver's message. */
+		int go = 1;
+		MPI_Send(&go, 1, MPI_INT, 1, 92, c);
+		int64_t end = spool_test_now_ns() + 20 * SPOOL_NS_PER_S;
+		while (atomic_load(&done) < N && spool_test_now_ns() < end)
+			spool_test_sleep_ns(SPOOL_NS_PER_MS);
+		ck_assert_int_eq(atomic_load(&done), N);
+		pthread_join(t, NULL);
+		ck_assert_int_eq(d.rc, 0);
+		for (int i = 0; i < N; i++)
+			spool_future_release(fs[i]);
+		/* Now nobody drives: one more, callback only. */
+		int last = 0;
+		atomic_int one = 0;
+		spool_future *f = irecv(e, &last, sizeof last, 1, 93, c, NULL);
+		ck_assert_int_eq(spool_future_add_callback(f, count_cb, &one),
+				 0);
+		MPI_Send(&go, 1, MPI_INT, 1, 92, c);
+		end = spool_test_now_ns() + 20 * SPOOL_NS_PER_S;
+		while (atomic_load(&one) < 1 && spool_test_now_ns() < end)
+			spool_test_sleep_ns(SPOOL_NS_PER_MS);
+		ck_assert_int_eq(atomic_load(&one), 1);
+		spool_future_release(f);
+	} else if (me == 1) {
+		int go;
+		MPI_Recv(&go, 1, MPI_INT, 0, 92, c, MPI_STATUS_IGNORE);
+		for (int i = 0; i < N; i++)
+			MPI_Send(&i, sizeof i, MPI_BYTE, 0, 90, c);
+		int seven = 7;
+		MPI_Send(&seven, sizeof seven, MPI_BYTE, 0, 91, c);
+		MPI_Recv(&go, 1, MPI_INT, 0, 92, c, MPI_STATUS_IGNORE);
+		MPI_Send(&seven, sizeof seven, MPI_BYTE, 0, 93, c);
+	}
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+struct drive_dead {
+	spool_future *f;
+	atomic_bool waiting;
+	int rc;
+};
+
+static void *wait_driving(void *arg)
+{
+	struct drive_dead *d = arg;
+	atomic_store(&d->waiting, true);
+	d->rc = spool_future_wait(d->f, 20 * SPOOL_NS_PER_S);
+	return NULL;
+}
+
+/* Destroy while threads drive waits on the engine's futures: each wait
+ * returns with its future CANCELLED, and nothing touches the engine after
+ * it is gone (AddressSanitizer watches the driven futures, which outlive
+ * the engine). */
+START_TEST(destroy_while_waits_drive_ends_every_wait)
+{
+	enum { W = 3 };
+	MPI_Comm c = spool_mpi_test_comm();
+	for (int round = 0; round < 20; round++) {
+		spool_mpi_engine *e = thread_engine();
+		struct drive_dead d[W];
+		pthread_t t[W];
+		int v[W];
+		for (int i = 0; i < W; i++) {
+			d[i] = (struct drive_dead){.rc = -1};
+			d[i].f = irecv(e, &v[i], sizeof v[i], MPI_ANY_SOURCE,
+				       95, c, NULL);
+			pthread_create(&t[i], NULL, wait_driving, &d[i]);
+		}
+		for (int i = 0; i < W; i++)
+			while (!atomic_load(&d[i].waiting))
+				sched_yield();
+		if (round % 2)
+			spool_test_sleep_ns(SPOOL_NS_PER_MS);
+		spool_mpi_engine_destroy(e);
+		for (int i = 0; i < W; i++) {
+			pthread_join(t[i], NULL);
+			ck_assert_int_eq(d[i].rc, 0);
+			ck_assert_int_eq(spool_future_state(d[i].f),
+					 SPOOL_CANCELLED);
+			spool_future_release(d[i].f);
+		}
+	}
+	MPI_Comm_free(&c);
+}
+END_TEST
+
 static Suite *make(void)
 {
 	Suite *s = suite_create("mpi_requests");
@@ -615,6 +820,13 @@ static Suite *make(void)
 	tcase_add_test(tc, pending_request_is_polled_with_backoff);
 	tcase_add_test(tc, destroy_cancels_what_is_pending);
 	tcase_add_test(tc, many_threads_add_requests_to_one_engine);
+	tcase_add_test(tc, a_plain_thread_wait_drives_progress_itself);
+	tcase_add_test(
+		tc,
+		a_wait_that_stops_driving_is_finished_by_the_progress_thread);
+	tcase_add_test(
+		tc, requests_nobody_waits_for_complete_beside_a_driving_wait);
+	tcase_add_test(tc, destroy_while_waits_drive_ends_every_wait);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -136,9 +136,67 @@ void lab_gil_release(lab_gil *g)
 	pthread_mutex_unlock(&g->mu);
 }
 
+/* ---- the checker's CPU-share probe (gil.h) -------------------------- */
+
+/* The probe's generation: a thread whose slot is from an older one takes
+ * a new slot. Slots hold permille of a CPU (-1: none yet). */
+static atomic_int share_gen;
+static atomic_int share_used;
+static atomic_int share_permille[LAB_GIL_SHARE_THREADS];
+static _Thread_local int my_gen, my_slot = -1;
+static _Thread_local int64_t my_wall0, my_cpu0;
+
+static int64_t clock_ns(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void lab_gil_share_begin(void)
+{
+	for (int i = 0; i < LAB_GIL_SHARE_THREADS; i++)
+		atomic_store(&share_permille[i], -1);
+	atomic_store(&share_used, 0);
+	atomic_fetch_add(&share_gen, 1);
+}
+
+double lab_gil_share_min(void)
+{
+	int n = atomic_load(&share_used), min = 1000;
+	for (int i = 0; i < n && i < LAB_GIL_SHARE_THREADS; i++) {
+		int v = atomic_load(&share_permille[i]);
+		if (v >= 0 && v < min)
+			min = v;
+	}
+	return min / 1000.0;
+}
+
+static void share_sample(void)
+{
+	int gen = atomic_load(&share_gen);
+	if (gen == 0)
+		return; /* no probe asked for */
+	if (my_gen != gen || my_slot < 0) {
+		my_gen = gen;
+		my_slot = atomic_fetch_add(&share_used, 1);
+		my_wall0 = clock_ns(CLOCK_MONOTONIC);
+		my_cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+		return;
+	}
+	if (my_slot >= LAB_GIL_SHARE_THREADS)
+		return;
+	int64_t wall = clock_ns(CLOCK_MONOTONIC) - my_wall0;
+	int64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - my_cpu0;
+	if (wall > 0)
+		atomic_store(&share_permille[my_slot],
+			     (int)(cpu * 1000 / wall));
+}
+
 void lab_gil_checkpoint(void)
 {
-	my_checkpoints++;
+	if (++my_checkpoints % LAB_GIL_SHARE_EVERY == 0)
+		share_sample();
 	lab_gil *g = held;
 	if (!g) {
 		/* relaxed: a flag the checker sets before the threads

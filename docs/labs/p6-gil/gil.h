@@ -73,4 +73,18 @@ long lab_gil_checkpoints_here(void);
 long lab_gil_unlocked_checkpoints(void);
 void lab_gil_expect_held(bool on);
 
+/* For the checker: the share of a CPU that threads got while they
+ * computed. After lab_gil_share_begin(), every thread that reaches
+ * checkpoints measures, every LAB_GIL_SHARE_EVERY checkpoints, its CPU
+ * time over the time since its first checkpoint; lab_gil_share_min()
+ * gives the smallest of the threads' latest figures (1.0 when none
+ * measured). A thread that computes alone on a free CPU gets about 1,
+ * whether or not other threads compute at the same time; below that, the
+ * machine was busy with other work: it tells a busy machine from threads
+ * that do not run at the same time. Up to LAB_GIL_SHARE_THREADS threads. */
+#define LAB_GIL_SHARE_EVERY 1024
+#define LAB_GIL_SHARE_THREADS 16
+void lab_gil_share_begin(void);
+double lab_gil_share_min(void);
+
 #endif /* LAB_GIL_H */

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Driven promises: a promise whose plain-thread waiters make progress on
+ * it themselves (spool_promise_new_driven in spool/future.h).
+ *
+ * An API that must be polled (MPI, a completion queue) usually has a
+ * progress thread that polls and completes promises; a thread waiting on
+ * one of them then sleeps on the future's futex and is woken by that
+ * thread. The wake-up is a system call on one side and a scheduling delay
+ * on the other: microseconds, where the event itself (an MPI message
+ * between two processes of one node) takes about one. MPI_Wait avoids it
+ * by polling on the waiting thread; a driven promise lets a plain thread's
+ * spool_future_wait() do the same through the driver's poll.
+ *
+ * The record is a future followed by the driver and its argument; its ops
+ * mark it (wait.c's block() and future.c's is_promise() compare the ops
+ * pointer) and its fini hands the argument back (d->release). Everything
+ * else is a promise's: completion, callbacks, cancel requests.
+ *
+ * The wait: poll until f is final, the deadline passes, or poll says stop;
+ * then leave, then the ordinary block (spin, futex) for whatever time is
+ * left. No wake-up can be lost in the hand-over: the block that follows
+ * reads the state word afresh, so a completion during the last poll is
+ * seen, and one after it wakes the futex as for any waiter. The wait reads
+ * the state with acquire, pairing with the completion's release, so a
+ * value the driver's poll published through completing f is visible.
+ */
+#include "alloc.h"
+#include "future_impl.h"
+#include "wait.h"
+
+struct driven {
+	spool_future f; /* first: the future's address is the record's */
+	const spool_promise_driver *d;
+	void *arg;
+};
+
+static void driven_fini(spool_future *f)
+{
+	struct driven *p = (struct driven *)f;
+	if (p->d->release)
+		p->d->release(p->arg);
+}
+
+const struct spool__future_ops spool__driven_ops = {.fini = driven_fini};
+
+spool_future *spool_promise_new_driven(const spool_promise_driver *d, void *arg)
+{
+	if (!d || !d->poll)
+		return NULL;
+	struct driven *p = spool__malloc(sizeof *p);
+	if (!p)
+		return NULL;
+	spool__future_init(&p->f, &spool__driven_ops);
+	p->d = d;
+	p->arg = arg;
+	return &p->f;
+}
+
+/* How many polls pass between two clock reads when the wait has a
+ * deadline: a poll is short (one MPI_Testsome), a clock read is not free. */
+enum { POLLS_PER_CLOCK = 32 };
+
+int spool__driven_wait(spool_future *f, int64_t deadline)
+{
+	const struct driven *p = (const struct driven *)f;
+	const spool_promise_driver *d = p->d;
+	void *arg = p->arg;
+	unsigned polls = 0;
+	bool polled = false;
+	int rc = -1; /* -1: poll gave up; the block decides */
+	for (;;) {
+		if (spool__future_is_final(f)) {
+			rc = 0;
+			break;
+		}
+		if (deadline != INT64_MAX && polls++ % POLLS_PER_CLOCK == 0 &&
+		    spool__now_ns() >= deadline) {
+			rc = SPOOL_ETIMEDOUT;
+			break;
+		}
+		polled = true;
+		if (!d->poll(arg))
+			break;
+	}
+	if (polled && d->leave)
+		d->leave(arg);
+	if (rc == SPOOL_ETIMEDOUT && spool__future_is_final(f))
+		rc = 0;
+	return rc >= 0 ? rc : spool__future_block(f, deadline);
+}

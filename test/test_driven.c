@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Suite "driven": promises whose plain-thread waiters drive them
+ * (spool_promise_new_driven). A plain thread's wait calls the driver's
+ * poll until the promise is final, the deadline passes or poll gives up,
+ * then leave once; it then sleeps as for any promise and is woken by a
+ * completion from another thread. A pool worker's and a coroutine's waits
+ * never poll. release runs once, at the last reference. Many threads
+ * polling one promise while others complete it lose no wake-up and leave
+ * once each.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "support.h"
+
+#define BOUND (20 * SPOOL_NS_PER_S)
+
+/* A driver whose poll completes the promise in arg after `after` polls
+ * (0: never), or gives up after `give_up` polls (0: never). */
+struct drv {
+	spool_future *f;
+	atomic_long polls, leaves, releases;
+	long after, give_up;
+	_Atomic(pthread_t *) poller; /* the thread of the last poll */
+};
+
+static _Thread_local pthread_t me;
+
+static bool drv_poll(void *arg)
+{
+	struct drv *d = arg;
+	long n = atomic_fetch_add(&d->polls, 1) + 1;
+	me = pthread_self();
+	atomic_store(&d->poller, &me);
+	if (d->after && n == d->after)
+		ck_assert_int_eq(spool_promise_set_result(d->f, d), 0);
+	return !(d->give_up && n >= d->give_up);
+}
+
+static void drv_leave(void *arg)
+{
+	struct drv *d = arg;
+	atomic_fetch_add(&d->leaves, 1);
+}
+
+static void drv_release(void *arg)
+{
+	struct drv *d = arg;
+	atomic_fetch_add(&d->releases, 1);
+}
+
+static const spool_promise_driver driver = {drv_poll, drv_leave, drv_release};
+
+static struct drv *drv_new(long after, long give_up)
+{
+	struct drv *d = calloc(1, sizeof *d);
+	d->after = after;
+	d->give_up = give_up;
+	d->f = spool_promise_new_driven(&driver, d);
+	ck_assert_ptr_nonnull(d->f);
+	return d;
+}
+
+START_TEST(a_plain_wait_polls_until_its_poll_completes_the_promise)
+{
+	struct drv *d = drv_new(1000, 0);
+	void *v = NULL;
+	ck_assert_int_eq(spool_future_result(d->f, BOUND, &v), 0);
+	ck_assert_ptr_eq(v, d);
+	ck_assert_int_eq(atomic_load(&d->polls), 1000);
+	ck_assert_int_eq(atomic_load(&d->leaves), 1);
+	ck_assert(pthread_equal(*atomic_load(&d->poller), pthread_self()));
+	/* Final now: a second wait returns at once, without a poll. */
+	ck_assert_int_eq(spool_future_wait(d->f, SPOOL_FOREVER), 0);
+	ck_assert_int_eq(atomic_load(&d->polls), 1000);
+	ck_assert_int_eq(atomic_load(&d->releases), 0);
+	spool_future_release(d->f);
+	ck_assert_int_eq(atomic_load(&d->releases), 1);
+	free(d);
+}
+END_TEST
+
+static void *complete_later(void *arg)
+{
+	struct drv *d = arg;
+	spool_test_sleep_ns(20 * SPOOL_NS_PER_MS);
+	ck_assert_int_eq(spool_promise_set_error(d->f, 42), 0);
+	return NULL;
+}
+
+START_TEST(a_wait_whose_poll_gives_up_sleeps_until_another_thread_completes)
+{
+	struct drv *d = drv_new(0, 5);
+	pthread_t t;
+	pthread_create(&t, NULL, complete_later, d);
+	ck_assert_int_eq(spool_future_wait(d->f, BOUND), 0);
+	ck_assert_int_eq(spool_future_error(d->f), 42);
+	/* It polled until poll said stop, then slept: no more polls. */
+	ck_assert_int_eq(atomic_load(&d->polls), 5);
+	ck_assert_int_eq(atomic_load(&d->leaves), 1);
+	pthread_join(t, NULL);
+	spool_future_release(d->f);
+	ck_assert_int_eq(atomic_load(&d->releases), 1);
+	free(d);
+}
+END_TEST
+
+START_TEST(a_wait_that_polls_in_vain_times_out_and_leaves_once)
+{
+	struct drv *d = drv_new(0, 0);
+	int64_t t0 = spool_test_now_ns();
+	ck_assert_int_eq(spool_future_wait(d->f, 30 * SPOOL_NS_PER_MS),
+			 SPOOL_ETIMEDOUT);
+	ck_assert_int_ge(spool_test_now_ns() - t0, 30 * SPOOL_NS_PER_MS);
+	ck_assert_int_gt(atomic_load(&d->polls), 0);
+	ck_assert_int_eq(atomic_load(&d->leaves), 1);
+	ck_assert_int_eq(spool_future_state(d->f), SPOOL_PENDING);
+	/* Still a promise: start, cancel requests, completion. */
+	ck_assert_int_eq(spool_promise_start(d->f), 0);
+	ck_assert_int_eq(spool_future_cancel(d->f), SPOOL_EBUSY);
+	ck_assert(spool_future_cancel_requested(d->f));
+	ck_assert_int_eq(spool_promise_set_error(d->f, SPOOL_ECANCELLED), 0);
+	ck_assert_int_eq(spool_future_state(d->f), SPOOL_CANCELLED);
+	ck_assert_int_eq(spool_promise_set_result(d->f, NULL), SPOOL_ESTATE);
+	spool_future_release(d->f);
+	ck_assert_int_eq(atomic_load(&d->releases), 1);
+	free(d);
+}
+END_TEST
+
+START_TEST(a_pending_driven_promise_cancels_and_callbacks_run)
+{
+	struct drv *d = drv_new(0, 0);
+	spool_future *g = spool_gather(&d->f, 1, 0);
+	ck_assert_int_eq(spool_future_cancel(d->f), 0);
+	/* The gather's wait is not a driven one: it never polls. */
+	ck_assert_int_eq(spool_future_wait(g, BOUND), 0);
+	ck_assert_int_eq(spool_future_state(g), SPOOL_CANCELLED);
+	ck_assert_int_eq(atomic_load(&d->polls), 0);
+	spool_future_release(g);
+	spool_future_release(d->f);
+	ck_assert_int_eq(atomic_load(&d->releases), 1);
+	free(d);
+}
+END_TEST
+
+static int wait_in_task(void *arg, void **result)
+{
+	struct drv *d = arg;
+	*result = NULL;
+	return spool_future_wait(d->f, BOUND);
+}
+
+struct loop_side {
+	struct drv *d;
+	int rc;
+};
+
+/* The loop lives on a thread of its own: a coroutine waits there while
+ * the test thread completes the promise. */
+static void *run_loop(void *arg)
+{
+	struct loop_side *ls = arg;
+	spool_loop *loop;
+	ck_assert_int_eq(spool_loop_create(&loop, NULL), 0);
+	spool_future *c = spool_submit(spool_loop_executor(loop), wait_in_task,
+				       ls->d);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, c), 0);
+	ls->rc = spool_future_error(c);
+	spool_future_release(c);
+	spool_loop_destroy(loop);
+	return NULL;
+}
+
+START_TEST(pool_workers_and_coroutines_wait_without_polling)
+{
+	struct drv *d = drv_new(0, 0);
+	spool_pool *p;
+	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
+	o.workers = 2;
+	ck_assert_int_eq(spool_pool_create(&p, &o), 0);
+	spool_future *t = spool_submit(spool_pool_executor(p), wait_in_task, d);
+	struct loop_side ls = {d, -1};
+	pthread_t lt;
+	pthread_create(&lt, NULL, run_loop, &ls);
+	/* Both waits begin meanwhile (if not, they find the promise final:
+	 * no poll either way). */
+	spool_test_sleep_ns(50 * SPOOL_NS_PER_MS);
+	ck_assert_int_eq(spool_promise_set_result(d->f, NULL), 0);
+	pthread_join(lt, NULL);
+	ck_assert_int_eq(spool_future_wait(t, BOUND), 0);
+	ck_assert_int_eq(spool_future_error(t), 0);
+	ck_assert_int_eq(ls.rc, 0);
+	ck_assert_int_eq(atomic_load(&d->polls), 0);
+	ck_assert_int_eq(atomic_load(&d->leaves), 0);
+	spool_future_release(t);
+	spool_pool_destroy(p);
+	spool_future_release(d->f);
+	ck_assert_int_eq(atomic_load(&d->releases), 1);
+	free(d);
+}
+END_TEST
+
+/* ---- races -------------------------------------------------------------- */
+
+enum { WAITERS = 6, ROUNDS = 300 };
+
+/* A shared driver: poll counts, gives up after a few polls on odd
+ * rounds (so those waiters sleep), and never completes; a completer
+ * thread does, at a random moment. */
+struct race {
+	spool_future *f;
+	atomic_long polls, leaves, waits_polled;
+	atomic_int round;
+};
+
+static _Thread_local bool polled_this_wait;
+
+static bool race_poll(void *arg)
+{
+	struct race *r = arg;
+	long n = atomic_fetch_add(&r->polls, 1);
+	polled_this_wait = true;
+	return (atomic_load(&r->round) & 1) == 0 || n % 8 != 7;
+}
+
+static void race_leave(void *arg)
+{
+	struct race *r = arg;
+	atomic_fetch_add(&r->leaves, 1);
+}
+
+static const spool_promise_driver race_driver = {race_poll, race_leave, NULL};
+
+struct race_waiter {
+	struct race *r;
+	pthread_barrier_t *start, *end;
+	int fails;
+};
+
+static void *race_wait(void *arg)
+{
+	struct race_waiter *w = arg;
+	for (int i = 0; i < ROUNDS; i++) {
+		pthread_barrier_wait(w->start);
+		polled_this_wait = false;
+		if (spool_future_wait(w->r->f, BOUND) != 0 ||
+		    !spool_future_done(w->r->f))
+			w->fails++;
+		if (polled_this_wait)
+			atomic_fetch_add(&w->r->waits_polled, 1);
+		pthread_barrier_wait(w->end);
+	}
+	return NULL;
+}
+
+START_TEST(many_pollers_and_a_completer_lose_no_wakeup_and_leave_once_each)
+{
+	struct race r = {0};
+	pthread_barrier_t start, end;
+	pthread_barrier_init(&start, NULL, WAITERS + 1);
+	pthread_barrier_init(&end, NULL, WAITERS + 1);
+	struct race_waiter w[WAITERS];
+	pthread_t t[WAITERS];
+	r.f = spool_promise_new_driven(&race_driver, &r);
+	for (int i = 0; i < WAITERS; i++) {
+		w[i] = (struct race_waiter){&r, &start, &end, 0};
+		pthread_create(&t[i], NULL, race_wait, &w[i]);
+	}
+	unsigned seed = 12345;
+	for (int i = 0; i < ROUNDS; i++) {
+		atomic_store(&r.round, i);
+		pthread_barrier_wait(&start);
+		for (volatile int k = rand_r(&seed) % 2000; k > 0; k--)
+			;
+		ck_assert_int_eq(spool_promise_set_result(r.f, NULL), 0);
+		pthread_barrier_wait(&end);
+		spool_future_release(r.f);
+		r.f = spool_promise_new_driven(&race_driver, &r);
+	}
+	for (int i = 0; i < WAITERS; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(w[i].fails, 0);
+	}
+	spool_future_release(r.f);
+	ck_assert_int_eq(atomic_load(&r.leaves), atomic_load(&r.waits_polled));
+	pthread_barrier_destroy(&start);
+	pthread_barrier_destroy(&end);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("driven");
+	TCase *tc = spool_test_case("driven", 120);
+	tcase_add_test(tc,
+		       a_plain_wait_polls_until_its_poll_completes_the_promise);
+	tcase_add_test(
+		tc,
+		a_wait_whose_poll_gives_up_sleeps_until_another_thread_completes);
+	tcase_add_test(tc, a_wait_that_polls_in_vain_times_out_and_leaves_once);
+	tcase_add_test(tc, a_pending_driven_promise_cancels_and_callbacks_run);
+	tcase_add_test(tc, pool_workers_and_coroutines_wait_without_polling);
+	tcase_add_test(
+		tc,
+		many_pollers_and_a_completer_lose_no_wakeup_and_leave_once_each);
+	suite_add_tcase(s, tc);
+	return spool_test_run(s);
+}

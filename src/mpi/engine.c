@@ -413,6 +413,28 @@ int spool__mpi_try_drive(spool_mpi_engine *e)
 	return ev;
 }
 
+void spool__mpi_drive_enter(spool_mpi_engine *e)
+{
+	/* As a driving wait: the progress thread stands aside. */
+	atomic_fetch_add(&e->drive, DRIVE_ONE | DRIVE_BEGUN);
+}
+
+void spool__mpi_drive_exit(spool_mpi_engine *e)
+{
+	/* seq_cst, as in drive_leave. The last one out hands over whatever
+	 * is pending: a poller (an executor) needs passes even when no
+	 * request is. */
+	uint64_t old = atomic_fetch_sub(&e->drive, DRIVE_ONE);
+	if ((old & DRIVE_MASK) != DRIVE_ONE)
+		return;
+	pthread_mutex_lock(&e->mu);
+	e->handoff = true;
+	e->kicked = true;
+	if (e->sleeping)
+		pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+}
+
 /* ---- the progress thread ---------------------------------------------- */
 
 static void add_ns(struct timespec *ts, int64_t ns)

@@ -1226,18 +1226,22 @@ static struct wtask *rq_claim(spool_mpi_executor *ex)
  * rank's own pool, and it stays empty for LINGER_NS).
  *
  * On the rank's own pool with an engine of its own thread (which means
- * MPI_THREAD_MULTIPLE), the runner also helps progress instead of waiting
- * for the progress thread to be scheduled: it sends the outbox itself
- * every half window of answers and when it runs out of tasks, and while it
- * lingers it runs passes itself, which receive the next batch into the run
- * queue. Both only when no other thread is in a pass (a try-lock), so the
- * runner never waits for the progress lock. */
+ * MPI_THREAD_MULTIPLE), the runner is the rank's progress while it lives:
+ * it runs a pass every half window of answers and when it runs out of
+ * tasks (the pass sends the outbox and takes in the next batch), and
+ * passes while it lingers; meanwhile it counts as a driver of the engine,
+ * so the progress thread stands aside (a pass per max_delay_ns) instead of
+ * spinning beside it, and gets progress back when the runner ends. Passes
+ * only when no other thread is in one (a try-lock), so the runner never
+ * waits for the progress lock. */
 static int worker_run(void *arg, void **result)
 {
 	spool_mpi_executor *ex = arg;
 	(void)result;
 	bool help = ex->own_pool && !spool__mpi_engine_on_loop(ex->engine);
 	unsigned half = ex->window > 1 ? (unsigned)ex->window / 2 : 1;
+	if (help)
+		spool__mpi_drive_enter(ex->engine);
 	unsigned pushed = 0;
 	spool_mpi_fn fn = NULL;
 	char prev_name[SPOOL__MPI_NAME_MAX];
@@ -1284,13 +1288,14 @@ static int worker_run(void *arg, void **result)
 		if (help && (++pushed >= half ||
 			     atomic_load_explicit(&ex->rq_n,
 						  memory_order_relaxed) == 0)) {
-			if (spool__mpi_progress_trylock()) {
-				flush_outbox(ex, spool__mpi_now());
-				spool__mpi_progress_unlock();
+			/* A pass: it sends the outbox and takes in the next
+			 * batch, if one came. */
+			if (spool__mpi_try_drive(ex->engine) >= 0)
 				pushed = 0;
-			}
 		}
 	}
+	if (help)
+		spool__mpi_drive_exit(ex->engine);
 	return 0;
 }
 

@@ -13,9 +13,12 @@
  *                 spool: spool_mpi_submit() of all, then a gather, the
  *                 root only dispatching, the worker running tasks on its
  *                 pool (spool) or as they arrive (spool-inline); mpi: a
- *                 hand-written master/worker farm with the same pattern: a
- *                 window of W tasks per worker, each result answered with
- *                 the next task.
+ *                 hand-written master/worker farm with the same window:
+ *                 W tasks per worker, one task per message, each result
+ *                 answered with the next task; mpi-batch: the same with
+ *                 the executor's message pattern (the queued tasks that
+ *                 fit the worker's free slots in one message, the results
+ *                 of a message in one message).
  *   mpi_cpu       n CPU-bound tasks (fib and hash, alternately). spool:
  *                 the executor over 2 ranks, one thread each, the root
  *                 running tasks too; sequential: one loop on rank 0; gil:
@@ -55,9 +58,9 @@
 static const char *const benches[] = {"mpi_pingpong", "mpi_farm", "mpi_cpu",
 				      NULL};
 /* Every impl of main()'s table, for --help and --impl. */
-static const char *const impls[] = {
-	"spool",        "spool-loop", "mpi", "mpi-wait",
-	"spool-inline", "sequential", "gil", NULL};
+static const char *const impls[] = {"spool",      "spool-loop",   "mpi",
+				    "mpi-wait",   "spool-inline", "mpi-batch",
+				    "sequential", "gil",          NULL};
 static const spool_bench_suite suite = {
 	.name = "mpi",
 	.summary = "spool-mpi against plain MPI on 2 ranks (started under "
@@ -493,6 +496,17 @@ static void farm_peer_run(void *state, int64_t n)
 static void farm_teardown(void *state)
 {
 	struct farm *f = state;
+	if (getenv("SPOOL_BENCH_MPI_STATS")) {
+		spool_mpi_executor_stats st;
+		spool_mpi_executor_stats_get(f->ex, &st);
+		fprintf(stderr,
+			"rank %d executor: %llu tasks in %llu messages, "
+			"%llu results in %llu messages\n",
+			rank_, (unsigned long long)st.tasks,
+			(unsigned long long)st.task_messages,
+			(unsigned long long)st.results,
+			(unsigned long long)st.result_messages);
+	}
 	spool_mpi_executor_destroy(f->ex);
 	if (f->e) {
 		print_stats("executor", f->e);
@@ -543,6 +557,60 @@ static void farm_mpi_peer_run(void *state, int64_t n)
 			return;
 		msg[1] += 1;
 		MPI_Send(msg, 16, MPI_BYTE, 0, FARM_RESULT, MPI_COMM_WORLD);
+	}
+}
+
+/* The hand-written farm with batches, the message pattern spool's executor
+ * uses: the root packs as many of the queued tasks as the worker has free
+ * window slots into one message, and the worker answers a message of tasks
+ * with one message of their results (16 bytes per task either way). */
+static int farm_batch_run(void *state, int64_t n, char *err)
+{
+	(void)state;
+	static uint64_t msg[2 * FARM_WINDOW], res[2 * FARM_WINDOW];
+	uint64_t sum = 0;
+	int64_t sent = 0, got = 0;
+	int free_slots = FARM_WINDOW;
+	while (got < n) {
+		if (free_slots > 0 && sent < n) {
+			int k = 0;
+			for (; k < free_slots && sent < n; k++, sent++)
+				msg[2 * k] = msg[2 * k + 1] = (uint64_t)sent;
+			MPI_Send(msg, 16 * k, MPI_BYTE, 1, FARM_TASK,
+				 MPI_COMM_WORLD);
+			free_slots -= k;
+		}
+		MPI_Status st;
+		MPI_Recv(res, (int)sizeof res, MPI_BYTE, MPI_ANY_SOURCE,
+			 FARM_RESULT, MPI_COMM_WORLD, &st);
+		int bytes = 0;
+		MPI_Get_count(&st, MPI_BYTE, &bytes);
+		for (int i = 0; i < bytes / 16; i++)
+			sum += res[2 * i + 1];
+		got += bytes / 16;
+		free_slots += bytes / 16;
+	}
+	MPI_Send(msg, 0, MPI_BYTE, 1, FARM_STOP, MPI_COMM_WORLD);
+	uint64_t want = (uint64_t)n * (uint64_t)(n + 1) / 2;
+	return sum == want ? 0 : spool_bench_fail(err, "wrong sum");
+}
+
+static void farm_batch_peer_run(void *state, int64_t n)
+{
+	(void)state;
+	(void)n;
+	static uint64_t msg[2 * FARM_WINDOW];
+	for (;;) {
+		MPI_Status st;
+		MPI_Recv(msg, (int)sizeof msg, MPI_BYTE, 0, MPI_ANY_TAG,
+			 MPI_COMM_WORLD, &st);
+		if (st.MPI_TAG == FARM_STOP)
+			return;
+		int bytes = 0;
+		MPI_Get_count(&st, MPI_BYTE, &bytes);
+		for (int i = 0; i < bytes / 16; i++)
+			msg[2 * i + 1] += 1;
+		MPI_Send(msg, bytes, MPI_BYTE, 0, FARM_RESULT, MPI_COMM_WORLD);
 	}
 }
 
@@ -733,6 +801,8 @@ static const struct impl farm_inline = {
 	farm_inline_peer_setup, farm_peer_run, farm_teardown};
 static const struct impl farm_mpi = {NULL, farm_mpi_run,      NULL,
 				     NULL, farm_mpi_peer_run, NULL};
+static const struct impl farm_batch = {NULL, farm_batch_run,      NULL,
+				       NULL, farm_batch_peer_run, NULL};
 static const struct impl cpu_spool = {cpu_setup,     cpu_run,
 				      farm_teardown, cpu_peer_setup,
 				      farm_peer_run, farm_teardown};
@@ -810,6 +880,7 @@ int main(int argc, char **argv)
 		{"mpi_farm", "spool", 2, &farm_spool},
 		{"mpi_farm", "spool-inline", 2, &farm_inline},
 		{"mpi_farm", "mpi", 2, &farm_mpi},
+		{"mpi_farm", "mpi-batch", 2, &farm_batch},
 		{"mpi_cpu", "spool", 2, &cpu_spool},
 		{"mpi_cpu", "sequential", 1, &cpu_seq},
 		{"mpi_cpu", "gil", 2, &cpu_gil},
@@ -848,6 +919,10 @@ int main(int argc, char **argv)
 			 0, false},
 			{"mpi_farm", "spool-inline", 2, "mpi", 2, 1 / 0.8, true,
 			 NULL, 0, false},
+			{"mpi_farm", "spool", 2, "mpi-batch", 2, 1 / 0.8, true,
+			 NULL, 0, false},
+			{"mpi_farm", "spool-inline", 2, "mpi-batch", 2, 1 / 0.8,
+			 true, NULL, 0, false},
 			/* A speedup over one rank: bounded by the CPUs the
 			 * machine gives two. */
 			{"mpi_cpu", "spool", 2, "sequential", 1, 1 / 1.8, true,

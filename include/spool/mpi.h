@@ -289,6 +289,26 @@ SPOOL_MPI_API bool spool_mpi_executor_is_root(const spool_mpi_executor *ex);
 /** The size of the executor's communicator. Thread-safe; never blocks. */
 SPOOL_MPI_API int spool_mpi_executor_size(const spool_mpi_executor *ex);
 
+/** Counters of an executor's messages, for tests and tuning (snapshots).
+ * On the root: the tasks it sent to other ranks and the messages that
+ * carried them, the results it received and their messages. On a worker:
+ * the tasks it received and their messages, the results it sent and
+ * their messages. Several tasks (results) travel in one message when
+ * several are ready at once (see spool_mpi_submit()), so tasks over
+ * task_messages is the mean batch. */
+typedef struct spool_mpi_executor_stats {
+	uint64_t tasks;           /**< tasks sent (root) or received */
+	uint64_t task_messages;   /**< messages that carried them */
+	uint64_t results;         /**< results received (root) or sent */
+	uint64_t result_messages; /**< messages that carried them */
+} spool_mpi_executor_stats;
+
+/** Fills *out with ex's counters. Returns 0, or SPOOL_EINVAL for NULL.
+ * Thread-safe (each counter exact at some instant); never blocks. Needs no
+ * MPI call. */
+SPOOL_MPI_API int spool_mpi_executor_stats_get(spool_mpi_executor *ex,
+					       spool_mpi_executor_stats *out);
+
 /** On a worker rank: runs the tasks the root sends until the root
  * destroys the executor (returns 0) or falls silent for
  * peer_timeout_ns (returns SPOOL_MPI_EPEER); SPOOL_MPI_ECOMM when MPI
@@ -310,7 +330,13 @@ SPOOL_MPI_API int spool_mpi_executor_serve(spool_mpi_executor *ex);
  *     returns 0). Once a rank has it, the future is RUNNING and cancel
  *     returns SPOOL_EBUSY; the task then runs to its end.
  * Tasks are handed out in submission order to whichever rank has room in
- * its window. Bad input never returns NULL: a NULL ex or name, or arg
+ * its window. Tasks queued together travel together: when the root hands
+ * out work, a rank gets as many of the queued tasks as its window has room
+ * for (its share of the queue when several ranks have room) in one
+ * message, and a worker answers all the results it has ready in one
+ * message. Nothing waits to fill a message, so a lone task is sent at
+ * once; a message holds at most 64 KiB of tasks, and a larger argument
+ * travels alone. Bad input never returns NULL: a NULL ex or name, or arg
  * NULL with len > 0, give a future FAILED with SPOOL_EINVAL; a call on a
  * worker rank one FAILED with SPOOL_MPI_ENOTROOT. NULL only when out of
  * memory. Thread-safe; never blocks. */
@@ -331,9 +357,10 @@ typedef struct spool_mpi_result {
 } spool_mpi_result;
 
 /** Gives a result back to its executor early (bounded memory in a long
- * run). NULL is a no-op. Freeing one result twice, or after the
- * executor's destroy, is a caller bug (a use after free). Thread-safe;
- * never blocks. */
+ * run). Results that arrived in one message share its memory, which is
+ * freed when the last of them is given back. NULL is a no-op. Freeing one
+ * result twice, or after the executor's destroy, is a caller bug (a use after
+ * free). Thread-safe; never blocks. */
 SPOOL_MPI_API void spool_mpi_result_free(spool_mpi_result *r);
 
 /** Destroys the executor. On the root: waits until every submitted task

@@ -403,6 +403,38 @@ int spool__mpi_drive(spool_mpi_engine *e)
 	return ev;
 }
 
+int spool__mpi_try_drive(spool_mpi_engine *e)
+{
+	int64_t next;
+	if (pthread_mutex_trylock(&progress_mu) != 0)
+		return -1;
+	int ev = pass_locked(e, &next);
+	pthread_mutex_unlock(&progress_mu);
+	return ev;
+}
+
+void spool__mpi_drive_enter(spool_mpi_engine *e)
+{
+	/* As a driving wait: the progress thread stands aside. */
+	atomic_fetch_add(&e->drive, DRIVE_ONE | DRIVE_BEGUN);
+}
+
+void spool__mpi_drive_exit(spool_mpi_engine *e)
+{
+	/* seq_cst, as in drive_leave. The last one out hands over whatever
+	 * is pending: a poller (an executor) needs passes even when no
+	 * request is. */
+	uint64_t old = atomic_fetch_sub(&e->drive, DRIVE_ONE);
+	if ((old & DRIVE_MASK) != DRIVE_ONE)
+		return;
+	pthread_mutex_lock(&e->mu);
+	e->handoff = true;
+	e->kicked = true;
+	if (e->sleeping)
+		pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+}
+
 /* ---- the progress thread ---------------------------------------------- */
 
 static void add_ns(struct timespec *ts, int64_t ns)
@@ -984,6 +1016,11 @@ void spool__mpi_poller_remove(spool_mpi_engine *e, spool__mpi_poll_fn fn,
 	atomic_store(&e->dirty, true);
 	pthread_mutex_unlock(&e->mu);
 	pthread_mutex_unlock(&progress_mu);
+}
+
+bool spool__mpi_progress_trylock(void)
+{
+	return pthread_mutex_trylock(&progress_mu) == 0;
 }
 
 void spool__mpi_progress_lock(void)

@@ -5,40 +5,100 @@
  *
  * Protocol. One tag on a private duplicate of the communicator (so MPI's
  * non-overtaking rule orders every message between two ranks), each
- * message a 32-byte header and a payload:
+ * message a 16-byte header (kind, count, code) and, for the two kinds that
+ * carry work, `count` entries:
  *
- *     root -> worker   TASK (slot, seq, name, argument bytes)
+ *     root -> worker   TASKS (entries: slot, seq, name, argument bytes)
  *                      BEAT (nothing else sent for heartbeat_ns)
  *                      STOP (the executor is being destroyed)
  *     worker -> root   CREDIT (window: the tasks it may hold; sent once,
  *                      when it starts serving)
- *                      RESULT (slot, seq, code, result bytes; each one
- *                      gives back one credit)
+ *                      RESULTS (entries: slot, seq, code, result bytes;
+ *                      each entry gives back one credit)
  *                      BEAT, BYE (the answer to STOP, its last message)
  *
- * Work is pulled: the root sends a rank a task only while the rank has
+ * An entry is a 32-byte record (slot, name length, seq, byte count, code)
+ * followed by the name and then the bytes, each padded to max_align_t, so
+ * that in a buffer that starts aligned every argument and every result is
+ * aligned for any type where it lies: the worker runs functions on their
+ * arguments in the received buffer and the root hands out results in the
+ * received buffer, with no copy. Entries are self-describing, so one
+ * message can carry tasks (or results) of mixed sizes, from 0 bytes up.
+ *
+ * Batching. The root sends a rank the tasks that are queued when it
+ * dispatches, as many as the rank has credit for, in one TASKS message;
+ * a worker sends the results in its outbox, all of them, in one RESULTS
+ * message. Nothing waits to fill a batch: a lone task goes at once, alone,
+ * so its latency is what it was with one message per task, and under load
+ * the messages grow by themselves (the tasks that queued while the last
+ * batch was out). A batch holds at most BATCH_BYTES of entries, except
+ * that an entry larger than that goes alone; a big argument is sent from
+ * the buffer that submit filled, without a copy.
+ *
+ * Work is pulled: the root sends a rank tasks only while the rank has
  * credit, so a rank holds at most its window and an idle rank is the one
- * that gets the next task (the root itself is one of the ranks, through
- * its own pool, unless SPOOL_MPI_ROOT_DISPATCH_ONLY). Each rank's tasks sit
- * in a slot array of window entries at the root; a RESULT names its slot,
- * and the sequence number catches a stale one.
+ * that gets the next tasks (the root itself is one of the ranks, through
+ * its own pool, unless SPOOL_MPI_ROOT_DISPATCH_ONLY). When several ranks
+ * have room, the queue is shared out: a rank gets at most its share of
+ * the queue (the queue over the ranks with room, rounded up), so that a
+ * short queue is spread as it was one task at a time. Each rank's tasks
+ * sit in a slot array of window entries at the root; a result names its
+ * slot, and the sequence number catches a stale one.
  *
  * Everything that touches MPI runs in the engine's pollers (root_poll,
  * worker_poll) under the progress lock; other threads only queue work
  * under ex->mu and kick the engine: spool_mpi_submit() queues a task, a
- * worker's pool task queues its result in the outbox.
+ * worker's pool task queues its result in the outbox. A kick is needed
+ * only when the queue (outbox) was empty: a pass takes everything queued
+ * from the head on, so a task queued behind others goes with them, and
+ * the kick of the first one brings that pass (a pass that took the queue
+ * empty before our append leaves it empty, and our append kicks again).
+ * The pollers test their own sends (MPI_Testsome at each pass) rather
+ * than hand each one to the engine, whose inbox costs two locks and a
+ * kick; what is still pending when a poller leaves goes to the engine.
+ *
+ * The root's memory per task. The queue is a list of 64 KiB chunks: submit
+ * appends the task's record (future, seq) and its entry under the lock it
+ * takes anyway, the pass takes records from the front and copies their
+ * entries into the batch, and the rank's slot keeps only future and seq.
+ * A chunk the pass has used up is kept as a spare (or freed), so a steady
+ * flow of tasks allocates nothing but its future; a task whose entry
+ * exceeds INLINE_MAX gets a message buffer of its own instead, sent as it
+ * is when it goes alone. A RESULTS message is received into one block
+ * (struct rbuf) that is the results' memory: each entry's 32-byte record
+ * is overwritten by the result's node (the public spool_mpi_result and a
+ * pointer to its block), the bytes stay where they arrived, and the block
+ * counts the results still out; spool_mpi_result_free() drops one and the
+ * last frees the block.
+ *
+ * The worker. One block per TASKS message holds the records of all its
+ * tasks, and the message itself (the arguments) stays until the last of
+ * them has been answered (a reference per task). On a pool, batches go
+ * into a run queue; runners (pool tasks, at most one per pool thread of
+ * the rank's own pool, one per task on another executor) take tasks from
+ * it in order and put each answer in the outbox as soon as it is ready. A
+ * runner on the rank's own pool waits up to LINGER_NS for the next batch,
+ * yielding the core, before it ends: a pool thread that parked between
+ * two batches would cost a wake-up per batch, more than a batch of tiny
+ * tasks. On the inline executor the runner is inside the pass already: it
+ * sends answers itself, and the first half of a batch before it runs the
+ * second half, so that the root can send more work meanwhile (with whole
+ * batches only, the two ranks would take turns).
  *
  * Failures. MPI 4.1 without ULFM reports no dead process (and mpirun
  * usually ends the whole job), so liveness is the executor's own:
  * every rank sends a BEAT when it has sent nothing for heartbeat_ns, and
  * a rank silent for peer_timeout_ns is dead. The root then fails the
- * futures in that rank's slots with SPOOL_MPI_EPEER and sends it nothing
- * more; a worker whose root is silent ends spool_mpi_executor_serve()
- * with SPOOL_MPI_EPEER. No call waits on a message from one rank without
- * that deadline, and destroy uses no collective call.
+ * futures in that rank's slots with SPOOL_MPI_EPEER (every task of every
+ * batch it held) and sends it nothing more; a worker whose root is silent
+ * ends spool_mpi_executor_serve() with SPOOL_MPI_EPEER. No call waits on
+ * a message from one rank without that deadline, and destroy uses no
+ * collective call.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,46 +109,116 @@
 
 #define TAG 7301
 #define RECV_BATCH 64
+/* The most bytes of entries in one message (an entry larger than this
+ * goes alone). */
+#define BATCH_BYTES ((size_t)64 * 1024)
+/* A task whose entry is larger than this gets a message buffer of its
+ * own at submit (sent as it is when it goes alone); smaller ones live in
+ * the queue's chunks and are copied into a batch. */
+#define INLINE_MAX ((size_t)4096)
 
-enum kind { K_TASK = 1, K_RESULT, K_CREDIT, K_BEAT, K_STOP, K_BYE };
+#define ALIGNMENT _Alignof(max_align_t)
+#define ALIGN_UP(n) (((n) + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT)
 
-/* 32 bytes, so that the payload after it keeps max_align_t alignment in a
- * buffer that starts aligned. Ranks must share byte order and type sizes
- * (arguments are raw bytes anyway). */
+enum kind { K_TASKS = 1, K_RESULTS, K_CREDIT, K_BEAT, K_STOP, K_BYE };
+
+/* Ranks must share byte order and type sizes (arguments are raw bytes
+ * anyway). */
 struct hdr {
 	uint32_t kind;
+	uint32_t count; /* entries after the header */
+	int32_t code;   /* CREDIT: the window */
+	uint32_t pad;
+};
+#define HDR_SIZE ALIGN_UP(sizeof(struct hdr))
+
+/* One task or result in a message; name then bytes follow, each padded
+ * to ALIGNMENT. */
+struct entry {
 	uint32_t slot;
+	uint32_t name_len; /* a task's name; 0 in a result */
 	uint64_t seq;
-	int32_t code;
-	uint32_t name_len;
-	uint64_t pad;
+	uint64_t len; /* argument or result bytes */
+	int32_t code; /* a result's: 0 or the error */
+	uint32_t pad;
 };
+#define ENTRY_SIZE ALIGN_UP(sizeof(struct entry))
 
-/* A result the root holds: the public part is r; data points into this
- * same block. */
-struct result_node {
-	struct result_node *prev, *next;
+static size_t entry_size(size_t name_len, size_t len)
+{
+	return ENTRY_SIZE + ALIGN_UP(name_len) + ALIGN_UP(len);
+}
+
+/* A block of results at the root: a RESULTS message received after this
+ * header, or one result of a task the root ran itself. Linked in
+ * ex->results while any of its results is out. */
+struct rbuf {
+	struct rbuf *prev, *next;
 	spool_mpi_executor *ex;
-	alignas(max_align_t) spool_mpi_result r;
+	atomic_size_t refs; /* results out, + 1 while being filled */
+	bool linked;
 };
-#define NODE_DATA_OFF                                                          \
-	((sizeof(struct result_node) + sizeof(max_align_t) - 1) /              \
-	 sizeof(max_align_t) * sizeof(max_align_t))
+#define RBUF_OFF ALIGN_UP(sizeof(struct rbuf))
 
-/* A task at the root, from submit to its future's end. */
-struct task {
-	struct task *next;
-	spool_future *f;    /* the executor's reference */
-	unsigned char *msg; /* header + name + argument; given to the send */
-	size_t msg_len;
-	uint64_t seq;
-	spool_mpi_executor *ex; /* for a task the root runs itself */
+/* A result handed out: written over its entry's record in the block. */
+struct rnode {
+	spool_mpi_result r; /* first: spool_mpi_result_free() casts back */
+	struct rbuf *b;
 };
+_Static_assert(sizeof(struct rnode) <= sizeof(struct entry),
+	       "a result's node fits in its entry's record");
+
+/* A task waiting in the root's queue: this record, then its entry (unless
+ * it has a message of its own), in a chunk of the queue. */
+struct qrec {
+	spool_future *f; /* the executor's reference */
+	uint64_t seq;
+	size_t esize;       /* bytes of its entry */
+	size_t rsize;       /* bytes of the record with its entry */
+	unsigned char *msg; /* NULL, or header + entry (a large task) */
+};
+#define QREC_OFF ALIGN_UP(sizeof(struct qrec))
+
+static unsigned char *qrec_entry(struct qrec *q)
+{
+	return q->msg ? q->msg + HDR_SIZE : (unsigned char *)q + QREC_OFF;
+}
+
+/* A piece of the queue: records one after the other from QCHUNK_OFF,
+ * appended by submit at `used` and taken by the pass from `read` (both
+ * under mu). Memory for tasks comes a chunk at a time, not a malloc per
+ * task; a chunk the pass has emptied is kept as the spare or freed. */
+struct qchunk {
+	struct qchunk *next;
+	size_t cap, used, read;
+};
+#define QCHUNK_OFF ALIGN_UP(sizeof(struct qchunk))
+#define QCHUNK_BYTES ((size_t)64 * 1024)
+
+/* A task a rank holds: the slot of its window at the root. */
+struct slot {
+	spool_future *f; /* NULL: free */
+	uint64_t seq;
+};
+
+/* A task the root runs itself, from dispatch to its end: its entry follows
+ * at TASK_OFF unless it has a message of its own. */
+struct task {
+	spool_mpi_executor *ex;
+	spool_future *f;
+	unsigned char *msg;
+};
+#define TASK_OFF ALIGN_UP(sizeof(struct task))
+
+static unsigned char *task_entry(struct task *t)
+{
+	return t->msg ? t->msg + HDR_SIZE : (unsigned char *)t + TASK_OFF;
+}
 
 struct peer {
-	struct task **slots;
-	int nslots;
-	int credits;
+	struct slot *slots;
+	int *free; /* a stack of the free slots: credits == nfree */
+	int nslots, nfree;
 	int64_t last_heard, last_sent;
 	bool joined; /* its CREDIT came */
 	bool dead;
@@ -96,16 +226,31 @@ struct peer {
 };
 
 /* A task on a worker rank, from its message to its result's send. */
+struct wbatch;
 struct wtask {
-	struct wtask *next;
-	spool_mpi_executor *ex;
-	unsigned char *msg; /* the TASK message */
-	int len;
+	struct wtask *next; /* in the outbox */
+	struct wbatch *b;
+	const char *name;
+	const unsigned char *arg; /* in b->msg */
+	size_t name_len, len;
 	uint32_t slot;
 	uint64_t seq;
 	int code;
 	void *out;
 	size_t out_len;
+};
+
+/* A TASKS message on a worker and the records of its tasks. */
+struct wbatch {
+	spool_mpi_executor *ex;
+	struct wbatch *rq_next; /* in ex's run queue */
+	unsigned char *msg;
+	atomic_uint next; /* the next entry to claim (inline: its runner;
+			     otherwise under ex->mu) */
+	atomic_uint refs; /* tasks not yet answered (sent or dropped), and
+			     the receiver while it hands the batch out */
+	unsigned n;
+	struct wtask t[];
 };
 
 struct spool_mpi_executor {
@@ -116,31 +261,59 @@ struct spool_mpi_executor {
 	bool own_engine;
 	spool_executor *exec;
 	spool_pool *own_pool;
+	int threads; /* of own_pool */
 	int window;
 	unsigned flags;
 	int64_t hb_ns, timeout_ns;
 
 	pthread_mutex_t mu;
-	/* root (mu): queue, counts, results */
-	struct task *q_head, *q_tail;
-	size_t outstanding;         /* submitted, not final */
-	bool closing;               /* destroy began: refuse submissions */
-	struct result_node results; /* list head */
+	/* root (mu): queue, results */
+	struct qchunk *q_first, *q_last, *q_spare;
+	atomic_size_t q_len; /* changed under mu; read without it as a hint */
+	bool closing;        /* destroy began: refuse submissions */
+	struct rbuf results; /* list head */
 	uint64_t next_seq;
+	atomic_size_t outstanding; /* submitted, not final */
+	atomic_bool stopping;
 	/* root (progress lock) */
+	struct qrec **scratch; /* the records a pass took */
+	size_t cap_scratch;
 	struct peer *peers;
-	int rr; /* round robin start */
-	bool stopping;
+	int rr;            /* round robin start */
 	int local_credits; /* mu: free local slots */
 	bool polling;      /* the poller is registered */
 
-	/* worker (mu: outbox; progress lock: the rest) */
+	/* worker (mu: outbox, run queue; progress lock: the rest) */
 	struct wtask *out_head, *out_tail;
+	atomic_bool out_any;              /* the outbox is not empty (a hint) */
+	struct wbatch *rq_head, *rq_tail; /* batches with unclaimed tasks */
+	atomic_uint rq_n; /* batches in it (a hint for lingering runners) */
+	unsigned live;    /* runners (pool tasks) alive */
 	int64_t last_heard, last_sent;
 	bool credit_sent, bye_sent;
 	spool_future *stop_f; /* completed with serve's outcome */
-	int running;          /* mu: tasks given to the pool, not finished */
+
+	/* Sends MPI has not completed yet, with their buffers (progress
+	 * lock): tested at each poll, handed to the engine when the poller
+	 * leaves. */
+	MPI_Request *sends;
+	void **send_bufs;
+	int *send_idx;
+	int nsends, cap_sends;
+	int64_t now; /* the time the current poll started (progress lock) */
+
+	/* Written in passes only (one writer); relaxed: counters read as
+	 * snapshots. */
+	atomic_uint_fast64_t st_tasks, st_task_msgs, st_results, st_result_msgs;
 };
+
+static void count(atomic_uint_fast64_t *c, uint64_t n)
+{
+	/* relaxed: a statistic with one writer */
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
 
 static void *xmalloc_aligned(size_t n)
 {
@@ -168,11 +341,32 @@ static int send_owned(spool_mpi_executor *ex, int dest, void *buf, size_t len)
 		free(buf);
 		return SPOOL_MPI_ECOMM;
 	}
-	/* A small send is usually complete at once (eager): free it here
-	 * rather than track it (we hold the progress lock). */
+	/* A small send is often complete at once (eager): free it here.
+	 * Otherwise the poller tests it from now on: the engine's inbox would
+	 * cost two of its locks and a kick per message. */
 	int flag = 0;
 	if (MPI_Test(&req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS || flag) {
 		free(buf);
+		return 0;
+	}
+	if (ex->nsends == ex->cap_sends) {
+		int cap = ex->cap_sends ? 2 * ex->cap_sends : 16;
+		MPI_Request *r = realloc(ex->sends, (size_t)cap * sizeof *r);
+		if (r)
+			ex->sends = r;
+		void **b = realloc(ex->send_bufs, (size_t)cap * sizeof *b);
+		if (b)
+			ex->send_bufs = b;
+		int *ix = realloc(ex->send_idx, (size_t)cap * sizeof *ix);
+		if (ix)
+			ex->send_idx = ix;
+		if (r && b && ix)
+			ex->cap_sends = cap;
+	}
+	if (ex->nsends < ex->cap_sends) {
+		ex->sends[ex->nsends] = req;
+		ex->send_bufs[ex->nsends] = buf;
+		ex->nsends++;
 		return 0;
 	}
 	if (spool__mpi_track(ex->engine, req, send_done, buf) != 0) {
@@ -184,23 +378,76 @@ static int send_owned(spool_mpi_executor *ex, int dest, void *buf, size_t len)
 	return 0;
 }
 
+/* Tests the pending sends; frees the buffers of those complete. Progress
+ * lock held. */
+static void test_sends(spool_mpi_executor *ex)
+{
+	if (ex->nsends == 0)
+		return;
+	int out = 0;
+	int rc = MPI_Testsome(ex->nsends, ex->sends, &out, ex->send_idx,
+			      MPI_STATUSES_IGNORE);
+	if (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS)
+		return; /* tried again at the next poll */
+	if (out == MPI_UNDEFINED || out == 0)
+		return;
+	for (int k = 0; k < out; k++) {
+		int i = ex->send_idx[k];
+		free(ex->send_bufs[i]);
+		ex->send_bufs[i] = NULL;
+		ex->sends[i] = MPI_REQUEST_NULL;
+	}
+	int j = 0;
+	for (int i = 0; i < ex->nsends; i++) {
+		if (!ex->send_bufs[i])
+			continue;
+		ex->sends[j] = ex->sends[i];
+		ex->send_bufs[j] = ex->send_bufs[i];
+		j++;
+	}
+	ex->nsends = j;
+}
+
+/* The poller is gone: the engine tests what is still pending (it drains
+ * or gives up on them when it is destroyed). Any thread, no pass running
+ * this executor's poller. */
+static void hand_sends_over(spool_mpi_executor *ex)
+{
+	for (int i = 0; i < ex->nsends; i++) {
+		if (spool__mpi_track(ex->engine, ex->sends[i], send_done,
+				     ex->send_bufs[i]) != 0) {
+			/* No memory to track it: let MPI finish it alone;
+			 * its buffer is lost, since MPI may still read it. */
+			MPI_Request_free(&ex->sends[i]);
+		}
+	}
+	ex->nsends = 0;
+	free(ex->sends);
+	free(ex->send_bufs);
+	free(ex->send_idx);
+	ex->sends = NULL;
+	ex->send_bufs = NULL;
+	ex->send_idx = NULL;
+	ex->cap_sends = 0;
+}
+
 static int send_small(spool_mpi_executor *ex, int dest, enum kind k,
 		      int32_t code)
 {
-	struct hdr *h = calloc(1, sizeof *h);
+	struct hdr *h = calloc(1, HDR_SIZE);
 	if (!h)
 		return SPOOL_ENOMEM;
 	h->kind = k;
 	h->code = code;
-	return send_owned(ex, dest, h, sizeof *h);
+	return send_owned(ex, dest, h, HDR_SIZE);
 }
 
 /* Receives the next message from src (MPI_ANY_SOURCE at the root) if one
  * has arrived: *buf gets it (malloc'd, with `room` bytes free before it
- * for a result node), *len its size, *from its source. Returns 1, 0 when
+ * for an rbuf), *len its size, *from its source. Returns 1, 0 when
  * there is none, or an error. Progress lock held. */
 static int recv_next(spool_mpi_executor *ex, int src, size_t room,
-		     unsigned char **buf, int *len, int *from)
+		     unsigned char **buf, size_t *len, int *from)
 {
 	int flag = 0;
 	MPI_Message m;
@@ -214,7 +461,8 @@ static int recv_next(spool_mpi_executor *ex, int src, size_t room,
 	unsigned char *b = xmalloc_aligned(room + (size_t)count);
 	if (!b) {
 		/* Receive into a scratch header to keep the stream going;
-		 * the message is lost (a result's future fails). */
+		 * the message is lost (its tasks' futures fail when the
+		 * rank is lost, or never: see docs/mpi.md). */
 		static struct hdr scratch[1024];
 		MPI_Mrecv(scratch, (int)sizeof scratch, MPI_BYTE, &m, &st);
 		return SPOOL_ENOMEM;
@@ -224,71 +472,113 @@ static int recv_next(spool_mpi_executor *ex, int src, size_t room,
 		return SPOOL_MPI_ECOMM;
 	}
 	*buf = b;
-	*len = count;
+	*len = (size_t)count;
 	*from = st.MPI_SOURCE;
 	return 1;
 }
 
+/* The entry at off in msg (len bytes), checked to lie inside it with its
+ * name and bytes; NULL if it does not. */
+static const struct entry *entry_at(const unsigned char *msg, size_t len,
+				    size_t off)
+{
+	if (off > len || len - off < ENTRY_SIZE)
+		return NULL;
+	const struct entry *e = (const struct entry *)(msg + off);
+	if (e->name_len > SPOOL__MPI_NAME_MAX || e->len > len ||
+	    entry_size(e->name_len, (size_t)e->len) > len - off)
+		return NULL;
+	return e;
+}
+
 /* ---- root: results ------------------------------------------------------ */
 
-static void results_link(spool_mpi_executor *ex, struct result_node *n)
+/* Drops one reference to b; the last unlinks and frees it. */
+static void rbuf_release(struct rbuf *b)
 {
-	n->ex = ex;
+	/* acq_rel: the last owner frees after every other owner's reads. */
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (b->linked) {
+		spool_mpi_executor *ex = b->ex;
+		pthread_mutex_lock(&ex->mu);
+		b->prev->next = b->next;
+		b->next->prev = b->prev;
+		pthread_mutex_unlock(&ex->mu);
+	}
+	free(b);
+}
+
+/* Links b in the executor's list (before its first result goes out, so
+ * that destroy frees what users never gave back). */
+static void rbuf_link(spool_mpi_executor *ex, struct rbuf *b)
+{
 	pthread_mutex_lock(&ex->mu);
-	n->next = ex->results.next;
-	n->prev = &ex->results;
-	ex->results.next->prev = n;
-	ex->results.next = n;
+	b->next = ex->results.next;
+	b->prev = &ex->results;
+	ex->results.next->prev = b;
+	ex->results.next = b;
 	pthread_mutex_unlock(&ex->mu);
+	b->linked = true;
+}
+
+/* Makes the entry record at e (in b) the node of a result of len bytes
+ * at data, counted in b. */
+static spool_mpi_result *rbuf_result(struct rbuf *b, void *e, void *data,
+				     size_t len)
+{
+	if (!b->linked)
+		rbuf_link(b->ex, b);
+	/* relaxed: we hold a reference, and the result reaches its user
+	 * through the promise, which publishes it. */
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+	struct rnode *n = e;
+	n->b = b;
+	n->r.size = len;
+	n->r.data = len ? data : NULL;
+	return &n->r;
 }
 
 void spool_mpi_result_free(spool_mpi_result *r)
 {
 	if (!r)
 		return;
-	struct result_node *n =
-		(struct result_node *)((char *)r -
-				       offsetof(struct result_node, r));
-	spool_mpi_executor *ex = n->ex;
-	pthread_mutex_lock(&ex->mu);
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	pthread_mutex_unlock(&ex->mu);
-	free(n);
+	rbuf_release(((struct rnode *)r)->b);
 }
 
-/* Ends task t with err (0: value r) and drops it. */
-static void task_end(spool_mpi_executor *ex, struct task *t, int err,
+/* Ends the task of future f (the executor's reference) with err (0: value
+ * r). */
+static void task_end(spool_mpi_executor *ex, spool_future *f, int err,
 		     spool_mpi_result *r)
 {
 	if (err == 0)
-		spool_promise_set_result(t->f, r);
+		spool_promise_set_result(f, r);
 	else
-		spool_promise_set_error(t->f, err);
-	spool_future_release(t->f);
-	free(t->msg);
-	free(t);
-	pthread_mutex_lock(&ex->mu);
-	ex->outstanding--;
-	pthread_mutex_unlock(&ex->mu);
+		spool_promise_set_error(f, err);
+	spool_future_release(f);
+	atomic_fetch_sub(&ex->outstanding, 1);
+}
+
+/* Ends a queued task that never leaves the root. */
+static void qrec_end(spool_mpi_executor *ex, struct qrec *q, int err)
+{
+	free(q->msg);
+	q->msg = NULL;
+	task_end(ex, q->f, err, NULL);
 }
 
 /* ---- root: running a task itself ---------------------------------------- */
 
-static int run_fn(const unsigned char *msg, size_t len, void **out,
-		  size_t *out_len)
+/* Runs the function an entry names on its argument (at arg). */
+static int run_fn(const char *name, size_t name_len, const void *arg,
+		  size_t len, void **out, size_t *out_len)
 {
-	const struct hdr *h = (const struct hdr *)msg;
-	const char *name = (const char *)(msg + sizeof *h);
-	if (sizeof *h + h->name_len > len)
-		return SPOOL_EINVAL;
-	spool_mpi_fn fn = spool__mpi_lookup(name, h->name_len);
-	if (!fn)
-		return SPOOL_MPI_ENOFN;
-	size_t off = sizeof *h + h->name_len;
 	*out = NULL;
 	*out_len = 0;
-	int rc = fn(msg + off, len - off, out, out_len);
+	spool_mpi_fn fn = spool__mpi_lookup(name, name_len);
+	if (!fn)
+		return SPOOL_MPI_ENOFN;
+	int rc = fn(arg, len, out, out_len);
 	if (rc != 0) {
 		free(*out);
 		*out = NULL;
@@ -302,24 +592,34 @@ static int local_task(void *arg, void **result)
 	struct task *t = arg;
 	spool_mpi_executor *ex = t->ex;
 	(void)result;
+	const struct entry *e = (const struct entry *)task_entry(t);
+	const char *name = (const char *)e + ENTRY_SIZE;
 	void *out = NULL;
 	size_t out_len = 0;
-	int rc = run_fn(t->msg, t->msg_len, &out, &out_len);
-	struct result_node *n = NULL;
+	int rc = run_fn(name, e->name_len, name + ALIGN_UP(e->name_len),
+			(size_t)e->len, &out, &out_len);
+	spool_mpi_result *r = NULL;
 	if (rc == 0) {
-		n = xmalloc_aligned(NODE_DATA_OFF + out_len);
-		if (!n) {
+		/* A block of one result, as a RESULTS message would be. */
+		struct rbuf *b = xmalloc_aligned(RBUF_OFF + ENTRY_SIZE +
+						 out_len);
+		if (!b) {
 			rc = SPOOL_ENOMEM;
 		} else {
-			n->r.size = out_len;
-			n->r.data = out_len ? (char *)n + NODE_DATA_OFF : NULL;
+			unsigned char *rec = (unsigned char *)b + RBUF_OFF;
+			b->ex = ex;
+			b->linked = false;
+			atomic_init(&b->refs, 1);
 			if (out_len)
-				memcpy(n->r.data, out, out_len);
-			results_link(ex, n);
+				memcpy(rec + ENTRY_SIZE, out, out_len);
+			r = rbuf_result(b, rec, rec + ENTRY_SIZE, out_len);
+			rbuf_release(b); /* the result's reference stays */
 		}
 	}
 	free(out);
-	task_end(ex, t, rc, n ? &n->r : NULL);
+	task_end(ex, t->f, rc, r);
+	free(t->msg);
+	free(t);
 	pthread_mutex_lock(&ex->mu);
 	ex->local_credits++;
 	pthread_mutex_unlock(&ex->mu);
@@ -329,69 +629,126 @@ static int local_task(void *arg, void **result)
 
 /* ---- root: the poller --------------------------------------------------- */
 
-static int free_slot(struct peer *p)
+/* Runs queued task q on the root's own executor (one local credit
+ * taken). */
+static void dispatch_local(spool_mpi_executor *ex, struct qrec *q)
 {
-	for (int i = 0; i < p->nslots; i++)
-		if (!p->slots[i])
-			return i;
-	return -1;
-}
-
-/* Hands t to peer r (or runs it locally when r is the root). */
-static void dispatch_one(spool_mpi_executor *ex, struct task *t, int r)
-{
-	if (r == ex->rank) {
-		spool_future *pf = spool_submit(ex->exec, local_task, t);
-		if (!pf || spool_future_state(pf) == SPOOL_FAILED) {
-			int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
-			spool_future_release(pf);
-			task_end(ex, t, err, NULL);
-			pthread_mutex_lock(&ex->mu);
-			ex->local_credits++;
-			pthread_mutex_unlock(&ex->mu);
-			return;
-		}
+	struct task *t = xmalloc_aligned(TASK_OFF + (q->msg ? 0 : q->esize));
+	if (!t) {
+		qrec_end(ex, q, SPOOL_ENOMEM);
+		goto credit;
+	}
+	t->ex = ex;
+	t->f = q->f;
+	t->msg = q->msg;
+	if (!q->msg)
+		memcpy((unsigned char *)t + TASK_OFF, qrec_entry(q), q->esize);
+	spool_future *pf = spool_submit(ex->exec, local_task, t);
+	if (pf && spool_future_state(pf) != SPOOL_FAILED) {
 		spool_future_release(pf);
 		return;
 	}
+	int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
+	spool_future_release(pf);
+	task_end(ex, t->f, err, NULL);
+	free(t->msg);
+	free(t);
+credit:
+	pthread_mutex_lock(&ex->mu);
+	ex->local_credits++;
+	pthread_mutex_unlock(&ex->mu);
+}
+
+/* Sends the k queued tasks qs (bytes: the sum of their entries) to peer r
+ * in one TASKS message; r has at least k credits. */
+static void dispatch_batch(spool_mpi_executor *ex, int r, struct qrec **qs,
+			   unsigned k, size_t bytes)
+{
 	struct peer *p = &ex->peers[r];
-	int s = free_slot(p);
-	struct hdr *h = (struct hdr *)t->msg;
-	h->slot = (uint32_t)s;
-	unsigned char *msg = t->msg;
-	t->msg = NULL;
-	p->slots[s] = t;
-	p->credits--;
-	p->last_sent = spool__mpi_now();
-	if (send_owned(ex, r, msg, t->msg_len) != 0) {
-		p->slots[s] = NULL;
-		p->credits++;
-		task_end(ex, t, SPOOL_MPI_ECOMM, NULL);
+	unsigned char *msg;
+	size_t len = HDR_SIZE + bytes;
+	if (k == 1 && qs[0]->msg) {
+		msg = qs[0]->msg; /* a large task goes as it is */
+		qs[0]->msg = NULL;
+	} else {
+		msg = xmalloc_aligned(len);
+		if (!msg) {
+			for (unsigned i = 0; i < k; i++)
+				qrec_end(ex, qs[i], SPOOL_ENOMEM);
+			return;
+		}
+		size_t off = HDR_SIZE;
+		for (unsigned i = 0; i < k; i++) {
+			memcpy(msg + off, qrec_entry(qs[i]), qs[i]->esize);
+			off += qs[i]->esize;
+			free(qs[i]->msg); /* copied: done with it */
+			qs[i]->msg = NULL;
+		}
+	}
+	struct hdr *h = (struct hdr *)msg;
+	memset(h, 0, sizeof *h);
+	h->kind = K_TASKS;
+	h->count = k;
+	size_t off = HDR_SIZE;
+	int first = p->nfree;
+	for (unsigned i = 0; i < k; i++) {
+		int s = p->free[--p->nfree];
+		p->slots[s].f = qs[i]->f;
+		p->slots[s].seq = qs[i]->seq;
+		((struct entry *)(msg + off))->slot = (uint32_t)s;
+		off += qs[i]->esize;
+	}
+	p->last_sent = ex->now;
+	count(&ex->st_tasks, k);
+	count(&ex->st_task_msgs, 1);
+	if (send_owned(ex, r, msg, len) != 0) {
+		/* The slots just taken are the ones above nfree again. */
+		while (p->nfree < first) {
+			struct slot *sl = &p->slots[p->free[p->nfree++]];
+			spool_future *f = sl->f;
+			sl->f = NULL;
+			task_end(ex, f, SPOOL_MPI_ECOMM, NULL);
+		}
 	}
 }
 
-/* The next rank with room, round robin; -1 if none. */
-static int pick(spool_mpi_executor *ex)
+/* The next rank with room, round robin; -1 if none. *nroom gets the number
+ * of ranks with room. A local pick takes one local credit. */
+static int pick(spool_mpi_executor *ex, int *nroom)
 {
+	int local = 0;
+	if (ex->exec) { /* the root runs tasks too */
+		pthread_mutex_lock(&ex->mu);
+		local = ex->local_credits;
+		pthread_mutex_unlock(&ex->mu);
+	}
+	int found = -1, n = 0;
 	for (int k = 0; k < ex->size; k++) {
 		int r = (ex->rr + k) % ex->size;
 		bool room;
 		if (r == ex->rank) {
-			pthread_mutex_lock(&ex->mu);
-			room = ex->local_credits > 0;
-			if (room)
-				ex->local_credits--;
-			pthread_mutex_unlock(&ex->mu);
+			room = local > 0;
 		} else {
 			struct peer *p = &ex->peers[r];
-			room = !p->dead && p->credits > 0 && !p->stop_sent;
+			room = !p->dead && p->nfree > 0 && !p->stop_sent;
 		}
-		if (room) {
-			ex->rr = (r + 1) % ex->size;
-			return r;
-		}
+		if (!room)
+			continue;
+		n++;
+		if (found < 0)
+			found = r;
 	}
-	return -1;
+	*nroom = n;
+	if (found < 0)
+		return -1;
+	if (found == ex->rank) {
+		/* Local credits only grow elsewhere: still > 0. */
+		pthread_mutex_lock(&ex->mu);
+		ex->local_credits--;
+		pthread_mutex_unlock(&ex->mu);
+	}
+	ex->rr = (found + 1) % ex->size;
+	return found;
 }
 
 static bool anyone_alive(spool_mpi_executor *ex)
@@ -404,103 +761,244 @@ static bool anyone_alive(spool_mpi_executor *ex)
 	return false;
 }
 
+/* Takes up to max tasks (at most cap_scratch) from the head of the queue
+ * into ex->scratch, at most `cap` bytes of entries (but at least one);
+ * *bytes gets their size. Returns their number. The records stay valid
+ * until queue_trim(). */
+static unsigned take(spool_mpi_executor *ex, size_t max, size_t cap,
+		     size_t *bytes)
+{
+	if (max > ex->cap_scratch)
+		max = ex->cap_scratch;
+	unsigned k = 0;
+	size_t b = 0;
+	pthread_mutex_lock(&ex->mu);
+	struct qchunk *c = ex->q_first;
+	while (c && k < max) {
+		if (c->read == c->used) {
+			c = c->next;
+			continue;
+		}
+		struct qrec *q = (struct qrec *)((unsigned char *)c +
+						 QCHUNK_OFF + c->read);
+		if (k > 0 && b + q->esize > cap)
+			break;
+		ex->scratch[k++] = q;
+		b += q->esize;
+		c->read += q->rsize;
+	}
+	/* relaxed: mu orders the writers */
+	atomic_store_explicit(
+		&ex->q_len,
+		atomic_load_explicit(&ex->q_len, memory_order_relaxed) - k,
+		memory_order_relaxed);
+	pthread_mutex_unlock(&ex->mu);
+	*bytes = b;
+	return k;
+}
+
+/* Gives back the queue's chunks that are used up, now that the pass is
+ * done with the records it took: the first one becomes the spare, the
+ * others are freed; the last chunk, when emptied, starts over. */
+static void queue_trim(spool_mpi_executor *ex)
+{
+	struct qchunk *drop = NULL;
+	pthread_mutex_lock(&ex->mu);
+	struct qchunk *c = ex->q_first;
+	while (c && c->read == c->used && c != ex->q_last) {
+		ex->q_first = c->next;
+		if (!ex->q_spare && c->cap == QCHUNK_BYTES) {
+			ex->q_spare = c;
+		} else {
+			c->next = drop;
+			drop = c;
+		}
+		c = ex->q_first;
+	}
+	if (c && c->read == c->used)
+		c->read = c->used = 0;
+	pthread_mutex_unlock(&ex->mu);
+	while (drop) {
+		struct qchunk *next = drop->next;
+		free(drop);
+		drop = next;
+	}
+}
+
+/* Starts the k tasks of qs: those cancelled while queued end CANCELLED
+ * here. Keeps the started ones at the front (in order); *bytes is
+ * updated. Returns their number. */
+static unsigned start_all(spool_mpi_executor *ex, struct qrec **qs, unsigned k,
+			  size_t *bytes)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < k; i++) {
+		if (spool_promise_start(qs[i]->f) != 0) {
+			*bytes -= qs[i]->esize;
+			qrec_end(ex, qs[i], SPOOL_ECANCELLED);
+		} else {
+			qs[n++] = qs[i];
+		}
+	}
+	return n;
+}
+
 static int dispatch(spool_mpi_executor *ex)
 {
-	int n = 0;
+	int events = 0;
 	for (;;) {
-		pthread_mutex_lock(&ex->mu);
-		struct task *t = ex->q_head;
-		pthread_mutex_unlock(&ex->mu);
-		if (!t)
+		/* relaxed: a hint; take() looks at the queue under mu, and a
+		 * task queued after this read kicks the engine for another
+		 * pass (see the top). */
+		size_t queued = atomic_load_explicit(&ex->q_len,
+						     memory_order_relaxed);
+		if (!queued)
 			break;
-		int r = pick(ex);
+		int nroom = 0;
+		int r = pick(ex, &nroom);
+		size_t bytes;
+		unsigned n;
 		if (r < 0) {
 			if (anyone_alive(ex))
 				break;
-			r = -2; /* nobody left: fail the queue */
-		}
-		pthread_mutex_lock(&ex->mu);
-		ex->q_head = t->next;
-		if (!ex->q_head)
-			ex->q_tail = NULL;
-		pthread_mutex_unlock(&ex->mu);
-		n++;
-		if (r == -2) {
-			task_end(ex, t, SPOOL_MPI_EPEER, NULL);
+			/* Nobody left: fail the queue. */
+			while ((n = take(ex, SIZE_MAX, SIZE_MAX, &bytes)) > 0) {
+				for (unsigned i = 0; i < n; i++)
+					qrec_end(ex, ex->scratch[i],
+						 SPOOL_MPI_EPEER);
+				events += (int)n;
+				queue_trim(ex);
+			}
 			continue;
 		}
-		if (spool_promise_start(t->f) != 0) {
-			/* Cancelled while queued: it ended CANCELLED. */
-			if (r == ex->rank) {
+		if (r == ex->rank) {
+			n = take(ex, 1, SIZE_MAX, &bytes);
+			n = start_all(ex, ex->scratch, n, &bytes);
+			if (n) {
+				dispatch_local(ex, ex->scratch[0]);
+			} else {
 				pthread_mutex_lock(&ex->mu);
 				ex->local_credits++;
 				pthread_mutex_unlock(&ex->mu);
 			}
-			task_end(ex, t, SPOOL_ECANCELLED, NULL);
+			queue_trim(ex);
+			events++;
 			continue;
 		}
-		dispatch_one(ex, t, r);
+		/* The rank's share of the queue, within its credits. */
+		struct peer *p = &ex->peers[r];
+		size_t share = (queued + (size_t)nroom - 1) / (size_t)nroom;
+		if (share > (size_t)p->nfree)
+			share = (size_t)p->nfree;
+		n = take(ex, share, BATCH_BYTES, &bytes);
+		events += (int)n;
+		n = start_all(ex, ex->scratch, n, &bytes);
+		if (n)
+			dispatch_batch(ex, r, ex->scratch, n, bytes);
+		queue_trim(ex);
 	}
-	return n;
+	return events;
 }
 
 static void peer_lost(spool_mpi_executor *ex, int r)
 {
 	struct peer *p = &ex->peers[r];
 	p->dead = true;
-	p->credits = 0;
 	for (int i = 0; i < p->nslots; i++) {
-		if (p->slots[i]) {
-			struct task *t = p->slots[i];
-			p->slots[i] = NULL;
-			task_end(ex, t, SPOOL_MPI_EPEER, NULL);
+		spool_future *f = p->slots[i].f;
+		if (f) {
+			p->slots[i].f = NULL;
+			task_end(ex, f, SPOOL_MPI_EPEER, NULL);
 		}
 	}
+	p->nfree = 0;
 }
 
-static void root_handle(spool_mpi_executor *ex, unsigned char *buf, int len,
+/* A RESULTS message from peer p, in block b (the message at RBUF_OFF). */
+static void root_results(spool_mpi_executor *ex, struct peer *p, struct rbuf *b,
+			 size_t len)
+{
+	unsigned char *msg = (unsigned char *)b + RBUF_OFF;
+	const struct hdr *h = (const struct hdr *)msg;
+	b->ex = ex;
+	b->linked = false;
+	atomic_init(&b->refs, 1); /* ours, while we read it */
+	uint32_t k = h->count;
+	size_t off = HDR_SIZE;
+	/* Counted before any future completes, so that whoever sees the
+	 * last one final sees the counts too. */
+	count(&ex->st_result_msgs, 1);
+	for (uint32_t i = 0; i < k; i++) {
+		const struct entry *e = entry_at(msg, len, off);
+		if (!e)
+			break;
+		/* Read the record before it becomes a result's node. */
+		uint32_t slot = e->slot;
+		uint64_t seq = e->seq;
+		size_t n = (size_t)e->len;
+		int code = e->code;
+		unsigned char *rec = msg + off;
+		off += entry_size(e->name_len, n);
+		if (slot >= (uint32_t)p->nslots || !p->slots[slot].f ||
+		    p->slots[slot].seq != seq)
+			continue; /* stale: its task already ended */
+		spool_future *t = p->slots[slot].f;
+		p->slots[slot].f = NULL;
+		p->free[p->nfree++] = (int)slot;
+		count(&ex->st_results, 1);
+		if (code != 0) {
+			task_end(ex, t, code, NULL);
+			continue;
+		}
+		task_end(ex, t, 0, rbuf_result(b, rec, rec + ENTRY_SIZE, n));
+	}
+	rbuf_release(b);
+}
+
+static void root_handle(spool_mpi_executor *ex, unsigned char *buf, size_t len,
 			int from)
 {
 	struct peer *p = &ex->peers[from];
-	const struct hdr *h = (const struct hdr *)(buf + NODE_DATA_OFF);
-	if ((size_t)len < sizeof *h || from == ex->rank || p->dead) {
+	const struct hdr *h = (const struct hdr *)(buf + RBUF_OFF);
+	if (len < HDR_SIZE || from == ex->rank || p->dead) {
 		free(buf);
 		return;
 	}
-	p->last_heard = spool__mpi_now();
+	p->last_heard = ex->now;
 	switch (h->kind) {
 	case K_CREDIT: {
 		int w = h->code > 0 ? h->code : 1;
-		struct task **s = calloc((size_t)w, sizeof *s);
-		if (s && !p->joined) {
+		struct slot *s = calloc((size_t)w, sizeof *s);
+		int *fr = malloc((size_t)w * sizeof *fr);
+		if (s && fr && !p->joined && (size_t)w > ex->cap_scratch) {
+			/* a batch for this rank fits the scratch */
+			struct qrec **sc = realloc(ex->scratch,
+						   (size_t)w * sizeof *sc);
+			if (sc) {
+				ex->scratch = sc;
+				ex->cap_scratch = (size_t)w;
+			} else {
+				w = (int)ex->cap_scratch;
+			}
+		}
+		if (s && fr && !p->joined) {
 			p->slots = s;
+			p->free = fr;
 			p->nslots = w;
-			p->credits = w;
+			/* slot 0 on top: taken first */
+			for (int i = 0; i < w; i++)
+				fr[i] = w - 1 - i;
+			p->nfree = w;
 			p->joined = true;
 		} else {
 			free(s);
+			free(fr);
 		}
 		break;
 	}
-	case K_RESULT: {
-		if (h->slot >= (uint32_t)p->nslots || !p->slots[h->slot] ||
-		    p->slots[h->slot]->seq != h->seq)
-			break; /* stale: its task already ended */
-		struct task *t = p->slots[h->slot];
-		p->slots[h->slot] = NULL;
-		p->credits++;
-		if (h->code != 0) {
-			task_end(ex, t, h->code, NULL);
-			break;
-		}
-		/* The result lives in buf itself: node, header, bytes. */
-		struct result_node *n = (struct result_node *)buf;
-		n->r.size = (size_t)len - sizeof *h;
-		n->r.data = n->r.size ? buf + NODE_DATA_OFF + sizeof *h : NULL;
-		results_link(ex, n);
-		task_end(ex, t, 0, &n->r);
-		return; /* buf is the result now */
-	}
+	case K_RESULTS:
+		root_results(ex, p, (struct rbuf *)buf, len);
+		return; /* buf is the results' block now */
 	case K_BYE:
 		p->bye = true;
 		break;
@@ -514,11 +1012,14 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 {
 	spool_mpi_executor *ex = arg;
 	int ev = 0;
+	ex->now = now;
+	test_sends(ex);
 	for (int i = 0; i < RECV_BATCH; i++) {
 		unsigned char *buf;
-		int len, from;
-		int rc = recv_next(ex, MPI_ANY_SOURCE, NODE_DATA_OFF, &buf,
-				   &len, &from);
+		size_t len;
+		int from;
+		int rc = recv_next(ex, MPI_ANY_SOURCE, RBUF_OFF, &buf, &len,
+				   &from);
 		if (rc <= 0)
 			break;
 		root_handle(ex, buf, len, from);
@@ -526,6 +1027,7 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 	}
 	ev += dispatch(ex);
 	/* Liveness: beats out, silence in. */
+	bool stopping = atomic_load(&ex->stopping);
 	for (int r = 0; r < ex->size; r++) {
 		struct peer *p = &ex->peers[r];
 		if (r == ex->rank || p->dead || p->bye)
@@ -535,7 +1037,7 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 			ev++;
 			continue;
 		}
-		if (ex->stopping && !p->stop_sent) {
+		if (stopping && !p->stop_sent) {
 			p->stop_sent = true;
 			p->last_sent = now;
 			send_small(ex, r, K_STOP, 0);
@@ -545,34 +1047,421 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 			send_small(ex, r, K_BEAT, 0);
 		}
 	}
-	pthread_mutex_lock(&ex->mu);
-	bool busy = ex->outstanding > 0 || ex->stopping;
-	pthread_mutex_unlock(&ex->mu);
+	bool busy = atomic_load(&ex->outstanding) > 0 || stopping;
 	*next_ns = busy ? 0 : ex->hb_ns / 2;
 	return ev;
 }
 
 /* ---- worker ------------------------------------------------------------ */
 
-static int worker_task(void *arg, void **result)
+/* Queues w's answer; the first one in an empty outbox kicks the engine
+ * (see the top: later ones go with it). */
+static void outbox_push(spool_mpi_executor *ex, struct wtask *w)
 {
-	struct wtask *w = arg;
-	spool_mpi_executor *ex = w->ex;
-	(void)result;
-	w->code = run_fn(w->msg, (size_t)w->len, &w->out, &w->out_len);
-	free(w->msg);
-	w->msg = NULL;
-	pthread_mutex_lock(&ex->mu);
 	w->next = NULL;
+	pthread_mutex_lock(&ex->mu);
+	bool was_empty = ex->out_head == NULL;
 	if (ex->out_tail)
 		ex->out_tail->next = w;
 	else
 		ex->out_head = w;
 	ex->out_tail = w;
-	ex->running--;
+	/* relaxed: a hint; mu orders it with the take, and the kick below
+	 * publishes it to the next pass. */
+	atomic_store_explicit(&ex->out_any, true, memory_order_relaxed);
 	pthread_mutex_unlock(&ex->mu);
-	spool__mpi_kick(ex->engine);
+	if (was_empty)
+		spool__mpi_kick(ex->engine);
+}
+
+/* Drops one reference to b: its tasks not yet answered, the pool tasks
+ * that may still claim its entries, and the receiver while it submits.
+ * The last frees the message and the records. */
+static void wbatch_unref(struct wbatch *b)
+{
+	/* acq_rel: the last owner frees after every other owner's use. */
+	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+		free(b->msg);
+		free(b);
+	}
+}
+
+/* w's answer is sent or dropped. */
+static void wtask_done(struct wtask *w)
+{
+	free(w->out);
+	w->out = NULL;
+	wbatch_unref(w->b);
+}
+
+/* Sends the answers of list w (linked by next), one RESULTS message per
+ * BATCH_BYTES of entries (a larger result alone), and is done with them.
+ * Progress lock held. Returns the number of answers. */
+static int send_results(spool_mpi_executor *ex, struct wtask *w, int64_t now)
+{
+	int n = 0;
+	while (w) {
+		size_t bytes = 0;
+		unsigned k = 0;
+		struct wtask *end = w;
+		while (end && (k == 0 || bytes + entry_size(0, end->out_len) <=
+						 BATCH_BYTES)) {
+			bytes += entry_size(0, end->out_len);
+			k++;
+			end = end->next;
+		}
+		unsigned char *msg = ex->bye_sent ? NULL
+						  : xmalloc_aligned(HDR_SIZE +
+								    bytes);
+		if (msg) {
+			struct hdr *h = (struct hdr *)msg;
+			memset(h, 0, HDR_SIZE);
+			h->kind = K_RESULTS;
+			h->count = k;
+			size_t off = HDR_SIZE;
+			for (struct wtask *u = w; u != end; u = u->next) {
+				struct entry *e = (struct entry *)(msg + off);
+				size_t es = entry_size(0, u->out_len);
+				memset(e, 0, ENTRY_SIZE);
+				e->slot = u->slot;
+				e->seq = u->seq;
+				e->len = u->out_len;
+				e->code = u->code;
+				if (u->out_len) {
+					memcpy(msg + off + ENTRY_SIZE, u->out,
+					       u->out_len);
+					memset(msg + off + ENTRY_SIZE +
+						       u->out_len,
+					       0, es - ENTRY_SIZE - u->out_len);
+				}
+				off += es;
+			}
+		}
+		while (w != end) {
+			struct wtask *next = w->next;
+			wtask_done(w);
+			w = next;
+		}
+		if (msg) {
+			send_owned(ex, ex->root, msg, HDR_SIZE + bytes);
+			ex->last_sent = now;
+			count(&ex->st_results, k);
+			count(&ex->st_result_msgs, 1);
+		}
+		n += (int)k;
+	}
+	return n;
+}
+
+/* Sends every answer in the outbox. Progress lock held. */
+static int flush_outbox(spool_mpi_executor *ex, int64_t now)
+{
+	/* relaxed: a hint. An answer queued after this read kicked the
+	 * engine (the outbox was empty), so a later pass takes it. */
+	if (!atomic_load_explicit(&ex->out_any, memory_order_relaxed))
+		return 0;
+	pthread_mutex_lock(&ex->mu);
+	struct wtask *w = ex->out_head;
+	ex->out_head = ex->out_tail = NULL;
+	atomic_store_explicit(&ex->out_any, false, memory_order_relaxed);
+	pthread_mutex_unlock(&ex->mu);
+	return send_results(ex, w, now);
+}
+
+/* Runs w's function (looked up by name unless it is the one before). */
+static void wtask_run(struct wtask *w, const struct wtask *prev,
+		      spool_mpi_fn *fn)
+{
+	w->out = NULL;
+	w->out_len = 0;
+	/* Tasks of one batch usually call one function: look it up once. */
+	if (!prev || prev->name_len != w->name_len ||
+	    memcmp(prev->name, w->name, w->name_len) != 0)
+		*fn = spool__mpi_lookup(w->name, w->name_len);
+	if (!*fn) {
+		w->code = SPOOL_MPI_ENOFN;
+		return;
+	}
+	w->code = (*fn)(w->arg, w->len, &w->out, &w->out_len);
+	if (w->code != 0) {
+		free(w->out);
+		w->out = NULL;
+		w->out_len = 0;
+	}
+}
+
+/* How long a runner of the rank's own pool waits for the next batch
+ * before it ends: a little more than a round trip to the root, so that
+ * under a steady flow of batches the pool thread never parks (parking and
+ * waking a pool thread costs more than a batch of tiny tasks). */
+#define LINGER_NS (50 * 1000)
+
+/* Claims the next task of the run queue, or NULL. mu held. */
+static struct wtask *rq_claim(spool_mpi_executor *ex)
+{
+	struct wbatch *b = ex->rq_head;
+	if (!b)
+		return NULL;
+	/* relaxed: under mu */
+	unsigned i = atomic_load_explicit(&b->next, memory_order_relaxed);
+	atomic_store_explicit(&b->next, i + 1, memory_order_relaxed);
+	if (i + 1 == b->n) {
+		ex->rq_head = b->rq_next;
+		if (!ex->rq_head)
+			ex->rq_tail = NULL;
+		/* relaxed: a hint; mu orders the writers */
+		atomic_store_explicit(
+			&ex->rq_n,
+			atomic_load_explicit(&ex->rq_n, memory_order_relaxed) -
+				1,
+			memory_order_relaxed);
+	}
+	/* The task's own reference (its answer) keeps b alive until its
+	 * answer is sent, so the claimer may use it without mu. */
+	return &b->t[i];
+}
+
+/* A pool task: runs the tasks of the run queue, in order, each answer into
+ * the outbox as soon as it is ready, until the queue is empty (on the
+ * rank's own pool, and it stays empty for LINGER_NS).
+ *
+ * On the rank's own pool with an engine of its own thread (which means
+ * MPI_THREAD_MULTIPLE), the runner is the rank's progress while it lives:
+ * it runs a pass every half window of answers and when it runs out of
+ * tasks (the pass sends the outbox and takes in the next batch), and
+ * passes while it lingers; meanwhile it counts as a driver of the engine,
+ * so the progress thread stands aside (a pass per max_delay_ns) instead of
+ * spinning beside it, and gets progress back when the runner ends. Passes
+ * only when no other thread is in one (a try-lock), so the runner never
+ * waits for the progress lock. */
+static int worker_run(void *arg, void **result)
+{
+	spool_mpi_executor *ex = arg;
+	(void)result;
+	bool help = ex->own_pool && !spool__mpi_engine_on_loop(ex->engine);
+	unsigned half = ex->window > 1 ? (unsigned)ex->window / 2 : 1;
+	if (help)
+		spool__mpi_drive_enter(ex->engine);
+	unsigned pushed = 0;
+	spool_mpi_fn fn = NULL;
+	char prev_name[SPOOL__MPI_NAME_MAX];
+	struct wtask prev = {.name = prev_name, .name_len = 0};
+	bool have_prev = false;
+	for (;;) {
+		pthread_mutex_lock(&ex->mu);
+		struct wtask *w = rq_claim(ex);
+		if (!w && !ex->own_pool) {
+			ex->live--;
+			pthread_mutex_unlock(&ex->mu);
+			break;
+		}
+		pthread_mutex_unlock(&ex->mu);
+		if (!w) {
+			/* Linger for the next batch, helping progress or
+			 * yielding the core to whoever has work. */
+			int64_t end = spool__mpi_now() + LINGER_NS;
+			/* relaxed: a hint, checked again under mu */
+			while (atomic_load_explicit(
+				       &ex->rq_n, memory_order_relaxed) == 0 &&
+			       spool__mpi_now() < end) {
+				if (!help ||
+				    spool__mpi_try_drive(ex->engine) <= 0)
+					sched_yield();
+			}
+			pthread_mutex_lock(&ex->mu);
+			if (!ex->rq_head) {
+				ex->live--;
+				pthread_mutex_unlock(&ex->mu);
+				break;
+			}
+			pthread_mutex_unlock(&ex->mu);
+			continue;
+		}
+		wtask_run(w, have_prev ? &prev : NULL, &fn);
+		/* the name for the next lookup: w's memory may go once its
+		 * answer is pushed */
+		memcpy(prev_name, w->name, w->name_len);
+		prev.name_len = w->name_len;
+		have_prev = true;
+		outbox_push(ex, w);
+		/* relaxed: a hint (no task left to claim: send now) */
+		if (help && (++pushed >= half ||
+			     atomic_load_explicit(&ex->rq_n,
+						  memory_order_relaxed) == 0)) {
+			/* A pass: it sends the outbox and takes in the next
+			 * batch, if one came. */
+			if (spool__mpi_try_drive(ex->engine) >= 0)
+				pushed = 0;
+		}
+	}
+	if (help)
+		spool__mpi_drive_exit(ex->engine);
 	return 0;
+}
+
+/* The same on the inline executor, which runs it inside the progress
+ * pass (under the progress lock): answers go out from here, without the
+ * outbox, and a batch's first half is sent before its second half runs,
+ * so that the root can send more work while this rank is busy (with one
+ * message per batch, the two ranks would take turns). */
+static int worker_run_inline(void *arg, void **result)
+{
+	struct wbatch *b = arg;
+	spool_mpi_executor *ex = b->ex;
+	(void)result;
+	unsigned half = (unsigned)ex->window / 2;
+	if (half < 1)
+		half = 1;
+	spool_mpi_fn fn = NULL;
+	const struct wtask *prev = NULL;
+	struct wtask *head = NULL, **tail = &head;
+	unsigned n = 0;
+	for (;;) {
+		/* relaxed: as in worker_run */
+		unsigned i = atomic_fetch_add_explicit(&b->next, 1,
+						       memory_order_relaxed);
+		if (i >= b->n)
+			break;
+		struct wtask *w = &b->t[i];
+		wtask_run(w, prev, &fn);
+		prev = w;
+		w->next = NULL;
+		*tail = w;
+		tail = &w->next;
+		if (++n == half && i + 1 < b->n) {
+			/* prev points into the batch, which this pool task
+			 * still holds. */
+			send_results(ex, head, ex->now);
+			head = NULL;
+			tail = &head;
+			n = 0;
+		}
+	}
+	if (head)
+		send_results(ex, head, ex->now);
+	wbatch_unref(b);
+	return 0;
+}
+
+/* A TASKS message (msg, len bytes; the batch owns it from here). */
+static void worker_tasks(spool_mpi_executor *ex, unsigned char *msg, size_t len)
+{
+	const struct hdr *h = (const struct hdr *)msg;
+	uint32_t k = h->count;
+	struct wbatch *b = NULL;
+	if (k > 0 && k <= (len - HDR_SIZE) / ENTRY_SIZE)
+		b = malloc(sizeof *b + (size_t)k * sizeof b->t[0]);
+	if (!b) {
+		/* Not answered: their futures fail only if this rank is
+		 * taken for lost. Out of memory on a worker, or a
+		 * malformed message, which ranks of one program never
+		 * send. */
+		free(msg);
+		return;
+	}
+	size_t off = HDR_SIZE;
+	for (uint32_t i = 0; i < k; i++) {
+		const struct entry *e = entry_at(msg, len, off);
+		if (!e) {
+			free(b);
+			free(msg);
+			return;
+		}
+		struct wtask *w = &b->t[i];
+		w->b = b;
+		w->name = (const char *)msg + off + ENTRY_SIZE;
+		w->name_len = e->name_len;
+		w->arg = msg + off + ENTRY_SIZE + ALIGN_UP(e->name_len);
+		w->len = (size_t)e->len;
+		w->slot = e->slot;
+		w->seq = e->seq;
+		w->code = 0;
+		w->out = NULL;
+		w->out_len = 0;
+		off += entry_size(e->name_len, w->len);
+	}
+	b->ex = ex;
+	b->msg = msg;
+	b->n = k;
+	atomic_init(&b->next, 0);
+	atomic_init(&b->refs, k + 1);
+	b->rq_next = NULL;
+	count(&ex->st_tasks, k);
+	count(&ex->st_task_msgs, 1);
+	if (ex->exec == spool_executor_inline()) {
+		/* Runs right here, inside this pass; the runner holds a
+		 * reference of its own. */
+		atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+		spool_future *pf = spool_submit(ex->exec, worker_run_inline, b);
+		if (!pf || spool_future_state(pf) != SPOOL_DONE) {
+			int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
+			wbatch_unref(b); /* the runner's: it never ran */
+			for (unsigned i = 0; i < k; i++) {
+				b->t[i].code = err ? err : SPOOL_ENOMEM;
+				outbox_push(ex, &b->t[i]);
+			}
+		}
+		spool_future_release(pf);
+		wbatch_unref(b);
+		return;
+	}
+	/* Into the run queue; new runners only where the live ones are
+	 * fewer than the pool's threads (on another executor, whose size is
+	 * unknown, one per task). */
+	pthread_mutex_lock(&ex->mu);
+	if (ex->rq_tail)
+		ex->rq_tail->rq_next = b;
+	else
+		ex->rq_head = b;
+	ex->rq_tail = b;
+	/* relaxed: a hint; mu orders the writers, and a lingering runner
+	 * checks the queue under mu before it ends */
+	atomic_store_explicit(
+		&ex->rq_n,
+		atomic_load_explicit(&ex->rq_n, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+	unsigned cap = ex->own_pool ? (unsigned)ex->threads : UINT32_MAX;
+	unsigned need = 0;
+	if (ex->live < cap) {
+		need = cap - ex->live;
+		if (need > k)
+			need = k;
+	}
+	ex->live += need;
+	pthread_mutex_unlock(&ex->mu);
+	int err = 0;
+	for (unsigned r = 0; r < need; r++) {
+		spool_future *pf = spool_submit(ex->exec, worker_run, ex);
+		if (!pf || (spool_future_done(pf) &&
+			    spool_future_state(pf) != SPOOL_DONE)) {
+			err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
+			pthread_mutex_lock(&ex->mu);
+			ex->live--;
+			pthread_mutex_unlock(&ex->mu);
+		}
+		spool_future_release(pf);
+	}
+	if (err) {
+		/* With no runner left, nobody would run the queue: answer
+		 * every task in it with the executor's refusal. */
+		pthread_mutex_lock(&ex->mu);
+		struct wtask *list = NULL;
+		if (ex->live == 0) {
+			struct wtask *w;
+			while ((w = rq_claim(ex)) != NULL) {
+				w->code = err;
+				w->next = list;
+				list = w;
+			}
+		}
+		pthread_mutex_unlock(&ex->mu);
+		while (list) {
+			struct wtask *next = list->next;
+			outbox_push(ex, list);
+			list = next;
+		}
+	}
+	wbatch_unref(b);
 }
 
 static void serve_end(spool_mpi_executor *ex, int rc)
@@ -583,82 +1472,18 @@ static void serve_end(spool_mpi_executor *ex, int rc)
 		spool_promise_set_error(ex->stop_f, rc);
 }
 
-static int flush_outbox(spool_mpi_executor *ex, int64_t now)
-{
-	pthread_mutex_lock(&ex->mu);
-	struct wtask *w = ex->out_head;
-	ex->out_head = ex->out_tail = NULL;
-	pthread_mutex_unlock(&ex->mu);
-	int n = 0;
-	while (w) {
-		struct wtask *next = w->next;
-		size_t len = sizeof(struct hdr) + w->out_len;
-		struct hdr *h = xmalloc_aligned(len);
-		if (h) {
-			memset(h, 0, sizeof *h);
-			h->kind = K_RESULT;
-			h->slot = w->slot;
-			h->seq = w->seq;
-			h->code = w->code;
-			if (w->out_len)
-				memcpy(h + 1, w->out, w->out_len);
-			if (!ex->bye_sent)
-				send_owned(ex, ex->root, h, len);
-			else
-				free(h);
-			ex->last_sent = now;
-		}
-		free(w->out);
-		free(w);
-		w = next;
-		n++;
-	}
-	return n;
-}
-
-static void worker_handle(spool_mpi_executor *ex, unsigned char *buf, int len)
+static void worker_handle(spool_mpi_executor *ex, unsigned char *buf,
+			  size_t len)
 {
 	const struct hdr *h = (const struct hdr *)buf;
-	if ((size_t)len < sizeof *h) {
+	if (len < HDR_SIZE) {
 		free(buf);
 		return;
 	}
 	switch (h->kind) {
-	case K_TASK: {
-		struct wtask *w = calloc(1, sizeof *w);
-		if (!w) {
-			free(buf);
-			break;
-		}
-		w->ex = ex;
-		w->msg = buf;
-		w->len = len;
-		w->slot = h->slot;
-		w->seq = h->seq;
-		pthread_mutex_lock(&ex->mu);
-		ex->running++;
-		pthread_mutex_unlock(&ex->mu);
-		spool_future *pf = spool_submit(ex->exec, worker_task, w);
-		if (!pf || (spool_future_done(pf) &&
-			    spool_future_state(pf) != SPOOL_DONE)) {
-			/* Not run: answer with the executor's refusal. */
-			int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
-			w->code = err;
-			free(w->msg);
-			w->msg = NULL;
-			pthread_mutex_lock(&ex->mu);
-			w->next = NULL;
-			if (ex->out_tail)
-				ex->out_tail->next = w;
-			else
-				ex->out_head = w;
-			ex->out_tail = w;
-			ex->running--;
-			pthread_mutex_unlock(&ex->mu);
-		}
-		spool_future_release(pf);
+	case K_TASKS:
+		worker_tasks(ex, buf, len);
 		return;
-	}
 	case K_STOP:
 		if (!ex->bye_sent) {
 			flush_outbox(ex, spool__mpi_now());
@@ -678,6 +1503,8 @@ static int worker_poll(void *arg, int64_t now, int64_t *next_ns)
 	spool_mpi_executor *ex = arg;
 	int ev = 0;
 	*next_ns = 0; /* a serving rank expects tasks at any time */
+	ex->now = now;
+	test_sends(ex);
 	if (ex->bye_sent)
 		return 0;
 	if (!ex->credit_sent) {
@@ -689,7 +1516,8 @@ static int worker_poll(void *arg, int64_t now, int64_t *next_ns)
 	}
 	for (int i = 0; i < RECV_BATCH && !ex->bye_sent; i++) {
 		unsigned char *buf;
-		int len, from;
+		size_t len;
+		int from;
 		int rc = recv_next(ex, ex->root, 0, &buf, &len, &from);
 		if (rc < 0) {
 			ex->bye_sent = true; /* send nothing more */
@@ -781,6 +1609,15 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 	ex->hb_ns = hb;
 	ex->timeout_ns = to;
 	ex->results.next = ex->results.prev = &ex->results;
+	atomic_init(&ex->outstanding, 0);
+	atomic_init(&ex->q_len, 0);
+	atomic_init(&ex->out_any, false);
+	atomic_init(&ex->rq_n, 0);
+	atomic_init(&ex->stopping, false);
+	atomic_init(&ex->st_tasks, 0);
+	atomic_init(&ex->st_task_msgs, 0);
+	atomic_init(&ex->st_results, 0);
+	atomic_init(&ex->st_result_msgs, 0);
 	ex->exec = o.executor;
 	bool runs_tasks = !ex->is_root ||
 			  !(o.flags & SPOOL_MPI_ROOT_DISPATCH_ONLY);
@@ -792,6 +1629,7 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 		if (rc != 0)
 			goto fail;
 		ex->exec = spool_pool_executor(ex->own_pool);
+		ex->threads = threads;
 	}
 	ex->window = o.window ? o.window : o.executor ? 2 : threads;
 	if (o.engine) {
@@ -812,6 +1650,10 @@ int spool_mpi_executor_create(spool_mpi_executor **out, MPI_Comm comm,
 		for (int r = 0; r < size; r++)
 			ex->peers[r].last_heard = ex->peers[r].last_sent = now;
 		ex->local_credits = runs_tasks ? ex->window : 0;
+		ex->scratch = malloc(sizeof *ex->scratch);
+		if (!ex->scratch)
+			goto fail_engine;
+		ex->cap_scratch = 1;
 		rc = spool__mpi_poller_add(ex->engine, root_poll, ex);
 		if (rc != 0)
 			goto fail_engine;
@@ -832,6 +1674,7 @@ fail_engine:
 fail:
 	if (ex) {
 		spool_pool_destroy(ex->own_pool);
+		free(ex->scratch);
 		free(ex->peers);
 		pthread_mutex_destroy(&ex->mu);
 		free(ex);
@@ -848,6 +1691,22 @@ bool spool_mpi_executor_is_root(const spool_mpi_executor *ex)
 int spool_mpi_executor_size(const spool_mpi_executor *ex)
 {
 	return ex ? ex->size : 0;
+}
+
+int spool_mpi_executor_stats_get(spool_mpi_executor *ex,
+				 spool_mpi_executor_stats *out)
+{
+	if (!ex || !out)
+		return SPOOL_EINVAL;
+	/* relaxed: snapshots of counters */
+	out->tasks = atomic_load_explicit(&ex->st_tasks, memory_order_relaxed);
+	out->task_messages = atomic_load_explicit(&ex->st_task_msgs,
+						  memory_order_relaxed);
+	out->results = atomic_load_explicit(&ex->st_results,
+					    memory_order_relaxed);
+	out->result_messages = atomic_load_explicit(&ex->st_result_msgs,
+						    memory_order_relaxed);
+	return 0;
 }
 
 int spool_mpi_executor_serve(spool_mpi_executor *ex)
@@ -876,8 +1735,28 @@ int spool_mpi_executor_serve(spool_mpi_executor *ex)
 	if (rc == 0)
 		rc = spool_future_error(ex->stop_f);
 	spool__mpi_poller_remove(ex->engine, worker_poll, ex);
+	hand_sends_over(ex);
 	ex->polling = false;
 	return rc;
+}
+
+/* Writes a task's entry at e: its record (slot and seq come later), the
+ * name and the argument, the padding zeroed so every byte sent is
+ * defined. */
+static void fill_entry(unsigned char *e, const char *name, size_t nlen,
+		       const void *arg, size_t len)
+{
+	struct entry *rec = (struct entry *)e;
+	memset(rec, 0, ENTRY_SIZE);
+	rec->name_len = (uint32_t)nlen;
+	rec->len = len;
+	unsigned char *name_at = e + ENTRY_SIZE;
+	unsigned char *arg_at = name_at + ALIGN_UP(nlen);
+	memcpy(name_at, name, nlen);
+	memset(name_at + nlen, 0, ALIGN_UP(nlen) - nlen);
+	if (len)
+		memcpy(arg_at, arg, len);
+	memset(arg_at + len, 0, ALIGN_UP(len) - len);
 }
 
 spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
@@ -887,51 +1766,85 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 	if (!ex || !name || (!arg && len > 0))
 		return spool__mpi_failed(SPOOL_EINVAL);
 	size_t nlen = strlen(name);
+	/* The whole message must fit MPI's int count. */
 	if (nlen == 0 || nlen > SPOOL__MPI_NAME_MAX ||
-	    len > (size_t)INT32_MAX - sizeof(struct hdr) - nlen)
+	    len > (size_t)INT32_MAX - HDR_SIZE - ENTRY_SIZE -
+			    ALIGN_UP(SPOOL__MPI_NAME_MAX) - ALIGNMENT)
 		return spool__mpi_failed(SPOOL_EINVAL);
 	if (!ex->is_root)
 		return spool__mpi_failed(SPOOL_MPI_ENOTROOT);
-	struct task *t = calloc(1, sizeof *t);
-	if (!t)
-		return NULL;
-	t->msg_len = sizeof(struct hdr) + nlen + len;
-	t->msg = xmalloc_aligned(t->msg_len);
-	t->f = spool_promise_new();
-	if (!t->msg || !t->f) {
-		spool_future_release(t->f);
-		free(t->msg);
-		free(t);
+	/* The record and its entry go into the queue's current chunk; a
+	 * large argument gets a message of its own, with room for the
+	 * header, filled here without the lock. */
+	size_t esize = entry_size(nlen, len);
+	bool big = esize > INLINE_MAX;
+	size_t rsize = QREC_OFF + (big ? 0 : esize);
+	unsigned char *msg = big ? xmalloc_aligned(HDR_SIZE + esize) : NULL;
+	spool_future *f = msg || !big ? spool_promise_new() : NULL;
+	if (!f) {
+		free(msg);
 		return NULL;
 	}
-	t->ex = ex;
-	struct hdr *h = (struct hdr *)t->msg;
-	memset(h, 0, sizeof *h);
-	h->kind = K_TASK;
-	h->name_len = (uint32_t)nlen;
-	memcpy(t->msg + sizeof *h, name, nlen);
-	if (len)
-		memcpy(t->msg + sizeof *h + nlen, arg, len);
-	spool_future *f = spool_future_retain(t->f);
+	if (big)
+		fill_entry(msg + HDR_SIZE, name, nlen, arg, len);
+	spool_future *ret = spool_future_retain(f);
 	pthread_mutex_lock(&ex->mu);
 	if (ex->closing) {
 		pthread_mutex_unlock(&ex->mu);
-		spool_promise_set_error(t->f, SPOOL_ESHUTDOWN);
-		spool_future_release(t->f);
-		free(t->msg);
-		free(t);
-		return f;
+		spool_promise_set_error(f, SPOOL_ESHUTDOWN);
+		spool_future_release(f);
+		free(msg);
+		return ret;
 	}
-	t->seq = h->seq = ++ex->next_seq;
-	if (ex->q_tail)
-		ex->q_tail->next = t;
-	else
-		ex->q_head = t;
-	ex->q_tail = t;
-	ex->outstanding++;
+	struct qchunk *c = ex->q_last;
+	if (!c || c->cap - c->used < rsize) {
+		/* A new chunk: the spare, or one from malloc (once per some
+		 * hundreds of tiny tasks). */
+		if (ex->q_spare && rsize <= QCHUNK_BYTES) {
+			c = ex->q_spare;
+			ex->q_spare = NULL;
+		} else {
+			size_t cap = rsize > QCHUNK_BYTES ? rsize
+							  : QCHUNK_BYTES;
+			c = xmalloc_aligned(QCHUNK_OFF + cap);
+			if (!c) {
+				pthread_mutex_unlock(&ex->mu);
+				spool_future_release(f);
+				spool_future_release(ret);
+				free(msg);
+				return NULL;
+			}
+			c->cap = cap;
+		}
+		c->next = NULL;
+		c->used = c->read = 0;
+		if (ex->q_last)
+			ex->q_last->next = c;
+		else
+			ex->q_first = c;
+		ex->q_last = c;
+	}
+	struct qrec *q = (struct qrec *)((unsigned char *)c + QCHUNK_OFF +
+					 c->used);
+	c->used += rsize;
+	q->f = f;
+	q->seq = ++ex->next_seq;
+	q->esize = esize;
+	q->rsize = rsize;
+	q->msg = msg;
+	if (!big)
+		fill_entry(qrec_entry(q), name, nlen, arg, len);
+	((struct entry *)qrec_entry(q))->seq = q->seq;
+	/* relaxed: mu orders the writers; the kick below (or the one before
+	 * it) publishes the task to the pass. */
+	size_t queued = atomic_load_explicit(&ex->q_len, memory_order_relaxed);
+	atomic_store_explicit(&ex->q_len, queued + 1, memory_order_relaxed);
+	atomic_fetch_add(&ex->outstanding, 1);
 	pthread_mutex_unlock(&ex->mu);
-	spool__mpi_kick(ex->engine);
-	return f;
+	/* A task behind others goes with them (see the top). */
+	if (queued == 0)
+		spool__mpi_kick(ex->engine);
+	return ret;
 }
 
 /* Waits until done(ex) holds, driving progress itself on a loop engine
@@ -959,10 +1872,7 @@ static void wait_until(spool_mpi_executor *ex,
 
 static bool all_final(spool_mpi_executor *ex)
 {
-	pthread_mutex_lock(&ex->mu);
-	bool d = ex->outstanding == 0;
-	pthread_mutex_unlock(&ex->mu);
-	return d;
+	return atomic_load(&ex->outstanding) == 0;
 }
 
 static bool all_stopped(spool_mpi_executor *ex)
@@ -990,12 +1900,11 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 		pthread_mutex_unlock(&ex->mu);
 		spool__mpi_kick(ex->engine);
 		wait_until(ex, all_final);
-		pthread_mutex_lock(&ex->mu);
-		ex->stopping = true;
-		pthread_mutex_unlock(&ex->mu);
+		atomic_store(&ex->stopping, true);
 		spool__mpi_kick(ex->engine);
 		wait_until(ex, all_stopped);
 		spool__mpi_poller_remove(ex->engine, root_poll, ex);
+		hand_sends_over(ex);
 	} else if (ex->polling) {
 		spool__mpi_misuse("spool_mpi_executor_destroy",
 				  "called while spool_mpi_executor_serve() "
@@ -1005,11 +1914,15 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 	 * before anything they use is freed. */
 	spool_pool_destroy(ex->own_pool);
 	if (!ex->is_root) {
+		/* Nothing should be left in the run queue (the pool ran it
+		 * dry before it ended), but drop whatever is. */
+		struct wtask *rw;
+		while ((rw = rq_claim(ex)) != NULL)
+			wtask_done(rw);
 		struct wtask *w = ex->out_head;
 		while (w) {
 			struct wtask *next = w->next;
-			free(w->out);
-			free(w);
+			wtask_done(w);
 			w = next;
 		}
 		if (!spool_future_done(ex->stop_f))
@@ -1019,15 +1932,25 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 	spool__mpi_engine_use(ex->engine, -1);
 	if (ex->own_engine)
 		spool_mpi_engine_destroy(ex->engine);
-	struct result_node *n = ex->results.next;
-	while (n != &ex->results) {
-		struct result_node *next = n->next;
-		free(n);
-		n = next;
+	struct rbuf *b = ex->results.next;
+	while (b != &ex->results) {
+		struct rbuf *next = b->next;
+		free(b);
+		b = next;
 	}
+	/* The queue is empty (every task is final); its chunks go. */
+	while (ex->q_first) {
+		struct qchunk *next = ex->q_first->next;
+		free(ex->q_first);
+		ex->q_first = next;
+	}
+	free(ex->q_spare);
+	free(ex->scratch);
 	if (ex->peers) {
-		for (int r = 0; r < ex->size; r++)
+		for (int r = 0; r < ex->size; r++) {
 			free(ex->peers[r].slots);
+			free(ex->peers[r].free);
+		}
 		free(ex->peers);
 	}
 	MPI_Comm_free(&ex->comm);

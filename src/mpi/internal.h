@@ -71,8 +71,22 @@ void spool__mpi_kick(spool_mpi_engine *e);
  * Takes the progress lock. Returns the number of events. */
 int spool__mpi_drive(spool_mpi_engine *e);
 
+/* The same if no other thread is in a pass: -1 (and nothing done) if one
+ * is. For a thread that has work to offer progress but must not wait for
+ * the lock (a pool thread of the executor, between tasks). */
+int spool__mpi_try_drive(spool_mpi_engine *e);
+
+/* A thread that will drive passes for a while (with spool__mpi_try_drive)
+ * counts itself as a driver, so that the progress thread of e stands aside
+ * as for a driving wait; exit hands progress back to it. Only for an engine
+ * with a progress thread. */
+void spool__mpi_drive_enter(spool_mpi_engine *e);
+void spool__mpi_drive_exit(spool_mpi_engine *e);
+
 /* The process-wide progress lock, for reading what only passes change. */
 void spool__mpi_progress_lock(void);
+/* The lock if it is free (true), without waiting. */
+bool spool__mpi_progress_trylock(void);
 void spool__mpi_progress_unlock(void);
 
 /* True when e progresses on a loop (then only that loop's thread may wait

@@ -5,9 +5,13 @@
  * failures come back as failed futures with their code; a name a rank
  * lacks; idle ranks pull work, so a rank busy with a long task takes no
  * more; cancel before dispatch; submit on a worker; results given back
- * early; a root on a loop engine; bad input.
+ * early; a root on a loop engine; bad input. Batches: queued tasks leave
+ * in fewer messages than tasks, of mixed sizes, aligned; a failure or an
+ * unknown name inside a batch fails alone; cancel of queued tasks while
+ * batches are out.
  */
 /* mpi-ranks: 3 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +19,8 @@
 #include "mpi_support.h"
 
 static int rank_fn(const void *arg, size_t len, void **out, size_t *out_len);
+static int aligned_echo_fn(const void *arg, size_t len, void **out,
+			   size_t *out_len);
 
 /* fib(n) of an int argument, as a uint64 result. */
 static uint64_t fib(int n)
@@ -106,6 +112,8 @@ static void register_all(void)
 	ck_assert_int_eq(spool_mpi_register("sleep", sleep_fn), 0);
 	ck_assert_int_eq(spool_mpi_register("rank", rank_fn), 0);
 	ck_assert_int_eq(spool_mpi_register("echo", echo_fn), 0);
+	ck_assert_int_eq(spool_mpi_register("aligned_echo", aligned_echo_fn),
+			 0);
 	if (spool_mpi_test_rank() != 2)
 		ck_assert_int_eq(spool_mpi_register("partial", partial_fn), 0);
 }
@@ -373,6 +381,9 @@ static void bad_body(spool_mpi_executor *ex)
 	ck_assert_int_eq(spool_mpi_executor_serve(ex), SPOOL_EINVAL);
 	ck_assert_int_eq(spool_mpi_executor_size(ex), spool_mpi_test_size());
 	spool_mpi_result_free(NULL);
+	spool_mpi_executor_stats st;
+	ck_assert_int_eq(spool_mpi_executor_stats_get(NULL, &st), SPOOL_EINVAL);
+	ck_assert_int_eq(spool_mpi_executor_stats_get(ex, NULL), SPOOL_EINVAL);
 }
 
 START_TEST(bad_input_gives_codes_and_failed_futures)
@@ -500,6 +511,294 @@ START_TEST(destroy_waits_for_every_task_and_frees_results)
 }
 END_TEST
 
+/* ---- batches ------------------------------------------------------------
+ *
+ * The root on a loop engine, its work in a coroutine: a loop engine
+ * progresses only while its loop runs, so everything the coroutine submits
+ * before it first waits is queued before the executor's first pass, and
+ * leaves in batches (as many tasks as a rank has credit for) whatever the
+ * timing of the machine. */
+
+struct loop_body {
+	spool_mpi_executor *ex;
+	void (*body)(spool_mpi_executor *);
+};
+
+static int loop_body_task(void *arg, void **result)
+{
+	struct loop_body *b = arg;
+	b->body(b->ex);
+	*result = NULL;
+	return 0;
+}
+
+static void run_ex_on_loop(spool_mpi_executor_options *o,
+			   void (*body)(spool_mpi_executor *))
+{
+	spool_loop *loop = NULL;
+	spool_mpi_engine *e = NULL;
+	if (spool_mpi_test_rank() == 0) {
+		loop = spool_test_loop_new();
+		spool_mpi_engine_options eo = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+		eo.loop = loop;
+		ck_assert_int_eq(spool_mpi_engine_create(&e, &eo), 0);
+		o->engine = e;
+	}
+	spool_mpi_executor *ex = make_ex(o);
+	if (spool_mpi_executor_is_root(ex)) {
+		struct loop_body lb = {ex, body};
+		spool_future *t = spool_test_loop_submit(loop, loop_body_task,
+							 &lb);
+		ck_assert_int_eq(spool_loop_run_until_complete(loop, t), 0);
+		ck_assert_int_eq(spool_future_state(t), SPOOL_DONE);
+		spool_future_release(t);
+		spool_mpi_executor_destroy(ex);
+		spool_mpi_engine_destroy(e);
+		spool_loop_destroy(loop);
+	} else {
+		ck_assert_int_eq(spool_mpi_executor_serve(ex), 0);
+		/* A worker answers every task it received. */
+		spool_mpi_executor_stats st;
+		ck_assert_int_eq(spool_mpi_executor_stats_get(ex, &st), 0);
+		ck_assert_uint_eq(st.results, st.tasks);
+		ck_assert_uint_le(st.task_messages, st.tasks);
+		ck_assert_uint_le(st.result_messages, st.results);
+		spool_mpi_executor_destroy(ex);
+	}
+}
+
+/* Dispatch only, windows of 16 on one pool thread per worker. */
+static spool_mpi_executor_options batch_opts(void)
+{
+	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
+	o.flags = SPOOL_MPI_ROOT_DISPATCH_ONLY;
+	o.window = 16;
+	o.threads = 1;
+	return o;
+}
+
+/* The root's counters: every task went to a worker, in fewer messages
+ * than tasks, and every result came back. */
+static void check_batched(spool_mpi_executor *ex, uint64_t n)
+{
+	spool_mpi_executor_stats st;
+	ck_assert_int_eq(spool_mpi_executor_stats_get(ex, &st), 0);
+	ck_assert_uint_eq(st.tasks, n);
+	ck_assert_uint_eq(st.results, n);
+	ck_assert_msg(st.task_messages < n,
+		      "%llu tasks went in %llu messages: no batch formed",
+		      (unsigned long long)n,
+		      (unsigned long long)st.task_messages);
+	ck_assert_uint_le(st.result_messages, n);
+	ck_assert_uint_gt(st.task_messages, 0);
+}
+
+/* An argument of i (8 bytes) echoed. */
+static void check_echo_u64(spool_future *f, uint64_t want)
+{
+	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+	const spool_mpi_result *r = spool_future_value(f);
+	ck_assert_uint_eq(r->size, sizeof want);
+	uint64_t v;
+	memcpy(&v, r->data, sizeof v);
+	ck_assert_uint_eq(v, want);
+	ck_assert_uint_eq((uintptr_t)r->data % _Alignof(max_align_t), 0);
+}
+
+static void many_body(spool_mpi_executor *ex)
+{
+	enum { N = 1000 };
+	spool_future **fs = malloc(N * sizeof *fs);
+	for (uint64_t i = 0; i < N; i++)
+		fs[i] = spool_mpi_submit(ex, "echo", &i, sizeof i);
+	spool_future *g = spool_gather(fs, N, 0);
+	SPOOL_MPI_TEST_WAIT(g);
+	ck_assert_int_eq(spool_future_state(g), SPOOL_DONE);
+	for (uint64_t i = 0; i < N; i++) {
+		check_echo_u64(fs[i], i);
+		/* every other result given back early: its message's
+		 * memory stays for the others */
+		if (i % 2)
+			spool_mpi_result_free(
+				(spool_mpi_result *)spool_future_value(fs[i]));
+		spool_future_release(fs[i]);
+	}
+	spool_future_release(g);
+	free(fs);
+	check_batched(ex, N);
+	spool_mpi_executor_stats st;
+	spool_mpi_executor_stats_get(ex, &st);
+	fprintf(stderr,
+		"rank 0: %d tasks in %llu messages, results in %llu "
+		"messages\n",
+		N, (unsigned long long)st.task_messages,
+		(unsigned long long)st.result_messages);
+}
+
+START_TEST(queued_tasks_travel_in_batches_and_all_come_back)
+{
+	spool_mpi_executor_options o = batch_opts();
+	run_ex_on_loop(&o, many_body);
+}
+END_TEST
+
+/* Echoes its argument, after checking that it is aligned for any type
+ * where the executor put it (77 if not). */
+static int aligned_echo_fn(const void *arg, size_t len, void **out,
+			   size_t *out_len)
+{
+	if (len && (uintptr_t)arg % _Alignof(max_align_t) != 0)
+		return 77;
+	return echo_fn(arg, len, out, out_len);
+}
+
+static void mixed_body(spool_mpi_executor *ex)
+{
+	/* Sizes interleaved: small ones share messages, 100 KiB ones go
+	 * alone (over the batch's byte limit). */
+	static const size_t sizes[] = {0, 8, 100 << 10, 8, 0,  20000, 5000, 1,
+				       3, 0, 100 << 10, 8, 17, 0,     4097, 8};
+	enum { K = sizeof sizes / sizeof sizes[0], ROUNDS = 3, N = K * ROUNDS };
+	spool_future *fs[N];
+	unsigned char *bufs[N];
+	for (int i = 0; i < N; i++) {
+		size_t n = sizes[i % K];
+		bufs[i] = malloc(n + 1);
+		for (size_t j = 0; j < n; j++)
+			bufs[i][j] = (unsigned char)(j * 13 + (size_t)i);
+		fs[i] = spool_mpi_submit(ex, "aligned_echo", n ? bufs[i] : NULL,
+					 n);
+	}
+	for (int i = 0; i < N; i++) {
+		size_t n = sizes[i % K];
+		SPOOL_MPI_TEST_WAIT(fs[i]);
+		ck_assert_msg(spool_future_state(fs[i]) == SPOOL_DONE,
+			      "task %d (%zu bytes) failed: %d", i, n,
+			      spool_future_error(fs[i]));
+		const spool_mpi_result *r = spool_future_value(fs[i]);
+		ck_assert_uint_eq(r->size, n);
+		if (n == 0) {
+			ck_assert_ptr_null(r->data);
+		} else {
+			ck_assert_int_eq(memcmp(r->data, bufs[i], n), 0);
+			ck_assert_uint_eq(
+				(uintptr_t)r->data % _Alignof(max_align_t), 0);
+		}
+		spool_future_release(fs[i]);
+		free(bufs[i]);
+	}
+	check_batched(ex, N);
+}
+
+START_TEST(a_batch_of_mixed_sizes_round_trips_aligned)
+{
+	spool_mpi_executor_options o = batch_opts();
+	run_ex_on_loop(&o, mixed_body);
+}
+END_TEST
+
+/* Every fifth task fails with its own code, every fourth names a function
+ * no rank has: in the middle of batches, each fails alone. */
+static void fail_mid_body(spool_mpi_executor *ex)
+{
+	enum { N = 60 };
+	spool_future *fs[N];
+	for (uint64_t i = 0; i < N; i++) {
+		int code = 40 + (int)i;
+		if (i % 5 == 2)
+			fs[i] = spool_mpi_submit(ex, "fail", &code,
+						 sizeof code);
+		else if (i % 4 == 1)
+			fs[i] = spool_mpi_submit(ex, "nosuch", &i, sizeof i);
+		else
+			fs[i] = spool_mpi_submit(ex, "echo", &i, sizeof i);
+	}
+	spool_future *g = spool_gather(fs, N, SPOOL_RETURN_ERRORS);
+	SPOOL_MPI_TEST_WAIT(g);
+	for (uint64_t i = 0; i < N; i++) {
+		if (i % 5 == 2) {
+			ck_assert_int_eq(spool_future_state(fs[i]),
+					 SPOOL_FAILED);
+			ck_assert_int_eq(spool_future_error(fs[i]),
+					 40 + (int)i);
+		} else if (i % 4 == 1) {
+			ck_assert_int_eq(spool_future_state(fs[i]),
+					 SPOOL_FAILED);
+			ck_assert_int_eq(spool_future_error(fs[i]),
+					 SPOOL_MPI_ENOFN);
+		} else {
+			check_echo_u64(fs[i], i);
+		}
+		spool_future_release(fs[i]);
+	}
+	spool_future_release(g);
+	check_batched(ex, N);
+}
+
+START_TEST(a_failing_task_or_unknown_name_in_a_batch_fails_alone)
+{
+	spool_mpi_executor_options o = batch_opts();
+	run_ex_on_loop(&o, fail_mid_body);
+}
+END_TEST
+
+/* Windows of 4, tasks of 2 ms: once the first has finished, batches are
+ * out and most of the queue waits at the root. Cancelling every other
+ * task of the queue's second half: a cancel that returns 0 ends its task
+ * CANCELLED at once and it never runs; one that comes too late (SPOOL_EBUSY)
+ * leaves its task to finish DONE; the tasks around the cancelled ones run
+ * as usual. */
+static void cancel_fly_body(spool_mpi_executor *ex)
+{
+	enum { N = 200 };
+	spool_future *fs[N];
+	int ms = 2, rc[N];
+	for (int i = 0; i < N; i++)
+		fs[i] = spool_mpi_submit(ex, "sleep", &ms, sizeof ms);
+	SPOOL_MPI_TEST_WAIT(fs[0]);
+	int cancelled = 0;
+	for (int i = 0; i < N; i++) {
+		rc[i] = 1;
+		if (i >= N / 2 && i % 2) {
+			rc[i] = spool_future_cancel(fs[i]);
+			ck_assert(rc[i] == 0 || rc[i] == SPOOL_EBUSY);
+			if (rc[i] == 0) {
+				ck_assert_int_eq(spool_future_state(fs[i]),
+						 SPOOL_CANCELLED);
+				cancelled++;
+			}
+		}
+	}
+	spool_future *g = spool_gather(fs, N, SPOOL_RETURN_ERRORS);
+	ck_assert_int_eq(spool_future_wait(g, 30 * SPOOL_NS_PER_S), 0);
+	for (int i = 0; i < N; i++) {
+		if (rc[i] == 0) {
+			ck_assert_int_eq(spool_future_state(fs[i]),
+					 SPOOL_CANCELLED);
+		} else {
+			ck_assert_int_eq(spool_future_state(fs[i]), SPOOL_DONE);
+			const spool_mpi_result *r = spool_future_value(fs[i]);
+			ck_assert_uint_eq(r->size, sizeof(struct span));
+		}
+		spool_future_release(fs[i]);
+	}
+	spool_future_release(g);
+	ck_assert_int_gt(cancelled, 0);
+	spool_mpi_executor_stats st;
+	spool_mpi_executor_stats_get(ex, &st);
+	/* what was cancelled never left the root */
+	ck_assert_uint_eq(st.tasks, (uint64_t)(N - cancelled));
+	ck_assert_uint_lt(st.task_messages, st.tasks);
+}
+
+START_TEST(cancel_of_queued_tasks_while_batches_fly)
+{
+	spool_mpi_executor_options o = batch_opts();
+	o.window = 4;
+	run_ex_on_loop(&o, cancel_fly_body);
+}
+END_TEST
+
 static Suite *make(void)
 {
 	Suite *s = suite_create("mpi_executor");
@@ -515,6 +814,11 @@ static Suite *make(void)
 	tcase_add_test(tc, submit_on_a_worker_rank_fails_enotroot);
 	tcase_add_test(tc, root_on_a_loop_engine);
 	tcase_add_test(tc, destroy_waits_for_every_task_and_frees_results);
+	tcase_add_test(tc, queued_tasks_travel_in_batches_and_all_come_back);
+	tcase_add_test(tc, a_batch_of_mixed_sizes_round_trips_aligned);
+	tcase_add_test(tc,
+		       a_failing_task_or_unknown_name_in_a_batch_fails_alone);
+	tcase_add_test(tc, cancel_of_queued_tasks_while_batches_fly);
 	suite_add_tcase(s, tc);
 	return s;
 }

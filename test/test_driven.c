@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "core/future_impl.h"
 #include "support.h"
 
 #define BOUND (20 * SPOOL_NS_PER_S)
@@ -203,6 +204,152 @@ START_TEST(pool_workers_and_coroutines_wait_without_polling)
 }
 END_TEST
 
+/* ---- combinators over driven promises ------------------------------------ */
+
+/* One driver for several promises: every `every`-th poll completes the
+ * next one, as an MPI engine's pass completes whichever request is done. */
+struct shared_drv {
+	spool_future *fs[4];
+	int n, next;
+	long polls, every, leaves;
+};
+
+static bool shared_poll(void *arg)
+{
+	struct shared_drv *d = arg;
+	if (++d->polls % d->every == 0 && d->next < d->n) {
+		int i = d->next++;
+		ck_assert_int_eq(spool_promise_set_result(
+					 d->fs[i], (void *)(intptr_t)(i + 1)),
+				 0);
+	}
+	return true;
+}
+
+static void shared_leave(void *arg)
+{
+	((struct shared_drv *)arg)->leaves++;
+}
+
+static const spool_promise_driver shared_driver = {shared_poll, shared_leave,
+						   NULL};
+
+static void shared_make(struct shared_drv *d, int n)
+{
+	*d = (struct shared_drv){.n = n, .every = 100};
+	for (int i = 0; i < n; i++)
+		d->fs[i] = spool_promise_new_driven(&shared_driver, d);
+}
+
+static void shared_free(struct shared_drv *d)
+{
+	for (int i = 0; i < d->n; i++)
+		spool_future_release(d->fs[i]);
+}
+
+START_TEST(plain_waits_on_combinators_over_driven_promises_drive_them)
+{
+	struct shared_drv d;
+	/* gather: polls until all three are done */
+	shared_make(&d, 3);
+	spool_future *g = spool_gather(d.fs, 3, 0);
+	ck_assert_int_eq(spool_future_wait(g, BOUND), 0);
+	ck_assert_int_eq(spool_future_state(g), SPOOL_DONE);
+	ck_assert_int_eq(d.next, 3);
+	ck_assert_int_eq(d.polls, 300);
+	ck_assert_int_eq(d.leaves, 1);
+	spool_future_release(g);
+	shared_free(&d);
+	/* spool_wait, FIRST_COMPLETED: polls until the first */
+	shared_make(&d, 3);
+	bool done[3];
+	size_t nd = 0, np = 0;
+	ck_assert_int_eq(spool_wait(d.fs, 3, SPOOL_FIRST_COMPLETED, BOUND, done,
+				    &nd, &np),
+			 0);
+	ck_assert_uint_eq(nd, 1);
+	ck_assert(done[0] && !done[1] && !done[2]);
+	ck_assert_int_eq(d.polls, 100);
+	ck_assert_int_eq(d.leaves, 1);
+	ck_assert_int_eq(spool_promise_set_result(d.fs[1], NULL), 0);
+	ck_assert_int_eq(spool_promise_set_result(d.fs[2], NULL), 0);
+	shared_free(&d);
+	/* as_completed: each next() drives until one more is done */
+	shared_make(&d, 3);
+	spool_as_completed *it;
+	ck_assert_int_eq(spool_as_completed_create(&it, d.fs, 3, BOUND), 0);
+	spool_future *f;
+	size_t idx;
+	for (int k = 0; k < 3; k++) {
+		ck_assert_int_eq(spool_as_completed_next(it, &f, &idx), 0);
+		ck_assert_uint_eq(idx, (size_t)k);
+		ck_assert_int_eq(d.polls, 100 * (k + 1));
+	}
+	ck_assert_int_eq(d.leaves, 3);
+	spool_as_completed_destroy(it);
+	shared_free(&d);
+}
+END_TEST
+
+struct later {
+	spool_future **fs;
+	int n;
+};
+
+/* After 30 ms, completes fs[n-1] (the driven one), then the others. */
+static void *complete_later_all(void *arg)
+{
+	struct later *l = arg;
+	spool_test_sleep_ns(30 * SPOOL_NS_PER_MS);
+	for (int i = l->n - 1; i >= 0; i--)
+		ck_assert_int_eq(spool_promise_set_result(l->fs[i], NULL), 0);
+	return NULL;
+}
+
+/* A combinator looks for a driven input among its first
+ * SPOOL__DRIVEN_LOOKS pending inputs only (a wait on a gather of 100,000
+ * pool tasks must not scan them all): behind as many pending plain
+ * promises, the driven one is not found and the wait sleeps until another
+ * thread completes everything; in front of them, it is found and polled. */
+START_TEST(combinators_look_for_a_driven_input_among_the_first_pending_ones)
+{
+	enum { PLAIN = SPOOL__DRIVEN_LOOKS };
+	for (int front = 0; front < 2; front++) {
+		spool_future *fs[PLAIN];
+		struct drv *d = drv_new(0, 0);
+		for (int i = 0; i < PLAIN; i++)
+			fs[i] = spool_promise_new();
+		/* The gather's inputs: the driven one first or last. The
+		 * completer's order: the driven one first. */
+		spool_future *order[PLAIN + 1];
+		for (int i = 0; i < PLAIN; i++)
+			order[i] = fs[i];
+		order[PLAIN] = d->f;
+		spool_future *in[PLAIN + 1];
+		for (int i = 0; i < PLAIN + 1; i++)
+			in[i] = front ? (i == 0 ? d->f : fs[i - 1])
+				      : (i == PLAIN ? d->f : fs[i]);
+		spool_future *g = spool_gather(in, PLAIN + 1,
+					       SPOOL_RETURN_ERRORS);
+		struct later l = {order, PLAIN + 1};
+		pthread_t t;
+		pthread_create(&t, NULL, complete_later_all, &l);
+		ck_assert_int_eq(spool_future_wait(g, BOUND), 0);
+		pthread_join(t, NULL);
+		ck_assert_int_eq(spool_future_state(g), SPOOL_DONE);
+		if (front)
+			ck_assert_int_gt(atomic_load(&d->polls), 0);
+		else
+			ck_assert_int_eq(atomic_load(&d->polls), 0);
+		spool_future_release(g);
+		for (int i = 0; i < PLAIN; i++)
+			spool_future_release(fs[i]);
+		spool_future_release(d->f);
+		free(d);
+	}
+}
+END_TEST
+
 /* ---- races -------------------------------------------------------------- */
 
 enum { WAITERS = 6, ROUNDS = 300 };
@@ -303,6 +450,11 @@ int main(void)
 	tcase_add_test(tc, a_wait_that_polls_in_vain_times_out_and_leaves_once);
 	tcase_add_test(tc, a_pending_driven_promise_cancels_and_callbacks_run);
 	tcase_add_test(tc, pool_workers_and_coroutines_wait_without_polling);
+	tcase_add_test(
+		tc, plain_waits_on_combinators_over_driven_promises_drive_them);
+	tcase_add_test(
+		tc,
+		combinators_look_for_a_driven_input_among_the_first_pending_ones);
 	tcase_add_test(
 		tc,
 		many_pollers_and_a_completer_lose_no_wakeup_and_leave_once_each);

@@ -318,12 +318,16 @@ typedef struct spool_promise_driver {
  * thread that polls its own completion is not woken by another thread (a
  * futex wake-up costs microseconds; an MPI message between processes of
  * one node takes about one). MPI's blocking calls wait the same way.
- * Other waits (a pool worker's, a coroutine's, a combinator's) never call
- * poll: they wait as for any promise. d (borrowed, must stay valid while
- * the promise lives) and arg belong to the caller; d->release(arg) tells
- * when the promise no longer needs them. Returns a new reference, or NULL
- * when out of memory or for a NULL d or d->poll. Thread-safe; never
- * blocks. */
+ * A plain thread's wait on a gather, a spool_wait() or an as_completed
+ * iterator over such promises drives the same way, through the driver of
+ * one of its pending inputs (found among the first 64 pending ones); it
+ * keeps polling that driver until the combinator is final, since one
+ * driver serves every promise of its kind. Other waits (a pool worker's,
+ * a coroutine's) never call poll: they wait as for any promise. d (borrowed,
+ * must stay valid while the promise lives) and arg belong to the caller;
+ * d->release(arg) tells when the promise no longer needs them. Returns a new
+ * reference, or NULL when out of memory or for a NULL d or d->poll.
+ * Thread-safe; never blocks. */
 SPOOL_API spool_future *spool_promise_new_driven(const spool_promise_driver *d,
 						 void *arg);
 

@@ -305,8 +305,28 @@ static bool next_waiter_stuck(spool_future *f)
 	return stuck && final == it->head - it->nearly;
 }
 
+/* A driven input not yet handed out, for a plain thread's wait in
+ * next() (core/driven.c), looked for as gather_driven() does. */
+static spool_future *next_waiter_driven(spool_future *f)
+{
+	spool_as_completed *it = ((struct next_waiter *)f)->it;
+	unsigned looks = 0;
+	for (size_t k = it->scanned;
+	     k < it->registered && looks < SPOOL__DRIVEN_LOOKS; k++) {
+		spool_future *c = it->fs[it->links[k].i];
+		if (spool__is_final(c))
+			continue;
+		spool_future *d = spool__driven_find(c);
+		if (d)
+			return d;
+		looks++;
+	}
+	return NULL;
+}
+
 static const struct spool__future_ops next_waiter_ops = {
 	.stuck = next_waiter_stuck,
+	.driven = next_waiter_driven,
 };
 
 static spool_future *next_waiter_new(spool_as_completed *it)

@@ -47,6 +47,7 @@ static void gather_fini(spool_future *f)
 
 static void gather_stop(struct spool__settle *s, int outcome);
 static bool gather_stuck(spool_future *f);
+static spool_future *gather_driven(spool_future *f);
 
 const struct spool__settle_ops spool__gather_ops = {
 	.fut =
@@ -54,6 +55,7 @@ const struct spool__settle_ops spool__gather_ops = {
 			.fini = gather_fini,
 			.cancel_running = spool__settle_cancel_running,
 			.stuck = gather_stuck,
+			.driven = gather_driven,
 		},
 	.stop = gather_stop,
 };
@@ -145,6 +147,27 @@ static bool gather_stuck(spool_future *f)
 		}
 	}
 	return !all && stuck;
+}
+
+/* A driven child not final, for a plain thread's wait (core/driven.c):
+ * final children are passed over with one load each; the search gives up
+ * after SPOOL__DRIVEN_LOOKS pending children that lead to none. The slots
+ * hold their children until the gather is freed, so reading them races
+ * with nothing but their completion. */
+static spool_future *gather_driven(spool_future *f)
+{
+	struct gather *g = (struct gather *)f;
+	unsigned looks = 0;
+	for (size_t j = 0; j < g->nslots && looks < SPOOL__DRIVEN_LOOKS; j++) {
+		spool_future *c = g->slots[j].child;
+		if (spool__is_final(c))
+			continue;
+		spool_future *d = spool__driven_find(c);
+		if (d)
+			return d;
+		looks++;
+	}
+	return NULL;
 }
 
 /* Drops a gather that bad input showed should never have been made: no

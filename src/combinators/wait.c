@@ -83,7 +83,26 @@ static bool waiter_stuck(spool_future *f)
 	return stuck;
 }
 
-static const struct spool__future_ops waiter_ops = {.stuck = waiter_stuck};
+/* A driven input not final, for a plain thread's wait (core/driven.c),
+ * looked for as gather_driven() does. */
+static spool_future *waiter_driven(spool_future *f)
+{
+	struct waiter *w = (struct waiter *)f;
+	unsigned looks = 0;
+	for (size_t i = 0; i < w->n && looks < SPOOL__DRIVEN_LOOKS; i++) {
+		spool_future *c = w->fs[i];
+		if (spool__is_final(c))
+			continue;
+		spool_future *d = spool__driven_find(c);
+		if (d)
+			return d;
+		looks++;
+	}
+	return NULL;
+}
+
+static const struct spool__future_ops waiter_ops = {.stuck = waiter_stuck,
+						    .driven = waiter_driven};
 
 static void disarm(struct waiter *w, size_t k)
 {

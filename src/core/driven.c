@@ -61,9 +61,29 @@ spool_future *spool_promise_new_driven(const spool_promise_driver *d, void *arg)
  * deadline: a poll is short (one MPI_Testsome), a clock read is not free. */
 enum { POLLS_PER_CLOCK = 32 };
 
-int spool__driven_wait(spool_future *f, int64_t deadline)
+static SPOOL__TLS unsigned find_depth;
+
+spool_future *spool__driven_find(spool_future *f)
 {
-	const struct driven *p = (const struct driven *)f;
+	if (!f->ops || spool__future_is_final(f))
+		return NULL;
+	if (f->ops == &spool__driven_ops)
+		return f;
+	if (!f->ops->driven || find_depth >= SPOOL__STUCK_DEPTH_MAX)
+		return NULL;
+	find_depth++;
+	spool_future *d = f->ops->driven(f);
+	find_depth--;
+	return d;
+}
+
+int spool__driven_wait(spool_future *f, spool_future *dp, int64_t deadline)
+{
+	/* dp's driver serves every promise of its kind (an MPI engine's
+	 * requests): it is polled until f is final, even after dp itself
+	 * is. The reference keeps dp's driver and argument alive that long
+	 * (its release runs at dp's end). */
+	const struct driven *p = (const struct driven *)spool_future_retain(dp);
 	const spool_promise_driver *d = p->d;
 	void *arg = p->arg;
 	unsigned polls = 0;
@@ -85,6 +105,7 @@ int spool__driven_wait(spool_future *f, int64_t deadline)
 	}
 	if (polled && d->leave)
 		d->leave(arg);
+	spool_future_release(dp);
 	if (rc == SPOOL_ETIMEDOUT && spool__future_is_final(f))
 		rc = 0;
 	return rc >= 0 ? rc : spool__future_block(f, deadline);

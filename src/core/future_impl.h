@@ -165,6 +165,13 @@ struct spool__future_ops {
 	 * known to start it; NULL otherwise or when in doubt. Never
 	 * blocks. */
 	const char *(*debug_idle)(spool_future *f);
+	/* Optional: a driven promise (driven.c), not final, among the
+	 * futures f waits for, found through spool__driven_find() on them,
+	 * so that a plain thread waiting on f can drive its completion (a
+	 * gather over MPI request futures). NULL when there is none, or
+	 * when finding one would cost more than a few looks. Called on the
+	 * waiting thread, f not final. Never blocks. */
+	spool_future *(*driven)(spool_future *f);
 };
 
 /* One registered done-callback. post_ctx records the waiting context of the
@@ -277,11 +284,19 @@ bool spool__is_promise(const spool_future *f);
 /* The ops of a driven promise (driven.c). */
 extern const struct spool__future_ops spool__driven_ops;
 
-/* A plain thread's wait on a driven promise (driven.c): drives it with
- * its driver's poll until f is final (0), the deadline passes
- * (SPOOL_ETIMEDOUT) or poll gives up (then sleeps as
- * spool__future_block). */
-int spool__driven_wait(spool_future *f, int64_t deadline);
+/* f itself if it is a driven promise not final, else a driven promise f
+ * waits for (its ops->driven, followed at most SPOOL__STUCK_DEPTH_MAX
+ * levels deep), else NULL (driven.c). Never blocks. */
+spool_future *spool__driven_find(spool_future *f);
+
+/* A plain thread's wait on f, which waits for the driven promise d (or is
+ * d): drives d's driver with its poll until f is final (0), the deadline
+ * passes (SPOOL_ETIMEDOUT) or poll gives up (then sleeps as
+ * spool__future_block) (driven.c). */
+int spool__driven_wait(spool_future *f, spool_future *d, int64_t deadline);
+
+/* How many inputs a combinator's driven op looks at, at most. */
+#define SPOOL__DRIVEN_LOOKS 64
 
 /* Blocks the calling thread until f is final or the absolute monotonic
  * deadline (ns; INT64_MAX = never) passes: a short spin, then futex.

@@ -263,8 +263,9 @@ static __attribute__((noinline)) int block(spool_future *f, int64_t deadline)
 		if (rc != DEBUG_GO_ON)
 			return rc;
 	}
-	if (f->ops == &spool__driven_ops)
-		return spool__driven_wait(f, deadline);
+	spool_future *d = f->ops ? spool__driven_find(f) : NULL;
+	if (d)
+		return spool__driven_wait(f, d, deadline);
 	if (deadline != INT64_MAX || stranded == 0)
 		return spool__future_block(f, deadline);
 	return block_checked(f);

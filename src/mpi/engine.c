@@ -878,6 +878,19 @@ int spool_mpi_engine_create(spool_mpi_engine **out,
 	return 0;
 }
 
+spool_future *spool__mpi_promise(spool_mpi_engine *e)
+{
+	if (e->loop)
+		return spool_promise_new();
+	/* relaxed: made from the caller's use of a live engine, whose own
+	 * reference destroy drops only after the caller is done with it */
+	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+	spool_future *f = spool_promise_new_driven(&mpi_driver, e);
+	if (!f)
+		engine_unref(e);
+	return f;
+}
+
 spool_future *spool_mpi_future(spool_mpi_engine *e, MPI_Request *req,
 			       MPI_Status *status)
 {
@@ -887,19 +900,7 @@ spool_future *spool_mpi_future(spool_mpi_engine *e, MPI_Request *req,
 	if (e->dead)
 		spool__mpi_misuse("spool_mpi_future",
 				  "the engine is being destroyed");
-	/* On a progress-thread engine a driven promise (see "Driving
-	 * waits"), which holds a reference to the engine. */
-	spool_future *f;
-	if (e->loop) {
-		f = spool_promise_new();
-	} else {
-		/* relaxed: made from the caller's use of a live engine, whose
-		 * own reference destroy drops only after this returns */
-		atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
-		f = spool_promise_new_driven(&mpi_driver, e);
-		if (!f)
-			engine_unref(e);
-	}
+	spool_future *f = spool__mpi_promise(e);
 	if (!f)
 		return NULL;
 	if (*req == MPI_REQUEST_NULL) {

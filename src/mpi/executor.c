@@ -1780,7 +1780,7 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 	bool big = esize > INLINE_MAX;
 	size_t rsize = QREC_OFF + (big ? 0 : esize);
 	unsigned char *msg = big ? xmalloc_aligned(HDR_SIZE + esize) : NULL;
-	spool_future *f = msg || !big ? spool_promise_new() : NULL;
+	spool_future *f = msg || !big ? spool__mpi_promise(ex->engine) : NULL;
 	if (!f) {
 		free(msg);
 		return NULL;

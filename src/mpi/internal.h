@@ -61,6 +61,13 @@ int spool__mpi_poller_add(spool_mpi_engine *e, spool__mpi_poll_fn fn,
 void spool__mpi_poller_remove(spool_mpi_engine *e, spool__mpi_poll_fn fn,
 			      void *arg);
 
+/* A new promise that e's passes will complete: on an engine with a
+ * progress thread a driven one (a plain thread waiting on it, or on a
+ * combinator over it, makes passes itself: engine.c, "Driving waits"),
+ * which holds a reference to e until it is freed; on a loop engine a plain
+ * one. NULL when out of memory. Any thread. */
+spool_future *spool__mpi_promise(spool_mpi_engine *e);
+
 /* Wakes the engine for a prompt pass (new work from another thread). Any
  * thread; never blocks for long (a mutex, or one write to the loop's
  * eventfd). */

@@ -168,8 +168,9 @@ SPOOL_MPI_API void spool_mpi_engine_destroy(spool_mpi_engine *e);
  * sleeping until the progress thread wakes it: it polls while events keep
  * coming (spin_ns after the last), then sleeps and the progress thread
  * finishes; meanwhile the progress thread stands aside, with a pass every
- * max_delay_ns (docs/mpi.md). Waits of pool workers, coroutines and
- * combinators sleep as for any future. A request that is already
+ * max_delay_ns (docs/mpi.md). So does a plain thread's wait on a gather,
+ * spool_wait() or as_completed over such futures. Waits of pool workers
+ * and coroutines sleep as for any future. A request that is already
  * MPI_REQUEST_NULL gives a future DONE at once, with an empty status.
  * Persistent requests are not supported. The future starts RUNNING:
  * spool_future_cancel() on it returns SPOOL_EBUSY and asks the engine to call

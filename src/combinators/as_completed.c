@@ -311,17 +311,11 @@ static spool_future *next_waiter_driven(spool_future *f)
 {
 	spool_as_completed *it = ((struct next_waiter *)f)->it;
 	unsigned looks = 0;
+	spool_future *d = NULL;
 	for (size_t k = it->scanned;
-	     k < it->registered && looks < SPOOL__DRIVEN_LOOKS; k++) {
-		spool_future *c = it->fs[it->links[k].i];
-		if (spool__is_final(c))
-			continue;
-		spool_future *d = spool__driven_find(c);
-		if (d)
-			return d;
-		looks++;
-	}
-	return NULL;
+	     !d && k < it->registered && looks < SPOOL__DRIVEN_LOOKS; k++)
+		d = spool__driven_input(it->fs[it->links[k].i], &looks);
+	return d;
 }
 
 static const struct spool__future_ops next_waiter_ops = {

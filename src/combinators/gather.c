@@ -158,16 +158,11 @@ static spool_future *gather_driven(spool_future *f)
 {
 	struct gather *g = (struct gather *)f;
 	unsigned looks = 0;
-	for (size_t j = 0; j < g->nslots && looks < SPOOL__DRIVEN_LOOKS; j++) {
-		spool_future *c = g->slots[j].child;
-		if (spool__is_final(c))
-			continue;
-		spool_future *d = spool__driven_find(c);
-		if (d)
-			return d;
-		looks++;
-	}
-	return NULL;
+	spool_future *d = NULL;
+	for (size_t j = 0; !d && j < g->nslots && looks < SPOOL__DRIVEN_LOOKS;
+	     j++)
+		d = spool__driven_input(g->slots[j].child, &looks);
+	return d;
 }
 
 /* Drops a gather that bad input showed should never have been made: no

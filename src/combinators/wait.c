@@ -89,16 +89,10 @@ static spool_future *waiter_driven(spool_future *f)
 {
 	struct waiter *w = (struct waiter *)f;
 	unsigned looks = 0;
-	for (size_t i = 0; i < w->n && looks < SPOOL__DRIVEN_LOOKS; i++) {
-		spool_future *c = w->fs[i];
-		if (spool__is_final(c))
-			continue;
-		spool_future *d = spool__driven_find(c);
-		if (d)
-			return d;
-		looks++;
-	}
-	return NULL;
+	spool_future *d = NULL;
+	for (size_t i = 0; !d && i < w->n && looks < SPOOL__DRIVEN_LOOKS; i++)
+		d = spool__driven_input(w->fs[i], &looks);
+	return d;
 }
 
 static const struct spool__future_ops waiter_ops = {.stuck = waiter_stuck,

@@ -295,8 +295,22 @@ spool_future *spool__driven_find(spool_future *f);
  * spool__future_block) (driven.c). */
 int spool__driven_wait(spool_future *f, spool_future *d, int64_t deadline);
 
-/* How many inputs a combinator's driven op looks at, at most. */
+/* How many pending inputs a combinator's driven op looks at, at most. */
 #define SPOOL__DRIVEN_LOOKS 64
+
+/* One input c of a combinator's driven op: the driven promise c leads to,
+ * or NULL. A final input costs one load and no look; a pending one that
+ * leads nowhere counts a look in *looks. */
+static inline spool_future *spool__driven_input(spool_future *c,
+						unsigned *looks)
+{
+	if (spool__future_is_final(c))
+		return NULL;
+	spool_future *d = spool__driven_find(c);
+	if (!d)
+		++*looks;
+	return d;
+}
 
 /* Blocks the calling thread until f is final or the absolute monotonic
  * deadline (ns; INT64_MAX = never) passes: a short spin, then futex.

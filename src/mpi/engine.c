@@ -419,20 +419,26 @@ void spool__mpi_drive_enter(spool_mpi_engine *e)
 	atomic_fetch_add(&e->drive, DRIVE_ONE | DRIVE_BEGUN);
 }
 
-void spool__mpi_drive_exit(spool_mpi_engine *e)
+/* The last driver out wakes the progress thread, which stood aside (see
+ * "Driving waits"). */
+static void hand_over(spool_mpi_engine *e)
 {
-	/* seq_cst, as in drive_leave. The last one out hands over whatever
-	 * is pending: a poller (an executor) needs passes even when no
-	 * request is. */
-	uint64_t old = atomic_fetch_sub(&e->drive, DRIVE_ONE);
-	if ((old & DRIVE_MASK) != DRIVE_ONE)
-		return;
 	pthread_mutex_lock(&e->mu);
 	e->handoff = true;
 	e->kicked = true;
 	if (e->sleeping)
 		pthread_cond_signal(&e->cv);
 	pthread_mutex_unlock(&e->mu);
+}
+
+void spool__mpi_drive_exit(spool_mpi_engine *e)
+{
+	/* seq_cst, as in drive_leave. The last one out hands over whatever
+	 * is pending: a poller (an executor) needs passes even when no
+	 * request is. */
+	uint64_t old = atomic_fetch_sub(&e->drive, DRIVE_ONE);
+	if ((old & DRIVE_MASK) == DRIVE_ONE)
+		hand_over(e);
 }
 
 /* ---- the progress thread ---------------------------------------------- */
@@ -774,14 +780,8 @@ static void drive_leave(void *arg)
 	/* seq_cst, with inbox_add's increment of pending: see "Driving
 	 * waits". */
 	uint64_t old = atomic_fetch_sub(&e->drive, DRIVE_ONE);
-	if ((old & DRIVE_MASK) == DRIVE_ONE && atomic_load(&e->pending) > 0) {
-		pthread_mutex_lock(&e->mu);
-		e->handoff = true;
-		e->kicked = true;
-		if (e->sleeping)
-			pthread_cond_signal(&e->cv);
-		pthread_mutex_unlock(&e->mu);
-	}
+	if ((old & DRIVE_MASK) == DRIVE_ONE && atomic_load(&e->pending) > 0)
+		hand_over(e);
 }
 
 static void drive_release(void *arg)

@@ -247,7 +247,8 @@ static void cpu_bound_notes(const struct cmp_report *rep, int w, FILE *out)
 	const spool_bench_machine *m = worst_look(rep, w);
 	double given = m->cpus_given;
 	fprintf(out,
-		"ideal here: %.2fx for pool and procs, %.2fx for threads (%d "
+		"ideal here: %.2fx for pool, procs and mpi, %.2fx for threads "
+		"(%d "
 		"threads got %.2f CPUs,\n"
 		"            1 thread %.2f); at most 1x for gil and "
 		"gil-threads (one thread computes at a time)\n",
@@ -286,6 +287,13 @@ static void cpu_bound_notes(const struct cmp_report *rep, int w, FILE *out)
 			"near %.2fx, gil and\ngil-threads stay at or below "
 			"1x\n",
 			ideal);
+	if (cfg->backends & (1u << CMP_B_MPI))
+		fprintf(out,
+			"mpi spawns its ranks through MPI's launcher in every "
+			"run, which takes far\nlonger than a fork: it comes "
+			"near the ideal only when the tasks outlast that\n"
+			"start-up many times (see its cpu ms and the procs "
+			"row)\n");
 }
 
 /* A CPU-bound sequential run that got less than its wall time in CPU time

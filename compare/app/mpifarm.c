@@ -77,6 +77,10 @@ enum { TAG_TASK = 1, TAG_RESULT, TAG_STOP, TAG_BYE };
 #define MAX_WORKERS 256
 /* How long finish() waits for every rank's bye. */
 #define FINISH_LIMIT_NS (10 * SPOOL_NS_PER_S)
+/* How long start() waits for MPI_Comm_spawn (0.3 s is usual); the
+ * environment variable CMP_MPI_SPAWN_LIMIT_MS overrides it (the tests
+ * make a spawn overstay its limit with it). */
+#define SPAWN_LIMIT_NS (20 * SPOOL_NS_PER_S)
 /* Waiting: spin this long after the last message, then sleep. */
 #define SPIN_NS (50 * 1000)
 #define MIN_PAUSE_NS (10 * 1000)
@@ -94,9 +98,13 @@ struct bye {
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int init_state; /* 0 not tried, 1 ready, -1 failed; under init_lock */
 static char init_why[160];
-/* Set when a rank did not end: MPI_Finalize would wait for it forever, so
- * the program exits without it (Open MPI's daemon ends the rank). */
+/* Set when a rank did not end, or a spawn did not return: MPI_Finalize
+ * would wait for it forever, so the program exits without it (Open MPI's
+ * daemon ends the ranks when the program is gone). */
 static atomic_bool mpi_abandoned;
+/* Set when a spawn did not return: MPI is stuck inside it, so no later
+ * start() tries MPI again. */
+static atomic_bool spawn_stuck;
 
 static void finalize_at_exit(void)
 {
@@ -108,25 +116,40 @@ static void finalize_at_exit(void)
 		MPI_Finalize();
 }
 
-/* Open MPI refuses to start as root unless told it may: the program and
- * its ranks are the user's own processes here, as under `mpiexec
- * --allow-run-as-root`. Called before MPI_Init, while no other thread
- * reads the environment (the program's threads do not). */
-static void allow_root(void)
+/* The environment MPI_Init reads, set before it (in the program and in
+ * each rank), while no other thread reads the environment (the program's
+ * threads do not); a value the user set is kept.
+ *
+ *   - Open MPI refuses to start as root unless told it may: the program
+ *     and its ranks are the user's own processes here, as under `mpiexec
+ *     --allow-run-as-root`.
+ *   - PMIx's shared-memory store (gds ds21/ds12), with Open MPI 4.1 over
+ *     an external PMIx 4 (Debian 12's pair), makes a spawn hang now and
+ *     then: a new rank waits forever in PMIx_Init while the program waits
+ *     in MPI_Comm_spawn (PMIx_Lookup). We saw it in about one spawn in 30
+ *     on a two-core machine, in plain MPI programs too, and never in 500
+ *     spawns with the hash store, which costs nothing measurable here. */
+static void mpi_environment(void)
 {
+	setenv("PMIX_MCA_gds", "hash", 0);
 	if (geteuid() != 0)
 		return;
 	setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
 	setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
 }
 
+/* MPI's message for code, cut to fit len (> 0) bytes. */
 static void mpi_error(int code, char *buf, size_t len)
 {
 	char s[MPI_MAX_ERROR_STRING];
 	int n = 0;
 	if (MPI_Error_string(code, s, &n) != MPI_SUCCESS)
 		snprintf(s, sizeof(s), "MPI error %d", code);
-	snprintf(buf, len, "%s", s);
+	size_t k = strlen(s);
+	if (k >= len)
+		k = len - 1;
+	memcpy(buf, s, k);
+	buf[k] = 0;
 }
 
 int cmp_mpi_farm_init(char *why, size_t why_len)
@@ -138,7 +161,7 @@ int cmp_mpi_farm_init(char *why, size_t why_len)
 		if (inited) {
 			MPI_Query_thread(&provided);
 		} else {
-			allow_root();
+			mpi_environment();
 			int rc = MPI_Init_thread(
 				NULL, NULL, MPI_THREAD_MULTIPLE, &provided);
 			if (rc != MPI_SUCCESS) {
@@ -294,7 +317,7 @@ static int64_t own_cpu_ns(void)
 int cmp_mpi_farm_worker_main(void)
 {
 	int provided;
-	allow_root();
+	mpi_environment();
 	/* One thread calls MPI here: the rank's own. */
 	if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) !=
 	    MPI_SUCCESS)
@@ -359,6 +382,111 @@ static void mpifarm_free(struct mpifarm *p)
 	free(p);
 }
 
+/* A spawn, on a thread of its own so that start() can stop waiting for
+ * it: MPI_Comm_spawn has no timeout, and a launcher that never answers
+ * would otherwise hold the program until --time-limit. Shared between
+ * start() and the thread under the lock; whichever of the two is last
+ * (the thread when start() gave up) frees it. */
+struct spawn {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* on CLOCK_MONOTONIC */
+	bool done, abandoned;
+	char exe[PATH_MAX];
+	int n, rc;
+	int *codes; /* per rank */
+	MPI_Comm inter;
+};
+
+static void spawn_free(struct spawn *sp)
+{
+	pthread_cond_destroy(&sp->cond);
+	pthread_mutex_destroy(&sp->lock);
+	free(sp->codes);
+	free(sp);
+}
+
+static struct spawn *spawn_new(const char *exe, int n)
+{
+	struct spawn *sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return NULL;
+	sp->codes = calloc((size_t)n, sizeof(*sp->codes));
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sp->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&sp->lock, NULL);
+	if (!sp->codes) {
+		spawn_free(sp);
+		return NULL;
+	}
+	snprintf(sp->exe, sizeof(sp->exe), "%s", exe);
+	sp->n = n;
+	sp->inter = MPI_COMM_NULL;
+	return sp;
+}
+
+static void *spawn_thread(void *arg)
+{
+	struct spawn *sp = arg;
+	/* More ranks than cores is the point of a comparison on a small
+	 * machine, as it is for procs. */
+	MPI_Info info;
+	MPI_Info_create(&info);
+	MPI_Info_set(info, "map_by", ":OVERSUBSCRIBE");
+	char rank_arg[] = CMP_MPI_WORKER_ARG;
+	char *argv[] = {rank_arg, NULL};
+	MPI_Comm inter = MPI_COMM_NULL;
+	int rc = MPI_Comm_spawn(sp->exe, argv, sp->n, info, 0, MPI_COMM_SELF,
+				&inter, sp->codes);
+	MPI_Info_free(&info);
+	pthread_mutex_lock(&sp->lock);
+	sp->rc = rc;
+	sp->inter = inter;
+	sp->done = true;
+	bool orphan = sp->abandoned;
+	pthread_cond_signal(&sp->cond);
+	pthread_mutex_unlock(&sp->lock);
+	if (orphan) /* start() gave up: its ranks stay with MPI */
+		spawn_free(sp);
+	return NULL;
+}
+
+/* Runs the spawn and waits for it at most limit_ns. Returns 0 (sp->rc,
+ * ->codes and ->inter filled), SPOOL_ETIMEDOUT (sp then belongs to the
+ * thread, and MPI is given up on for the rest of the program), or a
+ * spool error if no thread could start. */
+static int spawn_bounded(struct spawn *sp, int64_t limit_ns)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, spawn_thread, sp) != 0) {
+		spawn_free(sp);
+		return SPOOL_ENOMEM;
+	}
+	pthread_detach(t);
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	int64_t ns = until.tv_nsec + limit_ns % SPOOL_NS_PER_S;
+	until.tv_sec += (time_t)(limit_ns / SPOOL_NS_PER_S +
+				 ns / SPOOL_NS_PER_S);
+	until.tv_nsec = (long)(ns % SPOOL_NS_PER_S);
+	pthread_mutex_lock(&sp->lock);
+	while (!sp->done)
+		if (pthread_cond_timedwait(&sp->cond, &sp->lock, &until) ==
+		    ETIMEDOUT)
+			break;
+	bool done = sp->done;
+	if (!done)
+		sp->abandoned = true;
+	pthread_mutex_unlock(&sp->lock);
+	if (done)
+		return 0;
+	atomic_store(&spawn_stuck, true);
+	atomic_store(&mpi_abandoned, true);
+	return SPOOL_ETIMEDOUT;
+}
+
 static int mpi_start(void **farm, int workers, char *why, size_t why_len)
 {
 	*farm = NULL;
@@ -369,6 +497,12 @@ static int mpi_start(void **farm, int workers, char *why, size_t why_len)
 	}
 	if (cmp_mpi_farm_init(why, why_len))
 		return SPOOL_ESYS;
+	if (atomic_load(&spawn_stuck)) {
+		snprintf(why, why_len,
+			 "an earlier MPI_Comm_spawn never returned: the mpi "
+			 "backend is off for the rest of this program");
+		return SPOOL_ESYS;
+	}
 	char exe[PATH_MAX];
 	ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (k <= 0) {
@@ -401,24 +535,32 @@ static int mpi_start(void **farm, int workers, char *why, size_t why_len)
 	atomic_init(&p->stop_posted, false);
 	p->stop_word = 1;
 
-	/* More ranks than cores is the point of a comparison on a small
-	 * machine, as it is for procs. */
-	MPI_Info info;
-	MPI_Info_create(&info);
-	MPI_Info_set(info, "map_by", ":OVERSUBSCRIBE");
-	char arg[] = CMP_MPI_WORKER_ARG;
-	char *argv[] = {arg, NULL};
-	int *codes = calloc(w, sizeof(*codes));
-	int rc = MPI_Comm_spawn(exe, argv, workers, info, 0, MPI_COMM_SELF,
-				&p->inter, codes ? codes : MPI_ERRCODES_IGNORE);
-	MPI_Info_free(&info);
+	int64_t limit = SPAWN_LIMIT_NS;
+	const char *env = getenv("CMP_MPI_SPAWN_LIMIT_MS");
+	if (env && atoll(env) > 0)
+		limit = atoll(env) * SPOOL_NS_PER_MS;
+	struct spawn *sp = spawn_new(exe, workers);
+	int rc = sp ? spawn_bounded(sp, limit) : SPOOL_ENOMEM;
+	if (rc == SPOOL_ETIMEDOUT) {
+		snprintf(why, why_len,
+			 "MPI_Comm_spawn did not return within %.3g s: MPI "
+			 "is given up on for the rest of this program",
+			 (double)limit / 1e9);
+		mpifarm_free(p);
+		return SPOOL_ETIMEDOUT;
+	}
+	if (rc) {
+		snprintf(why, why_len, "no memory for %d ranks", workers);
+		mpifarm_free(p);
+		return rc;
+	}
 	int bad = -1;
-	for (int i = 0; codes && i < workers && bad < 0; i++)
-		if (codes[i] != MPI_SUCCESS)
+	for (int i = 0; i < workers && bad < 0; i++)
+		if (sp->codes[i] != MPI_SUCCESS)
 			bad = i;
-	if (rc != MPI_SUCCESS || bad >= 0) {
+	if (sp->rc != MPI_SUCCESS || bad >= 0) {
 		char s[128];
-		mpi_error(bad >= 0 ? codes[bad] : rc, s, sizeof(s));
+		mpi_error(bad >= 0 ? sp->codes[bad] : sp->rc, s, sizeof(s));
 		if (bad >= 0)
 			snprintf(why, why_len,
 				 "rank %d of %d (%s) did not start: %s", bad,
@@ -427,14 +569,16 @@ static int mpi_start(void **farm, int workers, char *why, size_t why_len)
 			snprintf(why, why_len,
 				 "MPI_Comm_spawn of %d ranks of %s: %s",
 				 workers, exe, s);
-		free(codes);
 		/* Ranks that did start are left to MPI: a communicator
 		 * half made cannot be disconnected cleanly. */
-		atomic_store(&mpi_abandoned, rc == MPI_SUCCESS);
+		if (sp->rc == MPI_SUCCESS)
+			atomic_store(&mpi_abandoned, true);
+		spawn_free(sp);
 		mpifarm_free(p);
 		return SPOOL_ESYS;
 	}
-	free(codes);
+	p->inter = sp->inter;
+	spawn_free(sp);
 	MPI_Comm_set_errhandler(p->inter, MPI_ERRORS_RETURN);
 	p->n = workers;
 	*farm = p;

@@ -8,6 +8,14 @@
 #            backend with "backend":"mpi", and mpi's answer equal to seq's
 #   mixed    the mixed workload on seq, procs and mpi: the client's
 #            requests timed while the ranks hash, which stop when asked
+#   stuck    a spawn that overstays its limit (CMP_MPI_SPAWN_LIMIT_MS=1):
+#            the mpi rows fail and say why, the other backends still run,
+#            and the program ends
+#
+# Open MPI 4.1 over an external PMIx 4 (Debian 12's) now and then never
+# returns from MPI_Comm_spawn; the program gives up on MPI after 20 s and
+# says so, and these cases then skip (77) with that reason instead of
+# failing: it is MPI's launcher, not the backend (docs/compare.md).
 #
 # The answers are compared here as well as by the program (which fails a
 # backend whose answer differs from seq's), so that a wrong answer fails
@@ -21,10 +29,24 @@ fail() {
 	exit 1
 }
 
-# run ARGS...: runs the program with --json --quiet; its stdout in $out.
+# run ARGS...: runs the program with --json --quiet; its stdout in $out,
+# its exit status in $rc. Fails unless it is 0; skips when a spawn never
+# returned.
 run() {
-	out=$("$prog" --part 2 --json --quiet "$@") ||
-		fail "spool-compare $* exited with $?"
+	run_any "$@"
+	if [ "$rc" != 0 ]; then
+		if printf '%s\n' "$out" | grep -q 'MPI_Comm_spawn did not return'; then
+			echo "skipped: MPI_Comm_spawn never returned (Open MPI's" \
+				"launcher, see the top of this script): $out"
+			exit 77
+		fi
+		fail "spool-compare $* exited with $rc: $out"
+	fi
+}
+
+run_any() {
+	out=$("$prog" --part 2 --json --quiet "$@")
+	rc=$?
 }
 
 # field LINE NAME: the value of "NAME" in a JSON line (string or number).
@@ -76,6 +98,26 @@ mixed)
 	same_answers mixed procs mpi
 	line=$(printf '%s\n' "$out" | grep '"backend":"mpi"')
 	[ -n "$(field "$line" p50_ms)" ] || fail "mixed: no p50_ms: $line"
+	;;
+stuck)
+	out=$(CMP_MPI_SPAWN_LIMIT_MS=1 "$prog" --part 2 --json --quiet \
+		--workload fib,hash --backend seq,procs,mpi --runs 2 --tasks 4 \
+		--fib 15 --hash-kib 4 --hash-rounds 4)
+	rc=$?
+	[ "$rc" = 1 ] || fail "exit status $rc, not 1: $out"
+	for w in fib hash; do
+		line=$(printf '%s\n' "$out" | grep "lesson_$w" |
+			grep '"backend":"mpi"')
+		printf '%s\n' "$line" | grep -q '"error":".*MPI_Comm_spawn' ||
+			fail "$w: no error naming MPI_Comm_spawn: $line"
+		printf '%s\n' "$line" | grep -q '"speedup"' &&
+			fail "$w: a failed row has a speedup: $line"
+	done
+	printf '%s\n' "$out" | grep "lesson_fib" | grep -q \
+		'"error":".*did not return within 0.001 s' ||
+		fail "fib: the first failure does not give the limit: $out"
+	same_answers fib procs
+	same_answers hash procs
 	;;
 *)
 	fail "unknown case"

@@ -118,20 +118,11 @@ static void finalize_at_exit(void)
 
 /* The environment MPI_Init reads, set before it (in the program and in
  * each rank), while no other thread reads the environment (the program's
- * threads do not); a value the user set is kept.
- *
- *   - Open MPI refuses to start as root unless told it may: the program
- *     and its ranks are the user's own processes here, as under `mpiexec
- *     --allow-run-as-root`.
- *   - PMIx's shared-memory store (gds ds21/ds12), with Open MPI 4.1 over
- *     an external PMIx 4 (Debian 12's pair), makes a spawn hang now and
- *     then: a new rank waits forever in PMIx_Init while the program waits
- *     in MPI_Comm_spawn (PMIx_Lookup). We saw it in about one spawn in 30
- *     on a two-core machine, in plain MPI programs too, and never in 500
- *     spawns with the hash store, which costs nothing measurable here. */
+ * threads do not); a value the user set is kept. Open MPI refuses to
+ * start as root unless told it may: the program and its ranks are the
+ * user's own processes here, as under `mpiexec --allow-run-as-root`. */
 static void mpi_environment(void)
 {
-	setenv("PMIX_MCA_gds", "hash", 0);
 	if (geteuid() != 0)
 		return;
 	setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
@@ -384,9 +375,17 @@ static void mpifarm_free(struct mpifarm *p)
 
 /* A spawn, on a thread of its own so that start() can stop waiting for
  * it: MPI_Comm_spawn has no timeout, and a launcher that never answers
- * would otherwise hold the program until --time-limit. Shared between
- * start() and the thread under the lock; whichever of the two is last
- * (the thread when start() gave up) frees it. */
+ * would otherwise hold the program until --time-limit. Open MPI 4.1 over
+ * an external PMIx 4 (Debian 12's pair) does that now and then: a new
+ * rank waits forever in PMIx_Init while the program waits in
+ * MPI_Comm_spawn (PMIx_Lookup). On a busy two-core machine we saw it
+ * several times in a few hundred spawns, then not once in the next few
+ * hundred, in a plain MPI program that spawns in a loop as well as here:
+ * it is the launcher's, and nothing the program does around a spawn
+ * prevents it.
+ *
+ * Shared between start() and the thread under the lock; whichever of the
+ * two is last (the thread, when start() gave up) frees it. */
 struct spawn {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* on CLOCK_MONOTONIC */

@@ -3,17 +3,18 @@
  * The mpi farm: the farm's workers (farm.h) as MPI ranks, spawned by the
  * program itself. Built only when CMake found MPI (CMP_HAVE_MPI).
  *
- * The program is not started by mpiexec: cmp_mpi_farm_init() (called before
- * the first measured run, and by start()) makes it an MPI singleton
- * (MPI_Init_thread, MPI_THREAD_MULTIPLE) and registers MPI_Finalize for the
- * program's exit. Each start() then spawns `workers`
- * ranks of the program's own executable (/proc/self/exe) with
- * MPI_Comm_spawn, with the one argument CMP_MPI_WORKER_ARG, which makes
- * main() call cmp_mpi_farm_worker_main() instead of reading a command
- * line: the rank runs cmp_farm_serve() over the intercommunicator to its
- * parent. Spawning is inside the measured run, as forking is for procs:
- * Open MPI's launcher (a daemon started on the first spawn, then the
- * ranks' own MPI_Init) is part of what this backend costs.
+ * The program is not started by mpiexec: cmp_mpi_farm_init() (called
+ * before the first measured run, and by start()) makes it an MPI
+ * singleton (MPI_Init_thread, MPI_THREAD_MULTIPLE; Open MPI starts its
+ * daemon then) and registers MPI_Finalize for the program's exit. Each
+ * start() then spawns `workers` ranks of the program's own executable
+ * (/proc/self/exe) with MPI_Comm_spawn, with the one argument
+ * CMP_MPI_WORKER_ARG, which makes main() call cmp_mpi_farm_worker_main()
+ * instead of reading a command line: the rank runs cmp_farm_serve() over
+ * the intercommunicator to its parent. Spawning is inside the measured
+ * run, as forking is for procs: the launcher's work (the daemon starting
+ * the ranks, their own MPI_Init, connecting them to the program) is part
+ * of what this backend costs.
  *
  * Messages, on the intercommunicator, between the program and rank w:
  *
@@ -278,15 +279,14 @@ static bool r_stop_requested(void *ctx)
  * so that none is left pending when the rank disconnects. */
 static void drain_until_end(struct rank_end *e)
 {
-	uint8_t end[CMP_FARM_HEADER];
-	uint8_t *buf = malloc(CMP_FARM_MAX_MSG);
+	uint8_t end[CMP_FARM_HEADER], buf[CMP_FARM_MAX_MSG];
 	cmp_farm_encode_end(end);
 	for (;;) {
 		MPI_Status st;
 		int count = 0;
 		if (wait_message(e->parent, 0, MPI_ANY_TAG, 0, &st) ||
 		    MPI_Get_count(&st, MPI_BYTE, &count) != MPI_SUCCESS ||
-		    !buf || count > CMP_FARM_MAX_MSG)
+		    count < 0 || count > CMP_FARM_MAX_MSG)
 			break;
 		MPI_Recv(buf, count, MPI_BYTE, 0, st.MPI_TAG, e->parent,
 			 MPI_STATUS_IGNORE);
@@ -294,7 +294,6 @@ static void drain_until_end(struct rank_end *e)
 		    memcmp(buf, end, CMP_FARM_HEADER) == 0)
 			break;
 	}
-	free(buf);
 }
 
 static int64_t own_cpu_ns(void)
@@ -330,17 +329,12 @@ int cmp_mpi_farm_worker_main(void)
 				       .stop_requested = r_stop_requested,
 				       .ctx = &e};
 	int rc = cmp_farm_serve(&ep);
-	struct bye bye = {.rc = rc};
-	/* A failed loop says so at once (the program's recv fails the run
-	 * with it), then waits for the end message like the others. */
-	if (rc) {
-		bye.cpu_ns = own_cpu_ns();
-		MPI_Send(&bye, (int)sizeof(bye), MPI_BYTE, 0, TAG_BYE, parent);
+	struct bye bye = {.rc = rc, .cpu_ns = own_cpu_ns()};
+	MPI_Send(&bye, (int)sizeof(bye), MPI_BYTE, 0, TAG_BYE, parent);
+	/* A failed loop has said so at once (the program's recv fails the
+	 * run with it) and now waits for the end message like the others. */
+	if (rc)
 		drain_until_end(&e);
-	} else {
-		bye.cpu_ns = own_cpu_ns();
-		MPI_Send(&bye, (int)sizeof(bye), MPI_BYTE, 0, TAG_BYE, parent);
-	}
 	MPI_Comm_disconnect(&parent);
 	MPI_Finalize();
 	return rc ? 1 : 0;

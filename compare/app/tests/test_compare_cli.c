@@ -317,6 +317,25 @@ START_TEST(program_bad_flag_exits_2_with_a_message_on_stderr)
 }
 END_TEST
 
+/* In a build without MPI the program itself refuses the mpi backend:
+ * status 2 and the reason, before running anything. (A build with MPI
+ * runs it in compare_mpi.sh, never here: this suite also runs under
+ * ThreadSanitizer, where MPI programs do not.) */
+START_TEST(program_without_mpi_refuses_the_mpi_backend)
+{
+	if (cmp_mpi_built())
+		return;
+	static char out[65536], err[65536];
+	char *args[] = {"--part", "2", "--backend", "seq,mpi", NULL};
+	ck_assert_int_eq(run_program(args, out, err, sizeof(out)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "built without MPI"));
+	ck_assert_str_eq(out, "");
+	char *args2[] = {"--mpi", NULL};
+	ck_assert_int_eq(run_program(args2, out, err, sizeof(out)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "built without MPI"));
+}
+END_TEST
+
 START_TEST(program_list_exits_0)
 {
 	static char out[65536], err[65536];
@@ -389,6 +408,7 @@ int main(void)
 	tcase_add_test(tc, program_help_exits_0_on_stdout);
 	tcase_add_test(tc, program_bad_flag_exits_2_with_a_message_on_stderr);
 	tcase_add_test(tc, program_list_exits_0);
+	tcase_add_test(tc, program_without_mpi_refuses_the_mpi_backend);
 	tcase_add_test(tc, program_writes_json_lines_and_charts);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);

@@ -550,7 +550,8 @@ bool cmp_backend_applies(int w, int b)
 	if (w != CMP_W_CONVOY)
 		return true;
 	return b == CMP_B_SEQ || b == CMP_B_POOL || b == CMP_B_GIL ||
-	       b == CMP_B_LOOP || b == CMP_B_PROCS;
+	       b == CMP_B_LOOP || b == CMP_B_PROCS ||
+	       (b == CMP_B_MPI && cmp_mpi_built());
 }
 
 int cmp_run_workload(const struct cmp_config *cfg, int w,

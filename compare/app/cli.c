@@ -515,7 +515,8 @@ int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 			if (!cmp_backend_applies(wi, bi))
 				return bad(err,
 					   "--timeline: the convoy has no '%s' "
-					   "row (seq, pool, gil, loop, procs)",
+					   "row (seq, pool, gil, loop, procs, "
+					   "mpi)",
 					   c + 1);
 			cfg->timeline_workload = wi;
 			cfg->timeline_backend = bi;

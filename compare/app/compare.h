@@ -118,7 +118,7 @@ struct cmp_result {
 
 /* Whether backend b has a row for workload w: every backend runs the
  * sleep, request, fib, hash and mixed workloads; the convoy runs on seq,
- * pool, gil, loop and procs. */
+ * pool, gil, loop, procs and (when built) mpi. */
 bool cmp_backend_applies(int w, int b);
 
 /* Part 2: runs workload w (not the convoy: cmp_run_convoy()) on every
@@ -146,7 +146,7 @@ int cmp_run_workload(const struct cmp_config *cfg, int w,
 #define CMP_CONVOY_MAX_CPUS 8
 
 struct cmp_convoy_result {
-	int backend;     /* seq, pool, gil, loop or procs */
+	int backend;     /* seq, pool, gil, loop, procs or mpi */
 	int cpu_threads; /* CPU-bound threads beside the echo */
 	bool ok;
 	char error[96];

@@ -437,8 +437,9 @@ static void table_convoy(const struct cmp_report *rep, FILE *out)
 			"the convoy lesson needs 2 free CPUs (the echo beside "
 			"a CPU thread); this\nmachine gave %.2f, so every "
 			"backend's echo also waits for a CPU here and the\n"
-			"pool, loop and procs factors rise too: read the gil "
-			"rows against them, not\nagainst the docs' figures.\n",
+			"pool, loop, procs and mpi factors rise too: read "
+			"the gil rows against\nthem, not against the docs' "
+			"figures.\n",
 			given);
 	rule(out);
 	fprintf(out, "%-12s %11s %10s %10s %10s %9s\n", "backend",
@@ -446,7 +447,7 @@ static void table_convoy(const struct cmp_report *rep, FILE *out)
 	rule(out);
 	if (rep->n_convoy == 0)
 		fputs("(no backend with a convoy row selected: seq, pool, "
-		      "gil, loop, procs)\n",
+		      "gil, loop, procs, mpi)\n",
 		      out);
 	for (int i = 0; i < rep->n_convoy; i++) {
 		const struct cmp_convoy_result *r = &rep->convoy[i];
@@ -458,7 +459,8 @@ static void table_convoy(const struct cmp_report *rep, FILE *out)
 		}
 		char factor[16] = "-", drops[24] = "-";
 		fmt_factor(factor, sizeof(factor), r->factor);
-		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS)
+		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS ||
+		    r->backend == CMP_B_MPI)
 			snprintf(drops, sizeof(drops), "%llu",
 				 (unsigned long long)r->gil_drop_requests);
 		fprintf(out, "%-12s %11d %10.3f %10.3f %10s %9s\n",
@@ -762,7 +764,8 @@ void cmp_print_json_section(const struct cmp_report *rep, enum cmp_section s,
 			fprintf(out, ",\"factor\":%.2f", r->factor);
 		if (rep->loadavg >= 0)
 			fprintf(out, ",\"loadavg\":%.2f", rep->loadavg);
-		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS)
+		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS ||
+		    r->backend == CMP_B_MPI)
 			fprintf(out,
 				",\"gil_switches\":%llu,"
 				"\"gil_drop_requests\":%llu",

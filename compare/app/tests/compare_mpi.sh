@@ -8,6 +8,8 @@
 #            backend with "backend":"mpi", and mpi's answer equal to seq's
 #   mixed    the mixed workload on seq, procs and mpi: the client's
 #            requests timed while the ranks hash, which stop when asked
+#   convoy   the convoy on procs and mpi: the echo beside 0 and 1 CPU
+#            jobs on a rank, the same echoed bytes as procs
 #   stuck    a spawn that overstays its limit (CMP_MPI_SPAWN_LIMIT_MS=1):
 #            the mpi rows fail and say why, the other backends still run,
 #            and the program ends
@@ -98,6 +100,21 @@ mixed)
 	same_answers mixed procs mpi
 	line=$(printf '%s\n' "$out" | grep '"backend":"mpi"')
 	[ -n "$(field "$line" p50_ms)" ] || fail "mixed: no p50_ms: $line"
+	;;
+convoy)
+	run --workload convoy --backend procs,mpi --runs 1 --round-trips 5 \
+		--cpu-threads 1 --switch-interval 1
+	want=$(field "$(printf '%s\n' "$out" | grep '"backend":"procs"' |
+		head -n 1)" checksum)
+	[ -n "$want" ] || fail "convoy: no procs line in: $out"
+	for k in 0 1; do
+		line=$(printf '%s\n' "$out" | grep '"backend":"mpi"' |
+			grep "\"cpu_threads\":$k,")
+		[ -n "$line" ] || fail "convoy: no mpi row beside $k: $out"
+		[ "$(field "$line" checksum)" = "$want" ] ||
+			fail "convoy: mpi echoed other bytes: $line"
+		[ -n "$(field "$line" p50_ms)" ] || fail "convoy: no p50: $line"
+	done
 	;;
 stuck)
 	out=$(CMP_MPI_SPAWN_LIMIT_MS=1 "$prog" --part 2 --json --quiet \

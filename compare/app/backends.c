@@ -8,7 +8,8 @@
  * thread holds the GIL while it runs Python code), or a loop coroutine
  * (loop; loop-pool, where the CPU part goes to a pool through
  * spool_loop_run_in_executor() and the coroutine awaits it), or a worker
- * process that received the task as a message (procs, through farm.h).
+ * process that received the task as a message (procs, through farm.h), or
+ * an MPI rank that did (mpi, the same farm over MPI messages).
  * What a task computes is described by value (task.h) and run by
  * cmp_task_run() on all of them. Because the
  * workload code calls spool_sleep() and waits on sockets through the same
@@ -50,7 +51,7 @@ struct run {
 	struct cmp_gil *gil;    /* GIL backends */
 	spool_loop *loop;       /* loop backends */
 	spool_executor *cpu_ex; /* loop-pool: where CPU parts go */
-	void *farm;             /* procs: the worker processes */
+	void *farm;             /* procs, mpi: the workers */
 	/* mixed: set when the client has made its last request; the CPU
 	 * jobs stop at their next round (load only while it is measured). */
 	atomic_bool client_done;
@@ -260,10 +261,10 @@ out:
 	return rc;
 }
 
-/* procs: the tasks go to worker processes as messages (farm.h), started
- * and ended inside the run, as a Python program pays for its
- * ProcessPoolExecutor; the mixed client runs on this thread meanwhile and
- * stops the workers' jobs when it is done, as compare.py's does. */
+/* procs, mpi: the tasks go to worker processes (or ranks) as messages
+ * (farm.h), started and ended inside the run, as a Python program pays for
+ * its ProcessPoolExecutor; the mixed client runs on this thread meanwhile
+ * and stops the workers' jobs when it is done, as compare.py's does. */
 struct farm_client {
 	struct run *r;
 	const struct cmp_farm_ops *ops;
@@ -372,6 +373,17 @@ static int run_once(struct run *r, struct task *tasks, int n_tasks,
 			   : run_farm(r, &cmp_procs_farm, tasks, n, NULL, why,
 				      why_len);
 		break;
+	case CMP_B_MPI:
+#ifdef CMP_HAVE_MPI
+		rc = mixed ? run_farm(r, &cmp_mpi_farm, tasks + 1, n - 1,
+				      &tasks[0], why, why_len)
+			   : run_farm(r, &cmp_mpi_farm, tasks, n, NULL, why,
+				      why_len);
+#else
+		snprintf(why, why_len, "built without MPI");
+		rc = SPOOL_EINVAL;
+#endif
+		break;
 	default:
 		rc = run_loop(r, tasks, n);
 		break;
@@ -423,6 +435,7 @@ static int backend_workers(const struct cmp_config *cfg, int b, int n)
 	case CMP_B_POOL:
 	case CMP_B_GIL:
 	case CMP_B_PROCS:
+	case CMP_B_MPI:
 		return cfg->threads;
 	case CMP_B_THREADS:
 	case CMP_B_GIL_THREADS:
@@ -457,6 +470,7 @@ static double ideal_time(const struct cmp_config *cfg, int w, int b,
 	case CMP_B_POOL:
 	case CMP_B_LOOP_POOL:
 	case CMP_B_PROCS:
+	case CMP_B_MPI:
 		par = cfg->threads;
 		break;
 	case CMP_B_THREADS:
@@ -536,7 +550,8 @@ bool cmp_backend_applies(int w, int b)
 	if (w != CMP_W_CONVOY)
 		return true;
 	return b == CMP_B_SEQ || b == CMP_B_POOL || b == CMP_B_GIL ||
-	       b == CMP_B_LOOP || b == CMP_B_PROCS;
+	       b == CMP_B_LOOP || b == CMP_B_PROCS ||
+	       (b == CMP_B_MPI && cmp_mpi_built());
 }
 
 int cmp_run_workload(const struct cmp_config *cfg, int w,
@@ -567,6 +582,18 @@ int cmp_run_workload(const struct cmp_config *cfg, int w,
 	} else {
 		ensure_setup(cfg, w, why, sizeof(why));
 	}
+#ifdef CMP_HAVE_MPI
+	/* MPI's own start-up, once per program, is not part of any run (each
+	 * run's spawning of ranks is). */
+	char mwhy[96];
+	if (!why[0] && out[CMP_B_MPI].ok &&
+	    cmp_mpi_farm_init(mwhy, sizeof(mwhy))) {
+		out[CMP_B_MPI].ok = false;
+		snprintf(out[CMP_B_MPI].error, sizeof(out[CMP_B_MPI].error),
+			 "%s", mwhy);
+		failures++;
+	}
+#endif
 	if (why[0]) {
 		for (int b = 0; b < CMP_B_COUNT; b++) {
 			if (!out[b].ok)
@@ -666,6 +693,21 @@ int cmp_run_workload(const struct cmp_config *cfg, int w,
 			out[b].p50_ms = cmp_median(p50 + b * runs, runs);
 			out[b].p99_ms = cmp_median(p99 + b * runs, runs);
 		}
+	}
+	/* Every backend computes the same answer (the mixed CPU jobs' aside):
+	 * one that does not has failed, whatever its time, so that a farm
+	 * that loses or garbles a result fails the run instead of printing a
+	 * speedup. */
+	for (int b = 0; b < CMP_B_COUNT; b++) {
+		if (b == CMP_B_SEQ || !out[b].ok || !out[CMP_B_SEQ].ok ||
+		    out[b].checksum == out[CMP_B_SEQ].checksum)
+			continue;
+		out[b].ok = false;
+		snprintf(out[b].error, sizeof(out[b].error),
+			 "answer %016llx differs from seq's %016llx",
+			 (unsigned long long)out[b].checksum,
+			 (unsigned long long)out[CMP_B_SEQ].checksum);
+		failures++;
 	}
 	double seq = out[CMP_B_SEQ].ok ? out[CMP_B_SEQ].wall_s : 0;
 	for (int b = 0; b < CMP_B_COUNT; b++) {

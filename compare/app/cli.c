@@ -25,8 +25,8 @@ static const char *const wl_docs[CMP_W_COUNT] = {
 	"echo round trips beside 0..N CPU-bound threads: the convoy's size",
 };
 static const char *const be_names[CMP_B_COUNT] = {
-	"seq",         "pool", "threads",   "gil",
-	"gil-threads", "loop", "loop-pool", "procs"};
+	"seq",  "pool",      "threads", "gil", "gil-threads",
+	"loop", "loop-pool", "procs",   "mpi"};
 static const char *const be_docs[CMP_B_COUNT] = {
 	"sequential: one task after another on the calling thread",
 	"the work-stealing pool with --threads workers",
@@ -36,7 +36,22 @@ static const char *const be_docs[CMP_B_COUNT] = {
 	"coroutines on the event loop (one thread)",
 	"the loop; CPU parts handed to the pool with run_in_executor",
 	"--threads worker processes; tasks and results through pipes",
+#ifdef CMP_HAVE_MPI
+	"--threads MPI ranks (MPI_Comm_spawn); tasks as MPI messages; "
+	"only when named",
+#else
+	"MPI ranks: not in this spool-compare (built without MPI)",
+#endif
 };
+
+bool cmp_mpi_built(void)
+{
+#ifdef CMP_HAVE_MPI
+	return true;
+#else
+	return false;
+#endif
+}
 
 const char *cmp_workload_name(int w)
 {
@@ -95,7 +110,7 @@ void cmp_config_defaults(struct cmp_config *cfg)
 	cfg->convoy_cpus = 2;
 	cfg->parts = (1u << 1) | (1u << 2) | (1u << 3);
 	cfg->workloads = (1u << CMP_W_COUNT) - 1;
-	cfg->backends = (1u << CMP_B_COUNT) - 1;
+	cfg->backends = CMP_BACKENDS_ALL;
 	cfg->format = CMP_FMT_TABLE;
 	cfg->timeline_workload = CMP_W_MIXED;
 	cfg->timeline_backend = CMP_B_GIL;
@@ -120,7 +135,13 @@ void cmp_cli_usage(FILE *out)
 	      "exit\n"
 	      "  --part LIST            parts to run: 1,2,3 (default: all)\n"
 	      "  --workload LIST        workloads (default: all; see --list)\n"
-	      "  --backend LIST         backends (default: all; see --list)\n"
+	      "  --backend LIST         backends (default: all, which leaves "
+	      "out mpi;\n"
+	      "                         see --list)\n"
+	      "  --mpi                  add the mpi backend: --threads MPI "
+	      "ranks, spawned\n"
+	      "                         by each run (needs a build with "
+	      "MPI)\n"
 	      "  --tasks N              tasks per run (default 16)\n"
 	      "  --threads N            pool workers T (default: online CPUs)\n"
 	      "  --seed N               seed for delays, data, payloads "
@@ -139,8 +160,8 @@ void cmp_cli_usage(FILE *out)
 	      "(default 50)\n"
 	      "  --cpu-threads N        convoy: rows beside 0..N CPU-bound "
 	      "threads (default 2)\n"
-	      "  --pickle-bytes N       procs: bytes of each task and result "
-	      "message\n"
+	      "  --pickle-bytes N       procs, mpi: bytes of each task and "
+	      "result message\n"
 	      "                         (default 128, about a pickled small "
 	      "task; 88..16384)\n"
 	      "  --timeline W:B         scenario drawn by --svg (default "
@@ -201,9 +222,11 @@ static int parse_ms(const char *s, double lo, double hi, int64_t *ns)
 	return 0;
 }
 
-/* A comma-separated list of names (or "all") into a bit mask. */
-static int parse_list(const char *s, int (*lookup)(const char *), int count,
-		      unsigned *mask, char *what, size_t what_len)
+/* A comma-separated list of names (or "all", which is all_mask) into a bit
+ * mask. */
+static int parse_list(const char *s, int (*lookup)(const char *),
+		      unsigned all_mask, unsigned *mask, char *what,
+		      size_t what_len)
 {
 	unsigned m = 0;
 	const char *p = s;
@@ -223,7 +246,7 @@ static int parse_list(const char *s, int (*lookup)(const char *), int count,
 		memcpy(name, p, n);
 		name[n] = 0;
 		if (strcmp(name, "all") == 0) {
-			m |= (1u << count) - 1;
+			m |= all_mask;
 		} else {
 			int i = lookup(name);
 			if (i < 0) {
@@ -267,7 +290,7 @@ __attribute__((format(printf, 2, 3))) static int bad(FILE *err, const char *fmt,
 int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 		  FILE *err)
 {
-	bool parts_set = false;
+	bool parts_set = false, add_mpi = false;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		char flag[40];
@@ -291,9 +314,9 @@ int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 			cmp_cli_usage(out);
 			return 1;
 		}
-		static const char *const plain[] = {"--list", "--json",
-						    "--csv",  "--no-python",
-						    "-q",     "--quiet"};
+		static const char *const plain[] = {
+			"--list", "--json",  "--csv", "--no-python",
+			"-q",     "--quiet", "--mpi"};
 		bool is_plain = false;
 		for (size_t k = 0; k < sizeof(plain) / sizeof(*plain); k++)
 			is_plain |= !strcmp(flag, plain[k]);
@@ -310,6 +333,8 @@ int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 				cfg->format = CMP_FMT_CSV;
 			} else if (!strcmp(flag, "--no-python")) {
 				cfg->python = "";
+			} else if (!strcmp(flag, "--mpi")) {
+				add_mpi = true;
 			} else {
 				cfg->quiet = true;
 			}
@@ -351,8 +376,8 @@ int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 		long v;
 		char what[40];
 		if (!strcmp(flag, "--part")) {
-			if (parse_list(val, part_lookup, 4, &cfg->parts, what,
-				       sizeof(what)))
+			if (parse_list(val, part_lookup, 0xfu, &cfg->parts,
+				       what, sizeof(what)))
 				return bad(err,
 					   "--part: '%s' is not 1, 2 or "
 					   "3",
@@ -360,14 +385,15 @@ int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 			cfg->parts &= 0xeu;
 			parts_set = true;
 		} else if (!strcmp(flag, "--workload")) {
-			if (parse_list(val, cmp_workload_parse, CMP_W_COUNT,
-				       &cfg->workloads, what, sizeof(what)))
+			if (parse_list(val, cmp_workload_parse,
+				       (1u << CMP_W_COUNT) - 1, &cfg->workloads,
+				       what, sizeof(what)))
 				return bad(err,
 					   "--workload: unknown workload '%s'"
 					   " (see --list)",
 					   what);
 		} else if (!strcmp(flag, "--backend")) {
-			if (parse_list(val, cmp_backend_parse, CMP_B_COUNT,
+			if (parse_list(val, cmp_backend_parse, CMP_BACKENDS_ALL,
 				       &cfg->backends, what, sizeof(what)))
 				return bad(err,
 					   "--backend: unknown backend '%s' "
@@ -489,7 +515,8 @@ int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 			if (!cmp_backend_applies(wi, bi))
 				return bad(err,
 					   "--timeline: the convoy has no '%s' "
-					   "row (seq, pool, gil, loop, procs)",
+					   "row (seq, pool, gil, loop, procs, "
+					   "mpi)",
 					   c + 1);
 			cfg->timeline_workload = wi;
 			cfg->timeline_backend = bi;
@@ -513,6 +540,14 @@ int cmp_cli_parse(struct cmp_config *cfg, int argc, char **argv, FILE *out,
 		}
 	}
 	(void)parts_set;
+	if (add_mpi)
+		cfg->backends |= 1u << CMP_B_MPI;
+	if (!cmp_mpi_built() && (cfg->backends & (1u << CMP_B_MPI) ||
+				 cfg->timeline_backend == CMP_B_MPI))
+		return bad(err, "the mpi backend is not available: this "
+				"spool-compare was built without MPI (install "
+				"one, e.g. Debian's libopenmpi-dev, and "
+				"configure again)");
 	if (!cfg->parts)
 		return bad(err, "--part: nothing to run");
 	if (!cfg->workloads || !cfg->backends)

@@ -36,6 +36,7 @@ enum cmp_backend {
 	CMP_B_LOOP,        /* coroutines on the event loop */
 	CMP_B_LOOP_POOL,   /* the loop, CPU parts via run_in_executor */
 	CMP_B_PROCS,       /* --threads worker processes, tasks through pipes */
+	CMP_B_MPI,         /* --threads MPI ranks, tasks as MPI messages */
 	CMP_B_COUNT
 };
 
@@ -69,6 +70,14 @@ struct cmp_config {
 	double time_limit_s; /* the whole run is aborted after this */
 	bool quiet;
 };
+
+/* The backends "all" and the defaults mean: every one but mpi, which runs
+ * only when named (--backend mpi, --mpi): it needs MPI at build time, and
+ * each run spawns ranks through MPI's launcher. */
+#define CMP_BACKENDS_ALL (((1u << CMP_B_COUNT) - 1) & ~(1u << CMP_B_MPI))
+
+/* Whether this spool-compare was built with MPI (the mpi backend). */
+bool cmp_mpi_built(void);
 
 /* The defaults: the run `./run demo` makes. */
 void cmp_config_defaults(struct cmp_config *cfg);
@@ -109,7 +118,7 @@ struct cmp_result {
 
 /* Whether backend b has a row for workload w: every backend runs the
  * sleep, request, fib, hash and mixed workloads; the convoy runs on seq,
- * pool, gil, loop and procs. */
+ * pool, gil, loop, procs and (when built) mpi. */
 bool cmp_backend_applies(int w, int b);
 
 /* Part 2: runs workload w (not the convoy: cmp_run_convoy()) on every
@@ -137,7 +146,7 @@ int cmp_run_workload(const struct cmp_config *cfg, int w,
 #define CMP_CONVOY_MAX_CPUS 8
 
 struct cmp_convoy_result {
-	int backend;     /* seq, pool, gil, loop or procs */
+	int backend;     /* seq, pool, gil, loop, procs or mpi */
 	int cpu_threads; /* CPU-bound threads beside the echo */
 	bool ok;
 	char error[96];
@@ -281,10 +290,15 @@ const struct cmp_span *cmp_timeline_spans(int *n, int64_t *origin_ns);
 const char *cmp_timeline_thread_name(int thread);
 int cmp_timeline_threads(void);
 
-/* CLOCK_MONOTONIC in ns; CPU time in ns of the process and of its
- * children it has waited for (worker processes); peak RSS in KiB. */
+/* CLOCK_MONOTONIC in ns; CPU time in ns of the process, of its children
+ * it has waited for (worker processes) and of the ranks that reported
+ * theirs (cmp_cpu_add_ns); peak RSS in KiB. */
 int64_t cmp_now_ns(void);
 int64_t cmp_cpu_ns(void);
+/* Adds ns to what cmp_cpu_ns() reports from now on: the CPU time of
+ * processes that are not the program's children (the mpi backend's ranks,
+ * which report their own). Thread-safe. */
+void cmp_cpu_add_ns(int64_t ns);
 long cmp_peak_rss_kib(void);
 /* Resets the peak-RSS high-water mark if the kernel allows it; returns
  * whether it did. */

@@ -45,6 +45,8 @@
  *          this process under the GIL model, as a thread of a Python
  *          program that hands its CPU work to a ProcessPoolExecutor is:
  *          the lock is its alone.
+ *   mpi    the same with the jobs on k MPI ranks (the mpi farm, when
+ *          built with MPI).
  *
  * Sockets: threads use blocking sockets, so that a receive is one system
  * call with the lock released around it, as a socket without a timeout is
@@ -79,7 +81,8 @@
 struct conv {
 	const struct cmp_config *cfg;
 	int backend, cpus;
-	struct cmp_gil *gil; /* gil, procs: the model the threads run under */
+	struct cmp_gil *gil; /* gil, procs, mpi: the model the threads run
+				under */
 	bool on_loop;        /* non-blocking sockets, waits suspend */
 	atomic_bool stop;    /* the jobs end at their next unit */
 	atomic_int started;  /* in-process jobs that have begun */
@@ -94,8 +97,9 @@ struct conv {
 	struct cmp_task_spec job; /* what each CPU job runs (SPIN_CPU) */
 	uint64_t units[CMP_CONVOY_MAX_CPUS]; /* each job's, at its end */
 	spool_loop *loop;
-	spool_executor *cpu_ex; /* loop: where the jobs go */
-	void *farm;             /* procs: the worker processes */
+	spool_executor *cpu_ex;         /* loop: where the jobs go */
+	const struct cmp_farm_ops *ops; /* procs, mpi: the jobs' farm */
+	void *farm;                     /* its workers */
 	int server_rc, client_rc;
 	char why[96];
 };
@@ -363,7 +367,7 @@ static bool stop_requested(void *arg)
 	return atomic_load_explicit(&c->stop, memory_order_relaxed);
 }
 
-/* ---- threads: pool, gil, procs ------------------------------------------- */
+/* ---- threads: pool, gil, procs, mpi -------------------------------------- */
 
 struct job {
 	struct conv *c;
@@ -401,14 +405,14 @@ static void farm_client(void *arg)
 {
 	struct conv *c = arg;
 	c->client_rc = client_thread(c, false);
-	cmp_procs_farm.request_stop(c->farm);
+	c->ops->request_stop(c->farm);
 }
 
 /* Runs the server (and, unless the jobs are in processes, the jobs) on a
  * pool, the client here. */
 static int run_threads(struct conv *c)
 {
-	bool procs = c->backend == CMP_B_PROCS;
+	bool procs = c->ops != NULL; /* the jobs in a farm */
 	int threads = 1 + (procs ? 0 : c->cpus);
 	struct job jobs[1 + CMP_CONVOY_MAX_CPUS];
 	spool_future *fs[1 + CMP_CONVOY_MAX_CPUS] = {0};
@@ -437,23 +441,22 @@ static int run_threads(struct conv *c)
 			specs[i] = c->job;
 			specs[i].index = i;
 		}
-		rc = cmp_procs_farm.start(&c->farm, c->cpus, why, sizeof(why));
+		rc = c->ops->start(&c->farm, c->cpus, why, sizeof(why));
 		if (rc == 0) {
-			rc = cmp_farm_run(&cmp_procs_farm, c->farm, c->cpus,
-					  specs, c->cpus, c->cfg->pickle_bytes,
+			rc = cmp_farm_run(c->ops, c->farm, c->cpus, specs,
+					  c->cpus, c->cfg->pickle_bytes,
 					  c->units, farm_client, c);
 			if (rc && rc != SPOOL_EINVAL)
 				snprintf(why, sizeof(why), "%s",
-					 cmp_procs_farm.why(c->farm));
-			cmp_procs_farm.request_stop(c->farm);
-			int frc = cmp_procs_farm.finish(c->farm, why,
-							sizeof(why));
+					 c->ops->why(c->farm));
+			c->ops->request_stop(c->farm);
+			int frc = c->ops->finish(c->farm, why, sizeof(why));
 			c->farm = NULL;
 			rc = rc ? rc : frc;
 		}
 		if (rc && !c->why[0])
-			snprintf(c->why, sizeof(c->why),
-				 "worker processes: %.76s",
+			snprintf(c->why, sizeof(c->why), "%s workers: %.76s",
+				 c->ops->name,
 				 why[0] ? why : spool_err_name(rc));
 	} else {
 		c->client_rc = client_thread(c, true);
@@ -609,7 +612,13 @@ static int measure(const struct cmp_config *cfg, int b, int k, int64_t *rtt,
 				       .kind = CMP_TASK_SPIN_CPU,
 				       .seed = cfg->seed};
 	memset(out, 0, sizeof(*out));
-	if ((b == CMP_B_GIL || b == CMP_B_PROCS) &&
+	if (b == CMP_B_PROCS)
+		c.ops = &cmp_procs_farm;
+#ifdef CMP_HAVE_MPI
+	if (b == CMP_B_MPI)
+		c.ops = &cmp_mpi_farm;
+#endif
+	if ((b == CMP_B_GIL || b == CMP_B_PROCS || b == CMP_B_MPI) &&
 	    cmp_gil_create(&c.gil, cfg->switch_interval_ns)) {
 		snprintf(why, why_len, "cannot create the GIL model");
 		return -1;

@@ -111,4 +111,31 @@ int cmp_farm_run(const struct cmp_farm_ops *ops, void *farm, int workers,
  * worker (procs.c). */
 extern const struct cmp_farm_ops cmp_procs_farm;
 
+#ifdef CMP_HAVE_MPI
+/* MPI ranks of the program's own executable, spawned by start() with
+ * MPI_Comm_spawn (the first start() makes the program an MPI singleton),
+ * fed through MPI messages on the intercommunicator (mpifarm.c). Built only
+ * when CMake found MPI. */
+extern const struct cmp_farm_ops cmp_mpi_farm;
+
+/* The argument a spawned rank is started with: main() sees it as the only
+ * argument and calls cmp_mpi_farm_worker_main() instead of reading a
+ * command line. */
+#define CMP_MPI_WORKER_ARG "--mpi-farm-rank"
+
+/* Initializes MPI for the farm, once per process (later calls return the
+ * first one's outcome): MPI_Init_thread with MPI_THREAD_MULTIPLE, as a
+ * singleton unless the program runs under mpiexec, and MPI_Finalize at
+ * exit. start() calls it too; a program calls it first so that no
+ * measured run carries MPI's own start-up. Returns 0, or -1 with why
+ * set. Thread-safe; blocks while MPI starts. */
+int cmp_mpi_farm_init(char *why, size_t why_len);
+
+/* A spawned rank's whole life: MPI_Init, cmp_farm_serve() over the
+ * intercommunicator to the program, MPI_Finalize. Returns the process's
+ * exit status (0, or 1 when its loop failed, 2 when it was not spawned by
+ * the mpi farm). Blocks. */
+int cmp_mpi_farm_worker_main(void);
+#endif
+
 #endif /* CMP_FARM_H */

@@ -20,6 +20,7 @@
 #include <spool.h>
 
 #include "compare.h"
+#include "farm.h"
 #ifdef CMP_HAVE_TRACE_SVG
 #include "trace_svg.h"
 #endif
@@ -142,6 +143,11 @@ int main(int argc, char **argv)
 {
 	static struct cmp_config cfg;
 	static struct cmp_report rep;
+#ifdef CMP_HAVE_MPI
+	/* A rank the mpi backend spawned (mpifarm.c): it serves tasks. */
+	if (argc == 2 && strcmp(argv[1], CMP_MPI_WORKER_ARG) == 0)
+		return cmp_mpi_farm_worker_main();
+#endif
 	cmp_config_defaults(&cfg);
 	int rc = cmp_cli_parse(&cfg, argc, argv, stdout, stderr);
 	if (rc == 1)

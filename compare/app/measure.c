@@ -35,12 +35,22 @@ static int64_t rusage_ns(int who)
 	       ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
 }
 
+/* CPU time of processes that are not our children (mpi ranks). */
+static _Atomic int64_t foreign_cpu_ns;
+
+void cmp_cpu_add_ns(int64_t ns)
+{
+	atomic_fetch_add(&foreign_cpu_ns, ns);
+}
+
 /* The children's share counts once they are waited for: the procs backend
  * waits for its workers inside the measured run, so their CPU time falls
- * into it, as the threads' does for the other backends. */
+ * into it, as the threads' does for the other backends; the mpi backend's
+ * ranks report theirs when they end, also inside the run. */
 int64_t cmp_cpu_ns(void)
 {
-	return rusage_ns(RUSAGE_SELF) + rusage_ns(RUSAGE_CHILDREN);
+	return rusage_ns(RUSAGE_SELF) + rusage_ns(RUSAGE_CHILDREN) +
+	       atomic_load(&foreign_cpu_ns);
 }
 
 long cmp_peak_rss_kib(void)

@@ -247,7 +247,8 @@ static void cpu_bound_notes(const struct cmp_report *rep, int w, FILE *out)
 	const spool_bench_machine *m = worst_look(rep, w);
 	double given = m->cpus_given;
 	fprintf(out,
-		"ideal here: %.2fx for pool and procs, %.2fx for threads (%d "
+		"ideal here: %.2fx for pool, procs and mpi, %.2fx for threads "
+		"(%d "
 		"threads got %.2f CPUs,\n"
 		"            1 thread %.2f); at most 1x for gil and "
 		"gil-threads (one thread computes at a time)\n",
@@ -286,6 +287,13 @@ static void cpu_bound_notes(const struct cmp_report *rep, int w, FILE *out)
 			"near %.2fx, gil and\ngil-threads stay at or below "
 			"1x\n",
 			ideal);
+	if (cfg->backends & (1u << CMP_B_MPI))
+		fprintf(out,
+			"mpi spawns its ranks through MPI's launcher in every "
+			"run, which takes far\nlonger than a fork: it comes "
+			"near the ideal only when the tasks outlast that\n"
+			"start-up many times (see its cpu ms and the procs "
+			"row)\n");
 }
 
 /* A CPU-bound sequential run that got less than its wall time in CPU time
@@ -429,8 +437,9 @@ static void table_convoy(const struct cmp_report *rep, FILE *out)
 			"the convoy lesson needs 2 free CPUs (the echo beside "
 			"a CPU thread); this\nmachine gave %.2f, so every "
 			"backend's echo also waits for a CPU here and the\n"
-			"pool, loop and procs factors rise too: read the gil "
-			"rows against them, not\nagainst the docs' figures.\n",
+			"pool, loop, procs and mpi factors rise too: read "
+			"the gil rows against\nthem, not against the docs' "
+			"figures.\n",
 			given);
 	rule(out);
 	fprintf(out, "%-12s %11s %10s %10s %10s %9s\n", "backend",
@@ -438,7 +447,7 @@ static void table_convoy(const struct cmp_report *rep, FILE *out)
 	rule(out);
 	if (rep->n_convoy == 0)
 		fputs("(no backend with a convoy row selected: seq, pool, "
-		      "gil, loop, procs)\n",
+		      "gil, loop, procs, mpi)\n",
 		      out);
 	for (int i = 0; i < rep->n_convoy; i++) {
 		const struct cmp_convoy_result *r = &rep->convoy[i];
@@ -450,7 +459,8 @@ static void table_convoy(const struct cmp_report *rep, FILE *out)
 		}
 		char factor[16] = "-", drops[24] = "-";
 		fmt_factor(factor, sizeof(factor), r->factor);
-		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS)
+		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS ||
+		    r->backend == CMP_B_MPI)
 			snprintf(drops, sizeof(drops), "%llu",
 				 (unsigned long long)r->gil_drop_requests);
 		fprintf(out, "%-12s %11d %10.3f %10.3f %10s %9s\n",
@@ -754,7 +764,8 @@ void cmp_print_json_section(const struct cmp_report *rep, enum cmp_section s,
 			fprintf(out, ",\"factor\":%.2f", r->factor);
 		if (rep->loadavg >= 0)
 			fprintf(out, ",\"loadavg\":%.2f", rep->loadavg);
-		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS)
+		if (r->backend == CMP_B_GIL || r->backend == CMP_B_PROCS ||
+		    r->backend == CMP_B_MPI)
 			fprintf(out,
 				",\"gil_switches\":%llu,"
 				"\"gil_drop_requests\":%llu",

@@ -67,7 +67,8 @@ START_TEST(no_arguments_runs_the_defaults)
 	ck_assert_int_ge(p.cfg.threads, 1);
 	ck_assert_uint_eq(p.cfg.parts, 0xeu);
 	ck_assert_uint_eq(p.cfg.workloads, (1u << CMP_W_COUNT) - 1);
-	ck_assert_uint_eq(p.cfg.backends, (1u << CMP_B_COUNT) - 1);
+	ck_assert_uint_eq(p.cfg.backends, CMP_BACKENDS_ALL);
+	ck_assert_uint_eq(p.cfg.backends & (1u << CMP_B_MPI), 0);
 	ck_assert_int_eq(p.cfg.format, CMP_FMT_TABLE);
 	ck_assert_int_eq(p.cfg.switch_interval_ns, 5000000);
 	ck_assert_int_eq(p.cfg.pickle_bytes, 128);
@@ -244,6 +245,55 @@ static int run_program(char *const args[], char *out, char *err, size_t len)
 	return WEXITSTATUS(status);
 }
 
+/* mpi runs only when named: "all" and the defaults leave it out (a build
+ * without MPI and the demo run as before), --backend mpi or --mpi add it;
+ * a build without MPI refuses it as a bad command line. */
+START_TEST(mpi_backend_only_when_named_and_built)
+{
+	struct parsed p = parse("--backend", "all", NULL);
+	ck_assert_int_eq(p.rc, 0);
+	ck_assert_uint_eq(p.cfg.backends, CMP_BACKENDS_ALL);
+	ck_assert_uint_eq(p.cfg.backends & (1u << CMP_B_MPI), 0);
+	ck_assert_uint_eq(p.cfg.backends & (1u << CMP_B_PROCS),
+			  1u << CMP_B_PROCS);
+	done(&p);
+	ck_assert_int_eq(cmp_backend_parse("mpi"), CMP_B_MPI);
+	if (!cmp_mpi_built()) {
+		expect_bad(parse("--backend", "seq,mpi", NULL),
+			   "built without MPI");
+		expect_bad(parse("--mpi", NULL), "built without MPI");
+		return;
+	}
+	p = parse("--backend", "seq,mpi", NULL);
+	ck_assert_int_eq(p.rc, 0);
+	ck_assert_uint_eq(p.cfg.backends,
+			  (1u << CMP_B_SEQ) | (1u << CMP_B_MPI));
+	done(&p);
+	/* --mpi adds to whatever --backend chose, before or after it. */
+	p = parse("--mpi", "--backend", "seq,procs", NULL);
+	ck_assert_int_eq(p.rc, 0);
+	ck_assert_uint_eq(p.cfg.backends, (1u << CMP_B_SEQ) |
+						  (1u << CMP_B_PROCS) |
+						  (1u << CMP_B_MPI));
+	done(&p);
+	p = parse("--mpi", NULL);
+	ck_assert_int_eq(p.rc, 0);
+	ck_assert_uint_eq(p.cfg.backends, CMP_BACKENDS_ALL | (1u << CMP_B_MPI));
+	done(&p);
+	expect_bad(parse("--mpi=1", NULL), "takes no value");
+}
+END_TEST
+
+START_TEST(help_names_the_mpi_backend)
+{
+	struct parsed p = parse("--help", NULL);
+	ck_assert_int_eq(p.rc, 1);
+	ck_assert_ptr_nonnull(strstr(p.out, "--mpi "));
+	ck_assert_ptr_nonnull(strstr(p.out, "mpi backend"));
+	done(&p);
+}
+END_TEST
+
 START_TEST(program_help_exits_0_on_stdout)
 {
 	static char out[65536], err[65536];
@@ -264,6 +314,25 @@ START_TEST(program_bad_flag_exits_2_with_a_message_on_stderr)
 	char *args2[] = {"--frobnicate", NULL};
 	ck_assert_int_eq(run_program(args2, out, err, sizeof(out)), 2);
 	ck_assert_ptr_nonnull(strstr(err, "unknown option '--frobnicate'"));
+}
+END_TEST
+
+/* In a build without MPI the program itself refuses the mpi backend:
+ * status 2 and the reason, before running anything. (A build with MPI
+ * runs it in compare_mpi.sh, never here: this suite also runs under
+ * ThreadSanitizer, where MPI programs do not.) */
+START_TEST(program_without_mpi_refuses_the_mpi_backend)
+{
+	if (cmp_mpi_built())
+		return;
+	static char out[65536], err[65536];
+	char *args[] = {"--part", "2", "--backend", "seq,mpi", NULL};
+	ck_assert_int_eq(run_program(args, out, err, sizeof(out)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "built without MPI"));
+	ck_assert_str_eq(out, "");
+	char *args2[] = {"--mpi", NULL};
+	ck_assert_int_eq(run_program(args2, out, err, sizeof(out)), 2);
+	ck_assert_ptr_nonnull(strstr(err, "built without MPI"));
 }
 END_TEST
 
@@ -332,11 +401,14 @@ int main(void)
 	tcase_add_test(tc, missing_or_unwanted_value_is_status_2);
 	tcase_add_test(tc, bad_numbers_are_status_2_with_the_range);
 	tcase_add_test(tc, unknown_names_are_status_2_with_the_name);
+	tcase_add_test(tc, mpi_backend_only_when_named_and_built);
+	tcase_add_test(tc, help_names_the_mpi_backend);
 	suite_add_tcase(s, tc);
 	tc = spool_test_case("program", 60);
 	tcase_add_test(tc, program_help_exits_0_on_stdout);
 	tcase_add_test(tc, program_bad_flag_exits_2_with_a_message_on_stderr);
 	tcase_add_test(tc, program_list_exits_0);
+	tcase_add_test(tc, program_without_mpi_refuses_the_mpi_backend);
 	tcase_add_test(tc, program_writes_json_lines_and_charts);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);

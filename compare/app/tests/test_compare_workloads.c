@@ -155,19 +155,24 @@ static void same_answer_on_every_backend(int w)
 	small_config(&cfg);
 	struct cmp_result res[CMP_B_COUNT];
 	int failures = cmp_run_workload(&cfg, w, res);
+	/* Every backend the defaults select (mpi runs only in the program
+	 * itself, which its ranks are spawned from: compare_mpi.sh). */
 	for (int b = 0; b < CMP_B_COUNT; b++)
-		ck_assert_msg(res[b].ok, "%s on %s failed: %s",
-			      cmp_workload_name(w), cmp_backend_name(b),
-			      res[b].error);
+		ck_assert_msg(res[b].ok == (b != CMP_B_MPI),
+			      "%s on %s failed: %s", cmp_workload_name(w),
+			      cmp_backend_name(b), res[b].error);
 	ck_assert_int_eq(failures, 0);
 	for (int b = 1; b < CMP_B_COUNT; b++)
-		ck_assert_msg(res[b].checksum == res[CMP_B_SEQ].checksum,
+		ck_assert_msg(b == CMP_B_MPI || res[b].checksum ==
+							res[CMP_B_SEQ].checksum,
 			      "%s: %s gave %016llx, seq %016llx",
 			      cmp_workload_name(w), cmp_backend_name(b),
 			      (unsigned long long)res[b].checksum,
 			      (unsigned long long)res[CMP_B_SEQ].checksum);
 	ck_assert_uint_ne(res[CMP_B_SEQ].checksum, 0);
 	for (int b = 0; b < CMP_B_COUNT; b++) {
+		if (b == CMP_B_MPI)
+			continue;
 		ck_assert(res[b].wall_s > 0);
 		ck_assert_int_gt(res[b].peak_rss_kib, 0);
 		if (w == CMP_W_MIXED) {

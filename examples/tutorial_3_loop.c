@@ -75,10 +75,17 @@ static int main_coro(void *arg, void **result)
 /* Gathers three naps it starts itself and waits on the gather, or on a
  * shield of it; *arg says which. Cancelled while it waits. */
 struct gatherer {
+	spool_loop *loop;
 	spool_executor *ex;
 	bool shield;
 	spool_future *gather;
 };
+
+static void cancel_it(spool_loop *loop, void *arg)
+{
+	(void)loop;
+	spool_future_cancel(arg);
+}
 
 static int gather_coro(void *arg, void **result)
 {
@@ -91,32 +98,29 @@ static int gather_coro(void *arg, void **result)
 		spool_future_release(fs[i]);
 	spool_future *w = g->shield ? spool_shield(g->gather)
 				    : spool_future_retain(g->gather);
+	/* Cancel this coroutine on the loop's next turn: the naps, queued
+	 * before it, will have gone to sleep, and a turn runs what was
+	 * ready before any timer that fell due (none can finish first,
+	 * however late the turn). */
+	spool_loop_call_soon(g->loop, cancel_it, spool_current_future(), NULL);
 	int err = spool_future_wait(w, SPOOL_FOREVER); /* cancelled here */
 	spool_future_release(w);
 	(void)result;
 	return err;
 }
 
-static void cancel_it(spool_loop *loop, void *arg)
-{
-	(void)loop;
-	spool_future_cancel(arg);
-}
-
-/* Runs gather_coro on a new loop, cancels it 5 ms in, then runs the loop
- * until the gather is final; returns how many naps finished, or -1. */
+/* Runs gather_coro on a new loop, which has itself cancelled while it
+ * waits, then runs the loop until the gather is final; returns how many
+ * naps finished, or -1. */
 static int cancelled_gather(bool shield)
 {
 	spool_loop *loop;
 	if (spool_loop_create(&loop, NULL) != 0)
 		return -1;
-	struct gatherer g = {spool_loop_executor(loop), shield, NULL};
+	struct gatherer g = {loop, spool_loop_executor(loop), shield, NULL};
 	spool_future *c = spool_submit(g.ex, gather_coro, &g);
 	int n = -1;
-	if (c &&
-	    spool_loop_call_later(loop, 5 * SPOOL_NS_PER_MS, cancel_it, c,
-				  NULL) == 0 &&
-	    spool_loop_run_until_complete(loop, c) == SPOOL_ECANCELLED) {
+	if (c && spool_loop_run_until_complete(loop, c) == SPOOL_ECANCELLED) {
 		spool_loop_run_until_complete(loop, g.gather);
 		n = atomic_exchange(&nfinished, 0);
 	}

@@ -28,6 +28,7 @@
 #include "alloc.h"
 #include "future_impl.h"
 #include "wait.h"
+#include "trace/trace.h"
 
 struct driven {
 	spool_future f; /* first: the future's address is the record's */
@@ -89,6 +90,9 @@ int spool__driven_wait(spool_future *f, spool_future *dp, int64_t deadline)
 	unsigned polls = 0;
 	bool polled = false;
 	int rc = -1; /* -1: poll gave up; the block decides */
+	/* The driver's code runs next: the wait's end must read the clock
+	 * (src/trace/trace.h, "reusing a clock read"). */
+	spool__trace_stale();
 	for (;;) {
 		if (spool__future_is_final(f)) {
 			rc = 0;

@@ -178,9 +178,17 @@ SPOOL_MPI_API void spool_mpi_engine_destroy(spool_mpi_engine *e);
  * says the cancel took effect, DONE if the operation completed first. Open MPI
  * cancels receives not yet matched; sends it does not cancel. Buffers belong to
  * MPI until the future is final, whatever its outcome.
+ * A request that is complete when it is handed over, with status NULL (an
+ * eager send, most often), costs no allocation: its future is one DONE
+ * future with value NULL that the engine shares among such calls (each
+ * call returns a new reference to it; it outlives the engine while
+ * references remain). Do not rely on two futures of this call being
+ * distinct objects.
  * Bad input never returns NULL: a NULL e or req gives a future FAILED with
  * SPOOL_EINVAL (the request, if any, untouched). NULL only when out of
- * memory; the request then stays the caller's. Thread-safe (with
+ * memory; the request then stays the caller's (unless MPI reported an
+ * error for it in the same call: then *req is MPI_REQUEST_NULL and the
+ * error is lost with the future that could not be made). Thread-safe (with
  * MPI_THREAD_MULTIPLE); on a loop engine from another thread the loop is
  * woken. Never blocks. */
 SPOOL_MPI_API spool_future *

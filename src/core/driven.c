@@ -44,6 +44,7 @@ static void driven_fini(spool_future *f)
 }
 
 const struct spool__future_ops spool__driven_ops = {.fini = driven_fini};
+const size_t spool__driven_size = sizeof(struct driven);
 
 spool_future *spool_promise_new_driven(const spool_promise_driver *d, void *arg)
 {

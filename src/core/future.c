@@ -80,8 +80,11 @@ static __attribute__((noinline)) struct quarantine *quarantine_make(void)
 /* Sets f aside in place of the oldest, which is freed now. */
 static void free_later(spool_future *f)
 {
-	/* A promise is one struct; other types may carry arrays. */
-	size_t size = f->ops ? malloc_usable_size(f) : sizeof *f;
+	/* A promise is one struct, a driven one a known record; other types
+	 * may carry arrays. */
+	size_t size = !f->ops                        ? sizeof *f
+		      : f->ops == &spool__driven_ops ? spool__driven_size
+						     : malloc_usable_size(f);
 	struct quarantine *q = quarantine;
 	if (size > QUARANTINE_MAX || (!q && !(q = quarantine_make()))) {
 		free(f);

@@ -130,6 +130,10 @@ struct spool_mpi_engine {
 
 	int64_t spin_ns, max_delay_ns;
 	int executors; /* mu */
+	/* DONE with value NULL, shared by the request futures that complete
+	 * at once without a status (spool_mpi_future); NULL if it could not
+	 * be made. Released by destroy; callers hold their own references. */
+	spool_future *done;
 
 	/* Progress thread. */
 	pthread_t thread;
@@ -376,8 +380,13 @@ static int pass_locked(spool_mpi_engine *e, int64_t *next_ns)
 	int ev = test_requests(e);
 	int64_t next = INT64_MAX;
 	size_t np = e->npass_pollers;
-	/* relaxed: a statistic */
-	atomic_fetch_add_explicit(&e->passes, 1, memory_order_relaxed);
+	/* A statistic, written only under the progress lock: a load and a
+	 * store, without the locked add a spinning driver would pay on every
+	 * pass (relaxed: readers want a snapshot, not an order). */
+	atomic_store_explicit(
+		&e->passes,
+		atomic_load_explicit(&e->passes, memory_order_relaxed) + 1,
+		memory_order_relaxed);
 	if (np) {
 		int64_t now = spool__mpi_now();
 		for (size_t i = 0; i < np; i++) {
@@ -747,9 +756,13 @@ static bool drive_poll(void *arg)
 	if (pthread_mutex_trylock(&progress_mu) == 0) {
 		int64_t next;
 		ev = pass_locked(e, &next);
+		/* Under the lock, as passes (pass_locked). */
+		atomic_store_explicit(
+			&e->driven,
+			atomic_load_explicit(&e->driven, memory_order_relaxed) +
+				1,
+			memory_order_relaxed);
 		pthread_mutex_unlock(&progress_mu);
-		/* relaxed: a statistic */
-		atomic_fetch_add_explicit(&e->driven, 1, memory_order_relaxed);
 	}
 	if (ev > 0) {
 		/* The spin window runs from the first quiet check after it:
@@ -867,8 +880,12 @@ int spool_mpi_engine_create(spool_mpi_engine **out,
 	atomic_init(&e->kick_posted, false);
 	atomic_init(&e->deferring, false);
 	atomic_init(&e->drive, 0);
+	e->done = spool_promise_new();
+	if (e->done)
+		spool_promise_set_result(e->done, NULL);
 	if (!e->loop) {
 		if (pthread_create(&e->thread, NULL, progress_main, e) != 0) {
+			spool_future_release(e->done);
 			engine_free(e);
 			return SPOOL_ESYS;
 		}
@@ -900,12 +917,35 @@ spool_future *spool_mpi_future(spool_mpi_engine *e, MPI_Request *req,
 	if (e->dead)
 		spool__mpi_misuse("spool_mpi_future",
 				  "the engine is being destroyed");
+	/* A request complete at once whose status nobody wants (an eager
+	 * send, most of the time) gets the engine's shared DONE future: no
+	 * allocation. Any other outcome of that first test goes on below,
+	 * with its result (tested, rc, flag, st). */
+	bool tested = false;
+	int rc = MPI_SUCCESS, flag = 0;
+	MPI_Status st;
+	if (!status && e->done && *req != MPI_REQUEST_NULL &&
+	    pthread_mutex_trylock(&progress_mu) == 0) {
+		tested = true;
+		rc = MPI_Test(req, &flag, &st);
+		pthread_mutex_unlock(&progress_mu);
+		if (rc == MPI_SUCCESS && flag) {
+			*req = MPI_REQUEST_NULL;
+			atomic_fetch_add(&e->completed, 1);
+			return spool_future_retain(e->done);
+		}
+		if (rc != MPI_SUCCESS)
+			*req = MPI_REQUEST_NULL; /* MPI is done with it */
+	}
 	spool_future *f = spool__mpi_promise(e);
 	if (!f)
 		return NULL;
+	if (tested && rc != MPI_SUCCESS) {
+		atomic_fetch_add(&e->completed, 1);
+		spool_promise_set_error(f, rc);
+		return f;
+	}
 	if (*req == MPI_REQUEST_NULL) {
-		MPI_Status st;
-		int flag = 0;
 		MPI_Test(req, &flag, &st);
 		if (status)
 			*status = st;
@@ -915,11 +955,12 @@ spool_future *spool_mpi_future(spool_mpi_engine *e, MPI_Request *req,
 	/* A request that is complete already (an eager send, a message that
 	 * was waiting) completes its future at once: no pass, no wake-up.
 	 * The test is a progress call, so it takes the progress lock, and
-	 * only if no pass holds it (a pass would find the request soon). */
+	 * only if no pass holds it (a pass would find the request soon). A
+	 * request tested above and found pending is tested again: it may be
+	 * complete by now. */
 	if (pthread_mutex_trylock(&progress_mu) == 0) {
-		int flag = 0;
-		MPI_Status st;
-		int rc = MPI_Test(req, &flag, &st);
+		if (!tested)
+			rc = MPI_Test(req, &flag, &st);
 		if (rc == MPI_SUCCESS && !flag &&
 		    room_locked(e, e->n + 1) == 0) {
 			/* Pending: it joins the pass's arrays at once, which
@@ -1131,5 +1172,7 @@ void spool_mpi_engine_destroy(spool_mpi_engine *e)
 	}
 	e->n = 0;
 	pthread_mutex_unlock(&progress_mu);
+	spool_future_release(e->done);
+	e->done = NULL;
 	engine_unref(e);
 }

@@ -122,6 +122,24 @@ static void label_text(char *buf, size_t n, const char *label)
 }
 
 __attribute__((noinline, cold)) void
+spool__debug_hopeless(const spool_future *f, int err, const char *how)
+{
+	char lbl[96];
+	label_text(lbl, sizeof lbl, f->label);
+	spool_debug_report r = {
+		.kind = SPOOL_DEBUG_HOPELESS_WAIT,
+		.function = "spool_future_wait",
+		.future_id = f->id,
+		.label = f->label,
+		.error = err,
+	};
+	spool__debug_report(&r,
+			    "hopeless wait: spool_future_wait() on future "
+			    "%" PRIu64 "%s %s",
+			    f->id, lbl, how);
+}
+
+__attribute__((noinline, cold)) void
 spool__debug_unretrieved(const spool_future *f)
 {
 	if (!spool__debug_on())

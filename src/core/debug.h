@@ -48,6 +48,14 @@ void spool__debug_report(spool_debug_report *r, const char *fmt, ...)
 
 struct spool_future;
 
+/* A wait on f that nothing can end while its thread waits: reports
+ * "hopeless wait: spool_future_wait() on future <id> "<label>" <how>",
+ * with err (SPOOL_EDEADLK, SPOOL_ETIMEDOUT, or 0 when the wait goes on)
+ * as the report's error. The blocking waits of core (wait.c) and the
+ * loop's thread outside a coroutine (src/loop/debug.c) say how. */
+void spool__debug_hopeless(const struct spool_future *f, int err,
+			   const char *how);
+
 /* f ended FAILED while debug mode was on and its last reference is gone
  * with its error unread (future.c): reports it, if debug mode is still
  * on. */

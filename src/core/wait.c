@@ -202,23 +202,12 @@ static int block_checked(spool_future *f)
 
 static void report_hopeless(spool_future *f, int err, const char *why)
 {
-	char lbl[96] = "";
-	if (f->label)
-		snprintf(lbl, sizeof lbl, " \"%s\"", f->label);
-	spool_debug_report r = {
-		.kind = SPOOL_DEBUG_HOPELESS_WAIT,
-		.function = "spool_future_wait",
-		.future_id = f->id,
-		.label = f->label,
-		.error = err,
-	};
-	spool__debug_report(&r,
-			    "hopeless wait: spool_future_wait() on future "
-			    "%" PRIu64 "%s from a thread that %s%s",
-			    f->id, lbl, why,
-			    err == SPOOL_EDEADLK ? " (returns SPOOL_EDEADLK)"
-			    : err == SPOOL_ETIMEDOUT ? " (it can only time out)"
-						     : "");
+	char how[400];
+	snprintf(how, sizeof how, "from a thread that %s%s", why,
+		 err == SPOOL_EDEADLK     ? " (returns SPOOL_EDEADLK)"
+		 : err == SPOOL_ETIMEDOUT ? " (it can only time out)"
+					  : "");
+	spool__debug_hopeless(f, err, how);
 }
 
 /* block_debug's answer when the wait is to go on as without debug mode. */

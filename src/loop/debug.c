@@ -129,23 +129,11 @@ __attribute__((noinline, cold)) int spool__debug_loop_wait(spool_future *f)
 {
 	if (!spool__debug_on())
 		return SPOOL_EDEADLK;
-	char lbl[96] = "";
-	if (f->label)
-		snprintf(lbl, sizeof lbl, " \"%s\"", f->label);
-	spool_debug_report r = {
-		.kind = SPOOL_DEBUG_HOPELESS_WAIT,
-		.function = "spool_future_wait",
-		.future_id = f->id,
-		.label = f->label,
-		.error = SPOOL_EDEADLK,
-	};
-	spool__debug_report(&r,
-			    "hopeless wait: spool_future_wait() on future "
-			    "%" PRIu64 "%s on the loop's thread outside a "
-			    "coroutine: the loop cannot run while its thread "
-			    "blocks (returns SPOOL_EDEADLK; await it in a "
-			    "coroutine, or add a done-callback)",
-			    f->id, lbl);
+	spool__debug_hopeless(f, SPOOL_EDEADLK,
+			      "on the loop's thread outside a coroutine: "
+			      "the loop cannot run while its thread blocks "
+			      "(returns SPOOL_EDEADLK; await it in a "
+			      "coroutine, or add a done-callback)");
 	return SPOOL_EDEADLK;
 }
 

@@ -201,6 +201,8 @@ typedef struct spool_mpi_engine_stats {
 	uint64_t cancelled; /**< requests whose cancel took effect */
 	uint64_t pauses;    /**< pauses between passes (timer or sleep) */
 	uint64_t driven;    /**< passes made by waiting threads (below) */
+	uint64_t pulsed;    /**< passes made by submitting threads
+			       (spool_mpi_submit()) */
 	size_t pending;     /**< requests pending now */
 } spool_mpi_engine_stats;
 
@@ -345,10 +347,16 @@ SPOOL_MPI_API int spool_mpi_executor_serve(spool_mpi_executor *ex);
  * message, and a worker answers all the results it has ready in one
  * message. Nothing waits to fill a message, so a lone task is sent at
  * once; a message holds at most 64 KiB of tasks, and a larger argument
- * travels alone. Bad input never returns NULL: a NULL ex or name, or arg
- * NULL with len > 0, give a future FAILED with SPOOL_EINVAL; a call on a
- * worker rank one FAILED with SPOOL_MPI_ENOTROOT. NULL only when out of
- * memory. Thread-safe; never blocks. */
+ * travels alone. On an engine with a progress thread, every 16th call
+ * on a thread makes a progress pass itself when no other thread is in one
+ * (so a burst of submissions sends and collects without waking the
+ * progress thread, which stands aside up to 100 us after the last such
+ * pass); completion callbacks may then run inside this call.
+ * Bad input never returns NULL: a NULL ex or name, or arg NULL with len
+ * > 0, give a future FAILED with SPOOL_EINVAL; a call on a worker rank one
+ * FAILED with SPOOL_MPI_ENOTROOT. NULL only when out of memory.
+ * Thread-safe; never blocks (waits for no other thread: a pass is made
+ * only when the progress lock is free). */
 SPOOL_MPI_API spool_future *spool_mpi_submit(spool_mpi_executor *ex,
 					     const char *name, const void *arg,
 					     size_t len);

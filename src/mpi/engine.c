@@ -56,6 +56,20 @@
  * sees a request added before its decrement; one added after it finds the
  * thread standing aside and waits at most max_delay_ns for its next pass.
  *
+ * Submitting threads pulse. A thread that hands the engine a burst of work
+ * (spool_mpi_submit() in a loop) makes a pass itself now and then
+ * (spool__mpi_pulse: every PULSE_EVERY submissions, with trylock), as the
+ * hand-written loop of MPI calls it replaces would. Each pulse is counted,
+ * and the progress thread that sees a new count stands aside for
+ * PULSE_LEASE_NS (at most max_delay_ns) instead of spinning beside the
+ * submitter: on a node with as many cores as ranks, the spinning thread
+ * would take the core of the rank that runs the tasks. A pulse has no
+ * end to announce (the submitter may stop at any time), so the lease is
+ * what bounds the added latency: at most PULSE_LEASE_NS after the last
+ * pulse the progress thread makes a pass and goes on hot, and kicks are
+ * not needed meanwhile, since a task queued during the lease is taken by
+ * the next pulse or by that pass.
+ *
  * Cancellation: a request future starts RUNNING, so spool_future_cancel()
  * only raises its flag; each pass looks at the flags of the pending
  * futures and calls MPI_Cancel once for each new one, and the completion
@@ -80,6 +94,10 @@ static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
 /* How long a pass on a loop polls on when it finds nothing, inside the
  * spin window (see loop_pass). */
 #define INNER_SPIN_NS 5000
+
+/* How long the progress thread stands aside after it saw a pulse (see
+ * "Submitting threads pulse"). */
+#define PULSE_LEASE_NS (100 * 1000)
 
 /* The fields of the engine's drive word. */
 #define DRIVE_BITS 20
@@ -165,7 +183,7 @@ struct spool_mpi_engine {
 	 * `pending` drops before the completion it counts is published. */
 	spool_mpi_engine_stats st;
 	atomic_size_t pending;
-	atomic_uint_fast64_t completed, cancelled, passes, driven;
+	atomic_uint_fast64_t completed, cancelled, passes, driven, pulsed;
 };
 
 /* ---- inbox ------------------------------------------------------------ */
@@ -422,6 +440,23 @@ int spool__mpi_try_drive(spool_mpi_engine *e)
 	return ev;
 }
 
+int spool__mpi_pulse(spool_mpi_engine *e)
+{
+	if (!e->has_thread || pthread_mutex_trylock(&progress_mu) != 0)
+		return -1;
+	int64_t next;
+	int ev = pass_locked(e, &next);
+	/* Under the lock, as passes (pass_locked); relaxed: the progress
+	 * thread only compares counts, and its lease ends in a pass of its
+	 * own whatever it read (see "Submitting threads pulse"). */
+	atomic_store_explicit(
+		&e->pulsed,
+		atomic_load_explicit(&e->pulsed, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+	pthread_mutex_unlock(&progress_mu);
+	return ev;
+}
+
 void spool__mpi_drive_enter(spool_mpi_engine *e)
 {
 	/* As a driving wait: the progress thread stands aside. */
@@ -462,15 +497,16 @@ static void add_ns(struct timespec *ts, int64_t ns)
 	}
 }
 
-/* Waiters drive (see "Driving waits" above): sleep max_delay_ns unless
- * the last driver hands over or destroy stops us, then make one pass
- * without waiting for the progress lock. Called and returns with mu
+/* Others drive (see "Driving waits" and "Submitting threads pulse"
+ * above): sleep ns (max_delay_ns for waiters, the lease for a submitter)
+ * unless the last driver hands over or destroy stops us, then make one
+ * pass without waiting for the progress lock. Called and returns with mu
  * held. */
-static void stand_aside(spool_mpi_engine *e)
+static void stand_aside(spool_mpi_engine *e, int64_t ns)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	add_ns(&ts, e->max_delay_ns);
+	add_ns(&ts, ns);
 	atomic_store(&e->deferring, true);
 	e->sleeping = true;
 	e->st.pauses++;
@@ -501,13 +537,23 @@ static void *progress_main(void *arg)
 	int64_t last = spool__mpi_now(), delay = 1000;
 	pthread_mutex_lock(&e->mu);
 	uint64_t seen = atomic_load(&e->drive) >> DRIVE_BITS;
+	uint64_t seen_pulses = atomic_load_explicit(&e->pulsed,
+						    memory_order_relaxed);
+	int64_t lease = PULSE_LEASE_NS < e->max_delay_ns ? PULSE_LEASE_NS
+							 : e->max_delay_ns;
 	for (;;) {
 		if (e->stop)
 			break;
 		uint64_t d = atomic_load(&e->drive);
-		if ((d & DRIVE_MASK) > 0 || d >> DRIVE_BITS != seen) {
+		uint64_t p = atomic_load_explicit(&e->pulsed,
+						  memory_order_relaxed);
+		if ((d & DRIVE_MASK) > 0 || d >> DRIVE_BITS != seen ||
+		    p != seen_pulses) {
+			bool waits = (d & DRIVE_MASK) > 0 ||
+				     d >> DRIVE_BITS != seen;
 			seen = d >> DRIVE_BITS;
-			stand_aside(e);
+			seen_pulses = p;
+			stand_aside(e, waits ? e->max_delay_ns : lease);
 			last = spool__mpi_now();
 			delay = 1000;
 			continue;
@@ -876,6 +922,7 @@ int spool_mpi_engine_create(spool_mpi_engine **out,
 	atomic_init(&e->cancelled, 0);
 	atomic_init(&e->passes, 0);
 	atomic_init(&e->driven, 0);
+	atomic_init(&e->pulsed, 0);
 	atomic_init(&e->dirty, false);
 	atomic_init(&e->kick_posted, false);
 	atomic_init(&e->deferring, false);
@@ -1099,6 +1146,7 @@ int spool_mpi_engine_stats_get(spool_mpi_engine *e, spool_mpi_engine_stats *out)
 	out->cancelled = atomic_load(&e->cancelled);
 	out->passes = atomic_load(&e->passes);
 	out->driven = atomic_load(&e->driven);
+	out->pulsed = atomic_load(&e->pulsed);
 	return 0;
 }
 

@@ -57,6 +57,15 @@
  * than hand each one to the engine, whose inbox costs two locks and a
  * kick; what is still pending when a poller leaves goes to the engine.
  *
+ * Pulses. A thread that submits a burst does not leave the passes to the
+ * progress thread: every PULSE_EVERY submissions it makes one itself
+ * (spool__mpi_pulse, if no other thread is in one), which dispatches what
+ * it queued and takes in results, and the progress thread stands aside
+ * meanwhile (engine.c, "Submitting threads pulse"). Two threads taking
+ * turns at one queue cost a lock hand-off and often a context switch per
+ * pass; one thread doing both costs neither, and leaves the other cores
+ * to the ranks that run the tasks.
+ *
  * The root's memory per task. The queue is a list of 64 KiB chunks: submit
  * appends the task's record (future, seq) and its entry under the lock it
  * takes anyway, the pass takes records from the front and copies their
@@ -108,7 +117,10 @@
 #include "mpi/internal.h"
 
 #define TAG 7301
-#define RECV_BATCH 64
+/* A pass receives at most one message per other rank (a worker's pass:
+ * one from the root). In a steady flow a rank's messages come one at a
+ * time, and the probe that would find the next one missing costs about
+ * as much as receiving one; the next pass probes again. */
 /* The most bytes of entries in one message (an entry larger than this
  * goes alone). */
 #define BATCH_BYTES ((size_t)64 * 1024)
@@ -116,6 +128,8 @@
  * own at submit (sent as it is when it goes alone); smaller ones live in
  * the queue's chunks and are copied into a batch. */
 #define INLINE_MAX ((size_t)4096)
+/* A thread's submissions between two passes of its own (see the top). */
+#define PULSE_EVERY 16
 
 #define ALIGNMENT _Alignof(max_align_t)
 #define ALIGN_UP(n) (((n) + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT)
@@ -1014,7 +1028,7 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 	int ev = 0;
 	ex->now = now;
 	test_sends(ex);
-	for (int i = 0; i < RECV_BATCH; i++) {
+	for (int i = 0; i < ex->size - 1; i++) {
 		unsigned char *buf;
 		size_t len;
 		int from;
@@ -1514,7 +1528,7 @@ static int worker_poll(void *arg, int64_t now, int64_t *next_ns)
 		send_small(ex, ex->root, K_CREDIT, ex->window);
 		ev++;
 	}
-	for (int i = 0; i < RECV_BATCH && !ex->bye_sent; i++) {
+	if (!ex->bye_sent) {
 		unsigned char *buf;
 		size_t len;
 		int from;
@@ -1524,11 +1538,11 @@ static int worker_poll(void *arg, int64_t now, int64_t *next_ns)
 			serve_end(ex, SPOOL_MPI_ECOMM);
 			return ev + 1;
 		}
-		if (rc == 0)
-			break;
-		ex->last_heard = now;
-		worker_handle(ex, buf, len);
-		ev++;
+		if (rc > 0) {
+			ex->last_heard = now;
+			worker_handle(ex, buf, len);
+			ev++;
+		}
 	}
 	if (ex->bye_sent)
 		return ev;
@@ -1841,7 +1855,12 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 	atomic_store_explicit(&ex->q_len, queued + 1, memory_order_relaxed);
 	atomic_fetch_add(&ex->outstanding, 1);
 	pthread_mutex_unlock(&ex->mu);
-	/* A task behind others goes with them (see the top). */
+	/* A burst makes its own passes (see the top); otherwise a task
+	 * behind others goes with them. */
+	static _Thread_local unsigned submitted
+		__attribute__((tls_model("initial-exec")));
+	if (++submitted % PULSE_EVERY == 0 && spool__mpi_pulse(ex->engine) >= 0)
+		return ret;
 	if (queued == 0)
 		spool__mpi_kick(ex->engine);
 	return ret;

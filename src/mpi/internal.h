@@ -83,6 +83,13 @@ int spool__mpi_drive(spool_mpi_engine *e);
  * the lock (a pool thread of the executor, between tasks). */
 int spool__mpi_try_drive(spool_mpi_engine *e);
 
+/* A pass made by a thread that hands e work in a burst (a submitter), if
+ * e has a progress thread and no other thread is in a pass: the pass's
+ * events, else -1 (nothing done). The progress thread stands aside for a
+ * short lease after it (engine.c, "Submitting threads pulse"). Not from
+ * inside a pass. */
+int spool__mpi_pulse(spool_mpi_engine *e);
+
 /* A thread that will drive passes for a while (with spool__mpi_try_drive)
  * counts itself as a driver, so that the progress thread of e stands aside
  * as for a driving wait; exit hands progress back to it. Only for an engine

@@ -8,9 +8,11 @@
  * early; a root on a loop engine; bad input. Batches: queued tasks leave
  * in fewer messages than tasks, of mixed sizes, aligned; a failure or an
  * unknown name inside a batch fails alone; cancel of queued tasks while
- * batches are out.
+ * batches are out. A burst of submissions makes passes itself and hands
+ * progress back when it ends.
  */
 /* mpi-ranks: 3 */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -799,6 +801,67 @@ START_TEST(cancel_of_queued_tasks_while_batches_fly)
 }
 END_TEST
 
+/* A burst of submissions makes passes on the submitting thread (counted
+ * as pulsed), and when the burst ends the progress thread takes over
+ * again: nobody waits on any of these futures, so only passes finish
+ * them, and the callbacks must count every one within the bound. */
+static spool_mpi_engine *pulse_engine;
+static atomic_int pulse_done;
+
+static void count_done(spool_future *f, void *arg)
+{
+	(void)f;
+	(void)arg;
+	atomic_fetch_add(&pulse_done, 1);
+}
+
+static void pulse_body(spool_mpi_executor *ex)
+{
+	enum { BURST = 256, MAX = 64 * BURST };
+	spool_future **fs = malloc(MAX * sizeof *fs);
+	uint64_t n = 0;
+	spool_mpi_engine_stats st;
+	int64_t give_up = spool_test_now_ns() + 10 * SPOOL_NS_PER_S;
+	/* Bursts until one of their passes found the progress lock free
+	 * (the progress thread may hold it at any one try). */
+	do {
+		for (int i = 0; i < BURST; i++, n++) {
+			fs[n] = spool_mpi_submit(ex, "echo", &n, sizeof n);
+			ck_assert_int_eq(spool_future_add_callback(
+						 fs[n], count_done, NULL),
+					 0);
+		}
+		spool_mpi_engine_stats_get(pulse_engine, &st);
+	} while (st.pulsed == 0 && n < MAX && spool_test_now_ns() < give_up);
+	ck_assert_msg(st.pulsed > 0, "%llu submissions made no pass",
+		      (unsigned long long)n);
+	while (atomic_load(&pulse_done) < (int)n &&
+	       spool_test_now_ns() < give_up)
+		usleep(1000);
+	ck_assert_msg(atomic_load(&pulse_done) == (int)n,
+		      "%d of %llu tasks final with nobody waiting",
+		      atomic_load(&pulse_done), (unsigned long long)n);
+	for (uint64_t i = 0; i < n; i++) {
+		check_echo_u64(fs[i], i);
+		spool_future_release(fs[i]);
+	}
+	free(fs);
+	fprintf(stderr, "rank 0: %llu submissions made %llu passes\n",
+		(unsigned long long)n, (unsigned long long)st.pulsed);
+}
+
+START_TEST(a_burst_of_submissions_progresses_and_hands_back)
+{
+	atomic_store(&pulse_done, 0);
+	ck_assert_int_eq(spool_mpi_engine_create(&pulse_engine, NULL), 0);
+	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
+	o.engine = pulse_engine;
+	o.flags = SPOOL_MPI_ROOT_DISPATCH_ONLY;
+	run_ex(&o, pulse_body);
+	spool_mpi_engine_destroy(pulse_engine);
+}
+END_TEST
+
 static Suite *make(void)
 {
 	Suite *s = suite_create("mpi_executor");
@@ -819,6 +882,7 @@ static Suite *make(void)
 	tcase_add_test(tc,
 		       a_failing_task_or_unknown_name_in_a_batch_fails_alone);
 	tcase_add_test(tc, cancel_of_queued_tasks_while_batches_fly);
+	tcase_add_test(tc, a_burst_of_submissions_progresses_and_hands_back);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,7 +5,8 @@
  *   mpi_pingpong  8-byte ping-pong, n round trips. spool: request futures
  *                 of an engine with a progress thread, waited for with
  *                 spool_future_wait() on a plain thread (which drives
- *                 progress itself while it waits); spool-loop: the same
+ *                 progress itself while it waits), the requests made and
+ *                 waited for in mpi-wait's order; spool-loop: the same
  *                 waited for in a loop coroutine (the loop's iterations
  *                 progress MPI); mpi: MPI_Send/MPI_Recv; mpi-wait:
  *                 MPI_Isend/MPI_Irecv and MPI_Wait.
@@ -254,7 +255,9 @@ static int await_req(spool_mpi_engine *e, MPI_Request r)
 	return rc;
 }
 
-/* Both the ping and the pong side: the first sends i and expects i + 1. */
+/* Both the ping and the pong side: the first sends i and expects i + 1.
+ * The same requests in the same order as mpi-wait's, each waited for
+ * through its future instead of MPI_Wait. */
 static int pp_rounds(struct pp_spool *p)
 {
 	uint64_t v = 0, in = 0;
@@ -262,7 +265,6 @@ static int pp_rounds(struct pp_spool *p)
 		MPI_Request rr, rs;
 		MPI_Irecv(&in, 8, MPI_BYTE, p->peer, PP_TAG, MPI_COMM_WORLD,
 			  &rr);
-		spool_future *fr = spool_mpi_future(p->e, &rr, NULL);
 		if (p->first) {
 			v = (uint64_t)i;
 			MPI_Isend(&v, 8, MPI_BYTE, p->peer, PP_TAG,
@@ -270,11 +272,7 @@ static int pp_rounds(struct pp_spool *p)
 			if (await_req(p->e, rs) != 0)
 				return 1;
 		}
-		int rc = spool_future_wait(fr, SPOOL_FOREVER);
-		if (rc == 0)
-			rc = spool_future_error(fr);
-		spool_future_release(fr);
-		if (rc != 0)
+		if (await_req(p->e, rr) != 0)
 			return 2;
 		if (p->first) {
 			if (in != (uint64_t)i + 1)

@@ -83,9 +83,13 @@ int spool__driven_wait(spool_future *f, spool_future *dp, int64_t deadline)
 {
 	/* dp's driver serves every promise of its kind (an MPI engine's
 	 * requests): it is polled until f is final, even after dp itself
-	 * is. The reference keeps dp's driver and argument alive that long
-	 * (its release runs at dp's end). */
-	const struct driven *p = (const struct driven *)spool_future_retain(dp);
+	 * is. A reference keeps dp's driver and argument alive that long
+	 * (its release runs at dp's end): the caller's own when dp is f
+	 * (the wait reads f throughout, so the caller holds f), a new one
+	 * when dp is an input of f, which f may let go of as it settles. */
+	bool own = dp != f;
+	const struct driven *p =
+		(const struct driven *)(own ? spool_future_retain(dp) : dp);
 	const spool_promise_driver *d = p->d;
 	void *arg = p->arg;
 	unsigned polls = 0;
@@ -110,7 +114,8 @@ int spool__driven_wait(spool_future *f, spool_future *dp, int64_t deadline)
 	}
 	if (polled && d->leave)
 		d->leave(arg);
-	spool_future_release(dp);
+	if (own)
+		spool_future_release(dp);
 	if (rc == SPOOL_ETIMEDOUT && spool__future_is_final(f))
 		rc = 0;
 	return rc >= 0 ? rc : spool__future_block(f, deadline);

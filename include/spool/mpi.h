@@ -113,7 +113,12 @@ typedef struct spool_mpi_engine_options {
 	spool_loop *loop;
 	/** How long progress keeps polling without a pause after the last
 	 * event (a request completed, a message arrived, a request was
-	 * added): 0 means 200 us; negative means never (pause at once). */
+	 * added): 0 means 200 us; negative means never (pause at once).
+	 * A progress thread adapts its window below this: it halves it
+	 * (down to 5 us) after an event that came more than spin_ns after
+	 * the one before, since spinning would not have caught it, and
+	 * doubles it back after one that came after the window but within
+	 * spin_ns; quick conversations keep the whole window. */
 	int64_t spin_ns;
 	/** The longest pause between two polls while anything is pending:
 	 * pauses double from 1 us up to this. It bounds the latency the
@@ -196,14 +201,16 @@ spool_mpi_future(spool_mpi_engine *e, MPI_Request *req, MPI_Status *status);
 
 /** Counters of an engine, for tests and tuning (snapshots). */
 typedef struct spool_mpi_engine_stats {
-	uint64_t passes;    /**< progress passes (MPI_Testsome calls) */
-	uint64_t completed; /**< requests completed */
-	uint64_t cancelled; /**< requests whose cancel took effect */
-	uint64_t pauses;    /**< pauses between passes (timer or sleep) */
-	uint64_t driven;    /**< passes made by waiting threads (below) */
-	uint64_t pulsed;    /**< passes made by submitting threads
-			       (spool_mpi_submit()) */
-	size_t pending;     /**< requests pending now */
+	uint64_t passes;        /**< progress passes (MPI_Testsome calls) */
+	uint64_t completed;     /**< requests completed */
+	uint64_t cancelled;     /**< requests whose cancel took effect */
+	uint64_t pauses;        /**< pauses between passes (timer or sleep) */
+	uint64_t driven;        /**< passes made by waiting threads (below) */
+	uint64_t pulsed;        /**< passes made by submitting threads
+				   (spool_mpi_submit()) */
+	int64_t spin_window_ns; /**< the progress thread's spin window now
+				   (it adapts: see spin_ns) */
+	size_t pending;         /**< requests pending now */
 } spool_mpi_engine_stats;
 
 /** Fills *out. Returns 0, or SPOOL_EINVAL for NULL. Thread-safe; never

@@ -19,7 +19,9 @@
  *
  * The policy: after an event (a completion, a message, a new request) poll
  * without pausing for spin_ns (default 200 us), so a conversation of quick
- * messages (ping-pong) pays no sleep; then pause 1 us, 2 us, 4 us, ... up
+ * messages (ping-pong) pays no sleep (the progress thread shortens its
+ * window while events come further apart than spin_ns, see adapt_spin);
+ * then pause 1 us, 2 us, 4 us, ... up
  * to max_delay_ns (default 1 ms), which bounds the latency the engine adds
  * after a quiet spell; with nothing pending and no poller, do nothing at
  * all (the thread waits on its condition variable, the loop has no
@@ -184,6 +186,7 @@ struct spool_mpi_engine {
 	spool_mpi_engine_stats st;
 	atomic_size_t pending;
 	atomic_uint_fast64_t completed, cancelled, passes, driven, pulsed;
+	atomic_int_fast64_t spin_window; /* the progress thread's, for stats */
 };
 
 /* ---- inbox ------------------------------------------------------------ */
@@ -497,6 +500,28 @@ static void add_ns(struct timespec *ts, int64_t ns)
 	}
 }
 
+/* The progress thread's spin window after an event that came gap ns
+ * after the one before, given the window cur it had: halved (down to
+ * SPIN_MIN_NS) when even the longest window, spin_ns, would have ended
+ * before this event, which means spinning after the last one only took a
+ * core from the threads doing the work (tasks of milliseconds, a
+ * conversation with long pauses); doubled (up to spin_ns) when this
+ * event came after the window ended but within spin_ns, so a longer one
+ * would have caught it; unchanged otherwise. A conversation of quick
+ * messages keeps the whole window, and one whose gaps the window
+ * outgrew gets it back within a few events. */
+#define SPIN_MIN_NS (5 * 1000)
+
+static int64_t adapt_spin(const spool_mpi_engine *e, int64_t cur, int64_t gap)
+{
+	int64_t floor = e->spin_ns < SPIN_MIN_NS ? e->spin_ns : SPIN_MIN_NS;
+	if (gap >= e->spin_ns)
+		return cur / 2 > floor ? cur / 2 : floor;
+	if (gap >= cur)
+		return cur * 2 < e->spin_ns ? cur * 2 : e->spin_ns;
+	return cur;
+}
+
 /* Others drive (see "Driving waits" and "Submitting threads pulse"
  * above): sleep ns (max_delay_ns for waiters, the lease for a submitter)
  * unless the last driver hands over or destroy stops us, then make one
@@ -541,6 +566,7 @@ static void *progress_main(void *arg)
 						    memory_order_relaxed);
 	int64_t lease = PULSE_LEASE_NS < e->max_delay_ns ? PULSE_LEASE_NS
 							 : e->max_delay_ns;
+	int64_t spin = e->spin_ns; /* the window now (adapt_spin) */
 	for (;;) {
 		if (e->stop)
 			break;
@@ -582,10 +608,14 @@ static void *progress_main(void *arg)
 		pthread_mutex_lock(&e->mu);
 		if (ev > 0 || e->kicked) {
 			e->kicked = false;
+			spin = adapt_spin(e, spin, now - last);
+			/* relaxed: a snapshot for the stats */
+			atomic_store_explicit(&e->spin_window, spin,
+					      memory_order_relaxed);
 			last = now;
 			delay = 1000;
 		}
-		if (now - last < e->spin_ns) {
+		if (now - last < spin) {
 			/* Spin window: the next pass at once, but a pass that
 			 * found nothing first lets any other thread that is
 			 * ready run on this core (the thread a completion
@@ -912,6 +942,7 @@ int spool_mpi_engine_create(spool_mpi_engine **out,
 				     : o.spin_ns;
 	e->max_delay_ns = o.max_delay_ns == 0 ? SPOOL_NS_PER_MS
 					      : o.max_delay_ns;
+	atomic_init(&e->spin_window, e->spin_ns);
 	if (e->max_delay_ns < 1000)
 		e->max_delay_ns = 1000;
 	e->loop = o.loop;
@@ -1147,6 +1178,8 @@ int spool_mpi_engine_stats_get(spool_mpi_engine *e, spool_mpi_engine_stats *out)
 	out->passes = atomic_load(&e->passes);
 	out->driven = atomic_load(&e->driven);
 	out->pulsed = atomic_load(&e->pulsed);
+	out->spin_window_ns = atomic_load_explicit(&e->spin_window,
+						   memory_order_relaxed);
 	return 0;
 }
 

@@ -4,12 +4,12 @@
  * functions run on the ranks and their result bytes come back; remote
  * failures come back as failed futures with their code; a name a rank
  * lacks; idle ranks pull work, so a rank busy with a long task takes no
- * more; cancel before dispatch; submit on a worker; results given back
- * early; a root on a loop engine; bad input. Batches: queued tasks leave
- * in fewer messages than tasks, of mixed sizes, aligned; a failure or an
- * unknown name inside a batch fails alone; cancel of queued tasks while
- * batches are out. A burst of submissions makes passes itself and hands
- * progress back when it ends.
+ * more, and the last tasks go to the rank that runs out of work first; cancel
+ * before dispatch; submit on a worker; results given back early; a root on a
+ * loop engine; bad input. Batches: queued tasks leave in fewer messages than
+ * tasks, of mixed sizes, aligned; a failure or an unknown name inside a batch
+ * fails alone; cancel of queued tasks while batches are out. A burst of
+ * submissions makes passes itself and hands progress back when it ends.
  */
 /* mpi-ranks: 3 */
 #include <stdatomic.h>
@@ -279,6 +279,62 @@ START_TEST(idle_ranks_pull_work_so_a_busy_rank_takes_no_more)
 	o.threads = 1;
 	o.window = 1;
 	run_ex(&o, pull_body);
+}
+END_TEST
+
+/* The tail: windows of two, dispatch only. A long task goes to one
+ * worker and a short one to the other; a third task submitted while both
+ * are busy is held at the root (every rank holds a task and the queue is
+ * no longer than the ranks) and goes to the first rank to run out of
+ * work, the short task's, instead of waiting in the long task's window
+ * on a rank that has room. */
+static struct span wait_span(spool_future *f)
+{
+	struct span sp;
+	SPOOL_MPI_TEST_WAIT(f);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+	const spool_mpi_result *r = spool_future_value(f);
+	ck_assert_uint_eq(r->size, sizeof sp);
+	memcpy(&sp, r->data, sizeof sp);
+	spool_mpi_result_free((spool_mpi_result *)r);
+	spool_future_release(f);
+	return sp;
+}
+
+static void wait_running(spool_future *f)
+{
+	int64_t end = spool_test_now_ns() + 5 * SPOOL_NS_PER_S;
+	while (spool_future_state(f) == SPOOL_PENDING &&
+	       spool_test_now_ns() < end)
+		spool_test_sleep_ns(SPOOL_NS_PER_MS);
+	ck_assert_int_ne(spool_future_state(f), SPOOL_PENDING);
+}
+
+static void tail_body(spool_mpi_executor *ex)
+{
+	int long_ms = 800, short_ms = 20, last_ms = 10;
+	spool_future *l = spool_mpi_submit(ex, "sleep", &long_ms, sizeof(int));
+	wait_running(l);
+	spool_future *sh = spool_mpi_submit(ex, "sleep", &short_ms,
+					    sizeof(int));
+	wait_running(sh);
+	spool_future *t = spool_mpi_submit(ex, "sleep", &last_ms, sizeof(int));
+	struct span lsp = wait_span(l), ssp = wait_span(sh), tsp = wait_span(t);
+	ck_assert_int_ne(lsp.rank, ssp.rank);
+	ck_assert_msg(tsp.rank == ssp.rank && tsp.start < lsp.end,
+		      "the last task ran on rank %d from %.0f ms, the long "
+		      "task on rank %d until %.0f ms",
+		      tsp.rank, (double)(tsp.start - lsp.start) / 1e6, lsp.rank,
+		      (double)(lsp.end - lsp.start) / 1e6);
+}
+
+START_TEST(the_last_tasks_go_to_the_rank_that_runs_out_of_work)
+{
+	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
+	o.threads = 1;
+	o.window = 2;
+	o.flags = SPOOL_MPI_ROOT_DISPATCH_ONLY;
+	run_ex(&o, tail_body);
 }
 END_TEST
 
@@ -870,6 +926,7 @@ static Suite *make(void)
 	tcase_add_test(tc, remote_failure_comes_back_with_its_code);
 	tcase_add_test(tc, a_name_the_rank_lacks_fails_with_enofn);
 	tcase_add_test(tc, idle_ranks_pull_work_so_a_busy_rank_takes_no_more);
+	tcase_add_test(tc, the_last_tasks_go_to_the_rank_that_runs_out_of_work);
 	tcase_add_test(tc,
 		       cancel_before_a_rank_takes_the_task_ends_it_cancelled);
 	tcase_add_test(tc, arguments_and_results_of_any_size_round_trip);

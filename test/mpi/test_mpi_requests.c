@@ -529,6 +529,69 @@ START_TEST(pending_request_is_polled_with_backoff)
 }
 END_TEST
 
+/* The progress thread's spin window adapts (spin_ns 1 ms here). A round:
+ * a receive from this rank is added (an event), the message is sent gap
+ * later, and the test polls the future's state without waiting on it (a
+ * waiting thread would drive, and the progress thread stand aside), so
+ * the progress thread completes it: an event gap after the one before.
+ * Gaps of 20 ms, which no window of at most 1 ms catches, halve the
+ * window down to 5 us; gaps of about 50 us, past the window but within
+ * spin_ns, double it back. Gaps only grow on a loaded machine, which
+ * speeds the first half; the second is bounded in time, not rounds. */
+static int64_t spin_round(spool_mpi_engine *e, MPI_Comm c, int me,
+			  int64_t gap_ns)
+{
+	int v = 0, w = 7;
+	spool_future *f = irecv(e, &v, sizeof v, me, 80, c, NULL);
+	spool_test_sleep_ns(gap_ns);
+	ck_assert_int_eq(MPI_Send(&w, sizeof w, MPI_BYTE, me, 80, c),
+			 MPI_SUCCESS);
+	int64_t end = spool_test_now_ns() + 10 * SPOOL_NS_PER_S;
+	while (spool_future_state(f) == SPOOL_RUNNING &&
+	       spool_test_now_ns() < end)
+		spool_test_sleep_ns(20 * 1000);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+	ck_assert_int_eq(v, 7);
+	spool_future_release(f);
+	spool_mpi_engine_stats st;
+	spool_mpi_engine_stats_get(e, &st);
+	ck_assert_int_le(st.spin_window_ns, SPOOL_NS_PER_MS);
+	return st.spin_window_ns;
+}
+
+START_TEST(the_spin_window_shrinks_for_rare_events_and_grows_back)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	int me;
+	MPI_Comm_rank(c, &me);
+	spool_mpi_engine_options o = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+	o.spin_ns = SPOOL_NS_PER_MS;
+	spool_mpi_engine *e = NULL;
+	ck_assert_int_eq(spool_mpi_engine_create(&e, &o), 0);
+	spool_mpi_engine_stats st;
+	spool_mpi_engine_stats_get(e, &st);
+	ck_assert_int_eq(st.spin_window_ns, SPOOL_NS_PER_MS);
+	int64_t w = SPOOL_NS_PER_MS;
+	int rounds = 0;
+	while (w > 5000 && rounds++ < 30)
+		w = spin_round(e, c, me, 20 * SPOOL_NS_PER_MS);
+	ck_assert_msg(w == 5000, "window %lld ns after %d rounds of 20 ms",
+		      (long long)w, rounds);
+	/* 1 ms / 5 us: at least seven halvings */
+	ck_assert_int_ge(rounds, 7);
+	int64_t end = spool_test_now_ns() + 3 * SPOOL_NS_PER_S;
+	rounds = 0;
+	while (w < 80 * 1000 && spool_test_now_ns() < end) {
+		w = spin_round(e, c, me, 50 * 1000);
+		rounds++;
+	}
+	ck_assert_msg(w >= 80 * 1000, "window %lld ns after %d rounds of 50 us",
+		      (long long)w, rounds);
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
 /* Destroying an engine with a receive still pending cancels it: the
  * future is final (CANCELLED) when destroy returns. */
 START_TEST(destroy_cancels_what_is_pending)
@@ -886,6 +949,8 @@ static Suite *make(void)
 	tcase_add_test(tc, idle_loop_engine_does_not_poll);
 	tcase_add_test(tc, idle_thread_engine_does_not_poll);
 	tcase_add_test(tc, pending_request_is_polled_with_backoff);
+	tcase_add_test(tc,
+		       the_spin_window_shrinks_for_rare_events_and_grows_back);
 	tcase_add_test(tc, destroy_cancels_what_is_pending);
 	tcase_add_test(tc, many_threads_add_requests_to_one_engine);
 	tcase_add_test(tc, a_plain_thread_wait_drives_progress_itself);

@@ -85,7 +85,8 @@
  * them has been answered (a reference per task). On a pool, batches go
  * into a run queue; runners (pool tasks, at most one per pool thread of
  * the rank's own pool, one per task on another executor) take tasks from
- * it in order and put each answer in the outbox as soon as it is ready. A
+ * it in order and put the answers in the outbox (a lone runner claims and
+ * hands in several at a time, under one lock each way: see worker_run). A
  * runner on the rank's own pool waits up to LINGER_NS for the next batch,
  * yielding the core, before it ends: a pool thread that parked between
  * two batches would cost a wake-up per batch, more than a batch of tiny
@@ -1086,18 +1087,20 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 
 /* ---- worker ------------------------------------------------------------ */
 
-/* Queues w's answer; the first one in an empty outbox kicks the engine
- * (see the top: later ones go with it). */
-static void outbox_push(spool_mpi_executor *ex, struct wtask *w)
+/* Queues the answers of list head..tail (linked by next); the first ones
+ * in an empty outbox kick the engine (see the top: later ones go with
+ * them). */
+static void outbox_push(spool_mpi_executor *ex, struct wtask *head,
+			struct wtask *tail)
 {
-	w->next = NULL;
+	tail->next = NULL;
 	pthread_mutex_lock(&ex->mu);
 	bool was_empty = ex->out_head == NULL;
 	if (ex->out_tail)
-		ex->out_tail->next = w;
+		ex->out_tail->next = head;
 	else
-		ex->out_head = w;
-	ex->out_tail = w;
+		ex->out_head = head;
+	ex->out_tail = tail;
 	/* relaxed: a hint; mu orders it with the take, and the kick below
 	 * publishes it to the next pass. */
 	atomic_store_explicit(&ex->out_any, true, memory_order_relaxed);
@@ -1228,6 +1231,9 @@ static void wtask_run(struct wtask *w, const struct wtask *prev,
  * waking a pool thread costs more than a batch of tiny tasks). */
 #define LINGER_NS (50 * 1000)
 
+/* The most tasks a runner claims at once (see worker_run). */
+#define CLAIM_MAX 32
+
 /* Claims the next task of the run queue, or NULL. mu held. */
 static struct wtask *rq_claim(spool_mpi_executor *ex)
 {
@@ -1253,9 +1259,9 @@ static struct wtask *rq_claim(spool_mpi_executor *ex)
 	return &b->t[i];
 }
 
-/* A pool task: runs the tasks of the run queue, in order, each answer into
- * the outbox as soon as it is ready, until the queue is empty (on the
- * rank's own pool, and it stays empty for LINGER_NS).
+/* A pool task: runs the tasks of the run queue, in order, and puts their
+ * answers in the outbox, until the queue is empty (on the rank's own pool,
+ * and it stays empty for LINGER_NS).
  *
  * On the rank's own pool with an engine of its own thread (which means
  * MPI_THREAD_MULTIPLE), the runner is the rank's progress while it lives:
@@ -1272,23 +1278,41 @@ static int worker_run(void *arg, void **result)
 	(void)result;
 	bool help = ex->own_pool && !spool__mpi_engine_on_loop(ex->engine);
 	unsigned half = ex->window > 1 ? (unsigned)ex->window / 2 : 1;
+	unsigned group = half < CLAIM_MAX ? half : CLAIM_MAX;
 	if (help)
 		spool__mpi_drive_enter(ex->engine);
-	unsigned pushed = 0;
+	/* Tasks claimed and not yet run, and (help only) answers not yet in
+	 * the outbox: a runner alone claims up to half a window under one
+	 * lock (nobody else would run them) and hands in its answers under
+	 * one lock before each pass that sends them; with several runners
+	 * it claims one at a time, so that long tasks spread. */
+	struct wtask *claimed[CLAIM_MAX];
+	unsigned nclaimed = 0, at = 0, pushed = 0;
+	struct wtask *mine = NULL, *mine_tail = NULL;
 	spool_mpi_fn fn = NULL;
 	char prev_name[SPOOL__MPI_NAME_MAX];
 	struct wtask prev = {.name = prev_name, .name_len = 0};
 	bool have_prev = false;
 	for (;;) {
-		pthread_mutex_lock(&ex->mu);
-		struct wtask *w = rq_claim(ex);
-		if (!w && !ex->own_pool) {
-			ex->live--;
+		if (at == nclaimed) {
+			pthread_mutex_lock(&ex->mu);
+			unsigned want = ex->live == 1 ? group : 1;
+			struct wtask *c;
+			nclaimed = at = 0;
+			while (nclaimed < want && (c = rq_claim(ex)) != NULL)
+				claimed[nclaimed++] = c;
+			if (!nclaimed && !ex->own_pool) {
+				ex->live--;
+				pthread_mutex_unlock(&ex->mu);
+				break;
+			}
 			pthread_mutex_unlock(&ex->mu);
-			break;
 		}
-		pthread_mutex_unlock(&ex->mu);
-		if (!w) {
+		if (at == nclaimed) {
+			if (mine) {
+				outbox_push(ex, mine, mine_tail);
+				mine = NULL;
+			}
 			/* Linger for the next batch, helping progress or
 			 * yielding the core to whoever has work. */
 			int64_t end = spool__mpi_now() + LINGER_NS;
@@ -1309,19 +1333,31 @@ static int worker_run(void *arg, void **result)
 			pthread_mutex_unlock(&ex->mu);
 			continue;
 		}
+		struct wtask *w = claimed[at++];
 		wtask_run(w, have_prev ? &prev : NULL, &fn);
 		/* the name for the next lookup: w's memory may go once its
 		 * answer is pushed */
 		memcpy(prev_name, w->name, w->name_len);
 		prev.name_len = w->name_len;
 		have_prev = true;
-		outbox_push(ex, w);
+		if (!help) {
+			outbox_push(ex, w, w);
+			continue;
+		}
+		if (mine)
+			mine_tail->next = w;
+		else
+			mine = w;
+		mine_tail = w;
 		/* relaxed: a hint (no task left to claim: send now) */
-		if (help && (++pushed >= half ||
-			     atomic_load_explicit(&ex->rq_n,
-						  memory_order_relaxed) == 0)) {
+		if (++pushed >= half ||
+		    (at == nclaimed &&
+		     atomic_load_explicit(&ex->rq_n, memory_order_relaxed) ==
+			     0)) {
 			/* A pass: it sends the outbox and takes in the next
 			 * batch, if one came. */
+			outbox_push(ex, mine, mine_tail);
+			mine = NULL;
 			if (spool__mpi_try_drive(ex->engine) >= 0)
 				pushed = 0;
 		}
@@ -1430,7 +1466,7 @@ static void worker_tasks(spool_mpi_executor *ex, unsigned char *msg, size_t len)
 			wbatch_unref(b); /* the runner's: it never ran */
 			for (unsigned i = 0; i < k; i++) {
 				b->t[i].code = err ? err : SPOOL_ENOMEM;
-				outbox_push(ex, &b->t[i]);
+				outbox_push(ex, &b->t[i], &b->t[i]);
 			}
 		}
 		spool_future_release(pf);
@@ -1489,7 +1525,7 @@ static void worker_tasks(spool_mpi_executor *ex, unsigned char *msg, size_t len)
 		pthread_mutex_unlock(&ex->mu);
 		while (list) {
 			struct wtask *next = list->next;
-			outbox_push(ex, list);
+			outbox_push(ex, list, list);
 			list = next;
 		}
 	}

@@ -338,6 +338,40 @@ START_TEST(the_last_tasks_go_to_the_rank_that_runs_out_of_work)
 }
 END_TEST
 
+/* Two pool threads on each worker, windows of four, dispatch only: four
+ * long tasks submitted at once leave in batches (all four to the first
+ * worker that joined, or two to each), and a worker's two runners take
+ * one task each, so tasks 0 and 1, and 2 and 3, where they share a rank,
+ * run side by side rather than one after the other on one thread. */
+static void spread_body(spool_mpi_executor *ex)
+{
+	enum { N = 4 };
+	int ms = 300;
+	spool_future *fs[N];
+	for (int i = 0; i < N; i++)
+		fs[i] = spool_mpi_submit(ex, "sleep", &ms, sizeof ms);
+	struct span sp[N];
+	for (int i = 0; i < N; i++)
+		sp[i] = wait_span(fs[i]);
+	for (int i = 0; i < N; i += 2)
+		if (sp[i].rank == sp[i + 1].rank)
+			ck_assert_msg(sp[i].start < sp[i + 1].end &&
+					      sp[i + 1].start < sp[i].end,
+				      "tasks %d and %d ran one after the other "
+				      "on rank %d",
+				      i, i + 1, sp[i].rank);
+}
+
+START_TEST(a_batch_runs_on_all_of_a_workers_threads)
+{
+	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
+	o.threads = 2;
+	o.window = 4;
+	o.flags = SPOOL_MPI_ROOT_DISPATCH_ONLY;
+	run_ex(&o, spread_body);
+}
+END_TEST
+
 /* Dispatch only, windows of one: while every worker runs a long task, the
  * third submission waits at the root, and a cancel ends it CANCELLED at
  * once (cancel returns 0); the running ones answer SPOOL_EBUSY. */
@@ -927,6 +961,7 @@ static Suite *make(void)
 	tcase_add_test(tc, a_name_the_rank_lacks_fails_with_enofn);
 	tcase_add_test(tc, idle_ranks_pull_work_so_a_busy_rank_takes_no_more);
 	tcase_add_test(tc, the_last_tasks_go_to_the_rank_that_runs_out_of_work);
+	tcase_add_test(tc, a_batch_runs_on_all_of_a_workers_threads);
 	tcase_add_test(tc,
 		       cancel_before_a_rank_takes_the_task_ends_it_cancelled);
 	tcase_add_test(tc, arguments_and_results_of_any_size_round_trip);

@@ -465,17 +465,20 @@ static int farm_run(void *state, int64_t n, char *err)
 	int rc = spool_future_wait(g, SPOOL_FOREVER);
 	if (rc == 0)
 		rc = spool_future_error(g);
-	uint64_t sum = 0;
-	for (int64_t i = 0; i < n && rc == 0; i++) {
-		spool_mpi_result *r = spool_future_value(fs[i]);
-		uint64_t v;
-		memcpy(&v, r->data, sizeof v);
-		sum += v;
-		spool_mpi_result_free(r);
-	}
-	for (int64_t i = 0; i < n; i++)
-		spool_future_release(fs[i]);
 	spool_future_release(g);
+	/* One pass over the futures: each result read and given back, each
+	 * future released. */
+	uint64_t sum = 0;
+	for (int64_t i = 0; i < n; i++) {
+		if (rc == 0) {
+			spool_mpi_result *r = spool_future_value(fs[i]);
+			uint64_t v;
+			memcpy(&v, r->data, sizeof v);
+			sum += v;
+			spool_mpi_result_free(r);
+		}
+		spool_future_release(fs[i]);
+	}
 	free(fs);
 	if (rc != 0)
 		return spool_bench_fail(err, "farm failed: %s",

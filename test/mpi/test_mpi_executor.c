@@ -328,12 +328,20 @@ static void tail_body(spool_mpi_executor *ex)
 		      (double)(lsp.end - lsp.start) / 1e6);
 }
 
-START_TEST(the_last_tasks_go_to_the_rank_that_runs_out_of_work)
+/* Options of a root that only dispatches, with workers of threads pool
+ * threads and windows of window tasks. */
+static spool_mpi_executor_options dispatch_opts(int threads, int window)
 {
 	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
-	o.threads = 1;
-	o.window = 2;
+	o.threads = threads;
+	o.window = window;
 	o.flags = SPOOL_MPI_ROOT_DISPATCH_ONLY;
+	return o;
+}
+
+START_TEST(the_last_tasks_go_to_the_rank_that_runs_out_of_work)
+{
+	spool_mpi_executor_options o = dispatch_opts(1, 2);
 	run_ex(&o, tail_body);
 }
 END_TEST
@@ -364,10 +372,7 @@ static void spread_body(spool_mpi_executor *ex)
 
 START_TEST(a_batch_runs_on_all_of_a_workers_threads)
 {
-	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
-	o.threads = 2;
-	o.window = 4;
-	o.flags = SPOOL_MPI_ROOT_DISPATCH_ONLY;
+	spool_mpi_executor_options o = dispatch_opts(2, 4);
 	run_ex(&o, spread_body);
 }
 END_TEST

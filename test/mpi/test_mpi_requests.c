@@ -529,15 +529,16 @@ START_TEST(pending_request_is_polled_with_backoff)
 }
 END_TEST
 
-/* The progress thread's spin window adapts (spin_ns 1 ms here). A round:
- * a receive from this rank is added (an event), the message is sent gap
- * later, and the test polls the future's state without waiting on it (a
- * waiting thread would drive, and the progress thread stand aside), so
- * the progress thread completes it: an event gap after the one before.
- * Gaps of 20 ms, which no window of at most 1 ms catches, halve the
- * window down to 5 us; gaps of about 50 us, past the window but within
- * spin_ns, double it back. Gaps only grow on a loaded machine, which
- * speeds the first half; the second is bounded in time, not rounds. */
+/* The progress thread's spin window adapts (spin_ns 20 ms here). A
+ * round: a receive from this rank is added (the engine, idle before,
+ * wakes), the message is sent gap later, and the test polls the future's
+ * state without waiting on it (a waiting thread would drive, and the
+ * progress thread stand aside), so the progress thread completes it: an
+ * event gap after it woke. Gaps of 30 ms, which no window of at most
+ * 20 ms catches, halve the window down to 5 us; gaps of about 50 us, past
+ * the window but within spin_ns, double it back. A loaded machine only
+ * stretches the gaps: the first half then needs no more rounds, and the
+ * second keeps doubling unless a gap grows past 20 ms. */
 static int64_t spin_round(spool_mpi_engine *e, MPI_Comm c, int me,
 			  int64_t gap_ns)
 {
@@ -555,7 +556,7 @@ static int64_t spin_round(spool_mpi_engine *e, MPI_Comm c, int me,
 	spool_future_release(f);
 	spool_mpi_engine_stats st;
 	spool_mpi_engine_stats_get(e, &st);
-	ck_assert_int_le(st.spin_window_ns, SPOOL_NS_PER_MS);
+	ck_assert_int_le(st.spin_window_ns, 20 * SPOOL_NS_PER_MS);
 	return st.spin_window_ns;
 }
 
@@ -565,20 +566,20 @@ START_TEST(the_spin_window_shrinks_for_rare_events_and_grows_back)
 	int me;
 	MPI_Comm_rank(c, &me);
 	spool_mpi_engine_options o = SPOOL_MPI_ENGINE_OPTIONS_INIT;
-	o.spin_ns = SPOOL_NS_PER_MS;
+	o.spin_ns = 20 * SPOOL_NS_PER_MS;
 	spool_mpi_engine *e = NULL;
 	ck_assert_int_eq(spool_mpi_engine_create(&e, &o), 0);
 	spool_mpi_engine_stats st;
 	spool_mpi_engine_stats_get(e, &st);
-	ck_assert_int_eq(st.spin_window_ns, SPOOL_NS_PER_MS);
-	int64_t w = SPOOL_NS_PER_MS;
+	ck_assert_int_eq(st.spin_window_ns, 20 * SPOOL_NS_PER_MS);
+	int64_t w = 20 * SPOOL_NS_PER_MS;
 	int rounds = 0;
 	while (w > 5000 && rounds++ < 30)
-		w = spin_round(e, c, me, 20 * SPOOL_NS_PER_MS);
-	ck_assert_msg(w == 5000, "window %lld ns after %d rounds of 20 ms",
+		w = spin_round(e, c, me, 30 * SPOOL_NS_PER_MS);
+	ck_assert_msg(w == 5000, "window %lld ns after %d rounds of 30 ms",
 		      (long long)w, rounds);
-	/* 1 ms / 5 us: at least seven halvings */
-	ck_assert_int_ge(rounds, 7);
+	/* 20 ms / 5 us: at least eleven halvings */
+	ck_assert_int_ge(rounds, 11);
 	int64_t end = spool_test_now_ns() + 3 * SPOOL_NS_PER_S;
 	rounds = 0;
 	while (w < 80 * 1000 && spool_test_now_ns() < end) {

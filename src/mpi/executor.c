@@ -118,10 +118,6 @@
 #include "mpi/internal.h"
 
 #define TAG 7301
-/* A pass receives at most one message per other rank (a worker's pass:
- * one from the root). In a steady flow a rank's messages come one at a
- * time, and the probe that would find the next one missing costs about
- * as much as receiving one; the next pass probes again. */
 /* The most bytes of entries in one message (an entry larger than this
  * goes alone). */
 #define BATCH_BYTES ((size_t)64 * 1024)
@@ -1047,6 +1043,10 @@ static int root_poll(void *arg, int64_t now, int64_t *next_ns)
 	int ev = 0;
 	ex->now = now;
 	test_sends(ex);
+	/* At most one message per other rank (a worker's pass: one from the
+	 * root): in a steady flow a rank's messages come one at a time, and
+	 * the probe that would find the next one missing costs about as
+	 * much as receiving one; the next pass probes again. */
 	for (int i = 0; i < ex->size - 1; i++) {
 		unsigned char *buf;
 		size_t len;
@@ -1583,6 +1583,7 @@ static int worker_poll(void *arg, int64_t now, int64_t *next_ns)
 		ev++;
 	}
 	if (!ex->bye_sent) {
+		/* One message per pass, as root_poll's. */
 		unsigned char *buf;
 		size_t len;
 		int from;

@@ -602,7 +602,7 @@ static int bridging_task(void *arg, void **result)
 }
 
 /* The loop's side of a run, on a thread of its own: a new thread has no
- * block of task records yet (src/pool/slab.c), so its first submission to
+ * block of task records yet (src/core/slab.c), so its first submission to
  * the pool allocates, and the sweep reaches the submission's failure. */
 static void *bridge_loop_main(void *arg)
 {

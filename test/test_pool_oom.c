@@ -11,7 +11,7 @@
  * no block is.
  *
  * The allocations swept: the pool and its deques (create), the slab blocks
- * of outside submissions (one per some 14,000 records), a worker's task
+ * of outside submissions (one per some 16,000 records), a worker's task
  * records (a fresh pool has none cached, so every child of a fork-join
  * root is one) and the growth of a worker's deque (past 256 queued tasks:
  * a one-worker pool whose root queues 300 children grows it exactly once).
@@ -88,7 +88,7 @@ END_TEST
 
 /* ---- submit from outside ---------------------------------------------- */
 
-/* More than one slab block of records (some 14,000 each), so that the
+/* More than one slab block of records (some 16,000 each), so that the
  * sweep fails a submission in the middle of the run, not only the first. */
 enum { NOUT = 20000 };
 

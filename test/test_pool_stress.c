@@ -587,7 +587,7 @@ END_TEST
  */
 
 /* Outside submitters cut their task records out of blocks of their own
- * (src/pool/slab.c); a block goes away with its last record, released on
+ * (src/core/slab.c); a block goes away with its last record, released on
  * whatever thread, whenever. Four outside threads each submit 32,768 tasks
  * (a bit over two blocks each, so each thread fills blocks, starts huge
  * ones and exits with one partly used) while two other threads release

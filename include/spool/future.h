@@ -327,6 +327,11 @@ typedef struct spool_promise_driver {
  * must stay valid while the promise lives) and arg belong to the caller;
  * d->release(arg) tells when the promise no longer needs them. Returns a new
  * reference, or NULL when out of memory or for a NULL d or d->poll.
+ * Memory: made in bursts (spool-mpi makes one per remote task), these
+ * records come from a block of 2 MiB per thread, not from malloc; a block
+ * goes back when all of its records are released, so a promise kept for
+ * good keeps its block (the pages its thread touched), and up to 16 MiB
+ * of freed blocks are kept for reuse.
  * Thread-safe; never blocks. */
 SPOOL_API spool_future *spool_promise_new_driven(const spool_promise_driver *d,
 						 void *arg);

@@ -25,9 +25,9 @@
  * stacks (the stack slab's header, allocated just before it, takes its
  * failure path), the thread stacks libc allocates in pthread_create, and
  * libc's own allocations.
- * The pool's slab (src/pool/slab.c) counts taking a block, even one from
- * its cache, as one allocation, so that the failure of an outside
- * submission does not depend on what earlier tests left cached.
+ * The slab of small records (src/core/slab.c) counts taking a block, even
+ * one from its cache, as one allocation, so that the failure of an
+ * outside submission does not depend on what earlier tests left cached.
  */
 #ifndef SPOOL_CORE_ALLOC_H
 #define SPOOL_CORE_ALLOC_H

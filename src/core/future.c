@@ -33,8 +33,8 @@ static _Atomic long live_futures;
  * most; a larger one (the results of a big gather or map) is freed at
  * once. Per thread, so that it costs no lock, and a ring, so that it costs
  * a few instructions: a release on another thread finds the memory aside
- * all the same. The pool's tasks have their own allocator, whose records
- * keep their count at zero until reused. */
+ * all the same. The pool's tasks and driven promises have their own
+ * allocators, whose records keep their count at zero until reused. */
 enum { QUARANTINE = 16, QUARANTINE_MAX = 4096 };
 
 struct quarantine {
@@ -80,11 +80,8 @@ static __attribute__((noinline)) struct quarantine *quarantine_make(void)
 /* Sets f aside in place of the oldest, which is freed now. */
 static void free_later(spool_future *f)
 {
-	/* A promise is one struct, a driven one a known record; other types
-	 * may carry arrays. */
-	size_t size = !f->ops                        ? sizeof *f
-		      : f->ops == &spool__driven_ops ? spool__driven_size
-						     : malloc_usable_size(f);
+	/* A promise is one struct; other types may carry arrays. */
+	size_t size = !f->ops ? sizeof *f : malloc_usable_size(f);
 	struct quarantine *q = quarantine;
 	if (size > QUARANTINE_MAX || (!q && !(q = quarantine_make()))) {
 		free(f);

@@ -281,9 +281,8 @@ void spool__future_complete_owned_release(spool_future *f, int err,
  * calls and spool_run_task may complete. */
 bool spool__is_promise(const spool_future *f);
 
-/* The ops of a driven promise, and the size of its record (driven.c). */
+/* The ops of a driven promise (driven.c). */
 extern const struct spool__future_ops spool__driven_ops;
-extern const size_t spool__driven_size;
 
 /* f itself if it is a driven promise not final, else a driven promise f
  * waits for (its ops->driven, followed at most SPOOL__STUCK_DEPTH_MAX

@@ -9,5 +9,6 @@ list(APPEND SPOOL_SOURCES
   src/core/future.c
   src/core/misuse.c
   src/core/nest.c
+  src/core/slab.c
   src/core/version.c
   src/core/wait.c)

@@ -49,7 +49,7 @@ struct spool__pool_task {
 	void *arg;
 	/* The worker whose free list the record came from and returns to;
 	 * NULL for a record allocated by a thread outside the pool, which
-	 * goes back to its slab (slab.c). */
+	 * goes back to its slab (core/slab.c). */
 	struct spool__worker *home;
 	/* One word for three uses that never overlap: a record is in the
 	 * injection queue only while its task is queued (the pool's
@@ -57,7 +57,7 @@ struct spool__pool_task {
 	 * out, and the queue touches no node it has handed out, inject.h);
 	 * its task runs only after it left every queue; and it is on a free
 	 * list or return stack only once every reference is gone. With the
-	 * union a record is 128 bytes, two cache lines. */
+	 * union a record is 136 bytes (a slot of 144, core/slab.h). */
 	union {
 		struct spool__inject_node link; /* injection queue link */
 		/* The worker running the task, stored when it starts: the

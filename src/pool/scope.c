@@ -16,7 +16,7 @@
  *
  * A spawn is a job (job.h) in a record: a task record recycled as is from
  * the spawning worker's free list (or, outside the pool, from the
- * thread's slab: task.c, slab.c), or storage the caller lends. A spawn on
+ * thread's slab: task.c, core/slab.c), or storage the caller lends. A spawn on
  * a worker is pushed onto its deque; one from outside goes through the
  * pool's job queue. The job copies what it needs out of its record and
  * gives the record back before it calls the function, so that the

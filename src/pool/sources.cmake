@@ -10,6 +10,6 @@ list(APPEND SPOOL_SOURCES
   src/pool/park.c
   src/pool/pool.c
   src/pool/scope.c
-  src/pool/slab.c
+  src/core/slab.c
   src/pool/task.c
   src/pool/worker.c)

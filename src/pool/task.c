@@ -12,7 +12,7 @@
  *     closable stack (core/lifo.h) that the home worker empties with one
  *     take when its free list runs dry.
  * Records of tasks submitted from outside the pool have no home: they come
- * from the submitting thread's slab (slab.c: bump allocation out of a big
+ * from the submitting thread's slab (core/slab.c: bump allocation out of a big
  * block, freed with its last record, from any thread, also after the pool
  * and the submitting thread are gone), because a thread outside the pool
  * has no free list that would outlive it.
@@ -35,8 +35,15 @@
 #include <stdlib.h>
 
 #include "core/alloc.h"
+#include "core/slab.h"
 #include "pool_impl.h"
-#include "slab.h"
+
+/* Outside submissions cut records out of the slab: one slot a record, two
+ * a big one. */
+_Static_assert(SPOOL__TASK_SLOT == SPOOL__SLAB_SLOT, "a record is one slot");
+_Static_assert(_Alignof(struct spool__pool_task) <= 16, "slots are 16-aligned");
+_Static_assert(2 * SPOOL__SLAB_SLOT == SPOOL__TASK_BIG,
+	       "a big record is two slots");
 
 /* Bounds the records a worker keeps: beyond it, frees go to free(). */
 enum { FREE_LIST_MAX = 4096 };

@@ -53,10 +53,10 @@
 #include <ck_backoff.h>
 
 #include "core/futex.h"
+#include "core/slab.h"
 #include "core/wait.h"
 #include "job.h"
 #include "pool_impl.h"
-#include "slab.h"
 #include "trace/trace.h"
 
 SPOOL__TLS struct spool__worker *spool__self;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Per-thread slabs of task records for outside submissions (see slab.h).
+ * Per-thread slabs of small future records (see slab.h).
  *
  * Layout. A block is BLOCK_SIZE bytes aligned to BLOCK_SIZE, so a slot
  * finds its block by masking its address. The first cache line of a block
@@ -42,7 +42,12 @@
  * allocations), so that a steady submit-and-join cycle reuses memory whose
  * pages are already mapped instead of faulting new ones in; beyond the
  * bound they go back to free(). The mutex also carries the block from the
- * thread that freed it to the one that takes it from the cache.
+ * thread that freed it to the one that takes it from the cache. The bound
+ * is 8 blocks (16 MiB): a burst of 100,000 remote tasks through spool-mpi
+ * fills 7 blocks with its futures, and with 2 cached each burst faulted
+ * 5 blocks in anew, which made its submissions slower than malloc's
+ * (glibc keeps such memory in its heap); with 8, the next burst finds all
+ * of them mapped.
  *
  * Pre-faulting. A thread that has filled a whole block will likely fill
  * the next, and faulting a fresh block in page by page was the largest
@@ -60,7 +65,6 @@
  * changes no byte of it. The request is only a hint, and the slot holds
  * one: a newer request replaces an older one not yet taken.
  */
-#include "core/alloc.h"
 #include "slab.h"
 
 #include <pthread.h>
@@ -70,7 +74,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "pool_impl.h"
+#include "alloc.h"
+#include "future_impl.h"
 
 /* Slots are packed at 16 bytes, not padded to a cache line: a million
  * records kept until a join are a million slots the kernel must clear
@@ -78,18 +83,17 @@
  * cost of the pool suite's "submit", so fewer bytes per record is faster
  * there than fewer shared lines. Two neighbouring records share at most
  * one line. */
-#define SLOT SPOOL__TASK_SLOT
+#define SLOT SPOOL__SLAB_SLOT
 
 enum {
-	BLOCK_SIZE = 1 << 21, /* 2 MiB: some 14,000 records per malloc */
+	BLOCK_SIZE = 1 << 21, /* 2 MiB: some 16,000 records per malloc */
 	HEADER_SIZE = 64,
-	CACHE_MAX = 2,
+	CACHE_MAX = 8,
 };
 
 #define SLOTS_PER_BLOCK ((BLOCK_SIZE - HEADER_SIZE) / SLOT)
 
-_Static_assert(_Alignof(struct spool__pool_task) <= 16, "slots are 16-aligned");
-_Static_assert(2 * SLOT == SPOOL__TASK_BIG, "a big record is two slots");
+_Static_assert(SLOT % 16 == 0, "slots are 16-aligned");
 
 struct block {
 	alignas(64) _Atomic long balance; /* see the top of this file */

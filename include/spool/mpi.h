@@ -109,7 +109,8 @@ typedef struct spool_mpi_engine spool_mpi_engine;
  * defaults. */
 typedef struct spool_mpi_engine_options {
 	/** Progress from this loop's iterations (the engine then runs on the
-	 * loop's thread). NULL: on a progress thread of the engine's own. */
+	 * loop's thread). NULL: on a progress thread of the engine's own,
+	 * named spool-mpi-prog. */
 	spool_loop *loop;
 	/** How long progress keeps polling without a pause after the last
 	 * event (a request completed, a message arrived, a request was

@@ -554,6 +554,9 @@ static void stand_aside(spool_mpi_engine *e, int64_t ns)
 static void *progress_main(void *arg)
 {
 	spool_mpi_engine *e = arg;
+	/* Named, so that top -H, perf and debuggers tell it from the
+	 * program's own threads. */
+	pthread_setname_np(pthread_self(), "spool-mpi-prog");
 #ifdef PR_SET_TIMERSLACK
 	/* Pauses of a few microseconds mean what they say: the default
 	 * slack (50 us) would stretch every one of them. This thread only. */

@@ -7,8 +7,10 @@
  * engine does not poll.
  */
 /* mpi-ranks: 3 */
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -501,6 +503,52 @@ START_TEST(idle_thread_engine_does_not_poll)
 }
 END_TEST
 
+/* The threads of this process named name, from /proc/self/task. */
+static int threads_named(const char *name)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return -1;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[300], comm[32] = "";
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm",
+			 de->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread ended meanwhile */
+		if (fgets(comm, sizeof comm, f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+		n += strcmp(comm, name) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* mpi.h: the progress thread is named spool-mpi-prog, one per engine,
+ * and goes with its engine. */
+START_TEST(the_progress_thread_is_named)
+{
+	int before = threads_named("spool-mpi-prog");
+	ck_assert_int_ge(before, 0);
+	spool_mpi_engine *e1 = thread_engine();
+	spool_mpi_engine *e2 = thread_engine();
+	/* The name is set by the thread itself as it starts. */
+	int64_t end = spool_test_now_ns() + 5 * SPOOL_NS_PER_S;
+	while (threads_named("spool-mpi-prog") < before + 2 &&
+	       spool_test_now_ns() < end)
+		spool_test_sleep_ns(SPOOL_NS_PER_MS);
+	ck_assert_int_eq(threads_named("spool-mpi-prog"), before + 2);
+	spool_mpi_engine_destroy(e1);
+	spool_mpi_engine_destroy(e2);
+	ck_assert_int_eq(threads_named("spool-mpi-prog"), before);
+}
+END_TEST
+
 /* While a request is pending and nothing happens, the engine backs off:
  * in 100 ms it pauses, and runs far fewer passes than a busy poll would
  * (one per max_delay_ns = 1 ms, plus the spin window and the doubling). */
@@ -949,6 +997,7 @@ static Suite *make(void)
 	tcase_add_test(tc, loop_engine_progresses_from_the_loop_iterations);
 	tcase_add_test(tc, idle_loop_engine_does_not_poll);
 	tcase_add_test(tc, idle_thread_engine_does_not_poll);
+	tcase_add_test(tc, the_progress_thread_is_named);
 	tcase_add_test(tc, pending_request_is_polled_with_backoff);
 	tcase_add_test(tc,
 		       the_spin_window_shrinks_for_rare_events_and_grows_back);

@@ -211,6 +211,10 @@ typedef struct spool_mpi_engine_stats {
 				   (spool_mpi_submit()) */
 	int64_t spin_window_ns; /**< the progress thread's spin window now
 				   (it adapts: see spin_ns) */
+	int64_t lease_ns;       /**< the last time the progress thread
+				   stood aside for pulses (0: never; it
+				   doubles while they come, see
+				   spool_mpi_submit()) */
 	size_t pending;         /**< requests pending now */
 } spool_mpi_engine_stats;
 
@@ -358,8 +362,10 @@ SPOOL_MPI_API int spool_mpi_executor_serve(spool_mpi_executor *ex);
  * travels alone. On an engine with a progress thread, every 16th call
  * on a thread makes a progress pass itself when no other thread is in one
  * (so a burst of submissions sends and collects without waking the
- * progress thread, which stands aside up to 100 us after the last such
- * pass); completion callbacks may then run inside this call.
+ * progress thread, which stands aside meanwhile, 100 us at first and
+ * twice as long each time the passes keep coming, up to max_delay_ns:
+ * it takes over at most that long after the last such pass);
+ * completion callbacks may then run inside this call.
  * Bad input never returns NULL: a NULL ex or name, or arg NULL with len
  * > 0, give a future FAILED with SPOOL_EINVAL; a call on a worker rank one
  * FAILED with SPOOL_MPI_ENOTROOT. NULL only when out of memory.

@@ -12,6 +12,7 @@
  * submissions makes passes itself and hands progress back when it ends.
  */
 /* mpi-ranks: 3 */
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -957,6 +958,103 @@ START_TEST(a_burst_of_submissions_progresses_and_hands_back)
 }
 END_TEST
 
+/* The progress thread stands aside for pulses with a lease that doubles
+ * while they keep coming, up to max_delay_ns, and starts from 100 us
+ * again for the next burst after it went on hot (mpi.h, spool_mpi_submit
+ * and spool_mpi_engine_stats.lease_ns). Nobody waits here: the root keeps
+ * at most QMAX tasks unanswered, so that its queue stays bounded, and
+ * QMAX is large enough that the submitter makes its passes for longer
+ * than the 100 us the lease takes to grow (a throttled submitter makes
+ * none, and its answers come with the progress thread's next pass).
+ * With max_delay_ns at twice the first lease, the lease goes 100, 200,
+ * 200 us: one doubling, which a submitter preempted now and then on a
+ * busy machine still sees, and the cap. */
+enum { LEASE0_NS = 100 * 1000, LEASE_MAX_NS = 2 * LEASE0_NS, QMAX = 2048 };
+
+static void submit_some(spool_mpi_executor *ex, int k)
+{
+	for (int i = 0; i < k; i++) {
+		uint64_t v = (uint64_t)i;
+		spool_future_release(
+			spool_mpi_submit(ex, "echo", &v, sizeof v));
+	}
+}
+
+static uint64_t unanswered(spool_mpi_executor *ex, uint64_t submitted)
+{
+	spool_mpi_executor_stats st;
+	spool_mpi_executor_stats_get(ex, &st);
+	return submitted - st.results;
+}
+
+static void lease_body(spool_mpi_executor *ex)
+{
+	spool_mpi_engine_stats st;
+	uint64_t submitted = 0;
+	int64_t give_up = spool_test_now_ns() + 60 * SPOOL_NS_PER_S;
+	/* A long burst: leases of 100 us, then 200 us, never more. A
+	 * submitter preempted for longer than a lease (a busy machine) ends
+	 * the standing aside, so go on until the lease got there. */
+	do {
+		if (unanswered(ex, submitted) < QMAX) {
+			submit_some(ex, 64);
+			submitted += 64;
+		} else {
+			sched_yield();
+		}
+		spool_mpi_engine_stats_get(pulse_engine, &st);
+		ck_assert_int_le(st.lease_ns, LEASE_MAX_NS);
+	} while (st.lease_ns < LEASE_MAX_NS && spool_test_now_ns() < give_up);
+	ck_assert_msg(st.lease_ns == LEASE_MAX_NS,
+		      "the lease got to %lld ns in %llu submissions (%llu "
+		      "passes made by the submitter)",
+		      (long long)st.lease_ns, (unsigned long long)submitted,
+		      (unsigned long long)st.pulsed);
+	/* Bursts of 16 submissions, one pass of this thread each, after a
+	 * quiet spell (every task answered, the progress thread on hot):
+	 * one pulse, so one lease, which must be the first one again. Until
+	 * a pass found the progress lock free. */
+	uint64_t pulsed;
+	do {
+		while (unanswered(ex, submitted) > 0 &&
+		       spool_test_now_ns() < give_up)
+			usleep(1000);
+		ck_assert_uint_eq(unanswered(ex, submitted), 0);
+		usleep(20 * 1000);
+		spool_mpi_engine_stats_get(pulse_engine, &st);
+		pulsed = st.pulsed;
+		submit_some(ex, 16);
+		submitted += 16;
+		spool_mpi_engine_stats_get(pulse_engine, &st);
+		/* The progress thread takes up the pulse within a lease. */
+		while (st.pulsed > pulsed && st.lease_ns == LEASE_MAX_NS &&
+		       spool_test_now_ns() < give_up) {
+			usleep(100);
+			spool_mpi_engine_stats_get(pulse_engine, &st);
+		}
+	} while (st.pulsed == pulsed && spool_test_now_ns() < give_up);
+	ck_assert_msg(st.pulsed > pulsed, "no burst of 16 made a pass");
+	ck_assert_msg(st.lease_ns == LEASE0_NS,
+		      "after a quiet spell the lease is %lld ns",
+		      (long long)st.lease_ns);
+	while (unanswered(ex, submitted) > 0 && spool_test_now_ns() < give_up)
+		usleep(1000);
+	ck_assert_uint_eq(unanswered(ex, submitted), 0);
+}
+
+START_TEST(the_pulse_lease_doubles_in_a_burst_and_starts_anew)
+{
+	spool_mpi_engine_options eo = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+	eo.max_delay_ns = LEASE_MAX_NS;
+	ck_assert_int_eq(spool_mpi_engine_create(&pulse_engine, &eo), 0);
+	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
+	o.engine = pulse_engine;
+	o.flags = SPOOL_MPI_ROOT_DISPATCH_ONLY;
+	run_ex(&o, lease_body);
+	spool_mpi_engine_destroy(pulse_engine);
+}
+END_TEST
+
 static Suite *make(void)
 {
 	Suite *s = suite_create("mpi_executor");
@@ -980,6 +1078,7 @@ static Suite *make(void)
 		       a_failing_task_or_unknown_name_in_a_batch_fails_alone);
 	tcase_add_test(tc, cancel_of_queued_tasks_while_batches_fly);
 	tcase_add_test(tc, a_burst_of_submissions_progresses_and_hands_back);
+	tcase_add_test(tc, the_pulse_lease_doubles_in_a_burst_and_starts_anew);
 	suite_add_tcase(s, tc);
 	return s;
 }

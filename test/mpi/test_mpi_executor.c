@@ -946,15 +946,23 @@ static void pulse_body(spool_mpi_executor *ex)
 		(unsigned long long)n, (unsigned long long)st.pulsed);
 }
 
-START_TEST(a_burst_of_submissions_progresses_and_hands_back)
+/* body on an executor whose root only dispatches, over pulse_engine,
+ * an engine of its own made with eo (NULL: the defaults). */
+static void run_on_pulse_engine(const spool_mpi_engine_options *eo,
+				void (*body)(spool_mpi_executor *))
 {
-	atomic_store(&pulse_done, 0);
-	ck_assert_int_eq(spool_mpi_engine_create(&pulse_engine, NULL), 0);
+	ck_assert_int_eq(spool_mpi_engine_create(&pulse_engine, eo), 0);
 	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
 	o.engine = pulse_engine;
 	o.flags = SPOOL_MPI_ROOT_DISPATCH_ONLY;
-	run_ex(&o, pulse_body);
+	run_ex(&o, body);
 	spool_mpi_engine_destroy(pulse_engine);
+}
+
+START_TEST(a_burst_of_submissions_progresses_and_hands_back)
+{
+	atomic_store(&pulse_done, 0);
+	run_on_pulse_engine(NULL, pulse_body);
 }
 END_TEST
 
@@ -1046,12 +1054,7 @@ START_TEST(the_pulse_lease_doubles_in_a_burst_and_starts_anew)
 {
 	spool_mpi_engine_options eo = SPOOL_MPI_ENGINE_OPTIONS_INIT;
 	eo.max_delay_ns = LEASE_MAX_NS;
-	ck_assert_int_eq(spool_mpi_engine_create(&pulse_engine, &eo), 0);
-	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
-	o.engine = pulse_engine;
-	o.flags = SPOOL_MPI_ROOT_DISPATCH_ONLY;
-	run_ex(&o, lease_body);
-	spool_mpi_engine_destroy(pulse_engine);
+	run_on_pulse_engine(&eo, lease_body);
 }
 END_TEST
 

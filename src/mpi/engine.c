@@ -605,10 +605,9 @@ static void *progress_main(void *arg)
 		uint64_t d = atomic_load(&e->drive);
 		uint64_t p = atomic_load_explicit(&e->pulse_tries,
 						  memory_order_relaxed);
-		if ((d & DRIVE_MASK) > 0 || d >> DRIVE_BITS != seen ||
-		    p != seen_pulses) {
-			bool waits = (d & DRIVE_MASK) > 0 ||
-				     d >> DRIVE_BITS != seen;
+		/* Drivers now, or drives since we last looked. */
+		bool waits = (d & DRIVE_MASK) > 0 || d >> DRIVE_BITS != seen;
+		if (waits || p != seen_pulses) {
 			seen = d >> DRIVE_BITS;
 			seen_pulses = p;
 			/* The lease: doubled right after a lease (we

@@ -47,4 +47,14 @@ static inline void spool__cpu_relax(void)
 #endif
 }
 
+/* n rounds of spool__cpu_relax(): a short wait in a polling loop that
+ * keeps the core. For a wait that should let another thread have the
+ * core, block instead: a sched_yield() in a loop is charged a whole slice
+ * per call by Linux's EEVDF scheduler (src/mpi/engine.c has the story). */
+static inline void spool__cpu_relax_for(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		spool__cpu_relax();
+}
+
 #endif /* SPOOL_CORE_FUTEX_H */

@@ -26,11 +26,23 @@
  * after a quiet spell; with nothing pending and no poller, do nothing at
  * all (the thread waits on its condition variable, the loop has no
  * callback of the engine's). A new request kicks the engine out of a
- * pause. Within the spin window the progress thread yields the core after
- * each pass that found nothing, for threads it may be waiting on. A spin
- * window shorter than the shortest real pause (timer slack plus wake-up)
- * lets two engines in a conversation fall into taking turns sleeping;
- * docs/design/mpi.md has the measurements behind the defaults.
+ * pause. A spin window shorter than the shortest real pause (timer slack
+ * plus wake-up) lets two engines in a conversation fall into taking turns
+ * sleeping; docs/design/mpi.md has the measurements behind the defaults.
+ *
+ * No waiting thread spins on sched_yield(). Under Linux's EEVDF
+ * scheduler (6.6 on) a yield forfeits the rest of the thread's slice: its
+ * virtual runtime jumps to its deadline, however little it ran. A thread
+ * that polls and yields in a loop beside busy processes is charged a
+ * slice per poll, falls behind them and runs a few microseconds per
+ * slice of theirs: the farm of spool-bench-mpi beside two busy processes
+ * took 3-25 s (plain MPI: 0.1-0.3 s). So a pass that found nothing is
+ * followed by a few pause instructions (spool__cpu_relax_for), and the
+ * spin window, bounded and adaptive, is what keeps a spinning thread from
+ * holding a core that another thread of this process needs; where that
+ * other thread is known (the pool runner an executor starts), it counts as
+ * a driver from the moment it is started, so the progress thread stands
+ * aside (below) instead of spinning beside it.
  *
  * One thread at a time: every pass holds the process-wide progress lock,
  * so MPI_Testsome (and everything a poller does) is never called by two
@@ -95,7 +107,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,9 +115,14 @@
 #include <sys/prctl.h>
 #endif
 
+#include "core/futex.h"
 #include "mpi/internal.h"
 
 static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Pause instructions after a pass that found nothing, inside a spin
+ * window (some 0.5 us here: about what a pass on a few requests costs). */
+#define SPIN_RELAX 32
 
 /* How long a pass on a loop polls on when it finds nothing, inside the
  * spin window (see loop_pass). */
@@ -660,15 +676,12 @@ static void *progress_main(void *arg)
 			delay = 1000;
 		}
 		if (now - last < spin) {
-			/* Spin window: the next pass at once, but a pass that
-			 * found nothing first lets any other thread that is
-			 * ready run on this core (the thread a completion
-			 * just woke, a pool worker with a task to run): with
-			 * more threads than cores, spinning past them delays
-			 * the very events it waits for. */
+			/* Spin window: the next pass at once, after a few
+			 * pause instructions if this one found nothing (no
+			 * sched_yield: see the top of the file). */
 			if (ev == 0) {
 				pthread_mutex_unlock(&e->mu);
-				sched_yield();
+				spool__cpu_relax_for(SPIN_RELAX);
 				pthread_mutex_lock(&e->mu);
 			}
 			continue;
@@ -853,11 +866,8 @@ static _Thread_local struct {
 
 static void drive_leave(void *arg);
 
-/* Passes without an event between two clock reads, and between two
- * sched_yield()s (with more threads than cores, the one a driver waits
- * for may need this core). */
+/* Passes without an event between two clock reads. */
 #define DRIVE_IDLE_CLOCK 16
-#define DRIVE_IDLE_YIELD 256
 
 static bool drive_poll(void *arg)
 {
@@ -892,8 +902,7 @@ static bool drive_poll(void *arg)
 		return true;
 	}
 	drive.idle++;
-	if (drive.idle % DRIVE_IDLE_YIELD == 0)
-		sched_yield();
+	spool__cpu_relax_for(SPIN_RELAX); /* no sched_yield: see the top */
 	if (drive.idle % DRIVE_IDLE_CLOCK == 0) {
 		int64_t now = spool__mpi_now();
 		if (!drive.last_event)
@@ -1197,6 +1206,11 @@ void spool__mpi_progress_lock(void)
 void spool__mpi_progress_unlock(void)
 {
 	pthread_mutex_unlock(&progress_mu);
+}
+
+int64_t spool__mpi_spin_ns(const spool_mpi_engine *e)
+{
+	return e->spin_ns;
 }
 
 bool spool__mpi_engine_on_loop(const spool_mpi_engine *e)

@@ -87,13 +87,13 @@
  * the rank's own pool, one per task on another executor) take tasks from
  * it in order and put the answers in the outbox (a lone runner claims and
  * hands in several at a time, under one lock each way: see worker_run). A
- * runner on the rank's own pool waits up to LINGER_NS for the next batch,
- * yielding the core, before it ends: a pool thread that parked between
- * two batches would cost a wake-up per batch, more than a batch of tiny
- * tasks. On the inline executor the runner is inside the pass already: it
- * sends answers itself, and the first half of a batch before it runs the
- * second half, so that the root can send more work meanwhile (with whole
- * batches only, the two ranks would take turns).
+ * runner on the rank's own pool waits for the next batch as long as the
+ * engine's spin window (spin_ns), driving progress, before it ends: a pool
+ * thread that parked between two batches would cost a wake-up per batch,
+ * more than a batch of tiny tasks. On the inline executor the runner is inside
+ * the pass already: it sends answers itself, and the first half of a batch
+ * before it runs the second half, so that the root can send more work meanwhile
+ * (with whole batches only, the two ranks would take turns).
  *
  * Failures. MPI 4.1 without ULFM reports no dead process (and mpirun
  * usually ends the whole job), so liveness is the executor's own:
@@ -106,7 +106,6 @@
  * collective call.
  */
 #include <pthread.h>
-#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -115,6 +114,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/futex.h"
 #include "mpi/internal.h"
 
 #define TAG 7301
@@ -1225,11 +1225,19 @@ static void wtask_run(struct wtask *w, const struct wtask *prev,
 	}
 }
 
-/* How long a runner of the rank's own pool waits for the next batch
- * before it ends: a little more than a round trip to the root, so that
- * under a steady flow of batches the pool thread never parks (parking and
- * waking a pool thread costs more than a batch of tiny tasks). */
-#define LINGER_NS (50 * 1000)
+/* A runner of the rank's own pool waits for the next batch before it
+ * ends for as long as the engine's spin window (spin_ns, 200 us by
+ * default): many round trips to the root, so that under a steady flow of
+ * batches the pool thread never parks (parking and waking a pool thread
+ * costs more than a batch of tiny tasks), and as long as the progress
+ * thread would spin in its place. It waits with LINGER_RELAX pause
+ * instructions between two looks, not sched_yield(), for the reason given
+ * in engine.c. Beside busy processes the next batch is often late (the
+ * root waits for a core), and each runner that ends costs a hand-over and
+ * its pool thread's search and park: the linger used to be 50 us, and the
+ * farm of spool-bench-mpi beside two busy processes took 2-4 times as
+ * long with it (docs/design/mpi.md has the figures). */
+#define LINGER_RELAX 32
 
 /* The most tasks a runner claims at once (see worker_run). */
 #define CLAIM_MAX 32
@@ -1269,9 +1277,14 @@ static struct wtask *rq_claim(spool_mpi_executor *ex)
  * tasks (the pass sends the outbox and takes in the next batch), and
  * passes while it lingers; meanwhile it counts as a driver of the engine,
  * so the progress thread stands aside (a pass per max_delay_ns) instead of
- * spinning beside it, and gets progress back when the runner ends. Passes
- * only when no other thread is in one (a try-lock), so the runner never
- * waits for the progress lock. */
+ * spinning beside it, and gets progress back when the runner ends. It
+ * counts from its submission (worker_tasks), not from its start: the
+ * progress thread that started it stands aside at once and leaves the
+ * core to the pool thread it woke, rather than spin on it until that
+ * thread's first pass. A pool destroy runs what was submitted, so every
+ * runner that counted ends and hands back. Passes only when no other
+ * thread is in one (a try-lock), so the runner never waits for the
+ * progress lock. */
 static int worker_run(void *arg, void **result)
 {
 	spool_mpi_executor *ex = arg;
@@ -1279,8 +1292,6 @@ static int worker_run(void *arg, void **result)
 	bool help = ex->own_pool && !spool__mpi_engine_on_loop(ex->engine);
 	unsigned half = ex->window > 1 ? (unsigned)ex->window / 2 : 1;
 	unsigned group = half < CLAIM_MAX ? half : CLAIM_MAX;
-	if (help)
-		spool__mpi_drive_enter(ex->engine);
 	/* Tasks claimed and not yet run, and (help only) answers not yet in
 	 * the outbox: a runner alone claims up to half a window under one
 	 * lock (nobody else would run them) and hands in its answers under
@@ -1313,16 +1324,16 @@ static int worker_run(void *arg, void **result)
 				outbox_push(ex, mine, mine_tail);
 				mine = NULL;
 			}
-			/* Linger for the next batch, helping progress or
-			 * yielding the core to whoever has work. */
-			int64_t end = spool__mpi_now() + LINGER_NS;
+			/* Linger for the next batch, helping progress. */
+			int64_t end = spool__mpi_now() +
+				      spool__mpi_spin_ns(ex->engine);
 			/* relaxed: a hint, checked again under mu */
 			while (atomic_load_explicit(
 				       &ex->rq_n, memory_order_relaxed) == 0 &&
 			       spool__mpi_now() < end) {
 				if (!help ||
 				    spool__mpi_try_drive(ex->engine) <= 0)
-					sched_yield();
+					spool__cpu_relax_for(LINGER_RELAX);
 			}
 			pthread_mutex_lock(&ex->mu);
 			if (!ex->rq_head) {
@@ -1498,7 +1509,11 @@ static void worker_tasks(spool_mpi_executor *ex, unsigned char *msg, size_t len)
 	ex->live += need;
 	pthread_mutex_unlock(&ex->mu);
 	int err = 0;
+	/* A runner counts as a driver from here (see worker_run). */
+	bool help = ex->own_pool && !spool__mpi_engine_on_loop(ex->engine);
 	for (unsigned r = 0; r < need; r++) {
+		if (help)
+			spool__mpi_drive_enter(ex->engine);
 		spool_future *pf = spool_submit(ex->exec, worker_run, ex);
 		if (!pf || (spool_future_done(pf) &&
 			    spool_future_state(pf) != SPOOL_DONE)) {
@@ -1506,6 +1521,8 @@ static void worker_tasks(spool_mpi_executor *ex, unsigned char *msg, size_t len)
 			pthread_mutex_lock(&ex->mu);
 			ex->live--;
 			pthread_mutex_unlock(&ex->mu);
+			if (help) /* it never runs */
+				spool__mpi_drive_exit(ex->engine);
 		}
 		spool_future_release(pf);
 	}

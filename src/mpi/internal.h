@@ -97,6 +97,10 @@ int spool__mpi_pulse(spool_mpi_engine *e);
 void spool__mpi_drive_enter(spool_mpi_engine *e);
 void spool__mpi_drive_exit(spool_mpi_engine *e);
 
+/* e's spin window in ns (spin_ns of its options, resolved: 0 when it
+ * never spins). */
+int64_t spool__mpi_spin_ns(const spool_mpi_engine *e);
+
 /* The process-wide progress lock, for reading what only passes change. */
 void spool__mpi_progress_lock(void);
 /* The lock if it is free (true), without waiting. */

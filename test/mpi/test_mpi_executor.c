@@ -10,13 +10,16 @@
  * tasks, of mixed sizes, aligned; a failure or an unknown name inside a batch
  * fails alone; cancel of queued tasks while batches are out. A burst of
  * submissions makes passes itself and hands progress back when it ends.
+ * No waiting thread of spool-mpi calls sched_yield().
  */
 /* mpi-ranks: 3 */
+#include <dlfcn.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mpi_support.h"
@@ -1058,6 +1061,87 @@ START_TEST(the_pulse_lease_doubles_in_a_burst_and_starts_anew)
 }
 END_TEST
 
+/* No waiting thread of spool-mpi spins on sched_yield() (src/mpi/engine.c:
+ * under Linux's EEVDF scheduler each yield costs a whole slice, and a
+ * thread that polls with yields beside busy processes barely runs). This
+ * program's sched_yield() stands in for the C library's: it counts the
+ * calls made from spool-mpi's library and from spool's (the pool yields
+ * once in a search, see src/pool/worker.c) and passes every call on. The
+ * workload has each kind of wait that used to yield: waits that drive
+ * progress (each task's future waited for in turn), a progress thread in
+ * its spin window while the ranks sleep in tasks (a gather), and pool
+ * runners that linger for the next batch. */
+static atomic_ulong yields_mpi, yields_pool;
+
+/* Default visibility, so that the program exports it and the libraries'
+ * calls bind to it. */
+__attribute__((visibility("default"))) int sched_yield(void)
+{
+	Dl_info info;
+	if (dladdr(__builtin_return_address(0), &info) && info.dli_fname) {
+		if (strstr(info.dli_fname, "libspool-mpi"))
+			atomic_fetch_add(&yields_mpi, 1);
+		else if (strstr(info.dli_fname, "libspool"))
+			atomic_fetch_add(&yields_pool, 1);
+	}
+	return (int)syscall(SYS_sched_yield);
+}
+
+/* True when the calls of spool-mpi's library can be told apart (it is a
+ * shared library: a static build puts them in this program). */
+static bool mpi_library_is_shared(void)
+{
+	Dl_info info;
+	return dladdr((void *)spool_mpi_submit, &info) && info.dli_fname &&
+	       strstr(info.dli_fname, "libspool-mpi");
+}
+
+static void no_yield_body(spool_mpi_executor *ex)
+{
+	enum { ECHOES = 2000, SLEEPS = 24 };
+	for (uint64_t i = 0; i < ECHOES; i++) {
+		spool_future *f = spool_mpi_submit(ex, "echo", &i, sizeof i);
+		SPOOL_MPI_TEST_WAIT(f);
+		check_echo_u64(f, i);
+		spool_future_release(f);
+	}
+	spool_future *fs[SLEEPS];
+	for (int i = 0; i < SLEEPS; i++) {
+		int ms = 1 + i % 3;
+		fs[i] = spool_mpi_submit(ex, "sleep", &ms, sizeof ms);
+	}
+	spool_future *g = spool_gather(fs, SLEEPS, 0);
+	SPOOL_MPI_TEST_WAIT(g);
+	ck_assert_int_eq(spool_future_state(g), SPOOL_DONE);
+	for (int i = 0; i < SLEEPS; i++)
+		spool_future_release(fs[i]);
+	spool_future_release(g);
+}
+
+START_TEST(no_waiting_thread_yields_in_a_loop)
+{
+	if (!mpi_library_is_shared()) {
+		fprintf(stderr,
+			"rank %d: not checked: spool-mpi is linked "
+			"statically, its sched_yield() calls cannot be "
+			"told from this program's\n",
+			spool_mpi_test_rank());
+		return;
+	}
+	atomic_store(&yields_mpi, 0);
+	atomic_store(&yields_pool, 0);
+	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
+	o.threads = 2;
+	run_ex(&o, no_yield_body);
+	unsigned long mpi = atomic_load(&yields_mpi);
+	fprintf(stderr,
+		"rank %d: sched_yield() from spool-mpi %lu, from the "
+		"pool %lu\n",
+		spool_mpi_test_rank(), mpi, atomic_load(&yields_pool));
+	ck_assert_msg(mpi == 0, "spool-mpi yielded %lu times", mpi);
+}
+END_TEST
+
 static Suite *make(void)
 {
 	Suite *s = suite_create("mpi_executor");
@@ -1082,6 +1166,7 @@ static Suite *make(void)
 	tcase_add_test(tc, cancel_of_queued_tasks_while_batches_fly);
 	tcase_add_test(tc, a_burst_of_submissions_progresses_and_hands_back);
 	tcase_add_test(tc, the_pulse_lease_doubles_in_a_burst_and_starts_anew);
+	tcase_add_test(tc, no_waiting_thread_yields_in_a_loop);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -467,14 +467,29 @@ int spool__mpi_drive(spool_mpi_engine *e)
 	return ev;
 }
 
-int spool__mpi_try_drive(spool_mpi_engine *e)
+/* A pass if no other thread is in one: its events, or -1 (nothing done)
+ * when the progress lock is taken; a thread that would only add to
+ * passes never waits behind another's. counter, if not NULL, counts the
+ * pass under the lock, as pass_locked counts passes, so relaxed
+ * accesses suffice (the stats are a snapshot). */
+static int try_pass(spool_mpi_engine *e, atomic_uint_fast64_t *counter)
 {
-	int64_t next;
 	if (pthread_mutex_trylock(&progress_mu) != 0)
 		return -1;
+	int64_t next;
 	int ev = pass_locked(e, &next);
+	if (counter)
+		atomic_store_explicit(
+			counter,
+			atomic_load_explicit(counter, memory_order_relaxed) + 1,
+			memory_order_relaxed);
 	pthread_mutex_unlock(&progress_mu);
 	return ev;
+}
+
+int spool__mpi_try_drive(spool_mpi_engine *e)
+{
+	return try_pass(e, NULL);
 }
 
 int spool__mpi_pulse(spool_mpi_engine *e)
@@ -487,19 +502,10 @@ int spool__mpi_pulse(spool_mpi_engine *e)
 	 * would never see the burst it should stand aside for. Relaxed: as
 	 * pulsed below. */
 	atomic_fetch_add_explicit(&e->pulse_tries, 1, memory_order_relaxed);
-	if (pthread_mutex_trylock(&progress_mu) != 0)
-		return -1;
-	int64_t next;
-	int ev = pass_locked(e, &next);
-	/* Under the lock, as passes (pass_locked); relaxed: the progress
-	 * thread only compares counts, and its lease ends in a pass of its
-	 * own whatever it read (see "Submitting threads pulse"). */
-	atomic_store_explicit(
-		&e->pulsed,
-		atomic_load_explicit(&e->pulsed, memory_order_relaxed) + 1,
-		memory_order_relaxed);
-	pthread_mutex_unlock(&progress_mu);
-	return ev;
+	/* pulsed is a statistic only: the progress thread watches the
+	 * tries, and its lease ends in a pass of its own whatever it read
+	 * (see "Submitting threads pulse"). */
+	return try_pass(e, &e->pulsed);
 }
 
 void spool__mpi_drive_enter(spool_mpi_engine *e)
@@ -584,11 +590,7 @@ static void stand_aside(spool_mpi_engine *e, int64_t ns)
 	atomic_store(&e->deferring, false);
 	e->handoff = false;
 	pthread_mutex_unlock(&e->mu);
-	if (pthread_mutex_trylock(&progress_mu) == 0) {
-		int64_t next;
-		pass_locked(e, &next);
-		pthread_mutex_unlock(&progress_mu);
-	}
+	(void)try_pass(e, NULL);
 	pthread_mutex_lock(&e->mu);
 	e->kicked = true; /* go on hot: a driver may have just left */
 }
@@ -881,19 +883,8 @@ static bool drive_poll(void *arg)
 		atomic_fetch_add(&e->drive, DRIVE_ONE | DRIVE_BEGUN);
 	}
 	if (atomic_load(&e->dead))
-		return false; /* destroy completes the futures */
-	int ev = 0;
-	if (pthread_mutex_trylock(&progress_mu) == 0) {
-		int64_t next;
-		ev = pass_locked(e, &next);
-		/* Under the lock, as passes (pass_locked). */
-		atomic_store_explicit(
-			&e->driven,
-			atomic_load_explicit(&e->driven, memory_order_relaxed) +
-				1,
-			memory_order_relaxed);
-		pthread_mutex_unlock(&progress_mu);
-	}
+		return false;             /* destroy completes the futures */
+	int ev = try_pass(e, &e->driven); /* -1: another thread's pass */
 	if (ev > 0) {
 		/* The spin window runs from the first quiet check after it:
 		 * a clock read per check, none per event. */

@@ -916,37 +916,56 @@ static void count_done(spool_future *f, void *arg)
 
 static void pulse_body(spool_mpi_executor *ex)
 {
-	enum { BURST = 256, MAX = 64 * BURST };
-	spool_future **fs = malloc(MAX * sizeof *fs);
+	enum { BURST = 256, TRIES = 64 };
+	spool_future *fs[BURST];
 	uint64_t n = 0;
+	int tries = 0;
 	spool_mpi_engine_stats st;
-	int64_t give_up = spool_test_now_ns() + 10 * SPOOL_NS_PER_S;
-	/* Bursts until one of their passes found the progress lock free
-	 * (the progress thread may hold it at any one try). */
+	int64_t give_up = spool_test_now_ns() + 30 * SPOOL_NS_PER_S;
+	/* Bursts until one of them made a pass (the progress thread may
+	 * hold the progress lock at any one try, and beside busy processes,
+	 * preempted, for a whole burst). Each burst must end, with nobody
+	 * waiting, before the next: only one is ever out, because three
+	 * ranks on two cores hold one task each (the default window) and a
+	 * round trip to a rank may take a millisecond on a busy machine. */
 	do {
+		atomic_store(&pulse_done, 0);
 		for (int i = 0; i < BURST; i++, n++) {
-			fs[n] = spool_mpi_submit(ex, "echo", &n, sizeof n);
+			fs[i] = spool_mpi_submit(ex, "echo", &n, sizeof n);
 			ck_assert_int_eq(spool_future_add_callback(
-						 fs[n], count_done, NULL),
+						 fs[i], count_done, NULL),
 					 0);
 		}
 		spool_mpi_engine_stats_get(pulse_engine, &st);
-	} while (st.pulsed == 0 && n < MAX && spool_test_now_ns() < give_up);
+		while (atomic_load(&pulse_done) < BURST &&
+		       spool_test_now_ns() < give_up)
+			usleep(1000);
+		if (atomic_load(&pulse_done) != BURST) {
+			spool_mpi_executor_stats xs;
+			spool_mpi_executor_stats_get(ex, &xs);
+			fprintf(stderr,
+				"rank 0: burst %d: passes %llu, pulsed %llu; "
+				"tasks sent %llu, results %llu\n",
+				tries + 1, (unsigned long long)st.passes,
+				(unsigned long long)st.pulsed,
+				(unsigned long long)xs.tasks,
+				(unsigned long long)xs.results);
+		}
+		ck_assert_msg(atomic_load(&pulse_done) == BURST,
+			      "%d of %d tasks final with nobody waiting",
+			      atomic_load(&pulse_done), (int)BURST);
+		for (int i = 0; i < BURST; i++) {
+			check_echo_u64(fs[i], n - BURST + (uint64_t)i);
+			spool_future_release(fs[i]);
+		}
+		tries++;
+	} while (st.pulsed == 0 && tries < TRIES &&
+		 spool_test_now_ns() < give_up);
 	ck_assert_msg(st.pulsed > 0, "%llu submissions made no pass",
 		      (unsigned long long)n);
-	while (atomic_load(&pulse_done) < (int)n &&
-	       spool_test_now_ns() < give_up)
-		usleep(1000);
-	ck_assert_msg(atomic_load(&pulse_done) == (int)n,
-		      "%d of %llu tasks final with nobody waiting",
-		      atomic_load(&pulse_done), (unsigned long long)n);
-	for (uint64_t i = 0; i < n; i++) {
-		check_echo_u64(fs[i], i);
-		spool_future_release(fs[i]);
-	}
-	free(fs);
-	fprintf(stderr, "rank 0: %llu submissions made %llu passes\n",
-		(unsigned long long)n, (unsigned long long)st.pulsed);
+	fprintf(stderr,
+		"rank 0: %llu submissions made %llu passes (%d bursts)\n",
+		(unsigned long long)n, (unsigned long long)st.pulsed, tries);
 }
 
 /* body on an executor whose root only dispatches, over pulse_engine,

@@ -728,10 +728,15 @@ START_TEST(a_plain_thread_wait_drives_progress_itself)
 		ck_assert_int_eq(pingpong_task(&p, &res), 0);
 		spool_mpi_engine_stats st;
 		spool_mpi_engine_stats_get(e, &st);
-		/* Most receives are pending when their wait begins, and the
-		 * progress thread stands aside while waits drive: without
-		 * driving the count is 0. */
-		ck_assert_uint_ge(st.driven, p.rounds / 4);
+		/* Without driving the count is 0. How many of the rounds
+		 * drive depends on the machine: a receive whose message came
+		 * before its future was made completes in the making, and one
+		 * the progress thread passed over first needs no pass of the
+		 * wait's. Idle, most rounds drive; beside two busy processes
+		 * 49 of 400 once did. */
+		fprintf(stderr, "rank %d: %llu passes driven in %d rounds\n",
+			me, (unsigned long long)st.driven, p.rounds);
+		ck_assert_uint_gt(st.driven, 0);
 		ck_assert_uint_eq(st.pending, 0);
 	}
 	spool_mpi_engine_destroy(e);

@@ -165,7 +165,7 @@ struct racer {
 	void **slots; /* RACE_SLOTS, filled by this thread */
 	_Atomic size_t filled;
 	struct racer *next; /* whose slots this thread frees */
-	size_t failed;
+	atomic_bool failed; /* out of memory: its freer stops waiting */
 };
 
 static void *racer_main(void *arg)
@@ -177,7 +177,7 @@ static void *racer_main(void *arg)
 		if (filled < RACE_SLOTS) {
 			void *p = spool__slab_alloc();
 			if (!p) {
-				r->failed++;
+				atomic_store(&r->failed, true);
 				break;
 			}
 			r->slots[filled++] = p;
@@ -190,7 +190,7 @@ static void *racer_main(void *arg)
 		while (freed < avail)
 			spool__slab_free(r->next->slots[freed++]);
 		if (filled == RACE_SLOTS && freed < RACE_SLOTS &&
-		    r->next->failed)
+		    atomic_load(&r->next->failed))
 			break;
 	}
 	return NULL;
@@ -208,7 +208,7 @@ START_TEST(blocks_freed_by_other_threads_all_come_back)
 			ck_assert_ptr_nonnull(rs[i].slots);
 			atomic_init(&rs[i].filled, 0);
 			rs[i].next = &rs[(i + 1) % RACERS];
-			rs[i].failed = 0;
+			atomic_init(&rs[i].failed, false);
 		}
 		for (int i = 0; i < RACERS; i++)
 			ck_assert_int_eq(pthread_create(&th[i], NULL,
@@ -217,7 +217,7 @@ START_TEST(blocks_freed_by_other_threads_all_come_back)
 		for (int i = 0; i < RACERS; i++)
 			ck_assert_int_eq(pthread_join(th[i], NULL), 0);
 		for (int i = 0; i < RACERS; i++) {
-			ck_assert_uint_eq(rs[i].failed, 0);
+			ck_assert(!atomic_load(&rs[i].failed));
 			free(rs[i].slots);
 		}
 		/* Twelve blocks and more went through: the cache is full. */

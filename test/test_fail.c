@@ -679,6 +679,124 @@ START_TEST(details_recorded_in_scope_spawns_are_freed_once)
 }
 END_TEST
 
+/* ---- spool_fail_take: an adapter's functions inside one task ---------- */
+
+/* What takes_back saw; checked on the test's thread. */
+struct takes {
+	char *first;     /* take(98) after a function failed with 98 */
+	char *other;     /* take(99) after one recorded 98, failed 99 */
+	char *after_ok;  /* take(0) after one recorded, then succeeded */
+	char *nothing;   /* take(98) with nothing recorded */
+	char *bare;      /* take(98) after spool_fail(98, NULL) */
+	int freed_after; /* payloads freed by then */
+};
+
+/* Plays an adapter that runs several user functions inside its own task
+ * and carries each failure elsewhere: after each function it takes back
+ * what the function recorded. Then fails with 98 itself, without a
+ * detail: what was taken must not come back. */
+static int takes_back(void *arg, void **result)
+{
+	struct takes *t = arg;
+	(void)result;
+	int base = atomic_load(&freed);
+	spool_fail_with(98, payload_new(), payload_free, "first %d", 1);
+	t->first = spool_fail_take(98);
+	spool_fail_with(98, payload_new(), payload_free, "for 98");
+	t->other = spool_fail_take(99);
+	spool_fail_with(98, payload_new(), payload_free, "then a success");
+	t->after_ok = spool_fail_take(0);
+	t->nothing = spool_fail_take(98);
+	spool_fail(98, NULL);
+	t->bare = spool_fail_take(98);
+	t->freed_after = atomic_load(&freed) - base;
+	return 98;
+}
+
+static void expect_taken(spool_future *f, struct takes *t)
+{
+	ck_assert_ptr_nonnull(t->first);
+	ck_assert_str_eq(t->first, "first 1");
+	ck_assert_ptr_null(t->other);
+	ck_assert_ptr_null(t->after_ok);
+	ck_assert_ptr_null(t->nothing);
+	ck_assert_ptr_null(t->bare);
+	/* Each take dropped its detail then and there. */
+	ck_assert_int_eq(t->freed_after, 3);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_FAILED);
+	ck_assert_int_eq(spool_future_error(f), 98);
+	ck_assert_ptr_null(spool_future_error_message(f));
+	ck_assert_ptr_null(spool_future_error_payload(f));
+	free(t->first);
+}
+
+START_TEST(spool_fail_take_hands_back_the_message_on_every_executor)
+{
+	atomic_store(&freed, 0);
+	struct takes t = {0};
+	spool_pool *p = spool_test_pool_new(2);
+	spool_future *f = spool_submit(spool_pool_executor(p), takes_back, &t);
+	spool_future_wait(f, SPOOL_FOREVER);
+	expect_taken(f, &t);
+	spool_future_release(f);
+	spool_pool_destroy(p);
+
+	memset(&t, 0, sizeof t);
+	spool_loop *loop = spool_test_loop_new();
+	f = spool_test_loop_submit(loop, takes_back, &t);
+	settle_on(loop, f);
+	expect_taken(f, &t);
+	spool_future_release(f);
+	spool_loop_destroy(loop);
+
+	memset(&t, 0, sizeof t);
+	f = spool_submit(spool_executor_inline(), takes_back, &t);
+	expect_taken(f, &t);
+	spool_future_release(f);
+	ck_assert_int_eq(atomic_load(&freed), 9);
+}
+END_TEST
+
+START_TEST(spool_fail_take_outside_a_task_is_null)
+{
+	ck_assert_ptr_null(spool_fail_take(98));
+	ck_assert_ptr_null(spool_fail_take(0));
+}
+END_TEST
+
+/* Joins two halves that record at once on this task, then takes back
+ * whichever detail was kept: the message is a half's, every payload is
+ * freed once, and the task ends DONE. */
+static int joins_then_takes(void *arg, void **result)
+{
+	spool_pool *p = arg;
+	int rc = spool_join(p, half_fails, NULL, half_fails, NULL);
+	char *m = spool_fail_take(rc);
+	bool ok = rc == 98 && m && strcmp(m, "half") == 0;
+	free(m);
+	*result = ok ? p : NULL;
+	return 0;
+}
+
+START_TEST(spool_fail_take_after_a_join_takes_what_its_halves_recorded)
+{
+	atomic_store(&freed, 0);
+	spool_pool *p = spool_test_pool_new(4);
+	spool_future *f[HALF_ROUNDS];
+	for (int i = 0; i < HALF_ROUNDS; i++)
+		f[i] = spool_submit(spool_pool_executor(p), joins_then_takes,
+				    p);
+	for (int i = 0; i < HALF_ROUNDS; i++) {
+		spool_future_wait(f[i], SPOOL_FOREVER);
+		ck_assert_int_eq(spool_future_state(f[i]), SPOOL_DONE);
+		ck_assert_ptr_eq(spool_future_value(f[i]), p);
+		spool_future_release(f[i]);
+	}
+	spool_pool_destroy(p);
+	ck_assert_int_eq(atomic_load(&freed), 2 * HALF_ROUNDS);
+}
+END_TEST
+
 /* ---- out of memory ----------------------------------------------------- */
 
 /* One run of the sweep: a failing task with a payload under a gather and
@@ -773,6 +891,15 @@ static Suite *fail_suite(void)
 	tcase_add_test(tc, a_cancel_carries_no_detail);
 	tcase_add_test(tc, a_coroutine_keeps_its_detail_across_a_suspension);
 	tcase_add_test(tc, spool_fail_with_code_zero_is_misuse);
+	suite_add_tcase(s, tc);
+
+	tc = spool_test_case("take", 60);
+	tcase_add_test(
+		tc, spool_fail_take_hands_back_the_message_on_every_executor);
+	tcase_add_test(tc, spool_fail_take_outside_a_task_is_null);
+	tcase_add_test(
+		tc,
+		spool_fail_take_after_a_join_takes_what_its_halves_recorded);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("promise", 60);

@@ -937,6 +937,29 @@ static int fail_no_fmt(void)
 	return 0;
 }
 
+static int task_takes_zero(void *arg, void **result)
+{
+	(void)arg, (void)result;
+	spool_fail_with(7, &V1, count_dtor, "m");
+	EXPECT(spool_fail_take(0) == NULL);
+	EXPECT(atomic_load(&dtor_ran) == 1);
+	return 7;
+}
+
+static int fail_take_bad(void)
+{
+	EXPECT(spool_fail_take(7) == NULL);
+	EXPECT(spool_fail_take(0) == NULL);
+	atomic_store(&dtor_ran, 0);
+	spool_future *f = spool_submit(spool_executor_inline(), task_takes_zero,
+				       NULL);
+	EXPECT_STATE(f, SPOOL_FAILED);
+	EXPECT(spool_future_error_message(f) == NULL);
+	EXPECT(atomic_load(&dtor_ran) == 1);
+	spool_future_release(f);
+	return 0;
+}
+
 static int set_error_detail_null(void)
 {
 	EXPECT_RC(spool_promise_set_error_detail(NULL, 5, "m", NULL, NULL),
@@ -3988,6 +4011,7 @@ ROW("spool_fail", "fmt NULL", "FAILED, no message", "fail.h: fmt NULL: no messag
 ABORT("spool_fail_with", "code 0", "code 0 is not a failure", "fail.h: code 0 aborts as in spool_fail()", fail_with_zero),
 ROW("spool_fail_with", "outside a task; NULL dtor", "the code; dtor(payload) once before it returns", "fail.h: or at once, before this returns, when nothing is recorded", fail_with_outside),
 ROW("spool_fail_with", "SPOOL_ECANCELLED in a task", "CANCELLED, no detail, dtor(payload) once", "fail.h: with SPOOL_ECANCELLED (a cancel carries no detail) it records nothing", fail_cancelled),
+ROW("spool_fail_take", "outside a task; code 0", "NULL; code 0 drops the detail (dtor once)", "fail.h: NULL otherwise: outside a task, nothing recorded, code 0 or another code (the detail is dropped all the same)", fail_take_bad),
 ROW("spool_promise_set_error_detail", "NULL", "SPOOL_EINVAL", "fail.h: SPOOL_EINVAL for NULL f", set_error_detail_null),
 ROW("spool_promise_set_error_detail", "err 0; SPOOL_ECANCELLED", "SPOOL_EINVAL, f stays PENDING, dtor not called", "fail.h: on every error f is left as it was and the payload stays the caller's", set_error_detail_zero),
 ROW("spool_promise_set_error_detail", "a DONE promise", "SPOOL_ESTATE, the value kept, dtor not called", "fail.h: SPOOL_ESTATE when f is already final", set_error_detail_final),

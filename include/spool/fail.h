@@ -88,6 +88,25 @@ SPOOL_API int spool_fail(int code, const char *fmt, ...) SPOOL__PRINTF(2, 3);
 SPOOL_API int spool_fail_with(int code, void *payload, spool_payload_dtor dtor,
 			      const char *fmt, ...) SPOOL__PRINTF(4, 5);
 
+/** Takes back what spool_fail() or spool_fail_with() recorded on the task
+ * running on this thread (the task spool_fail() would record on): the
+ * detail is dropped, its payload's destructor running before this
+ * returns, and the task goes on as if nothing had been recorded. Returns
+ * a copy of the detail's message, from malloc() (the caller frees it),
+ * when the detail was recorded with code and has a message; NULL
+ * otherwise: outside a task, nothing recorded, code 0 or another code
+ * (the detail is dropped all the same), no message, or no memory for the
+ * copy. When nothing is recorded it costs a load.
+ *
+ * For code that runs user functions inside a task of its own and carries
+ * their failures somewhere else: call it after each function, with the
+ * code the function returned (0 for a success, to drop what a function
+ * recorded and then did not fail with). spool-mpi's remote executor sends
+ * the message of a remote function's failure back to the rank that
+ * submitted it this way. Any thread; never blocks (apart from what the
+ * destructor does). */
+SPOOL_API char *spool_fail_take(int code);
+
 /** Completes the promise f FAILED with err and a detail: message (copied;
  * NULL: none) and payload (NULL: none), which f owns on success, calling
  * dtor(payload) (dtor may be NULL) once when the last future carrying it

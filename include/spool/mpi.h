@@ -227,11 +227,22 @@ SPOOL_MPI_API int spool_mpi_engine_stats_get(spool_mpi_engine *e,
 
 /** A remote function: reads len bytes at arg (borrowed, valid during the
  * call), and returns 0 with its result in *result / *result_len, or a
- * positive error code (*result is then ignored). *result is NULL and
- * *result_len 0 on entry; a result must be memory from malloc() (the
- * executor frees it once sent), or NULL with length 0. It runs as a task
- * on the rank's executor (a pool by default), where
- * spool_cancel_requested() works as in any pool task. */
+ * positive error code (*result is then freed and ignored). *result is
+ * NULL and *result_len 0 on entry; a result must be memory from malloc()
+ * (the executor frees it once sent), or NULL with length 0. It runs as a
+ * task on the rank's executor (a pool by default), where
+ * spool_cancel_requested() works as in any pool task.
+ *
+ * A function fails with a message as any task does, with
+ * `return spool_fail(code, fmt, ...)` (spool/fail.h): the message travels
+ * with the code, and the future on the root fails with both
+ * (spool_future_error_message()), whichever rank ran it, the root's own
+ * threads included. A payload (spool_fail_with()) does not travel: it is
+ * freed on the rank that ran the function, as soon as the function
+ * returns. What a function records and then does not fail with (another
+ * code, or a success) is dropped there too. A name the rank that takes the
+ * task has not registered fails with SPOOL_MPI_ENOFN and the message
+ * `no function "name" on rank N`. */
 typedef int (*spool_mpi_fn)(const void *arg, size_t len, void **result,
 			    size_t *result_len);
 
@@ -345,10 +356,12 @@ SPOOL_MPI_API int spool_mpi_executor_serve(spool_mpi_executor *ex);
  * NULL when len is 0), and returns its future (a new reference):
  *   - DONE: the value is a spool_mpi_result (below) with the bytes the
  *     function returned;
- *   - FAILED with the function's positive code; with SPOOL_MPI_ENOFN if
- *     the rank that ran it has no function of that name; with
- *     SPOOL_MPI_EPEER if that rank was lost; with SPOOL_MPI_ECOMM if MPI
- *     failed; with SPOOL_ESHUTDOWN if the executor was being destroyed;
+ *   - FAILED with the function's positive code (and its message, see
+ *     spool_mpi_fn); with SPOOL_MPI_ENOFN if the rank that ran it has no
+ *     function of that name; with SPOOL_MPI_EPEER if that rank was lost
+ *     (the message names the rank: "rank N held this task and was silent
+ *     for over T s"); with SPOOL_MPI_ECOMM if MPI failed; with
+ *     SPOOL_ESHUTDOWN if the executor was being destroyed;
  *   - CANCELLED if cancelled before a rank took it (cancel then
  *     returns 0). Once a rank has it, the future is RUNNING and cancel
  *     returns SPOOL_EBUSY; the task then runs to its end.

@@ -6,6 +6,7 @@
  * see is complete, is future.c's (write_outcome).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -114,6 +115,23 @@ int spool_fail_with(int code, void *payload, spool_payload_dtor dtor,
 	int rc = fail(code, payload, dtor, fmt, ap, "spool_fail_with");
 	va_end(ap);
 	return rc;
+}
+
+char *spool_fail_take(int code)
+{
+	spool_future *f = spool_current_future();
+	struct spool__detail *d = f ? spool__future_take_pending(f) : NULL;
+	if (!d)
+		return NULL;
+	char *m = NULL;
+	if (code != 0 && d->code == code && d->has_message) {
+		size_t n = strlen(d->message) + 1;
+		m = malloc(n); /* the caller's, to free() */
+		if (m)
+			memcpy(m, d->message, n);
+	}
+	spool__detail_release(d); /* the payload's destructor runs here */
+	return m;
 }
 
 /* Formats message with "%s" through spool__detail_new's va_list. */

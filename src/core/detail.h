@@ -74,6 +74,11 @@ int spool__future_complete_detail_value(spool_future *f, int err, void *value,
  * takes nothing, when f is not RUNNING. */
 bool spool__future_fail_pending(spool_future *f, struct spool__detail *d);
 
+/* Takes the detail pending in the slot of f, the RUNNING task of this
+ * thread (its reference: the caller releases it), leaving the slot empty;
+ * NULL when nothing is pending or f is not RUNNING. */
+struct spool__detail *spool__future_take_pending(spool_future *f);
+
 /* Completes f with the error err and, when src is FAILED with that very
  * error, src's detail (shared): how a combinator passes on the failure of
  * the input it fails with. src may be NULL (no detail). */

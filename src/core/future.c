@@ -725,6 +725,21 @@ bool spool__future_fail_pending(spool_future *f, struct spool__detail *d)
 	return true;
 }
 
+struct spool__detail *spool__future_take_pending(spool_future *f)
+{
+	/* Only a RUNNING task's slot holds a pending detail (a final one's
+	 * holds its outcome). Relaxed loads: what is pending was put there
+	 * by this thread or by the halves of a join that ended before (their
+	 * latch orders it), so a slot read NULL has nothing to take; the
+	 * exchange is acq_rel for the same reason as in
+	 * spool__future_fail_pending. */
+	uint64_t w = atomic_load_explicit(&f->state, memory_order_relaxed);
+	if ((w & SPOOL__PH_MASK) != SPOOL__PH_RUNNING ||
+	    !atomic_load_explicit(&f->value, memory_order_relaxed))
+		return NULL;
+	return atomic_exchange_explicit(&f->value, NULL, memory_order_acq_rel);
+}
+
 /* A promise is a future made by spool_promise_new (one without ops) or by
  * spool_promise_new_driven (driven.c). Every
  * future with ops (a task's, a combinator's) is completed only by what

@@ -109,6 +109,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -558,14 +559,16 @@ void spool_mpi_result_free(spool_mpi_result *r)
 }
 
 /* Ends the task of future f (the executor's reference) with err (0: value
- * r). */
+ * r), and with the failure's message msg when there is one (NULL: a bare
+ * code). */
 static void task_end(spool_mpi_executor *ex, spool_future *f, int err,
-		     spool_mpi_result *r)
+		     spool_mpi_result *r, const char *msg)
 {
 	if (err == 0)
 		spool_promise_set_result(f, r);
-	else
-		spool_promise_set_error(f, err);
+	else if (!msg ||
+		 spool_promise_set_error_detail(f, err, msg, NULL, NULL) != 0)
+		spool_promise_set_error(f, err); /* a cancel, or no memory */
 	spool_future_release(f);
 	atomic_fetch_sub(&ex->outstanding, 1);
 }
@@ -575,27 +578,53 @@ static void qrec_end(spool_mpi_executor *ex, struct qrec *q, int err)
 {
 	free(q->msg);
 	q->msg = NULL;
-	task_end(ex, q->f, err, NULL);
+	task_end(ex, q->f, err, NULL, NULL);
 }
 
 /* ---- root: running a task itself ---------------------------------------- */
 
-/* Runs the function an entry names on its argument (at arg). */
-static int run_fn(const char *name, size_t name_len, const void *arg,
-		  size_t len, void **out, size_t *out_len)
+/* Runs fn, the function named name on this rank (NULL: there is none),
+ * on its argument (len bytes at arg). Returns its code, with its result in
+ * *out / *out_len, or on failure the failure's message there, as a
+ * RESULTS entry carries it: the bytes and their NUL (none: NULL and 0).
+ * The message is what the function recorded with spool_fail() for that
+ * code (taken back from the task this runs in, where spool_fail()
+ * records); whatever it recorded otherwise is dropped here, so that it
+ * cannot stick to the next function this task runs. */
+static int call_fn(spool_mpi_fn fn, const char *name, size_t name_len, int rank,
+		   const void *arg, size_t len, void **out, size_t *out_len)
 {
 	*out = NULL;
 	*out_len = 0;
-	spool_mpi_fn fn = spool__mpi_lookup(name, name_len);
-	if (!fn)
-		return SPOOL_MPI_ENOFN;
-	int rc = fn(arg, len, out, out_len);
-	if (rc != 0) {
+	int rc;
+	char *msg = NULL;
+	if (!fn) {
+		rc = SPOOL_MPI_ENOFN;
+		size_t n = name_len + 64;
+		msg = malloc(n);
+		if (msg)
+			snprintf(msg, n, "no function \"%.*s\" on rank %d",
+				 (int)name_len, name, rank);
+	} else {
+		rc = fn(arg, len, out, out_len);
+		if (rc == 0) {
+			(void)spool_fail_take(0); /* drops; always NULL */
+			return 0;
+		}
 		free(*out);
-		*out = NULL;
-		*out_len = 0;
+		msg = spool_fail_take(rc);
 	}
+	*out = msg;
+	*out_len = msg ? strlen(msg) + 1 : 0;
 	return rc;
+}
+
+/* Runs the function an entry names, as call_fn. */
+static int run_fn(const char *name, size_t name_len, int rank, const void *arg,
+		  size_t len, void **out, size_t *out_len)
+{
+	return call_fn(spool__mpi_lookup(name, name_len), name, name_len, rank,
+		       arg, len, out, out_len);
 }
 
 static int local_task(void *arg, void **result)
@@ -607,8 +636,10 @@ static int local_task(void *arg, void **result)
 	const char *name = (const char *)e + ENTRY_SIZE;
 	void *out = NULL;
 	size_t out_len = 0;
-	int rc = run_fn(name, e->name_len, name + ALIGN_UP(e->name_len),
-			(size_t)e->len, &out, &out_len);
+	int rc = run_fn(name, e->name_len, ex->rank,
+			name + ALIGN_UP(e->name_len), (size_t)e->len, &out,
+			&out_len);
+	const char *msg = rc ? out : NULL; /* a failure's message */
 	spool_mpi_result *r = NULL;
 	if (rc == 0) {
 		/* A block of one result, as a RESULTS message would be. */
@@ -627,8 +658,8 @@ static int local_task(void *arg, void **result)
 			rbuf_release(b); /* the result's reference stays */
 		}
 	}
+	task_end(ex, t->f, rc, r, msg);
 	free(out);
-	task_end(ex, t->f, rc, r);
 	free(t->msg);
 	free(t);
 	pthread_mutex_lock(&ex->mu);
@@ -661,7 +692,7 @@ static void dispatch_local(spool_mpi_executor *ex, struct qrec *q)
 	}
 	int err = pf ? spool_future_error(pf) : SPOOL_ENOMEM;
 	spool_future_release(pf);
-	task_end(ex, t->f, err, NULL);
+	task_end(ex, t->f, err, NULL, NULL);
 	free(t->msg);
 	free(t);
 credit:
@@ -718,7 +749,7 @@ static void dispatch_batch(spool_mpi_executor *ex, int r, struct qrec **qs,
 			struct slot *sl = &p->slots[p->free[p->nfree++]];
 			spool_future *f = sl->f;
 			sl->f = NULL;
-			task_end(ex, f, SPOOL_MPI_ECOMM, NULL);
+			task_end(ex, f, SPOOL_MPI_ECOMM, NULL, NULL);
 		}
 	}
 }
@@ -929,15 +960,22 @@ static int dispatch(spool_mpi_executor *ex)
 	return events;
 }
 
+/* Rank r has been silent for longer than the timeout: it is taken for
+ * lost, and the tasks it held fail with SPOOL_MPI_EPEER and a message that
+ * names it. */
 static void peer_lost(spool_mpi_executor *ex, int r)
 {
 	struct peer *p = &ex->peers[r];
 	p->dead = true;
+	char msg[96];
+	snprintf(msg, sizeof msg,
+		 "rank %d held this task and was silent for over %.1f s", r,
+		 (double)ex->timeout_ns / 1e9);
 	for (int i = 0; i < p->nslots; i++) {
 		spool_future *f = p->slots[i].f;
 		if (f) {
 			p->slots[i].f = NULL;
-			task_end(ex, f, SPOOL_MPI_EPEER, NULL);
+			task_end(ex, f, SPOOL_MPI_EPEER, NULL, msg);
 		}
 	}
 	p->nfree = 0;
@@ -976,10 +1014,15 @@ static void root_results(spool_mpi_executor *ex, struct peer *p, struct rbuf *b,
 		p->free[p->nfree++] = (int)slot;
 		count(&ex->st_results, 1);
 		if (code != 0) {
-			task_end(ex, t, code, NULL);
+			/* A failure's entry holds its message, if any, and
+			 * the message's NUL (call_fn). */
+			const char *m = (const char *)rec + ENTRY_SIZE;
+			task_end(ex, t, code, NULL,
+				 n && m[n - 1] == '\0' ? m : NULL);
 			continue;
 		}
-		task_end(ex, t, 0, rbuf_result(b, rec, rec + ENTRY_SIZE, n));
+		task_end(ex, t, 0, rbuf_result(b, rec, rec + ENTRY_SIZE, n),
+			 NULL);
 	}
 	rbuf_release(b);
 }
@@ -1203,26 +1246,17 @@ static int flush_outbox(spool_mpi_executor *ex, int64_t now)
 	return send_results(ex, w, now);
 }
 
-/* Runs w's function (looked up by name unless it is the one before). */
+/* Runs w's function (looked up by name unless it is the one before), as
+ * call_fn. */
 static void wtask_run(struct wtask *w, const struct wtask *prev,
 		      spool_mpi_fn *fn)
 {
-	w->out = NULL;
-	w->out_len = 0;
 	/* Tasks of one batch usually call one function: look it up once. */
 	if (!prev || prev->name_len != w->name_len ||
 	    memcmp(prev->name, w->name, w->name_len) != 0)
 		*fn = spool__mpi_lookup(w->name, w->name_len);
-	if (!*fn) {
-		w->code = SPOOL_MPI_ENOFN;
-		return;
-	}
-	w->code = (*fn)(w->arg, w->len, &w->out, &w->out_len);
-	if (w->code != 0) {
-		free(w->out);
-		w->out = NULL;
-		w->out_len = 0;
-	}
+	w->code = call_fn(*fn, w->name, w->name_len, w->b->ex->rank, w->arg,
+			  w->len, &w->out, &w->out_len);
 }
 
 /* A runner of the rank's own pool waits for the next batch before it

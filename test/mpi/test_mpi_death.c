@@ -69,6 +69,12 @@ START_TEST(a_killed_rank_fails_its_futures_and_nothing_hangs)
 	for (int i = 0; i < N; i++) {
 		int err = spool_future_error(fs[i]);
 		if (err == SPOOL_MPI_EPEER) {
+			/* The message names the rank that was lost. */
+			const char *m = spool_future_error_message(fs[i]);
+			ck_assert_ptr_nonnull(m);
+			ck_assert_msg(strncmp(m, "rank 2 held this task", 21) ==
+					      0,
+				      "message \"%s\"", m);
 			lost++;
 		} else {
 			ck_assert_int_eq(err, 0);

@@ -60,6 +60,30 @@ static int fail_fn(const void *arg, size_t len, void **out, size_t *out_len)
 	return code;
 }
 
+/* Fails with the code it is given and a message naming it and this rank,
+ * as any task does; its payload stays (and is freed) here. */
+static int fail_msg_fn(const void *arg, size_t len, void **out, size_t *out_len)
+{
+	int code;
+	memcpy(&code, arg, sizeof code);
+	(void)len, (void)out, (void)out_len;
+	return spool_fail_with(code, malloc(32), free,
+			       "bad input %d on rank %d", code,
+			       spool_mpi_test_rank());
+}
+
+/* Records a failure of code 55 with a message, then succeeds (an echo):
+ * the record must not stick to the next function of the same runner. */
+static int record_ok_fn(const void *arg, size_t len, void **out,
+			size_t *out_len)
+{
+	spool_fail(55, "recorded by a success");
+	*out = malloc(len);
+	memcpy(*out, arg, len);
+	*out_len = len;
+	return 0;
+}
+
 /* Sleeps the given number of ms and answers with its rank, then its start
  * and end times (CLOCK_MONOTONIC: one clock for the ranks of one
  * machine). */
@@ -115,6 +139,8 @@ static void register_all(void)
 {
 	ck_assert_int_eq(spool_mpi_register("fib", fib_fn), 0);
 	ck_assert_int_eq(spool_mpi_register("fail", fail_fn), 0);
+	ck_assert_int_eq(spool_mpi_register("fail_msg", fail_msg_fn), 0);
+	ck_assert_int_eq(spool_mpi_register("record_ok", record_ok_fn), 0);
 	ck_assert_int_eq(spool_mpi_register("sleep", sleep_fn), 0);
 	ck_assert_int_eq(spool_mpi_register("rank", rank_fn), 0);
 	ck_assert_int_eq(spool_mpi_register("echo", echo_fn), 0);
@@ -836,6 +862,100 @@ static void fail_mid_body(spool_mpi_executor *ex)
 	check_batched(ex, N);
 }
 
+/* A message read back: prefix, then a rank of the job, and nothing else. */
+static void check_message(spool_future *f, int code, const char *prefix)
+{
+	ck_assert_int_eq(spool_future_state(f), SPOOL_FAILED);
+	ck_assert_int_eq(spool_future_error(f), code);
+	const char *m = spool_future_error_message(f);
+	ck_assert_msg(m != NULL, "code %d came back without its message", code);
+	size_t n = strlen(prefix);
+	ck_assert_msg(strncmp(m, prefix, n) == 0, "message \"%s\"", m);
+	char *end;
+	long r = strtol(m + n, &end, 10);
+	ck_assert_msg(end != m + n && *end == '\0' && r >= 0 &&
+			      r < spool_mpi_test_size(),
+		      "message \"%s\"", m);
+	ck_assert_ptr_null(spool_future_error_payload(f));
+}
+
+/* In batches of mixed tasks: failures with a message bring it back with
+ * their code; a failure without one (code 55, right after a success that
+ * recorded a 55 of its own in the same runner) comes back without one; a
+ * name nobody has comes back with SPOOL_MPI_ENOFN and the message naming
+ * it. */
+static void messages_body(spool_mpi_executor *ex)
+{
+	enum { N = 96 };
+	spool_future *fs[N];
+	for (int i = 0; i < N; i++) {
+		int code = 40 + i % 50;
+		int bare = 55;
+		uint64_t v = (uint64_t)i;
+		switch (i % 4) {
+		case 0:
+			fs[i] = spool_mpi_submit(ex, "fail_msg", &code,
+						 sizeof code);
+			break;
+		case 1:
+			fs[i] = spool_mpi_submit(ex, "record_ok", &v, sizeof v);
+			break;
+		case 2:
+			fs[i] = spool_mpi_submit(ex, "fail", &bare,
+						 sizeof bare);
+			break;
+		default:
+			fs[i] = spool_mpi_submit(ex, "nosuch", &v, sizeof v);
+		}
+	}
+	spool_future *g = spool_gather(fs, N, SPOOL_RETURN_ERRORS);
+	SPOOL_MPI_TEST_WAIT(g);
+	for (int i = 0; i < N; i++) {
+		char want[64];
+		switch (i % 4) {
+		case 0:
+			snprintf(want, sizeof want, "bad input %d on rank ",
+				 40 + i % 50);
+			check_message(fs[i], 40 + i % 50, want);
+			break;
+		case 1:
+			check_echo_u64(fs[i], (uint64_t)i);
+			break;
+		case 2:
+			ck_assert_int_eq(spool_future_error(fs[i]), 55);
+			ck_assert_ptr_null(spool_future_error_message(fs[i]));
+			break;
+		default:
+			check_message(fs[i], SPOOL_MPI_ENOFN,
+				      "no function \"nosuch\" on rank ");
+		}
+		spool_future_release(fs[i]);
+	}
+	spool_future_release(g);
+}
+
+START_TEST(a_remote_failure_brings_its_message_back)
+{
+	/* The default pool, the root's own threads taking part. */
+	run_ex(NULL, messages_body);
+	/* Batches, from a loop, to ranks that run them on a pool thread. */
+	spool_mpi_executor_options o = batch_opts();
+	run_ex_on_loop(&o, messages_body);
+	/* Batches run on the workers' progress threads. */
+	o = batch_opts();
+	o.executor = spool_executor_inline();
+	run_ex(&o, messages_body);
+	/* Every task on the root: an executor of one rank each. */
+	register_all();
+	spool_mpi_executor *ex = NULL;
+	ck_assert_int_eq(spool_mpi_executor_create(&ex, MPI_COMM_SELF, NULL),
+			 0);
+	ck_assert(spool_mpi_executor_is_root(ex));
+	messages_body(ex);
+	spool_mpi_executor_destroy(ex);
+}
+END_TEST
+
 START_TEST(a_failing_task_or_unknown_name_in_a_batch_fails_alone)
 {
 	spool_mpi_executor_options o = batch_opts();
@@ -1167,6 +1287,7 @@ static Suite *make(void)
 	TCase *tc = spool_test_case("executor", 60);
 	tcase_add_test(tc, submitted_functions_run_and_their_bytes_come_back);
 	tcase_add_test(tc, remote_failure_comes_back_with_its_code);
+	tcase_add_test(tc, a_remote_failure_brings_its_message_back);
 	tcase_add_test(tc, a_name_the_rank_lacks_fails_with_enofn);
 	tcase_add_test(tc, idle_ranks_pull_work_so_a_busy_rank_takes_no_more);
 	tcase_add_test(tc, the_last_tasks_go_to_the_rank_that_runs_out_of_work);

@@ -220,6 +220,10 @@ static int wait_message(MPI_Comm comm, int source, int tag, int64_t deadline,
 struct rank_end {
 	MPI_Comm parent;
 	bool stopped; /* the stop message arrived */
+	/* The test seam CMP_MPI_RANK_FAIL_AFTER=n (see
+	 * cmp_mpi_farm_worker_main): rank 0 takes n task messages, then
+	 * reads the next as malformed. -1: off. */
+	long fail_after;
 };
 
 static void take_stop(struct rank_end *e)
@@ -244,8 +248,10 @@ static int r_recv(void *ctx, void *buf, size_t cap, size_t *len)
 		}
 		if (st.MPI_TAG != TAG_TASK ||
 		    MPI_Get_count(&st, MPI_BYTE, &count) != MPI_SUCCESS ||
-		    count < 0 || (size_t)count > cap)
+		    count < 0 || (size_t)count > cap || e->fail_after == 0)
 			return SPOOL_EINVAL;
+		if (e->fail_after > 0)
+			e->fail_after--;
 		if (MPI_Recv(buf, count, MPI_BYTE, 0, TAG_TASK, e->parent,
 			     MPI_STATUS_IGNORE) != MPI_SUCCESS)
 			return SPOOL_ESYS;
@@ -323,7 +329,18 @@ int cmp_mpi_farm_worker_main(void)
 		return 2;
 	}
 	MPI_Comm_set_errhandler(parent, MPI_ERRORS_RETURN);
-	struct rank_end e = {.parent = parent};
+	struct rank_end e = {.parent = parent, .fail_after = -1};
+	/* A test seam (compare_mpi.sh, case rankfail): the ranks inherit the
+	 * program's environment, and rank 0 of each spawn then fails its
+	 * loop after that many tasks, as it would on a malformed message, so
+	 * that the path of a rank that ends before its result is tested:
+	 * its bye, the program's error naming it, the drain to the end
+	 * message, and the next backends running on. */
+	const char *fail_env = getenv("CMP_MPI_RANK_FAIL_AFTER");
+	int me = -1;
+	MPI_Comm_rank(MPI_COMM_WORLD, &me);
+	if (fail_env && me == 0)
+		e.fail_after = atol(fail_env);
 	struct cmp_farm_endpoint ep = {.recv = r_recv,
 				       .send = r_send,
 				       .stop_requested = r_stop_requested,

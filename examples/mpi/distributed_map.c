@@ -12,6 +12,9 @@
  * in input order through a gather, like asyncio.gather over remote calls.
  * Part 2, as_completed: tasks of different lengths; each answer is handled
  * as it arrives, whichever rank ran it, like asyncio.as_completed.
+ * Part 3, a failure: a task given the wrong bytes fails on its rank with a
+ * message, which comes back with its code, like the exception a
+ * ProcessPoolExecutor worker raises.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -31,8 +34,9 @@ static int my_rank;
 static int square(const void *arg, size_t len, void **out, size_t *out_len)
 {
 	int64_t x;
-	if (len != sizeof x)
-		return 1; /* a task's own error code */
+	if (len != sizeof x) /* a task's own error code, and a message */
+		return spool_fail(1, "square wants %zu bytes, got %zu",
+				  sizeof x, len);
 	memcpy(&x, arg, sizeof x);
 	struct answer *a = malloc(sizeof *a);
 	if (!a)
@@ -104,7 +108,20 @@ static int root(spool_mpi_executor *ex)
 	spool_as_completed_destroy(it);
 	for (int i = 0; i < M; i++)
 		spool_future_release(gs[i]);
-	return seen == M ? 0 : 1;
+	if (seen != M)
+		return 1;
+
+	/* ---- a failure, with its message ---- */
+	int32_t small = 7;
+	f = spool_mpi_submit(ex, "square", &small, sizeof small);
+	spool_future_wait(f, 30 * SPOOL_NS_PER_S);
+	const char *why = spool_future_error_message(f);
+	printf("failure: code %d, \"%s\"\n", spool_future_error(f),
+	       why ? why : "(no message)");
+	int ok = spool_future_error(f) == 1 && why &&
+		 strcmp(why, "square wants 8 bytes, got 4") == 0;
+	spool_future_release(f);
+	return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv)

@@ -13,6 +13,10 @@
 #   stuck    a spawn that overstays its limit (CMP_MPI_SPAWN_LIMIT_MS=1):
 #            the mpi rows fail and say why, the other backends still run,
 #            and the program ends
+#   rankfail rank 0 of every spawn fails on its first task
+#            (CMP_MPI_RANK_FAIL_AFTER=0, a seam of the rank's loop): the
+#            mpi rows fail and name the rank, the other backends still
+#            run, and the program ends
 #
 # Open MPI 4.1 over an external PMIx 4 (Debian 12's) now and then never
 # returns from MPI_Comm_spawn; the program gives up on MPI after 20 s and
@@ -133,6 +137,30 @@ stuck)
 	printf '%s\n' "$out" | grep "lesson_fib" | grep -q \
 		'"error":".*did not return within 0.001 s' ||
 		fail "fib: the first failure does not give the limit: $out"
+	same_answers fib procs
+	same_answers hash procs
+	;;
+rankfail)
+	out=$(CMP_MPI_RANK_FAIL_AFTER=0 "$prog" --part 2 --json --quiet \
+		--workload fib,hash --backend seq,procs,mpi --runs 2 --tasks 8 \
+		--threads 2 --fib 15 --hash-kib 4 --hash-rounds 4)
+	rc=$?
+	if printf '%s\n' "$out" | grep -q 'MPI_Comm_spawn did not return'; then
+		echo "skipped: MPI_Comm_spawn never returned (Open MPI's" \
+			"launcher, see the top of this script): $out"
+		exit 77
+	fi
+	[ "$rc" = 1 ] || fail "exit status $rc, not 1: $out"
+	for w in fib hash; do
+		line=$(printf '%s\n' "$out" | grep "lesson_$w" |
+			grep '"backend":"mpi"')
+		[ -n "$line" ] || fail "$w: no mpi row in: $out"
+		printf '%s\n' "$line" |
+			grep -q '"error":"run 1 failed: [^"]*rank 0 ended before its result: SPOOL_EINVAL"' ||
+			fail "$w: no error naming rank 0's failure: $line"
+		printf '%s\n' "$line" | grep -q '"speedup"' &&
+			fail "$w: a failed row has a speedup: $line"
+	done
 	same_answers fib procs
 	same_answers hash procs
 	;;

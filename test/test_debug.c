@@ -637,6 +637,69 @@ START_TEST(a_wait_on_a_task_of_a_loop_nobody_runs_is_reported)
 }
 END_TEST
 
+static int pool_task_waits_forever(void *arg, void **result)
+{
+	(void)result;
+	return spool_future_wait(arg, SPOOL_FOREVER);
+}
+
+/* A loop task that sleeps 300 ms. */
+static int naps(void *arg, void **result)
+{
+	(void)arg, (void)result;
+	return spool_sleep(300 * MS);
+}
+
+START_TEST(a_pool_tasks_wait_on_a_task_of_a_loop_nobody_runs_is_reported)
+{
+	capture_on();
+	spool_loop *loop = spool_test_loop_new();
+	spool_future *t = spool_submit(spool_loop_executor(loop), quick, NULL);
+	spool_pool *p = spool_test_pool_new(2);
+	spool_future *w = spool_submit(spool_pool_executor(p),
+				       pool_task_waits_forever, t);
+	/* The worker finds nothing else to run: 100 ms into its blocking,
+	 * the report (looked for here for up to 30 s, however busy the
+	 * machine); its wait goes on, as without debug mode, until the loop
+	 * runs the task. */
+	int64_t until = spool_test_now_ns() + 30 * SPOOL_NS_PER_S;
+	while (count(SPOOL_DEBUG_HOPELESS_WAIT, spool_future_id(t)) == 0 &&
+	       spool_test_now_ns() < until)
+		spool_test_sleep_ns(5 * MS);
+	ck_assert(!spool_future_done(w));
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, t), 0);
+	ck_assert_int_eq(spool_future_wait(w, SPOOL_FOREVER), 0);
+	ck_assert_int_eq(spool_future_error(w), 0);
+	const struct captured *c = find(SPOOL_DEBUG_HOPELESS_WAIT,
+					spool_future_id(t));
+	ck_assert_int_eq(c->error, 0);
+	expect_in(c->message, "from a pool worker that");
+	expect_in(c->message, "no thread runs the task's loop");
+	ck_assert_int_eq(count(SPOOL_DEBUG_HOPELESS_WAIT, spool_future_id(t)),
+			 1);
+	/* A wait on a task of a loop that another thread runs is not
+	 * reported, though it blocks longer than 100 ms (the task sleeps
+	 * 300 ms). */
+	struct runner r;
+	runner_start(&r);
+	spool_future *t2 = spool_submit(spool_loop_executor(r.loop), naps,
+					NULL);
+	spool_future *w2 = spool_submit(spool_pool_executor(p),
+					pool_task_waits_forever, t2);
+	ck_assert_int_eq(spool_future_wait(w2, SPOOL_FOREVER), 0);
+	ck_assert_int_eq(spool_future_error(w2), 0);
+	ck_assert_int_eq(count(SPOOL_DEBUG_HOPELESS_WAIT, spool_future_id(t2)),
+			 0);
+	runner_end(&r);
+	spool_future_release(w2);
+	spool_future_release(t2);
+	spool_future_release(w);
+	spool_future_release(t);
+	spool_pool_destroy(p);
+	spool_loop_destroy(loop);
+}
+END_TEST
+
 /* ---- off, and the default sink ---------------------------------------- */
 
 START_TEST(with_debug_mode_off_nothing_is_reported)
@@ -761,6 +824,9 @@ static Suite *debug_suite(void)
 		tc,
 		a_wait_on_a_loop_stranded_on_the_waiting_thread_is_reported);
 	tcase_add_test(tc, a_wait_on_a_task_of_a_loop_nobody_runs_is_reported);
+	tcase_add_test(
+		tc,
+		a_pool_tasks_wait_on_a_task_of_a_loop_nobody_runs_is_reported);
 	tcase_add_test(tc, with_debug_mode_off_nothing_is_reported);
 	suite_add_tcase(s, tc);
 	return s;

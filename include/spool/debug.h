@@ -56,9 +56,11 @@
  *     on a loop task whose loop no thread is running. That last one is
  *     looked at once the wait has blocked 100 ms, so that a thread that
  *     is just about to start the loop is not reported: if the loop still
- *     is not running then, the report is made and the wait goes on. What
- *     each wait returns is unchanged. Pool workers' waits are not
- *     checked.
+ *     is not running then, the report is made and the wait goes on. A
+ *     pool task's wait on such a loop task is reported the same way,
+ *     once its worker has found nothing else to run for 100 ms (the
+ *     worker runs other tasks meanwhile, as it always does). What each
+ *     wait returns is unchanged.
  *
  * Reports go to the sink: by default one line on stderr per report,
  * "spool debug: <message>", or the function given to

@@ -200,14 +200,20 @@ static int block_checked(spool_future *f)
  * the loop has had time to (spool/debug.h). */
 #define DEBUG_IDLE_GRACE_NS (100 * SPOOL_NS_PER_MS)
 
-static void report_hopeless(spool_future *f, int err, const char *why)
+static void report_hopeless_by(spool_future *f, int err, const char *who,
+			       const char *why)
 {
 	char how[400];
-	snprintf(how, sizeof how, "from a thread that %s%s", why,
+	snprintf(how, sizeof how, "from %s that %s%s", who, why,
 		 err == SPOOL_EDEADLK     ? " (returns SPOOL_EDEADLK)"
 		 : err == SPOOL_ETIMEDOUT ? " (it can only time out)"
 					  : "");
 	spool__debug_hopeless(f, err, how);
+}
+
+static void report_hopeless(spool_future *f, int err, const char *why)
+{
+	report_hopeless_by(f, err, "a thread", why);
 }
 
 /* block_debug's answer when the wait is to go on as without debug mode. */
@@ -240,6 +246,23 @@ static __attribute__((noinline, cold)) int block_debug(spool_future *f,
 			   &f->state, memory_order_acquire)))
 		report_hopeless(f, 0, why);
 	return DEBUG_GO_ON;
+}
+
+bool spool__debug_worker_wait(spool_future *f, int64_t now, int64_t *first)
+{
+	if (!f->ops || !f->ops->debug_idle)
+		return true;
+	if (*first == 0) {
+		*first = now;
+		return false;
+	}
+	if (now - *first < DEBUG_IDLE_GRACE_NS)
+		return false;
+	const char *why = f->ops->debug_idle(f);
+	if (why && !spool__phase_final(atomic_load_explicit(
+			   &f->state, memory_order_acquire)))
+		report_hopeless_by(f, 0, "a pool worker", why);
+	return true;
 }
 
 /* A plain thread's wait: the check only where it can find something. Out

@@ -757,6 +757,31 @@ START_TEST(spool_fail_take_hands_back_the_message_on_every_executor)
 }
 END_TEST
 
+/* Takes back a detail while the seam fails the copy of its message. */
+static int takes_back_without_memory(void *arg, void **result)
+{
+	(void)result;
+	spool_fail_with(98, payload_new(), payload_free, "lost");
+	arm(1);
+	char *m = spool_fail_take(98);
+	*(bool *)arg = fired() && m == NULL && atomic_load(&freed) == 1;
+	free(m);
+	return 0;
+}
+
+START_TEST(spool_fail_take_without_memory_for_the_copy_is_null_and_drops)
+{
+	atomic_store(&freed, 0);
+	bool ok = false;
+	spool_future *f = spool_submit(spool_executor_inline(),
+				       takes_back_without_memory, &ok);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+	ck_assert(ok);
+	spool_future_release(f);
+	ck_assert_int_eq(atomic_load(&freed), 1);
+}
+END_TEST
+
 START_TEST(spool_fail_take_outside_a_task_is_null)
 {
 	ck_assert_ptr_null(spool_fail_take(98));
@@ -897,6 +922,9 @@ static Suite *fail_suite(void)
 	tcase_add_test(
 		tc, spool_fail_take_hands_back_the_message_on_every_executor);
 	tcase_add_test(tc, spool_fail_take_outside_a_task_is_null);
+	tcase_add_test(
+		tc,
+		spool_fail_take_without_memory_for_the_copy_is_null_and_drops);
 	tcase_add_test(
 		tc,
 		spool_fail_take_after_a_join_takes_what_its_halves_recorded);

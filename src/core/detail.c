@@ -126,7 +126,7 @@ char *spool_fail_take(int code)
 	char *m = NULL;
 	if (code != 0 && d->code == code && d->has_message) {
 		size_t n = strlen(d->message) + 1;
-		m = malloc(n); /* the caller's, to free() */
+		m = spool__malloc(n); /* the caller's, to free() */
 		if (m)
 			memcpy(m, d->message, n);
 	}

@@ -216,6 +216,16 @@ static void report_hopeless(spool_future *f, int err, const char *why)
 	report_hopeless_by(f, err, "a thread", why);
 }
 
+/* After the grace period: reports the wait of who on f if f is still not
+ * final and its completer is still idle (ops->debug_idle, not NULL). */
+static void report_if_idle(spool_future *f, const char *who)
+{
+	const char *why = f->ops->debug_idle(f);
+	if (why && !spool__phase_final(atomic_load_explicit(
+			   &f->state, memory_order_acquire)))
+		report_hopeless_by(f, 0, who, why);
+}
+
 /* block_debug's answer when the wait is to go on as without debug mode. */
 #define DEBUG_GO_ON 1
 
@@ -241,28 +251,26 @@ static __attribute__((noinline, cold)) int block_debug(spool_future *f,
 	int rc = sleep_until(f, grace < deadline ? grace : deadline);
 	if (rc == 0 || grace >= deadline)
 		return rc;
-	const char *why = f->ops->debug_idle(f);
-	if (why && !spool__phase_final(atomic_load_explicit(
-			   &f->state, memory_order_acquire)))
-		report_hopeless(f, 0, why);
+	report_if_idle(f, "a thread");
 	return DEBUG_GO_ON;
 }
 
-bool spool__debug_worker_wait(spool_future *f, int64_t now, int64_t *first)
+void spool__debug_worker_wait(spool_future *f, int64_t now, int64_t *first)
 {
-	if (!f->ops || !f->ops->debug_idle)
-		return true;
+	if (*first < 0)
+		return; /* looked already */
+	if (!f->ops || !f->ops->debug_idle) {
+		*first = -1; /* nothing to look at */
+		return;
+	}
 	if (*first == 0) {
 		*first = now;
-		return false;
+		return;
 	}
 	if (now - *first < DEBUG_IDLE_GRACE_NS)
-		return false;
-	const char *why = f->ops->debug_idle(f);
-	if (why && !spool__phase_final(atomic_load_explicit(
-			   &f->state, memory_order_acquire)))
-		report_hopeless_by(f, 0, "a pool worker", why);
-	return true;
+		return;
+	report_if_idle(f, "a pool worker");
+	*first = -1;
 }
 
 /* A plain thread's wait: the check only where it can find something. Out

@@ -127,12 +127,12 @@ bool spool__future_stuck(spool_future *f);
 /* Debug mode (spool/debug.h), a pool worker's wait on f, called each time
  * it is about to block for lack of anything to run, with the time now and
  * *first (0 at the wait's start: this call keeps the time of the first
- * block there): once the wait has blocked DEBUG_IDLE_GRACE_NS, reports it
- * as hopeless if f's completer is idle (ops->debug_idle: a loop task whose
- * loop no thread runs), as a plain thread's wait does. Returns true when
- * there is nothing more to look at for this wait (looked, or f has no
- * such op); the wait goes on either way. Never blocks. */
-bool spool__debug_worker_wait(spool_future *f, int64_t now, int64_t *first);
+ * block there, and -1 once there is nothing more to look at): once the
+ * wait has blocked DEBUG_IDLE_GRACE_NS, reports it as hopeless if f's
+ * completer is idle (ops->debug_idle: a loop task whose loop no thread
+ * runs), as a plain thread's wait does; the wait goes on either way.
+ * Never blocks. */
+void spool__debug_worker_wait(spool_future *f, int64_t now, int64_t *first);
 
 /* How many levels of futures' stuck ops spool__future_stuck() follows
  * (a gather of a gather of ...); deeper ones answer "not stuck". */

@@ -341,7 +341,6 @@ help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 	int64_t block_ns = HELP_BLOCK_MIN_NS;
 	int64_t look_at = 0, look_every = 0; /* the deadlock check's */
 	int64_t debug_first = 0; /* debug mode's hopeless-wait check */
-	bool debug_done = false;
 	unsigned c = BACKOFF_START;
 	for (;;) {
 		/* Acquire: when final, the outcome is visible to the caller. */
@@ -379,10 +378,8 @@ help_idle(struct spool__worker *w, spool_future *f, int64_t deadline)
 						: look_every;
 				look_at = now + look_every;
 			}
-			if (__builtin_expect(spool__debug_on(), 0) &&
-			    !debug_done)
-				debug_done = spool__debug_worker_wait(
-					f, now, &debug_first);
+			if (__builtin_expect(spool__debug_on(), 0))
+				spool__debug_worker_wait(f, now, &debug_first);
 			int64_t until = deadline - now > block_ns
 						? now + block_ns
 						: deadline;

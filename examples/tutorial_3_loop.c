@@ -9,7 +9,10 @@
  * delays. Submitted to a pool of one worker it runs on a thread:
  * spool_sleep() blocks the thread (time.sleep) and the naps run one after
  * another (never more than one asleep). The program checks those counts and
- * the loop's order, not the times, which it only prints (on stderr).
+ * the loop's order, not the times, which it only prints (on stderr). The
+ * order follows the delays only if the three timers were armed within
+ * 10 ms of each other (the smallest gap between two delays); when the
+ * machine stretched that, the order is printed but not checked.
  *
  * Then cancellation: a coroutine that gathers three naps is cancelled while
  * it waits; the cancel follows its await into the gather, which cancels the
@@ -32,6 +35,14 @@ static const int64_t delay_ms[NNAPS] = {30, 10, 20};
 static int finished[NNAPS];
 static atomic_int nfinished;
 static atomic_int sleeping, most_sleeping; /* naps asleep at once */
+static double armed_over_ms; /* from the first nap's start to the last's */
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 /* The same function on every executor: what spool_sleep() does depends on
  * where it runs. */
@@ -58,9 +69,14 @@ static int main_coro(void *arg, void **result)
 {
 	spool_executor *ex = arg;
 	spool_future *fs[NNAPS];
+	double t0 = now_ms();
 	for (intptr_t i = 0; i < NNAPS; i++)
 		fs[i] = spool_submit(ex, nap, (void *)i);
-	int err = 0;
+	/* Let the naps run first (asyncio.sleep(0)): each arms its timer and
+	 * suspends before this coroutine runs again. So nap i's deadline is
+	 * delay_ms[i] after a moment between t0 and now. */
+	int err = spool_sleep(0);
+	armed_over_ms = now_ms() - t0;
 	for (int i = 0; i < NNAPS; i++) {
 		int e = fs[i] ? spool_future_wait(fs[i], SPOOL_FOREVER)
 			      : SPOOL_ENOMEM;
@@ -130,13 +146,6 @@ static int cancelled_gather(bool shield)
 	return n;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Prints how many naps slept at once (and, on stderr, the time taken);
  * checks that count and, when want is not NULL, the order. */
 static int report(const char *where, int overlap, const int *want, double t0)
@@ -150,6 +159,18 @@ static int report(const char *where, int overlap, const int *want, double t0)
 	}
 	printf("\n");
 	fprintf(stderr, "%s: %.0f ms\n", where, now_ms() - t0);
+	/* The deadlines are in the order of the delays when every timer was
+	 * armed within the smallest gap between two delays (10 ms). A
+	 * machine busy enough to stretch that makes the order a matter of
+	 * when each nap started; it is then printed, not checked. */
+	if (want && armed_over_ms >= 10) {
+		fprintf(stderr,
+			"%s: the timers were armed over %.0f ms (a busy "
+			"machine, or a sanitizer's slow coroutine start), "
+			"so the order is not checked\n",
+			where, armed_over_ms);
+		want = NULL;
+	}
 	int ok = atomic_load(&nfinished) == NNAPS && most == overlap &&
 		 (!want || memcmp(finished, want, sizeof(finished)) == 0);
 	atomic_store(&nfinished, 0);

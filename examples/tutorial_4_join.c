@@ -8,16 +8,21 @@
  * in submission order, gather (plain, with SPOOL_RETURN_ERRORS, nested),
  * as_completed, wait (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED with
  * a timeout), wait_for, a task group, map and then. Every line it prints is
- * checked (orders, values, error codes); times are not checked, but the
- * orders that follow from the delays are, and a sanitizer build can stretch
- * a 5 ms sleep past a 10 ms one: hence the label below, which sanitizer
- * builds skip.
+ * checked (orders, values, error codes); times are not. What follows from
+ * the delays is checked only when the delays alone decide it: an order when
+ * the timers were armed within 5 ms of each other (the gap between jobs 3
+ * and 1), a job's cancellation when it was still asleep at the failure.
+ * When a busy machine or a sanitizer stretched that, the program says on
+ * stderr what it did not check and why.
  */
 /* ctest-labels: lesson */
+#define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <spool.h>
 
@@ -26,6 +31,9 @@
 #define JOB_ERROR 103 /* the failing job's task error */
 static const int64_t delay_ms[NJOBS] = {40, 10, 30, 5};
 static intptr_t value_of[NJOBS] = {0, 10, 20, 30}; /* job i's value */
+#define SMALLEST_GAP_MS 5      /* between two delays: job 3's and job 1's */
+static double armed_at[NJOBS]; /* when job i last armed its timer */
+static double failed_at;       /* when a failing job last failed */
 
 static spool_executor *ex; /* the loop's executor */
 static int failures;
@@ -38,25 +46,73 @@ static void check(int ok, const char *what)
 	}
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 /* An IO-bound job: sleeps its delay, then returns its value or fails. */
 static int job(void *arg, void **result)
 {
 	intptr_t a = (intptr_t)arg, i = a & 0xff;
+	armed_at[i] = now_ms(); /* its timer is due delay_ms[i] after this */
 	int err = spool_sleep(delay_ms[i] * SPOOL_NS_PER_MS);
 	if (err)
 		return err; /* SPOOL_ECANCELLED: the task ends CANCELLED */
-	if (a & FAIL)
+	if (a & FAIL) {
+		failed_at = now_ms();
 		return JOB_ERROR;
+	}
 	*result = &value_of[i];
 	return 0;
 }
 
-static void start_all(spool_future **fs, intptr_t fail_bits)
+/* Starts the four jobs, then lets them run first (asyncio.sleep(0)): each
+ * arms its timer and suspends before this coroutine runs again. Returns
+ * how long that took: job i's timer is due delay_ms[i] after a moment
+ * within it. */
+static double start_all(spool_future **fs, intptr_t fail_bits)
 {
+	double t0 = now_ms();
 	for (intptr_t i = 0; i < NJOBS; i++)
 		fs[i] = spool_submit(
 			ex, job,
 			(void *)(i | ((fail_bits >> i & 1) ? FAIL : 0)));
+	(void)spool_sleep(0);
+	return now_ms() - t0;
+}
+
+/* The jobs finish in the order of their delays only if their timers were
+ * armed within the smallest gap between two delays; a busy machine, or a
+ * sanitizer's slow coroutine start, can stretch that, and then a job that
+ * started late may rightly finish after a slower one. */
+static bool delays_decide_order(const char *what, double armed_over_ms)
+{
+	if (armed_over_ms < SMALLEST_GAP_MS)
+		return true;
+	fprintf(stderr,
+		"%s: the timers were armed over %.1f ms (%d ms or more), so "
+		"the order is not checked\n",
+		what, armed_over_ms, SMALLEST_GAP_MS);
+	return false;
+}
+
+/* Was job i surely still asleep when the failing job failed? Its timer was
+ * due after that moment. Otherwise a loop that woke late may have found
+ * both timers due at once and let job i finish too, before anything could
+ * react to the failure. */
+static bool asleep_at_failure(const char *what, int i)
+{
+	double due = armed_at[i] + delay_ms[i];
+	if (due > failed_at)
+		return true;
+	fprintf(stderr,
+		"%s: job %d's timer was due %.1f ms before job 3 failed: "
+		"it may rightly have finished, not checked\n",
+		what, i, failed_at - due);
+	return false;
 }
 
 static void settle_and_release(spool_future **fs, size_t n)
@@ -131,6 +187,7 @@ static int main_coro(void *arg, void **result)
 	g = spool_gather(fs, NJOBS, 0);
 	int gerr = spool_future_result(g, SPOOL_FOREVER, NULL);
 	int still_running = !spool_future_done(fs[0]);
+	bool job0_asleep = asleep_at_failure("gather", 0);
 	spool_future_release(g);
 	g = spool_gather(fs, NJOBS, SPOOL_RETURN_ERRORS);
 	check(spool_future_result(g, SPOOL_FOREVER, NULL) == 0,
@@ -142,7 +199,8 @@ static int main_coro(void *arg, void **result)
 	       gerr, still_running ? "yes" : "no");
 	printf("gather, RETURN_ERRORS:       slot errors %d %d %d %d\n",
 	       slot_err[0], slot_err[1], slot_err[2], slot_err[3]);
-	check(gerr == JOB_ERROR && still_running, "gather fails early");
+	check(gerr == JOB_ERROR && (still_running || !job0_asleep),
+	      "gather fails early");
 	check(!slot_err[0] && !slot_err[1] && !slot_err[2] &&
 		      slot_err[3] == JOB_ERROR,
 	      "slot errors");
@@ -163,7 +221,8 @@ static int main_coro(void *arg, void **result)
 	settle_and_release(fs, NJOBS);
 
 	/* 6. as_completed: each result handled the moment it arrives. */
-	start_all(fs, 0);
+	bool check_order = delays_decide_order("as_completed",
+					       start_all(fs, 0));
 	spool_as_completed *it;
 	check(spool_as_completed_create(&it, fs, NJOBS, SPOOL_FOREVER) == 0,
 	      "as_completed create");
@@ -175,18 +234,20 @@ static int main_coro(void *arg, void **result)
 	spool_as_completed_destroy(it);
 	settle_and_release(fs, NJOBS);
 	print_order("as_completed:", order, k);
-	check(k == NJOBS && !memcmp(order, by_delay, sizeof(order)),
+	check(k == NJOBS &&
+		      (!check_order || !memcmp(order, by_delay, sizeof(order))),
 	      "as_completed order");
 
 	/* 7. wait: FIRST_COMPLETED returns once one is final; FIRST_EXCEPTION
 	 * once one FAILED; ALL_COMPLETED with a timeout reports what is still
 	 * pending (here a promise nobody completes) and cancels nothing. */
-	start_all(fs, 1 << 2);
+	check_order = delays_decide_order("wait FIRST_COMPLETED",
+					  start_all(fs, 1 << 2));
 	bool done[NJOBS + 1];
 	size_t nd, np;
 	check(spool_wait(fs, NJOBS, SPOOL_FIRST_COMPLETED, SPOOL_FOREVER, done,
 			 &nd, &np) == 0 &&
-		      nd >= 1 && done[3],
+		      nd >= 1 && (!check_order || done[3]),
 	      "FIRST_COMPLETED");
 	printf("wait FIRST_COMPLETED:        job 3 done: %s\n",
 	       done[3] ? "yes" : "no");
@@ -222,7 +283,10 @@ static int main_coro(void *arg, void **result)
 	      "wait_for");
 	spool_future_release(f);
 
-	/* 9. A task group: job 3 fails at 5 ms and cancels the others. */
+	/* 9. A task group: job 3 fails at 5 ms and cancels the others. As
+	 * asyncio's TaskGroup, it does so in the loop's next iteration, so
+	 * that jobs woken in the same one as job 3 finish as they would:
+	 * every job still asleep when job 3 failed must end CANCELLED. */
 	spool_group *grp;
 	check(spool_group_create(&grp, ex, 0) == 0, "group create");
 	spool_future *t[NJOBS];
@@ -231,15 +295,19 @@ static int main_coro(void *arg, void **result)
 				  &t[i]);
 	int jerr = spool_group_join(grp, SPOOL_FOREVER);
 	int ncancelled = 0;
+	bool asleep_ones_cancelled = true;
 	for (int i = 0; i < NJOBS; i++) {
-		ncancelled += spool_future_state(t[i]) == SPOOL_CANCELLED;
+		bool c = spool_future_state(t[i]) == SPOOL_CANCELLED;
+		ncancelled += c;
+		if (i != 3 && asleep_at_failure("task group", i) && !c)
+			asleep_ones_cancelled = false;
 		spool_future_release(t[i]);
 	}
 	printf("task group, job 3 fails:     join %d, %zu failure, %d "
 	       "cancelled\n",
 	       jerr, spool_group_failures(grp), ncancelled);
 	check(jerr == JOB_ERROR && spool_group_failures(grp) == 1 &&
-		      ncancelled == 3,
+		      asleep_ones_cancelled,
 	      "group");
 	spool_group_destroy(grp);
 	return 0;

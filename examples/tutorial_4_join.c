@@ -15,7 +15,6 @@
  * When a busy machine or a sanitizer stretched that, the program says on
  * stderr what it did not check and why.
  */
-/* ctest-labels: lesson */
 #define _POSIX_C_SOURCE 200809L
 #include <stdbool.h>
 #include <stdint.h>

@@ -338,10 +338,13 @@ START_TEST(wait_forever_returns_when_another_thread_completes)
 {
 	spool_future *f = spool_promise_new();
 	pthread_t t;
-	pthread_create(&t, NULL, complete_later, f);
+	/* t0 before the thread exists: its 20 ms sleep starts later, and the
+	 * completion after it, so the wait lasts at least 20 ms from t0
+	 * however late this thread or that one is scheduled. */
 	int64_t t0 = spool_test_now_ns();
+	pthread_create(&t, NULL, complete_later, f);
 	ck_assert_int_eq(spool_future_wait(f, SPOOL_FOREVER), 0);
-	ck_assert_int_ge(spool_test_now_ns() - t0, 15 * SPOOL_NS_PER_MS);
+	ck_assert_int_ge(spool_test_now_ns() - t0, 20 * SPOOL_NS_PER_MS);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
 	ck_assert_ptr_eq(spool_future_value(f), &V2);
 	pthread_join(t, NULL);

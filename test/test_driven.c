@@ -83,10 +83,16 @@ START_TEST(a_plain_wait_polls_until_its_poll_completes_the_promise)
 }
 END_TEST
 
+/* Completes d->f once the waiter has polled until poll said stop and left
+ * (or, were it to poll on past the give-up, at its sixth poll), so that the
+ * completion finds it past its polls however the threads are scheduled. */
 static void *complete_later(void *arg)
 {
 	struct drv *d = arg;
-	spool_test_sleep_ns(20 * SPOOL_NS_PER_MS);
+	int64_t end = spool_test_now_ns() + BOUND;
+	while (atomic_load(&d->leaves) == 0 && atomic_load(&d->polls) <= 5 &&
+	       spool_test_now_ns() < end)
+		spool_test_sleep_ns(SPOOL_NS_PER_MS / 10);
 	ck_assert_int_eq(spool_promise_set_error(d->f, 42), 0);
 	return NULL;
 }
@@ -294,13 +300,22 @@ END_TEST
 struct later {
 	spool_future **fs;
 	int n;
+	spool_future *g; /* the future the test thread waits on */
+	struct drv *d;   /* the driven input's driver */
 };
 
-/* After 30 ms, completes fs[n-1] (the driven one), then the others. */
+/* Once the test thread is in its wait on g, either polling the driven
+ * input or asleep on g's futex, completes fs[n-1] (the driven one), then
+ * the others: a completion before the wait began would leave it nothing to
+ * poll, and its poll count would say nothing. */
 static void *complete_later_all(void *arg)
 {
 	struct later *l = arg;
-	spool_test_sleep_ns(30 * SPOOL_NS_PER_MS);
+	int64_t end = spool_test_now_ns() + BOUND;
+	while (atomic_load(&l->d->polls) == 0 &&
+	       !(atomic_load(&l->g->state) & SPOOL__WAITERS) &&
+	       spool_test_now_ns() < end)
+		spool_test_sleep_ns(SPOOL_NS_PER_MS / 10);
 	for (int i = l->n - 1; i >= 0; i--)
 		ck_assert_int_eq(spool_promise_set_result(l->fs[i], NULL), 0);
 	return NULL;
@@ -331,7 +346,7 @@ START_TEST(combinators_look_for_a_driven_input_among_the_first_pending_ones)
 				      : (i == PLAIN ? d->f : fs[i]);
 		spool_future *g = spool_gather(in, PLAIN + 1,
 					       SPOOL_RETURN_ERRORS);
-		struct later l = {order, PLAIN + 1};
+		struct later l = {order, PLAIN + 1, g, d};
 		pthread_t t;
 		pthread_create(&t, NULL, complete_later_all, &l);
 		ck_assert_int_eq(spool_future_wait(g, BOUND), 0);

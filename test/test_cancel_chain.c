@@ -33,6 +33,12 @@ static int sleep_ms_task(void *arg, void **result)
 	return rc;
 }
 
+/* Waits for the promise arg and gives its value. */
+static int gate_task(void *arg, void **result)
+{
+	return spool_future_result(arg, SPOOL_FOREVER, result);
+}
+
 static void cancel_cb(spool_loop *loop, void *arg)
 {
 	(void)loop;
@@ -44,6 +50,7 @@ static void cancel_cb(spool_loop *loop, void *arg)
 struct outer {
 	spool_executor *ex;
 	intptr_t child_ms;
+	spool_future *gate; /* if set, the children wait for it instead */
 	bool shield;
 	spool_future *child[3];
 	spool_future *gather;
@@ -55,7 +62,9 @@ static int outer_task(void *arg, void **result)
 	struct outer *o = arg;
 	(void)result;
 	for (int i = 0; i < 3; i++)
-		o->child[i] = submit(o->ex, sleep_ms_task, (void *)o->child_ms);
+		o->child[i] = o->gate ? submit(o->ex, gate_task, o->gate)
+				      : submit(o->ex, sleep_ms_task,
+					       (void *)o->child_ms);
 	o->gather = spool_gather(o->child, 3, 0);
 	spool_future *w = o->shield ? spool_shield(o->gather)
 				    : spool_future_retain(o->gather);
@@ -102,11 +111,13 @@ START_TEST(
 	a_shielded_gather_keeps_its_children_running_when_the_awaiter_is_cancelled)
 {
 	/* asyncio: outer awaits shield(gather(...)); outer.cancel() cancels
-	 * the shield only: the children run on and finish. */
+	 * the shield only: the children run on and finish. They wait for a
+	 * gate opened only after the checks that they still run, so those
+	 * hold however late the loop runs. */
 	spool_loop *loop = spool_test_loop_new();
-	struct outer o = {.ex = spool_loop_executor(loop),
-			  .child_ms = 50,
-			  .shield = true};
+	spool_future *gate = spool_promise_new();
+	struct outer o = {
+		.ex = spool_loop_executor(loop), .gate = gate, .shield = true};
 	spool_future *f = submit(o.ex, outer_task, &o);
 	ck_assert_int_eq(
 		spool_loop_call_later(loop, 2 * MS, cancel_cb, f, NULL), 0);
@@ -118,6 +129,7 @@ START_TEST(
 		ck_assert(!spool_future_cancel_requested(o.child[i]));
 	}
 	ck_assert(!spool_future_done(o.gather));
+	ck_assert_int_eq(spool_promise_set_result(gate, (void *)50), 0);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, o.gather), 0);
 	for (size_t i = 0; i < 3; i++) {
 		void *v;
@@ -125,6 +137,7 @@ START_TEST(
 		ck_assert_ptr_eq(v, (void *)50);
 	}
 	outer_release(&o);
+	spool_future_release(gate);
 	spool_future_release(f);
 	spool_loop_destroy(loop);
 }

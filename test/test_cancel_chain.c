@@ -376,6 +376,7 @@ struct owner {
 	int fail0;
 	spool_future *a;
 	int a_rc;
+	spool_future *never; /* what a waits for: nobody completes it */
 };
 
 static int64_t now(void)
@@ -385,10 +386,14 @@ static int64_t now(void)
 
 static struct owner *the_owner;
 
+/* Waits for what never comes, so the group's cancel always finds it
+ * waiting, however late the loop runs; 20 s at most, so that a cancel that
+ * does not come fails the test instead of hanging it. */
 static int task_a(void *arg, void **result)
 {
 	(void)arg, (void)result;
-	the_owner->a_rc = spool_sleep(300 * MS);
+	the_owner->a_rc = spool_future_wait(the_owner->never,
+					    20 * SPOOL_NS_PER_S);
 	return the_owner->a_rc;
 }
 
@@ -422,10 +427,11 @@ START_TEST(
 	a_groups_first_failure_cancels_the_sleeping_owner_and_join_reports_it)
 {
 	/* asyncio.TaskGroup: the body sleeping 0.5 s is cancelled when b
-	 * fails at 0.1 s; a (0.3 s) is cancelled; the group raises b's
-	 * error. */
+	 * fails at 0.1 s; a (waiting for what never comes) is cancelled; the
+	 * group raises b's error. */
 	spool_loop *loop = spool_test_loop_new();
-	struct owner o = {.ex = spool_loop_executor(loop)};
+	struct owner o = {.ex = spool_loop_executor(loop),
+			  .never = spool_promise_new()};
 	the_owner = &o;
 	spool_future *f = submit(o.ex, owner_task, &o);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, f), 7);
@@ -445,6 +451,8 @@ START_TEST(
 		ck_assert_int_ge(o.woke, o.b_failed);
 		ck_assert_int_lt(o.woke - o.t0, 500 * MS);
 	}
+	ck_assert_int_eq(spool_future_state(o.never), SPOOL_PENDING);
+	spool_future_release(o.never);
 	spool_future_release(o.a);
 	spool_future_release(f);
 	spool_loop_destroy(loop);

@@ -248,13 +248,14 @@ START_TEST(a_blocking_wait_is_a_wait_slice_named_after_the_awaited_label)
 	p->label = "gather"; /* as a combinator labels its internal future */
 	spool_future *q = spool_promise_new();
 	ck_assert_int_eq(spool_trace_start(tmp("wait.json")), 0);
-	pthread_t th;
-	pthread_create(&th, NULL, complete_later, p);
+	/* p completes 20 ms after this thread blocks on it. */
+	struct later c = {.promise = p, .blocked_on = p};
+	later_start(&c);
 	ck_assert_int_eq(spool_future_wait(p, SPOOL_FOREVER), 0);
 	ck_assert_int_eq(spool_future_wait(q, SPOOL_NS_PER_MS),
 			 SPOOL_ETIMEDOUT);
 	ck_assert_int_eq(spool_future_wait(p, SPOOL_FOREVER), 0); /* done */
-	pthread_join(th, NULL);
+	later_join(&c);
 	ck_assert_int_eq(spool_trace_stop(), 0);
 
 	struct trace t;

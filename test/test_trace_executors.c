@@ -157,17 +157,17 @@ START_TEST(reused_stamps_never_skip_callbacks_or_blocked_waits)
 	ck_assert_int_eq(spool_future_error(parent), 0);
 	ck_assert_int_eq(spool_future_wait(x.b, SPOOL_FOREVER), 0);
 
-	/* 2. A task's helping wait that ends 20 ms later, after the worker
-	 * found nothing to help with and blocked. */
+	/* 2. A task's helping wait that ends 20 ms after the worker found
+	 * nothing to help with and blocked (pr's WAITERS flag says so). */
 	spool_future *pr = spool_promise_new();
 	pr->label = "promise";
+	struct later c = {.promise = pr, .blocked_on = pr};
+	later_start(&c);
 	spool_future *w = spool_submit_labeled(ex, wait_on_promise, pr,
 					       "waiter");
-	pthread_t th;
-	pthread_create(&th, NULL, complete_later, pr);
 	ck_assert_int_eq(spool_future_wait(w, SPOOL_FOREVER), 0);
 	ck_assert_int_eq(spool_future_error(w), 0);
-	pthread_join(th, NULL);
+	later_join(&c);
 	ck_assert_int_eq(spool_pool_shutdown(p, SPOOL_SHUTDOWN_WAIT), 0);
 	spool_pool_destroy(p);
 	ck_assert_int_eq(spool_trace_stop(), 0);
@@ -195,7 +195,9 @@ START_TEST(reused_stamps_never_skip_callbacks_or_blocked_waits)
 }
 END_TEST
 
-/* A combinator's wait is named after the combinator (combinators.h). */
+/* A combinator's wait is named after the combinator (combinators.h). Each
+ * input completes 20 ms after this thread blocks in the combinator's wait
+ * (for the gather, on g; the others wait on futures of their own). */
 START_TEST(combinator_waits_are_named_after_the_combinator)
 {
 	static const char *const names[] = {
@@ -203,9 +205,11 @@ START_TEST(combinator_waits_are_named_after_the_combinator)
 		"wait: as_completed", "wait: task group"};
 	enum { N = sizeof names / sizeof names[0] };
 	spool_future *p[N];
-	pthread_t th[N];
-	for (int i = 0; i < N; i++)
+	struct later c[N];
+	for (int i = 0; i < N; i++) {
 		ck_assert_ptr_nonnull(p[i] = spool_promise_new());
+		c[i] = (struct later){.promise = p[i], .tid = my_tid()};
+	}
 	spool_pool *pool;
 	spool_pool_options o = SPOOL_POOL_OPTIONS_INIT;
 	o.workers = 1;
@@ -213,10 +217,11 @@ START_TEST(combinator_waits_are_named_after_the_combinator)
 	ck_assert_int_eq(spool_trace_start(tmp("comb.json")), 0);
 
 	spool_future *g = spool_gather(&p[0], 1, 0);
-	pthread_create(&th[0], NULL, complete_later, p[0]);
+	c[0].blocked_on = g;
+	later_start(&c[0]);
 	ck_assert_int_eq(spool_future_wait(g, SPOOL_FOREVER), 0);
 
-	pthread_create(&th[1], NULL, complete_later, p[1]);
+	later_start(&c[1]);
 	ck_assert_int_eq(spool_wait(&p[1], 1, SPOOL_FIRST_COMPLETED,
 				    SPOOL_FOREVER, NULL, NULL, NULL),
 			 0);
@@ -224,7 +229,7 @@ START_TEST(combinator_waits_are_named_after_the_combinator)
 	spool_as_completed *it;
 	ck_assert_int_eq(
 		spool_as_completed_create(&it, &p[2], 1, SPOOL_FOREVER), 0);
-	pthread_create(&th[2], NULL, complete_later, p[2]);
+	later_start(&c[2]);
 	spool_future *next;
 	ck_assert_int_eq(spool_as_completed_next(it, &next, NULL), 0);
 	ck_assert_ptr_eq(next, p[2]);
@@ -234,11 +239,11 @@ START_TEST(combinator_waits_are_named_after_the_combinator)
 	ck_assert_int_eq(spool_group_create(&gr, spool_pool_executor(pool), 0),
 			 0);
 	ck_assert_int_eq(spool_group_spawn(gr, wait_on_promise, p[3], NULL), 0);
-	pthread_create(&th[3], NULL, complete_later, p[3]);
+	later_start(&c[3]);
 	ck_assert_int_eq(spool_group_join(gr, SPOOL_FOREVER), 0);
 	spool_group_destroy(gr);
 	for (int i = 0; i < N; i++)
-		pthread_join(th[i], NULL);
+		later_join(&c[i]);
 	ck_assert_int_eq(spool_trace_stop(), 0);
 	spool_pool_destroy(pool);
 

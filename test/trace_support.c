@@ -2,6 +2,8 @@
 /* The trace suites' shared helpers: see trace_support.h. */
 #include "trace_support.h"
 
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/future_impl.h"
 #include "json.h"
 
 /* ck_assert_msg for checks made once per event: Check is called only when
@@ -520,9 +523,63 @@ void submit_inline(int n, const char *label)
 	}
 }
 
-void *complete_later(void *arg)
+/* Whether thread tid of this process sleeps in core's futex wait on a
+ * future's state word (core/wait.c, sleep_until: FUTEX_WAIT_BITSET_PRIVATE
+ * with an expected word that has WAITERS and a phase not final). The
+ * kernel shows a sleeping thread's system call and its arguments; a thread
+ * that runs shows "running". */
+static bool asleep_on_a_future(long tid)
 {
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	ssize_t len = read(fd, line, sizeof line - 1);
+	close(fd);
+	if (len <= 0)
+		return false;
+	line[len] = '\0';
+	long nr;
+	unsigned long addr, op, expected;
+	if (sscanf(line, "%ld %lx %lx %lx", &nr, &addr, &op, &expected) != 4)
+		return false;
+	return nr == SYS_futex && op == FUTEX_WAIT_BITSET_PRIVATE &&
+	       (expected & SPOOL__WAITERS) && !spool__phase_final(expected);
+}
+
+static bool waiter_blocked(const struct later *l)
+{
+	if (l->blocked_on)
+		return atomic_load_explicit(&l->blocked_on->state,
+					    memory_order_acquire) &
+		       SPOOL__WAITERS;
+	return asleep_on_a_future(l->tid);
+}
+
+static void *later_main(void *arg)
+{
+	struct later *l = arg;
+	int64_t until = spool_test_now_ns() + 10 * SPOOL_NS_PER_S;
+	while (!waiter_blocked(l)) {
+		if (spool_test_now_ns() >= until) {
+			fprintf(stderr, "the waiter was not seen blocked in "
+					"10 s: completing its promise now\n");
+			break;
+		}
+		spool_test_sleep_ns(50000); /* 50 us */
+	}
 	spool_test_sleep_ns(20 * SPOOL_NS_PER_MS);
-	spool_promise_set_result(arg, NULL);
+	spool_promise_set_result(l->promise, NULL);
 	return NULL;
+}
+
+void later_start(struct later *l)
+{
+	ck_assert_int_eq(pthread_create(&l->thread, NULL, later_main, l), 0);
+}
+
+void later_join(struct later *l)
+{
+	ck_assert_int_eq(pthread_join(l->thread, NULL), 0);
 }

@@ -15,6 +15,7 @@
 #ifndef SPOOL_TEST_TRACE_SUPPORT_H
 #define SPOOL_TEST_TRACE_SUPPORT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -120,8 +121,32 @@ int ok_task(void *arg, void **result);
 /* Runs n ok_task tasks labelled label on the inline executor. */
 void submit_inline(int n, const char *label);
 
-/* A thread body: sleeps 20 ms, then completes the promise arg. */
-void *complete_later(void *arg);
+/* A thread that completes a promise (with NULL) 20 ms after the waiter
+ * is seen blocked in its wait, so that the wait slice lasts at least 20 ms
+ * however late the waiter gets a CPU. (A completion 20 ms after the
+ * completer's own start may come while the waiter has not begun to wait,
+ * or has only begun: a slice too short, or none at all.) */
+struct later {
+	spool_future *promise;
+	/* Who waits, one of:
+	 *   blocked_on: the future the waiter blocks on, seen blocked once
+	 *     its WAITERS flag is set (only a blocking waiter sets it, after
+	 *     its wait slice began and right before it sleeps);
+	 *   tid (blocked_on NULL): the waiting thread, when the future it
+	 *     blocks on is a combinator's own: seen blocked once it sleeps in
+	 *     core's futex wait on a future's state word
+	 *     (/proc/self/task/tid/syscall), which only a blocking
+	 *     spool_future_wait() does, inside its wait slice. */
+	spool_future *blocked_on;
+	long tid;
+	pthread_t thread;
+};
+
+/* Starts l's thread. If the waiter is not seen blocked within 10 s, it
+ * says so on stderr and completes the promise anyway, so that a wait that
+ * never blocks fails the test's checks instead of hanging it. */
+void later_start(struct later *l);
+void later_join(struct later *l);
 
 /* Threads that record until stop is set, counting in tasks. */
 struct hammer {

@@ -27,6 +27,33 @@ MPI_Comm spool_mpi_test_comm(void)
 	return c;
 }
 
+/* Futures alive when the running test started: a test that failed
+ * earlier may have left some (the last check of test_main reports them). */
+static long live_at_start_;
+
+static void step_setup(void)
+{
+	MPI_Barrier(MPI_COMM_WORLD);
+	live_at_start_ = spool_debug_live_futures();
+}
+
+static void step_teardown(void)
+{
+	long live = spool_debug_live_futures();
+	ck_assert_msg(live >= 0 && live <= live_at_start_,
+		      "%ld future(s) alive at the end of the test, %ld at its "
+		      "start (-1 means the build lacks SPOOL_DEBUG_COUNTERS)",
+		      live, live_at_start_);
+}
+
+TCase *spool_mpi_test_case(const char *name, double timeout_s)
+{
+	TCase *tc = tcase_create(name);
+	tcase_add_checked_fixture(tc, step_setup, step_teardown);
+	tcase_set_timeout(tc, timeout_s);
+	return tc;
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;

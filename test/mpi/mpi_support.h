@@ -32,6 +32,19 @@ int spool_mpi_test_main(int argc, char **argv, Suite *(*make)(void),
 int spool_mpi_test_main_lossy(int argc, char **argv, Suite *(*make)(void),
 			      int min_ranks, unsigned limit_s);
 
+/* A TCase for a suite that every rank runs in step (not a lossy one):
+ * each test starts with a barrier on MPI_COMM_WORLD, so that every rank
+ * runs it together, and its checked teardown fails the test that left a
+ * future alive (more than there were when it started). Its setup never
+ * fails, so no rank leaves out a test that the others run: the plain
+ * fixture's setup failed on the one rank that had leaked a future in an
+ * earlier test, which then skipped each test that followed while the
+ * others ran them, and waited for it in their MPI calls. A test whose
+ * ranks talk still ends its conversation before it checks what may fail:
+ * a rank left waiting in an MPI call for a message that a failed rank
+ * never sends is ended only by the watchdog. */
+TCase *spool_mpi_test_case(const char *name, double timeout_s);
+
 int spool_mpi_test_rank(void);
 int spool_mpi_test_size(void);
 

@@ -994,7 +994,7 @@ END_TEST
 static Suite *make(void)
 {
 	Suite *s = suite_create("mpi_requests");
-	TCase *tc = spool_test_case("requests", 60);
+	TCase *tc = spool_mpi_test_case("requests", 60);
 	tcase_add_test(tc, request_future_completes_with_its_status);
 	tcase_add_test(tc, null_request_is_done_at_once_with_an_empty_status);
 	tcase_add_test(tc, bad_input_gives_failed_futures_not_null);

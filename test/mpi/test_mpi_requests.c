@@ -158,9 +158,15 @@ START_TEST(gather_over_receives_from_every_rank)
 }
 END_TEST
 
-/* Rank 0 asks every other rank; rank r answers after (n - r) * 30 ms, so
- * the replies come in reverse rank order, and as_completed hands them
- * back in that order, with their input index. */
+/* Rank 0 asks every other rank, one at a time from the last down: rank r
+ * answers when told, and rank 0 tells rank r - 1 only once as_completed
+ * has handed back r's reply. The replies thus complete in reverse rank
+ * order, each while the requests before it in the array are pending, and
+ * as_completed hands them back in that order, with their input index (an
+ * iterator in input order would wait for rank 1, never told, until its
+ * deadline). Replies apart by mere delays could come in one pass, which
+ * reports them in index order. Rank 0 tells every rank before it checks
+ * anything, so that a failure leaves none waiting. */
 START_TEST(as_completed_hands_back_replies_in_arrival_order)
 {
 	MPI_Comm c = spool_mpi_test_comm();
@@ -169,36 +175,43 @@ START_TEST(as_completed_hands_back_replies_in_arrival_order)
 	if (me == 0) {
 		int *vals = calloc((size_t)n, sizeof *vals);
 		spool_future **fs = calloc((size_t)n, sizeof *fs);
+		int *rcs = calloc((size_t)n, sizeof *rcs);
+		size_t *got = calloc((size_t)n, sizeof *got);
 		for (int r = 1; r < n; r++)
 			fs[r - 1] = irecv(e, &vals[r], sizeof(int), r, 2, c,
 					  NULL);
-		int go = 1;
-		for (int r = 1; r < n; r++)
-			MPI_Send(&go, 1, MPI_INT, r, 3, c);
 		spool_as_completed *it;
 		ck_assert_int_eq(spool_as_completed_create(&it, fs,
 							   (size_t)n - 1,
 							   10 * SPOOL_NS_PER_S),
 				 0);
+		int go = 1;
 		for (int k = 0; k < n - 1; k++) {
-			spool_future *f;
-			size_t idx;
-			ck_assert_int_eq(spool_as_completed_next(it, &f, &idx),
-					 0);
-			ck_assert_ptr_eq(f, fs[idx]);
-			/* the latest rank answers first */
-			ck_assert_uint_eq(idx, (size_t)(n - 2 - k));
-			ck_assert_int_eq(vals[idx + 1], 100 + (int)idx + 1);
+			/* the k-th reply is asked of rank n - 1 - k */
+			MPI_Send(&go, 1, MPI_INT, n - 1 - k, 3, c);
+			spool_future *f = NULL;
+			got[k] = SIZE_MAX;
+			rcs[k] = spool_as_completed_next(it, &f, &got[k]);
+			if (rcs[k] == 0 && f != fs[got[k]])
+				rcs[k] = -1;
 		}
 		spool_as_completed_destroy(it);
+		for (int k = 0; k < n - 1; k++) {
+			ck_assert_int_eq(rcs[k], 0);
+			/* the latest rank answers first */
+			ck_assert_uint_eq(got[k], (size_t)(n - 2 - k));
+			ck_assert_int_eq(vals[got[k] + 1],
+					 100 + (int)got[k] + 1);
+		}
 		for (int r = 1; r < n; r++)
 			spool_future_release(fs[r - 1]);
+		free(got);
+		free(rcs);
 		free(vals);
 		free(fs);
 	} else {
 		int go;
 		MPI_Recv(&go, 1, MPI_INT, 0, 3, c, MPI_STATUS_IGNORE);
-		usleep((useconds_t)(n - me) * 30000);
 		int v = 100 + me;
 		MPI_Send(&v, sizeof v, MPI_BYTE, 0, 2, c);
 	}

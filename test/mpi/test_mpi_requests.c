@@ -764,34 +764,128 @@ START_TEST(a_plain_thread_wait_drives_progress_itself)
 }
 END_TEST
 
+/* Who completed a future: the thread that waits on it, or another one.
+ * A done-callback runs on the thread that completes its future. */
+struct completer {
+	pthread_t waiter;
+	atomic_int by; /* 0: not yet; BY_WAITER; BY_OTHER */
+};
+
+enum { BY_WAITER = 1, BY_OTHER = 2 };
+
+static void note_completer(spool_future *f, void *arg)
+{
+	(void)f;
+	struct completer *w = arg;
+	atomic_store(&w->by, pthread_equal(pthread_self(), w->waiter)
+				     ? BY_WAITER
+				     : BY_OTHER);
+}
+
 /* A wait that finds nothing for its spin window stops driving and sleeps;
- * the progress thread, handed the pending receive, completes it. */
+ * the progress thread, handed the pending receive, completes it. A round:
+ * rank 0 posts the receive and tells rank 1, which sends 100 ms after it
+ * is told (more in later rounds); rank 0 meanwhile waits. With no spin
+ * window the wait makes at most 32 passes: it reads the clock after every
+ * 16 that find nothing (DRIVE_IDLE_CLOCK, src/mpi/engine.c) and gives up
+ * at its second read. A wait that went on driving would make a pass all
+ * along the 100 ms: thousands of them even on two cores that other
+ * programs keep busy (some 9,000). The receive's done-callback tells
+ * which thread completed it. The wait can find the message itself only
+ * if its few passes took longer than rank 1's delay, on a machine that
+ * keeps rank 0 off the CPU that long (on two cores shared with a dozen
+ * busy programs, 21 passes once took 104 ms, three rounds running). Such
+ * a round proves nothing about the progress thread and is played again
+ * with twice the delay, four rounds at most, after which that one check
+ * is skipped, saying why. Rank 0 ends the rounds with a 0 before it
+ * checks anything, so that a failure leaves rank 1 waiting for nothing. */
 START_TEST(a_wait_that_stops_driving_is_finished_by_the_progress_thread)
 {
+	enum { ROUNDS = 4, GIVE_UP_PASSES = 32 };
+	/* Static: a callback, or a message, that comes after a failed check
+	 * finds them. */
+	static struct completer who[ROUNDS];
+	static int v;
 	MPI_Comm c = spool_mpi_test_comm();
 	int me = spool_mpi_test_rank();
 	spool_mpi_engine_options o = SPOOL_MPI_ENGINE_OPTIONS_INIT;
 	o.spin_ns = -1; /* no spin window: a wait gives up at once */
 	spool_mpi_engine *e = NULL;
 	ck_assert_int_eq(spool_mpi_engine_create(&e, &o), 0);
-	int v = 0;
 	if (me == 0) {
-		spool_future *f = irecv(e, &v, sizeof v, 1, 80, c, NULL);
-		ck_assert_int_eq(spool_future_wait(f, 10 * SPOOL_NS_PER_S), 0);
-		ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+		int round = 0, rc = 0, by = 0, delay_ms = 100;
+		spool_state state = SPOOL_DONE;
+		uint64_t driven = 0;
+		int64_t waited = 0;
+		for (;;) {
+			v = 0;
+			who[round].waiter = pthread_self();
+			atomic_store(&who[round].by, 0);
+			spool_future *f = irecv(e, &v, sizeof v, 1, 80, c,
+						NULL);
+			ck_assert_int_eq(
+				spool_future_add_callback(f, note_completer,
+							  &who[round]),
+				0);
+			spool_mpi_engine_stats a, b;
+			spool_mpi_engine_stats_get(e, &a);
+			MPI_Send(&delay_ms, 1, MPI_INT, 1, 81, c);
+			int64_t t0 = spool_test_now_ns();
+			rc = spool_future_wait(f, 10 * SPOOL_NS_PER_S);
+			waited = spool_test_now_ns() - t0;
+			state = spool_future_state(f);
+			spool_mpi_engine_stats_get(e, &b);
+			driven = b.driven - a.driven;
+			/* The callback may run just after the waiter wakes. */
+			int64_t end = spool_test_now_ns() + 10 * SPOOL_NS_PER_S;
+			while (rc == 0 &&
+			       (by = atomic_load(&who[round].by)) == 0 &&
+			       spool_test_now_ns() < end)
+				sched_yield();
+			if (rc == 0)
+				spool_future_release(f);
+			round++;
+			if (rc != 0 || state != SPOOL_DONE || v != 4242 ||
+			    driven > GIVE_UP_PASSES || by != BY_WAITER ||
+			    round == ROUNDS)
+				break;
+			fprintf(stderr,
+				"rank 0: round %d: the wait found the message "
+				"itself in %llu passes, %.1f ms after it told "
+				"rank 1 to send in %d ms: this rank was kept "
+				"off the CPU\n",
+				round, (unsigned long long)driven,
+				(double)waited / 1e6, delay_ms);
+			delay_ms *= 2;
+		}
+		int stop = 0;
+		MPI_Send(&stop, 1, MPI_INT, 1, 81, c);
+		ck_assert_int_eq(rc, 0);
+		ck_assert_int_eq(state, SPOOL_DONE);
 		ck_assert_int_eq(v, 4242);
-		spool_future_release(f);
-		spool_mpi_engine_stats st;
-		spool_mpi_engine_stats_get(e, &st);
-		/* It stopped driving: a wait that polled for the 100 ms
-		 * would have made hundreds of thousands of passes. The
-		 * progress thread made the rest. */
-		ck_assert_uint_lt(st.driven, 10000);
-		ck_assert_uint_gt(st.passes, st.driven);
+		/* It stopped driving. */
+		ck_assert_uint_le(driven, GIVE_UP_PASSES);
+		if (by == BY_WAITER)
+			fprintf(stderr,
+				"rank 0: skipped the check that the progress "
+				"thread completes the receive: in each of %d "
+				"rounds (the last with a delay of %d ms) this "
+				"rank was kept off the CPU while its wait "
+				"drove, until the message came\n",
+				ROUNDS, delay_ms);
+		else
+			ck_assert_int_eq(by, BY_OTHER);
 	} else if (me == 1) {
-		spool_test_sleep_ns(100 * SPOOL_NS_PER_MS);
-		v = 4242;
-		MPI_Send(&v, sizeof v, MPI_BYTE, 0, 80, c);
+		for (;;) {
+			int delay_ms = 0;
+			MPI_Recv(&delay_ms, 1, MPI_INT, 0, 81, c,
+				 MPI_STATUS_IGNORE);
+			if (!delay_ms)
+				break;
+			spool_test_sleep_ns(delay_ms * SPOOL_NS_PER_MS);
+			int w = 4242;
+			MPI_Send(&w, sizeof w, MPI_BYTE, 0, 80, c);
+		}
 	}
 	spool_mpi_engine_destroy(e);
 	MPI_Comm_free(&c);

@@ -273,6 +273,66 @@ START_TEST(back_to_back_submissions_on_one_stamp_still_nest)
 }
 END_TEST
 
+/* Two clock reads can return the same value (the counter advances in
+ * steps, here of about 10 ns on a virtual machine), so a run can begin and
+ * end on one stamp: a slice of no length. The thread's next submission is
+ * stamped with that same read, and a run popped next may reuse it too.
+ * Neither may start together with the empty run: a viewer that sorts equal
+ * starts longest first would draw the run inside the wrong submission. */
+START_TEST(slices_after_an_empty_run_on_its_stamp_still_start_after_it)
+{
+	spool_future *a = spool_promise_new(), *b = spool_promise_new();
+	spool_future *c = spool_promise_new();
+	a->label = "a";
+	b->label = "b";
+	c->label = "c";
+	copy_start("empty.json", 0);
+	uint64_t t = spool__trace_now();
+	spool__trace_record_at(t, SPOOL__TR_RUN_BEGIN, a->id,
+			       (uintptr_t)a->label);
+	spool__trace_record_at(t, SPOOL__TR_RUN_END, a->id, 0);
+	/* The submission of b, stamped with the read that ended a; b runs
+	 * inline, later. */
+	while (spool__trace_now() - t < 1000)
+		;
+	uint64_t later = spool__trace_now();
+	spool__trace_record_at(later, SPOOL__TR_RUN_BEGIN, b->id,
+			       (uintptr_t)b->label);
+	spool__trace_record_at(later + 1000, SPOOL__TR_RUN_END, b->id, 0);
+	spool__trace_record_at(t, SPOOL__TR_SUBMIT, b->id, 0);
+	/* Another empty run, then a run that reuses its stamp. */
+	uint64_t u = later + 2000;
+	spool__trace_record_at(u, SPOOL__TR_RUN_BEGIN, a->id,
+			       (uintptr_t)a->label);
+	spool__trace_record_at(u, SPOOL__TR_RUN_END, a->id, 0);
+	spool__trace_record_at(u, SPOOL__TR_RUN_BEGIN, c->id,
+			       (uintptr_t)c->label);
+	spool__trace_record_at(u + 1000, SPOOL__TR_RUN_END, c->id, 0);
+	ck_assert_int_eq(spool__trace_session_stop(), 0);
+	struct trace t_;
+	load(&t_, tmp("empty.json"));
+	const struct tev *a0 = nth(&t_, 'X', "a", -1, 0);
+	const struct tev *a1 = nth(&t_, 'X', "a", -1, 1);
+	const struct tev *s = nth(&t_, 'X', "submit", -1, 0);
+	const struct tev *rb = run_of(&t_, b->id, 0);
+	const struct tev *rc = run_of(&t_, c->id, 0);
+	ck_assert(a0 && a1 && s && rb && rc);
+	ck_assert_int_eq(a0->dur, 0);
+	ck_assert_int_eq(a1->dur, 0);
+	/* The submission after the empty run, its run inside it. */
+	ck_assert_int_lt(a0->ts, s->ts);
+	ck_assert(contains(s, rb) && s->ts < rb->ts);
+	/* The run on the reused stamp after the empty run. */
+	ck_assert_int_lt(a1->ts, rc->ts);
+	ck_assert_int_eq(assert_runs_follow_submits(&t_), 1);
+	assert_slices_nest(&t_);
+	unload(&t_);
+	spool_future_release(a);
+	spool_future_release(b);
+	spool_future_release(c);
+}
+END_TEST
+
 static void *hook_hammer(void *arg)
 {
 	struct hammer *h = arg;
@@ -540,6 +600,9 @@ int main(void)
 		mismatched_and_unfinished_slices_are_closed_so_they_still_nest);
 	tcase_add_test(tc, hook_recording_races_with_start_and_stop_safely);
 	tcase_add_test(tc, back_to_back_submissions_on_one_stamp_still_nest);
+	tcase_add_test(
+		tc,
+		slices_after_an_empty_run_on_its_stamp_still_start_after_it);
 	tcase_add_test(
 		tc,
 		start_commits_a_buffer_for_each_expected_thread_and_stop_unmaps_the_rest);

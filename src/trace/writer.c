@@ -19,7 +19,8 @@
  * "truncated"); an end with no open begin (the task started before the
  * session) is counted in metadata.unmatched_ends and skipped; a child's
  * begin is kept strictly after its parent's and a parent's end after its
- * children's, so ties at nanosecond resolution cannot reorder them; slices
+ * children's, so ties at nanosecond resolution cannot reorder them; no two
+ * slices of a track start at the same nanosecond (see "floor" below); slices
  * still open when the buffer ends are closed at the stop time ("unfinished")
  * or, if the buffer filled up, at its last event ("truncated").
  *
@@ -47,6 +48,21 @@
  * run carries the same bind_id and flow_in (flow events v2, as Chrome
  * itself writes them), so viewers draw an arrow from submit to run across
  * threads.
+ *
+ * Equal stamps. The clock advances in steps (about 10 ns for the cycle
+ * counter of some virtual machines) and two reads can return the same
+ * value, so a slice can begin and end on one stamp; a stamp can also be
+ * reused (trace.h). A slice that follows such an empty slice on that stamp
+ * would start together with it, and a viewer that sorts equal starts
+ * longest first draws the empty one inside it. So each thread keeps a
+ * floor: 1 ns after the latest begin drawn, and no earlier than the latest
+ * end drawn. A slice opened by a record starts at the floor at the latest
+ * (everything drawn before happened before it). A submission starts where
+ * the floor was after the last record stamped no later than its stamp: the
+ * records after that one are later than its start, hence inside it (as
+ * above), and the ones up to it are not. That floor is kept in a short
+ * history of (stamp, floor) pairs, only where the floor is past the
+ * stamp: elsewhere the stamp itself is the later of the two.
  *
  * Output goes through a 64 KiB buffer with hand-rolled number formatting;
  * stdio's printf would dominate the cost of a large trace.
@@ -295,6 +311,12 @@ struct coro {
 	uint32_t nsaved, capsaved;
 };
 
+/* The thread's floor after its last record stamped `raw` (ticks). */
+struct hist {
+	uint64_t raw;
+	uint64_t floor;
+};
+
 struct wctx {
 	struct out *o;
 	const struct spool__trace_clock *clk;
@@ -307,6 +329,9 @@ struct wctx {
 	uint64_t events; /* decoded from the current thread's slots */
 	uint64_t early;
 	uint64_t submit_b; /* start of the thread's latest submit slice */
+	uint64_t floor;    /* earliest begin for the next slice: see the top */
+	struct hist *hist; /* (stamp, floor) where the floor passed the stamp */
+	size_t nhist, caphist;
 	bool nomem;
 };
 
@@ -497,6 +522,8 @@ static struct slice *push(struct wctx *w, uint32_t kind, uint64_t id,
 	}
 	if (w->n)
 		ts = max_u64(ts, w->stk[w->n - 1].b + 1);
+	ts = max_u64(ts, w->floor);
+	w->floor = ts + 1;
 	struct slice *s = &w->stk[w->n++];
 	memset(s, 0, sizeof *s);
 	s->kind = kind;
@@ -511,6 +538,7 @@ static void close_top(struct wctx *w, uint64_t end, uint32_t flags)
 {
 	struct slice *s = &w->stk[--w->n];
 	end = max_u64(end, s->min_end);
+	w->floor = max_u64(w->floor, end);
 	s->flags |= flags;
 	emit_slice(w, s, end);
 	if (w->n)
@@ -639,6 +667,44 @@ static void resume(struct wctx *w, const struct spool__trace_ev *e, uint64_t ts)
 	c->nsaved = 0;
 }
 
+/* ---- the floor at a stamp ---------------------------------------------- */
+
+/* Notes the floor after a record stamped raw (at ns), if it is past it. */
+static void hist_note(struct wctx *w, uint64_t raw, uint64_t ns)
+{
+	if (w->floor <= ns)
+		return;
+	if (w->nhist && w->hist[w->nhist - 1].raw == raw) {
+		w->hist[w->nhist - 1].floor = w->floor;
+		return;
+	}
+	if (w->nhist == w->caphist) {
+		size_t cap = w->caphist ? 2 * w->caphist : 64;
+		struct hist *h = realloc(w->hist, cap * sizeof *h);
+		if (!h) {
+			w->nomem = true;
+			return;
+		}
+		w->hist = h;
+		w->caphist = cap;
+	}
+	w->hist[w->nhist++] = (struct hist){raw, w->floor};
+}
+
+/* The floor after the last record stamped no later than raw: where a
+ * submission stamped raw may start. The records noted after that one lie
+ * inside the submission; a later one on this thread is either after it
+ * (and then stamped no earlier than the entry noted for it) or encloses it
+ * (stamped earlier): neither needs them, so they are dropped. */
+static uint64_t hist_floor(struct wctx *w, uint64_t raw)
+{
+	size_t k = w->nhist;
+	while (k && w->hist[k - 1].raw > raw)
+		k--;
+	w->nhist = k;
+	return k ? w->hist[k - 1].floor : 0;
+}
+
 /* ---- one thread ------------------------------------------------------- */
 
 static void thread_meta(struct wctx *w, const struct spool__trace_buf *b)
@@ -683,6 +749,8 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 	w->tid = (int)b->tid;
 	w->n = 0;
 	w->submit_b = 0;
+	w->floor = 0;
+	w->nhist = 0;
 	thread_meta(w, b);
 	for (size_t i = 0; i < n;) {
 		struct spool__trace_ev ev;
@@ -698,6 +766,7 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 			continue;
 		}
 		uint64_t ts = spool__trace_clock_ns(clk, e->ts);
+		uint64_t at = ts; /* ts may move below */
 		uint64_t prev = last;
 		last = max_u64(last, ts);
 		uint32_t kind = ev_kind(e);
@@ -722,6 +791,8 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 			 * submit is drawn after its real start. */
 			uint64_t end = max_u64(prev, ts);
 			ts = max_u64(ts, w->submit_b + 1);
+			/* After what was drawn before it began: see the top. */
+			ts = max_u64(ts, hist_floor(w, e->ts));
 			if (w->n) {
 				struct slice *top = &w->stk[w->n - 1];
 				ts = max_u64(ts, top->b + 1);
@@ -729,6 +800,7 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 						       max_u64(end, ts));
 			}
 			w->submit_b = ts;
+			w->floor = max_u64(w->floor, max_u64(end, ts + 1));
 			emit_submit(w, id, ts, max_u64(end, ts));
 			break;
 		}
@@ -774,6 +846,7 @@ static void write_thread(struct wctx *w, const struct spool__trace_buf *b,
 		default:
 			break;
 		}
+		hist_note(w, e->ts, at);
 	}
 	uint64_t end = dropped ? last
 			       : spool__trace_clock_ns(clk, clk->t1_ticks);
@@ -833,6 +906,7 @@ int spool__trace_write(FILE *f, struct spool__trace_buf *list,
 		threads++;
 	}
 	free(w.stk);
+	free(w.hist);
 
 	puts_(o, "\n],\n\"metadata\":{\"spool_version\":\"" SPOOL_VERSION_STRING
 		 "\",\"clock\":\"");

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,6 +84,32 @@ int spool_test_cpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
+}
+
+bool spool_test_in_futex_wait(long tid, unsigned long *op,
+			      unsigned long *expected, unsigned long *timeout)
+{
+	char path[64], line[256] = "";
+	snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	bool got = fgets(line, sizeof line, f) != NULL;
+	fclose(f);
+	long nr;
+	unsigned long addr, a[3];
+	if (!got ||
+	    sscanf(line, "%ld %lx %lx %lx %lx", &nr, &addr, &a[0], &a[1],
+		   &a[2]) != 5 ||
+	    nr != SYS_futex)
+		return false;
+	if (op)
+		*op = a[0];
+	if (expected)
+		*expected = a[1];
+	if (timeout)
+		*timeout = a[2];
+	return true;
 }
 
 /* ---- what the machine gives now ----------------------------------------- */

@@ -27,6 +27,17 @@ void spool_test_sleep_ns(int64_t ns);
 /* Number of online CPUs. */
 int spool_test_cpus(void);
 
+/* Whether thread tid of this process sleeps in a futex wait, read from
+ * /proc/self/task/<tid>/syscall (the kernel shows a sleeping thread's
+ * system call and its arguments; a running one shows "running"). If so,
+ * and op, expected or timeout is not NULL, it gets the call's second,
+ * third and fourth argument: the futex operation, the value the thread
+ * expected the word to hold, and the timeout (0: none). False when the
+ * file cannot be read. For tests that must know a waiter is waiting
+ * before they complete what it waits for. */
+bool spool_test_in_futex_wait(long tid, unsigned long *op,
+			      unsigned long *expected, unsigned long *timeout);
+
 /* ---- timing lessons on a shared machine --------------------------------
  * A timing lesson (label "lesson": a speedup, a timer's precision, "well
  * before the sum of the delays") holds on an idle machine. On a busy one,

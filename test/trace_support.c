@@ -2,7 +2,6 @@
 /* The trace suites' shared helpers: see trace_support.h. */
 #include "trace_support.h"
 
-#include <fcntl.h>
 #include <linux/futex.h>
 #include <math.h>
 #include <pthread.h>
@@ -523,29 +522,15 @@ void submit_inline(int n, const char *label)
 	}
 }
 
-/* Whether thread tid of this process sleeps in core's futex wait on a
- * future's state word (core/wait.c, sleep_until: FUTEX_WAIT_BITSET_PRIVATE
- * with an expected word that has WAITERS and a phase not final). The
- * kernel shows a sleeping thread's system call and its arguments; a thread
- * that runs shows "running". */
+/* Whether thread tid sleeps in core's futex wait on a future's state word
+ * (core/wait.c, sleep_until: FUTEX_WAIT_BITSET_PRIVATE with an expected
+ * word that has WAITERS and a phase not final). */
 static bool asleep_on_a_future(long tid)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	ssize_t len = read(fd, line, sizeof line - 1);
-	close(fd);
-	if (len <= 0)
-		return false;
-	line[len] = '\0';
-	long nr;
-	unsigned long addr, op, expected;
-	if (sscanf(line, "%ld %lx %lx %lx", &nr, &addr, &op, &expected) != 4)
-		return false;
-	return nr == SYS_futex && op == FUTEX_WAIT_BITSET_PRIVATE &&
-	       (expected & SPOOL__WAITERS) && !spool__phase_final(expected);
+	unsigned long op, expected;
+	return spool_test_in_futex_wait(tid, &op, &expected, NULL) &&
+	       op == FUTEX_WAIT_BITSET_PRIVATE && (expected & SPOOL__WAITERS) &&
+	       !spool__phase_final(expected);
 }
 
 static bool waiter_blocked(const struct later *l)

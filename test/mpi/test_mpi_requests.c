@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mpi_support.h"
@@ -520,24 +519,12 @@ END_TEST
 
 /* The threads of this process named name, from /proc/self/task. */
 /* Whether thread tid sleeps in a futex wait without a timeout: a condition
- * variable's plain wait or a contended mutex (the kernel shows a sleeping
- * thread's system call and its arguments, the fourth the timeout; a thread
- * that runs shows "running"). */
-static bool in_untimed_futex_wait(const char *tid)
+ * variable's plain wait or a contended mutex. */
+static bool untimed_futex_wait(long tid)
 {
-	char path[300], line[256] = "";
-	snprintf(path, sizeof path, "/proc/self/task/%s/syscall", tid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	bool got = fgets(line, sizeof line, f) != NULL;
-	fclose(f);
-	long nr;
-	unsigned long a1, a2, a3, timeout;
-	return got &&
-	       sscanf(line, "%ld %lx %lx %lx %lx", &nr, &a1, &a2, &a3,
-		      &timeout) == 5 &&
-	       nr == SYS_futex && timeout == 0;
+	unsigned long timeout;
+	return spool_test_in_futex_wait(tid, NULL, NULL, &timeout) &&
+	       timeout == 0;
 }
 
 /* How many threads of this process are named name; with asleep, only
@@ -562,7 +549,7 @@ static int threads_named(const char *name, bool asleep)
 			comm[strcspn(comm, "\n")] = '\0';
 		fclose(f);
 		n += strcmp(comm, name) == 0 &&
-		     (!asleep || in_untimed_futex_wait(de->d_name));
+		     (!asleep || untimed_futex_wait(atol(de->d_name)));
 	}
 	closedir(d);
 	return n;

@@ -1284,7 +1284,7 @@ END_TEST
 static Suite *make(void)
 {
 	Suite *s = suite_create("mpi_executor");
-	TCase *tc = spool_test_case("executor", 60);
+	TCase *tc = spool_mpi_test_case("executor", 60);
 	tcase_add_test(tc, submitted_functions_run_and_their_bytes_come_back);
 	tcase_add_test(tc, remote_failure_comes_back_with_its_code);
 	tcase_add_test(tc, a_remote_failure_brings_its_message_back);

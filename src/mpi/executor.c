@@ -70,8 +70,10 @@
  * appends the task's record (future, seq) and its entry under the lock it
  * takes anyway, the pass takes records from the front and copies their
  * entries into the batch, and the rank's slot keeps only future and seq.
- * A chunk the pass has used up is kept as a spare (or freed), so a steady
- * flow of tasks allocates nothing but its future; a task whose entry
+ * A chunk the pass has used up is kept as the executor's spare, or goes to
+ * a bounded cache of chunks shared by the process (qchunk.h), so that a
+ * steady flow of tasks allocates nothing but its future, and a burst finds
+ * the chunks of the last one still mapped; a task whose entry
  * exceeds INLINE_MAX gets a message buffer of its own instead, sent as it
  * is when it goes alone. A RESULTS message is received into one block
  * (struct rbuf) that is the results' memory: each entry's 32-byte record
@@ -117,6 +119,7 @@
 
 #include "core/futex.h"
 #include "mpi/internal.h"
+#include "mpi/qchunk.h"
 
 #define TAG 7301
 /* The most bytes of entries in one message (an entry larger than this
@@ -195,17 +198,6 @@ static unsigned char *qrec_entry(struct qrec *q)
 {
 	return q->msg ? q->msg + HDR_SIZE : (unsigned char *)q + QREC_OFF;
 }
-
-/* A piece of the queue: records one after the other from QCHUNK_OFF,
- * appended by submit at `used` and taken by the pass from `read` (both
- * under mu). Memory for tasks comes a chunk at a time, not a malloc per
- * task; a chunk the pass has emptied is kept as the spare or freed. */
-struct qchunk {
-	struct qchunk *next;
-	size_t cap, used, read;
-};
-#define QCHUNK_OFF ALIGN_UP(sizeof(struct qchunk))
-#define QCHUNK_BYTES ((size_t)64 * 1024)
 
 /* A task a rank holds: the slot of its window at the root. */
 struct slot {
@@ -859,7 +851,8 @@ static unsigned take(spool_mpi_executor *ex, size_t max, size_t cap,
 
 /* Gives back the queue's chunks that are used up, now that the pass is
  * done with the records it took: the first one becomes the spare, the
- * others are freed; the last chunk, when emptied, starts over. */
+ * others go to spool__qchunk_put(); the last chunk, when emptied, starts over.
+ */
 static void queue_trim(spool_mpi_executor *ex)
 {
 	struct qchunk *drop = NULL;
@@ -878,11 +871,7 @@ static void queue_trim(spool_mpi_executor *ex)
 	if (c && c->read == c->used)
 		c->read = c->used = 0;
 	pthread_mutex_unlock(&ex->mu);
-	while (drop) {
-		struct qchunk *next = drop->next;
-		free(drop);
-		drop = next;
-	}
+	spool__qchunk_put(drop);
 }
 
 /* Starts the k tasks of qs: those cancelled while queued end CANCELLED
@@ -1923,18 +1912,12 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 		if (ex->q_spare && rsize <= QCHUNK_BYTES) {
 			c = ex->q_spare;
 			ex->q_spare = NULL;
-		} else {
-			size_t cap = rsize > QCHUNK_BYTES ? rsize
-							  : QCHUNK_BYTES;
-			c = xmalloc_aligned(QCHUNK_OFF + cap);
-			if (!c) {
-				pthread_mutex_unlock(&ex->mu);
-				spool_future_release(f);
-				spool_future_release(ret);
-				free(msg);
-				return NULL;
-			}
-			c->cap = cap;
+		} else if (!(c = spool__qchunk_get(rsize))) {
+			pthread_mutex_unlock(&ex->mu);
+			spool_future_release(f);
+			spool_future_release(ret);
+			free(msg);
+			return NULL;
 		}
 		c->next = NULL;
 		c->used = c->read = 0;
@@ -2064,12 +2047,11 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 		b = next;
 	}
 	/* The queue is empty (every task is final); its chunks go. */
-	while (ex->q_first) {
-		struct qchunk *next = ex->q_first->next;
-		free(ex->q_first);
-		ex->q_first = next;
+	if (ex->q_spare) {
+		ex->q_spare->next = ex->q_first;
+		ex->q_first = ex->q_spare;
 	}
-	free(ex->q_spare);
+	spool__qchunk_put(ex->q_first);
 	free(ex->scratch);
 	if (ex->peers) {
 		for (int r = 0; r < ex->size; r++) {

@@ -4,4 +4,5 @@ list(APPEND SPOOL_MPI_SOURCES
   src/mpi/common.c
   src/mpi/engine.c
   src/mpi/executor.c
+  src/mpi/qchunk.c
   src/mpi/registry.c)

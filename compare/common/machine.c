@@ -13,10 +13,12 @@
 #include "machine.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,4 +156,113 @@ void spool_bench_machine_print(const spool_bench_machine *m, FILE *out,
 	if (m->loadavg >= 0)
 		fprintf(out, "; load average (1 min) %.2f", m->loadavg);
 	fputc('\n', out);
+}
+
+/* ---- the hand-off between two CPUs ----------------------------------- */
+
+enum { HANDOFF_BATCHES = 5, HANDOFF_ROUNDS = 2000 };
+#define HANDOFF_STOP UINT64_MAX
+
+struct handoff {
+	_Atomic uint64_t ball; /* odd: the pinger's throw; even: the answer */
+	int cpu;               /* the answerer's */
+	atomic_bool pinned;    /* the answerer runs on its CPU */
+	atomic_bool failed;    /* it could not pin itself */
+};
+
+static bool pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
+}
+
+/* The answerer: waits for each odd value and answers with the next even
+ * one, until HANDOFF_STOP. Acquire/release pairs: each side's store
+ * publishes the value the other waits for (nothing else travels). */
+static void *answer_main(void *arg)
+{
+	struct handoff *h = arg;
+
+	if (!pin_self(h->cpu)) {
+		atomic_store(&h->failed, true);
+		return NULL;
+	}
+	atomic_store(&h->pinned, true);
+	for (;;) {
+		uint64_t v = atomic_load_explicit(&h->ball,
+						  memory_order_acquire);
+		if (v == HANDOFF_STOP)
+			return NULL;
+		if (v & 1)
+			atomic_store_explicit(&h->ball, v + 1,
+					      memory_order_release);
+	}
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+double spool_bench_handoff_ns(int a, int b)
+{
+	cpu_set_t before;
+	struct handoff h = {.cpu = b};
+	pthread_t th;
+	double ns[HANDOFF_BATCHES];
+	int done = 0;
+
+	if (a == b ||
+	    pthread_getaffinity_np(pthread_self(), sizeof before, &before) ||
+	    !CPU_ISSET(a, &before) || !CPU_ISSET(b, &before))
+		return -1;
+	atomic_init(&h.ball, 0);
+	atomic_init(&h.pinned, false);
+	atomic_init(&h.failed, false);
+	if (!pin_self(a))
+		return -1;
+	if (pthread_create(&th, NULL, answer_main, &h) != 0) {
+		pthread_setaffinity_np(pthread_self(), sizeof before, &before);
+		return -1;
+	}
+	/* A deadline for the whole measurement: on a busy machine the
+	 * answerer may not run for a long time, and the caller is a driver
+	 * that must go on. */
+	int64_t deadline = clock_ns(CLOCK_MONOTONIC) + 100 * 1000000;
+	while (!atomic_load(&h.pinned) && !atomic_load(&h.failed) &&
+	       clock_ns(CLOCK_MONOTONIC) < deadline)
+		;
+	uint64_t v = 0;
+	bool late = !atomic_load(&h.pinned);
+	for (; done < HANDOFF_BATCHES && !late; done++) {
+		int64_t t0 = clock_ns(CLOCK_MONOTONIC);
+		for (int r = 0; r < HANDOFF_ROUNDS && !late; r++) {
+			atomic_store_explicit(&h.ball, ++v,
+					      memory_order_release);
+			for (unsigned spins = 1;
+			     atomic_load_explicit(
+				     &h.ball, memory_order_acquire) != v + 1;
+			     spins++)
+				if (spins % 4096 == 0 &&
+				    clock_ns(CLOCK_MONOTONIC) > deadline) {
+					late = true;
+					break;
+				}
+			v++;
+		}
+		ns[done] = (double)(clock_ns(CLOCK_MONOTONIC) - t0) /
+			   HANDOFF_ROUNDS;
+	}
+	atomic_store_explicit(&h.ball, HANDOFF_STOP, memory_order_release);
+	pthread_join(th, NULL);
+	pthread_setaffinity_np(pthread_self(), sizeof before, &before);
+	if (late)
+		return -1;
+	qsort(ns, HANDOFF_BATCHES, sizeof ns[0], cmp_double);
+	return ns[HANDOFF_BATCHES / 2];
 }

@@ -818,6 +818,24 @@ static const struct impl cpu_seq = {
 static const struct impl cpu_gil = {
 	cpu_plain_setup, gil_run, NULL, NULL, NULL, NULL};
 
+/* The hand-off between CPUs 0 and 1 (machine.h): the plain MPI farm and
+ * ping-pong are bound by it, and on a virtual machine it changes with
+ * where the host runs the two CPUs (docs/design/mpi.md, "Two machines in
+ * one"), so the figures of a run are read against it. */
+static void print_handoff(const char *label, double ns)
+{
+	if (ns < 0)
+		fprintf(stderr,
+			"%s: hand-off between CPUs 0 and 1 not measured (fewer "
+			"CPUs, or too busy)\n",
+			label);
+	else
+		fprintf(stderr,
+			"%s: a cache line goes from CPU 0 to CPU 1 and back in "
+			"%.0f ns\n",
+			label, ns);
+}
+
 /* Starts this program again under mpiexec with 2 ranks. */
 static int relaunch(int argc, char **argv)
 {
@@ -921,9 +939,14 @@ int main(int argc, char **argv)
 	if (rank_ == 0) {
 		/* mpi_cpu divides by sequential: the suite's reference is
 		 * mpi, which that bench has not. */
+		double handoff0 = spool_bench_handoff_ns(0, 1);
+		print_handoff("mpi: cores now", handoff0);
 		failed = spool_bench_run(&o, &suite, exps, NEXPS);
+		double handoff1 = spool_bench_handoff_ns(0, 1);
 		send_cmd(OP_QUIT, 0);
 		spool_bench_report(&o, &suite, exps, NEXPS);
+		print_handoff("cores at the start", handoff0);
+		print_handoff("cores at the end  ", handoff1);
 		const spool_bench_target targets[] = {
 			{"mpi_pingpong", "spool", 2, "mpi", 2, 1.5, false, NULL,
 			 0, false},

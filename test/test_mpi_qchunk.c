@@ -5,7 +5,8 @@
  * (16 MiB) for the next burst, hands the one given back last out first,
  * never keeps an oversized chunk, and never hands one chunk to two
  * threads. Nothing here needs MPI: the cache is plain memory, so this is a
- * plain process (no mpiexec).
+ * plain suite among the core's, run in every build (ThreadSanitizer's
+ * too, where the mpi suites are not) whether or not MPI is installed.
  *
  * qchunk.c is compiled into this file, whose tests read its file-scope
  * cache (libspool-mpi's own copy is another one, which nothing here

@@ -71,7 +71,7 @@
  * takes anyway, the pass takes records from the front and copies their
  * entries into the batch, and the rank's slot keeps only future and seq.
  * A chunk the pass has used up is kept as the executor's spare, or goes to
- * a bounded cache of chunks shared by the process (qchunk.h), so that a
+ * a bounded cache of chunks shared by the process (blocks.h), so that a
  * steady flow of tasks allocates nothing but its future, and a burst finds
  * the chunks of the last one still mapped; a task whose entry
  * exceeds INLINE_MAX gets a message buffer of its own instead, sent as it
@@ -119,7 +119,7 @@
 
 #include "core/futex.h"
 #include "mpi/internal.h"
-#include "mpi/qchunk.h"
+#include "mpi/blocks.h"
 
 #define TAG 7301
 /* The most bytes of entries in one message (an entry larger than this
@@ -172,6 +172,7 @@ struct rbuf {
 	spool_mpi_executor *ex;
 	atomic_size_t refs; /* results out, + 1 while being filled */
 	bool linked;
+	bool cached; /* a block of the result blocks' cache (rblock_get) */
 };
 #define RBUF_OFF ALIGN_UP(sizeof(struct rbuf))
 
@@ -198,6 +199,18 @@ static unsigned char *qrec_entry(struct qrec *q)
 {
 	return q->msg ? q->msg + HDR_SIZE : (unsigned char *)q + QREC_OFF;
 }
+
+/* A piece of the queue: records one after the other from QCHUNK_OFF,
+ * appended by submit at `used` and taken by the pass from `read` (both
+ * under mu). Memory for tasks comes a chunk at a time, not a malloc per
+ * task; a chunk the pass has emptied is kept as the executor's spare or
+ * goes back to the chunks' cache (chunks_put). */
+struct qchunk {
+	struct qchunk *next;
+	size_t cap, used, read;
+};
+#define QCHUNK_OFF ALIGN_UP(sizeof(struct qchunk))
+#define QCHUNK_BYTES ((size_t)64 * 1024)
 
 /* A task a rank holds: the slot of its window at the root. */
 struct slot {
@@ -323,6 +336,71 @@ static void *xmalloc_aligned(size_t n)
 {
 	/* malloc gives max_align_t alignment. */
 	return malloc(n ? n : 1);
+}
+
+/* The two caches of the root's memory (blocks.h), for every executor of
+ * the process: up to 16 MiB of queue chunks (a burst of 100,000 tiny
+ * tasks queues some 170) and up to 16 MiB of result blocks (the same
+ * burst's results arrive in some 12,500 messages of about 450 bytes). A
+ * RESULTS message that fits RBLOCK_BYTES with its struct rbuf is received
+ * into a block of that size, a larger one into memory of its own size. */
+#define RBLOCK_BYTES ((size_t)1024)
+static struct spool__mpi_blocks qchunks = SPOOL__MPI_BLOCKS_INIT(
+	QCHUNK_OFF + QCHUNK_BYTES, 256);
+static struct spool__mpi_blocks rblocks = SPOOL__MPI_BLOCKS_INIT(RBLOCK_BYTES,
+								 16 * 1024);
+
+/* A chunk with room for at least rsize bytes of records (cap set), or
+ * NULL when out of memory. */
+static struct qchunk *chunk_get(size_t rsize)
+{
+	struct qchunk *c;
+	size_t cap = QCHUNK_BYTES;
+	if (rsize <= QCHUNK_BYTES) {
+		c = spool__mpi_blocks_get(&qchunks);
+	} else {
+		cap = rsize;
+		c = xmalloc_aligned(QCHUNK_OFF + cap);
+	}
+	if (c)
+		c->cap = cap;
+	return c;
+}
+
+/* Gives back a list of chunks linked through next (NULL: none). */
+static void chunks_put(struct qchunk *list)
+{
+	while (list) {
+		struct qchunk *c = list;
+		list = c->next;
+		if (c->cap == QCHUNK_BYTES)
+			spool__mpi_blocks_put(&qchunks, c);
+		else
+			free(c);
+	}
+}
+
+/* A buffer for a message of n bytes received at the root, room bytes after
+ * its start (RBUF_OFF: the struct rbuf goes there), and its release:
+ * buffers are told apart by the message's size, which the receiver
+ * knows. */
+static bool rblock_fits(size_t room, size_t n)
+{
+	return room == RBUF_OFF && n <= RBLOCK_BYTES - RBUF_OFF;
+}
+
+static void *rblock_get(size_t room, size_t n)
+{
+	return rblock_fits(room, n) ? spool__mpi_blocks_get(&rblocks)
+				    : xmalloc_aligned(room + n);
+}
+
+static void rblock_put(void *b, size_t room, size_t n)
+{
+	if (rblock_fits(room, n))
+		spool__mpi_blocks_put(&rblocks, b);
+	else
+		free(b);
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -462,7 +540,7 @@ static int recv_next(spool_mpi_executor *ex, int src, size_t room,
 		return 0;
 	int count = 0;
 	MPI_Get_count(&st, MPI_BYTE, &count);
-	unsigned char *b = xmalloc_aligned(room + (size_t)count);
+	unsigned char *b = rblock_get(room, (size_t)count);
 	if (!b) {
 		/* Receive into a scratch header to keep the stream going;
 		 * the message is lost (its tasks' futures fail when the
@@ -472,7 +550,7 @@ static int recv_next(spool_mpi_executor *ex, int src, size_t room,
 		return SPOOL_ENOMEM;
 	}
 	if (MPI_Mrecv(b + room, count, MPI_BYTE, &m, &st) != MPI_SUCCESS) {
-		free(b);
+		rblock_put(b, room, (size_t)count);
 		return SPOOL_MPI_ECOMM;
 	}
 	*buf = b;
@@ -510,7 +588,10 @@ static void rbuf_release(struct rbuf *b)
 		b->next->prev = b->prev;
 		pthread_mutex_unlock(&ex->mu);
 	}
-	free(b);
+	if (b->cached)
+		spool__mpi_blocks_put(&rblocks, b);
+	else
+		free(b);
 }
 
 /* Links b in the executor's list (before its first result goes out, so
@@ -643,6 +724,7 @@ static int local_task(void *arg, void **result)
 			unsigned char *rec = (unsigned char *)b + RBUF_OFF;
 			b->ex = ex;
 			b->linked = false;
+			b->cached = false;
 			atomic_init(&b->refs, 1);
 			if (out_len)
 				memcpy(rec + ENTRY_SIZE, out, out_len);
@@ -851,7 +933,7 @@ static unsigned take(spool_mpi_executor *ex, size_t max, size_t cap,
 
 /* Gives back the queue's chunks that are used up, now that the pass is
  * done with the records it took: the first one becomes the spare, the
- * others go to spool__qchunk_put(); the last chunk, when emptied, starts over.
+ * others go to chunks_put(); the last chunk, when emptied, starts over.
  */
 static void queue_trim(spool_mpi_executor *ex)
 {
@@ -871,7 +953,7 @@ static void queue_trim(spool_mpi_executor *ex)
 	if (c && c->read == c->used)
 		c->read = c->used = 0;
 	pthread_mutex_unlock(&ex->mu);
-	spool__qchunk_put(drop);
+	chunks_put(drop);
 }
 
 /* Starts the k tasks of qs: those cancelled while queued end CANCELLED
@@ -978,6 +1060,7 @@ static void root_results(spool_mpi_executor *ex, struct peer *p, struct rbuf *b,
 	const struct hdr *h = (const struct hdr *)msg;
 	b->ex = ex;
 	b->linked = false;
+	b->cached = rblock_fits(RBUF_OFF, len);
 	atomic_init(&b->refs, 1); /* ours, while we read it */
 	uint32_t k = h->count;
 	size_t off = HDR_SIZE;
@@ -1022,7 +1105,7 @@ static void root_handle(spool_mpi_executor *ex, unsigned char *buf, size_t len,
 	struct peer *p = &ex->peers[from];
 	const struct hdr *h = (const struct hdr *)(buf + RBUF_OFF);
 	if (len < HDR_SIZE || from == ex->rank || p->dead) {
-		free(buf);
+		rblock_put(buf, RBUF_OFF, len);
 		return;
 	}
 	p->last_heard = ex->now;
@@ -1066,7 +1149,7 @@ static void root_handle(spool_mpi_executor *ex, unsigned char *buf, size_t len,
 	default: /* K_BEAT */
 		break;
 	}
-	free(buf);
+	rblock_put(buf, RBUF_OFF, len);
 }
 
 static int root_poll(void *arg, int64_t now, int64_t *next_ns)
@@ -1912,7 +1995,7 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 		if (ex->q_spare && rsize <= QCHUNK_BYTES) {
 			c = ex->q_spare;
 			ex->q_spare = NULL;
-		} else if (!(c = spool__qchunk_get(rsize))) {
+		} else if (!(c = chunk_get(rsize))) {
 			pthread_mutex_unlock(&ex->mu);
 			spool_future_release(f);
 			spool_future_release(ret);
@@ -2043,7 +2126,10 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 	struct rbuf *b = ex->results.next;
 	while (b != &ex->results) {
 		struct rbuf *next = b->next;
-		free(b);
+		if (b->cached)
+			spool__mpi_blocks_put(&rblocks, b);
+		else
+			free(b);
 		b = next;
 	}
 	/* The queue is empty (every task is final); its chunks go. */
@@ -2051,7 +2137,7 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 		ex->q_spare->next = ex->q_first;
 		ex->q_first = ex->q_spare;
 	}
-	spool__qchunk_put(ex->q_first);
+	chunks_put(ex->q_first);
 	free(ex->scratch);
 	if (ex->peers) {
 		for (int r = 0; r < ex->size; r++) {

@@ -4,5 +4,5 @@ list(APPEND SPOOL_MPI_SOURCES
   src/mpi/common.c
   src/mpi/engine.c
   src/mpi/executor.c
-  src/mpi/qchunk.c
+  src/mpi/blocks.c
   src/mpi/registry.c)

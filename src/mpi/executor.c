@@ -172,7 +172,8 @@ struct rbuf {
 	spool_mpi_executor *ex;
 	atomic_size_t refs; /* results out, + 1 while being filled */
 	bool linked;
-	bool cached; /* a block of the result blocks' cache (rblock_get) */
+	/* The cache its block came from (rblock_cache), or NULL. */
+	struct spool__mpi_blocks *cache;
 };
 #define RBUF_OFF ALIGN_UP(sizeof(struct rbuf))
 
@@ -338,17 +339,22 @@ static void *xmalloc_aligned(size_t n)
 	return malloc(n ? n : 1);
 }
 
-/* The two caches of the root's memory (blocks.h), for every executor of
- * the process: up to 16 MiB of queue chunks (a burst of 100,000 tiny
- * tasks queues some 170) and up to 16 MiB of result blocks (the same
- * burst's results arrive in some 12,500 messages of about 450 bytes). A
- * RESULTS message that fits RBLOCK_BYTES with its struct rbuf is received
- * into a block of that size, a larger one into memory of its own size. */
-#define RBLOCK_BYTES ((size_t)1024)
+/* The caches of the root's memory (blocks.h), for every executor of the
+ * process: up to 16 MiB of queue chunks (a burst of 100,000 tiny tasks
+ * queues some 170), and result blocks in two sizes, up to 8 MiB of each
+ * (the same burst's results arrive in some 12,500 messages of about 450
+ * bytes). A RESULTS message is received into the smaller block it fits
+ * with its struct rbuf, if it fills more than half of it: a block then
+ * holds at most twice what malloc would have given, so that results kept
+ * for long cost at most twice their memory. Smaller messages (a lone
+ * result) and larger ones get memory of their own size, as any other
+ * message. */
 static struct spool__mpi_blocks qchunks = SPOOL__MPI_BLOCKS_INIT(
 	QCHUNK_OFF + QCHUNK_BYTES, 256);
-static struct spool__mpi_blocks rblocks = SPOOL__MPI_BLOCKS_INIT(RBLOCK_BYTES,
-								 16 * 1024);
+static struct spool__mpi_blocks rblocks[] = {
+	SPOOL__MPI_BLOCKS_INIT(512, 16 * 1024),
+	SPOOL__MPI_BLOCKS_INIT(1024, 8 * 1024),
+};
 
 /* A chunk with room for at least rsize bytes of records (cap set), or
  * NULL when out of memory. */
@@ -380,25 +386,32 @@ static void chunks_put(struct qchunk *list)
 	}
 }
 
-/* A buffer for a message of n bytes received at the root, room bytes after
- * its start (RBUF_OFF: the struct rbuf goes there), and its release:
- * buffers are told apart by the message's size, which the receiver
- * knows. */
-static bool rblock_fits(size_t room, size_t n)
+/* The cache of the blocks for a message of n bytes received room bytes
+ * after the buffer's start (RBUF_OFF at the root: its struct rbuf goes
+ * there), or NULL for memory of its own size. Every buffer of a message is
+ * given back knowing the message's size, so it finds its cache again. */
+static struct spool__mpi_blocks *rblock_cache(size_t room, size_t n)
 {
-	return room == RBUF_OFF && n <= RBLOCK_BYTES - RBUF_OFF;
+	if (room != RBUF_OFF)
+		return NULL; /* a worker's */
+	for (size_t i = 0; i < sizeof rblocks / sizeof rblocks[0]; i++)
+		if (room + n <= rblocks[i].size)
+			return 2 * (room + n) > rblocks[i].size ? &rblocks[i]
+								: NULL;
+	return NULL;
 }
 
 static void *rblock_get(size_t room, size_t n)
 {
-	return rblock_fits(room, n) ? spool__mpi_blocks_get(&rblocks)
-				    : xmalloc_aligned(room + n);
+	struct spool__mpi_blocks *c = rblock_cache(room, n);
+	return c ? spool__mpi_blocks_get(c) : xmalloc_aligned(room + n);
 }
 
 static void rblock_put(void *b, size_t room, size_t n)
 {
-	if (rblock_fits(room, n))
-		spool__mpi_blocks_put(&rblocks, b);
+	struct spool__mpi_blocks *c = rblock_cache(room, n);
+	if (c)
+		spool__mpi_blocks_put(c, b);
 	else
 		free(b);
 }
@@ -588,8 +601,8 @@ static void rbuf_release(struct rbuf *b)
 		b->next->prev = b->prev;
 		pthread_mutex_unlock(&ex->mu);
 	}
-	if (b->cached)
-		spool__mpi_blocks_put(&rblocks, b);
+	if (b->cache)
+		spool__mpi_blocks_put(b->cache, b);
 	else
 		free(b);
 }
@@ -724,7 +737,7 @@ static int local_task(void *arg, void **result)
 			unsigned char *rec = (unsigned char *)b + RBUF_OFF;
 			b->ex = ex;
 			b->linked = false;
-			b->cached = false;
+			b->cache = NULL;
 			atomic_init(&b->refs, 1);
 			if (out_len)
 				memcpy(rec + ENTRY_SIZE, out, out_len);
@@ -1060,7 +1073,7 @@ static void root_results(spool_mpi_executor *ex, struct peer *p, struct rbuf *b,
 	const struct hdr *h = (const struct hdr *)msg;
 	b->ex = ex;
 	b->linked = false;
-	b->cached = rblock_fits(RBUF_OFF, len);
+	b->cache = rblock_cache(RBUF_OFF, len);
 	atomic_init(&b->refs, 1); /* ours, while we read it */
 	uint32_t k = h->count;
 	size_t off = HDR_SIZE;
@@ -2126,8 +2139,8 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 	struct rbuf *b = ex->results.next;
 	while (b != &ex->results) {
 		struct rbuf *next = b->next;
-		if (b->cached)
-			spool__mpi_blocks_put(&rblocks, b);
+		if (b->cache)
+			spool__mpi_blocks_put(b->cache, b);
 		else
 			free(b);
 		b = next;

@@ -449,11 +449,13 @@ END_TEST
 
 static void echo_body(spool_mpi_executor *ex)
 {
-	/* sizes across the eager/rendezvous limits, and empty; 928 and
-	 * 929: the largest result whose message alone still fits a block
-	 * of the root's result cache (1,024 bytes with its header), and
-	 * the smallest that does not */
-	size_t sizes[] = {0, 1, 100, 928, 929, 5000, 70000, 1 << 20};
+	/* sizes across the eager/rendezvous limits, and empty; and on both
+	 * sides of each bound of the root's result blocks, for a result
+	 * whose message comes alone: up to 160 bytes in memory of its own,
+	 * 161-416 in a block of 512, 417-928 in one of 1,024, then in
+	 * memory of its own again (executor.c, rblock_cache) */
+	size_t sizes[] = {0,   1,   100, 160,  161,   416,
+			  417, 928, 929, 5000, 70000, 1 << 20};
 	enum { K = sizeof sizes / sizeof sizes[0] };
 	spool_future *fs[K];
 	unsigned char *bufs[K];

@@ -380,11 +380,12 @@ SPOOL_MPI_API int spool_mpi_executor_serve(spool_mpi_executor *ex);
  * it takes over at most that long after the last such pass);
  * completion callbacks may then run inside this call.
  * Memory: a queued task's name and argument wait at the root in chunks of
- * 64 KiB, and small results arrive in blocks of 1 KiB (a message of
- * results each); chunks the queue has emptied and blocks whose results
- * were all freed, up to 16 MiB of each, are kept for the next burst of
- * any executor of the process rather than freed (a burst of 100,000 tiny
- * tasks queues about 11 MiB and receives about 12 MiB of blocks).
+ * 64 KiB, and a message of results that fills more than half of a block
+ * of 512 bytes or 1 KiB arrives in one (so a result costs at most twice
+ * its memory); chunks the queue has emptied and blocks whose results were
+ * all freed, up to 16 MiB of each kind, are kept for the next burst of any
+ * executor of the process rather than freed (a burst of 100,000 tiny
+ * tasks queues about 11 MiB and receives about 6 MiB of blocks).
  * Bad input never returns NULL: a NULL ex or name, or arg NULL with len
  * > 0, give a future FAILED with SPOOL_EINVAL; a call on a worker rank one
  * FAILED with SPOOL_MPI_ENOTROOT. NULL only when out of memory.

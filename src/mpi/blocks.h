@@ -4,7 +4,7 @@
  * bursts at the root: the chunks of the executor's queue and the blocks
  * that results arrive in (executor.c, "The root's memory per task").
  *
- * Why. A burst of 100,000 tiny tasks makes some 11 MiB of queue and 5 MiB
+ * Why. A burst of 100,000 tiny tasks makes some 11 MiB of queue and 6 MiB
  * of result blocks at the root, and frees them all at its end. Given back
  * to free(), much of that went back to the kernel when glibc trimmed its
  * heap, and the next burst faulted it in again, page by page. On the

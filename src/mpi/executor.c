@@ -945,9 +945,8 @@ static unsigned take(spool_mpi_executor *ex, size_t max, size_t cap,
 }
 
 /* Gives back the queue's chunks that are used up, now that the pass is
- * done with the records it took: the first one becomes the spare, the
- * others go to chunks_put(); the last chunk, when emptied, starts over.
- */
+ * done with the records it took: the first becomes the spare, the others
+ * go to chunks_put(); the last chunk, when emptied, starts over. */
 static void queue_trim(spool_mpi_executor *ex)
 {
 	struct qchunk *drop = NULL;

@@ -8,11 +8,13 @@
  * as a use after free, cache or not.
  *
  * blocks.c is compiled into this file, and each test makes caches of its
- * own (libspool-mpi's are others, which nothing here uses). The cache needs
- * no MPI, so this is a plain suite among the core's, run in every build
- * (ThreadSanitizer's too, where the mpi suites are not), MPI installed or
- * not. A block that was neither cached nor given to free() would be a
- * leak, which the AddressSanitizer build's leak check reports at exit.
+ * own (libspool-mpi's are others, which nothing here uses); the choice of
+ * a size class (spool__mpi_blocks_pick) is checked size by size. The
+ * cache needs no MPI, so this is a plain suite among the core's, run in
+ * every build (ThreadSanitizer's too, where the mpi suites are not), MPI
+ * installed or not. A block that was neither cached nor given to free()
+ * would be a leak, which the AddressSanitizer build's leak check reports
+ * at exit.
  */
 #include "mpi/blocks.c"
 
@@ -184,6 +186,39 @@ START_TEST(blocks_passed_between_threads_are_never_handed_out_twice)
 }
 END_TEST
 
+/* The size classes of the root's result blocks: a message takes the
+ * smallest block it fits if it fills more than half of it, so that no
+ * block holds more than twice the bytes asked, and the rest gets memory
+ * of its own size. Checked for every size up to past the largest class. */
+START_TEST(a_size_takes_a_block_only_if_it_fills_more_than_half)
+{
+	static struct spool__mpi_blocks classes[] = {
+		SPOOL__MPI_BLOCKS_INIT(512, 4),
+		SPOOL__MPI_BLOCKS_INIT(1024, 4),
+	};
+	ck_assert_ptr_null(spool__mpi_blocks_pick(classes, 2, 1));
+	ck_assert_ptr_null(spool__mpi_blocks_pick(classes, 2, 256));
+	ck_assert_ptr_eq(spool__mpi_blocks_pick(classes, 2, 257), &classes[0]);
+	ck_assert_ptr_eq(spool__mpi_blocks_pick(classes, 2, 512), &classes[0]);
+	ck_assert_ptr_eq(spool__mpi_blocks_pick(classes, 2, 513), &classes[1]);
+	ck_assert_ptr_eq(spool__mpi_blocks_pick(classes, 2, 1024), &classes[1]);
+	ck_assert_ptr_null(spool__mpi_blocks_pick(classes, 2, 1025));
+	unsigned picked = 0;
+	for (size_t bytes = 1; bytes <= 4096; bytes++) {
+		struct spool__mpi_blocks *c = spool__mpi_blocks_pick(classes, 2,
+								     bytes);
+		if (!c)
+			continue;
+		picked++;
+		ck_assert_uint_ge(c->size, bytes);
+		ck_assert_uint_lt(c->size, 2 * bytes);
+	}
+	/* 257-512 and 513-1024: every size either class can serve. */
+	ck_assert_uint_eq(picked, 256 + 512);
+	ck_assert_ptr_null(spool__mpi_blocks_pick(classes, 0, 300));
+}
+END_TEST
+
 #if defined(BLOCKS_ASAN)
 /* Under AddressSanitizer only: a block given back is poisoned (but for
  * its link word), so a read of it is a use after free. */
@@ -211,6 +246,8 @@ int main(void)
 	tcase_add_test(tc, a_cache_keeps_its_bound_and_frees_the_rest);
 	tcase_add_test(
 		tc, blocks_passed_between_threads_are_never_handed_out_twice);
+	tcase_add_test(tc,
+		       a_size_takes_a_block_only_if_it_fills_more_than_half);
 #if defined(BLOCKS_ASAN)
 	tcase_add_test(tc, a_block_given_back_is_poisoned);
 #endif

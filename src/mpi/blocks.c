@@ -56,3 +56,12 @@ void spool__mpi_blocks_put(struct spool__mpi_blocks *c, void *b)
 	/* free() outside the mutex: it may trim the heap (a system call). */
 	free(b);
 }
+
+struct spool__mpi_blocks *spool__mpi_blocks_pick(struct spool__mpi_blocks *c,
+						 size_t n, size_t bytes)
+{
+	for (size_t i = 0; i < n; i++)
+		if (bytes <= c[i].size)
+			return 2 * bytes > c[i].size ? &c[i] : NULL;
+	return NULL;
+}

@@ -53,4 +53,11 @@ void *spool__mpi_blocks_get(struct spool__mpi_blocks *c);
  * fewer than c->max, else given to free(). */
 void spool__mpi_blocks_put(struct spool__mpi_blocks *c, void *b);
 
+/* Of n caches of growing block sizes, the one whose blocks `bytes` fit
+ * and fill more than half of, or NULL: a block taken that way holds at
+ * most twice what malloc(bytes) would have given, so memory kept for long
+ * in such blocks costs at most twice its size. */
+struct spool__mpi_blocks *spool__mpi_blocks_pick(struct spool__mpi_blocks *c,
+						 size_t n, size_t bytes);
+
 #endif /* SPOOL_MPI_BLOCKS_H */

@@ -351,10 +351,17 @@ static void *xmalloc_aligned(size_t n)
  * message. */
 static struct spool__mpi_blocks qchunks = SPOOL__MPI_BLOCKS_INIT(
 	QCHUNK_OFF + QCHUNK_BYTES, 256);
+#define RBLOCKS_SMALL 512
+#define RBLOCKS_LARGE 1024
 static struct spool__mpi_blocks rblocks[] = {
-	SPOOL__MPI_BLOCKS_INIT(512, 16 * 1024),
-	SPOOL__MPI_BLOCKS_INIT(1024, 8 * 1024),
+	SPOOL__MPI_BLOCKS_INIT(RBLOCKS_SMALL, 16 * 1024),
+	SPOOL__MPI_BLOCKS_INIT(RBLOCKS_LARGE, 8 * 1024),
 };
+/* What spool_mpi_submit()'s header promises: up to 16 MiB of each kind. */
+_Static_assert(256 * QCHUNK_BYTES == (size_t)16 << 20, "16 MiB of chunks");
+_Static_assert(16 * 1024 * RBLOCKS_SMALL + 8 * 1024 * RBLOCKS_LARGE ==
+		       (size_t)16 << 20,
+	       "16 MiB of result blocks");
 
 /* A chunk with room for at least rsize bytes of records (cap set), or
  * NULL when out of memory. */
@@ -394,11 +401,8 @@ static struct spool__mpi_blocks *rblock_cache(size_t room, size_t n)
 {
 	if (room != RBUF_OFF)
 		return NULL; /* a worker's */
-	for (size_t i = 0; i < sizeof rblocks / sizeof rblocks[0]; i++)
-		if (room + n <= rblocks[i].size)
-			return 2 * (room + n) > rblocks[i].size ? &rblocks[i]
-								: NULL;
-	return NULL;
+	return spool__mpi_blocks_pick(
+		rblocks, sizeof rblocks / sizeof rblocks[0], room + n);
 }
 
 static void *rblock_get(size_t room, size_t n)

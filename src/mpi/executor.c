@@ -70,17 +70,17 @@
  * appends the task's record (future, seq) and its entry under the lock it
  * takes anyway, the pass takes records from the front and copies their
  * entries into the batch, and the rank's slot keeps only future and seq.
- * A chunk the pass has used up is kept as the executor's spare, or goes to
- * a bounded cache of chunks shared by the process (blocks.h), so that a
- * steady flow of tasks allocates nothing but its future, and a burst finds
- * the chunks of the last one still mapped; a task whose entry
- * exceeds INLINE_MAX gets a message buffer of its own instead, sent as it
- * is when it goes alone. A RESULTS message is received into one block
- * (struct rbuf) that is the results' memory: each entry's 32-byte record
- * is overwritten by the result's node (the public spool_mpi_result and a
- * pointer to its block), the bytes stay where they arrived, and the block
- * counts the results still out; spool_mpi_result_free() drops one and the
- * last frees the block.
+ * A chunk the pass has used up goes back to a bounded cache of chunks
+ * shared by the process (blocks.h), so that a steady flow of tasks
+ * allocates nothing but its future, and a burst finds the chunks of the
+ * last one still mapped; a task whose entry exceeds INLINE_MAX gets a
+ * message buffer of its own instead, sent as it is when it goes alone. A
+ * RESULTS message is received into one block (struct rbuf) that is the
+ * results' memory: each entry's 32-byte record is overwritten by the
+ * result's node (the public spool_mpi_result and a pointer to its block),
+ * the bytes stay where they arrived, and the block counts the results
+ * still out; spool_mpi_result_free() drops one and the last gives the
+ * block back (to its cache, or to free()).
  *
  * The worker. One block per TASKS message holds the records of all its
  * tasks, and the message itself (the arguments) stays until the last of
@@ -204,8 +204,8 @@ static unsigned char *qrec_entry(struct qrec *q)
 /* A piece of the queue: records one after the other from QCHUNK_OFF,
  * appended by submit at `used` and taken by the pass from `read` (both
  * under mu). Memory for tasks comes a chunk at a time, not a malloc per
- * task; a chunk the pass has emptied is kept as the executor's spare or
- * goes back to the chunks' cache (chunks_put). */
+ * task; a chunk the pass has emptied goes back to the chunks' cache
+ * (chunks_put). */
 struct qchunk {
 	struct qchunk *next;
 	size_t cap, used, read;
@@ -286,7 +286,7 @@ struct spool_mpi_executor {
 
 	pthread_mutex_t mu;
 	/* root (mu): queue, results */
-	struct qchunk *q_first, *q_last, *q_spare;
+	struct qchunk *q_first, *q_last;
 	atomic_size_t q_len; /* changed under mu; read without it as a hint */
 	bool closing;        /* destroy began: refuse submissions */
 	struct rbuf results; /* list head */
@@ -949,8 +949,8 @@ static unsigned take(spool_mpi_executor *ex, size_t max, size_t cap,
 }
 
 /* Gives back the queue's chunks that are used up, now that the pass is
- * done with the records it took: the first becomes the spare, the others
- * go to chunks_put(); the last chunk, when emptied, starts over. */
+ * done with the records it took, to chunks_put(); the last chunk, when
+ * emptied, starts over. */
 static void queue_trim(spool_mpi_executor *ex)
 {
 	struct qchunk *drop = NULL;
@@ -958,12 +958,8 @@ static void queue_trim(spool_mpi_executor *ex)
 	struct qchunk *c = ex->q_first;
 	while (c && c->read == c->used && c != ex->q_last) {
 		ex->q_first = c->next;
-		if (!ex->q_spare && c->cap == QCHUNK_BYTES) {
-			ex->q_spare = c;
-		} else {
-			c->next = drop;
-			drop = c;
-		}
+		c->next = drop;
+		drop = c;
 		c = ex->q_first;
 	}
 	if (c && c->read == c->used)
@@ -2006,12 +2002,9 @@ spool_future *spool_mpi_submit(spool_mpi_executor *ex, const char *name,
 	}
 	struct qchunk *c = ex->q_last;
 	if (!c || c->cap - c->used < rsize) {
-		/* A new chunk: the spare, or one from malloc (once per some
+		/* A new chunk: from the cache, or from malloc (once per some
 		 * hundreds of tiny tasks). */
-		if (ex->q_spare && rsize <= QCHUNK_BYTES) {
-			c = ex->q_spare;
-			ex->q_spare = NULL;
-		} else if (!(c = chunk_get(rsize))) {
+		if (!(c = chunk_get(rsize))) {
 			pthread_mutex_unlock(&ex->mu);
 			spool_future_release(f);
 			spool_future_release(ret);
@@ -2149,10 +2142,6 @@ void spool_mpi_executor_destroy(spool_mpi_executor *ex)
 		b = next;
 	}
 	/* The queue is empty (every task is final); its chunks go. */
-	if (ex->q_spare) {
-		ex->q_spare->next = ex->q_first;
-		ex->q_first = ex->q_spare;
-	}
 	chunks_put(ex->q_first);
 	free(ex->scratch);
 	if (ex->peers) {

@@ -98,20 +98,25 @@ static bool delays_decide_order(const char *what, double armed_over_ms)
 	return false;
 }
 
-/* Was job i surely still asleep when the failing job failed? Its timer was
- * due after that moment. Otherwise a loop that woke late may have found
- * both timers due at once and let job i finish too, before anything could
- * react to the failure. */
-static bool asleep_at_failure(const char *what, int i)
+/* Was job i surely still asleep at moment t (when the failing job failed,
+ * or when a wait returned)? Its timer was due after t. Otherwise a loop
+ * that woke late may have found several timers due at once and let job i
+ * finish too, before anything could react. */
+static bool asleep_at(double t, const char *moment, const char *what, int i)
 {
 	double due = armed_at[i] + delay_ms[i];
-	if (due > failed_at)
+	if (due > t)
 		return true;
 	fprintf(stderr,
-		"%s: job %d's timer was due %.1f ms before job 3 failed: "
-		"it may rightly have finished, not checked\n",
-		what, i, failed_at - due);
+		"%s: job %d's timer was due %.1f ms before %s: it may rightly "
+		"have finished, not checked\n",
+		what, i, t - due, moment);
 	return false;
+}
+
+static bool asleep_at_failure(const char *what, int i)
+{
+	return asleep_at(failed_at, "job 3 failed", what, i);
 }
 
 static void settle_and_release(spool_future **fs, size_t n)
@@ -237,17 +242,28 @@ static int main_coro(void *arg, void **result)
 		      (!check_order || !memcmp(order, by_delay, sizeof(order))),
 	      "as_completed order");
 
-	/* 7. wait: FIRST_COMPLETED returns once one is final; FIRST_EXCEPTION
-	 * once one FAILED; ALL_COMPLETED with a timeout reports what is still
-	 * pending (here a promise nobody completes) and cancels nothing. */
+	/* 7. wait: FIRST_COMPLETED returns once one is final (here beside a
+	 * promise nobody completes, which a wait for all would wait on
+	 * forever); FIRST_EXCEPTION once one FAILED; ALL_COMPLETED with a
+	 * timeout reports what is still pending and cancels nothing. */
 	check_order = delays_decide_order("wait FIRST_COMPLETED",
 					  start_all(fs, 1 << 2));
 	bool done[NJOBS + 1];
 	size_t nd, np;
-	check(spool_wait(fs, NJOBS, SPOOL_FIRST_COMPLETED, SPOOL_FOREVER, done,
-			 &nd, &np) == 0 &&
-		      nd >= 1 && (!check_order || done[3]),
+	spool_future *w[NJOBS + 1];
+	memcpy(w, fs, sizeof(fs));
+	w[NJOBS] = spool_promise_new();
+	check(spool_wait(w, NJOBS + 1, SPOOL_FIRST_COMPLETED, SPOOL_FOREVER,
+			 done, &nd, &np) == 0 &&
+		      nd >= 1 && np >= 1 && nd + np == NJOBS + 1 &&
+		      !done[NJOBS] && (!check_order || done[3]),
 	      "FIRST_COMPLETED");
+	/* Nor did it wait for a second job: job 0 is still asleep whenever
+	 * the wait came back before its timer was due. */
+	if (asleep_at(now_ms(), "the wait returned", "wait FIRST_COMPLETED", 0))
+		check(!done[0], "FIRST_COMPLETED returned at the first");
+	spool_future_cancel(w[NJOBS]);
+	spool_future_release(w[NJOBS]);
 	printf("wait FIRST_COMPLETED:        job 3 done: %s\n",
 	       done[3] ? "yes" : "no");
 	check(spool_wait(fs, NJOBS, SPOOL_FIRST_EXCEPTION, SPOOL_FOREVER, done,

@@ -49,6 +49,9 @@ START_TEST(a_killed_rank_fails_its_futures_and_nothing_hangs)
 	o.heartbeat_ns = 50 * SPOOL_NS_PER_MS;
 	o.peer_timeout_ns = 2 * SPOOL_NS_PER_S;
 	spool_mpi_executor *ex = NULL;
+	/* The root hears from no rank before its create starts, so no rank
+	 * can be taken for dead before this plus peer_timeout_ns. */
+	int64_t created = spool_test_now_ns();
 	ck_assert_int_eq(spool_mpi_executor_create(&ex, MPI_COMM_WORLD, &o), 0);
 	if (!spool_mpi_executor_is_root(ex)) {
 		/* rank 2 never comes back from here */
@@ -64,7 +67,7 @@ START_TEST(a_killed_rank_fails_its_futures_and_nothing_hangs)
 	/* Every future final well within timeout + slack. */
 	spool_future *g = spool_gather(fs, N, SPOOL_RETURN_ERRORS);
 	ck_assert_int_eq(spool_future_wait(g, 20 * SPOOL_NS_PER_S), 0);
-	int64_t took = spool_test_now_ns() - t0;
+	int64_t end = spool_test_now_ns(), took = end - t0;
 	int lost = 0, done = 0;
 	for (int i = 0; i < N; i++) {
 		int err = spool_future_error(fs[i]);
@@ -96,6 +99,16 @@ START_TEST(a_killed_rank_fails_its_futures_and_nothing_hangs)
 	ck_assert_int_ge(lost, 1);
 	ck_assert_int_le(lost, 2);
 	ck_assert_int_eq(lost + done, N);
+	/* Lost after peer_timeout_ns of silence, not before, nor long after:
+	 * rank 2 was last heard around t0, and a pass checks the silence at
+	 * least every millisecond while tasks are out (3 s of slack for a
+	 * busy machine). */
+	ck_assert_msg(end - created > o.peer_timeout_ns,
+		      "rank 2 taken for dead %.2f s after the create",
+		      (double)(end - created) / 1e9);
+	ck_assert_msg(took < o.peer_timeout_ns + 3 * SPOOL_NS_PER_S,
+		      "rank 2 taken for dead only %.2f s after the submissions",
+		      (double)took / 1e9);
 	/* The executor goes on with the ranks left. */
 	spool_future *f = spool_mpi_submit(ex, "die_on_2", NULL, 0);
 	SPOOL_MPI_TEST_WAIT(f);

@@ -308,6 +308,7 @@ START_TEST(cancel_of_a_pending_receive_ends_cancelled)
 		spool_mpi_engine_stats st;
 		spool_mpi_engine_stats_get(e, &st);
 		ck_assert_uint_eq(st.pending, 0);
+		ck_assert_uint_eq(st.cancelled, 1);
 	} else {
 		MPI_Barrier(c);
 		if (me == 1) {
@@ -320,33 +321,45 @@ START_TEST(cancel_of_a_pending_receive_ends_cancelled)
 }
 END_TEST
 
-/* The message is there before the receive is posted, so the receive
- * matches at once: a cancel then is too late and the future ends DONE. */
+/* A cancel after MPI matched the receive is too late: the future ends
+ * DONE with the data, and nothing counts as cancelled. The engine is on a
+ * loop that does not run until the end, so the future is still RUNNING
+ * when the cancel comes (no pass has seen the request complete), and
+ * rank 1's synchronous send returning before the second barrier proves
+ * the match. */
 START_TEST(cancel_that_comes_too_late_leaves_done)
 {
 	MPI_Comm c = spool_mpi_test_comm();
-	spool_mpi_engine *e = thread_engine();
 	int me = spool_mpi_test_rank();
-	if (me == 1) {
-		int v = 9;
-		MPI_Send(&v, sizeof v, MPI_BYTE, 0, 21, c);
-	}
-	MPI_Barrier(c);
+	spool_loop *loop = spool_test_loop_new();
+	spool_mpi_engine_options o = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+	o.loop = loop;
+	spool_mpi_engine *e = NULL;
+	ck_assert_int_eq(spool_mpi_engine_create(&e, &o), 0);
 	if (me == 0) {
-		/* Make sure it arrived before posting the receive. */
-		int flag = 0;
-		for (int i = 0; i < 100000 && !flag; i++)
-			MPI_Iprobe(1, 21, c, &flag, MPI_STATUS_IGNORE);
-		ck_assert(flag);
 		int v = 0;
 		spool_future *f = irecv(e, &v, sizeof v, 1, 21, c, NULL);
-		spool_future_cancel(f);
-		SPOOL_MPI_TEST_WAIT(f);
+		ck_assert(!spool_future_done(f));
+		MPI_Barrier(c);
+		MPI_Barrier(c); /* rank 1's MPI_Ssend has returned */
+		ck_assert_int_eq(spool_future_cancel(f), SPOOL_EBUSY);
+		spool_loop_run_until_complete(loop, f);
 		ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
 		ck_assert_int_eq(v, 9);
+		spool_mpi_engine_stats st;
+		spool_mpi_engine_stats_get(e, &st);
+		ck_assert_uint_eq(st.cancelled, 0);
 		spool_future_release(f);
+	} else {
+		MPI_Barrier(c);
+		if (me == 1) {
+			int v = 9;
+			MPI_Ssend(&v, sizeof v, MPI_BYTE, 0, 21, c);
+		}
+		MPI_Barrier(c);
 	}
 	spool_mpi_engine_destroy(e);
+	spool_loop_destroy(loop);
 	MPI_Comm_free(&c);
 }
 END_TEST
@@ -387,7 +400,23 @@ START_TEST(strerror_names_every_code)
 			 "answering");
 	ck_assert_str_eq(spool_mpi_strerror(SPOOL_ETIMEDOUT), "timed out");
 	ck_assert_str_eq(spool_mpi_strerror(0), "success");
-	ck_assert_ptr_nonnull(spool_mpi_strerror(1000000));
+	/* every code of the table, by its own entry */
+#define CHECK_MSG(name, value, msg)                                            \
+	ck_assert_str_eq(spool_mpi_strerror(SPOOL_MPI_##name), msg);
+	SPOOL_MPI_ERRNO_MAP(CHECK_MSG)
+#undef CHECK_MSG
+	ck_assert_str_eq(spool_mpi_strerror(SPOOL_MPI_ECOMM),
+			 "an MPI call failed (communicator broken?)");
+	/* a positive code past MPI's own: a task's */
+	ck_assert_str_eq(spool_mpi_strerror(MPI_ERR_LASTCODE + 1),
+			 "task error");
+	ck_assert_str_eq(spool_mpi_strerror(1000000), "task error");
+	/* one of MPI's: MPI's message */
+	char want[MPI_MAX_ERROR_STRING];
+	int len = 0;
+	ck_assert_int_eq(MPI_Error_string(MPI_ERR_TRUNCATE, want, &len),
+			 MPI_SUCCESS);
+	ck_assert_str_eq(spool_mpi_strerror(MPI_ERR_TRUNCATE), want);
 }
 END_TEST
 

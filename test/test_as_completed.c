@@ -97,6 +97,37 @@ START_TEST(
 }
 END_TEST
 
+/* One deadline for the whole iteration: a first call made after it has
+ * passed returns SPOOL_ETIMEDOUT without waiting, where a deadline taken
+ * per call would wait the whole timeout again (20 ms). A busy machine can
+ * stretch any call, so the check is that at least one of five tries
+ * returns within 15 ms; a deadline per call misses it five times. */
+START_TEST(as_completed_deadline_is_taken_once_at_create)
+{
+	int64_t best = INT64_MAX;
+	for (int i = 0; i < 5 && best >= 15 * MS; i++) {
+		spool_future *p = spool_promise_new();
+		spool_as_completed *it;
+		ck_assert_int_eq(spool_as_completed_create(&it, &p, 1, 20 * MS),
+				 0);
+		spool_test_sleep_ns(30 * MS); /* past the deadline */
+		spool_future *f;
+		int64_t t1 = spool_test_now_ns();
+		ck_assert_int_eq(spool_as_completed_next(it, &f, NULL),
+				 SPOOL_ETIMEDOUT);
+		int64_t took = spool_test_now_ns() - t1;
+		if (took < best)
+			best = took;
+		spool_as_completed_destroy(it);
+		spool_promise_set_result(p, NULL);
+		spool_future_release(p);
+	}
+	ck_assert_msg(best < 15 * MS,
+		      "every call after the deadline waited %.1f ms or more",
+		      (double)best / 1e6);
+}
+END_TEST
+
 START_TEST(as_completed_timeout_zero_hands_back_final_inputs_then_times_out)
 {
 	spool_future *fs[3];
@@ -709,6 +740,7 @@ static Suite *as_completed_suite(void)
 	tcase_add_test(
 		tc,
 		as_completed_deadline_gives_etimedout_from_then_on_and_cancels_nothing);
+	tcase_add_test(tc, as_completed_deadline_is_taken_once_at_create);
 	tcase_add_test(
 		tc,
 		as_completed_timeout_zero_hands_back_final_inputs_then_times_out);

@@ -168,6 +168,16 @@ START_TEST(a_shield_follows_its_futures_outcome_and_its_cancel_stays_with_it)
 	spool_future_release(s2);
 	spool_future_release(p);
 
+	/* CANCELLED if f is: a cancel of f itself goes through. */
+	p = spool_promise_new();
+	s = spool_shield(p);
+	ck_assert_int_eq(spool_future_cancel(p), 0);
+	ck_assert_int_eq(spool_future_state(p), SPOOL_CANCELLED);
+	ck_assert_int_eq(spool_future_state(s), SPOOL_CANCELLED);
+	ck_assert_int_eq(spool_future_error(s), SPOOL_ECANCELLED);
+	spool_future_release(s);
+	spool_future_release(p);
+
 	s = spool_shield(NULL);
 	ck_assert_int_eq(spool_future_error(s), SPOOL_EINVAL);
 	spool_future_release(s);
@@ -543,6 +553,40 @@ START_TEST(a_group_made_outside_a_task_cancels_only_its_tasks)
 }
 END_TEST
 
+/* Made inside a pool task, a group has no owner either: its failure
+ * does not reach the task that made it. */
+static int makes_a_failing_group(void *arg, void **result)
+{
+	spool_pool *other = arg;
+	(void)result;
+	spool_group *g;
+	ck_assert_int_eq(spool_group_create(&g, spool_pool_executor(other), 0),
+			 0);
+	struct twin t = {spool_promise_new(), 4};
+	spool_promise_set_result(t.p, NULL);
+	ck_assert_int_eq(spool_group_spawn(g, twin_task, &t, NULL), 0);
+	ck_assert_int_eq(spool_group_join(g, SPOOL_FOREVER), 4);
+	ck_assert(!spool_cancel_requested());
+	spool_group_destroy(g);
+	spool_future_release(t.p);
+	return 0;
+}
+
+START_TEST(a_group_made_in_a_pool_task_does_not_cancel_that_task)
+{
+	spool_pool *pool = spool_test_pool_new(1);
+	spool_pool *other = spool_test_pool_new(1);
+	spool_future *f = submit(spool_pool_executor(pool),
+				 makes_a_failing_group, other);
+	ck_assert_int_eq(spool_future_wait(f, SPOOL_FOREVER), 0);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
+	ck_assert(!spool_future_cancel_requested(f));
+	spool_future_release(f);
+	spool_pool_destroy(other);
+	spool_pool_destroy(pool);
+}
+END_TEST
+
 /* ---- races -------------------------------------------------------------- */
 
 enum { RACE_ITERS = 200, RACE_CANCELLERS = 4 };
@@ -765,6 +809,8 @@ static Suite *cancel_chain_suite(void)
 	tcase_add_test(
 		tc, two_group_tasks_failing_in_one_iteration_are_both_reported);
 	tcase_add_test(tc, a_group_made_outside_a_task_cancels_only_its_tasks);
+	tcase_add_test(tc,
+		       a_group_made_in_a_pool_task_does_not_cancel_that_task);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("race", 120);

@@ -89,10 +89,12 @@ START_TEST(gather_of_zero_inputs_completes_at_once_with_no_results)
 	spool_future *g = spool_gather(NULL, 0, 0);
 	ck_assert_int_eq(state(g), SPOOL_DONE);
 	ck_assert_uint_eq(spool_gather_size(g), 0);
+	ck_assert_ptr_null(spool_future_value(g));
 	ck_assert_int_eq(spool_gather_result(g, 0, NULL), SPOOL_EINVAL);
 	spool_future_release(g);
 	g = spool_gather(NULL, 0, SPOOL_RETURN_ERRORS);
 	ck_assert_int_eq(state(g), SPOOL_DONE);
+	ck_assert_ptr_null(spool_future_value(g));
 	spool_future_release(g);
 }
 END_TEST
@@ -373,7 +375,7 @@ START_TEST(nested_gather_failure_propagates_to_the_outer)
 	spool_promise_set_error(a[1], 9);
 	ck_assert_int_eq(spool_future_error(inner), 9);
 	ck_assert_int_eq(spool_future_error(outer), 9);
-	/* Cancelling a nested gather cancels its children too. */
+	/* A gather of an inner gather that FAILED fails too, at once. */
 	spool_future *fs2[1] = {inner};
 	spool_future *o2 = spool_gather(fs2, 1, 0);
 	ck_assert_int_eq(state(o2), SPOOL_FAILED);

@@ -77,16 +77,29 @@ END_TEST
 /* Task kinds for the failure test: index 0 runs until cancelled, index 1
  * fails, the others would succeed at once. Records which indices ran. */
 static _Atomic int ran_index[8];
+/* Index 0: whether it saw the cancel request, and whether it has ended;
+ * it ends only once gate0 is complete. */
+static _Atomic int saw_request0, finished0;
+static spool_future *gate0;
 
 static int kind_task(void *arg, void **result)
 {
 	intptr_t i = (intptr_t)arg;
 	atomic_store(&ran_index[i], 1);
-	if (i == 1)
+	if (i == 1) {
+		/* Fails once index 0 runs (else 0 might be cancelled before
+		 * it starts, and the test would show nothing of a running
+		 * task). */
+		for (int k = 0; k < 5000 && !atomic_load(&ran_index[0]); k++)
+			spool_test_sleep_ns(MS);
 		return 151;
+	}
 	if (i == 0) {
 		for (int k = 0; k < 5000 && !spool_cancel_requested(); k++)
 			spool_test_sleep_ns(MS);
+		atomic_store(&saw_request0, spool_cancel_requested());
+		spool_future_wait(gate0, 30 * SPOOL_NS_PER_S);
+		atomic_store(&finished0, 1);
 		return spool_cancel_requested() ? SPOOL_ECANCELLED : 0;
 	}
 	return 0;
@@ -127,25 +140,42 @@ START_TEST(map_failure_fails_it_at_once_and_cancels_the_rest)
 	}
 	/* Window 2: index 1 fails while index 0 runs; the failure stops
 	 * every later launch and asks index 0 to stop. */
+	atomic_store(&saw_request0, 0);
+	atomic_store(&finished0, 0);
+	gate0 = spool_promise_new();
 	spool_future *m = spool_map(thread_executor(), kind_task, args, 8, 2);
 	ck_assert_int_eq(spool_future_result(m, SPOOL_FOREVER, NULL), 151);
+	/* FAILED at once: index 0 cannot have ended, its gate is shut. */
+	ck_assert_int_eq(atomic_load(&finished0), 0);
 	ck_assert_int_eq(spool_future_state(m), SPOOL_FAILED);
 	ck_assert_int_eq(spool_gather_result(m, 0, NULL), 151);
 	spool_future_release(m);
+	spool_promise_set_result(gate0, NULL);
 	thread_executor_drain();
+	spool_future_release(gate0);
 	ck_assert_int_eq(atomic_load(&ran_index[1]), 1);
+	/* The running one was asked to stop. */
+	ck_assert_int_eq(atomic_load(&saw_request0), 1);
 	for (int i = 2; i < 8; i++)
 		ck_assert_int_eq(atomic_load(&ran_index[i]), 0);
 }
 END_TEST
 
-/* Polls the cancel flag; returns ECANCELLED when asked (bounded). */
+/* Polls the cancel flag; returns ECANCELLED when asked (bounded), after
+ * 20 ms of cleaning up, and counts how many have ended (settled) and how
+ * many of those saw the request (acked). */
+static _Atomic int settled, acked;
+
 static int until_cancelled(void *arg, void **result)
 {
 	atomic_fetch_add(&started, 1);
 	for (int i = 0; i < 5000 && !spool_cancel_requested(); i++)
 		spool_test_sleep_ns(MS);
-	return spool_cancel_requested() ? SPOOL_ECANCELLED : 0;
+	int rc = spool_cancel_requested() ? SPOOL_ECANCELLED : 0;
+	spool_test_sleep_ns(20 * MS);
+	atomic_fetch_add(&acked, rc == SPOOL_ECANCELLED);
+	atomic_fetch_add(&settled, 1);
+	return rc;
 }
 
 START_TEST(map_cancel_ends_cancelled_once_running_tasks_settle)
@@ -154,11 +184,17 @@ START_TEST(map_cancel_ends_cancelled_once_running_tasks_settle)
 	void *args[5] = {NULL};
 	spool_future *m = spool_map(thread_executor(), until_cancelled, args, 5,
 				    2);
+	atomic_store(&settled, 0);
+	atomic_store(&acked, 0);
 	for (int i = 0; i < 5000 && atomic_load(&started) < 2; i++)
 		spool_test_sleep_ns(MS);
 	ck_assert_int_eq(spool_future_cancel(m), 0);
 	ck_assert_int_eq(spool_future_wait(m, SPOOL_FOREVER), 0);
 	ck_assert_int_eq(spool_future_state(m), SPOOL_CANCELLED);
+	/* CANCELLED only once both running tasks had ended, having seen the
+	 * request. */
+	ck_assert_int_eq(atomic_load(&settled), 2);
+	ck_assert_int_eq(atomic_load(&acked), 2);
 	ck_assert_int_eq(atomic_load(&started), 2);
 	spool_future_release(m);
 	thread_executor_drain();
@@ -170,11 +206,13 @@ START_TEST(map_timeout_through_wait_for_cancels_the_rest)
 {
 	reset_counters();
 	void *args[6] = {NULL};
+	atomic_store(&settled, 0);
 	spool_future *m = spool_map(thread_executor(), until_cancelled, args, 6,
 				    3);
 	ck_assert_int_eq(spool_wait_for(m, 20 * MS, NULL), SPOOL_ETIMEDOUT);
 	/* wait_for waited for the running ones to settle. */
 	ck_assert_int_eq(spool_future_state(m), SPOOL_CANCELLED);
+	ck_assert_int_eq(atomic_load(&settled), atomic_load(&started));
 	ck_assert_int_le(atomic_load(&started), 3);
 	spool_future_release(m);
 	thread_executor_drain();

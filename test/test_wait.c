@@ -75,6 +75,17 @@ START_TEST(
 	ck_assert_int_eq(state(fs[0]), SPOOL_PENDING);
 	ck_assert(!spool_future_cancel_requested(fs[2]));
 	completer_join(c);
+	/* With a finite timeout too, it returns at the completion, not at
+	 * the deadline (10 s; a wait that slept it out would take that). */
+	c = complete_later(fs[2], 5 * MS, END_VALUE, 0, NULL);
+	spool_future *rest[2] = {fs[0], fs[2]};
+	int64_t t0 = spool_test_now_ns();
+	ck_assert_int_eq(spool_wait(rest, 2, SPOOL_FIRST_COMPLETED,
+				    10 * SPOOL_NS_PER_S, done, &nd, &np),
+			 0);
+	ck_assert_int_lt(spool_test_now_ns() - t0, 5 * SPOOL_NS_PER_S);
+	ck_assert(!done[0] && done[1]);
+	completer_join(c);
 	/* The callbacks left on the pending inputs run when they complete. */
 	spool_promise_set_result(fs[0], NULL);
 	release_all(fs, 3);
@@ -419,6 +430,17 @@ START_TEST(wait_for_returns_the_outcome_when_in_time)
 	void *v = NULL;
 	ck_assert_int_eq(spool_wait_for(f, SPOOL_FOREVER, &v), 0);
 	ck_assert_ptr_eq(v, &V[1]);
+	completer_join(c);
+	spool_future_release(f);
+
+	/* With a finite timeout too, it returns when f completes, not at
+	 * the deadline (10 s; a wait that slept it out would take that). */
+	f = spool_promise_new();
+	c = complete_later(f, 5 * MS, END_VALUE, 0, &V[2]);
+	int64_t t0 = spool_test_now_ns();
+	ck_assert_int_eq(spool_wait_for(f, 10 * SPOOL_NS_PER_S, &v), 0);
+	ck_assert_ptr_eq(v, &V[2]);
+	ck_assert_int_lt(spool_test_now_ns() - t0, 5 * SPOOL_NS_PER_S);
 	completer_join(c);
 	spool_future_release(f);
 

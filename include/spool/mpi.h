@@ -161,7 +161,8 @@ SPOOL_MPI_API void spool_mpi_engine_destroy(spool_mpi_engine *e);
 /** Turns *req into a future (a new reference) that completes when the
  * request does:
  *   - DONE when it completes: *status (if status is not NULL) holds its
- *     MPI_Status, written before the future completes, and the future's
+ *     MPI_Status (its MPI_ERROR field MPI_SUCCESS, which MPI itself
+ *     leaves unset), written before the future completes, and the future's
  *     value is status itself (borrowed: the caller's memory, which must
  *     stay valid until the future is final);
  *   - FAILED with the MPI error code when MPI reports the request failed;

@@ -322,6 +322,18 @@ static void take_inbox(spool_mpi_engine *e)
 
 /* ---- one pass --------------------------------------------------------- */
 
+/* A DONE future's status for the caller. MPI leaves the MPI_ERROR field
+ * unset in what MPI_Test and MPI_Testsome return (unless the latter
+ * returns MPI_ERR_IN_STATUS), so it would hold whatever the stack held:
+ * the operation succeeded, and the caller reads MPI_SUCCESS there. */
+static void put_status(MPI_Status *out, const MPI_Status *st)
+{
+	if (!out)
+		return;
+	*out = *st;
+	out->MPI_ERROR = MPI_SUCCESS;
+}
+
 static void complete(spool_mpi_engine *e, struct op *op, MPI_Status *st,
 		     int err)
 {
@@ -344,8 +356,7 @@ static void complete(spool_mpi_engine *e, struct op *op, MPI_Status *st,
 	} else if (flag) {
 		spool_promise_set_error(f, SPOOL_ECANCELLED);
 	} else {
-		if (op->status_out)
-			*op->status_out = *st;
+		put_status(op->status_out, st);
 		spool_promise_set_result(f, op->status_out);
 	}
 	spool_future_release(f);
@@ -1074,8 +1085,7 @@ spool_future *spool_mpi_future(spool_mpi_engine *e, MPI_Request *req,
 	}
 	if (*req == MPI_REQUEST_NULL) {
 		MPI_Test(req, &flag, &st);
-		if (status)
-			*status = st;
+		put_status(status, &st);
 		spool_promise_set_result(f, status);
 		return f;
 	}
@@ -1111,8 +1121,7 @@ spool_future *spool_mpi_future(spool_mpi_engine *e, MPI_Request *req,
 			if (rc != MPI_SUCCESS) {
 				spool_promise_set_error(f, rc);
 			} else {
-				if (status)
-					*status = st;
+				put_status(status, &st);
 				spool_promise_set_result(f, status);
 			}
 			return f;

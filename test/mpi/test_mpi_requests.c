@@ -60,7 +60,7 @@ START_TEST(request_future_completes_with_its_status)
 		int peer = 1 - me;
 		uint64_t out = 1000 + (uint64_t)me, in = 0;
 		MPI_Status st;
-		memset(&st, 0, sizeof st);
+		memset(&st, 0x5a, sizeof st); /* no field left as it was */
 		spool_future *r = irecv(e, &in, sizeof in, peer, 5, c, &st);
 		spool_future *s = isend(e, &out, sizeof out, peer, 5, c);
 		ck_assert_int_eq(spool_future_state(r) == SPOOL_RUNNING ||
@@ -72,6 +72,7 @@ START_TEST(request_future_completes_with_its_status)
 		ck_assert_ptr_eq(spool_future_value(r), &st);
 		ck_assert_int_eq(st.MPI_SOURCE, peer);
 		ck_assert_int_eq(st.MPI_TAG, 5);
+		ck_assert_int_eq(st.MPI_ERROR, MPI_SUCCESS);
 		int count = 0;
 		MPI_Get_count(&st, MPI_BYTE, &count);
 		ck_assert_int_eq(count, (int)sizeof in);
@@ -99,7 +100,13 @@ START_TEST(null_request_is_done_at_once_with_an_empty_status)
 	spool_future *f = spool_mpi_future(e, &r, &st);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_DONE);
 	ck_assert_ptr_eq(spool_future_value(f), &st);
+	/* empty, as MPI_Wait leaves it for a null request */
 	ck_assert_int_eq(st.MPI_SOURCE, MPI_ANY_SOURCE);
+	ck_assert_int_eq(st.MPI_TAG, MPI_ANY_TAG);
+	ck_assert_int_eq(st.MPI_ERROR, MPI_SUCCESS);
+	int count = -1;
+	MPI_Get_count(&st, MPI_BYTE, &count);
+	ck_assert_int_eq(count, 0);
 	spool_future_release(f);
 	spool_mpi_engine_destroy(e);
 }
@@ -108,10 +115,25 @@ END_TEST
 START_TEST(bad_input_gives_failed_futures_not_null)
 {
 	spool_mpi_engine *e = thread_engine();
-	MPI_Request r = MPI_REQUEST_NULL;
+	/* A NULL engine leaves a live request untouched: still the
+	 * caller's, to cancel and complete. */
+	MPI_Comm c = spool_mpi_test_comm();
+	int v;
+	MPI_Request r;
+	ck_assert_int_eq(MPI_Irecv(&v, 1, MPI_INT, MPI_ANY_SOURCE, 52, c, &r),
+			 MPI_SUCCESS);
+	MPI_Request kept = r;
 	spool_future *f = spool_mpi_future(NULL, &r, NULL);
 	ck_assert_int_eq(spool_future_error(f), SPOOL_EINVAL);
 	spool_future_release(f);
+	ck_assert(r == kept && r != MPI_REQUEST_NULL);
+	MPI_Cancel(&r);
+	MPI_Status cst;
+	ck_assert_int_eq(MPI_Wait(&r, &cst), MPI_SUCCESS);
+	int cancelled = 0;
+	MPI_Test_cancelled(&cst, &cancelled);
+	ck_assert(cancelled);
+	MPI_Comm_free(&c);
 	f = spool_mpi_future(e, NULL, NULL);
 	ck_assert_int_eq(spool_future_error(f), SPOOL_EINVAL);
 	spool_future_release(f);
@@ -650,6 +672,42 @@ START_TEST(pending_request_is_polled_with_backoff)
 }
 END_TEST
 
+/* max_delay_ns bounds each pause while a request is pending, however long
+ * the quiet spell: with 10 ms, 1.5 s of nothing has at least one pause
+ * per 10 ms plus the progress thread's wake-up delay. The check allows
+ * eight times the bound per pause (a busy machine wakes threads late),
+ * and still fails pauses that keep doubling past the bound (about 8 in
+ * that time). */
+START_TEST(max_delay_bounds_every_pause_of_a_quiet_spell)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	spool_mpi_engine_options o = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+	o.max_delay_ns = 10 * SPOOL_NS_PER_MS;
+	spool_mpi_engine *e = NULL;
+	ck_assert_int_eq(spool_mpi_engine_create(&e, &o), 0);
+	int v;
+	spool_future *f = irecv(e, &v, sizeof v, MPI_ANY_SOURCE, 51, c, NULL);
+	spool_test_sleep_ns(20 * SPOOL_NS_PER_MS); /* backed off by now */
+	spool_mpi_engine_stats a, b;
+	spool_mpi_engine_stats_get(e, &a);
+	int64_t t0 = spool_test_now_ns();
+	spool_test_sleep_ns(1500 * SPOOL_NS_PER_MS);
+	spool_mpi_engine_stats_get(e, &b);
+	int64_t took = spool_test_now_ns() - t0;
+	uint64_t want = (uint64_t)(took / (8 * o.max_delay_ns));
+	ck_assert_msg(b.pauses - a.pauses >= want,
+		      "%llu pauses in %.2f s with max_delay_ns 10 ms",
+		      (unsigned long long)(b.pauses - a.pauses),
+		      (double)took / 1e9);
+	spool_future_cancel(f);
+	SPOOL_MPI_TEST_WAIT(f);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
+	spool_future_release(f);
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
 /* The progress thread's spin window adapts (spin_ns 20 ms here). A
  * round: a receive from this rank is added (the engine, idle before,
  * wakes), the message is sent gap later, and the test polls the future's
@@ -725,6 +783,45 @@ START_TEST(destroy_cancels_what_is_pending)
 	spool_mpi_engine_destroy(e);
 	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
 	spool_future_release(f);
+	MPI_Comm_free(&c);
+}
+END_TEST
+
+/* A send MPI cannot complete (1 MiB to a rank that posts no receive
+ * yet: past the eager limit, it waits for the match) is not cancelled
+ * (Open MPI cancels no send): destroy keeps testing it for one second,
+ * then releases it with MPI_Request_free and fails its future with
+ * SPOOL_ESHUTDOWN. The message is still delivered once rank 1 receives. */
+static char big_[1 << 20];
+
+START_TEST(destroy_gives_up_on_a_send_after_a_second)
+{
+	MPI_Comm c = spool_mpi_test_comm();
+	int me = spool_mpi_test_rank();
+	if (me == 0) {
+		memset(big_, 7, sizeof big_);
+		spool_mpi_engine *e = thread_engine();
+		spool_future *f = isend(e, big_, sizeof big_, 1, 61, c);
+		ck_assert(!spool_future_done(f));
+		int64_t t0 = spool_test_now_ns();
+		spool_mpi_engine_destroy(e);
+		int64_t took = spool_test_now_ns() - t0;
+		ck_assert_int_eq(spool_future_state(f), SPOOL_FAILED);
+		ck_assert_int_eq(spool_future_error(f), SPOOL_ESHUTDOWN);
+		ck_assert_msg(took >= SPOOL_NS_PER_S,
+			      "gave up after %.3f s, not 1 s",
+			      (double)took / 1e9);
+		spool_future_release(f);
+	}
+	MPI_Barrier(c);
+	if (me == 1) {
+		ck_assert_int_eq(MPI_Recv(big_, sizeof big_, MPI_BYTE, 0, 61, c,
+					  MPI_STATUS_IGNORE),
+				 MPI_SUCCESS);
+		ck_assert_int_eq(big_[0], 7);
+		ck_assert_int_eq(big_[sizeof big_ - 1], 7);
+	}
+	MPI_Barrier(c);
 	MPI_Comm_free(&c);
 }
 END_TEST
@@ -1184,9 +1281,11 @@ static Suite *make(void)
 	tcase_add_test(tc, idle_thread_engine_does_not_poll);
 	tcase_add_test(tc, the_progress_thread_is_named);
 	tcase_add_test(tc, pending_request_is_polled_with_backoff);
+	tcase_add_test(tc, max_delay_bounds_every_pause_of_a_quiet_spell);
 	tcase_add_test(tc,
 		       the_spin_window_shrinks_for_rare_events_and_grows_back);
 	tcase_add_test(tc, destroy_cancels_what_is_pending);
+	tcase_add_test(tc, destroy_gives_up_on_a_send_after_a_second);
 	tcase_add_test(tc, many_threads_add_requests_to_one_engine);
 	tcase_add_test(tc, a_plain_thread_wait_drives_progress_itself);
 	tcase_add_test(

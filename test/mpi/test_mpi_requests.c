@@ -525,11 +525,77 @@ START_TEST(loop_engine_progresses_from_the_loop_iterations)
 }
 END_TEST
 
+/* On a loop engine, a request handed over from another thread wakes the
+ * loop. The loop sleeps with nothing pending (a 10 s timer is its only
+ * other reason to wake); a plain thread posts a receive from this rank,
+ * hands it to the engine and sends the message; the future must complete
+ * in the loop's iterations long before the timer. */
+struct wake {
+	spool_mpi_engine *e;
+	MPI_Comm c;
+	spool_future *done; /* completed by the request future's callback */
+	int v;
+};
+
+static void wake_cb(spool_future *f, void *arg)
+{
+	struct wake *w = arg;
+	spool_promise_set_result(w->done,
+				 (void *)(intptr_t)spool_future_state(f));
+}
+
+static void *wake_main(void *arg)
+{
+	struct wake *w = arg;
+	spool_test_sleep_ns(50 * SPOOL_NS_PER_MS); /* the loop sleeps by now */
+	int me = spool_mpi_test_rank(), one = 1;
+	MPI_Request r;
+	MPI_Irecv(&w->v, 1, MPI_INT, me, 53, w->c, &r);
+	spool_future *f = spool_mpi_future(w->e, &r, NULL);
+	spool_future_add_callback(f, wake_cb, w);
+	MPI_Send(&one, 1, MPI_INT, me, 53, w->c);
+	spool_future_release(f);
+	return NULL;
+}
+
 static void stop_cb(spool_loop *loop, void *arg)
 {
 	(void)arg;
 	spool_loop_stop(loop);
 }
+
+START_TEST(a_request_from_another_thread_wakes_the_loop)
+{
+	spool_loop *loop = spool_test_loop_new();
+	spool_mpi_engine_options o = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+	o.loop = loop;
+	struct wake w = {.c = spool_mpi_test_comm(),
+			 .done = spool_promise_new()};
+	ck_assert_int_eq(spool_mpi_engine_create(&w.e, &o), 0);
+	spool_handle *guard = NULL;
+	ck_assert_int_eq(spool_loop_call_later(loop, 10 * SPOOL_NS_PER_S,
+					       stop_cb, NULL, &guard),
+			 0);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, wake_main, &w), 0);
+	int64_t t0 = spool_test_now_ns();
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, w.done), 0);
+	int64_t took = spool_test_now_ns() - t0;
+	pthread_join(t, NULL);
+	ck_assert_int_eq((intptr_t)spool_future_value(w.done), SPOOL_DONE);
+	ck_assert_int_eq(w.v, 1);
+	ck_assert_msg(took < 5 * SPOOL_NS_PER_S,
+		      "the request completed after %.2f s: the loop was not "
+		      "woken",
+		      (double)took / 1e9);
+	spool_handle_cancel(guard);
+	spool_handle_release(guard);
+	spool_future_release(w.done);
+	spool_mpi_engine_destroy(w.e);
+	spool_loop_destroy(loop);
+	MPI_Comm_free(&w.c);
+}
+END_TEST
 
 /* With no request pending, the loop engine schedules nothing: the loop
  * sleeps in epoll, and no pass runs. */
@@ -1277,6 +1343,7 @@ static Suite *make(void)
 	tcase_add_test(tc, mpi_error_fails_the_future_with_the_mpi_code);
 	tcase_add_test(tc, strerror_names_every_code);
 	tcase_add_test(tc, loop_engine_progresses_from_the_loop_iterations);
+	tcase_add_test(tc, a_request_from_another_thread_wakes_the_loop);
 	tcase_add_test(tc, idle_loop_engine_does_not_poll);
 	tcase_add_test(tc, idle_thread_engine_does_not_poll);
 	tcase_add_test(tc, the_progress_thread_is_named);

@@ -57,6 +57,30 @@ START_TEST(calls_before_mpi_init_are_caller_bugs)
 }
 END_TEST
 
+/* After MPI_Finalize, in a child that initialized MPI as a singleton
+ * (no mpiexec) and used the library while MPI ran. */
+static int call_submit_after_finalize(void *arg)
+{
+	(void)arg;
+	int provided = 0;
+	if (MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided) !=
+	    MPI_SUCCESS)
+		return 0; /* no abort: the check fails, with this reason */
+	spool_mpi_engine *e = NULL;
+	if (spool_mpi_engine_create(&e, NULL) == 0)
+		spool_mpi_engine_destroy(e);
+	MPI_Finalize();
+	spool_mpi_submit(NULL, "f", NULL, 0);
+	return 0;
+}
+
+START_TEST(calls_after_mpi_finalize_are_caller_bugs)
+{
+	spool_test_expect_misuse(call_submit_after_finalize, NULL,
+				 "spool_mpi_submit", "after MPI_Finalize");
+}
+END_TEST
+
 /* What needs no MPI works without it. */
 START_TEST(register_and_strerror_need_no_mpi)
 {
@@ -75,6 +99,7 @@ int main(void)
 	Suite *s = suite_create("mpi_misuse");
 	TCase *tc = spool_test_case("misuse", 60);
 	tcase_add_test(tc, calls_before_mpi_init_are_caller_bugs);
+	tcase_add_test(tc, calls_after_mpi_finalize_are_caller_bugs);
 	tcase_add_test(tc, register_and_strerror_need_no_mpi);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);

@@ -382,6 +382,7 @@ struct owner {
 	spool_executor *ex;
 	int64_t t0, woke, b_failed;
 	int sleep_rc, join_rc;
+	bool req_after_join; /* the owner's request flag after the join */
 	size_t nfails;
 	int fail0;
 	spool_future *a;
@@ -427,6 +428,8 @@ static int owner_task(void *arg, void **result)
 	o->sleep_rc = spool_sleep(500 * MS);
 	o->woke = now();
 	o->join_rc = spool_group_join(g, SPOOL_FOREVER);
+	o->req_after_join = spool_future_cancel_requested(
+		spool_current_future());
 	o->nfails = spool_group_failures(g);
 	o->fail0 = spool_group_failure(g, 0, NULL);
 	spool_group_destroy(g);
@@ -450,6 +453,10 @@ START_TEST(
 	ck_assert_int_eq(o.fail0, 7);
 	ck_assert_int_eq(spool_future_state(o.a), SPOOL_CANCELLED);
 	ck_assert_int_eq(o.a_rc, SPOOL_ECANCELLED);
+	/* spool has no uncancel: the owner's future keeps its request flag
+	 * after the join, whenever b failed (group.h). */
+	ck_assert(o.req_after_join);
+	ck_assert(spool_future_cancel_requested(f));
 	if (o.b_failed - o.t0 >= 500 * MS) {
 		/* The machine was so slow that b failed only after the
 		 * owner's sleep was due: nothing to tell about the order. */

@@ -4,6 +4,7 @@
  * keeps running other coroutines), a cancellation of the waiting coroutine
  * ends it with SPOOL_ECANCELLED, and on the loop's thread outside a
  * coroutine it refuses with SPOOL_EDEADLK. */
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "support.h"
@@ -191,11 +192,21 @@ struct wait_for_job {
 	int rc;
 };
 
+/* Set by slow_starter when it runs: proves that the waiter suspended. */
+static _Atomic bool slow_started;
+
+/* Notes that it started, then sleeps arg ms as sleep_then_value does. */
+static int slow_starter(void *arg, void **result)
+{
+	atomic_store(&slow_started, true);
+	return sleep_then_value(arg, result);
+}
+
 static int wait_for_task(void *arg, void **result)
 {
 	struct wait_for_job *j = arg;
 	(void)result;
-	j->slow = submit(j->ex, sleep_then_value, (void *)(3600 * 1000));
+	j->slow = submit(j->ex, slow_starter, (void *)(3600 * 1000));
 	j->rc = spool_wait_for(j->slow, 2 * MS, NULL);
 	return 0;
 }
@@ -204,9 +215,14 @@ START_TEST(wait_for_in_a_coroutine_cancels_a_slow_coroutine_on_timeout)
 {
 	spool_loop *loop = spool_test_loop_new();
 	struct wait_for_job j = {.ex = spool_loop_executor(loop)};
+	atomic_store(&slow_started, false);
 	spool_future *f = submit(spool_loop_executor(loop), wait_for_task, &j);
 	ck_assert_int_eq(spool_loop_run_until_complete(loop, f), 0);
 	ck_assert_int_eq(j.rc, SPOOL_ETIMEDOUT);
+	/* The waiter suspended, so the slow coroutine (ready before the
+	 * waiter's timer can be due) started and was cancelled asleep, not
+	 * before it began. */
+	ck_assert(atomic_load(&slow_started));
 	ck_assert_int_eq(spool_future_state(j.slow), SPOOL_CANCELLED);
 	spool_future_release(j.slow);
 	spool_future_release(f);

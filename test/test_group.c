@@ -26,6 +26,22 @@ static int counted_sleep(void *arg, void **result)
 	return 0;
 }
 
+/* Counts like counted_sleep, but holds its slot until the promise arg is
+ * complete (bounded: 30 s). */
+static int counted_gated(void *arg, void **result)
+{
+	int now = atomic_fetch_add(&running_now, 1) + 1;
+	int max = atomic_load(&running_max);
+	while (now > max &&
+	       !atomic_compare_exchange_weak(&running_max, &max, now))
+		;
+	spool_future_wait(arg, 30 * SPOOL_NS_PER_S);
+	atomic_fetch_add(&ran_count, 1);
+	atomic_fetch_sub(&running_now, 1);
+	*result = arg;
+	return 0;
+}
+
 /* Fails with *(int *)arg. */
 static int failing(void *arg, void **result)
 {
@@ -186,23 +202,52 @@ START_TEST(group_join_reports_every_failure_not_only_the_first)
 }
 END_TEST
 
+START_TEST(group_spawn_numbers_count_refused_spawns_out)
+{
+	reset_counters();
+	spool_group *g;
+	ck_assert_int_eq(spool_group_create(&g, spool_executor_inline(), 0), 0);
+	/* Refused (no function): it gets no spawn number. */
+	ck_assert_int_eq(spool_group_spawn(g, NULL, NULL, NULL), SPOOL_EINVAL);
+	int code = 9;
+	ck_assert_int_eq(spool_group_spawn(g, failing, &code, NULL), 0);
+	ck_assert_int_eq(spool_group_join(g, SPOOL_FOREVER), 9);
+	ck_assert_uint_eq(spool_group_failures(g), 1);
+	size_t idx = 99;
+	ck_assert_int_eq(spool_group_failure(g, 0, &idx), 9);
+	ck_assert_uint_eq(idx, 0); /* the group's first spawn */
+	spool_group_destroy(g);
+}
+END_TEST
+
 START_TEST(
 	group_limit_caps_the_tasks_running_at_once_and_starts_queued_ones_in_order)
 {
 	reset_counters();
 	spool_group *g;
+	/* thread_executor() runs each task on its own thread: nothing but
+	 * the limit keeps the 12 from running at once. */
 	ck_assert_int_eq(spool_group_create(&g, thread_executor(), 3), 0);
-	int64_t d = 5 * MS;
+	spool_future *gate = spool_promise_new();
 	spool_future *t[12];
 	for (int i = 0; i < 12; i++)
-		ck_assert_int_eq(spool_group_spawn(g, counted_sleep, &d, &t[i]),
-				 0);
-	ck_assert_int_le(atomic_load(&running_now), 3);
+		ck_assert_int_eq(
+			spool_group_spawn(g, counted_gated, gate, &t[i]), 0);
+	/* The tasks hold their slots on the gate: exactly the limit run,
+	 * and (given a moment) no more start. */
+	for (int i = 0; i < 5000 && atomic_load(&running_now) < 3; i++)
+		spool_test_sleep_ns(MS);
+	for (int i = 0; i < 20; i++)
+		spool_test_sleep_ns(MS);
+	ck_assert_int_eq(atomic_load(&running_now), 3);
+	ck_assert_int_eq(atomic_load(&running_max), 3);
+	ck_assert_int_eq(atomic_load(&ran_count), 0);
+	spool_promise_set_result(gate, NULL);
 	ck_assert_int_eq(spool_group_join(g, SPOOL_FOREVER), 0);
 	ck_assert_int_eq(atomic_load(&ran_count), 12);
-	ck_assert_int_le(atomic_load(&running_max), 3);
-	ck_assert_int_ge(atomic_load(&running_max), 1);
+	ck_assert_int_eq(atomic_load(&running_max), 3);
 	release_all(t, 12);
+	spool_future_release(gate);
 	spool_group_destroy(g);
 	thread_executor_drain();
 }
@@ -703,6 +748,7 @@ static Suite *group_suite(void)
 	tcase_add_test(
 		tc, group_first_failure_cancels_the_others_and_refuses_spawns);
 	tcase_add_test(tc, group_join_reports_every_failure_not_only_the_first);
+	tcase_add_test(tc, group_spawn_numbers_count_refused_spawns_out);
 	tcase_add_test(
 		tc, group_task_cancelled_through_its_future_is_not_a_failure);
 	tcase_add_test(tc, group_executor_refusal_is_a_failure);

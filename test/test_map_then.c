@@ -31,6 +31,22 @@ static int window_task(void *arg, void **result)
 	return 0;
 }
 
+/* Counts like window_task, but holds its slot until the promise arg is
+ * complete (bounded: 30 s); returns arg. */
+static int gated_window_task(void *arg, void **result)
+{
+	atomic_fetch_add(&started, 1);
+	int now = atomic_fetch_add(&in_flight, 1) + 1;
+	int max = atomic_load(&in_flight_max);
+	while (now > max &&
+	       !atomic_compare_exchange_weak(&in_flight_max, &max, now))
+		;
+	spool_future_wait(arg, 30 * SPOOL_NS_PER_S);
+	atomic_fetch_sub(&in_flight, 1);
+	*result = arg;
+	return 0;
+}
+
 /* ---- map -------------------------------------------------------------- */
 
 START_TEST(map_gives_results_in_input_order)
@@ -57,19 +73,30 @@ END_TEST
 START_TEST(map_runs_at_most_max_in_flight_at_once)
 {
 	reset_counters();
-	int ks[16];
+	/* thread_executor() runs each task on its own thread: nothing but
+	 * max_in_flight keeps the 16 from running at once. */
+	spool_future *gate = spool_promise_new();
 	void *args[16];
-	for (int i = 0; i < 16; i++) {
-		ks[i] = 3;
-		args[i] = &ks[i];
-	}
-	spool_future *m = spool_map(thread_executor(), window_task, args, 16,
-				    3);
+	for (int i = 0; i < 16; i++)
+		args[i] = gate;
+	spool_future *m = spool_map(thread_executor(), gated_window_task, args,
+				    16, 3);
+	/* The tasks hold their slots on the gate: exactly 3 run, and (given
+	 * a moment) no more start. */
+	for (int i = 0; i < 5000 && atomic_load(&in_flight) < 3; i++)
+		spool_test_sleep_ns(MS);
+	for (int i = 0; i < 20; i++)
+		spool_test_sleep_ns(MS);
+	ck_assert_int_eq(atomic_load(&in_flight), 3);
+	ck_assert_int_eq(atomic_load(&in_flight_max), 3);
+	ck_assert_int_eq(atomic_load(&started), 3);
+	spool_promise_set_result(gate, NULL);
 	ck_assert_int_eq(spool_future_wait(m, SPOOL_FOREVER), 0);
 	ck_assert_int_eq(spool_future_state(m), SPOOL_DONE);
 	ck_assert_int_eq(atomic_load(&started), 16);
-	ck_assert_int_le(atomic_load(&in_flight_max), 3);
+	ck_assert_int_eq(atomic_load(&in_flight_max), 3);
 	spool_future_release(m);
+	spool_future_release(gate);
 	thread_executor_drain();
 }
 END_TEST

@@ -458,6 +458,53 @@ START_TEST(scopes_from_many_threads_at_once_each_see_all_their_spawns)
 }
 END_TEST
 
+/* A spawn made after a failure still runs: from a plain thread, a spawn
+ * fails; once the scope has recorded it (the scope's future, the spawns'
+ * current task, has its cancel request raised by the failure), another
+ * spawn runs and the wait reports the failure. */
+static _Atomic(spool_future *) late_scope_fut;
+static atomic_int late_count;
+
+static int fails_and_shows_its_scope(void *arg)
+{
+	(void)arg;
+	atomic_store(&late_scope_fut, spool_current_future());
+	return 66;
+}
+
+static int counts_late(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&late_count, 1);
+	return 0;
+}
+
+START_TEST(a_spawn_made_after_a_failure_still_runs)
+{
+	spool_pool *p = spool_test_pool_new(2);
+	atomic_store(&late_scope_fut, NULL);
+	atomic_store(&late_count, 0);
+	spool_scope s;
+	ck_assert_int_eq(spool_scope_begin(&s, p), 0);
+	ck_assert_int_eq(spool_scope_spawn(&s, fails_and_shows_its_scope, NULL),
+			 0);
+	/* The failure is recorded after the spawn returns: wait (10 s at
+	 * most) until it has raised the scope future's request flag. */
+	int64_t end = spool_test_now_ns() + TIMEOUT_NS;
+	spool_future *sf;
+	while (!((sf = atomic_load(&late_scope_fut)) &&
+		 spool_future_cancel_requested(sf)) &&
+	       spool_test_now_ns() < end)
+		sched_yield();
+	ck_assert_ptr_nonnull(sf);
+	ck_assert(spool_future_cancel_requested(sf));
+	ck_assert_int_eq(spool_scope_spawn(&s, counts_late, NULL), 0);
+	ck_assert_int_eq(spool_scope_wait(&s), 66);
+	ck_assert_int_eq(atomic_load(&late_count), 1);
+	spool_pool_destroy(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("scope");
@@ -482,6 +529,7 @@ int main(void)
 		tc,
 		spawns_see_a_cancel_request_of_the_task_that_opened_the_scope);
 	tcase_add_test(tc, spawns_see_no_cancel_request_when_nothing_failed);
+	tcase_add_test(tc, a_spawn_made_after_a_failure_still_runs);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("steady", 60);

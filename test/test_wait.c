@@ -617,6 +617,16 @@ END_TEST
 
 static int64_t long_nap = 10 * SPOOL_NS_PER_S;
 
+/* Set by started_nap when it runs. */
+static _Atomic bool nap_started;
+
+/* coro_nap that first notes that it started. */
+static int started_nap(void *arg, void **result)
+{
+	atomic_store(&nap_started, true);
+	return coro_nap(arg, result);
+}
+
 /* In a coroutine: a promise completed from another thread ends the wait
  * (the callback is posted to the loop); wait_for on a sleeping coroutine
  * times out, cancels it and waits for it to settle. */
@@ -631,8 +641,13 @@ static int waits_in_a_coroutine(void *arg, void **result)
 		       NULL) != 0 ||
 	    nd != 1 || !done[1])
 		line = __LINE__;
-	spool_future *sleeper = spool_submit(loop_ex(), coro_nap, &long_nap);
+	atomic_store(&nap_started, false);
+	spool_future *sleeper = spool_submit(loop_ex(), started_nap, &long_nap);
 	if (!line && spool_wait_for(sleeper, 5 * MS, NULL) != SPOOL_ETIMEDOUT)
+		line = __LINE__;
+	/* wait_for suspended this coroutine, so the sleeper (ready before
+	 * the timer can be due) started and was cancelled asleep. */
+	if (!line && !atomic_load(&nap_started))
 		line = __LINE__;
 	if (!line && spool_future_state(sleeper) != SPOOL_CANCELLED)
 		line = __LINE__;

@@ -389,6 +389,53 @@ START_TEST(cancel_after_the_callback_ran_is_estate)
 }
 END_TEST
 
+/* A callback that cancels its own handle while it runs: too late, the
+ * header says (SPOOL_ESTATE "if it already ran or is running"), and the
+ * handle does not report cancelled. Both kinds of handle. */
+struct self_cancel {
+	spool_handle *h;
+	int rc;
+	bool cancelled;
+	int runs;
+};
+
+static void self_cancel_cb(spool_loop *loop, void *arg)
+{
+	struct self_cancel *c = arg;
+	(void)loop;
+	c->runs++;
+	c->rc = spool_handle_cancel(c->h);
+	c->cancelled = spool_handle_cancelled(c->h);
+}
+
+START_TEST(cancel_from_inside_the_running_callback_is_estate)
+{
+	spool_loop *loop = new_loop(0);
+	struct self_cancel soon = {.rc = 99}, later = {.rc = 99};
+	ck_assert_int_eq(
+		spool_loop_call_soon(loop, self_cancel_cb, &soon, &soon.h), 0);
+	ck_assert_int_eq(spool_loop_call_later(loop, 0, self_cancel_cb, &later,
+					       &later.h),
+			 0);
+	ck_assert_int_eq(
+		spool_loop_call_later(loop, 1 * MS, stop_cb, NULL, NULL), 0);
+	ck_assert_int_eq(spool_loop_run(loop), 0);
+	ck_assert_int_eq(soon.runs, 1);
+	ck_assert_int_eq(soon.rc, SPOOL_ESTATE);
+	ck_assert(!soon.cancelled);
+	ck_assert_int_eq(later.runs, 1);
+	ck_assert_int_eq(later.rc, SPOOL_ESTATE);
+	ck_assert(!later.cancelled);
+	/* And afterwards, still too late. */
+	ck_assert_int_eq(spool_handle_cancel(soon.h), SPOOL_ESTATE);
+	ck_assert_int_eq(spool_handle_cancel(later.h), SPOOL_ESTATE);
+	ck_assert(!spool_handle_cancelled(later.h));
+	spool_handle_release(soon.h);
+	spool_handle_release(later.h);
+	spool_loop_destroy(loop);
+}
+END_TEST
+
 struct purge {
 	int ran;
 	spool_handle *h[1000];
@@ -553,6 +600,80 @@ START_TEST(run_until_complete_stopped_first_is_eagain)
 	spool_loop_destroy(loop);
 	spool_promise_set_result(f, NULL);
 	spool_future_release(f);
+}
+END_TEST
+
+START_TEST(run_until_complete_of_a_final_future_does_not_run_the_loop)
+{
+	/* "Returns at once, without running the loop, if f is already
+	 * final": a callback already queued stays queued. */
+	spool_loop *loop = new_loop(0);
+	struct log log = {.n = 0};
+	struct entry a = {&log, 1, false};
+	ck_assert_int_eq(spool_loop_call_soon(loop, log_cb, &a, NULL), 0);
+	spool_future *f = spool_promise_new();
+	ck_assert_int_eq(spool_promise_set_result(f, NULL), 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, f), 0);
+	ck_assert_int_eq(log.n, 0);
+	spool_future_release(f);
+	f = spool_promise_new();
+	ck_assert_int_eq(spool_promise_set_error(f, 42), 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, f), 42);
+	ck_assert_int_eq(log.n, 0);
+	spool_future_release(f);
+	/* The queued callback runs in the next real run. */
+	struct entry b = {&log, 2, true};
+	ck_assert_int_eq(spool_loop_call_soon(loop, log_cb, &b, NULL), 0);
+	ck_assert_int_eq(spool_loop_run(loop), 0);
+	ck_assert_int_eq(log.n, 2);
+	ck_assert_int_eq(log.v[0], 1);
+	ck_assert_int_eq(log.v[1], 2);
+	spool_loop_destroy(loop);
+}
+END_TEST
+
+/* The first run_until_complete(old) was stopped (EAGAIN), so its wait
+ * for old is abandoned; old completing later, during
+ * run_until_complete(cur), must not end that run: only cur does. */
+struct stale {
+	spool_future *old, *cur;
+	int step;
+};
+
+static void stale_cb(spool_loop *loop, void *arg)
+{
+	struct stale *s = arg;
+	switch (s->step++) {
+	case 0: /* the abandoned future completes first */
+		ck_assert_int_eq(spool_promise_set_result(s->old, NULL), 0);
+		break;
+	case 1:
+	case 2: /* a few iterations later, the one waited for */
+		break;
+	default:
+		ck_assert_int_eq(spool_promise_set_result(s->cur, s), 0);
+		return;
+	}
+	ck_assert_int_eq(spool_loop_call_soon(loop, stale_cb, s, NULL), 0);
+}
+
+START_TEST(run_until_complete_ends_only_for_its_own_future)
+{
+	spool_loop *loop = new_loop(0);
+	struct stale s = {spool_promise_new(), spool_promise_new(), 0};
+	ck_assert_int_eq(spool_loop_call_soon(loop, stop_cb, NULL, NULL), 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, s.old),
+			 SPOOL_EAGAIN);
+	ck_assert_int_eq(spool_future_state(s.old), SPOOL_PENDING);
+	ck_assert_int_eq(spool_loop_call_soon(loop, stale_cb, &s, NULL), 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, s.cur), 0);
+	ck_assert_int_eq(s.step, 4);
+	ck_assert_ptr_eq(spool_future_value(s.cur), &s);
+	ck_assert_int_eq(spool_future_state(s.old), SPOOL_DONE);
+	spool_loop_destroy(loop);
+	spool_promise_set_result(s.cur, NULL); /* if a broken run left it */
+	spool_future_release(s.old);
+	spool_future_release(s.cur);
 }
 END_TEST
 
@@ -815,6 +936,7 @@ int main(void)
 	tc = spool_test_case("handles", 30);
 	tcase_add_test(tc, cancelled_handles_never_run);
 	tcase_add_test(tc, cancel_after_the_callback_ran_is_estate);
+	tcase_add_test(tc, cancel_from_inside_the_running_callback_is_estate);
 	tcase_add_test(tc, many_cancelled_timers_never_run_and_the_rest_do);
 	tcase_add_test(tc, bad_schedule_arguments_are_einval);
 	tcase_add_test(
@@ -827,6 +949,9 @@ int main(void)
 	tcase_add_test(
 		tc, run_until_complete_returns_once_a_foreign_future_completes);
 	tcase_add_test(tc, run_until_complete_stopped_first_is_eagain);
+	tcase_add_test(
+		tc, run_until_complete_of_a_final_future_does_not_run_the_loop);
+	tcase_add_test(tc, run_until_complete_ends_only_for_its_own_future);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("threadsafe", 60);

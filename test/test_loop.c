@@ -907,6 +907,53 @@ START_TEST(no_descriptor_leaks_after_1000_create_destroy_cycles)
 }
 END_TEST
 
+/* A done-callback runs exactly once, even when the loop is destroyed
+ * while it is on its way: added on the loop's thread (in a callback of the
+ * running loop), it is to run on the loop; its future completed by another
+ * thread while the loop does not run, it waits in the loop's inbox, and
+ * destroy runs it. */
+static atomic_int done_cb_runs;
+
+static void count_done_cb(spool_future *f, void *arg)
+{
+	(void)f;
+	(void)arg;
+	atomic_fetch_add(&done_cb_runs, 1);
+}
+
+static void adds_done_cb_and_stops(spool_loop *loop, void *arg)
+{
+	ck_assert_int_eq(spool_future_add_callback(arg, count_done_cb, NULL),
+			 0);
+	spool_loop_stop(loop);
+}
+
+static void *completes(void *arg)
+{
+	spool_promise_set_result(arg, NULL);
+	return NULL;
+}
+
+START_TEST(destroy_runs_a_done_callback_on_its_way_to_the_loop)
+{
+	atomic_store(&done_cb_runs, 0);
+	spool_loop *loop = spool_test_loop_new();
+	spool_future *p = spool_promise_new();
+	ck_assert_int_eq(
+		spool_loop_call_soon(loop, adds_done_cb_and_stops, p, NULL), 0);
+	ck_assert_int_eq(spool_loop_run(loop), 0);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, completes, p), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(spool_future_state(p), SPOOL_DONE);
+	/* on its way: the loop, not the completing thread, runs it */
+	ck_assert_int_eq(atomic_load(&done_cb_runs), 0);
+	spool_loop_destroy(loop);
+	ck_assert_int_eq(atomic_load(&done_cb_runs), 1);
+	spool_future_release(p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loop");
@@ -961,6 +1008,7 @@ int main(void)
 	tcase_add_test(tc, call_soon_threadsafe_wakes_a_loop_blocked_in_epoll);
 	tcase_add_test(tc, call_soon_threadsafe_before_run_is_kept_for_the_run);
 	tcase_add_test(tc, call_soon_threadsafe_wake_ups_are_coalesced);
+	tcase_add_test(tc, destroy_runs_a_done_callback_on_its_way_to_the_loop);
 	suite_add_tcase(s, tc);
 
 	tc = spool_test_case("resources", 120);

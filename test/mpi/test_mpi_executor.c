@@ -595,18 +595,25 @@ static int loop_root_task(void *arg, void **result)
 	return 0;
 }
 
+/* The root's engine on a new loop of its own (*loop), which progresses
+ * only while that loop runs. */
+static spool_mpi_engine *root_loop_engine(spool_loop **loop)
+{
+	*loop = spool_test_loop_new();
+	spool_mpi_engine_options eo = SPOOL_MPI_ENGINE_OPTIONS_INIT;
+	eo.loop = *loop;
+	spool_mpi_engine *e = NULL;
+	ck_assert_int_eq(spool_mpi_engine_create(&e, &eo), 0);
+	return e;
+}
+
 START_TEST(root_on_a_loop_engine)
 {
 	spool_loop *loop = NULL;
 	spool_mpi_engine *e = NULL;
 	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
-	if (spool_mpi_test_rank() == 0) {
-		loop = spool_test_loop_new();
-		spool_mpi_engine_options eo = SPOOL_MPI_ENGINE_OPTIONS_INIT;
-		eo.loop = loop;
-		ck_assert_int_eq(spool_mpi_engine_create(&e, &eo), 0);
-		o.engine = e;
-	}
+	if (spool_mpi_test_rank() == 0)
+		o.engine = e = root_loop_engine(&loop);
 	spool_mpi_executor *ex = make_ex(&o);
 	if (spool_mpi_executor_is_root(ex)) {
 		struct loop_arg a = {ex, 0};
@@ -659,13 +666,8 @@ START_TEST(a_worker_whose_root_falls_silent_stops_serving)
 	o.peer_timeout_ns = 500 * SPOOL_NS_PER_MS;
 	spool_loop *loop = NULL;
 	spool_mpi_engine *e = NULL;
-	if (spool_mpi_test_rank() == 0) {
-		loop = spool_test_loop_new();
-		spool_mpi_engine_options eo = SPOOL_MPI_ENGINE_OPTIONS_INIT;
-		eo.loop = loop;
-		ck_assert_int_eq(spool_mpi_engine_create(&e, &eo), 0);
-		o.engine = e;
-	}
+	if (spool_mpi_test_rank() == 0)
+		o.engine = e = root_loop_engine(&loop);
 	int64_t t0 = spool_test_now_ns();
 	spool_mpi_executor *ex = make_ex(&o);
 	if (spool_mpi_executor_is_root(ex)) {
@@ -711,13 +713,8 @@ static void run_ex_on_loop(spool_mpi_executor_options *o,
 {
 	spool_loop *loop = NULL;
 	spool_mpi_engine *e = NULL;
-	if (spool_mpi_test_rank() == 0) {
-		loop = spool_test_loop_new();
-		spool_mpi_engine_options eo = SPOOL_MPI_ENGINE_OPTIONS_INIT;
-		eo.loop = loop;
-		ck_assert_int_eq(spool_mpi_engine_create(&e, &eo), 0);
-		o->engine = e;
-	}
+	if (spool_mpi_test_rank() == 0)
+		o->engine = e = root_loop_engine(&loop);
 	spool_mpi_executor *ex = make_ex(o);
 	if (spool_mpi_executor_is_root(ex)) {
 		struct loop_body lb = {ex, body};

@@ -699,6 +699,18 @@ START_TEST(the_progress_thread_is_named)
 }
 END_TEST
 
+/* Ends a test whose receive f is still pending: its cancel takes effect,
+ * then the engine and the communicator go. */
+static void cancel_and_end(spool_future *f, spool_mpi_engine *e, MPI_Comm c)
+{
+	spool_future_cancel(f);
+	SPOOL_MPI_TEST_WAIT(f);
+	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
+	spool_future_release(f);
+	spool_mpi_engine_destroy(e);
+	MPI_Comm_free(&c);
+}
+
 /* While a request is pending and nothing happens, the engine backs off:
  * in 100 ms it pauses, and runs far fewer passes than a busy poll would
  * (one per max_delay_ns = 1 ms, plus the spin window and the doubling). */
@@ -729,12 +741,7 @@ START_TEST(pending_request_is_polled_with_backoff)
 	 * lowers the count) */
 	ck_assert_uint_le(b.passes - a.passes, (uint64_t)ms + 10);
 	ck_assert_uint_ge(b.passes - a.passes, 1);
-	spool_future_cancel(f);
-	SPOOL_MPI_TEST_WAIT(f);
-	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
-	spool_future_release(f);
-	spool_mpi_engine_destroy(e);
-	MPI_Comm_free(&c);
+	cancel_and_end(f, e, c);
 }
 END_TEST
 
@@ -765,12 +772,7 @@ START_TEST(max_delay_bounds_every_pause_of_a_quiet_spell)
 		      "%llu pauses in %.2f s with max_delay_ns 10 ms",
 		      (unsigned long long)(b.pauses - a.pauses),
 		      (double)took / 1e9);
-	spool_future_cancel(f);
-	SPOOL_MPI_TEST_WAIT(f);
-	ck_assert_int_eq(spool_future_state(f), SPOOL_CANCELLED);
-	spool_future_release(f);
-	spool_mpi_engine_destroy(e);
-	MPI_Comm_free(&c);
+	cancel_and_end(f, e, c);
 }
 END_TEST
 

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* Suite "compare_gil": the promises of compare/app/gil.h, the GIL model. */
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool/trace.h"
 
 #include "gil.h"
 #include "support.h"
@@ -207,6 +213,106 @@ START_TEST(waiter_gets_the_lock_within_a_bound_after_the_interval)
 }
 END_TEST
 
+/* ---- forced switching -----------------------------------------------------
+ * A holder that drops the lock at a checkpoint because a waiter asked must
+ * not take it back before that waiter has had it (gil.c, FORCE_SWITCHING):
+ * otherwise the holder, still on its CPU, usually wins the lock again and
+ * the request achieves nothing. Checked by who held the lock when, not by
+ * times: each round the waiter records that it held the lock before it
+ * releases it, and every checkpoint of the holder's that gave the lock up
+ * must return only after that record. */
+
+enum { FORCED_ROUNDS = 20 };
+
+/* Pins the calling thread to the k-th CPU it may run on, when it may run on
+ * more than one, so that the holder and the waiter run on CPUs of their
+ * own: a woken waiter then never preempts the holder on its CPU, which
+ * would hide a holder that takes the lock straight back. Only makes that
+ * fault easier to see; the property holds however they are scheduled. */
+static void pin_to_kth_cpu(int k)
+{
+	cpu_set_t all, one;
+	if (sched_getaffinity(0, sizeof(all), &all) != 0 || CPU_COUNT(&all) < 2)
+		return;
+	CPU_ZERO(&one);
+	for (int c = 0, seen = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &all) && seen++ == k) {
+			CPU_SET(c, &one);
+			pthread_setaffinity_np(pthread_self(), sizeof(one),
+					       &one);
+			return;
+		}
+}
+
+struct forced {
+	struct cmp_gil *g;
+	sem_t go;
+	atomic_int rounds_held; /* rounds in which the waiter held it */
+};
+
+static void *forced_waiter(void *arg)
+{
+	struct forced *f = arg;
+	pin_to_kth_cpu(1);
+	for (int r = 0; r < FORCED_ROUNDS; r++) {
+		sem_wait(&f->go);
+		cmp_gil_acquire(f->g);
+		atomic_store(&f->rounds_held, r + 1);
+		cmp_gil_release(f->g);
+	}
+	return NULL;
+}
+
+START_TEST(a_requested_drop_hands_the_lock_to_the_waiter_before_retaking)
+{
+	struct forced f;
+	/* A short interval: the waiter asks 1 ms after it began to wait. */
+	ck_assert_int_eq(cmp_gil_create(&f.g, 1 * MS), 0);
+	sem_init(&f.go, 0, 0);
+	atomic_init(&f.rounds_held, 0);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, forced_waiter, &f), 0);
+	pin_to_kth_cpu(0);
+	cmp_gil_acquire(f.g);
+	int drops = 0;
+	for (int r = 0; r < FORCED_ROUNDS; r++) {
+		sem_post(&f.go); /* the waiter queues behind this holder */
+		int64_t give_up = spool_test_now_ns() + 10000 * MS;
+		while (atomic_load(&f.rounds_held) < r + 1) {
+			ck_assert_msg(spool_test_now_ns() < give_up,
+				      "round %d: the waiter never got the "
+				      "lock",
+				      r);
+			struct cmp_gil_stats a, b;
+			/* Only this thread can take the lock while it holds
+			 * it: a change of count is its own drop and take. */
+			cmp_gil_stats_get(f.g, &a);
+			cmp_gil_checkpoint();
+			cmp_gil_stats_get(f.g, &b);
+			ck_assert(cmp_gil_held());
+			if (b.acquisitions == a.acquisitions)
+				continue;
+			drops++;
+			ck_assert_msg(atomic_load(&f.rounds_held) == r + 1,
+				      "round %d: the holder dropped the lock "
+				      "on request and took it back before "
+				      "the waiter had it",
+				      r);
+		}
+	}
+	cmp_gil_release(f.g);
+	pthread_join(t, NULL);
+	/* Every round ended through a requested drop: the holder never
+	 * released the lock otherwise. */
+	ck_assert_int_eq(drops, FORCED_ROUNDS);
+	struct cmp_gil_stats st;
+	cmp_gil_stats_get(f.g, &st);
+	ck_assert_uint_ge(st.drop_requests, FORCED_ROUNDS);
+	sem_destroy(&f.go);
+	cmp_gil_destroy(f.g);
+}
+END_TEST
+
 /* ---- blocking calls -------------------------------------------------------
  */
 
@@ -258,6 +364,74 @@ START_TEST(blocking_section_lets_another_thread_run_without_a_request)
 }
 END_TEST
 
+/* ---- the timeline -----------------------------------------------------------
+ * Under spool's tracer every take of the lock opens a "holds the GIL" slice
+ * and every take that found the lock held a "waits for the GIL" slice
+ * before it (gil.c, "Timeline"). Counted against the model's statistics:
+ * the forced-switching scenario gives FORCED_ROUNDS requested drops, each
+ * of which the waiter waited for. */
+
+static size_t occurrences(const char *text, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+START_TEST(trace_shows_one_hold_slice_per_take_and_the_waits)
+{
+	char path[] = "/tmp/spool-gil-trace-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(spool_trace_start(path), 0);
+	struct forced f;
+	ck_assert_int_eq(cmp_gil_create(&f.g, 1 * MS), 0);
+	sem_init(&f.go, 0, 0);
+	atomic_init(&f.rounds_held, 0);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, forced_waiter, &f), 0);
+	cmp_gil_acquire(f.g);
+	for (int r = 0; r < FORCED_ROUNDS; r++) {
+		sem_post(&f.go);
+		int64_t give_up = spool_test_now_ns() + 10000 * MS;
+		while (atomic_load(&f.rounds_held) < r + 1 &&
+		       spool_test_now_ns() < give_up)
+			cmp_gil_checkpoint();
+	}
+	cmp_gil_release(f.g);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(spool_trace_stop(), 0);
+	struct cmp_gil_stats st;
+	cmp_gil_stats_get(f.g, &st);
+	ck_assert_int_eq(atomic_load(&f.rounds_held), FORCED_ROUNDS);
+
+	FILE *in = fopen(path, "r");
+	ck_assert_ptr_nonnull(in);
+	static char text[1 << 20];
+	size_t len = fread(text, 1, sizeof(text) - 1, in);
+	fclose(in);
+	unlink(path);
+	ck_assert_uint_lt(len, sizeof(text) - 1);
+	text[len] = 0;
+	size_t holds = occurrences(text, "\"name\":\"holds the GIL\"");
+	size_t waits = occurrences(text, "\"name\":\"waits for the GIL\"");
+	ck_assert_msg(holds == st.acquisitions,
+		      "%zu \"holds the GIL\" slices for %llu takes", holds,
+		      (unsigned long long)st.acquisitions);
+	/* Each round the waiter waited for a requested drop; nobody else
+	 * waited longer than a take can (at most every take). */
+	ck_assert_msg(waits >= FORCED_ROUNDS && waits <= st.acquisitions,
+		      "%zu \"waits for the GIL\" slices, %d requested "
+		      "drops, %llu takes",
+		      waits, FORCED_ROUNDS,
+		      (unsigned long long)st.acquisitions);
+	sem_destroy(&f.go);
+	cmp_gil_destroy(f.g);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("compare_gil");
@@ -270,6 +444,10 @@ int main(void)
 		       waiter_gets_the_lock_within_a_bound_after_the_interval);
 	tcase_add_test(
 		tc, blocking_section_lets_another_thread_run_without_a_request);
+	tcase_add_test(
+		tc,
+		a_requested_drop_hands_the_lock_to_the_waiter_before_retaking);
+	tcase_add_test(tc, trace_shows_one_hold_slice_per_take_and_the_waits);
 	suite_add_tcase(s, tc);
 	return spool_test_run(s);
 }

@@ -179,6 +179,22 @@ static void same_answer_on_every_backend(int w)
 			ck_assert(res[b].p50_ms >= 1.0); /* the server delay */
 			ck_assert(res[b].p99_ms >= res[b].p50_ms);
 		}
+		/* Who ran under the GIL model, whatever the timing: on the
+		 * two GIL backends every task took the lock (a first take
+		 * by a thread is a switch), on the others nothing did. */
+		if (b == CMP_B_GIL || b == CMP_B_GIL_THREADS)
+			ck_assert_msg(res[b].gil_switches >= 1,
+				      "%s on %s: the GIL model was never "
+				      "taken",
+				      cmp_workload_name(w),
+				      cmp_backend_name(b));
+		else
+			ck_assert_msg(res[b].gil_switches == 0 &&
+					      res[b].gil_drop_requests == 0,
+				      "%s on %s: GIL statistics without the "
+				      "model",
+				      cmp_workload_name(w),
+				      cmp_backend_name(b));
 	}
 	cmp_workloads_cleanup();
 }
@@ -380,6 +396,32 @@ START_TEST(convoy_has_a_row_per_backend_and_cpu_count_with_one_answer)
 		ck_assert(rows[i].factor > 0);
 		if (rows[i].cpu_threads == 0)
 			ck_assert(rows[i].factor == 1.0);
+		/* The factor is the median round trip over the same
+		 * backend's without CPU threads (the row before it). */
+		const struct cmp_convoy_result *base =
+			&rows[i - rows[i].cpu_threads];
+		ck_assert_int_eq(base->backend, rows[i].backend);
+		ck_assert(rows[i].factor == rows[i].p50_ms / base->p50_ms);
+		/* Who ran under the GIL model, whatever the timing: the
+		 * echo server alone on procs and on gil without CPU
+		 * threads (one switch, its first take; its takes after
+		 * each socket call are no switch, and nobody waits), the
+		 * server and the CPU thread on gil with one (each one's
+		 * first take is a switch), nothing on the others. */
+		if (rows[i].backend == CMP_B_GIL && rows[i].cpu_threads > 0) {
+			ck_assert_msg(rows[i].gil_switches >= 2,
+				      "gil beside a CPU thread: %llu "
+				      "switch(es), the CPU thread never "
+				      "took the GIL",
+				      (unsigned long long)rows[i].gil_switches);
+		} else if (rows[i].backend == CMP_B_GIL ||
+			   rows[i].backend == CMP_B_PROCS) {
+			ck_assert_uint_eq(rows[i].gil_switches, 1);
+			ck_assert_uint_eq(rows[i].gil_drop_requests, 0);
+		} else {
+			ck_assert_uint_eq(rows[i].gil_switches, 0);
+			ck_assert_uint_eq(rows[i].gil_drop_requests, 0);
+		}
 	}
 	ck_assert_uint_ne(rows[0].checksum, 0);
 	/* Only the backends it applies to: threads, gil-threads and

@@ -12,6 +12,7 @@
 #include "spool/trace.h"
 
 #include "gil.h"
+#include "workloads.h"
 #include "support.h"
 
 #define MS INT64_C(1000000)
@@ -364,6 +365,32 @@ START_TEST(blocking_section_lets_another_thread_run_without_a_request)
 }
 END_TEST
 
+/* The workloads' blocking calls release the lock around the wait, as
+ * CPython's time.sleep and socket calls do (Py_BEGIN_ALLOW_THREADS): a
+ * holder that sleeps or waits for a descriptor takes the lock again after,
+ * one more acquisition each, and still holds it. */
+START_TEST(io_sleep_and_io_wait_release_the_lock_while_they_block)
+{
+	struct cmp_gil *g;
+	ck_assert_int_eq(cmp_gil_create(&g, 5 * MS), 0);
+	int fds[2];
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(write(fds[1], "x", 1), 1); /* readable at once */
+	cmp_gil_acquire(g);
+	ck_assert_int_eq(cmp_io_sleep(MS), 0);
+	ck_assert(cmp_gil_held());
+	ck_assert_int_eq(cmp_io_wait(fds[0], 0, 10 * SPOOL_NS_PER_S), 0);
+	ck_assert(cmp_gil_held());
+	cmp_gil_release(g);
+	struct cmp_gil_stats st;
+	cmp_gil_stats_get(g, &st);
+	ck_assert_uint_eq(st.acquisitions, 3);
+	close(fds[0]);
+	close(fds[1]);
+	cmp_gil_destroy(g);
+}
+END_TEST
+
 /* ---- the timeline -----------------------------------------------------------
  * Under spool's tracer every take of the lock opens a "holds the GIL" slice
  * and every take that found the lock held a "waits for the GIL" slice
@@ -444,6 +471,8 @@ int main(void)
 		       waiter_gets_the_lock_within_a_bound_after_the_interval);
 	tcase_add_test(
 		tc, blocking_section_lets_another_thread_run_without_a_request);
+	tcase_add_test(tc,
+		       io_sleep_and_io_wait_release_the_lock_while_they_block);
 	tcase_add_test(
 		tc,
 		a_requested_drop_hands_the_lock_to_the_waiter_before_retaking);

@@ -3,8 +3,10 @@
  * Lab P6 checker. First what holds on any machine:
  *   - lab_work() is deterministic and reaches a checkpoint between units;
  *   - lab_run_threads() gives each thread's checksum, with and without the
- *     GIL, and with the GIL no checkpoint is reached by a thread that does
- *     not hold it (the lock model counts those).
+ *     GIL; with the GIL no checkpoint is reached by a thread that does
+ *     not hold it (the lock model counts those), and without it the two
+ *     threads meet at their first checkpoints (they run at the same
+ *     time).
  * Then the lesson, which needs CPUs to show: with a 5 ms switch interval,
  * two threads under the GIL must not speed the work up (at most 1.3x),
  * while two threads without it must turn at least half of each CPU the
@@ -117,9 +119,17 @@ static void check_correct(lab_gil *gil)
 		 (unsigned long long)st.acquisitions,
 		 (unsigned long long)st.switches,
 		 (unsigned long long)st.drop_requests);
+	lab_gil_meet_begin(2);
 	err = lab_run_threads(NULL, 2, units, sums);
+	bool met = lab_gil_meet_end();
 	LAB_CHECK(err == 0, "lab_run_threads(NULL, 2) returned %d", err);
 	check_sums(sums, 2, "without the GIL");
+	LAB_CHECK(met,
+		  "without the GIL, the 2 threads never computed at the same "
+		  "time: the first waited %.0f s at its first checkpoint, "
+		  "and the other reached none meanwhile (start every thread "
+		  "before you join any)",
+		  LAB_GIL_MEET_NS / 1e9);
 }
 
 /* ---- the lesson ---------------------------------------------------------- */

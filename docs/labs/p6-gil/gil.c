@@ -193,12 +193,56 @@ static void share_sample(void)
 			     (int)(cpu * 1000 / wall));
 }
 
+/* The meeting (gil.h): meet_want threads expected, meet_arrived so far,
+ * meet_failed once one gave up; a thread joins once per meet_gen. */
+static atomic_int meet_gen, meet_want, meet_arrived;
+static atomic_bool meet_failed;
+static _Thread_local int my_meet_gen;
+
+void lab_gil_meet_begin(int n)
+{
+	atomic_store(&meet_want, n);
+	atomic_store(&meet_arrived, 0);
+	atomic_store(&meet_failed, false);
+	atomic_fetch_add(&meet_gen,
+			 1); /* after the rest: threads read it first */
+}
+
+bool lab_gil_meet_end(void)
+{
+	bool met = !atomic_load(&meet_failed) &&
+		   atomic_load(&meet_arrived) >= atomic_load(&meet_want);
+	atomic_store(&meet_want, 0);
+	return met;
+}
+
+static void meet(void)
+{
+	int gen = atomic_load(&meet_gen);
+	int want = atomic_load(&meet_want);
+	if (want <= 0 || my_meet_gen == gen)
+		return;
+	my_meet_gen = gen;
+	atomic_fetch_add(&meet_arrived, 1);
+	int64_t end = clock_ns(CLOCK_MONOTONIC) + LAB_GIL_MEET_NS;
+	while (atomic_load(&meet_arrived) < want &&
+	       !atomic_load(&meet_failed)) {
+		if (clock_ns(CLOCK_MONOTONIC) > end) {
+			atomic_store(&meet_failed, true);
+			return;
+		}
+		struct timespec pause = {0, 100 * 1000};
+		nanosleep(&pause, NULL);
+	}
+}
+
 void lab_gil_checkpoint(void)
 {
 	if (++my_checkpoints % LAB_GIL_SHARE_EVERY == 0)
 		share_sample();
 	lab_gil *g = held;
 	if (!g) {
+		meet();
 		/* relaxed: a flag the checker sets before the threads
 		 * start (pthread_create orders it) */
 		if (atomic_load_explicit(&expect_held, memory_order_relaxed))

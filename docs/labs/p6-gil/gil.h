@@ -82,6 +82,15 @@ void lab_gil_expect_held(bool on);
  * whether or not other threads compute at the same time; below that, the
  * machine was busy with other work: it tells a busy machine from threads
  * that do not run at the same time. Up to LAB_GIL_SHARE_THREADS threads. */
+/* For the checker: whether threads run at the same time, told without a
+ * clock. After lab_gil_meet_begin(n), the first checkpoint each thread
+ * without a lock reaches waits until n threads have reached one (at most
+ * LAB_GIL_MEET_NS); lab_gil_meet_end() says whether they all met. Threads
+ * that run one after another never do: the first gives up waiting. */
+#define LAB_GIL_MEET_NS ((int64_t)10 * 1000 * 1000 * 1000)
+void lab_gil_meet_begin(int n);
+bool lab_gil_meet_end(void);
+
 #define LAB_GIL_SHARE_EVERY 1024
 #define LAB_GIL_SHARE_THREADS 16
 void lab_gil_share_begin(void);

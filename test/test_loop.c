@@ -103,6 +103,53 @@ START_TEST(call_soon_runs_first_in_first_out)
 }
 END_TEST
 
+/* From the loop's thread, a task submitted to the loop's executor is
+ * queued like call_soon, in order with the callbacks around it: a callback
+ * that queues A, submits T and queues B sees them run A, T, B (a task
+ * sent through the thread-safe inbox would start after B). */
+struct in_order {
+	struct log log;
+	struct entry a, b;
+	spool_future *t;
+};
+
+static int logs_2(void *arg, void **result)
+{
+	struct in_order *o = arg;
+	(void)result;
+	ck_assert_int_lt(o->log.n, 256);
+	o->log.v[o->log.n++] = 2;
+	return 0;
+}
+
+static void queues_a_task_b(spool_loop *loop, void *arg)
+{
+	struct in_order *o = arg;
+	ck_assert_int_eq(spool_loop_call_soon(loop, log_cb, &o->a, NULL), 0);
+	o->t = spool_submit(spool_loop_executor(loop), logs_2, o);
+	ck_assert_ptr_nonnull(o->t);
+	ck_assert_int_eq(spool_loop_call_soon(loop, log_cb, &o->b, NULL), 0);
+}
+
+START_TEST(a_task_submitted_on_the_loop_runs_in_order_with_call_soon)
+{
+	spool_loop *loop = new_loop(0);
+	struct in_order o = {.log = {.n = 0}};
+	o.a = (struct entry){&o.log, 1, false};
+	o.b = (struct entry){&o.log, 3, true};
+	ck_assert_int_eq(spool_loop_call_soon(loop, queues_a_task_b, &o, NULL),
+			 0);
+	ck_assert_int_eq(spool_loop_run(loop), 0);
+	ck_assert_int_eq(spool_loop_run_until_complete(loop, o.t), 0);
+	ck_assert_int_eq(o.log.n, 3);
+	ck_assert_int_eq(o.log.v[0], 1);
+	ck_assert_int_eq(o.log.v[1], 2);
+	ck_assert_int_eq(o.log.v[2], 3);
+	spool_future_release(o.t);
+	spool_loop_destroy(loop);
+}
+END_TEST
+
 static void timers_by_deadline_then_scheduling_order(unsigned flags)
 {
 	spool_loop *loop = new_loop(flags);
@@ -964,6 +1011,8 @@ int main(void)
 
 	tc = spool_test_case("ordering", 30);
 	tcase_add_test(tc, call_soon_runs_first_in_first_out);
+	tcase_add_test(
+		tc, a_task_submitted_on_the_loop_runs_in_order_with_call_soon);
 	tcase_add_test(tc, timers_run_by_deadline_then_in_scheduling_order);
 	tcase_add_test(
 		tc,

@@ -655,38 +655,6 @@ START_TEST(destroy_waits_for_every_task_and_frees_results)
 }
 END_TEST
 
-/* A root that falls silent: its engine is on a loop that never runs, so it
- * sends nothing, not even heartbeats. Each worker stops serving with
- * SPOOL_MPI_EPEER, not before peer_timeout_ns (it hears nothing after its
- * create) and not hanging; the root's destroy then returns too. */
-START_TEST(a_worker_whose_root_falls_silent_stops_serving)
-{
-	spool_mpi_executor_options o = SPOOL_MPI_EXECUTOR_OPTIONS_INIT;
-	o.heartbeat_ns = 50 * SPOOL_NS_PER_MS;
-	o.peer_timeout_ns = 500 * SPOOL_NS_PER_MS;
-	spool_loop *loop = NULL;
-	spool_mpi_engine *e = NULL;
-	if (spool_mpi_test_rank() == 0)
-		o.engine = e = root_loop_engine(&loop);
-	int64_t t0 = spool_test_now_ns();
-	spool_mpi_executor *ex = make_ex(&o);
-	if (spool_mpi_executor_is_root(ex)) {
-		/* Silent for four timeouts; the loop does not run. */
-		spool_test_sleep_ns(4 * o.peer_timeout_ns);
-		spool_mpi_executor_destroy(ex);
-		spool_mpi_engine_destroy(e);
-		spool_loop_destroy(loop);
-	} else {
-		ck_assert_int_eq(spool_mpi_executor_serve(ex), SPOOL_MPI_EPEER);
-		int64_t took = spool_test_now_ns() - t0;
-		ck_assert_msg(took > o.peer_timeout_ns,
-			      "root taken for silent after %.3f s",
-			      (double)took / 1e9);
-		spool_mpi_executor_destroy(ex);
-	}
-}
-END_TEST
-
 /* ---- batches ------------------------------------------------------------
  *
  * The root on a loop engine, its work in a coroutine: a loop engine
@@ -1343,7 +1311,6 @@ static Suite *make(void)
 	tcase_add_test(tc, submit_on_a_worker_rank_fails_enotroot);
 	tcase_add_test(tc, root_on_a_loop_engine);
 	tcase_add_test(tc, destroy_waits_for_every_task_and_frees_results);
-	tcase_add_test(tc, a_worker_whose_root_falls_silent_stops_serving);
 	tcase_add_test(tc, queued_tasks_travel_in_batches_and_all_come_back);
 	tcase_add_test(tc, a_batch_of_mixed_sizes_round_trips_aligned);
 	tcase_add_test(tc,
